@@ -1,0 +1,97 @@
+// Package bus connects to NATS and provisions EventFlow's streams and
+// buckets. Provisioning is idempotent, so every service may run it at start.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventflow/eventflow/pkg/events"
+)
+
+// Connect dials NATS and keeps reconnecting for ever, as a long-running
+// service must. The first connection attempt is retried until ctx ends.
+func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats at %s: %w", url, err)
+	}
+	// With RetryOnFailedConnect the first dial happens in the background.
+	for !nc.IsConnected() {
+		select {
+		case <-ctx.Done():
+			nc.Close()
+			return nil, fmt.Errorf("connect to nats at %s: %w", url, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nc, nil
+}
+
+// Provision creates or updates every stream and bucket. It is safe to run
+// concurrently from several services.
+func Provision(ctx context.Context, js jetstream.JetStream, o events.Options) error {
+	for _, cfg := range o.Streams() {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("provision stream %s: %w", cfg.Name, err)
+		}
+	}
+	for _, cfg := range o.Buckets() {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+			return fmt.Errorf("provision bucket %s: %w", cfg.Bucket, err)
+		}
+	}
+	return nil
+}
+
+// Buckets are the KV buckets the services share.
+type Buckets struct {
+	Functions   jetstream.KeyValue
+	Status      jetstream.KeyValue
+	Invocations jetstream.KeyValue
+}
+
+// OpenBuckets binds to the provisioned buckets.
+func OpenBuckets(ctx context.Context, js jetstream.JetStream) (Buckets, error) {
+	var b Buckets
+	var err error
+	if b.Functions, err = js.KeyValue(ctx, events.BucketFunctions); err != nil {
+		return b, fmt.Errorf("open bucket %s: %w", events.BucketFunctions, err)
+	}
+	if b.Status, err = js.KeyValue(ctx, events.BucketStatus); err != nil {
+		return b, fmt.Errorf("open bucket %s: %w", events.BucketStatus, err)
+	}
+	if b.Invocations, err = js.KeyValue(ctx, events.BucketInvocations); err != nil {
+		return b, fmt.Errorf("open bucket %s: %w", events.BucketInvocations, err)
+	}
+	return b, nil
+}
+
+// Ready reports whether NATS is connected and JetStream answers.
+func Ready(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
+	if !nc.IsConnected() {
+		return errors.New("nats not connected")
+	}
+	if _, err := js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	return nil
+}

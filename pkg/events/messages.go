@@ -1,0 +1,118 @@
+package events
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Headers carried on invocation, reply and command messages. Payloads travel
+// raw in the message body; metadata travels in headers so nothing is
+// re-encoded on the hot path.
+const (
+	HeaderInvocationID = "Eventflow-Invocation-Id"
+	HeaderContentType  = "Content-Type"
+	HeaderStatus       = "Eventflow-Status"
+	HeaderError        = "Eventflow-Error"
+	HeaderExitCode     = "Eventflow-Exit-Code"
+	HeaderDurationMs   = "Eventflow-Duration-Ms"
+	HeaderAcceptedAt   = "Eventflow-Accepted-At"
+	HeaderErrorCode    = "Eventflow-Error-Code"
+)
+
+// Error codes an invoker puts in HeaderErrorCode of a sync reply.
+const (
+	ErrorCodeNotFound       = "not_found"
+	ErrorCodeTimeout        = "timeout"
+	ErrorCodeFunctionFailed = "function_failed"
+	ErrorCodeUnavailable    = "unavailable"
+)
+
+// Command actions.
+const (
+	ActionApply  = "apply"
+	ActionDelete = "delete"
+)
+
+// Command asks the deployer to reconcile one function to (at least) a
+// generation. The deployer always reads the latest desired record, so a
+// command is only a nudge: duplicates and reordering are harmless.
+type Command struct {
+	Tenant     string `json:"tenant"`
+	Function   string `json:"function"`
+	Generation int64  `json:"generation"`
+	Action     string `json:"action"`
+}
+
+// MsgID is the de-duplication id of the command.
+func (c Command) MsgID() string {
+	return fmt.Sprintf("%s.%s.%d.%s", c.Tenant, c.Function, c.Generation, c.Action)
+}
+
+// Invocation statuses.
+const (
+	StatusQueued    = "queued"
+	StatusRunning   = "running"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+)
+
+// InvocationRecord is what the invocations bucket keeps per invocation id.
+type InvocationRecord struct {
+	ID         string     `json:"id"`
+	Tenant     string     `json:"tenant"`
+	Function   string     `json:"function"`
+	Async      bool       `json:"async"`
+	Status     string     `json:"status"`
+	Attempts   int        `json:"attempts"`
+	Output     string     `json:"output,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	ExitCode   *int       `json:"exitCode,omitempty"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	DurationMs *int64     `json:"durationMs,omitempty"`
+}
+
+// Done reports whether the invocation reached a final status.
+func (r InvocationRecord) Done() bool {
+	return r.Status == StatusSucceeded || r.Status == StatusFailed
+}
+
+// NewInvocationID returns a new id: a millisecond timestamp (so ids sort by
+// time) and 80 random bits, in lower-case hex, valid as a KV key.
+func NewInvocationID() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%012x%s", time.Now().UnixMilli(), hex.EncodeToString(b[:]))
+}
+
+// ValidInvocationID reports whether s has the shape NewInvocationID makes;
+// the gateway checks it before using s as a KV key.
+func ValidInvocationID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// LogLine is the body of a message on the logs stream.
+type LogLine struct {
+	Time     time.Time `json:"time"`
+	Tenant   string    `json:"tenant"`
+	Function string    `json:"function"`
+	Instance string    `json:"instance"`
+	Stream   string    `json:"stream"` // stdout or stderr
+	Line     string    `json:"line"`
+}
+
+// FormatText is the line as the text log endpoint prints it.
+func (l LogLine) FormatText() string {
+	return l.Time.UTC().Format(time.RFC3339Nano) + " " + l.Instance + " " + l.Stream + " " + l.Line
+}
+
+// FormatInt is strconv.Itoa for header values.
+func FormatInt(n int64) string { return strconv.FormatInt(n, 10) }

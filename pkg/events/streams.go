@@ -1,0 +1,116 @@
+package events
+
+import (
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream and bucket names.
+const (
+	StreamCommands    = "EVENTFLOW_COMMANDS"
+	StreamInvocations = "EVENTFLOW_INVOCATIONS"
+	StreamDeadLetters = "EVENTFLOW_DLQ"
+	StreamEvents      = "EVENTFLOW_EVENTS"
+	StreamLogs        = "EVENTFLOW_LOGS"
+
+	BucketFunctions   = "eventflow_functions"
+	BucketStatus      = "eventflow_function_status"
+	BucketInvocations = "eventflow_invocations"
+)
+
+// Durable consumer names.
+const (
+	ConsumerDeployer = "deployer"
+	ConsumerInvoker  = "invoker"
+)
+
+// Options size the streams and buckets.
+type Options struct {
+	Replicas       int           // 1 for dev, 3 in a cluster
+	Storage        jetstream.StorageType
+	DedupeWindow   time.Duration // Nats-Msg-Id de-duplication window
+	EventsMaxAge   time.Duration
+	LogsMaxAge     time.Duration
+	LogsMaxBytes   int64
+	InvocationsTTL time.Duration // how long invocation records are kept
+	DLQMaxAge      time.Duration
+}
+
+// DefaultOptions are the settings for one machine.
+func DefaultOptions() Options {
+	return Options{
+		Replicas:       1,
+		Storage:        jetstream.FileStorage,
+		DedupeWindow:   2 * time.Minute,
+		EventsMaxAge:   7 * 24 * time.Hour,
+		LogsMaxAge:     24 * time.Hour,
+		LogsMaxBytes:   512 << 20,
+		InvocationsTTL: 24 * time.Hour,
+		DLQMaxAge:      14 * 24 * time.Hour,
+	}
+}
+
+// Streams returns the stream configurations of DESIGN.md §3.
+func (o Options) Streams() []jetstream.StreamConfig {
+	return []jetstream.StreamConfig{
+		{
+			Name:        StreamCommands,
+			Description: "Function commands: reconcile <tenant>.<function> to a generation",
+			Subjects:    []string{SubjectCommands + ".>"},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     o.Storage,
+			Replicas:    o.Replicas,
+			Duplicates:  o.DedupeWindow,
+		},
+		{
+			Name:        StreamInvocations,
+			Description: "Queued asynchronous invocations",
+			Subjects:    []string{SubjectInvocations + ".>"},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     o.Storage,
+			Replicas:    o.Replicas,
+			Duplicates:  o.DedupeWindow,
+		},
+		{
+			Name:        StreamDeadLetters,
+			Description: "Invocations that failed their last attempt",
+			Subjects:    []string{SubjectDeadLetters + ".>"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     o.Storage,
+			Replicas:    o.Replicas,
+			MaxAge:      o.DLQMaxAge,
+		},
+		{
+			Name:        StreamEvents,
+			Description: "Lifecycle events (CloudEvents 1.0 JSON)",
+			Subjects:    []string{SubjectEvents + ".>"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     o.Storage,
+			Replicas:    o.Replicas,
+			MaxAge:      o.EventsMaxAge,
+		},
+		{
+			Name:        StreamLogs,
+			Description: "Function log lines",
+			Subjects:    []string{SubjectLogs + ".>"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     o.Storage,
+			Replicas:    o.Replicas,
+			MaxAge:      o.LogsMaxAge,
+			MaxBytes:    o.LogsMaxBytes,
+			Discard:     jetstream.DiscardOld,
+		},
+	}
+}
+
+// Buckets returns the KV bucket configurations of DESIGN.md §3. Desired spec
+// and observed status live in two buckets so each key has one writer (the
+// gateway, the deployer) and no write ever races another service's.
+func (o Options) Buckets() []jetstream.KeyValueConfig {
+	return []jetstream.KeyValueConfig{
+		{Bucket: BucketFunctions, Description: "Desired function specs", History: 1, Storage: o.Storage, Replicas: o.Replicas},
+		{Bucket: BucketStatus, Description: "Observed function status", History: 1, Storage: o.Storage, Replicas: o.Replicas},
+		{Bucket: BucketInvocations, Description: "Invocation records", History: 1, TTL: o.InvocationsTTL, Storage: o.Storage, Replicas: o.Replicas},
+	}
+}

@@ -1,0 +1,76 @@
+// Package events is the contract between EventFlow's services: subject names,
+// stream and bucket definitions, message headers, payload types and the
+// CloudEvents envelope. Every service imports it; nothing else is shared.
+package events
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Subject roots. Each is followed by ".<tenant>.<function>" (and more).
+const (
+	SubjectCommands    = "eventflow.cmd"
+	SubjectInvocations = "eventflow.invoke"
+	SubjectSync        = "eventflow.sync"
+	SubjectDeadLetters = "eventflow.dlq"
+	SubjectEvents      = "eventflow.events"
+	SubjectLogs        = "eventflow.logs"
+)
+
+// SyncQueueGroup is the core NATS queue group invokers share for sync
+// invocations, so each request reaches exactly one invoker.
+const SyncQueueGroup = "eventflow-invoker"
+
+// CommandSubject is where commands for one function go.
+func CommandSubject(tenant, fn string) string { return join(SubjectCommands, tenant, fn) }
+
+// InvocationSubject is where async invocations for one function are queued.
+func InvocationSubject(tenant, fn string) string { return join(SubjectInvocations, tenant, fn) }
+
+// SyncSubject is the request/reply subject for sync invocations.
+func SyncSubject(tenant, fn string) string { return join(SubjectSync, tenant, fn) }
+
+// DeadLetterSubject is where invocations go after their last attempt.
+func DeadLetterSubject(tenant, fn string) string { return join(SubjectDeadLetters, tenant, fn) }
+
+// EventSubject is where lifecycle events of one function go; eventType is
+// the short type ("ready", "deleted", ...).
+func EventSubject(tenant, fn, eventType string) string {
+	return join(SubjectEvents, tenant, fn, eventType)
+}
+
+// LogSubject is where the log lines of one instance of a function go.
+func LogSubject(tenant, fn, instance string) string {
+	return join(SubjectLogs, tenant, fn, SubjectToken(instance))
+}
+
+// LogFilter matches every instance's log lines of one function.
+func LogFilter(tenant, fn string) string { return join(SubjectLogs, tenant, fn, ">") }
+
+// TenantFunction extracts tenant and function from a subject made by the
+// helpers above ("<root a>.<root b>.<tenant>.<function>...").
+func TenantFunction(subject string) (tenant, fn string, err error) {
+	parts := strings.Split(subject, ".")
+	if len(parts) < 4 {
+		return "", "", fmt.Errorf("subject %q has no tenant and function", subject)
+	}
+	return parts[2], parts[3], nil
+}
+
+// FunctionKey is the key of a function in the functions and status buckets.
+func FunctionKey(tenant, fn string) string { return tenant + "." + fn }
+
+// SubjectToken makes s safe as one subject token: NATS forbids '.', '*',
+// '>' and whitespace inside a token.
+func SubjectToken(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.', '*', '>', ' ', '\t', '\r', '\n':
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+func join(parts ...string) string { return strings.Join(parts, ".") }

@@ -1,0 +1,146 @@
+// Package function defines the function model of the API (DESIGN.md §4): the
+// desired spec a user hands in, the status EventFlow observes, and the pure
+// validation rules both the gateway and the runtimes rely on.
+package function
+
+import (
+	"time"
+)
+
+// Invocation modes.
+const (
+	ModeJob  = "job"
+	ModeHTTP = "http"
+)
+
+// Phases of a function's lifecycle.
+type Phase string
+
+const (
+	PhasePending   Phase = "Pending"
+	PhaseDeploying Phase = "Deploying"
+	PhaseReady     Phase = "Ready"
+	PhaseFailed    Phase = "Failed"
+	PhaseDeleting  Phase = "Deleting"
+)
+
+// Defaults applied when the user leaves a field out.
+const (
+	DefaultTimeout  = 30 * time.Second
+	MaxTimeout      = 15 * time.Minute
+	DefaultReplicas = 1
+	MaxReplicas     = 100
+)
+
+// Spec is what a user writes: the desired state of a function.
+type Spec struct {
+	Name       string            `json:"name"`
+	Image      string            `json:"image,omitempty"`
+	Command    []string          `json:"command,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	Replicas   *int32            `json:"replicas,omitempty"`
+	Invocation Invocation        `json:"invocation"`
+	Resources  *Resources        `json:"resources,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+}
+
+// Invocation says how the function is run when invoked.
+type Invocation struct {
+	Mode    string   `json:"mode,omitempty"`
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// Resources are Kubernetes-style quantities ("100m", "128Mi"). The process
+// runtime records them; the Kubernetes runtime applies them.
+type Resources struct {
+	Requests map[string]string `json:"requests,omitempty"`
+	Limits   map[string]string `json:"limits,omitempty"`
+}
+
+// Status is what EventFlow observed. Only the deployer writes it.
+type Status struct {
+	Phase              Phase     `json:"phase"`
+	ReadyReplicas      int32     `json:"readyReplicas"`
+	Message            string    `json:"message,omitempty"`
+	ObservedGeneration int64     `json:"observedGeneration"`
+	UpdatedAt          time.Time `json:"updatedAt,omitzero"`
+}
+
+// Function is the API representation: the spec plus read-only fields.
+type Function struct {
+	Spec
+	Tenant     string    `json:"tenant"`
+	Generation int64     `json:"generation"`
+	Status     Status    `json:"status"`
+	CreatedAt  time.Time `json:"createdAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+}
+
+// Record is the desired state as stored in the functions bucket. Deleting is
+// set by a delete request; the deployer removes the record once the runtime
+// has let go of everything.
+type Record struct {
+	Spec       Spec      `json:"spec"`
+	Tenant     string    `json:"tenant"`
+	Generation int64     `json:"generation"`
+	Deleting   bool      `json:"deleting,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+}
+
+// View merges the desired record and the observed status into what the API
+// shows. A status older than the spec means the change is not yet picked up,
+// so the phase is Pending (or Deleting), which gives read-your-writes.
+func View(rec Record, st *Status) Function {
+	f := Function{
+		Spec:       rec.Spec,
+		Tenant:     rec.Tenant,
+		Generation: rec.Generation,
+		CreatedAt:  rec.CreatedAt,
+		UpdatedAt:  rec.UpdatedAt,
+	}
+	if st != nil {
+		f.Status = *st
+	}
+	switch {
+	case rec.Deleting:
+		f.Status.Phase = PhaseDeleting
+	case st == nil || st.ObservedGeneration < rec.Generation:
+		f.Status.Phase = PhasePending
+	}
+	return f
+}
+
+// ReplicaCount returns the desired replicas with the default applied.
+func (s Spec) ReplicaCount() int32 {
+	if s.Replicas == nil {
+		return DefaultReplicas
+	}
+	return *s.Replicas
+}
+
+// Mode returns the invocation mode with the default applied.
+func (s Spec) Mode() string {
+	if s.Invocation.Mode == "" {
+		return ModeJob
+	}
+	return s.Invocation.Mode
+}
+
+// Timeout returns the invocation timeout with the default applied.
+func (s Spec) Timeout() time.Duration {
+	if s.Invocation.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return time.Duration(s.Invocation.Timeout)
+}
+
+// WithDefaults returns the spec with every defaulted field filled in, so what
+// is stored and shown is explicit.
+func (s Spec) WithDefaults() Spec {
+	r := s.ReplicaCount()
+	s.Replicas = &r
+	s.Invocation.Mode = s.Mode()
+	s.Invocation.Timeout = Duration(s.Timeout())
+	return s
+}

@@ -1,0 +1,88 @@
+// Package natsserver runs an embedded NATS JetStream server, for
+// `eventflow dev` and for tests.
+package natsserver
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Config of an embedded server.
+type Config struct {
+	// Addr is the client listen address ("127.0.0.1:4222"); port 0 picks one.
+	Addr string
+	// StoreDir holds JetStream's files.
+	StoreDir string
+	// MaxPayload in bytes; invocations carry payloads up to the gateway's
+	// body limit plus headers.
+	MaxPayload int32
+	// ServerName, and Cluster routes for a JetStream cluster (tests).
+	ServerName  string
+	ClusterName string
+	ClusterAddr string
+	Routes      []string
+}
+
+// Start runs the server and waits until it accepts clients and JetStream is
+// ready.
+func Start(cfg Config) (*server.Server, error) {
+	host, portStr, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("nats address %q: %w", cfg.Addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("nats port %q: %w", portStr, err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts := &server.Options{
+		ServerName: cfg.ServerName,
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   cfg.StoreDir,
+		MaxPayload: cfg.MaxPayload,
+		NoSigs:     true,
+		NoLog:      true,
+	}
+	if opts.MaxPayload == 0 {
+		opts.MaxPayload = 8 << 20
+	}
+	if cfg.ClusterName != "" {
+		ch, cp, err := net.SplitHostPort(cfg.ClusterAddr)
+		if err != nil {
+			return nil, fmt.Errorf("cluster address %q: %w", cfg.ClusterAddr, err)
+		}
+		opts.Cluster.Name = cfg.ClusterName
+		opts.Cluster.Host = ch
+		opts.Cluster.Port, _ = strconv.Atoi(cp)
+		opts.Routes = server.RoutesFromStr(joinRoutes(cfg.Routes))
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(30 * time.Second) {
+		s.Shutdown()
+		return nil, fmt.Errorf("nats server on %s not ready in 30s", cfg.Addr)
+	}
+	return s, nil
+}
+
+func joinRoutes(r []string) string {
+	out := ""
+	for i, x := range r {
+		if i > 0 {
+			out += ","
+		}
+		out += x
+	}
+	return out
+}

@@ -1,0 +1,227 @@
+package process
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/runtime"
+)
+
+// crashLoopThreshold is how many bad exits in a row make a function Failed.
+const crashLoopThreshold = 3
+
+// deployment is what the runtime has for one applied function. Its fields
+// are guarded by Runtime.mu.
+type deployment struct {
+	ref     runtime.Ref
+	spec    function.Spec
+	hash    string // of what the processes see; a new hash replaces them
+	path    string // resolved command
+	failMsg string // why the spec cannot run here, or ""
+	// instances are the current replicas; instances[i] is named ...-i.
+	instances []*instance
+	// retiring are replaced or scaled-down instances still stopping; Remove
+	// waits for them too.
+	retiring map[*instance]struct{}
+	rr       atomic.Uint32 // round-robin cursor for http invocations
+}
+
+// specHash covers what a process sees (name, command, env), like a pod
+// template hash: replicas scale, other fields (timeout, labels, the ignored
+// image) update in place.
+func specHash(s function.Spec) string {
+	h := sha256.New()
+	write := func(s string) {
+		h.Write([]byte(strconv.Itoa(len(s))))
+		h.Write([]byte{':'})
+		h.Write([]byte(s))
+	}
+	write(s.Name)
+	for _, a := range s.Command {
+		write(a)
+	}
+	h.Write([]byte{'|'})
+	keys := make([]string, 0, len(s.Env))
+	for k := range s.Env {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		write(k)
+		write(s.Env[k])
+	}
+	return hex.EncodeToString(h.Sum(nil)[:3])[:5]
+}
+
+// check says whether spec can run here: the resolved command, or why not.
+func (r *Runtime) check(spec function.Spec) (path, failMsg string) {
+	if len(spec.Command) == 0 {
+		return "", msgNoCommand
+	}
+	p, err := r.resolve(spec.Command[0])
+	if err != nil {
+		return "", err.Error()
+	}
+	return p, ""
+}
+
+// Apply converges the function to spec and returns without waiting for
+// readiness: http mode runs ReplicaCount supervised instances, job mode
+// only records the spec.
+func (r *Runtime) Apply(ctx context.Context, tenant string, spec function.Spec) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	spec = spec.WithDefaults()
+	ref := runtime.Ref{Tenant: tenant, Name: spec.Name}
+	path, failMsg := r.check(spec)
+	hash := specHash(spec)
+
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
+	d := r.fns[ref]
+	if d == nil {
+		d = &deployment{ref: ref, retiring: make(map[*instance]struct{})}
+		r.fns[ref] = d
+	}
+	if d.hash != hash || d.path != path || d.failMsg != failMsg {
+		// A different process: replace every instance.
+		for len(d.instances) > 0 {
+			d.retireLast()
+		}
+	}
+	d.spec, d.hash, d.path, d.failMsg = spec, hash, path, failMsg
+	want := 0
+	if failMsg == "" && spec.Mode() == function.ModeHTTP {
+		want = int(spec.ReplicaCount())
+	}
+	for len(d.instances) > want {
+		d.retireLast()
+	}
+	for i := len(d.instances); i < want; i++ {
+		in := r.newInstance(d, tenant, i)
+		d.instances = append(d.instances, in)
+		r.wg.Add(1)
+		go in.supervise()
+	}
+	r.mu.Unlock()
+
+	r.changes.notify(ref)
+	return nil
+}
+
+// retireLast stops the highest-index instance without waiting for it.
+func (d *deployment) retireLast() {
+	n := len(d.instances) - 1
+	in := d.instances[n]
+	d.instances[n] = nil
+	d.instances = d.instances[:n]
+	d.retiring[in] = struct{}{}
+	in.stop()
+}
+
+// stopAll detaches every instance and returns them, for Remove and Close.
+func (d *deployment) stopAll() []*instance {
+	all := make([]*instance, 0, len(d.instances)+len(d.retiring))
+	all = append(all, d.instances...)
+	for in := range d.retiring {
+		all = append(all, in)
+	}
+	d.instances = nil
+	for _, in := range all {
+		in.stop()
+	}
+	return all
+}
+
+// Remove stops every instance of the function (SIGTERM to each process
+// group, SIGKILL after StopGrace), forgets it, and returns once they are
+// gone. An unknown function is not an error.
+func (r *Runtime) Remove(ctx context.Context, tenant, name string) error {
+	ref := runtime.Ref{Tenant: tenant, Name: name}
+	r.mu.Lock()
+	d := r.fns[ref]
+	if d == nil {
+		r.mu.Unlock()
+		return nil
+	}
+	delete(r.fns, ref)
+	all := d.stopAll()
+	r.mu.Unlock()
+
+	defer r.changes.notify(ref)
+	for _, in := range all {
+		select {
+		case <-in.done:
+		case <-ctx.Done():
+			return fmt.Errorf("remove %s/%s: %w", tenant, name, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Observe reports the function's phase; found is false unless it was
+// applied and not removed.
+func (r *Runtime) Observe(ctx context.Context, tenant, name string) (runtime.Observed, bool, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	d := r.fns[runtime.Ref{Tenant: tenant, Name: name}]
+	if d == nil {
+		return runtime.Observed{}, false, nil
+	}
+	if d.failMsg != "" {
+		return runtime.Observed{Phase: function.PhaseFailed, Message: d.failMsg}, true, nil
+	}
+	if d.spec.Mode() != function.ModeHTTP {
+		return runtime.Observed{Phase: function.PhaseReady}, true, nil
+	}
+	var obs runtime.Observed
+	var crashing string
+	for _, in := range d.instances {
+		st := in.status()
+		if st.ready {
+			obs.ReadyReplicas++
+		} else if crashing == "" && st.crashes >= crashLoopThreshold {
+			crashing = fmt.Sprintf("instance %s %s (restarted %d times)", in.name, st.lastExit, st.crashes)
+			if st.lastStderr != "" {
+				crashing += ": " + st.lastStderr
+			}
+		}
+	}
+	desired := d.spec.ReplicaCount()
+	switch {
+	case crashing != "":
+		obs.Phase, obs.Message = function.PhaseFailed, crashing
+	case obs.ReadyReplicas >= desired:
+		obs.Phase = function.PhaseReady
+	default:
+		obs.Phase = function.PhaseDeploying
+		obs.Message = fmt.Sprintf("%d of %d instances ready", obs.ReadyReplicas, desired)
+	}
+	return obs, true, nil
+}
+
+// List returns every function applied and not removed.
+func (r *Runtime) List(ctx context.Context) ([]runtime.Ref, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	refs := make([]runtime.Ref, 0, len(r.fns))
+	for ref := range r.fns {
+		refs = append(refs, ref)
+	}
+	slices.SortFunc(refs, func(a, b runtime.Ref) int {
+		return cmp.Or(strings.Compare(a.Tenant, b.Tenant), strings.Compare(a.Name, b.Name))
+	})
+	return refs, nil
+}

@@ -1,0 +1,103 @@
+package process
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/runtime"
+)
+
+// invokeJob runs one process for one invocation: payload on stdin, stdout
+// as output. A function that fails is a result, not an error; the error is
+// for ctx cancellation and a closed runtime.
+func (r *Runtime) invokeJob(ctx context.Context, tenant string, spec function.Spec, req runtime.InvokeRequest) (runtime.InvokeResult, error) {
+	start := time.Now()
+	var res runtime.InvokeResult
+	fail := func(msg string) (runtime.InvokeResult, error) {
+		res.Error = msg
+		res.Duration = time.Since(start)
+		return res, nil
+	}
+	if len(spec.Command) == 0 {
+		return fail(msgNoCommand)
+	}
+	path, err := r.resolve(spec.Command[0])
+	if err != nil {
+		return fail(err.Error())
+	}
+	if !r.track() {
+		return res, ErrClosed
+	}
+	defer r.wg.Done()
+
+	id := req.ID
+	if id == "" {
+		id = "run-" + strconv.FormatUint(r.runSeq.Add(1), 10)
+	}
+	name := spec.Name + "-" + id
+	out := &cappedBuffer{limit: r.cfg.OutputLimit}
+	p, err := r.startProc(procSpec{
+		path:   path,
+		args:   spec.Command,
+		env:    buildEnv(spec, tenant, name, "EVENTFLOW_INVOCATION_ID", id),
+		stdin:  req.Payload,
+		meta:   logMeta{tenant: tenant, function: spec.Name, instance: name},
+		output: out,
+	})
+	if err != nil {
+		return fail("cannot start " + spec.Command[0] + ": " + err.Error())
+	}
+	r.log.Debug("job started", "tenant", tenant, "function", spec.Name, "instance", name, "pid", p.pid)
+
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = spec.Timeout()
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var timedOut bool
+	var ctxErr error
+	select {
+	case <-p.exited:
+	case <-timer.C:
+		timedOut = true
+		p.kill()
+	case <-ctx.Done():
+		ctxErr = ctx.Err()
+		p.kill()
+	case <-r.closing:
+		ctxErr = ErrClosed
+		p.kill()
+	}
+	p.finish()
+	res.Duration = time.Since(start)
+	res.Output = out.buf
+	code, how := describeExit(p.waitErr)
+	r.log.Debug("job "+how, "tenant", tenant, "function", spec.Name, "instance", name, "pid", p.pid, "duration", res.Duration)
+
+	switch {
+	case ctxErr != nil:
+		res.Error = ctxErr.Error()
+		return res, ctxErr
+	case timedOut:
+		res.Error = "timed out after " + timeout.String()
+	case code >= 0:
+		res.ExitCode = &code
+		if code == 0 {
+			res.Succeeded = true
+		} else {
+			res.Error = "exit code " + strconv.Itoa(code)
+			if p.lastStderr != "" {
+				res.Error += ": " + p.lastStderr
+			}
+		}
+	default:
+		res.Error = how
+		if p.lastStderr != "" {
+			res.Error += ": " + p.lastStderr
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,240 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/runtime"
+)
+
+func invoke(t *testing.T, r *Runtime, spec function.Spec, req runtime.InvokeRequest) runtime.InvokeResult {
+	t.Helper()
+	res, err := r.Invoke(context.Background(), "acme", spec, req)
+	if err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	return res
+}
+
+func TestJobUppercase(t *testing.T) {
+	r := newTestRuntime(t)
+	res := invoke(t, r, jobSpec("upper", "tr", "a-z", "A-Z"), runtime.InvokeRequest{ID: "inv1", Payload: []byte("hello")})
+	if !res.Succeeded || string(res.Output) != "HELLO" {
+		t.Fatalf("got %+v, want Succeeded with HELLO", res)
+	}
+	if res.ExitCode == nil || *res.ExitCode != 0 {
+		t.Errorf("ExitCode = %v, want 0", res.ExitCode)
+	}
+	if res.Duration <= 0 {
+		t.Errorf("Duration = %v", res.Duration)
+	}
+}
+
+func TestJobFailureAndStderrLog(t *testing.T) {
+	r := newTestRuntime(t)
+	lines := followLogs(t, r)
+	res := invoke(t, r, jobSpec("oops", "sh", "-c", "echo out; echo oops >&2; exit 3"), runtime.InvokeRequest{ID: "inv2"})
+	if res.Succeeded || res.ExitCode == nil || *res.ExitCode != 3 {
+		t.Fatalf("got %+v, want exit code 3", res)
+	}
+	if !strings.Contains(res.Error, "exit code 3") || !strings.Contains(res.Error, "oops") {
+		t.Errorf("Error = %q, want exit code 3 and oops", res.Error)
+	}
+	l := waitLogLine(t, lines, "oops on stderr", func(l events.LogLine) bool { return l.Stream == "stderr" })
+	want := events.LogLine{Tenant: "acme", Function: "oops", Instance: "oops-inv2", Stream: "stderr", Line: "oops"}
+	l.Time = time.Time{}
+	if l != want {
+		t.Errorf("log line = %+v, want %+v", l, want)
+	}
+}
+
+func TestJobStdoutGoesToLogsToo(t *testing.T) {
+	r := newTestRuntime(t)
+	// Lines written before anyone follows stay buffered.
+	res := invoke(t, r, jobSpec("two", "sh", "-c", "echo one; printf two"), runtime.InvokeRequest{ID: "x"})
+	if string(res.Output) != "one\ntwo" {
+		t.Fatalf("Output = %q", res.Output)
+	}
+	lines := followLogs(t, r)
+	for _, want := range []string{"one", "two"} {
+		l := waitLogLine(t, lines, want, func(events.LogLine) bool { return true })
+		if l.Line != want || l.Stream != "stdout" || l.Instance != "two-x" {
+			t.Errorf("got %+v, want stdout line %q", l, want)
+		}
+	}
+}
+
+func TestJobOutputLimit(t *testing.T) {
+	r := New(Config{OutputLimit: 1000})
+	defer r.Close(context.Background())
+	res, err := r.Invoke(context.Background(), "acme", jobSpec("big", "sh", "-c", "head -c 200000 /dev/zero; echo done >&2"), runtime.InvokeRequest{ID: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Succeeded || len(res.Output) != 1000 {
+		t.Fatalf("Succeeded=%v len(Output)=%d Error=%q, want success with 1000 bytes", res.Succeeded, len(res.Output), res.Error)
+	}
+}
+
+func TestJobTimeoutKillsProcessGroup(t *testing.T) {
+	r := newTestRuntime(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	spec := jobSpec("slow", "sh", "-c", "sleep 30 & echo $! > "+pidFile+"; sleep 30")
+	start := time.Now()
+	res := invoke(t, r, spec, runtime.InvokeRequest{ID: "t", Timeout: 300 * time.Millisecond})
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("took %v, want about 300ms", took)
+	}
+	if res.Succeeded || res.Error != "timed out after 300ms" {
+		t.Fatalf("got %+v, want timed out after 300ms", res)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, pid)
+}
+
+// waitGone waits until pid no longer runs (a zombie waiting for init to
+// reap it counts as gone).
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		if !alive(pid) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("process %d still runs", pid)
+}
+
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true // no /proc: trust kill
+	}
+	// The state follows the parenthesized command name.
+	s := string(stat)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
+}
+
+func TestJobContextCancel(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	res, err := r.Invoke(ctx, "acme", jobSpec("slow", "sleep", "10"), runtime.InvokeRequest{ID: "c"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+	}
+	if res.Succeeded || time.Since(start) > 3*time.Second {
+		t.Errorf("got %+v after %v", res, time.Since(start))
+	}
+}
+
+func TestJobMissingCommand(t *testing.T) {
+	r := newTestRuntime(t)
+	res := invoke(t, r, jobSpec("nope", "no-such-command-eventflow"), runtime.InvokeRequest{ID: "m"})
+	if res.Succeeded || res.Error != `command "no-such-command-eventflow" not found in PATH` {
+		t.Fatalf("got %+v", res)
+	}
+	spec := jobSpec("img")
+	spec.Image = "example/img"
+	res = invoke(t, r, spec, runtime.InvokeRequest{ID: "m"})
+	if res.Succeeded || !strings.Contains(res.Error, "has none") {
+		t.Fatalf("got %+v", res)
+	}
+}
+
+func TestJobEnvironment(t *testing.T) {
+	t.Setenv("EVENTFLOW_JWT_SECRET", "s3cret")
+	r := newTestRuntime(t)
+	spec := jobSpec("env", "sh", "-c", `echo "$GREETING|$EVENTFLOW_JWT_SECRET|$EVENTFLOW_TENANT|$EVENTFLOW_FUNCTION|$EVENTFLOW_INSTANCE|$EVENTFLOW_INVOCATION_ID|$PORT"`)
+	spec.Env = map[string]string{"GREETING": "hi", "EVENTFLOW_TENANT": "spoofed"}
+	res := invoke(t, r, spec, runtime.InvokeRequest{ID: "e1"})
+	if got, want := strings.TrimSpace(string(res.Output)), "hi||acme|env|env-e1|e1|"; got != want {
+		t.Fatalf("env = %q, want %q", got, want)
+	}
+}
+
+func TestJobConcurrent(t *testing.T) {
+	r := newTestRuntime(t)
+	spec := jobSpec("cat", "cat")
+	errs := make(chan error, 20)
+	for i := range 20 {
+		go func() {
+			p := []byte(strings.Repeat(strconv.Itoa(i), 100000))
+			res, err := r.Invoke(context.Background(), "acme", spec, runtime.InvokeRequest{ID: strconv.Itoa(i), Payload: p})
+			switch {
+			case err != nil:
+				errs <- err
+			case !res.Succeeded || string(res.Output) != string(p):
+				errs <- errors.New("run " + strconv.Itoa(i) + ": " + res.Error)
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	for range 20 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestLogBufferDrops(t *testing.T) {
+	r := New(Config{LogBuffer: 5})
+	defer r.Close(context.Background())
+	res, err := r.Invoke(context.Background(), "acme", jobSpec("many", "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; done"), runtime.InvokeRequest{ID: "d"})
+	if err != nil || !res.Succeeded {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if got := r.DroppedLogLines(); got != 5 {
+		t.Errorf("DroppedLogLines = %d, want 5", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := make(chan events.LogLine, 10)
+	go r.FollowLogs(ctx, out)
+	if l := <-out; l.Line != "1" {
+		t.Errorf("first buffered line = %q, want 1", l.Line)
+	}
+	// Only one follower at a time.
+	if err := r.FollowLogs(ctx, make(chan events.LogLine)); err == nil {
+		t.Error("second FollowLogs succeeded")
+	}
+}
+
+func TestLongLinesAreCapped(t *testing.T) {
+	r := newTestRuntime(t)
+	lines := followLogs(t, r)
+	res := invoke(t, r, jobSpec("long", "sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x; echo; echo short"), runtime.InvokeRequest{ID: "l"})
+	if !res.Succeeded || len(res.Output) != 100000+1+6 {
+		t.Fatalf("Succeeded=%v len(Output)=%d", res.Succeeded, len(res.Output))
+	}
+	if l := waitLogLine(t, lines, "long", func(events.LogLine) bool { return true }); len(l.Line) != maxLogLine {
+		t.Errorf("long line has %d bytes, want %d", len(l.Line), maxLogLine)
+	}
+	if l := waitLogLine(t, lines, "short", func(events.LogLine) bool { return true }); l.Line != "short" {
+		t.Errorf("next line = %q, want short", l.Line)
+	}
+}

@@ -1,0 +1,127 @@
+package process
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/eventflow/eventflow/pkg/events"
+)
+
+// maxLogLine caps one log line; the rest of a longer line is dropped.
+const maxLogLine = 64 << 10
+
+// logBuffer is the one bounded queue between every process's output and
+// FollowLogs. A full queue drops the line: a process must never block on
+// its own output because nobody follows the logs.
+type logBuffer struct {
+	ch        chan events.LogLine
+	dropped   atomic.Uint64
+	following atomic.Bool
+}
+
+func newLogBuffer(n int) *logBuffer {
+	return &logBuffer{ch: make(chan events.LogLine, n)}
+}
+
+func (b *logBuffer) add(l events.LogLine) {
+	select {
+	case b.ch <- l:
+	default:
+		b.dropped.Add(1)
+	}
+}
+
+// errFollowing is returned to a second concurrent FollowLogs.
+var errFollowing = errors.New("process runtime: logs are already being followed")
+
+// FollowLogs sends buffered and new log lines to out until ctx ends (then
+// it returns nil) or the runtime is closed (ErrClosed). Only one caller may
+// follow at a time.
+func (r *Runtime) FollowLogs(ctx context.Context, out chan<- events.LogLine) error {
+	b := r.logs
+	if !b.following.CompareAndSwap(false, true) {
+		return errFollowing
+	}
+	defer b.following.Store(false)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.closing:
+			return ErrClosed
+		case l := <-b.ch:
+			select {
+			case out <- l:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+// readerPool recycles the 64 KiB line buffers: a job run needs two.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, maxLogLine) }}
+
+// scanLines reads r to the end, hands every byte to raw (if not nil) and
+// every line, without its line ending and capped at maxLogLine, to line.
+func scanLines(r io.Reader, raw func([]byte), line func([]byte)) {
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() { br.Reset(nil); readerPool.Put(br) }()
+	discarding := false // inside a line longer than maxLogLine
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if raw != nil && len(chunk) > 0 {
+			raw(chunk)
+		}
+		switch {
+		case err == nil:
+			if !discarding {
+				line(trimEOL(chunk))
+			}
+			discarding = false
+		case errors.Is(err, bufio.ErrBufferFull):
+			if !discarding {
+				line(chunk)
+				discarding = true
+			}
+		default: // EOF or a closed pipe: emit the last, unterminated line
+			if len(chunk) > 0 && !discarding {
+				line(trimEOL(chunk))
+			}
+			return
+		}
+	}
+}
+
+func trimEOL(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
+	return b
+}
+
+// cappedBuffer keeps the first limit bytes written and drops the rest, so
+// a chatty job cannot exhaust memory while its output is still drained.
+type cappedBuffer struct {
+	buf   []byte
+	limit int
+}
+
+func (c *cappedBuffer) write(p []byte) {
+	room := c.limit - len(c.buf)
+	if room <= 0 {
+		return
+	}
+	if len(p) > room {
+		p = p[:room]
+	}
+	c.buf = append(c.buf, p...)
+}

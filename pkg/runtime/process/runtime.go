@@ -1,0 +1,173 @@
+// Package process is the local process runtime, the embedded default of
+// `eventflow dev`: every function instance and every job run is a child
+// process of this one. It implements runtime.Deployments, runtime.Invoker
+// and runtime.LogSource.
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/runtime"
+)
+
+// ErrClosed is returned by calls made after Close.
+var ErrClosed = errors.New("process runtime is closed")
+
+// Defaults for Config fields left zero.
+const (
+	DefaultOutputLimit       = 1 << 20
+	DefaultLogBuffer         = 10000
+	DefaultStopGrace         = 5 * time.Second
+	DefaultRestartBackoffMin = 100 * time.Millisecond
+	DefaultRestartBackoffMax = 10 * time.Second
+)
+
+// Config configures a Runtime. Zero fields take the defaults above.
+type Config struct {
+	Logger *slog.Logger
+	// WorkDir is the working directory of every process; "" is the current one.
+	WorkDir string
+	// OutputLimit is the most bytes of output kept per invocation.
+	OutputLimit int
+	// LogBuffer is how many log lines wait for FollowLogs before new ones are dropped.
+	LogBuffer int
+	// StopGrace is how long a stopped instance has between SIGTERM and SIGKILL.
+	StopGrace time.Duration
+	// RestartBackoffMin and RestartBackoffMax bound the delay before an exited
+	// instance is restarted; the delay doubles per restart.
+	RestartBackoffMin, RestartBackoffMax time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.OutputLimit <= 0 {
+		c.OutputLimit = DefaultOutputLimit
+	}
+	if c.LogBuffer <= 0 {
+		c.LogBuffer = DefaultLogBuffer
+	}
+	if c.StopGrace <= 0 {
+		c.StopGrace = DefaultStopGrace
+	}
+	if c.RestartBackoffMin <= 0 {
+		c.RestartBackoffMin = DefaultRestartBackoffMin
+	}
+	if c.RestartBackoffMax <= 0 {
+		c.RestartBackoffMax = DefaultRestartBackoffMax
+	}
+	if c.RestartBackoffMax < c.RestartBackoffMin {
+		c.RestartBackoffMax = c.RestartBackoffMin
+	}
+	return c
+}
+
+// Runtime runs functions as local processes.
+type Runtime struct {
+	cfg       Config
+	log       *slog.Logger
+	logs      *logBuffer
+	changes   *notifier
+	transport *http.Transport
+
+	mu      sync.RWMutex
+	fns     map[runtime.Ref]*deployment
+	closed  bool
+	closing chan struct{} // closed by Close so running jobs kill their process
+	// wg counts instance supervisors and job runs. Add happens only under mu
+	// while !closed, so it never races with Close's Wait.
+	wg sync.WaitGroup
+
+	runSeq atomic.Uint64 // names job runs whose request has no ID
+}
+
+var (
+	_ runtime.Deployments = (*Runtime)(nil)
+	_ runtime.Invoker     = (*Runtime)(nil)
+	_ runtime.LogSource   = (*Runtime)(nil)
+)
+
+// New returns a Runtime with nothing running.
+func New(cfg Config) *Runtime {
+	cfg = cfg.withDefaults()
+	return &Runtime{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		logs:      newLogBuffer(cfg.LogBuffer),
+		changes:   newNotifier(),
+		transport: newTransport(),
+		fns:       make(map[runtime.Ref]*deployment),
+		closing:   make(chan struct{}),
+	}
+}
+
+// Invoke runs one invocation: a process per call in job mode, a POST to a
+// ready instance in http mode.
+func (r *Runtime) Invoke(ctx context.Context, tenant string, spec function.Spec, req runtime.InvokeRequest) (runtime.InvokeResult, error) {
+	switch spec.Mode() {
+	case function.ModeJob:
+		return r.invokeJob(ctx, tenant, spec, req)
+	case function.ModeHTTP:
+		return r.invokeHTTP(ctx, tenant, spec, req)
+	default:
+		return runtime.InvokeResult{}, fmt.Errorf("function %s/%s: unknown invocation mode %q", tenant, spec.Name, spec.Mode())
+	}
+}
+
+// DroppedLogLines is how many log lines were dropped because the log buffer
+// was full.
+func (r *Runtime) DroppedLogLines() uint64 { return r.logs.dropped.Load() }
+
+// Close stops every instance (SIGTERM to its process group, SIGKILL after
+// StopGrace) and kills every running job, and returns once all are gone or
+// ctx ends. Calls after Close fail with ErrClosed.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	close(r.closing)
+	var all []*instance
+	for ref, d := range r.fns {
+		all = append(all, d.stopAll()...)
+		delete(r.fns, ref)
+	}
+	r.mu.Unlock()
+	for _, in := range all {
+		in.stop()
+	}
+
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("process runtime: close: %w", ctx.Err())
+	}
+	r.changes.close()
+	r.transport.CloseIdleConnections()
+	return err
+}
+
+// track registers a job run with wg, or reports that the runtime is closed.
+func (r *Runtime) track() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return false
+	}
+	r.wg.Add(1)
+	return true
+}

@@ -1,0 +1,29 @@
+// Command echoserver is the http-mode function used by the process runtime
+// tests: it listens on 127.0.0.1:$PORT, answers every request with its body
+// upper-cased and logs one line per request on stderr.
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+)
+
+func main() {
+	addr := "127.0.0.1:" + os.Getenv("PORT")
+	fmt.Fprintf(os.Stderr, "listening on %s pid %d\n", addr, os.Getpid())
+	err := http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.URL.Query().Get("fail") != "" || bytes.Equal(body, []byte("fail")) {
+			http.Error(w, "function failed on purpose", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "request %s %d bytes\n", r.Header.Get("X-Invocation-Id"), len(body))
+		w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
+		w.Write(bytes.ToUpper(body))
+	}))
+	fmt.Fprintln(os.Stderr, err)
+	os.Exit(1)
+}

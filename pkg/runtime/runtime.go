@@ -1,0 +1,78 @@
+// Package runtime is the interface between EventFlow's services and the
+// place functions run: local processes (package process) or Kubernetes.
+// Each service takes only the part it needs: the deployer Deployments, the
+// invoker Invoker, logstream LogSource.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+)
+
+// ErrNoReadyInstance is returned by Invoke in http mode when no instance of
+// the function is ready to serve.
+var ErrNoReadyInstance = errors.New("no ready instance")
+
+// Ref names a function in the runtime.
+type Ref struct {
+	Tenant string
+	Name   string
+}
+
+// Observed is a function's state as the runtime sees it.
+type Observed struct {
+	Phase         function.Phase // Deploying, Ready or Failed
+	ReadyReplicas int32
+	Message       string
+}
+
+// Deployments makes the runtime match desired specs. Apply and Remove are
+// idempotent and level-triggered: they converge whatever the current state.
+type Deployments interface {
+	// Apply starts converging the function to spec and returns; progress is
+	// reported on Changes and read with Observe.
+	Apply(ctx context.Context, tenant string, spec function.Spec) error
+	// Remove deletes everything the function has and returns once it is gone.
+	Remove(ctx context.Context, tenant, name string) error
+	// Observe reads the function's current state; found is false when the
+	// runtime has nothing for it.
+	Observe(ctx context.Context, tenant, name string) (obs Observed, found bool, err error)
+	// List returns every function the runtime has something for.
+	List(ctx context.Context) ([]Ref, error)
+	// Changes delivers a Ref whenever that function's runtime state changed.
+	Changes() <-chan Ref
+}
+
+// InvokeRequest is one run of a function.
+type InvokeRequest struct {
+	ID          string
+	Payload     []byte
+	ContentType string
+	Timeout     time.Duration
+}
+
+// InvokeResult is how a run ended. A function that fails (non-zero exit,
+// HTTP error, timeout) is a result with Succeeded false, not an error.
+type InvokeResult struct {
+	Succeeded bool
+	Output    []byte
+	Error     string
+	ExitCode  *int
+	Duration  time.Duration
+}
+
+// Invoker runs invocations. An error means the runtime could not run the
+// function at all (e.g. ErrNoReadyInstance); the caller may retry.
+type Invoker interface {
+	Invoke(ctx context.Context, tenant string, spec function.Spec, req InvokeRequest) (InvokeResult, error)
+}
+
+// LogSource delivers the log lines of every function's instances and runs.
+type LogSource interface {
+	// FollowLogs sends lines to out until ctx ends.
+	FollowLogs(ctx context.Context, out chan<- events.LogLine) error
+}

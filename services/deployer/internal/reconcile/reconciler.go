@@ -1,0 +1,199 @@
+// Package reconcile converges one function's runtime state to its desired
+// record and publishes what it observed: status into the status bucket and
+// lifecycle events onto the events stream.
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventflow/eventflow/pkg/bus"
+	"github.com/eventflow/eventflow/pkg/catalog"
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/runtime"
+	"github.com/eventflow/eventflow/pkg/telemetry"
+)
+
+// Source is the CloudEvents source of the deployer's events.
+const Source = "/eventflow/deployer"
+
+// Reconciler converges functions. Reconcile must not run concurrently for
+// the same function (the work queue sees to that).
+type Reconciler struct {
+	JS      jetstream.JetStream
+	Buckets bus.Buckets
+	Runtime runtime.Deployments
+	Log     *slog.Logger
+
+	mu   sync.Mutex
+	last map[runtime.Ref]function.Status // what we last wrote, to skip no-op writes
+}
+
+// Reconcile reads the latest desired record (whatever command asked) and
+// makes the runtime match it.
+func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
+	rec, _, err := catalog.Get(ctx, r.Buckets.Functions, ref.Tenant, ref.Name)
+	switch {
+	case errors.Is(err, catalog.ErrNotFound):
+		return r.remove(ctx, ref, nil)
+	case err != nil:
+		return err
+	case rec.Deleting:
+		return r.remove(ctx, ref, &rec)
+	}
+	prev, err := r.previous(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if prev == nil || prev.ObservedGeneration < rec.Generation {
+		// A new generation: say so before the runtime starts on it.
+		if err := r.write(ctx, ref, prev, function.Status{Phase: function.PhaseDeploying, ObservedGeneration: rec.Generation}); err != nil {
+			return err
+		}
+		prev, _ = r.previous(ctx, ref)
+	}
+	if err := r.Runtime.Apply(ctx, ref.Tenant, rec.Spec); err != nil {
+		_ = r.write(ctx, ref, prev, function.Status{Phase: function.PhaseFailed, Message: "apply: " + err.Error(), ObservedGeneration: rec.Generation})
+		return fmt.Errorf("apply %s/%s: %w", ref.Tenant, ref.Name, err)
+	}
+	obs, found, err := r.Runtime.Observe(ctx, ref.Tenant, ref.Name)
+	if err != nil {
+		return fmt.Errorf("observe %s/%s: %w", ref.Tenant, ref.Name, err)
+	}
+	st := function.Status{Phase: function.PhaseDeploying, ObservedGeneration: rec.Generation}
+	if found {
+		st.Phase, st.ReadyReplicas, st.Message = obs.Phase, obs.ReadyReplicas, obs.Message
+	}
+	return r.write(ctx, ref, prev, st)
+}
+
+// remove tears the function down. With a record marked Deleting, it then
+// deletes the status and the record, so the API answers 404 only once the
+// runtime holds nothing of it.
+func (r *Reconciler) remove(ctx context.Context, ref runtime.Ref, rec *function.Record) error {
+	if err := r.Runtime.Remove(ctx, ref.Tenant, ref.Name); err != nil {
+		return fmt.Errorf("remove %s/%s: %w", ref.Tenant, ref.Name, err)
+	}
+	key := events.FunctionKey(ref.Tenant, ref.Name)
+	prev, err := r.previous(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
+		if err := r.Buckets.Status.Purge(ctx, key); err != nil {
+			return fmt.Errorf("delete status %s: %w", key, err)
+		}
+	}
+	r.mu.Lock()
+	delete(r.last, ref)
+	r.mu.Unlock()
+	if rec == nil {
+		return nil
+	}
+	if err := r.Buckets.Functions.Purge(ctx, key); err != nil {
+		return fmt.Errorf("delete function %s: %w", key, err)
+	}
+	r.Log.InfoContext(ctx, "function deleted", "tenant", ref.Tenant, "function", ref.Name)
+	return r.publish(ctx, ref, events.TypeFunctionDeleted, function.Status{Phase: function.PhaseDeleting, ObservedGeneration: rec.Generation})
+}
+
+func (r *Reconciler) previous(ctx context.Context, ref runtime.Ref) (*function.Status, error) {
+	r.mu.Lock()
+	st, ok := r.last[ref]
+	r.mu.Unlock()
+	if ok {
+		return &st, nil
+	}
+	e, err := r.Buckets.Status.Get(ctx, events.FunctionKey(ref.Tenant, ref.Name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read status: %w", err)
+	}
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		return nil, fmt.Errorf("decode status: %w", err)
+	}
+	r.remember(ref, st)
+	return &st, nil
+}
+
+func (r *Reconciler) remember(ref runtime.Ref, st function.Status) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last == nil {
+		r.last = map[runtime.Ref]function.Status{}
+	}
+	r.last[ref] = st
+}
+
+// write stores st unless nothing changed, and publishes an event when the
+// phase (or generation) changed.
+func (r *Reconciler) write(ctx context.Context, ref runtime.Ref, prev *function.Status, st function.Status) error {
+	if prev != nil && prev.Phase == st.Phase && prev.ReadyReplicas == st.ReadyReplicas &&
+		prev.Message == st.Message && prev.ObservedGeneration == st.ObservedGeneration {
+		return nil
+	}
+	st.UpdatedAt = time.Now().UTC()
+	b, _ := json.Marshal(st)
+	if _, err := r.Buckets.Status.Put(ctx, events.FunctionKey(ref.Tenant, ref.Name), b); err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
+	r.remember(ref, st)
+	if prev != nil && prev.Phase == st.Phase && prev.ObservedGeneration == st.ObservedGeneration {
+		return nil
+	}
+	r.Log.InfoContext(ctx, "function status", "tenant", ref.Tenant, "function", ref.Name,
+		"phase", st.Phase, "readyReplicas", st.ReadyReplicas, "generation", st.ObservedGeneration, "message", st.Message)
+	return r.publish(ctx, ref, eventType(st.Phase), st)
+}
+
+func eventType(p function.Phase) string {
+	switch p {
+	case function.PhaseReady:
+		return events.TypeFunctionReady
+	case function.PhaseFailed:
+		return events.TypeFunctionFailed
+	default:
+		return events.TypeFunctionDeploying
+	}
+}
+
+// EventData is the data of function lifecycle events.
+type EventData struct {
+	Tenant        string         `json:"tenant"`
+	Name          string         `json:"name"`
+	Generation    int64          `json:"generation"`
+	Phase         function.Phase `json:"phase"`
+	ReadyReplicas int32          `json:"readyReplicas"`
+	Message       string         `json:"message,omitempty"`
+}
+
+func (r *Reconciler) publish(ctx context.Context, ref runtime.Ref, typ string, st function.Status) error {
+	ev, err := events.NewCloudEvent(typ, Source, ref.Tenant, ref.Name, EventData{
+		Tenant: ref.Tenant, Name: ref.Name, Generation: st.ObservedGeneration,
+		Phase: st.Phase, ReadyReplicas: st.ReadyReplicas, Message: st.Message,
+	})
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(ev)
+	msg := nats.NewMsg(events.EventSubject(ref.Tenant, ref.Name, events.ShortType(typ)))
+	msg.Data = b
+	msg.Header.Set(nats.MsgIdHdr, ev.ID)
+	msg.Header.Set(events.HeaderContentType, "application/cloudevents+json")
+	telemetry.Inject(ctx, msg)
+	if _, err := r.JS.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("publish %s event: %w", typ, err)
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+// Package api is the gateway's HTTP API (DESIGN.md §4) on gin. It never
+// talks to a runtime: writes become commands and invocations on JetStream,
+// reads come from JetStream KV.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/eventflow/eventflow/pkg/auth"
+	"github.com/eventflow/eventflow/pkg/catalog"
+	"github.com/eventflow/eventflow/services/gateway/internal/store"
+)
+
+// Config tunes the API.
+type Config struct {
+	// MaxBodyBytes limits every request body (413 beyond).
+	MaxBodyBytes int64
+	// EnableTokenIssuer serves POST /auth/token (development tokens).
+	EnableTokenIssuer bool
+	// SyncTimeoutGrace is added to a function's timeout while waiting for a
+	// sync reply, for the trip through NATS and the invoker.
+	SyncTimeoutGrace time.Duration
+}
+
+// Deps are the API's collaborators.
+type Deps struct {
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	Store   *store.Store
+	Cache   *catalog.Cache
+	Auth    *auth.HS256
+	Log     *slog.Logger
+	Tracer  trace.Tracer
+	Metrics *Metrics
+	Ready   func(context.Context) error
+}
+
+// API holds the handlers.
+type API struct {
+	Deps
+	cfg Config
+}
+
+// New builds the gin engine with every route.
+func New(cfg Config, d Deps) *gin.Engine {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.SyncTimeoutGrace <= 0 {
+		cfg.SyncTimeoutGrace = 5 * time.Second
+	}
+	a := &API{Deps: d, cfg: cfg}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.ContextWithFallback = true
+	r.HandleMethodNotAllowed = true
+	r.Use(a.recovery(), a.observe(), a.limitBody())
+	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, CodeNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path) })
+	r.NoMethod(func(c *gin.Context) {
+		abort(c, http.StatusMethodNotAllowed, CodeBadRequest, "method "+c.Request.Method+" is not allowed on "+c.Request.URL.Path)
+	})
+
+	r.GET("/healthz", a.healthz)
+	r.GET("/readyz", a.readyz)
+	r.GET("/metrics", gin.WrapH(d.Metrics.Handler()))
+	r.GET("/openapi.json", a.openapi)
+	if cfg.EnableTokenIssuer {
+		r.POST("/auth/token", a.issueToken)
+	}
+
+	v1 := r.Group("/v1", a.authenticate())
+	v1.POST("/functions", a.require(auth.ScopeWrite), a.createFunction)
+	v1.GET("/functions", a.require(auth.ScopeRead), a.listFunctions)
+	v1.GET("/functions/:name", a.require(auth.ScopeRead), a.getFunction)
+	v1.PUT("/functions/:name", a.require(auth.ScopeWrite), a.updateFunction)
+	v1.DELETE("/functions/:name", a.require(auth.ScopeWrite), a.deleteFunction)
+	// gin cannot route "{name}:invoke" as its own pattern; the handler
+	// dispatches on the suffix.
+	v1.POST("/functions/:name", a.require(auth.ScopeInvoke), a.invoke)
+	v1.GET("/functions/:name/logs", a.require(auth.ScopeRead), a.logs)
+	v1.GET("/invocations/:id", a.requireAny(auth.ScopeRead, auth.ScopeInvoke), a.getInvocation)
+	return r
+}
+
+func (a *API) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+
+func (a *API) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.Ready(ctx); err != nil {
+		abort(c, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}

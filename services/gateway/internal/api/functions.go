@@ -1,0 +1,139 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/nats-io/nats.go"
+
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/telemetry"
+	"github.com/eventflow/eventflow/services/gateway/internal/store"
+)
+
+func (a *API) createFunction(c *gin.Context) {
+	var spec function.Spec
+	if err := decodeJSON(c.Request.Body, &spec); err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.upsert(c, spec)
+}
+
+func (a *API) updateFunction(c *gin.Context) {
+	name := c.Param("name")
+	if err := function.ValidateName(name); err != nil {
+		a.fail(c, err)
+		return
+	}
+	var spec function.Spec
+	if err := decodeJSON(c.Request.Body, &spec); err != nil {
+		a.fail(c, err)
+		return
+	}
+	switch spec.Name {
+	case "":
+		spec.Name = name
+	case name:
+	default:
+		a.fail(c, &function.FieldError{Field: "name", Reason: fmt.Sprintf("%q does not match the name in the path, %q", spec.Name, name)})
+		return
+	}
+	// PUT updates: it does not create (POST does).
+	if _, _, err := a.Store.Record(c, claimsOf(c).Tenant, name); err != nil {
+		a.fail(c, fmt.Errorf("function %q: %w", name, err))
+		return
+	}
+	a.upsert(c, spec)
+}
+
+// upsert stores the desired spec durably, then nudges the deployer. The
+// answer is 202 with phase Pending: the change is stored, not yet applied.
+func (a *API) upsert(c *gin.Context, spec function.Spec) {
+	if err := spec.Validate(); err != nil {
+		a.fail(c, err)
+		return
+	}
+	tenant := claimsOf(c).Tenant
+	rec, changed, err := a.Store.Upsert(c, tenant, spec.WithDefaults())
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if changed {
+		a.sendCommand(c, events.Command{Tenant: tenant, Function: spec.Name, Generation: rec.Generation, Action: events.ActionApply})
+	}
+	f, err := a.Store.Get(c, tenant, spec.Name)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Header("Location", "/v1/functions/"+spec.Name)
+	c.JSON(http.StatusAccepted, f)
+}
+
+// sendCommand publishes a command and waits for JetStream's ack. The
+// desired record is already stored, so if this fails the deployer's resync
+// still converges; the failure is logged, not returned.
+func (a *API) sendCommand(ctx context.Context, cmd events.Command) {
+	body, _ := json.Marshal(cmd)
+	msg := nats.NewMsg(events.CommandSubject(cmd.Tenant, cmd.Function))
+	msg.Data = body
+	msg.Header.Set(nats.MsgIdHdr, cmd.MsgID())
+	telemetry.Inject(ctx, msg)
+	if _, err := a.JS.PublishMsg(ctx, msg); err != nil {
+		a.Log.WarnContext(ctx, "command not published; the deployer's resync will apply it", "tenant", cmd.Tenant, "function", cmd.Function, "generation", cmd.Generation, "err", err)
+	}
+}
+
+func (a *API) listFunctions(c *gin.Context) {
+	fns, err := a.Store.List(c, claimsOf(c).Tenant)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"items": fns})
+}
+
+func (a *API) getFunction(c *gin.Context) {
+	name := c.Param("name")
+	f, err := a.Store.Get(c, claimsOf(c).Tenant, name)
+	if err != nil {
+		a.fail(c, notFound(name, err))
+		return
+	}
+	c.JSON(http.StatusOK, f)
+}
+
+func (a *API) deleteFunction(c *gin.Context) {
+	name := c.Param("name")
+	tenant := claimsOf(c).Tenant
+	rec, err := a.Store.MarkDeleting(c, tenant, name)
+	if err != nil {
+		a.fail(c, notFound(name, err))
+		return
+	}
+	a.sendCommand(c, events.Command{Tenant: tenant, Function: name, Generation: rec.Generation, Action: events.ActionDelete})
+	f, err := a.Store.Get(c, tenant, name)
+	if errors.Is(err, store.ErrNotFound) { // already gone
+		c.Status(http.StatusAccepted)
+		return
+	}
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, f)
+}
+
+func notFound(name string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("function %q: %w", name, err)
+	}
+	return err
+}

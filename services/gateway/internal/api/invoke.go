@@ -1,0 +1,176 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/nats-io/nats.go"
+
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/telemetry"
+	"github.com/eventflow/eventflow/services/gateway/internal/store"
+)
+
+// invoke serves POST /v1/functions/{name}:invoke.
+func (a *API) invoke(c *gin.Context) {
+	name, ok := strings.CutSuffix(c.Param("name"), ":invoke")
+	if !ok {
+		abort(c, http.StatusNotFound, CodeNotFound, "no such endpoint: POST "+c.Request.URL.Path+" (did you mean "+c.Request.URL.Path+":invoke?)")
+		return
+	}
+	tenant := claimsOf(c).Tenant
+	rec, err := a.Cache.Lookup(c, tenant, name)
+	if err == nil && rec.Deleting {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		a.fail(c, notFound(name, err))
+		return
+	}
+	payload, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if wantsAsync(c) {
+		a.invokeAsync(c, tenant, name, payload)
+		return
+	}
+	a.invokeSync(c, tenant, rec.Spec, payload)
+}
+
+func wantsAsync(c *gin.Context) bool {
+	if v := c.Query("async"); v == "true" || v == "1" {
+		return true
+	}
+	for _, p := range strings.Split(c.GetHeader("Prefer"), ",") {
+		if strings.EqualFold(strings.TrimSpace(p), "respond-async") {
+			return true
+		}
+	}
+	return false
+}
+
+// invokeSync sends the payload to one invoker over core NATS request/reply:
+// nothing touches disk on the way, the invoker records the result after it
+// has answered.
+func (a *API) invokeSync(c *gin.Context, tenant string, spec function.Spec, payload []byte) {
+	id := events.NewInvocationID()
+	c.Header("X-Invocation-Id", id)
+	msg := nats.NewMsg(events.SyncSubject(tenant, spec.Name))
+	msg.Header.Set(events.HeaderInvocationID, id)
+	if ct := c.GetHeader("Content-Type"); ct != "" {
+		msg.Header.Set(events.HeaderContentType, ct)
+	}
+	msg.Data = payload
+	telemetry.Inject(c, msg)
+
+	ctx, cancel := context.WithTimeout(c, spec.Timeout()+a.cfg.SyncTimeoutGrace)
+	defer cancel()
+	reply, err := a.NC.RequestMsgWithContext(ctx, msg)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		a.Metrics.invocations.WithLabelValues("sync", "unavailable").Inc()
+		abort(c, http.StatusServiceUnavailable, CodeUnavailable, "no invoker is running to serve the invocation; try again")
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		a.Metrics.invocations.WithLabelValues("sync", "timeout").Inc()
+		abort(c, http.StatusGatewayTimeout, CodeTimeout, fmt.Sprintf("no answer within %s", spec.Timeout()+a.cfg.SyncTimeoutGrace))
+		return
+	case err != nil:
+		a.fail(c, fmt.Errorf("sync invocation: %w", err))
+		return
+	}
+	if d := reply.Header.Get(events.HeaderDurationMs); d != "" {
+		c.Header("X-Duration-Ms", d)
+	}
+	if code := reply.Header.Get(events.HeaderExitCode); code != "" {
+		c.Header("X-Exit-Code", code)
+	}
+	if reply.Header.Get(events.HeaderStatus) == events.StatusSucceeded {
+		a.Metrics.invocations.WithLabelValues("sync", "succeeded").Inc()
+		ct := reply.Header.Get(events.HeaderContentType)
+		if ct == "" {
+			ct = "text/plain; charset=utf-8"
+		}
+		c.Data(http.StatusOK, ct, reply.Data)
+		return
+	}
+	msgText := reply.Header.Get(events.HeaderError)
+	switch reply.Header.Get(events.HeaderErrorCode) {
+	case events.ErrorCodeNotFound:
+		a.Metrics.invocations.WithLabelValues("sync", "not_found").Inc()
+		abort(c, http.StatusNotFound, CodeNotFound, msgText)
+	case events.ErrorCodeTimeout:
+		a.Metrics.invocations.WithLabelValues("sync", "timeout").Inc()
+		abort(c, http.StatusGatewayTimeout, CodeTimeout, msgText)
+	case events.ErrorCodeUnavailable:
+		a.Metrics.invocations.WithLabelValues("sync", "unavailable").Inc()
+		abort(c, http.StatusServiceUnavailable, CodeUnavailable, msgText)
+	default:
+		a.Metrics.invocations.WithLabelValues("sync", "failed").Inc()
+		abort(c, http.StatusBadGateway, CodeFunctionFailed, msgText)
+	}
+}
+
+// invokeAsync stores the invocation on the JetStream work queue and answers
+// 202 only once JetStream has acknowledged it. The "queued" record is
+// written alongside; the invoker's own records take precedence.
+func (a *API) invokeAsync(c *gin.Context, tenant, name string, payload []byte) {
+	id := events.NewInvocationID()
+	now := time.Now().UTC()
+	msg := nats.NewMsg(events.InvocationSubject(tenant, name))
+	msg.Header.Set(nats.MsgIdHdr, id)
+	msg.Header.Set(events.HeaderInvocationID, id)
+	msg.Header.Set(events.HeaderAcceptedAt, now.Format(time.RFC3339Nano))
+	if ct := c.GetHeader("Content-Type"); ct != "" {
+		msg.Header.Set(events.HeaderContentType, ct)
+	}
+	msg.Data = payload
+	telemetry.Inject(c, msg)
+
+	rec := events.InvocationRecord{ID: id, Tenant: tenant, Function: name, Async: true, Status: events.StatusQueued, CreatedAt: now}
+	recorded := make(chan error, 1)
+	go func() { recorded <- a.Store.CreateQueued(c, rec) }()
+	_, pubErr := a.JS.PublishMsg(c, msg)
+	recErr := <-recorded
+	if pubErr != nil {
+		if recErr == nil {
+			a.Store.DeleteInvocation(context.WithoutCancel(c), id)
+		}
+		a.Metrics.invocations.WithLabelValues("async", "unavailable").Inc()
+		a.Log.ErrorContext(c, "invocation not queued", "tenant", tenant, "function", name, "err", pubErr)
+		abort(c, http.StatusServiceUnavailable, CodeUnavailable, "the invocation could not be queued; nothing was stored; try again")
+		return
+	}
+	if recErr != nil {
+		a.Log.WarnContext(c, "queued invocation has no record yet; the invoker will write it", "id", id, "err", recErr)
+	}
+	a.Metrics.invocations.WithLabelValues("async", "accepted").Inc()
+	loc := "/v1/invocations/" + id
+	c.Header("Location", loc)
+	c.Header("X-Invocation-Id", id)
+	c.Header("Preference-Applied", "respond-async")
+	c.JSON(http.StatusAccepted, gin.H{"id": id, "status": events.StatusQueued, "location": loc})
+}
+
+func (a *API) getInvocation(c *gin.Context) {
+	id := c.Param("id")
+	if !events.ValidInvocationID(id) {
+		abort(c, http.StatusNotFound, CodeNotFound, fmt.Sprintf("invocation %q: not found", id))
+		return
+	}
+	r, err := a.Store.Invocation(c, claimsOf(c).Tenant, id)
+	if err != nil {
+		a.fail(c, fmt.Errorf("invocation %q: %w", id, err))
+		return
+	}
+	c.JSON(http.StatusOK, r)
+}

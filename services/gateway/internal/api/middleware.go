@@ -1,0 +1,142 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/eventflow/eventflow/pkg/auth"
+	"github.com/eventflow/eventflow/pkg/telemetry"
+)
+
+const claimsKey = "eventflow.claims"
+
+func (a *API) recovery() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if r := recover(); r != nil {
+				a.Log.ErrorContext(c.Request.Context(), "panic in handler", "route", c.FullPath(), "panic", fmt.Sprint(r))
+				abort(c, http.StatusInternalServerError, CodeInternal, "internal error; see the gateway's logs")
+			}
+		}()
+		c.Next()
+	}
+}
+
+// observe starts a server span (continuing the caller's traceparent) and
+// records request metrics by route template, so ids in paths do not blow up
+// label cardinality.
+func (a *API) observe() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		ctx := telemetry.Propagator.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
+		ctx, span := a.Tracer.Start(ctx, c.Request.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer))
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+		code := c.Writer.Status()
+		span.SetAttributes(attribute.Int("http.response.status_code", code))
+		span.End()
+		a.Metrics.observeHTTP(c.Request.Method, route, code, time.Since(start))
+	}
+}
+
+// limitBody caps every request body; reading past the cap fails with
+// *http.MaxBytesError, which fail() turns into 413. A declared length over
+// the cap is refused before anything is read.
+func (a *API) limitBody() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > a.cfg.MaxBodyBytes {
+			abort(c, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body is larger than %d bytes", a.cfg.MaxBodyBytes))
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, a.cfg.MaxBodyBytes)
+		c.Next()
+	}
+}
+
+func (a *API) authenticate() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.GetHeader("Authorization")
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || token == "" {
+			c.Header("WWW-Authenticate", `Bearer realm="eventflow"`)
+			abort(c, http.StatusUnauthorized, CodeUnauthenticated, "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)")
+			return
+		}
+		claims, err := a.Auth.Verify(token)
+		if err != nil {
+			c.Header("WWW-Authenticate", `Bearer realm="eventflow", error="invalid_token"`)
+			abort(c, http.StatusUnauthorized, CodeUnauthenticated, err.Error())
+			return
+		}
+		c.Set(claimsKey, claims)
+		c.Next()
+	}
+}
+
+func claimsOf(c *gin.Context) *auth.Claims { return c.MustGet(claimsKey).(*auth.Claims) }
+
+func (a *API) require(scope string) gin.HandlerFunc { return a.requireAny(scope) }
+
+func (a *API) requireAny(scopes ...string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		cl := claimsOf(c)
+		for _, s := range scopes {
+			if cl.Has(s) {
+				c.Next()
+				return
+			}
+		}
+		abort(c, http.StatusForbidden, CodeForbidden, "token lacks scope "+strings.Join(scopes, " or "))
+	}
+}
+
+func (a *API) issueToken(c *gin.Context) {
+	var req auth.TokenRequest
+	if err := decodeJSON(c.Request.Body, &req); err != nil {
+		a.fail(c, err)
+		return
+	}
+	tok, exp, err := a.Auth.Issue(req)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"token": tok, "expiresAt": exp.UTC()})
+}
+
+// queryInt reads a non-negative integer query parameter.
+func queryInt(c *gin.Context, name string, def, max int) (int, error) {
+	v := c.Query(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > max {
+		return 0, fmt.Errorf("query parameter %s=%q must be a whole number from 0 to %d", name, v, max)
+	}
+	return n, nil
+}
+
+func queryBool(c *gin.Context, name string) (bool, error) {
+	v := c.Query(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("query parameter %s=%q must be true or false", name, v)
+	}
+	return b, nil
+}

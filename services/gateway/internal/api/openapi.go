@@ -1,0 +1,18 @@
+package api
+
+import (
+	_ "embed"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// OpenAPIDocument is the OpenAPI 3 description of this API; a test keeps it
+// in step with the routes New registers.
+//
+//go:embed openapi.json
+var OpenAPIDocument []byte
+
+func (a *API) openapi(c *gin.Context) {
+	c.Data(http.StatusOK, "application/json", OpenAPIDocument)
+}

@@ -1,0 +1,244 @@
+// Package store keeps the gateway's view of functions and invocations in
+// JetStream KV: desired records (written here), observed status (written by
+// the deployer) and invocation records (written by the invoker).
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventflow/eventflow/pkg/bus"
+	"github.com/eventflow/eventflow/pkg/catalog"
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+)
+
+// Sentinel errors the API maps to status codes.
+var (
+	ErrNotFound = catalog.ErrNotFound
+	ErrConflict = errors.New("conflict")
+)
+
+// casRetries bounds optimistic-concurrency retries when two gateways write
+// the same function at once.
+const casRetries = 8
+
+// Store reads and writes functions and invocation records.
+type Store struct {
+	b   bus.Buckets
+	now func() time.Time
+}
+
+// New returns a store over the shared buckets.
+func New(b bus.Buckets) *Store { return &Store{b: b, now: time.Now} }
+
+// Record reads the desired record of a function.
+func (s *Store) Record(ctx context.Context, tenant, name string) (function.Record, uint64, error) {
+	return catalog.Get(ctx, s.b.Functions, tenant, name)
+}
+
+// Get returns one function with its observed status.
+func (s *Store) Get(ctx context.Context, tenant, name string) (function.Function, error) {
+	rec, _, err := s.Record(ctx, tenant, name)
+	if err != nil {
+		return function.Function{}, err
+	}
+	st, err := s.status(ctx, tenant, name)
+	if err != nil {
+		return function.Function{}, err
+	}
+	return function.View(rec, st), nil
+}
+
+func (s *Store) status(ctx context.Context, tenant, name string) (*function.Status, error) {
+	e, err := s.b.Status.Get(ctx, events.FunctionKey(tenant, name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read status %s/%s: %w", tenant, name, err)
+	}
+	var st function.Status
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		return nil, fmt.Errorf("decode status %s/%s: %w", tenant, name, err)
+	}
+	return &st, nil
+}
+
+// List returns a tenant's functions sorted by name.
+func (s *Store) List(ctx context.Context, tenant string) ([]function.Function, error) {
+	recs := map[string]function.Record{}
+	if err := scan(ctx, s.b.Functions, tenant, func(name string, v []byte) error {
+		var r function.Record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("decode function %s/%s: %w", tenant, name, err)
+		}
+		recs[name] = r
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	sts := map[string]*function.Status{}
+	if len(recs) > 0 {
+		if err := scan(ctx, s.b.Status, tenant, func(name string, v []byte) error {
+			var st function.Status
+			if err := json.Unmarshal(v, &st); err != nil {
+				return fmt.Errorf("decode status %s/%s: %w", tenant, name, err)
+			}
+			sts[name] = &st
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]function.Function, 0, len(recs))
+	for name, r := range recs {
+		out = append(out, function.View(r, sts[name]))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// scan calls fn for every current key "<tenant>.<name>" of a bucket, using
+// one filtered watch instead of a round trip per key.
+func scan(ctx context.Context, kv jetstream.KeyValue, tenant string, fn func(name string, v []byte) error) error {
+	w, err := kv.WatchFiltered(ctx, []string{tenant + ".*"}, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("list %s: %w", kv.Bucket(), err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("list: watch closed")
+			}
+			if e == nil { // all current values delivered
+				return nil
+			}
+			name := strings.TrimPrefix(e.Key(), tenant+".")
+			if err := fn(name, e.Value()); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Upsert creates the function or updates its spec. The generation goes up
+// only when the spec changes (as in Kubernetes), so a repeated request is a
+// no-op. changed reports whether a new generation was written.
+func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec) (rec function.Record, changed bool, err error) {
+	key := events.FunctionKey(tenant, spec.Name)
+	for range casRetries {
+		cur, rev, err := s.Record(ctx, tenant, spec.Name)
+		now := s.now().UTC()
+		switch {
+		case errors.Is(err, ErrNotFound):
+			rec = function.Record{Spec: spec, Tenant: tenant, Generation: 1, CreatedAt: now, UpdatedAt: now}
+			_, err = s.b.Functions.Create(ctx, key, mustJSON(rec))
+		case err != nil:
+			return rec, false, err
+		case cur.Deleting:
+			return cur, false, fmt.Errorf("%w: function %q is being deleted; try again once it is gone", ErrConflict, spec.Name)
+		case reflect.DeepEqual(cur.Spec, spec):
+			return cur, false, nil
+		default:
+			rec = cur
+			rec.Spec = spec
+			rec.Generation++
+			rec.UpdatedAt = now
+			_, err = s.b.Functions.Update(ctx, key, mustJSON(rec), rev)
+		}
+		if err == nil {
+			return rec, true, nil
+		}
+		if !isCASConflict(err) {
+			return rec, false, fmt.Errorf("write function %s/%s: %w", tenant, spec.Name, err)
+		}
+	}
+	return rec, false, fmt.Errorf("%w: function %q is being changed concurrently; try again", ErrConflict, spec.Name)
+}
+
+// MarkDeleting records the wish to delete. The deployer removes the record
+// once the runtime has let go.
+func (s *Store) MarkDeleting(ctx context.Context, tenant, name string) (function.Record, error) {
+	key := events.FunctionKey(tenant, name)
+	for range casRetries {
+		rec, rev, err := s.Record(ctx, tenant, name)
+		if err != nil {
+			return rec, err
+		}
+		if rec.Deleting {
+			return rec, nil
+		}
+		rec.Deleting = true
+		rec.Generation++
+		rec.UpdatedAt = s.now().UTC()
+		if _, err = s.b.Functions.Update(ctx, key, mustJSON(rec), rev); err == nil {
+			return rec, nil
+		}
+		if !isCASConflict(err) {
+			return rec, fmt.Errorf("write function %s/%s: %w", tenant, name, err)
+		}
+	}
+	return function.Record{}, fmt.Errorf("%w: function %q is being changed concurrently; try again", ErrConflict, name)
+}
+
+// Invocation reads an invocation record; another tenant's is ErrNotFound.
+func (s *Store) Invocation(ctx context.Context, tenant, id string) (events.InvocationRecord, error) {
+	var r events.InvocationRecord
+	e, err := s.b.Invocations.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return r, ErrNotFound
+	}
+	if err != nil {
+		return r, fmt.Errorf("read invocation %s: %w", id, err)
+	}
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return r, fmt.Errorf("decode invocation %s: %w", id, err)
+	}
+	if r.Tenant != tenant {
+		return events.InvocationRecord{}, ErrNotFound
+	}
+	return r, nil
+}
+
+// CreateQueued writes the "queued" record of an accepted async invocation.
+// If the invoker got there first, its record wins and this is a no-op.
+func (s *Store) CreateQueued(ctx context.Context, r events.InvocationRecord) error {
+	_, err := s.b.Invocations.Create(ctx, r.ID, mustJSON(r))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("record invocation %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+func isCASConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) ||
+		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("marshal %T: %v", v, err)) // only our own plain structs come here
+	}
+	return b
+}
+
+// DeleteInvocation removes a record written for an invocation that was then
+// not queued after all.
+func (s *Store) DeleteInvocation(ctx context.Context, id string) {
+	_ = s.b.Invocations.Purge(ctx, id)
+}

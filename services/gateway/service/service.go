@@ -1,0 +1,89 @@
+// Package service assembles the gateway: it is what the standalone binary
+// and `eventflow dev` both run.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/eventflow/eventflow/pkg/auth"
+	"github.com/eventflow/eventflow/pkg/bus"
+	"github.com/eventflow/eventflow/pkg/catalog"
+	"github.com/eventflow/eventflow/services/gateway/internal/api"
+	"github.com/eventflow/eventflow/services/gateway/internal/store"
+)
+
+// Config of the gateway.
+type Config struct {
+	MaxBodyBytes      int64
+	EnableTokenIssuer bool
+}
+
+// Deps are what the gateway needs from its host.
+type Deps struct {
+	NC         *nats.Conn
+	JS         jetstream.JetStream
+	Auth       *auth.HS256
+	Log        *slog.Logger
+	Tracer     trace.Tracer
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+}
+
+// Gateway is the running HTTP API.
+type Gateway struct {
+	handler http.Handler
+	log     *slog.Logger
+}
+
+// New binds the gateway to its buckets and builds its handler; it watches
+// the functions bucket until ctx ends.
+func New(ctx context.Context, cfg Config, d Deps) (*Gateway, error) {
+	b, err := bus.OpenBuckets(ctx, d.JS)
+	if err != nil {
+		return nil, err
+	}
+	st := store.New(b)
+	cache, err := catalog.NewCache(ctx, b.Functions)
+	if err != nil {
+		return nil, fmt.Errorf("watch functions: %w", err)
+	}
+	h := api.New(api.Config{MaxBodyBytes: cfg.MaxBodyBytes, EnableTokenIssuer: cfg.EnableTokenIssuer}, api.Deps{
+		NC: d.NC, JS: d.JS, Store: st, Cache: cache, Auth: d.Auth, Log: d.Log, Tracer: d.Tracer,
+		Metrics: api.NewMetrics(d.Registerer, d.Gatherer),
+		Ready:   func(ctx context.Context) error { return bus.Ready(ctx, d.NC, d.JS) },
+	})
+	return &Gateway{handler: h, log: d.Log}, nil
+}
+
+// Handler is the gateway's HTTP handler.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Serve answers on ln until ctx ends, then drains in-flight requests.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: g.handler, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		<-done
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,412 @@
+// Package service assembles the invoker: sync invocations arrive by core
+// NATS request/reply in a queue group (no disk on the hot path), async ones
+// from the JetStream work queue, acknowledged only once their result is
+// recorded.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/eventflow/eventflow/pkg/bus"
+	"github.com/eventflow/eventflow/pkg/catalog"
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/runtime"
+	"github.com/eventflow/eventflow/pkg/telemetry"
+	"github.com/eventflow/eventflow/services/invoker/internal/records"
+)
+
+// Config of the invoker.
+type Config struct {
+	// MaxConcurrent bounds invocations running at once, sync and async
+	// each (default 64).
+	MaxConcurrent int
+	// AckWait is how long JetStream waits for an ack before redelivering;
+	// running invocations send in-progress acks well within it.
+	AckWait time.Duration
+	// MaxDeliver bounds attempts of an async invocation.
+	MaxDeliver int
+	// RetryDelay is the delay before an attempt that could not run (no
+	// ready instance) is tried again.
+	RetryDelay time.Duration
+}
+
+// Deps are what the invoker needs from its host.
+type Deps struct {
+	NC         *nats.Conn
+	JS         jetstream.JetStream
+	Runtime    runtime.Invoker
+	Log        *slog.Logger
+	Tracer     trace.Tracer
+	Registerer prometheus.Registerer
+}
+
+// Invoker runs invocations until its context ends.
+type Invoker struct {
+	cfg     Config
+	d       Deps
+	fns     *catalog.Cache
+	records records.Store
+	m       metrics
+	inv     jetstream.Consumer
+}
+
+type metrics struct {
+	invocations *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	running     prometheus.Gauge
+	queueDepth  prometheus.GaugeFunc
+}
+
+// New builds an invoker.
+func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 64
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if cfg.MaxDeliver <= 0 {
+		cfg.MaxDeliver = 5
+	}
+	if cfg.RetryDelay <= 0 {
+		cfg.RetryDelay = time.Second
+	}
+	b, err := bus.OpenBuckets(ctx, d.JS)
+	if err != nil {
+		return nil, err
+	}
+	fns, err := catalog.NewCache(ctx, b.Functions)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := d.JS.CreateOrUpdateConsumer(ctx, events.StreamInvocations, jetstream.ConsumerConfig{
+		Durable:       events.ConsumerInvoker,
+		Description:   "EventFlow invoker: async invocations",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		MaxAckPending: cfg.MaxConcurrent * 4,
+		FilterSubject: events.SubjectInvocations + ".>",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("invocations consumer: %w", err)
+	}
+	iv := &Invoker{cfg: cfg, d: d, fns: fns, records: records.Store{KV: b.Invocations}, inv: cons}
+	iv.m = metrics{
+		invocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventflow_invocations_total", Help: "Invocations run, by mode (sync, async) and outcome.",
+		}, []string{"mode", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "eventflow_invocation_duration_seconds", Help: "Run time of invocations by mode.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14),
+		}, []string{"mode"}),
+		running: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "eventflow_invocations_running", Help: "Invocations running now.",
+		}),
+		queueDepth: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "eventflow_invocation_queue_depth", Help: "Async invocations waiting in the queue (consumer pending).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			info, err := cons.Info(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(info.NumPending)
+		}),
+	}
+	d.Registerer.MustRegister(iv.m.invocations, iv.m.duration, iv.m.running, iv.m.queueDepth)
+	return iv, nil
+}
+
+// Run serves until ctx ends, then stops taking work and lets running
+// invocations finish and be acknowledged.
+func (iv *Invoker) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	// Running invocations are not cancelled by shutdown: they finish (or
+	// time out) and are recorded and acked, so nothing is redone needlessly.
+	runCtx := context.WithoutCancel(ctx)
+
+	syncSem := make(chan struct{}, iv.cfg.MaxConcurrent)
+	sub, err := iv.d.NC.QueueSubscribe(events.SubjectSync+".>", events.SyncQueueGroup, func(msg *nats.Msg) {
+		syncSem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-syncSem; wg.Done() }()
+			iv.handleSync(runCtx, msg)
+		}()
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe sync: %w", err)
+	}
+
+	asyncSem := make(chan struct{}, iv.cfg.MaxConcurrent)
+	cc, err := iv.inv.Consume(func(msg jetstream.Msg) {
+		asyncSem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-asyncSem; wg.Done() }()
+			iv.handleAsync(runCtx, msg)
+		}()
+	}, jetstream.PullMaxMessages(iv.cfg.MaxConcurrent))
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("consume invocations: %w", err)
+	}
+	iv.d.Log.Info("invoker running", "maxConcurrent", iv.cfg.MaxConcurrent)
+	<-ctx.Done()
+	_ = sub.Drain()
+	cc.Drain()
+	<-cc.Closed()
+	wg.Wait()
+	return nil
+}
+
+// handleSync runs one sync invocation and replies first, then records it.
+func (iv *Invoker) handleSync(ctx context.Context, msg *nats.Msg) {
+	ctx = telemetry.Extract(ctx, msg.Header)
+	id := msg.Header.Get(events.HeaderInvocationID)
+	if !events.ValidInvocationID(id) {
+		id = events.NewInvocationID()
+	}
+	tenant, name, err := events.TenantFunction(msg.Subject)
+	reply := nats.NewMsg(msg.Reply)
+	if err != nil {
+		iv.replyError(msg, reply, events.ErrorCodeNotFound, err.Error())
+		return
+	}
+	ctx, span := iv.d.Tracer.Start(ctx, "invoke sync", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("eventflow.invocation_id", id)))
+	defer span.End()
+	rec, err := iv.fns.Lookup(ctx, tenant, name)
+	if err == nil && rec.Deleting {
+		err = catalog.ErrNotFound
+	}
+	if err != nil {
+		code := events.ErrorCodeUnavailable
+		if errors.Is(err, catalog.ErrNotFound) {
+			code = events.ErrorCodeNotFound
+		}
+		iv.replyError(msg, reply, code, fmt.Sprintf("function %q: %v", name, err))
+		return
+	}
+	created := time.Now().UTC()
+	res, runErr := iv.run(ctx, tenant, rec.Spec, id, msg.Data, msg.Header.Get(events.HeaderContentType), "sync")
+	reply.Header.Set(events.HeaderInvocationID, id)
+	reply.Header.Set(events.HeaderDurationMs, events.FormatInt(res.Duration.Milliseconds()))
+	switch {
+	case runErr != nil:
+		iv.replyError(msg, reply, events.ErrorCodeUnavailable, runErr.Error())
+	case res.Succeeded:
+		reply.Header.Set(events.HeaderStatus, events.StatusSucceeded)
+		reply.Data = res.Output
+		_ = msg.RespondMsg(reply)
+	default:
+		code := events.ErrorCodeFunctionFailed
+		if isTimeout(res) {
+			code = events.ErrorCodeTimeout
+		}
+		if res.ExitCode != nil {
+			reply.Header.Set(events.HeaderExitCode, events.FormatInt(int64(*res.ExitCode)))
+		}
+		iv.replyError(msg, reply, code, res.Error)
+	}
+	r := newRecord(id, tenant, name, false, created)
+	finish(&r, res, runErr)
+	r.Attempts = 1
+	if err := iv.records.Put(ctx, r); err != nil {
+		iv.d.Log.WarnContext(ctx, "sync invocation not recorded", "id", id, "err", err)
+	}
+}
+
+func (iv *Invoker) replyError(msg *nats.Msg, reply *nats.Msg, code, text string) {
+	reply.Header.Set(events.HeaderStatus, events.StatusFailed)
+	reply.Header.Set(events.HeaderErrorCode, code)
+	reply.Header.Set(events.HeaderError, headerSafe(text))
+	_ = msg.RespondMsg(reply)
+}
+
+// handleAsync runs one queued invocation: record running, run with
+// in-progress acks, record the result, then ack.
+func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) {
+	ctx = telemetry.Extract(ctx, msg.Headers())
+	id := msg.Headers().Get(events.HeaderInvocationID)
+	tenant, name, err := events.TenantFunction(msg.Subject())
+	if err != nil || !events.ValidInvocationID(id) {
+		iv.d.Log.Warn("dropping malformed invocation", "subject", msg.Subject(), "id", id)
+		_ = msg.Term()
+		return
+	}
+	ctx, span := iv.d.Tracer.Start(ctx, "invoke async", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("eventflow.invocation_id", id)))
+	defer span.End()
+	log := iv.d.Log.With("id", id, "tenant", tenant, "function", name)
+	md, err := msg.Metadata()
+	if err != nil {
+		log.WarnContext(ctx, "invocation without metadata", "err", err)
+		_ = msg.Nak()
+		return
+	}
+	attempt := int(md.NumDelivered)
+
+	r, ok, err := iv.records.Get(ctx, id)
+	if err != nil {
+		log.WarnContext(ctx, "read record; will retry", "err", err)
+		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
+		return
+	}
+	if ok && r.Done() {
+		// Redelivered after the result was recorded but before the ack
+		// landed: do not run it twice.
+		_ = msg.Ack()
+		return
+	}
+	if !ok {
+		r = newRecord(id, tenant, name, true, acceptedAt(msg.Headers(), md.Timestamp))
+	}
+	fnRec, err := iv.fns.Lookup(ctx, tenant, name)
+	if err == nil && fnRec.Deleting {
+		err = catalog.ErrNotFound
+	}
+	if err != nil {
+		if !errors.Is(err, catalog.ErrNotFound) {
+			_ = msg.NakWithDelay(iv.cfg.RetryDelay)
+			return
+		}
+		r.Attempts = attempt
+		finish(&r, runtime.InvokeResult{Error: fmt.Sprintf("function %q no longer exists", name)}, nil)
+		iv.complete(ctx, log, msg, r)
+		return
+	}
+	now := time.Now().UTC()
+	r.Status, r.Attempts, r.StartedAt = events.StatusRunning, attempt, &now
+	if err := iv.records.Put(ctx, r); err != nil {
+		log.WarnContext(ctx, "record running; will retry", "err", err)
+		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
+		return
+	}
+
+	stop := iv.heartbeat(msg)
+	res, runErr := iv.run(ctx, tenant, fnRec.Spec, id, msg.Data(), msg.Headers().Get(events.HeaderContentType), "async")
+	stop()
+	if runErr != nil && attempt < iv.cfg.MaxDeliver {
+		// The runtime could not run it at all (e.g. no ready instance):
+		// leave it queued and try again later.
+		r.Status, r.Error = events.StatusQueued, runErr.Error()
+		_ = iv.records.Put(ctx, r)
+		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
+		return
+	}
+	finish(&r, res, runErr)
+	iv.complete(ctx, log, msg, r)
+}
+
+// complete records the final result and only then acks, waiting for the
+// server to confirm the ack.
+func (iv *Invoker) complete(ctx context.Context, log *slog.Logger, msg jetstream.Msg, r events.InvocationRecord) {
+	if err := iv.records.Put(ctx, r); err != nil {
+		log.WarnContext(ctx, "record result; will retry", "err", err)
+		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
+		return
+	}
+	if err := msg.DoubleAck(ctx); err != nil {
+		log.WarnContext(ctx, "ack", "err", err)
+	}
+}
+
+// heartbeat tells JetStream the invocation is still running, so it is not
+// redelivered while a long run goes on.
+func (iv *Invoker) heartbeat(msg jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(iv.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func (iv *Invoker) run(ctx context.Context, tenant string, spec function.Spec, id string, payload []byte, ct, mode string) (runtime.InvokeResult, error) {
+	iv.m.running.Inc()
+	defer iv.m.running.Dec()
+	res, err := iv.d.Runtime.Invoke(ctx, tenant, spec, runtime.InvokeRequest{ID: id, Payload: payload, ContentType: ct, Timeout: spec.Timeout()})
+	outcome := "succeeded"
+	switch {
+	case err != nil:
+		outcome = "error"
+	case !res.Succeeded:
+		outcome = "failed"
+	}
+	iv.m.invocations.WithLabelValues(mode, outcome).Inc()
+	iv.m.duration.WithLabelValues(mode).Observe(res.Duration.Seconds())
+	return res, err
+}
+
+func newRecord(id, tenant, name string, async bool, created time.Time) events.InvocationRecord {
+	return events.InvocationRecord{ID: id, Tenant: tenant, Function: name, Async: async, Status: events.StatusQueued, CreatedAt: created}
+}
+
+func finish(r *events.InvocationRecord, res runtime.InvokeResult, runErr error) {
+	now := time.Now().UTC()
+	r.FinishedAt = &now
+	if r.StartedAt == nil {
+		r.StartedAt = &now
+	}
+	ms := res.Duration.Milliseconds()
+	r.DurationMs = &ms
+	r.Output = string(res.Output)
+	r.ExitCode = res.ExitCode
+	switch {
+	case runErr != nil:
+		r.Status, r.Error = events.StatusFailed, runErr.Error()
+	case res.Succeeded:
+		r.Status, r.Error = events.StatusSucceeded, ""
+	default:
+		r.Status, r.Error = events.StatusFailed, res.Error
+	}
+}
+
+func acceptedAt(h nats.Header, fallback time.Time) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, h.Get(events.HeaderAcceptedAt)); err == nil {
+		return t
+	}
+	return fallback.UTC()
+}
+
+func isTimeout(res runtime.InvokeResult) bool {
+	return len(res.Error) >= 9 && res.Error[:9] == "timed out"
+}
+
+// headerSafe keeps a message usable as a NATS header value (one line,
+// bounded).
+func headerSafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\r' || c == '\n' {
+			b[i] = ' '
+		}
+	}
+	if len(b) > 2048 {
+		b = append(b[:2045], "..."...)
+	}
+	return string(b)
+}
