@@ -196,15 +196,11 @@ func TestHTTPDeploying(t *testing.T) {
 
 func TestHTTPTimeout(t *testing.T) {
 	r := newTestRuntime(t)
-	// A server that accepts connections but never answers.
-	spec := httpSpec("mute", 1, "sh", "-c", `exec python3 -c 'import socket,os,time; s=socket.socket(); s.bind(("127.0.0.1", int(os.environ["PORT"]))); s.listen(10); time.sleep(30)'`)
-	if _, err := r.resolve("python3"); err != nil {
-		t.Skip("python3 not available")
-	}
+	spec := httpSpec("hang", 1, echoServer)
 	apply(t, r, spec)
-	waitReady(t, r, "acme", "mute", 1)
+	waitReady(t, r, "acme", "hang", 1)
 	start := time.Now()
-	res, err := r.Invoke(context.Background(), "acme", spec, runtime.InvokeRequest{ID: "t", Payload: []byte("x"), Timeout: 300 * time.Millisecond})
+	res, err := r.Invoke(context.Background(), "acme", spec, runtime.InvokeRequest{ID: "t", Payload: []byte("hang"), Timeout: 300 * time.Millisecond})
 	if err != nil || res.Succeeded || res.Error != "timed out after 300ms" || time.Since(start) > 3*time.Second {
 		t.Fatalf("got %+v, %v after %v", res, err, time.Since(start))
 	}
@@ -266,5 +262,23 @@ func TestCloseStopsEverything(t *testing.T) {
 			t.Fatalf("%d goroutines after Close, %d before:\n%s", goruntime.NumGoroutine(), baseline, buf[:goruntime.Stack(buf, true)])
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestLastLinesAfterClose(t *testing.T) {
+	r := New(Config{})
+	apply(t, r, httpSpec("polite", 1, "sh", "-c", `trap "echo bye; exit 0" TERM; while :; do sleep 0.05; done`))
+	waitFor(t, r, "acme", "polite", "started", func(runtime.Observed, bool) bool {
+		in := instances(r, "acme", "polite")
+		return len(in) == 1 && in[0].pid != 0
+	})
+	time.Sleep(100 * time.Millisecond) // let sh install its trap
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lines := followLogs(t, r)
+	l := waitLogLine(t, lines, "bye", func(l events.LogLine) bool { return l.Line == "bye" })
+	if l.Stream != "stdout" || !strings.HasPrefix(l.Instance, "polite-") {
+		t.Errorf("got %+v", l)
 	}
 }

@@ -73,6 +73,9 @@ func (r *Runtime) invokeHTTP(ctx context.Context, tenant string, spec function.S
 	var res runtime.InvokeResult
 	ep := r.pick(tenant, spec.Name)
 	if ep == nil {
+		if r.isClosed() {
+			return res, ErrClosed
+		}
 		return res, fmt.Errorf("function %s/%s: %w", tenant, spec.Name, runtime.ErrNoReadyInstance)
 	}
 	timeout := req.Timeout

@@ -166,7 +166,7 @@ func (in *instance) runOnce() (stopped bool) {
 	in.ep.Store(nil) // after the probe is done, so it cannot mark us ready again
 	p.finish()
 	_, how := describeExit(p.waitErr)
-	log.Info("instance "+how, "pid", p.pid, "ran", time.Since(started).Round(time.Millisecond), "stopped", stopped)
+	log.Info("instance ended", "pid", p.pid, "exit", how, "ran", time.Since(started).Round(time.Millisecond), "stopped", stopped)
 	in.exited(stopped, becameReady.Load(), started, how, p.lastStderr)
 	return stopped
 }

@@ -27,6 +27,9 @@ func (r *Runtime) invokeJob(ctx context.Context, tenant string, spec function.Sp
 	if err != nil {
 		return fail(err.Error())
 	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
 	if !r.track() {
 		return res, ErrClosed
 	}
@@ -75,7 +78,7 @@ func (r *Runtime) invokeJob(ctx context.Context, tenant string, spec function.Sp
 	res.Duration = time.Since(start)
 	res.Output = out.buf
 	code, how := describeExit(p.waitErr)
-	r.log.Debug("job "+how, "tenant", tenant, "function", spec.Name, "instance", name, "pid", p.pid, "duration", res.Duration)
+	r.log.Debug("job ended", "tenant", tenant, "function", spec.Name, "instance", name, "pid", p.pid, "exit", how, "duration", res.Duration)
 
 	switch {
 	case ctxErr != nil:

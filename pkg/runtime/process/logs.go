@@ -38,9 +38,10 @@ func (b *logBuffer) add(l events.LogLine) {
 // errFollowing is returned to a second concurrent FollowLogs.
 var errFollowing = errors.New("process runtime: logs are already being followed")
 
-// FollowLogs sends buffered and new log lines to out until ctx ends (then
-// it returns nil) or the runtime is closed (ErrClosed). Only one caller may
-// follow at a time.
+// FollowLogs sends buffered and new log lines to out until ctx ends, then
+// returns nil. It keeps going after Close, so the last lines of the stopped
+// processes (all buffered by the time Close returns) are still delivered.
+// Only one caller may follow at a time.
 func (r *Runtime) FollowLogs(ctx context.Context, out chan<- events.LogLine) error {
 	b := r.logs
 	if !b.following.CompareAndSwap(false, true) {
@@ -51,8 +52,6 @@ func (r *Runtime) FollowLogs(ctx context.Context, out chan<- events.LogLine) err
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-r.closing:
-			return ErrClosed
 		case l := <-b.ch:
 			select {
 			case out <- l:

@@ -161,6 +161,12 @@ func (r *Runtime) Close(ctx context.Context) error {
 	return err
 }
 
+func (r *Runtime) isClosed() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.closed
+}
+
 // track registers a job run with wg, or reports that the runtime is closed.
 func (r *Runtime) track() bool {
 	r.mu.RLock()

@@ -42,6 +42,9 @@ type Config struct {
 	Runtime      string
 	LogLevel     string
 	MaxBodyBytes int64
+	// InvokerAckWait is how long an unacknowledged async invocation waits
+	// before redelivery (e.g. after a crash).
+	InvokerAckWait time.Duration
 }
 
 // Run starts everything, prints where it is, and runs until ctx ends; then
@@ -112,7 +115,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	iv, err := invoker.New(ctx, invoker.Config{}, invoker.Deps{
+	iv, err := invoker.New(ctx, invoker.Config{AckWait: cfg.InvokerAckWait}, invoker.Deps{
 		NC: nc, JS: js, Runtime: rt, Log: log.With("service", "invoker"), Tracer: tp.Tracer("eventflow/invoker"), Registerer: reg,
 	})
 	if err != nil {

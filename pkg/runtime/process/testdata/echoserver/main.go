@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"time"
 )
 
 func main() {
@@ -16,7 +17,15 @@ func main() {
 	fmt.Fprintf(os.Stderr, "listening on %s pid %d\n", addr, os.Getpid())
 	err := http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if r.URL.Query().Get("fail") != "" || bytes.Equal(body, []byte("fail")) {
+		if bytes.Equal(body, []byte("hang")) {
+			// For timeout tests: answer late, or never if the caller gives up.
+			select {
+			case <-r.Context().Done():
+			case <-time.After(30 * time.Second):
+			}
+			return
+		}
+		if bytes.Equal(body, []byte("fail")) {
 			http.Error(w, "function failed on purpose", http.StatusInternalServerError)
 			return
 		}

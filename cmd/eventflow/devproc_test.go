@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binPath is the eventflow binary under test: $EVENTFLOW_BIN/eventflow
+// (make test builds it), or one built by TestMain.
+var binPath string
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("EVENTFLOW_BIN"); dir != "" {
+		binPath = filepath.Join(dir, "eventflow")
+	} else {
+		tmp, err := os.MkdirTemp("", "eventflow-bin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		binPath = filepath.Join(tmp, "eventflow")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build eventflow: %v\n%s", err, out)
+			os.Exit(1)
+		}
+		defer os.RemoveAll(tmp)
+	}
+	os.Exit(m.Run())
+}
+
+// devProc is a running `eventflow dev` subprocess.
+type devProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	URL    string
+	NATS   string
+	stderr *bytes.Buffer
+	exited chan struct{}
+}
+
+// startDev runs `eventflow dev` on random loopback ports with dataDir and
+// waits until it prints where it listens.
+func startDev(t *testing.T, dataDir string, extraEnv ...string) *devProc {
+	t.Helper()
+	cmd := exec.Command(binPath, "dev", "--http-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", dataDir)
+	cmd.Env = append(os.Environ(), extraEnv...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &devProc{t: t, cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan struct{})}
+	cmd.Stderr = &lockedWriter{w: p.stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start eventflow dev: %v", err)
+	}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() { p.kill() })
+
+	found := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if v, ok := strings.CutPrefix(line, "API:"); ok {
+				p.URL = strings.TrimSpace(v)
+			}
+			if v, ok := strings.CutPrefix(line, "NATS:"); ok {
+				p.NATS = strings.TrimSpace(v)
+			}
+			if strings.HasPrefix(line, "Press Ctrl+C") {
+				close(found)
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case <-found:
+	case <-p.exited:
+		t.Fatalf("eventflow dev exited during start-up:\n%s", p.stderr)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("eventflow dev did not report ready in 60s:\n%s", p.stderr)
+	}
+	return p
+}
+
+// kill sends SIGKILL to the whole process group and waits.
+func (p *devProc) kill() {
+	if p.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.exited
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *devProc) stop() error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			return fmt.Errorf("exit code %d", code)
+		}
+		return nil
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("did not stop within 30s")
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// client is a tiny REST client for the tests.
+type client struct {
+	t     *testing.T
+	base  string
+	token string
+	http  *http.Client
+}
+
+func newClient(t *testing.T, base, token string) *client {
+	return &client{t: t, base: base, token: token, http: &http.Client{Timeout: 60 * time.Second}}
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %q: %v", r.Body, err)
+	}
+}
+
+// errorCode returns error.code of an error body.
+func (r response) errorCode() string {
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	_ = json.Unmarshal(r.Body, &e)
+	return e.Error.Code
+}
+
+func (c *client) do(method, path string, body any, hdr ...string) response {
+	c.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+}
+
+// token gets a development token from the gateway.
+func token(t *testing.T, base, tenant string, scopes ...string) string {
+	t.Helper()
+	c := newClient(t, base, "")
+	r := c.do("POST", "/auth/token", map[string]any{"tenant": tenant, "scopes": scopes})
+	if r.Status != http.StatusOK {
+		t.Fatalf("token: %d %s", r.Status, r.Body)
+	}
+	var out struct{ Token string }
+	r.json(t, &out)
+	return out.Token
+}
+
+// eventually polls cond until it returns true or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	last := ""
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within %s; last state: %s", what, within, last)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
