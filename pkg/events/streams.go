@@ -27,7 +27,7 @@ const (
 
 // Options size the streams and buckets.
 type Options struct {
-	Replicas       int           // 1 for dev, 3 in a cluster
+	Replicas       int // 1 for dev, 3 in a cluster
 	Storage        jetstream.StorageType
 	DedupeWindow   time.Duration // Nats-Msg-Id de-duplication window
 	EventsMaxAge   time.Duration

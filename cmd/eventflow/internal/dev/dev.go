@@ -96,7 +96,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer func() { sctx, c := context.WithTimeout(context.Background(), 5*time.Second); defer c(); _ = tp.Shutdown(sctx) }()
+	defer func() {
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		_ = tp.Shutdown(sctx)
+	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -220,4 +224,3 @@ func loadSecret(dataDir, configured string) ([]byte, error) {
 
 // LoadSecret is loadSecret for the `token` command.
 func LoadSecret(dataDir, configured string) ([]byte, error) { return loadSecret(dataDir, configured) }
-

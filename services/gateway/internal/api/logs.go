@@ -16,8 +16,8 @@ import (
 )
 
 const (
-	defaultTail = 100
-	maxTail     = 10000
+	defaultTail  = 100
+	maxTail      = 10000
 	sseKeepAlive = 15 * time.Second
 )
 
