@@ -62,6 +62,7 @@ type InvokeResult struct {
 	Output    []byte
 	Error     string
 	ExitCode  *int
+	TimedOut  bool // the run was stopped at its timeout
 	Duration  time.Duration
 }
 

@@ -201,7 +201,7 @@ func TestHTTPTimeout(t *testing.T) {
 	waitReady(t, r, "acme", "hang", 1)
 	start := time.Now()
 	res, err := r.Invoke(context.Background(), "acme", spec, runtime.InvokeRequest{ID: "t", Payload: []byte("hang"), Timeout: 300 * time.Millisecond})
-	if err != nil || res.Succeeded || res.Error != "timed out after 300ms" || time.Since(start) > 3*time.Second {
+	if err != nil || res.Succeeded || res.Error != "timed out after 300ms" || !res.TimedOut || time.Since(start) > 3*time.Second {
 		t.Fatalf("got %+v, %v after %v", res, err, time.Since(start))
 	}
 }

@@ -112,7 +112,7 @@ func (r *Runtime) invokeHTTP(ctx context.Context, tenant string, spec function.S
 			res.Duration = time.Since(start)
 			return res, err
 		}
-		res.Error = "timed out after " + timeout.String()
+		res.Error, res.TimedOut = "timed out after "+timeout.String(), true
 		res.Duration = time.Since(start)
 		return res, nil
 	}

@@ -85,7 +85,7 @@ func (r *Runtime) invokeJob(ctx context.Context, tenant string, spec function.Sp
 		res.Error = ctxErr.Error()
 		return res, ctxErr
 	case timedOut:
-		res.Error = "timed out after " + timeout.String()
+		res.Error, res.TimedOut = "timed out after "+timeout.String(), true
 	case code >= 0:
 		res.ExitCode = &code
 		if code == 0 {

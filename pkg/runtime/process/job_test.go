@@ -94,7 +94,7 @@ func TestJobTimeoutKillsProcessGroup(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("took %v, want about 300ms", took)
 	}
-	if res.Succeeded || res.Error != "timed out after 300ms" {
+	if res.Succeeded || res.Error != "timed out after 300ms" || !res.TimedOut {
 		t.Fatalf("got %+v, want timed out after 300ms", res)
 	}
 	b, err := os.ReadFile(pidFile)

@@ -215,7 +215,7 @@ func (iv *Invoker) handleSync(ctx context.Context, msg *nats.Msg) {
 		_ = msg.RespondMsg(reply)
 	default:
 		code := events.ErrorCodeFunctionFailed
-		if isTimeout(res) {
+		if res.TimedOut {
 			code = events.ErrorCodeTimeout
 		}
 		if res.ExitCode != nil {
@@ -390,10 +390,6 @@ func acceptedAt(h nats.Header, fallback time.Time) time.Time {
 		return t
 	}
 	return fallback.UTC()
-}
-
-func isTimeout(res runtime.InvokeResult) bool {
-	return len(res.Error) >= 9 && res.Error[:9] == "timed out"
 }
 
 // headerSafe keeps a message usable as a NATS header value (one line,

@@ -1,0 +1,52 @@
+package events
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestSubjects(t *testing.T) {
+	if got := InvocationSubject("acme", "upper"); got != "eventflow.invoke.acme.upper" {
+		t.Fatal(got)
+	}
+	if got := LogSubject("acme", "upper", "upper.x*y>z 1"); got != "eventflow.logs.acme.upper.upper_x_y_z_1" {
+		t.Fatalf("instance not made a single token: %s", got)
+	}
+	tenant, fn, err := TenantFunction(SyncSubject("acme", "upper"))
+	if err != nil || tenant != "acme" || fn != "upper" {
+		t.Fatalf("TenantFunction: %s %s %v", tenant, fn, err)
+	}
+	if _, _, err := TenantFunction("eventflow.sync"); err == nil {
+		t.Fatal("short subject accepted")
+	}
+}
+
+func TestInvocationIDs(t *testing.T) {
+	a, b := NewInvocationID(), NewInvocationID()
+	if a == b || !ValidInvocationID(a) || len(a) != 32 {
+		t.Fatalf("ids %q %q", a, b)
+	}
+	for _, bad := range []string{"", "../../etc", "0123456789abcdef0123456789abcdeX", "abc"} {
+		if ValidInvocationID(bad) {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestCloudEventJSON(t *testing.T) {
+	ev, err := NewCloudEvent(TypeFunctionReady, "/eventflow/deployer", "acme", "upper", map[string]int{"readyReplicas": 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(ev)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	for _, k := range []string{"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data", "tenant"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("attribute %q missing from %s", k, b)
+		}
+	}
+	if m["specversion"] != "1.0" || ShortType(ev.Type) != "ready" {
+		t.Fatalf("event %s", b)
+	}
+}

@@ -1,0 +1,92 @@
+package function
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestValidate(t *testing.T) {
+	ok := Spec{Name: "upper", Command: []string{"tr", "a-z", "A-Z"}}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid spec refused: %v", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		spec  Spec
+		field string
+	}{
+		{"empty name", Spec{Command: []string{"x"}}, "name"},
+		{"upper case", Spec{Name: "Bad_Name!", Command: []string{"x"}}, "name"},
+		{"leading dash", Spec{Name: "-x", Command: []string{"x"}}, "name"},
+		{"64 chars", Spec{Name: strings.Repeat("a", 64), Command: []string{"x"}}, "name"},
+		{"nothing to run", Spec{Name: "a"}, "image"},
+		{"empty argv0", Spec{Name: "a", Command: []string{" "}}, "command[0]"},
+		{"bad env", Spec{Name: "a", Command: []string{"x"}, Env: map[string]string{"1X": "v"}}, "env"},
+		{"negative replicas", Spec{Name: "a", Command: []string{"x"}, Replicas: ptr[int32](-1)}, "replicas"},
+		{"too many replicas", Spec{Name: "a", Command: []string{"x"}, Replicas: ptr[int32](101)}, "replicas"},
+		{"bad mode", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: "batch"}}, "invocation.mode"},
+		{"timeout too long", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Timeout: Duration(time.Hour)}}, "invocation.timeout"},
+		{"bad resource", Spec{Name: "a", Command: []string{"x"}, Resources: &Resources{Limits: map[string]string{"gpu": "1"}}}, "resources.limits"},
+		{"bad quantity", Spec{Name: "a", Command: []string{"x"}, Resources: &Resources{Requests: map[string]string{"cpu": "lots"}}}, "resources.requests.cpu"},
+		{"bad label", Spec{Name: "a", Command: []string{"x"}, Labels: map[string]string{"a b": "c"}}, "labels"},
+	} {
+		err := tc.spec.Validate()
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != tc.field || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: got %v, want a FieldError on %q wrapping ErrInvalid", tc.name, err, tc.field)
+		}
+	}
+	if err := ValidateTenant(strings.Repeat("t", 41)); err == nil {
+		t.Error("a 41-character tenant must be refused (namespace prefix room)")
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	s := Spec{Name: "a", Command: []string{"x"}}.WithDefaults()
+	if *s.Replicas != 1 || s.Invocation.Mode != ModeJob || time.Duration(s.Invocation.Timeout) != 30*time.Second {
+		t.Fatalf("defaults: %+v", s)
+	}
+	z := Spec{Name: "a", Replicas: ptr[int32](0)}.WithDefaults()
+	if *z.Replicas != 0 {
+		t.Fatal("explicit 0 replicas must stay 0")
+	}
+}
+
+func TestDurationJSON(t *testing.T) {
+	var inv Invocation
+	if err := json.Unmarshal([]byte(`{"timeout":"1m30s"}`), &inv); err != nil || time.Duration(inv.Timeout) != 90*time.Second {
+		t.Fatalf("string duration: %v %v", inv.Timeout, err)
+	}
+	if err := json.Unmarshal([]byte(`{"timeout":5}`), &inv); err != nil || time.Duration(inv.Timeout) != 5*time.Second {
+		t.Fatalf("number duration: %v %v", inv.Timeout, err)
+	}
+	if err := json.Unmarshal([]byte(`{"timeout":"soon"}`), &inv); err == nil {
+		t.Fatal("bad duration accepted")
+	}
+	b, _ := json.Marshal(Invocation{Timeout: Duration(2 * time.Second)})
+	if string(b) != `{"timeout":"2s"}` {
+		t.Fatalf("marshal: %s", b)
+	}
+}
+
+func TestViewPhase(t *testing.T) {
+	rec := Record{Spec: Spec{Name: "a"}, Generation: 2}
+	if p := View(rec, nil).Status.Phase; p != PhasePending {
+		t.Errorf("no status: %s, want Pending", p)
+	}
+	if p := View(rec, &Status{Phase: PhaseReady, ObservedGeneration: 1}).Status.Phase; p != PhasePending {
+		t.Errorf("older status: %s, want Pending (read-your-writes)", p)
+	}
+	if p := View(rec, &Status{Phase: PhaseReady, ObservedGeneration: 2}).Status.Phase; p != PhaseReady {
+		t.Errorf("current status: %s, want Ready", p)
+	}
+	rec.Deleting = true
+	if p := View(rec, &Status{Phase: PhaseReady, ObservedGeneration: 2}).Status.Phase; p != PhaseDeleting {
+		t.Errorf("deleting: %s, want Deleting", p)
+	}
+}

@@ -1,0 +1,224 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/eventflow/eventflow/pkg/bus"
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
+	"github.com/eventflow/eventflow/pkg/runtime"
+	"github.com/eventflow/eventflow/pkg/runtime/process"
+)
+
+type fixture struct {
+	js jetstream.JetStream
+	b  bus.Buckets
+	rt *process.Runtime
+}
+
+// start runs a real JetStream server, provisions it and runs a deployer on
+// the real process runtime until the test ends.
+func start(t *testing.T, resync time.Duration) *fixture {
+	t.Helper()
+	srv := natstest.Start(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := bus.Provision(ctx, js, events.DefaultOptions()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.OpenBuckets(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	rt := process.New(process.Config{Logger: log})
+	dp, err := New(ctx, Config{ResyncInterval: resync}, Deps{JS: js, Runtime: rt, Log: log, Tracer: noop.NewTracerProvider().Tracer(""), Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = dp.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		cctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		_ = rt.Close(cctx)
+	})
+	return &fixture{js: js, b: b, rt: rt}
+}
+
+func (f *fixture) putRecord(t *testing.T, rec function.Record) {
+	t.Helper()
+	raw, _ := json.Marshal(rec)
+	if _, err := f.b.Functions.Put(context.Background(), events.FunctionKey(rec.Tenant, rec.Spec.Name), raw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) command(t *testing.T, tenant, name string, gen int64, action string) {
+	t.Helper()
+	cmd := events.Command{Tenant: tenant, Function: name, Generation: gen, Action: action}
+	raw, _ := json.Marshal(cmd)
+	// No Nats-Msg-Id: these are deliberate duplicates the stream keeps.
+	if _, err := f.js.Publish(context.Background(), events.CommandSubject(tenant, name), raw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) status(t *testing.T, tenant, name string) *function.Status {
+	t.Helper()
+	e, err := f.b.Status.Get(context.Background(), events.FunctionKey(tenant, name))
+	if err != nil {
+		return nil
+	}
+	var st function.Status
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		t.Fatal(err)
+	}
+	return &st
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitCommandsConsumed waits until the deployer has taken and acked every
+// command, and its work queue is empty.
+func (f *fixture) waitCommandsConsumed(t *testing.T) {
+	t.Helper()
+	waitFor(t, "commands consumed", 10*time.Second, func() bool {
+		c, err := f.js.Consumer(context.Background(), events.StreamCommands, events.ConsumerDeployer)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(context.Background())
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	})
+}
+
+// jobSpec is a job-mode function: Ready as soon as its command resolves.
+func jobSpec(name string, replicas int32) function.Spec {
+	return function.Spec{Name: name, Command: []string{"cat"}, Replicas: &replicas}.WithDefaults()
+}
+
+// TestConvergesUnderDuplicatedAndReorderedCommands: commands are nudges;
+// whatever order they come in, the function ends at the latest generation.
+func TestConvergesUnderDuplicatedAndReorderedCommands(t *testing.T) {
+	f := start(t, time.Hour)
+	rec := function.Record{Spec: jobSpec("conv", 1), Tenant: "t1", Generation: 1}
+	f.putRecord(t, rec)
+	rec.Generation = 2
+	rec.Spec.Env = map[string]string{"V": "2"}
+	f.putRecord(t, rec)
+	// Newest first, then a stale one, then duplicates.
+	for _, g := range []int64{2, 1, 2, 1, 2} {
+		f.command(t, "t1", "conv", g, events.ActionApply)
+	}
+	waitFor(t, "observed generation 2 and Ready", 10*time.Second, func() bool {
+		st := f.status(t, "t1", "conv")
+		return st != nil && st.ObservedGeneration == 2 && st.Phase == function.PhaseReady
+	})
+	// It stays there: a stale command must not move it back.
+	f.command(t, "t1", "conv", 1, events.ActionApply)
+	f.waitCommandsConsumed(t)
+	if st := f.status(t, "t1", "conv"); st.ObservedGeneration != 2 {
+		t.Fatalf("stale command moved status back: %+v", st)
+	}
+}
+
+// TestResyncRepairsDrift: the runtime loses a function behind the
+// deployer's back; the periodic resync puts it back.
+func TestResyncRepairsDrift(t *testing.T) {
+	f := start(t, 200*time.Millisecond)
+	rec := function.Record{Spec: jobSpec("drift", 1), Tenant: "t1", Generation: 1}
+	f.putRecord(t, rec)
+	f.command(t, "t1", "drift", 1, events.ActionApply)
+	waitFor(t, "Ready", 10*time.Second, func() bool {
+		st := f.status(t, "t1", "drift")
+		return st != nil && st.Phase == function.PhaseReady
+	})
+	ctx := context.Background()
+	if err := f.rt.Remove(ctx, "t1", "drift"); err != nil { // someone deleted it
+		t.Fatal(err)
+	}
+	waitFor(t, "function back in the runtime", 10*time.Second, func() bool {
+		_, found, _ := f.rt.Observe(ctx, "t1", "drift")
+		return found
+	})
+}
+
+// TestDeleteRemovesEverythingAndPublishesEvents: a record marked Deleting
+// is torn down, its records vanish, and the lifecycle events are there.
+func TestDeleteRemovesEverythingAndPublishesEvents(t *testing.T) {
+	f := start(t, time.Hour)
+	rec := function.Record{Spec: jobSpec("gone", 1), Tenant: "t2", Generation: 1}
+	f.putRecord(t, rec)
+	f.command(t, "t2", "gone", 1, events.ActionApply)
+	waitFor(t, "Ready", 10*time.Second, func() bool {
+		st := f.status(t, "t2", "gone")
+		return st != nil && st.Phase == function.PhaseReady
+	})
+	rec.Deleting, rec.Generation = true, 2
+	f.putRecord(t, rec)
+	f.command(t, "t2", "gone", 2, events.ActionDelete)
+	ctx := context.Background()
+	waitFor(t, "records removed", 10*time.Second, func() bool {
+		_, errF := f.b.Functions.Get(ctx, events.FunctionKey("t2", "gone"))
+		_, errS := f.b.Status.Get(ctx, events.FunctionKey("t2", "gone"))
+		return errF != nil && errS != nil
+	})
+	if refs, _ := f.rt.List(ctx); len(refs) != 0 {
+		t.Fatalf("runtime still has %v", refs)
+	}
+	var got []string
+	cons, err := f.js.OrderedConsumer(ctx, events.StreamEvents, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"eventflow.events.t2.gone.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.FetchNoWait(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		var ev events.CloudEvent
+		if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.SpecVersion != "1.0" || ev.Tenant != "t2" {
+			t.Fatalf("bad event %s: %v", m.Data(), err)
+		}
+		got = append(got, ev.Type)
+	}
+	want := []string{events.TypeFunctionDeploying, events.TypeFunctionReady, events.TypeFunctionDeleted}
+	if len(got) != len(want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("events %v, want %v", got, want)
+		}
+	}
+}
+
+var _ runtime.Deployments = (*process.Runtime)(nil)

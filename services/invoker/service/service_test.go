@@ -1,0 +1,213 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/eventflow/eventflow/pkg/bus"
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
+	"github.com/eventflow/eventflow/pkg/runtime/process"
+)
+
+type fixture struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+	b  bus.Buckets
+}
+
+func start(t *testing.T) *fixture {
+	t.Helper()
+	srv := natstest.Start(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := bus.Provision(ctx, js, events.DefaultOptions()); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := bus.OpenBuckets(ctx, js)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	rt := process.New(process.Config{Logger: log})
+	iv, err := New(ctx, Config{AckWait: 3 * time.Second}, Deps{NC: nc, JS: js, Runtime: rt, Log: log, Tracer: noop.NewTracerProvider().Tracer(""), Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = iv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		cctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		_ = rt.Close(cctx)
+	})
+	// The sync subscription is live once Run has subscribed; wait for it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := nc.Request(events.SyncSubject("probe", "probe"), nil, time.Second)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return &fixture{nc: nc, js: js, b: b}
+}
+
+func (f *fixture) deploy(t *testing.T, tenant string, spec function.Spec) {
+	t.Helper()
+	raw, _ := json.Marshal(function.Record{Spec: spec.WithDefaults(), Tenant: tenant, Generation: 1})
+	if _, err := f.b.Functions.Put(context.Background(), events.FunctionKey(tenant, spec.Name), raw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) syncInvoke(t *testing.T, tenant, name, payload string) *nats.Msg {
+	t.Helper()
+	msg := nats.NewMsg(events.SyncSubject(tenant, name))
+	id := events.NewInvocationID()
+	msg.Header.Set(events.HeaderInvocationID, id)
+	msg.Data = []byte(payload)
+	reply, err := f.nc.RequestMsg(msg, 20*time.Second)
+	if err != nil {
+		t.Fatalf("sync request: %v", err)
+	}
+	return reply
+}
+
+func (f *fixture) enqueue(t *testing.T, tenant, name, id, payload string) {
+	t.Helper()
+	msg := nats.NewMsg(events.InvocationSubject(tenant, name))
+	msg.Header.Set(events.HeaderInvocationID, id)
+	msg.Header.Set(nats.MsgIdHdr, id)
+	msg.Data = []byte(payload)
+	if _, err := f.js.PublishMsg(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) waitRecord(t *testing.T, id string) events.InvocationRecord {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		e, err := f.b.Invocations.Get(context.Background(), id)
+		if err == nil {
+			var r events.InvocationRecord
+			_ = json.Unmarshal(e.Value(), &r)
+			if r.Done() {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("invocation %s not done in 15s", id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSyncInvocation(t *testing.T) {
+	f := start(t)
+	f.deploy(t, "t", function.Spec{Name: "upper", Command: []string{"tr", "a-z", "A-Z"}})
+	reply := f.syncInvoke(t, "t", "upper", "hello")
+	if reply.Header.Get(events.HeaderStatus) != events.StatusSucceeded || string(reply.Data) != "HELLO" {
+		t.Fatalf("reply %v %q", reply.Header, reply.Data)
+	}
+	id := reply.Header.Get(events.HeaderInvocationID)
+	if r := f.waitRecord(t, id); r.Status != events.StatusSucceeded || r.Output != "HELLO" || r.Async {
+		t.Fatalf("record %+v", r)
+	}
+
+	reply = f.syncInvoke(t, "t", "missing", "x")
+	if reply.Header.Get(events.HeaderErrorCode) != events.ErrorCodeNotFound {
+		t.Fatalf("missing function: %v", reply.Header)
+	}
+
+	f.deploy(t, "t", function.Spec{Name: "fails", Command: []string{"sh", "-c", "echo bad input >&2; exit 3"}})
+	reply = f.syncInvoke(t, "t", "fails", "x")
+	if reply.Header.Get(events.HeaderErrorCode) != events.ErrorCodeFunctionFailed || reply.Header.Get(events.HeaderExitCode) != "3" {
+		t.Fatalf("failing function: %v", reply.Header)
+	}
+
+	f.deploy(t, "t", function.Spec{Name: "slow", Command: []string{"sleep", "5"}, Invocation: function.Invocation{Timeout: function.Duration(200 * time.Millisecond)}})
+	start := time.Now()
+	reply = f.syncInvoke(t, "t", "slow", "")
+	if reply.Header.Get(events.HeaderErrorCode) != events.ErrorCodeTimeout || time.Since(start) > 3*time.Second {
+		t.Fatalf("timeout: %v after %s", reply.Header, time.Since(start))
+	}
+}
+
+func TestAsyncInvocation(t *testing.T) {
+	f := start(t)
+	f.deploy(t, "t", function.Spec{Name: "upper", Command: []string{"tr", "a-z", "A-Z"}})
+	id := events.NewInvocationID()
+	f.enqueue(t, "t", "upper", id, "queued work")
+	r := f.waitRecord(t, id)
+	if r.Status != events.StatusSucceeded || r.Output != "QUEUED WORK" || !r.Async || r.Attempts != 1 {
+		t.Fatalf("record %+v", r)
+	}
+
+	f.deploy(t, "t", function.Spec{Name: "fails", Command: []string{"sh", "-c", "exit 7"}})
+	id = events.NewInvocationID()
+	f.enqueue(t, "t", "fails", id, "")
+	if r := f.waitRecord(t, id); r.Status != events.StatusFailed || r.ExitCode == nil || *r.ExitCode != 7 {
+		t.Fatalf("failing record %+v", r)
+	}
+}
+
+// TestRecordedResultIsNotRunAgain: a redelivery of an invocation whose
+// result is already recorded (crash between record and ack) is acked, not
+// run a second time.
+func TestRecordedResultIsNotRunAgain(t *testing.T) {
+	f := start(t)
+	marker := filepath.Join(t.TempDir(), "ran")
+	f.deploy(t, "t", function.Spec{Name: "touch", Command: []string{"sh", "-c", "echo run >> " + marker}})
+	id := events.NewInvocationID()
+	done := events.InvocationRecord{ID: id, Tenant: "t", Function: "touch", Async: true, Status: events.StatusSucceeded, Attempts: 1, CreatedAt: time.Now()}
+	raw, _ := json.Marshal(done)
+	if _, err := f.b.Invocations.Put(context.Background(), id, raw); err != nil {
+		t.Fatal(err)
+	}
+	f.enqueue(t, "t", "touch", id, "")
+	// A second, fresh invocation behind it proves the first was consumed.
+	id2 := events.NewInvocationID()
+	f.enqueue(t, "t", "touch", id2, "")
+	f.waitRecord(t, id2)
+	waitQueueEmpty(t, f.js)
+	b, err := os.ReadFile(marker)
+	if err != nil || string(b) != "run\n" {
+		t.Fatalf("the function ran %q times' worth; want exactly once (only the fresh invocation)", b)
+	}
+}
+
+// waitQueueEmpty waits until the invoker consumer has nothing pending or
+// unacknowledged.
+func waitQueueEmpty(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := js.Consumer(context.Background(), events.StreamInvocations, events.ConsumerInvoker)
+		if err == nil {
+			if info, err := c.Info(context.Background()); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("invocation queue not drained in 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
