@@ -1,0 +1,169 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/eventflow/eventflow/pkg/auth"
+	"github.com/eventflow/eventflow/pkg/bus"
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
+)
+
+type fixture struct {
+	srv   *httptest.Server
+	js    jetstream.JetStream
+	token string
+}
+
+// start runs the gateway alone (no deployer, no invoker) on a real NATS.
+func start(t *testing.T) *fixture {
+	t.Helper()
+	ns := natstest.Start(t)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := bus.Provision(ctx, js, events.DefaultOptions()); err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := auth.NewHS256([]byte(strings.Repeat("k", 32)))
+	reg := prometheus.NewRegistry()
+	gw, err := New(ctx, Config{MaxBodyBytes: 4096}, Deps{
+		NC: nc, JS: js, Auth: signer, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Tracer: sdktrace.NewTracerProvider().Tracer("test"), Registerer: reg, Gatherer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(srv.Close)
+	tok, _, _ := signer.Issue(auth.TokenRequest{Tenant: "acme"})
+	return &fixture{srv: srv, js: js, token: tok}
+}
+
+func (f *fixture) do(t *testing.T, method, path, body string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func (f *fixture) streamMsgs(t *testing.T, stream string) uint64 {
+	t.Helper()
+	s, err := f.js.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// TestTraceContextCrossesIntoCommand: the caller's W3C traceparent reaches
+// the command message, so the deployer's span joins the same trace.
+func TestTraceContextCrossesIntoCommand(t *testing.T) {
+	f := start(t)
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	resp, body := f.do(t, "POST", "/v1/functions", `{"name":"traced","command":["cat"]}`,
+		"traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	s, _ := f.js.Stream(context.Background(), events.StreamCommands)
+	m, err := s.GetLastMsgForSubject(context.Background(), events.CommandSubject("acme", "traced"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp := m.Header.Get("traceparent"); !strings.Contains(tp, traceID) {
+		t.Fatalf("command traceparent %q does not carry trace %s", tp, traceID)
+	}
+	var cmd events.Command
+	if err := json.Unmarshal(m.Data, &cmd); err != nil || cmd.Generation != 1 || cmd.Action != events.ActionApply {
+		t.Fatalf("command %s: %v", m.Data, err)
+	}
+	// The same spec again is not a new generation and sends no command.
+	f.do(t, "POST", "/v1/functions", `{"name":"traced","command":["cat"]}`)
+	if n := f.streamMsgs(t, events.StreamCommands); n != 1 {
+		t.Fatalf("%d commands after an identical upsert, want 1", n)
+	}
+}
+
+// TestRefusedRequestsPublishNothing: nothing reaches the bus for a 4xx.
+func TestRefusedRequestsPublishNothing(t *testing.T) {
+	f := start(t)
+	for _, body := range []string{`{"name":`, `{"name":"Bad_Name!","command":["x"]}`, `{"name":"x","command":["x"],"extra":1}`, `{"name":"x","command":["` + strings.Repeat("a", 5000) + `"]}`} {
+		if resp, b := f.do(t, "POST", "/v1/functions", body); resp.StatusCode/100 != 4 {
+			t.Fatalf("%.40s: %d %s", body, resp.StatusCode, b)
+		}
+	}
+	if resp, _ := f.do(t, "POST", "/v1/functions/nope:invoke?async=true", "x"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("invoke of unknown function: %d", resp.StatusCode)
+	}
+	if n := f.streamMsgs(t, events.StreamCommands); n != 0 {
+		t.Fatalf("%d commands published by refused requests", n)
+	}
+	if n := f.streamMsgs(t, events.StreamInvocations); n != 0 {
+		t.Fatalf("%d invocations queued by refused requests", n)
+	}
+}
+
+// TestAsyncAcceptIsStoredAndSyncWithoutInvokerIs503.
+func TestAsyncAcceptIsStoredAndSyncWithoutInvokerIs503(t *testing.T) {
+	f := start(t)
+	f.do(t, "POST", "/v1/functions", `{"name":"q","command":["cat"]}`)
+	resp, body := f.do(t, "POST", "/v1/functions/q:invoke?async=true", "payload")
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("async: %d %s", resp.StatusCode, body)
+	}
+	// 202 means stored: the message is in the stream now.
+	s, _ := f.js.Stream(context.Background(), events.StreamInvocations)
+	m, err := s.GetLastMsgForSubject(context.Background(), events.InvocationSubject("acme", "q"))
+	if err != nil || string(m.Data) != "payload" || m.Header.Get(events.HeaderInvocationID) != resp.Header.Get("X-Invocation-Id") {
+		t.Fatalf("stored invocation: %v %v", m, err)
+	}
+	resp, body = f.do(t, "GET", resp.Header.Get("Location"), "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"status":"queued"`) {
+		t.Fatalf("status right after accept: %d %s", resp.StatusCode, body)
+	}
+	resp, body = f.do(t, "POST", "/v1/functions/q:invoke", "payload")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"unavailable"`) {
+		t.Fatalf("sync with no invoker: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestMetricsUseRouteTemplates(t *testing.T) {
+	f := start(t)
+	f.do(t, "GET", "/v1/functions/some-name", "")
+	_, body := f.do(t, "GET", "/metrics", "")
+	if !strings.Contains(body, `eventflow_http_requests_total{code="404",method="GET",route="/v1/functions/:name"} 1`) {
+		t.Fatalf("metrics lack the templated route:\n%s", body)
+	}
+}
+
