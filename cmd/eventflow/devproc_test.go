@@ -17,28 +17,43 @@ import (
 	"time"
 )
 
-// binPath is the eventflow binary under test: $EVENTFLOW_BIN/eventflow
-// (make test builds it), or one built by TestMain.
-var binPath string
+// binDir holds the binaries under test: $EVENTFLOW_BIN (make test builds
+// them), or a directory TestMain builds them into.
+var binDir, binPath string
+
+var serviceNames = []string{"gateway", "deployer", "invoker", "logstream"}
 
 func TestMain(m *testing.M) {
-	if dir := os.Getenv("EVENTFLOW_BIN"); dir != "" {
-		binPath = filepath.Join(dir, "eventflow")
-	} else {
+	binDir = os.Getenv("EVENTFLOW_BIN")
+	if binDir == "" {
 		tmp, err := os.MkdirTemp("", "eventflow-bin")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		binPath = filepath.Join(tmp, "eventflow")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "build eventflow: %v\n%s", err, out)
-			os.Exit(1)
+		binDir = tmp
+		pkgs := []string{"."}
+		for _, s := range serviceNames {
+			pkgs = append(pkgs, "github.com/eventflow/eventflow/services/"+s)
 		}
-		defer os.RemoveAll(tmp)
+		for _, p := range pkgs {
+			name := filepath.Base(p)
+			if p == "." {
+				name = "eventflow"
+			}
+			out, err := exec.Command("go", "build", "-o", filepath.Join(tmp, name), p).CombinedOutput()
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", p, err, out)
+				os.Exit(1)
+			}
+		}
 	}
-	os.Exit(m.Run())
+	binPath = filepath.Join(binDir, "eventflow")
+	code := m.Run()
+	if os.Getenv("EVENTFLOW_BIN") == "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 // devProc is a running `eventflow dev` subprocess.
