@@ -500,8 +500,9 @@ type syncResult struct {
 
 // syncLatency times n sequential POSTs directly to the echo server and n
 // through the gateway, interleaved one for one (alternating which goes
-// first) so both see the same machine noise, after warmup of each.
-func syncLatency(ctx context.Context, a *apiClient, fn, directAddr string, n, warmup int, payload []byte, limit time.Duration) (syncResult, error) {
+// first) so both see the same machine noise, after warmup of each;
+// afterWarmup runs between the two.
+func syncLatency(ctx context.Context, a *apiClient, fn, directAddr string, n, warmup int, payload []byte, limit time.Duration, afterWarmup func()) (syncResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	res := syncResult{direct: make([]time.Duration, 0, n), gateway: make([]time.Duration, 0, n)}
@@ -550,6 +551,9 @@ func syncLatency(ctx context.Context, a *apiClient, fn, directAddr string, n, wa
 		if _, err := call(gwC, gwURL, true); err != nil {
 			return res, fmt.Errorf("warm-up gateway: %w", err)
 		}
+	}
+	if afterWarmup != nil {
+		afterWarmup()
 	}
 	start := time.Now()
 	for i := range n {

@@ -92,7 +92,7 @@ func New(cfg Config, d Deps) *gin.Engine {
 	return r
 }
 
-func (a *API) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+func (a *API) healthz(c *gin.Context) { c.PureJSON(http.StatusOK, gin.H{"status": "ok"}) }
 
 func (a *API) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
@@ -101,5 +101,5 @@ func (a *API) readyz(c *gin.Context) {
 		abort(c, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	c.PureJSON(http.StatusOK, gin.H{"status": "ready"})
 }

@@ -44,7 +44,8 @@ type ErrorDetail struct {
 }
 
 func abort(c *gin.Context, status int, code, msg string) {
-	c.AbortWithStatusJSON(status, ErrorBody{ErrorDetail{code, msg}})
+	c.Abort()
+	c.PureJSON(status, ErrorBody{ErrorDetail{code, msg}})
 }
 
 // fail maps an error from the layers below to a status and code.

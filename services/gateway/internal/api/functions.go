@@ -74,7 +74,7 @@ func (a *API) upsert(c *gin.Context, spec function.Spec) {
 		return
 	}
 	c.Header("Location", "/v1/functions/"+spec.Name)
-	c.JSON(http.StatusAccepted, f)
+	c.PureJSON(http.StatusAccepted, f)
 }
 
 // sendCommand publishes a command and waits for JetStream's ack. The
@@ -97,7 +97,7 @@ func (a *API) listFunctions(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": fns})
+	c.PureJSON(http.StatusOK, gin.H{"items": fns})
 }
 
 func (a *API) getFunction(c *gin.Context) {
@@ -107,7 +107,7 @@ func (a *API) getFunction(c *gin.Context) {
 		a.fail(c, notFound(name, err))
 		return
 	}
-	c.JSON(http.StatusOK, f)
+	c.PureJSON(http.StatusOK, f)
 }
 
 func (a *API) deleteFunction(c *gin.Context) {
@@ -128,7 +128,7 @@ func (a *API) deleteFunction(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, f)
+	c.PureJSON(http.StatusAccepted, f)
 }
 
 func notFound(name string, err error) error {

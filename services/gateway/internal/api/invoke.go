@@ -158,7 +158,7 @@ func (a *API) invokeAsync(c *gin.Context, tenant, name string, payload []byte) {
 	c.Header("Location", loc)
 	c.Header("X-Invocation-Id", id)
 	c.Header("Preference-Applied", "respond-async")
-	c.JSON(http.StatusAccepted, gin.H{"id": id, "status": events.StatusQueued, "location": loc})
+	c.PureJSON(http.StatusAccepted, gin.H{"id": id, "status": events.StatusQueued, "location": loc})
 }
 
 func (a *API) getInvocation(c *gin.Context) {
@@ -172,5 +172,5 @@ func (a *API) getInvocation(c *gin.Context) {
 		a.fail(c, fmt.Errorf("invocation %q: %w", id, err))
 		return
 	}
-	c.JSON(http.StatusOK, r)
+	c.PureJSON(http.StatusOK, r)
 }

@@ -113,7 +113,7 @@ func (a *API) issueToken(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"token": tok, "expiresAt": exp.UTC()})
+	c.PureJSON(http.StatusOK, gin.H{"token": tok, "expiresAt": exp.UTC()})
 }
 
 // queryInt reads a non-negative integer query parameter.

@@ -1,0 +1,475 @@
+// Package bench measures EventFlow end to end against baselines taken in the
+// same run on the same machine (`make bench`): every figure is reported as a
+// ratio to its baseline, because absolute numbers on a small, noisy machine
+// mean little.
+//
+//   - async invocations accepted/s through the gateway, against raw
+//     JetStream async publishes/s on the platform's own embedded server;
+//   - async invocations completed/s end to end for a trivial job-mode
+//     function, against raw JetStream consume+ack/s and against the rate at
+//     which this machine can fork/exec the same command;
+//   - sync invoke latency of a trivial http-mode function through the
+//     gateway, against calling the same function directly.
+//
+// It starts `$EVENTFLOW_BIN/eventflow dev` (built if EVENTFLOW_BIN is
+// unset) on loopback with random ports and a temporary data dir, and always
+// stops it. Run with -benchtime 1x; the work done is fixed, not b.N.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventflow/eventflow/pkg/function"
+)
+
+// Workload sizes and bounds. Together they keep a run around two minutes on
+// two cores; every phase also has its own time limit.
+const (
+	tenant = "bench"
+
+	rawMessages = 50_000
+	rawWarmup   = 2_000
+
+	// invokerConcurrency is the invoker's default MaxConcurrent: how many
+	// async invocations (so job processes) it runs at once.
+	invokerConcurrency = 64
+	execRuns           = 2_000
+
+	asyncFunction    = "bench-job"
+	asyncClients     = 64
+	asyncInvocations = 20_000
+	asyncWarmup      = 200
+	acceptLimit      = 90 * time.Second
+	completionLimit  = 150 * time.Second
+
+	syncFunction = "bench-echo"
+	syncRequests = 2_000
+	syncWarmup   = 200
+	syncLimit    = 90 * time.Second
+
+	totalLimit = 12 * time.Minute
+
+	// Targets of the issue.
+	targetAcceptRatio = 0.30
+	targetAddedP50    = time.Millisecond
+)
+
+// payload is the small body of every message and invocation.
+var payload = []byte(`{"hello":"eventflow"}`)
+
+var (
+	runOnce   sync.Once
+	runReport *report
+	runErr    error
+)
+
+// BenchmarkPlatform runs every phase once against one platform and prints
+// the table. With -benchtime above 1x the measurements are not repeated.
+func BenchmarkPlatform(b *testing.B) {
+	runOnce.Do(func() { runReport, runErr = runAll(b) })
+	if runErr != nil {
+		b.Fatal(runErr)
+	}
+	runReport.reportMetrics(b)
+}
+
+type report struct {
+	started  time.Time
+	total    time.Duration
+	phases   []phaseTime
+	raw      rawResult
+	exec     execResult
+	accept   acceptResult
+	done     int
+	failed   int
+	lastDone time.Time
+	sync     syncResult
+	// server-side means from /metrics, over each measured interval
+	acceptHandler, asyncRun      time.Duration
+	syncHandler, syncRun         time.Duration
+	acceptCodes, syncCodes       map[string]float64
+	asyncOutcomes, syncOutcomes  map[string]float64
+	metricsErr                   []string
+	logWarn, logErr              int
+	logKinds                     []string
+	shutdown                     time.Duration
+	kvUpdates                    int64
+	watchMissing                 int
+	platformNote                 string
+	acceptRatio, completionRatio float64
+}
+
+type phaseTime struct {
+	name string
+	d    time.Duration
+}
+
+func runAll(b *testing.B) (*report, error) {
+	r := &report{started: time.Now()}
+	ctx, cancel := context.WithTimeout(context.Background(), totalLimit)
+	defer cancel()
+	phase := func(name string, t0 time.Time) { r.phases = append(r.phases, phaseTime{name, time.Since(t0)}) }
+
+	t0 := time.Now()
+	tmp := b.TempDir()
+	bin, err := eventflowBinary(ctx, tmp)
+	if err != nil {
+		return nil, err
+	}
+	echoBin := filepath.Join(tmp, "echo")
+	if err := goBuild(ctx, echoBin, "./testdata/echo"); err != nil {
+		return nil, err
+	}
+	phase("build", t0)
+
+	t0 = time.Now()
+	p, err := startPlatform(ctx, bin, filepath.Join(tmp, "data"))
+	if err != nil {
+		return nil, err
+	}
+	b.Cleanup(p.stop) // runs before TempDir's removal (cleanups run last first)
+	a := &apiClient{base: p.apiURL, hc: &http.Client{Transport: newTransport(asyncClients), Timeout: 30 * time.Second}}
+	defer a.hc.CloseIdleConnections()
+	if err := a.login(ctx, tenant); err != nil {
+		return nil, err
+	}
+	deployErr := make(chan error, 2)
+	go func() {
+		deployErr <- a.deploy(ctx, map[string]any{"name": asyncFunction, "command": []string{"cat"},
+			"replicas": 1, "invocation": map[string]any{"mode": function.ModeJob}})
+	}()
+	go func() {
+		deployErr <- a.deploy(ctx, map[string]any{"name": syncFunction, "command": []string{echoBin},
+			"replicas": 1, "invocation": map[string]any{"mode": function.ModeHTTP}})
+	}()
+	for range 2 {
+		if err := <-deployErr; err != nil {
+			return nil, fmt.Errorf("%w\nplatform stderr tail:\n%s", err, p.logs.tailText())
+		}
+	}
+	phase("start platform, deploy 2 functions", t0)
+
+	// Baselines 1 and 2.
+	t0 = time.Now()
+	if r.raw, err = rawJetStream(ctx, p.natsURL, rawMessages, rawWarmup, payload); err != nil {
+		return nil, fmt.Errorf("raw JetStream: %w", err)
+	}
+	phase("raw JetStream publish + consume", t0)
+
+	// Process spawn baseline.
+	t0 = time.Now()
+	if r.exec, err = execRate(ctx, execRuns, invokerConcurrency, payload); err != nil {
+		return nil, fmt.Errorf("exec baseline: %w", err)
+	}
+	phase("exec baseline", t0)
+
+	// Async through the gateway.
+	t0 = time.Now()
+	cw, err := watchCompletions(ctx, p.natsURL, asyncFunction)
+	if err != nil {
+		return nil, fmt.Errorf("watch invocations: %w", err)
+	}
+	defer cw.stop()
+	warm := acceptAsync(ctx, a, asyncFunction, asyncWarmup, asyncClients/4, payload, 30*time.Second)
+	if len(warm.ids) == 0 {
+		return nil, fmt.Errorf("async warm-up: nothing accepted: %v %v", warm.codes, warm.samples)
+	}
+	if d, _, _ := cw.waitFor(ctx, warm.ids, 60*time.Second); d < len(warm.ids) {
+		return nil, fmt.Errorf("async warm-up: %d of %d invocations completed in 60s", d, len(warm.ids))
+	}
+	m0, err0 := scrapeMetrics(ctx, a)
+	r.accept = acceptAsync(ctx, a, asyncFunction, asyncInvocations, asyncClients, payload, acceptLimit)
+	m1, err1 := scrapeMetrics(ctx, a)
+	if len(r.accept.ids) == 0 {
+		return nil, fmt.Errorf("async: nothing accepted: %v %v", r.accept.codes, r.accept.samples)
+	}
+	r.done, r.failed, r.lastDone = cw.waitFor(ctx, r.accept.ids, completionLimit)
+	m2, err2 := scrapeMetrics(ctx, a)
+	r.kvUpdates = cw.updates.Load()
+	cw.stop()
+	phase("async accept + complete (incl. warm-up)", t0)
+	if err := firstErr(err0, err1, err2); err != nil {
+		r.metricsErr = append(r.metricsErr, "async: "+err.Error())
+	} else {
+		r.acceptHandler, _, _ = meanDelta(m0, m1, "eventflow_http_request_duration_seconds", `method="POST"`, `route="/v1/functions/:name"`)
+		r.asyncRun, _, _ = meanDelta(m0, m2, "eventflow_invocation_duration_seconds", `mode="async"`)
+		r.acceptCodes = grownSeries(m0, m1, "eventflow_http_requests_total")
+		r.asyncOutcomes = grownSeries(m0, m2, "eventflow_invocations_total")
+	}
+
+	// Sync latency.
+	t0 = time.Now()
+	directAddr, stopEcho, err := startEcho(ctx, echoBin)
+	if err != nil {
+		return nil, fmt.Errorf("direct echo server: %w", err)
+	}
+	defer stopEcho()
+	var s0, s1 promSnapshot
+	var serr error
+	r.sync, err = syncLatency(ctx, a, syncFunction, directAddr, syncRequests, syncWarmup, payload, syncLimit,
+		func() { s0, serr = scrapeMetrics(ctx, a) })
+	if err != nil {
+		return nil, fmt.Errorf("sync latency: %w", err)
+	}
+	if serr == nil {
+		s1, serr = scrapeMetrics(ctx, a)
+	}
+	stopEcho()
+	phase("sync latency (incl. warm-up)", t0)
+	if serr != nil {
+		r.metricsErr = append(r.metricsErr, "sync: "+serr.Error())
+	} else {
+		r.syncHandler, _, _ = meanDelta(s0, s1, "eventflow_http_request_duration_seconds", `method="POST"`, `route="/v1/functions/:name"`)
+		r.syncRun, _, _ = meanDelta(s0, s1, "eventflow_invocation_duration_seconds", `mode="sync"`)
+		r.syncCodes = grownSeries(s0, s1, "eventflow_http_requests_total")
+		r.syncOutcomes = grownSeries(s0, s1, "eventflow_invocations_total")
+	}
+
+	t0 = time.Now()
+	p.stop()
+	r.shutdown = p.shutdown
+	phase("platform shutdown", t0)
+	if p.waitErr != nil {
+		r.platformNote = "eventflow dev exited with " + p.waitErr.Error()
+	}
+	r.logWarn, r.logErr, r.logKinds = p.logs.summary()
+	r.total = time.Since(r.started)
+	r.print(os.Stdout)
+	return r, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// Output.
+
+func (r *report) completionRate() float64 {
+	if r.done == 0 {
+		return 0
+	}
+	return float64(r.done) / r.lastDone.Sub(r.accept.start).Seconds()
+}
+
+func (r *report) reportMetrics(b *testing.B) {
+	b.ReportMetric(0, "ns/op") // the wall time of the whole run says nothing
+	b.ReportMetric(r.raw.pubRate, "raw-publish/s")
+	b.ReportMetric(r.accept.rate(), "accepts/s")
+	b.ReportMetric(r.accept.rate()/r.raw.pubRate, "accept/publish")
+	b.ReportMetric(r.raw.consRate, "raw-consume/s")
+	b.ReportMetric(r.exec.rate, "exec/s")
+	b.ReportMetric(r.completionRate(), "completions/s")
+	b.ReportMetric(r.completionRate()/r.raw.consRate, "completion/consume")
+	b.ReportMetric(r.completionRate()/r.exec.rate, "completion/exec")
+	d, g := summarize(r.sync.direct), summarize(r.sync.gateway)
+	b.ReportMetric(ms(d.p50), "direct-p50-ms")
+	b.ReportMetric(ms(g.p50), "gateway-p50-ms")
+	b.ReportMetric(ms(g.p50-d.p50), "added-p50-ms")
+	b.ReportMetric(ms(d.p99), "direct-p99-ms")
+	b.ReportMetric(ms(g.p99), "gateway-p99-ms")
+	b.ReportMetric(ms(g.p99-d.p99), "added-p99-ms")
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func fmtMs(d time.Duration) string { return fmt.Sprintf("%.3f ms", ms(d)) }
+
+func fmtRate(v float64) string { return thousands(int64(v+0.5)) + "/s" }
+
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	var out []byte
+	for i, c := range []byte(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, c)
+	}
+	return string(out)
+}
+
+func pct(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func (r *report) print(w io.Writer) {
+	d, g := summarize(r.sync.direct), summarize(r.sync.gateway)
+	acc := r.accept.rate()
+	comp := r.completionRate()
+	r.acceptRatio = acc / r.raw.pubRate
+
+	rows := [][]string{
+		{"measure", "value", "baseline (same run)", "value", "ratio", "target"},
+		{fmt.Sprintf("async invocations accepted/s via gateway (%d clients)", asyncClients), fmtRate(acc),
+			fmt.Sprintf("raw JetStream async publish/s (window %d)", rawWindow), fmtRate(r.raw.pubRate),
+			pct(r.acceptRatio), fmt.Sprintf("≥ %.0f%%: %s", 100*targetAcceptRatio, verdict(r.acceptRatio >= targetAcceptRatio))},
+		{"async invocations completed/s end to end (job `cat`)", fmtRate(comp),
+			"raw JetStream pull consume+ack/s", fmtRate(r.raw.consRate), pct(comp / r.raw.consRate), "—"},
+		{"async invocations completed/s end to end (job `cat`)", fmtRate(comp),
+			fmt.Sprintf("fork/exec `cat` with stdin/s (%d at once)", r.exec.conc), fmtRate(r.exec.rate), pct(comp / r.exec.rate), "—"},
+	}
+	for _, q := range []struct {
+		name string
+		g, d time.Duration
+		tgt  string
+	}{
+		{"p50", g.p50, d.p50, fmt.Sprintf("added ≤ %s: %s", fmtMs(targetAddedP50), verdict(g.p50-d.p50 <= targetAddedP50))},
+		{"p90", g.p90, d.p90, "—"},
+		{"p99", g.p99, d.p99, "—"},
+	} {
+		rows = append(rows, []string{"sync invoke " + q.name + " via gateway (http echo)", fmtMs(q.g),
+			"same function called directly, " + q.name, fmtMs(q.d),
+			fmt.Sprintf("%.1f× (+%s)", float64(q.g)/float64(q.d), fmtMs(q.g-q.d)), q.tgt})
+	}
+
+	fmt.Fprintf(w, "\nEventFlow benchmark (%d CPUs, %s, %s/%s, %s)\n\n", runtime.NumCPU(), runtime.Version(),
+		runtime.GOOS, runtime.GOARCH, r.started.Format("2006-01-02 15:04:05 MST"))
+	printTable(w, rows)
+
+	fmt.Fprintln(w, "\nNotes")
+	fmt.Fprintf(w, "- raw JetStream: %s messages of %d bytes on stream %s (work queue, file storage, 2m dedupe, Nats-Msg-Id: as EVENTFLOW_INVOCATIONS) "+
+		"of the platform's embedded server; publish took %s; consume (MaxAckPending %d, pulls of %d, ack each) %s until the server had every ack%s.\n",
+		thousands(int64(r.raw.n)), len(payload), rawStream, r.raw.publish.Round(time.Millisecond), rawMaxAckPending, rawPullBatch,
+		r.raw.consume.Round(time.Millisecond), map[bool]string{true: "", false: " (NOT confirmed within 10s)"}[r.raw.consumeAckedAtDone])
+	a := summarize(r.accept.latencies)
+	fmt.Fprintf(w, "- async accept: %s of %s requests answered 202 in %s (per request p50 %s, p99 %s)",
+		thousands(int64(len(r.accept.ids))), thousands(int64(r.accept.sent)), r.accept.end.Sub(r.accept.start).Round(time.Millisecond), fmtMs(a.p50), fmtMs(a.p99))
+	if others := otherCodes(r.accept.codes, http.StatusAccepted); others != "" || r.accept.transport > 0 {
+		fmt.Fprintf(w, "; NOT 202: %s, no response: %d; e.g. %s", others, r.accept.transport, strings.Join(r.accept.samples, " | "))
+	}
+	fmt.Fprintln(w, ".")
+	fmt.Fprintf(w, "  The invoker runs (forks) earlier invocations while later ones are being accepted, on the same %d CPUs: the accept rate includes that contention.\n", runtime.NumCPU())
+	fmt.Fprintf(w, "- async completion: %s of %s accepted invocations reached a final status (%d failed) %s after the first accept, %s after the last; "+
+		"seen by watching bucket eventflow_invocations (%s updates).\n",
+		thousands(int64(r.done)), thousands(int64(len(r.accept.ids))), r.failed, r.lastDone.Sub(r.accept.start).Round(time.Millisecond),
+		r.lastDone.Sub(r.accept.end).Round(time.Millisecond), thousands(r.kvUpdates))
+	if r.done < len(r.accept.ids) {
+		fmt.Fprintf(w, "  INCOMPLETE: %d invocations were not done within %s; the rate counts only the completed ones.\n", len(r.accept.ids)-r.done, completionLimit)
+	}
+	fmt.Fprintf(w, "  Job mode forks one process per invocation, so completions are bounded by the process spawn rate: the exec baseline ran %s `cat`s "+
+		"(%d at once, as the invoker's MaxConcurrent) in %s, %d errors.\n",
+		thousands(int64(r.exec.n)), r.exec.conc, r.exec.elapsed.Round(time.Millisecond), r.exec.errors)
+	fmt.Fprintf(w, "- sync: %d + %d requests (after %d warm-up each), sequential, direct and gateway interleaved one for one; errors: direct %d, gateway %d",
+		len(r.sync.direct), len(r.sync.gateway), syncWarmup, r.sync.directErr, r.sync.gatewayErr)
+	if len(r.sync.samples) > 0 {
+		fmt.Fprintf(w, " (e.g. %s)", strings.Join(r.sync.samples, " | "))
+	}
+	fmt.Fprintf(w, ". Means: direct %s, gateway %s; max: direct %s, gateway %s.\n", fmtMs(d.mean), fmtMs(g.mean), fmtMs(d.max), fmtMs(g.max))
+
+	fmt.Fprintln(w, "\nWhere the time goes (means from the platform's /metrics over each measured interval)")
+	if len(r.metricsErr) > 0 {
+		fmt.Fprintf(w, "- metrics unavailable: %s\n", strings.Join(r.metricsErr, "; "))
+	}
+	if r.acceptHandler > 0 {
+		fmt.Fprintf(w, "- async accept: gateway handler %s per request (client sees %s mean with %d in flight).\n", fmtMs(r.acceptHandler), fmtMs(a.mean), asyncClients)
+	}
+	if r.asyncRun > 0 {
+		fmt.Fprintf(w, "- async run: the runtime's job run (spawn `cat`, feed stdin, wait, read stdout) %s per invocation with up to %d at once; "+
+			"exec baseline %s per run at the same concurrency.\n",
+			fmtMs(r.asyncRun), invokerConcurrency, fmtMs(time.Duration(float64(r.exec.conc)/r.exec.rate*float64(time.Second))))
+	}
+	if r.syncHandler > 0 && r.syncRun > 0 {
+		fmt.Fprintf(w, "- sync: client→gateway→client %s; gateway handler %s (so HTTP in/out of the gateway %s); "+
+			"NATS request/reply + invoker overhead %s; invoker→function HTTP %s (direct call %s).\n",
+			fmtMs(g.mean), fmtMs(r.syncHandler), fmtMs(g.mean-r.syncHandler), fmtMs(r.syncHandler-r.syncRun), fmtMs(r.syncRun), fmtMs(d.mean))
+	}
+	if len(r.acceptCodes) > 0 || len(r.asyncOutcomes) > 0 {
+		fmt.Fprintf(w, "- counters during async: http %s; invoker %s\n", fmtSeries(r.acceptCodes), fmtSeries(r.asyncOutcomes))
+	}
+	if len(r.syncCodes) > 0 || len(r.syncOutcomes) > 0 {
+		fmt.Fprintf(w, "- counters during sync: http %s; invoker %s\n", fmtSeries(r.syncCodes), fmtSeries(r.syncOutcomes))
+	}
+
+	fmt.Fprintf(w, "\nPlatform log (--log-level warn): %d warnings, %d errors", r.logWarn, r.logErr)
+	if r.platformNote != "" {
+		fmt.Fprintf(w, "; %s", r.platformNote)
+	}
+	fmt.Fprintf(w, "; graceful shutdown took %s.\n", r.shutdown.Round(time.Millisecond))
+	for i, k := range r.logKinds {
+		if i == 10 {
+			fmt.Fprintf(w, "  … %d more kinds\n", len(r.logKinds)-10)
+			break
+		}
+		fmt.Fprintf(w, "  %s\n", k)
+	}
+	fmt.Fprint(w, "\nPhases:")
+	for _, ph := range r.phases {
+		fmt.Fprintf(w, " %s %s;", ph.name, ph.d.Round(100*time.Millisecond))
+	}
+	fmt.Fprintf(w, " total %s.\n\n", r.total.Round(100*time.Millisecond))
+}
+
+func otherCodes(codes map[int]int, ok int) string {
+	var parts []string
+	for c, n := range codes {
+		if c != ok {
+			parts = append(parts, fmt.Sprintf("%d×%d", n, c))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+func fmtSeries(m map[string]float64) string {
+	if len(m) == 0 {
+		return "(none)"
+	}
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("{%s} +%.0f", k, v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+// printTable prints rows as a Markdown table with padded columns.
+func printTable(w io.Writer, rows [][]string) {
+	width := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, c := range row {
+			width[i] = max(width[i], len([]rune(c)))
+		}
+	}
+	line := func(row []string) {
+		var sb strings.Builder
+		sb.WriteString("|")
+		for i, c := range row {
+			sb.WriteString(" " + c + strings.Repeat(" ", width[i]-len([]rune(c))) + " |")
+		}
+		fmt.Fprintln(w, sb.String())
+	}
+	line(rows[0])
+	sep := make([]string, len(width))
+	for i, n := range width {
+		sep[i] = strings.Repeat("-", n)
+	}
+	line(sep)
+	for _, row := range rows[1:] {
+		line(row)
+	}
+}
