@@ -254,6 +254,10 @@ func TestTenantIsolationAndBadInput(t *testing.T) {
 		{"put name mismatch", a, "PUT", "/v1/functions/secret", map[string]any{"name": "other", "command": []string{"cat"}}, 400, "validation_failed"},
 		{"put unknown function", a, "PUT", "/v1/functions/nope", map[string]any{"command": []string{"cat"}}, 404, "not_found"},
 		{"bad tail", a, "GET", "/v1/functions/secret/logs?tail=-1", nil, 400, "bad_request"},
+		{"invalid name in path", a, "GET", "/v1/functions/Not*A*Name", nil, 404, "not_found"},
+		{"post without :invoke", a, "POST", "/v1/functions/secret", "x", 404, "not_found"},
+		{"async not a boolean", a, "POST", "/v1/functions/secret:invoke?async=maybe", "x", 400, "bad_request"},
+		{"wrong method", a, "PATCH", "/v1/functions/secret", nil, 405, "method_not_allowed"},
 		{"unknown invocation", a, "GET", "/v1/invocations/0123456789abcdef0123456789abcdef", nil, 404, "not_found"},
 	} {
 		r := tc.c.do(tc.method, tc.path, tc.body)

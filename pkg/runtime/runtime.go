@@ -60,10 +60,12 @@ type InvokeRequest struct {
 type InvokeResult struct {
 	Succeeded bool
 	Output    []byte
-	Error     string
-	ExitCode  *int
-	TimedOut  bool // the run was stopped at its timeout
-	Duration  time.Duration
+	// ContentType of Output when the function said (http mode).
+	ContentType string
+	Error       string
+	ExitCode    *int
+	TimedOut    bool // the run was stopped at its timeout
+	Duration    time.Duration
 }
 
 // Invoker runs invocations. An error means the runtime could not run the

@@ -50,8 +50,8 @@ func TestHTTPLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Invoke: %v", err)
 		}
-		if !res.Succeeded || string(res.Output) != "HELLO "+strings.ToUpper(id) {
-			t.Fatalf("got %+v", res)
+		if !res.Succeeded || string(res.Output) != "HELLO "+strings.ToUpper(id) || res.ContentType != "text/plain" {
+			t.Fatalf("got %+v (want the instance's Content-Type passed on)", res)
 		}
 		l := waitLogLine(t, lines, "request "+id, func(l events.LogLine) bool { return strings.HasPrefix(l.Line, "request "+id+" ") })
 		if l.Stream != "stderr" || l.Function != "upper" || l.Tenant != "acme" {

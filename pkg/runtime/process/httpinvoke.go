@@ -142,6 +142,7 @@ func (r *Runtime) invokeHTTP(ctx context.Context, tenant string, spec function.S
 	}
 	res.Duration = time.Since(start)
 	res.Output = body
+	res.ContentType = resp.Header.Get("Content-Type")
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		res.Succeeded = true
 		return res, nil

@@ -211,6 +211,12 @@ func (iv *Invoker) handleSync(ctx context.Context, msg *nats.Msg) {
 		iv.replyError(msg, reply, events.ErrorCodeUnavailable, runErr.Error())
 	case res.Succeeded:
 		reply.Header.Set(events.HeaderStatus, events.StatusSucceeded)
+		if res.ContentType != "" {
+			reply.Header.Set(events.HeaderContentType, res.ContentType)
+		}
+		if res.ExitCode != nil {
+			reply.Header.Set(events.HeaderExitCode, events.FormatInt(int64(*res.ExitCode)))
+		}
 		reply.Data = res.Output
 		_ = msg.RespondMsg(reply)
 	default:

@@ -174,6 +174,34 @@ func runAll(b *testing.B) (*report, error) {
 	}
 	phase("exec baseline", t0)
 
+	// Sync latency.
+	t0 = time.Now()
+	directAddr, stopEcho, err := startEcho(ctx, echoBin)
+	if err != nil {
+		return nil, fmt.Errorf("direct echo server: %w", err)
+	}
+	defer stopEcho()
+	var s0, s1 promSnapshot
+	var serr error
+	r.sync, err = syncLatency(ctx, a, syncFunction, directAddr, syncRequests, syncWarmup, payload, syncLimit,
+		func() { s0, serr = scrapeMetrics(ctx, a) })
+	if err != nil {
+		return nil, fmt.Errorf("sync latency: %w", err)
+	}
+	if serr == nil {
+		s1, serr = scrapeMetrics(ctx, a)
+	}
+	stopEcho()
+	phase("sync latency (incl. warm-up)", t0)
+	if serr != nil {
+		r.metricsErr = append(r.metricsErr, "sync: "+serr.Error())
+	} else {
+		r.syncHandler, _, _ = meanDelta(s0, s1, "eventflow_http_request_duration_seconds", `method="POST"`, `route="/v1/functions/:name"`)
+		r.syncRun, _, _ = meanDelta(s0, s1, "eventflow_invocation_duration_seconds", `mode="sync"`)
+		r.syncCodes = grownSeries(s0, s1, "eventflow_http_requests_total")
+		r.syncOutcomes = grownSeries(s0, s1, "eventflow_invocations_total")
+	}
+
 	// Async through the gateway.
 	t0 = time.Now()
 	cw, err := watchCompletions(ctx, p.natsURL, asyncFunction)
@@ -206,34 +234,6 @@ func runAll(b *testing.B) (*report, error) {
 		r.asyncRun, _, _ = meanDelta(m0, m2, "eventflow_invocation_duration_seconds", `mode="async"`)
 		r.acceptCodes = grownSeries(m0, m1, "eventflow_http_requests_total")
 		r.asyncOutcomes = grownSeries(m0, m2, "eventflow_invocations_total")
-	}
-
-	// Sync latency.
-	t0 = time.Now()
-	directAddr, stopEcho, err := startEcho(ctx, echoBin)
-	if err != nil {
-		return nil, fmt.Errorf("direct echo server: %w", err)
-	}
-	defer stopEcho()
-	var s0, s1 promSnapshot
-	var serr error
-	r.sync, err = syncLatency(ctx, a, syncFunction, directAddr, syncRequests, syncWarmup, payload, syncLimit,
-		func() { s0, serr = scrapeMetrics(ctx, a) })
-	if err != nil {
-		return nil, fmt.Errorf("sync latency: %w", err)
-	}
-	if serr == nil {
-		s1, serr = scrapeMetrics(ctx, a)
-	}
-	stopEcho()
-	phase("sync latency (incl. warm-up)", t0)
-	if serr != nil {
-		r.metricsErr = append(r.metricsErr, "sync: "+serr.Error())
-	} else {
-		r.syncHandler, _, _ = meanDelta(s0, s1, "eventflow_http_request_duration_seconds", `method="POST"`, `route="/v1/functions/:name"`)
-		r.syncRun, _, _ = meanDelta(s0, s1, "eventflow_invocation_duration_seconds", `mode="sync"`)
-		r.syncCodes = grownSeries(s0, s1, "eventflow_http_requests_total")
-		r.syncOutcomes = grownSeries(s0, s1, "eventflow_invocations_total")
 	}
 
 	t0 = time.Now()

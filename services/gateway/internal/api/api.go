@@ -67,7 +67,7 @@ func New(cfg Config, d Deps) *gin.Engine {
 		abort(c, http.StatusNotFound, CodeNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path)
 	})
 	r.NoMethod(func(c *gin.Context) {
-		abort(c, http.StatusMethodNotAllowed, CodeBadRequest, "method "+c.Request.Method+" is not allowed on "+c.Request.URL.Path)
+		abort(c, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method "+c.Request.Method+" is not allowed on "+c.Request.URL.Path)
 	})
 
 	r.GET("/healthz", a.healthz)
@@ -81,13 +81,13 @@ func New(cfg Config, d Deps) *gin.Engine {
 	v1 := r.Group("/v1", a.authenticate())
 	v1.POST("/functions", a.require(auth.ScopeWrite), a.createFunction)
 	v1.GET("/functions", a.require(auth.ScopeRead), a.listFunctions)
-	v1.GET("/functions/:name", a.require(auth.ScopeRead), a.getFunction)
+	v1.GET("/functions/:name", a.knownName, a.require(auth.ScopeRead), a.getFunction)
 	v1.PUT("/functions/:name", a.require(auth.ScopeWrite), a.updateFunction)
-	v1.DELETE("/functions/:name", a.require(auth.ScopeWrite), a.deleteFunction)
+	v1.DELETE("/functions/:name", a.knownName, a.require(auth.ScopeWrite), a.deleteFunction)
 	// gin cannot route "{name}:invoke" as its own pattern; the handler
 	// dispatches on the suffix.
-	v1.POST("/functions/:name", a.require(auth.ScopeInvoke), a.invoke)
-	v1.GET("/functions/:name/logs", a.require(auth.ScopeRead), a.logs)
+	v1.POST("/functions/:name", a.knownName, a.require(auth.ScopeInvoke), a.invoke)
+	v1.GET("/functions/:name/logs", a.knownName, a.require(auth.ScopeRead), a.logs)
 	v1.GET("/invocations/:id", a.requireAny(auth.ScopeRead, auth.ScopeInvoke), a.getInvocation)
 	return r
 }

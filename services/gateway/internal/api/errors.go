@@ -25,7 +25,7 @@ const (
 	CodeNotFound        = "not_found"
 	CodeConflict        = "conflict"
 	CodeTooLarge        = "payload_too_large"
-	CodeUnsupportedType = "unsupported_media_type"
+	CodeMethodNotAllowed = "method_not_allowed"
 	CodeUnavailable     = "unavailable"
 	CodeFunctionFailed  = "function_failed"
 	CodeTimeout         = "timeout"

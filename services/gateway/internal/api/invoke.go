@@ -20,9 +20,10 @@ import (
 
 // invoke serves POST /v1/functions/{name}:invoke.
 func (a *API) invoke(c *gin.Context) {
-	name, ok := strings.CutSuffix(c.Param("name"), ":invoke")
-	if !ok {
-		abort(c, http.StatusNotFound, CodeNotFound, "no such endpoint: POST "+c.Request.URL.Path+" (did you mean "+c.Request.URL.Path+":invoke?)")
+	name := strings.TrimSuffix(c.Param("name"), ":invoke") // knownName checked the suffix
+	async, err := wantsAsync(c)
+	if err != nil {
+		abort(c, http.StatusBadRequest, CodeBadRequest, err.Error())
 		return
 	}
 	tenant := claimsOf(c).Tenant
@@ -39,23 +40,44 @@ func (a *API) invoke(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	if wantsAsync(c) {
+	if async {
 		a.invokeAsync(c, tenant, name, payload)
 		return
 	}
 	a.invokeSync(c, tenant, rec.Spec, payload)
 }
 
-func wantsAsync(c *gin.Context) bool {
-	if v := c.Query("async"); v == "true" || v == "1" {
-		return true
+// wantsAsync reads ?async= (a boolean) and Prefer: respond-async.
+func wantsAsync(c *gin.Context) (bool, error) {
+	if async, err := queryBool(c, "async"); err != nil || async {
+		return async, err
 	}
 	for _, p := range strings.Split(c.GetHeader("Prefer"), ",") {
 		if strings.EqualFold(strings.TrimSpace(p), "respond-async") {
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
+}
+
+// knownName answers 404 for a path that cannot name a function: a name
+// that is not a DNS label cannot exist, and POST /v1/functions/{name} is
+// only an endpoint with the ":invoke" suffix. It runs before the scope
+// check so the answer does not depend on the token's scopes.
+func (a *API) knownName(c *gin.Context) {
+	name := c.Param("name")
+	if c.Request.Method == http.MethodPost {
+		var ok bool
+		if name, ok = strings.CutSuffix(name, ":invoke"); !ok {
+			abort(c, http.StatusNotFound, CodeNotFound, "no such endpoint: POST "+c.Request.URL.Path+" (to invoke, POST "+c.Request.URL.Path+":invoke)")
+			return
+		}
+	}
+	if function.ValidateName(name) != nil {
+		abort(c, http.StatusNotFound, CodeNotFound, fmt.Sprintf("function %q: not found", name))
+		return
+	}
+	c.Next()
 }
 
 // invokeSync sends the payload to one invoker over core NATS request/reply:

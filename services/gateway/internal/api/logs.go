@@ -75,6 +75,7 @@ func (a *API) logs(c *gin.Context) {
 	for pending > 0 {
 		m, err := it.Next()
 		if err != nil {
+			a.fail(c, fmt.Errorf("read logs: %w", err))
 			return
 		}
 		md, _ := m.Metadata()

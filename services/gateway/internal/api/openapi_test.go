@@ -450,7 +450,7 @@ func TestOpenAPIEnumsAndLimits(t *testing.T) {
 	codes := []string{
 		CodeBadRequest, CodeInvalidJSON, CodeValidation, CodeUnauthenticated,
 		CodeForbidden, CodeNotFound, CodeConflict, CodeTooLarge,
-		CodeUnsupportedType, CodeUnavailable, CodeFunctionFailed, CodeTimeout,
+		CodeMethodNotAllowed, CodeUnavailable, CodeFunctionFailed, CodeTimeout,
 		CodeInternal,
 	}
 	assertSameSet(t, "Error code enum vs the Code* constants", enum("#/components/schemas/Error/properties/error/properties/code"), codes)
