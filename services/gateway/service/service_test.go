@@ -166,4 +166,3 @@ func TestMetricsUseRouteTemplates(t *testing.T) {
 		t.Fatalf("metrics lack the templated route:\n%s", body)
 	}
 }
-

@@ -17,19 +17,19 @@ import (
 
 // Error codes in {"error":{"code","message"}}.
 const (
-	CodeBadRequest      = "bad_request"
-	CodeInvalidJSON     = "invalid_json"
-	CodeValidation      = "validation_failed"
-	CodeUnauthenticated = "unauthenticated"
-	CodeForbidden       = "forbidden"
-	CodeNotFound        = "not_found"
-	CodeConflict        = "conflict"
-	CodeTooLarge        = "payload_too_large"
+	CodeBadRequest       = "bad_request"
+	CodeInvalidJSON      = "invalid_json"
+	CodeValidation       = "validation_failed"
+	CodeUnauthenticated  = "unauthenticated"
+	CodeForbidden        = "forbidden"
+	CodeNotFound         = "not_found"
+	CodeConflict         = "conflict"
+	CodeTooLarge         = "payload_too_large"
 	CodeMethodNotAllowed = "method_not_allowed"
-	CodeUnavailable     = "unavailable"
-	CodeFunctionFailed  = "function_failed"
-	CodeTimeout         = "timeout"
-	CodeInternal        = "internal"
+	CodeUnavailable      = "unavailable"
+	CodeFunctionFailed   = "function_failed"
+	CodeTimeout          = "timeout"
+	CodeInternal         = "internal"
 )
 
 // ErrorBody is the JSON shape of every error.
