@@ -7,10 +7,10 @@ BIN := $(CURDIR)/bin
 # Tests get their own timeout; the whole suite must stay well inside CI's 90 minutes.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: help build run test test-unit test-e2e bench lint fmt vet clean
+.PHONY: help build run test bench lint fmt vet clean k8s-build k8s-up k8s-down
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/eventflow and the four service binaries
 	@mkdir -p $(BIN)
@@ -29,6 +29,15 @@ test: build ## run every test: unit, integration (real NATS) and end to end (bin
 
 bench: build ## benchmarks: gateway against raw JetStream and direct calls (see docs/BENCHMARKS.md)
 	cd cmd/eventflow && EVENTFLOW_BIN=$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./internal/bench/
+
+k8s-build: ## build (or reuse) the test control plane: etcd, kube-*, kubectl, kwok (cached in ~/.cache/eventflow/k8s)
+	hack/k8s.sh build
+
+k8s-up: ## start a real Kubernetes control plane on 127.0.0.1 (kwok nodes); KUBECONFIG=~/.cache/eventflow/k8s/kubeconfig
+	hack/k8s.sh up
+
+k8s-down: ## stop and delete the test control plane
+	hack/k8s.sh down
 
 vet: ## go vet every module
 	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done

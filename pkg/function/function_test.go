@@ -27,6 +27,7 @@ func TestValidate(t *testing.T) {
 		{"nothing to run", Spec{Name: "a"}, "image"},
 		{"empty argv0", Spec{Name: "a", Command: []string{" "}}, "command[0]"},
 		{"bad env", Spec{Name: "a", Command: []string{"x"}, Env: map[string]string{"1X": "v"}}, "env"},
+		{"reserved env", Spec{Name: "a", Command: []string{"x"}, Env: map[string]string{"EVENTFLOW_TENANT": "other"}}, "env"},
 		{"negative replicas", Spec{Name: "a", Command: []string{"x"}, Replicas: ptr[int32](-1)}, "replicas"},
 		{"too many replicas", Spec{Name: "a", Command: []string{"x"}, Replicas: ptr[int32](101)}, "replicas"},
 		{"bad mode", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: "batch"}}, "invocation.mode"},

@@ -84,6 +84,9 @@ func (s Spec) Validate() error {
 		if !envName.MatchString(k) {
 			return &FieldError{"env", fmt.Sprintf("%q is not a valid variable name (letters, digits and '_', not starting with a digit)", k)}
 		}
+		if k == "PORT" || strings.HasPrefix(k, "EVENTFLOW_") {
+			return &FieldError{"env", fmt.Sprintf("%q is reserved: EventFlow sets PORT and EVENTFLOW_* itself", k)}
+		}
 	}
 	if s.Replicas != nil && (*s.Replicas < 0 || *s.Replicas > MaxReplicas) {
 		return &FieldError{"replicas", fmt.Sprintf("must be between 0 and %d", MaxReplicas)}

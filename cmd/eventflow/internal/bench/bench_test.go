@@ -46,7 +46,7 @@ const (
 	invokerConcurrency = 64
 	execRuns           = 2_000
 
-	asyncFunction    = "bench-job"
+	asyncFunction    = "bench-echo"
 	asyncClients     = 64
 	asyncInvocations = 20_000
 	asyncWarmup      = 200
@@ -59,6 +59,11 @@ const (
 	syncLimit    = 90 * time.Second
 
 	totalLimit = 12 * time.Minute
+	idleWindow = time.Second
+
+	// busyIdle is the share of one CPU above which an idle platform is
+	// flagged as busy.
+	busyIdle = 0.10
 
 	// Targets of the issue.
 	targetAcceptRatio = 0.30
@@ -108,6 +113,7 @@ type report struct {
 	watchMissing                 int
 	platformNote                 string
 	acceptRatio, completionRatio float64
+	windows                      []window
 }
 
 type phaseTime struct {
@@ -146,7 +152,7 @@ func runAll(b *testing.B) (*report, error) {
 	}
 	deployErr := make(chan error, 2)
 	go func() {
-		deployErr <- a.deploy(ctx, map[string]any{"name": asyncFunction, "command": []string{"cat"},
+		deployErr <- a.deploy(ctx, map[string]any{"name": "bench-job", "command": []string{"cat"},
 			"replicas": 1, "invocation": map[string]any{"mode": function.ModeJob}})
 	}()
 	go func() {
@@ -160,18 +166,30 @@ func runAll(b *testing.B) (*report, error) {
 	}
 	phase("start platform, deploy 2 functions", t0)
 
+	// What the platform does while nobody calls it.
+	t0 = time.Now()
+	time.Sleep(200 * time.Millisecond)
+	k0 := r.mark(ctx, p, a)
+	time.Sleep(idleWindow)
+	r.window("idle platform, 2 functions deployed", k0, r.mark(ctx, p, a))
+	phase("idle check", t0)
+
 	// Baselines 1 and 2.
 	t0 = time.Now()
+	k0 = r.mark(ctx, p, a)
 	if r.raw, err = rawJetStream(ctx, p.natsURL, rawMessages, rawWarmup, payload); err != nil {
 		return nil, fmt.Errorf("raw JetStream: %w", err)
 	}
+	r.window("raw JetStream baselines (incl. warm-up)", k0, r.mark(ctx, p, a))
 	phase("raw JetStream publish + consume", t0)
 
 	// Process spawn baseline.
 	t0 = time.Now()
+	k0 = r.mark(ctx, p, a)
 	if r.exec, err = execRate(ctx, execRuns, invokerConcurrency, payload); err != nil {
 		return nil, fmt.Errorf("exec baseline: %w", err)
 	}
+	r.window("exec baseline (incl. warm-up)", k0, r.mark(ctx, p, a))
 	phase("exec baseline", t0)
 
 	// Sync latency.
@@ -181,20 +199,18 @@ func runAll(b *testing.B) (*report, error) {
 		return nil, fmt.Errorf("direct echo server: %w", err)
 	}
 	defer stopEcho()
-	var s0, s1 promSnapshot
-	var serr error
+	var k1 mark
 	r.sync, err = syncLatency(ctx, a, syncFunction, directAddr, syncRequests, syncWarmup, payload, syncLimit,
-		func() { s0, serr = scrapeMetrics(ctx, a) })
+		func() { k0 = r.mark(ctx, p, a) })
 	if err != nil {
 		return nil, fmt.Errorf("sync latency: %w", err)
 	}
-	if serr == nil {
-		s1, serr = scrapeMetrics(ctx, a)
-	}
+	k1 = r.mark(ctx, p, a)
 	stopEcho()
+	r.window("sync latency (measured part)", k0, k1)
 	phase("sync latency (incl. warm-up)", t0)
-	if serr != nil {
-		r.metricsErr = append(r.metricsErr, "sync: "+serr.Error())
+	if s0, s1 := k0.metrics, k1.metrics; s0 == nil || s1 == nil {
+		r.metricsErr = append(r.metricsErr, "sync: no metrics")
 	} else {
 		r.syncHandler, _, _ = meanDelta(s0, s1, "eventflow_http_request_duration_seconds", `method="POST"`, `route="/v1/functions/:name"`)
 		r.syncRun, _, _ = meanDelta(s0, s1, "eventflow_invocation_duration_seconds", `mode="sync"`)
@@ -216,19 +232,21 @@ func runAll(b *testing.B) (*report, error) {
 	if d, _, _ := cw.waitFor(ctx, warm.ids, 60*time.Second); d < len(warm.ids) {
 		return nil, fmt.Errorf("async warm-up: %d of %d invocations completed in 60s", d, len(warm.ids))
 	}
-	m0, err0 := scrapeMetrics(ctx, a)
+	k0 = r.mark(ctx, p, a)
 	r.accept = acceptAsync(ctx, a, asyncFunction, asyncInvocations, asyncClients, payload, acceptLimit)
-	m1, err1 := scrapeMetrics(ctx, a)
+	k1 = r.mark(ctx, p, a)
 	if len(r.accept.ids) == 0 {
 		return nil, fmt.Errorf("async: nothing accepted: %v %v", r.accept.codes, r.accept.samples)
 	}
 	r.done, r.failed, r.lastDone = cw.waitFor(ctx, r.accept.ids, completionLimit)
-	m2, err2 := scrapeMetrics(ctx, a)
+	k2 := r.mark(ctx, p, a)
 	r.kvUpdates = cw.updates.Load()
 	cw.stop()
+	r.window("async accepts", k0, k1)
+	r.window("async completion after the last accept", k1, k2)
 	phase("async accept + complete (incl. warm-up)", t0)
-	if err := firstErr(err0, err1, err2); err != nil {
-		r.metricsErr = append(r.metricsErr, "async: "+err.Error())
+	if m0, m1, m2 := k0.metrics, k1.metrics, k2.metrics; m0 == nil || m1 == nil || m2 == nil {
+		r.metricsErr = append(r.metricsErr, "async: no metrics")
 	} else {
 		r.acceptHandler, _, _ = meanDelta(m0, m1, "eventflow_http_request_duration_seconds", `method="POST"`, `route="/v1/functions/:name"`)
 		r.asyncRun, _, _ = meanDelta(m0, m2, "eventflow_invocation_duration_seconds", `mode="async"`)
@@ -249,13 +267,35 @@ func runAll(b *testing.B) (*report, error) {
 	return r, nil
 }
 
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
+// mark is the platform's counters and the CPU times at one moment.
+type mark struct {
+	cpu     cpuSnap
+	metrics promSnapshot // nil if the scrape failed
+}
+
+func (r *report) mark(ctx context.Context, p *platform, a *apiClient) mark {
+	m, err := scrapeMetrics(ctx, a)
+	if err != nil {
+		r.metricsErr = append(r.metricsErr, err.Error())
+		m = nil
 	}
-	return nil
+	return mark{cpu: p.cpu(), metrics: m}
+}
+
+// window is what the machine did between two marks.
+type window struct {
+	name       string
+	cpu        cpuUse
+	reconciles float64 // deployer reconciles per second; -1 if unknown
+}
+
+func (r *report) window(name string, from, to mark) {
+	w := window{name: name, cpu: cpuBetween(from.cpu, to.cpu), reconciles: -1}
+	if from.metrics != nil && to.metrics != nil && w.cpu.wall > 0 {
+		n := to.metrics.sum("eventflow_deployer_reconciles_total") - from.metrics.sum("eventflow_deployer_reconciles_total")
+		w.reconciles = n / w.cpu.wall.Seconds()
+	}
+	r.windows = append(r.windows, w)
 }
 
 // ---------------------------------------------------------------------------
@@ -285,6 +325,9 @@ func (r *report) reportMetrics(b *testing.B) {
 	b.ReportMetric(ms(d.p99), "direct-p99-ms")
 	b.ReportMetric(ms(g.p99), "gateway-p99-ms")
 	b.ReportMetric(ms(g.p99-d.p99), "added-p99-ms")
+	if len(r.windows) > 0 && r.windows[0].cpu.ok {
+		b.ReportMetric(share(r.windows[0].cpu.self, r.windows[0].cpu.wall), "idle-cpu-%")
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -306,6 +349,14 @@ func thousands(n int64) string {
 		out = append(out, c)
 	}
 	return string(out)
+}
+
+// share is used as a percentage of wall (100 = one CPU busy throughout).
+func share(used, wall time.Duration) float64 {
+	if wall <= 0 {
+		return 0
+	}
+	return 100 * float64(used) / float64(wall)
 }
 
 func pct(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
@@ -389,9 +440,8 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "- async accept: gateway handler %s per request (client sees %s mean with %d in flight).\n", fmtMs(r.acceptHandler), fmtMs(a.mean), asyncClients)
 	}
 	if r.asyncRun > 0 {
-		fmt.Fprintf(w, "- async run: the runtime's job run (spawn `cat`, feed stdin, wait, read stdout) %s per invocation with up to %d at once; "+
-			"exec baseline %s per run at the same concurrency.\n",
-			fmtMs(r.asyncRun), invokerConcurrency, fmtMs(time.Duration(float64(r.exec.conc)/r.exec.rate*float64(time.Second))))
+		fmt.Fprintf(w, "- async run: the runtime's job run (spawn `cat`, feed stdin, wait, read stdout) took %s on average; at %s that is ~%.0f running at once "+
+			"(Little's law), of the invoker's %d.\n", fmtMs(r.asyncRun), fmtRate(comp), comp*r.asyncRun.Seconds(), invokerConcurrency)
 	}
 	if r.syncHandler > 0 && r.syncRun > 0 {
 		fmt.Fprintf(w, "- sync: client→gateway→client %s; gateway handler %s (so HTTP in/out of the gateway %s); "+
@@ -403,6 +453,23 @@ func (r *report) print(w io.Writer) {
 	}
 	if len(r.syncCodes) > 0 || len(r.syncOutcomes) > 0 {
 		fmt.Fprintf(w, "- counters during sync: http %s; invoker %s\n", fmtSeries(r.syncCodes), fmtSeries(r.syncOutcomes))
+	}
+
+	fmt.Fprintf(w, "\nCPU use by window (%d CPUs; eventflow = the dev process: gateway, invoker, deployer, logstream, NATS server; functions = its child processes)\n", runtime.NumCPU())
+	for _, win := range r.windows {
+		fmt.Fprintf(w, "- %-40s %6s wall: eventflow %5.0f%% of one CPU, functions %4.0f%%, benchmark %4.0f%%",
+			win.name, win.cpu.wall.Round(10*time.Millisecond), share(win.cpu.self, win.cpu.wall), share(win.cpu.children, win.cpu.wall), share(win.cpu.bench, win.cpu.wall))
+		if win.reconciles >= 0 {
+			fmt.Fprintf(w, "; deployer reconciles %s", fmtRate(win.reconciles))
+		}
+		if !win.cpu.ok {
+			fmt.Fprint(w, " (no /proc: CPU unknown)")
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.windows) > 0 && r.windows[0].cpu.ok && share(r.windows[0].cpu.self, r.windows[0].cpu.wall) > 100*busyIdle {
+		fmt.Fprintf(w, "  WARNING: the platform used %.0f%% of a CPU while idle (deployer reconciles %s): every figure above was measured with that running.\n",
+			share(r.windows[0].cpu.self, r.windows[0].cpu.wall), fmtRate(max(r.windows[0].reconciles, 0)))
 	}
 
 	fmt.Fprintf(w, "\nPlatform log (--log-level warn): %d warnings, %d errors", r.logWarn, r.logErr)

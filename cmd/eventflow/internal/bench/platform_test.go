@@ -540,3 +540,63 @@ func meanDelta(before, after promSnapshot, name string, labels ...string) (time.
 	}
 	return time.Duration(ds / dc * float64(time.Second)), dc, nil
 }
+
+// cpuSnap is the CPU time used so far by the platform process itself, by
+// its children (reaped job processes and live function instances) and by
+// this benchmark process. Linux only; ok is false elsewhere.
+type cpuSnap struct {
+	at                    time.Time
+	self, children, bench time.Duration
+	ok                    bool
+}
+
+// clockTick is USER_HZ, the unit of /proc/<pid>/stat times: 100 on Linux.
+const clockTick = 10 * time.Millisecond
+
+// procTimes reads utime+stime and cutime+cstime of pid.
+func procTimes(pid int) (self, children time.Duration, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 15 {
+		return 0, 0, false
+	}
+	n := func(k int) time.Duration {
+		v, _ := strconv.ParseInt(f[k-3], 10, 64)
+		return time.Duration(v) * clockTick
+	}
+	return n(14) + n(15), n(16) + n(17), true
+}
+
+func (p *platform) cpu() cpuSnap {
+	s := cpuSnap{at: time.Now()}
+	pid := p.cmd.Process.Pid
+	s.self, s.children, s.ok = procTimes(pid)
+	for _, c := range childProcesses(pid) {
+		if cs, cc, ok := procTimes(c.pid); ok {
+			s.children += cs + cc
+		}
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		s.bench = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	return s
+}
+
+// cpuUse is CPU time used over an interval.
+type cpuUse struct {
+	wall, self, children, bench time.Duration
+	ok                          bool
+}
+
+func cpuBetween(a, b cpuSnap) cpuUse {
+	return cpuUse{wall: b.at.Sub(a.at), self: b.self - a.self, children: max(b.children-a.children, 0), bench: b.bench - a.bench, ok: a.ok && b.ok}
+}

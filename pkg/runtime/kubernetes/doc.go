@@ -1,0 +1,9 @@
+// Package kubernetes is the Kubernetes runtime: functions become objects in
+// a namespace per tenant, built from the spec by pure functions (objects.go)
+// and applied with server-side apply under one field manager.
+//
+//   - http mode: a Deployment (replicas serving on $PORT=8080) and a
+//     ClusterIP Service; an invocation is a POST to a ready pod.
+//   - job mode: a PodTemplate (validated by the API server at deploy time,
+//     no running pods); an invocation is a Job built from it.
+package kubernetes

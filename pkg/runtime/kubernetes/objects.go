@@ -1,0 +1,266 @@
+package kubernetes
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	batchv1ac "k8s.io/client-go/applyconfigurations/batch/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+
+	"github.com/eventflow/eventflow/pkg/function"
+)
+
+// Labels and annotations on every object EventFlow makes.
+const (
+	LabelManagedBy     = "app.kubernetes.io/managed-by"
+	ManagedBy          = "eventflow"
+	LabelTenant        = "eventflow.io/tenant"
+	LabelFunction      = "eventflow.io/function"
+	LabelInvocation    = "eventflow.io/invocation"
+	AnnotationSpecHash = "eventflow.io/spec-hash"
+
+	// ContainerName is the function's container in every pod.
+	ContainerName = "function"
+	// HTTPPort is where http-mode functions listen ($PORT) and the port of
+	// their Service.
+	HTTPPort = 8080
+	// PayloadMountPath is where a large payload is mounted in a job pod.
+	PayloadMountPath = "/eventflow"
+)
+
+// NamespaceName is the tenant's namespace.
+func NamespaceName(prefix, tenant string) string { return prefix + tenant }
+
+// ObjectLabels are the labels that tie an object to its function.
+func ObjectLabels(tenant, name string) map[string]string {
+	return map[string]string{LabelManagedBy: ManagedBy, LabelTenant: tenant, LabelFunction: name}
+}
+
+// SpecHash identifies a spec, so applying an unchanged spec is skipped.
+func SpecHash(spec function.Spec) string {
+	b, _ := json.Marshal(spec) // map keys are sorted: stable
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// NewNamespace is the tenant's namespace.
+func NewNamespace(prefix, tenant string) *corev1ac.NamespaceApplyConfiguration {
+	return corev1ac.Namespace(NamespaceName(prefix, tenant)).
+		WithLabels(map[string]string{LabelManagedBy: ManagedBy, LabelTenant: tenant})
+}
+
+// podLabels are the function's own labels under EventFlow's, which win.
+func podLabels(tenant string, spec function.Spec) map[string]string {
+	l := maps.Clone(spec.Labels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	maps.Copy(l, ObjectLabels(tenant, spec.Name))
+	return l
+}
+
+// container is the function's container, shared by Deployments, pod
+// templates and Jobs.
+func container(spec function.Spec, extraEnv ...*corev1ac.EnvVarApplyConfiguration) (*corev1ac.ContainerApplyConfiguration, error) {
+	c := corev1ac.Container().WithName(ContainerName).WithImage(spec.Image).
+		WithImagePullPolicy(corev1.PullIfNotPresent).
+		WithSecurityContext(corev1ac.SecurityContext().
+			WithAllowPrivilegeEscalation(false).
+			WithCapabilities(corev1ac.Capabilities().WithDrop("ALL")))
+	if len(spec.Command) > 0 {
+		c.WithCommand(spec.Command...)
+	}
+	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
+		c.WithEnv(corev1ac.EnvVar().WithName(k).WithValue(spec.Env[k]))
+	}
+	c.WithEnv(extraEnv...)
+	if spec.Resources != nil {
+		rr := corev1ac.ResourceRequirements()
+		req, err := quantities(spec.Resources.Requests)
+		if err != nil {
+			return nil, err
+		}
+		lim, err := quantities(spec.Resources.Limits)
+		if err != nil {
+			return nil, err
+		}
+		if len(req) > 0 {
+			rr.WithRequests(req)
+		}
+		if len(lim) > 0 {
+			rr.WithLimits(lim)
+		}
+		c.WithResources(rr)
+	}
+	return c, nil
+}
+
+func quantities(m map[string]string) (corev1.ResourceList, error) {
+	out := corev1.ResourceList{}
+	for k, v := range m {
+		q, err := resource.ParseQuantity(v)
+		if err != nil {
+			return nil, fmt.Errorf("resources %s=%q: %w", k, v, err)
+		}
+		out[corev1.ResourceName(k)] = q
+	}
+	return out, nil
+}
+
+func baseEnv(tenant, name string) []*corev1ac.EnvVarApplyConfiguration {
+	return []*corev1ac.EnvVarApplyConfiguration{
+		corev1ac.EnvVar().WithName("EVENTFLOW_TENANT").WithValue(tenant),
+		corev1ac.EnvVar().WithName("EVENTFLOW_FUNCTION").WithValue(name),
+		corev1ac.EnvVar().WithName("EVENTFLOW_INSTANCE").WithValueFrom(corev1ac.EnvVarSource().
+			WithFieldRef(corev1ac.ObjectFieldSelector().WithFieldPath("metadata.name"))),
+	}
+}
+
+// podSpec runs the container with no service-account token (functions
+// have no business with the Kubernetes API) as a non-root user.
+func podSpec(c *corev1ac.ContainerApplyConfiguration, restart corev1.RestartPolicy) *corev1ac.PodSpecApplyConfiguration {
+	return corev1ac.PodSpec().WithContainers(c).WithRestartPolicy(restart).
+		WithAutomountServiceAccountToken(false).
+		WithEnableServiceLinks(false).
+		WithSecurityContext(corev1ac.PodSecurityContext().WithRunAsNonRoot(true).
+			WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault)))
+}
+
+// NewDeployment is an http-mode function's long-running instances: they
+// listen on $PORT (8080) and are ready once it accepts connections.
+func NewDeployment(ns, tenant string, spec function.Spec) (*appsv1ac.DeploymentApplyConfiguration, error) {
+	c, err := container(spec, append(baseEnv(tenant, spec.Name),
+		corev1ac.EnvVar().WithName("PORT").WithValue(strconv.Itoa(HTTPPort)))...)
+	if err != nil {
+		return nil, err
+	}
+	c.WithPorts(corev1ac.ContainerPort().WithName("http").WithContainerPort(HTTPPort).WithProtocol(corev1.ProtocolTCP)).
+		WithReadinessProbe(corev1ac.Probe().
+			WithTCPSocket(corev1ac.TCPSocketAction().WithPort(intstr.FromString("http"))).
+			WithPeriodSeconds(2).WithFailureThreshold(3))
+	labels := ObjectLabels(tenant, spec.Name)
+	return appsv1ac.Deployment(spec.Name, ns).
+		WithLabels(labels).
+		WithAnnotations(map[string]string{AnnotationSpecHash: SpecHash(spec)}).
+		WithSpec(appsv1ac.DeploymentSpec().
+			WithReplicas(spec.ReplicaCount()).
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(labels)).
+			WithProgressDeadlineSeconds(120).
+			WithTemplate(corev1ac.PodTemplateSpec().
+				WithLabels(podLabels(tenant, spec)).
+				WithSpec(podSpec(c, corev1.RestartPolicyAlways)))), nil
+}
+
+// NewService routes to an http-mode function's ready instances.
+func NewService(ns, tenant string, spec function.Spec) *corev1ac.ServiceApplyConfiguration {
+	labels := ObjectLabels(tenant, spec.Name)
+	return corev1ac.Service(spec.Name, ns).
+		WithLabels(labels).
+		WithSpec(corev1ac.ServiceSpec().
+			WithType(corev1.ServiceTypeClusterIP).
+			WithSelector(labels).
+			WithPorts(corev1ac.ServicePort().WithName("http").WithPort(HTTPPort).
+				WithTargetPort(intstr.FromString("http")).WithProtocol(corev1.ProtocolTCP)))
+}
+
+// NewPodTemplate is a job-mode function's pod template: what each of its
+// invocation Jobs runs. It holds no running pods; storing it lets the API
+// server validate the spec when it is deployed, not at the first invocation.
+func NewPodTemplate(ns, tenant string, spec function.Spec) (*corev1ac.PodTemplateApplyConfiguration, error) {
+	c, err := container(spec, baseEnv(tenant, spec.Name)...)
+	if err != nil {
+		return nil, err
+	}
+	return corev1ac.PodTemplate(spec.Name, ns).
+		WithLabels(ObjectLabels(tenant, spec.Name)).
+		WithAnnotations(map[string]string{AnnotationSpecHash: SpecHash(spec)}).
+		WithTemplate(corev1ac.PodTemplateSpec().
+			WithLabels(podLabels(tenant, spec)).
+			WithSpec(podSpec(c, corev1.RestartPolicyNever))), nil
+}
+
+// JobRun is one job-mode invocation.
+type JobRun struct {
+	ID      string
+	Payload []byte
+	// PayloadSecret names the Secret holding a payload too large (or not
+	// text) for an environment variable; empty when the payload is inline.
+	PayloadSecret string
+	TTL           int32 // seconds a finished Job is kept
+}
+
+// MaxInlinePayload is the largest payload passed as EVENTFLOW_PAYLOAD;
+// larger or binary payloads go in a Secret mounted at /eventflow/payload.
+const MaxInlinePayload = 32 << 10
+
+// PayloadInline reports whether a payload can go in an environment variable.
+func PayloadInline(p []byte) bool { return len(p) <= MaxInlinePayload && utf8.Valid(p) }
+
+// JobName is the Job of an invocation (ids are 32 hex characters).
+func JobName(fn, id string) string {
+	name := fn + "-" + id[:min(len(id), 12)]
+	if len(name) > 63 {
+		name = name[len(name)-63:]
+	}
+	return name
+}
+
+// NewJob runs one invocation: no retries of its own (the queue retries),
+// the function's timeout as the active deadline, cleaned up after TTL.
+func NewJob(ns, tenant string, spec function.Spec, run JobRun) (*batchv1ac.JobApplyConfiguration, error) {
+	env := append(baseEnv(tenant, spec.Name), corev1ac.EnvVar().WithName("EVENTFLOW_INVOCATION_ID").WithValue(run.ID))
+	if run.PayloadSecret == "" {
+		env = append(env, corev1ac.EnvVar().WithName("EVENTFLOW_PAYLOAD").WithValue(string(run.Payload)))
+	} else {
+		env = append(env, corev1ac.EnvVar().WithName("EVENTFLOW_PAYLOAD_FILE").WithValue(PayloadMountPath+"/payload"))
+	}
+	c, err := container(spec, env...)
+	if err != nil {
+		return nil, err
+	}
+	ps := podSpec(c, corev1.RestartPolicyNever)
+	if run.PayloadSecret != "" {
+		c.WithVolumeMounts(corev1ac.VolumeMount().WithName("payload").WithMountPath(PayloadMountPath).WithReadOnly(true))
+		ps.WithVolumes(corev1ac.Volume().WithName("payload").
+			WithSecret(corev1ac.SecretVolumeSource().WithSecretName(run.PayloadSecret)))
+	}
+	labels := ObjectLabels(tenant, spec.Name)
+	labels[LabelInvocation] = run.ID
+	pl := podLabels(tenant, spec)
+	pl[LabelInvocation] = run.ID
+	deadline := int64(math.Ceil(spec.Timeout().Seconds()))
+	return batchv1ac.Job(JobName(spec.Name, run.ID), ns).
+		WithLabels(labels).
+		WithSpec(batchv1ac.JobSpec().
+			WithBackoffLimit(0).
+			WithActiveDeadlineSeconds(deadline).
+			WithTTLSecondsAfterFinished(run.TTL).
+			WithTemplate(corev1ac.PodTemplateSpec().WithLabels(pl).WithSpec(ps))), nil
+}
+
+// NewPayloadSecret holds a large payload, owned by its Job so it goes when
+// the Job does.
+func NewPayloadSecret(ns, tenant, fn, id string, payload []byte, owner metav1.OwnerReference) *corev1ac.SecretApplyConfiguration {
+	labels := ObjectLabels(tenant, fn)
+	labels[LabelInvocation] = id
+	return corev1ac.Secret(JobName(fn, id)+"-payload", ns).
+		WithLabels(labels).
+		WithOwnerReferences(metav1ac.OwnerReference().
+			WithAPIVersion(owner.APIVersion).WithKind(owner.Kind).WithName(owner.Name).WithUID(owner.UID).
+			WithController(true)).
+		WithType(corev1.SecretTypeOpaque).
+		WithData(map[string][]byte{"payload": payload})
+}
