@@ -460,6 +460,7 @@ func startEcho(ctx context.Context, bin string) (addr string, stop func(), err e
 	cmd.Env = []string{"PORT=" + port, "PATH=" + os.Getenv("PATH")}
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	cmd.WaitDelay = 2 * time.Second
+	cmd.SysProcAttr = helperAttr() // never outlive the benchmark
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}

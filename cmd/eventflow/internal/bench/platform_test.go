@@ -94,9 +94,7 @@ func startPlatform(ctx context.Context, bin, dataDir string) (*platform, error) 
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	// Own process group, so a last-resort kill reaches the whole tree
-	// except functions (which the runtime puts in groups of their own).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = platformAttr()
 	banner := &bannerWriter{found: make(chan struct{})}
 	p := &platform{cmd: cmd, logs: &logSink{msgs: map[string]int{}}, exited: make(chan struct{})}
 	cmd.Stdout = banner
@@ -514,7 +512,7 @@ func (s promSnapshot) sum(name string, labels ...string) float64 {
 	return total
 }
 
-// byLabel returns the increase of metric name between two snapshots, per
+// grownSeries returns the increase of metric name between two snapshots, per
 // series, for series that grew.
 func grownSeries(before, after promSnapshot, name string) map[string]float64 {
 	out := map[string]float64{}

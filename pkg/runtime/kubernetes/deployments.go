@@ -1,0 +1,365 @@
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/runtime"
+)
+
+// Deployments is the deployer's side of the Kubernetes runtime. It reads
+// from informer caches (watches, not polling) and writes with server-side
+// apply. It needs: namespaces (get, create, patch), deployments, services
+// and podtemplates (get, list, watch, create, patch, delete), pods (list,
+// watch) and jobs (list, delete: a deleted function's runs go too).
+type Deployments struct {
+	cfg     Config
+	client  kubernetes.Interface
+	deploys appslisters.DeploymentLister
+	temps   corelisters.PodTemplateLister
+	svcs    corelisters.ServiceLister
+	pods    corelisters.PodLister
+	changes chan runtime.Ref
+
+	nsMu sync.Mutex
+	ns   map[string]bool // namespaces known to exist
+}
+
+var _ runtime.Deployments = (*Deployments)(nil)
+
+// NewDeployments starts the informers and waits for their caches.
+func NewDeployments(ctx context.Context, client kubernetes.Interface, cfg Config) (*Deployments, error) {
+	cfg = cfg.withDefaults()
+	f := managedInformers(client, cfg.ResyncPeriod)
+	d := &Deployments{
+		cfg: cfg, client: client,
+		deploys: f.Apps().V1().Deployments().Lister(),
+		temps:   f.Core().V1().PodTemplates().Lister(),
+		svcs:    f.Core().V1().Services().Lister(),
+		pods:    f.Core().V1().Pods().Lister(),
+		changes: make(chan runtime.Ref, 1024),
+		ns:      map[string]bool{},
+	}
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    d.notify,
+		UpdateFunc: func(_, n any) { d.notify(n) },
+		DeleteFunc: d.notify,
+	}
+	for _, inf := range []cache.SharedIndexInformer{
+		f.Apps().V1().Deployments().Informer(), f.Core().V1().PodTemplates().Informer(),
+		f.Core().V1().Services().Informer(), f.Core().V1().Pods().Informer(),
+	} {
+		if _, err := inf.AddEventHandler(h); err != nil {
+			return nil, err
+		}
+	}
+	f.Start(ctx.Done())
+	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return nil, fmt.Errorf("informer cache for %v did not sync", typ)
+		}
+	}
+	return d, nil
+}
+
+// notify tells the deployer a function's objects changed; it never blocks
+// the informer (a full channel means a resync will catch up anyway).
+func (d *Deployments) notify(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	m, err := metaOf(obj)
+	if err != nil {
+		return
+	}
+	ref, ok := refOf(m.GetLabels())
+	if !ok {
+		return
+	}
+	select {
+	case d.changes <- ref:
+	default:
+	}
+}
+
+// Changes delivers functions whose objects changed.
+func (d *Deployments) Changes() <-chan runtime.Ref { return d.changes }
+
+func (d *Deployments) namespace(ctx context.Context, tenant string) (string, error) {
+	name := NamespaceName(d.cfg.NamespacePrefix, tenant)
+	d.nsMu.Lock()
+	known := d.ns[name]
+	d.nsMu.Unlock()
+	if known {
+		return name, nil
+	}
+	if _, err := d.client.CoreV1().Namespaces().Apply(ctx, NewNamespace(d.cfg.NamespacePrefix, tenant),
+		metav1.ApplyOptions{FieldManager: d.cfg.FieldManager, Force: true}); err != nil {
+		return "", fmt.Errorf("namespace %s: %w", name, err)
+	}
+	d.nsMu.Lock()
+	d.ns[name] = true
+	d.nsMu.Unlock()
+	return name, nil
+}
+
+// Apply converges the function's objects to spec. An object whose spec
+// hash and replicas already match is not written again; anything else
+// (missing, edited, scaled by hand) is applied, which repairs drift.
+func (d *Deployments) Apply(ctx context.Context, tenant string, spec function.Spec) error {
+	ns, err := d.namespace(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	opts := metav1.ApplyOptions{FieldManager: d.cfg.FieldManager, Force: true}
+	hash := SpecHash(spec)
+	if spec.Mode() == function.ModeHTTP {
+		if err := d.deleteIfExists(ctx, ns, spec.Name, kindPodTemplate); err != nil {
+			return err
+		}
+		cur, err := d.deploys.Deployments(ns).Get(spec.Name)
+		if err != nil || cur.Annotations[AnnotationSpecHash] != hash || cur.Spec.Replicas == nil || *cur.Spec.Replicas != spec.ReplicaCount() {
+			dep, err := NewDeployment(ns, tenant, spec)
+			if err != nil {
+				return err
+			}
+			if _, err := d.client.AppsV1().Deployments(ns).Apply(ctx, dep, opts); err != nil {
+				return fmt.Errorf("apply deployment %s/%s: %w", ns, spec.Name, err)
+			}
+		}
+		if _, err := d.svcs.Services(ns).Get(spec.Name); err != nil {
+			if _, err := d.client.CoreV1().Services(ns).Apply(ctx, NewService(ns, tenant, spec), opts); err != nil {
+				return fmt.Errorf("apply service %s/%s: %w", ns, spec.Name, err)
+			}
+		}
+		return nil
+	}
+	for _, k := range []kind{kindDeployment, kindService} {
+		if err := d.deleteIfExists(ctx, ns, spec.Name, k); err != nil {
+			return err
+		}
+	}
+	if cur, err := d.temps.PodTemplates(ns).Get(spec.Name); err == nil && cur.Annotations[AnnotationSpecHash] == hash {
+		return nil
+	}
+	pt, err := NewPodTemplate(ns, tenant, spec)
+	if err != nil {
+		return err
+	}
+	if _, err := d.client.CoreV1().PodTemplates(ns).Apply(ctx, pt, opts); err != nil {
+		return fmt.Errorf("apply podtemplate %s/%s: %w", ns, spec.Name, err)
+	}
+	return nil
+}
+
+type kind int
+
+const (
+	kindDeployment kind = iota
+	kindService
+	kindPodTemplate
+)
+
+func (d *Deployments) exists(ns, name string, k kind) bool {
+	var err error
+	switch k {
+	case kindDeployment:
+		_, err = d.deploys.Deployments(ns).Get(name)
+	case kindService:
+		_, err = d.svcs.Services(ns).Get(name)
+	default:
+		_, err = d.temps.PodTemplates(ns).Get(name)
+	}
+	return err == nil
+}
+
+func (d *Deployments) deleteIfExists(ctx context.Context, ns, name string, k kind) error {
+	if !d.exists(ns, name, k) {
+		return nil
+	}
+	fg := metav1.DeletePropagationForeground
+	opts := metav1.DeleteOptions{PropagationPolicy: &fg}
+	var err error
+	switch k {
+	case kindDeployment:
+		err = d.client.AppsV1().Deployments(ns).Delete(ctx, name, opts)
+	case kindService:
+		err = d.client.CoreV1().Services(ns).Delete(ctx, name, opts)
+	default:
+		err = d.client.CoreV1().PodTemplates(ns).Delete(ctx, name, opts)
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete %s/%s: %w", ns, name, err)
+	}
+	return nil
+}
+
+// Remove deletes the function's objects and its runs, and returns once the
+// caches show no object and no pod of it left.
+func (d *Deployments) Remove(ctx context.Context, tenant, name string) error {
+	ns := NamespaceName(d.cfg.NamespacePrefix, tenant)
+	for _, k := range []kind{kindDeployment, kindService, kindPodTemplate} {
+		if err := d.deleteIfExists(ctx, ns, name, k); err != nil {
+			return err
+		}
+	}
+	bg := metav1.DeletePropagationBackground
+	sel := labels.SelectorFromSet(ObjectLabels(tenant, name)).String()
+	if err := d.client.BatchV1().Jobs(ns).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &bg},
+		metav1.ListOptions{LabelSelector: sel}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete jobs of %s/%s: %w", ns, name, err)
+	}
+	podSel := labels.SelectorFromSet(ObjectLabels(tenant, name))
+	// The caches are fed by watches; this waits on them, not on the API.
+	for {
+		pods, _ := d.pods.Pods(ns).List(podSel)
+		if len(pods) == 0 && !d.exists(ns, name, kindDeployment) && !d.exists(ns, name, kindService) && !d.exists(ns, name, kindPodTemplate) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("remove %s/%s: %d pods still there: %w", ns, name, len(pods), ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Observe reports the function's state from the caches.
+func (d *Deployments) Observe(_ context.Context, tenant, name string) (runtime.Observed, bool, error) {
+	ns := NamespaceName(d.cfg.NamespacePrefix, tenant)
+	if _, err := d.temps.PodTemplates(ns).Get(name); err == nil {
+		return runtime.Observed{Phase: function.PhaseReady}, true, nil
+	}
+	dep, err := d.deploys.Deployments(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return runtime.Observed{}, false, nil
+	}
+	if err != nil {
+		return runtime.Observed{}, false, err
+	}
+	pods, _ := d.pods.Pods(ns).List(labels.SelectorFromSet(ObjectLabels(tenant, name)))
+	return ObserveDeployment(dep, pods), true, nil
+}
+
+// ObserveDeployment turns a Deployment's status (and its pods') into a
+// phase: Ready when every replica is updated and ready; Failed when the
+// rollout exceeded its progress deadline or a pod cannot run; else
+// Deploying. It is pure, so it is tested without a cluster.
+func ObserveDeployment(dep *appsv1.Deployment, pods []*corev1.Pod) runtime.Observed {
+	want := int32(1)
+	if dep.Spec.Replicas != nil {
+		want = *dep.Spec.Replicas
+	}
+	st := dep.Status
+	obs := runtime.Observed{Phase: function.PhaseDeploying, ReadyReplicas: st.ReadyReplicas}
+	for _, c := range st.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded" {
+			obs.Phase, obs.Message = function.PhaseFailed, "ProgressDeadlineExceeded: "+c.Message
+			return obs
+		}
+		if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {
+			obs.Phase, obs.Message = function.PhaseFailed, "ReplicaFailure: "+c.Message
+			return obs
+		}
+	}
+	if msg := podFailure(pods); msg != "" {
+		obs.Phase, obs.Message = function.PhaseFailed, msg
+		return obs
+	}
+	if st.ObservedGeneration >= dep.Generation && st.UpdatedReplicas == want && st.ReadyReplicas == want && st.Replicas == want {
+		obs.Phase = function.PhaseReady
+		return obs
+	}
+	obs.Message = fmt.Sprintf("%d of %d replicas ready", st.ReadyReplicas, want)
+	return obs
+}
+
+// podFailure describes the first pod that cannot run, or "".
+func podFailure(pods []*corev1.Pod) string {
+	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		if p.Status.Phase == corev1.PodFailed {
+			return fmt.Sprintf("pod %s failed: %s", p.Name, containerMessage(p))
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if w := cs.State.Waiting; w != nil {
+				switch w.Reason {
+				case "CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError", "RunContainerError":
+					return fmt.Sprintf("pod %s: %s: %s", p.Name, w.Reason, w.Message)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func containerMessage(p *corev1.Pod) string {
+	for _, cs := range p.Status.ContainerStatuses {
+		if t := cs.State.Terminated; t != nil {
+			return fmt.Sprintf("exit code %d (%s) %s", t.ExitCode, t.Reason, t.Message)
+		}
+	}
+	if p.Status.Message != "" {
+		return p.Status.Reason + ": " + p.Status.Message
+	}
+	return p.Status.Reason
+}
+
+// List returns every function that has objects.
+func (d *Deployments) List(context.Context) ([]runtime.Ref, error) {
+	seen := map[runtime.Ref]bool{}
+	deps, err := d.deploys.List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range deps {
+		if r, ok := refOf(o.Labels); ok {
+			seen[r] = true
+		}
+	}
+	temps, err := d.temps.List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range temps {
+		if r, ok := refOf(o.Labels); ok {
+			seen[r] = true
+		}
+	}
+	out := make([]runtime.Ref, 0, len(seen))
+	for r := range seen {
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func refOf(l map[string]string) (runtime.Ref, bool) {
+	t, n := l[LabelTenant], l[LabelFunction]
+	return runtime.Ref{Tenant: t, Name: n}, t != "" && n != ""
+}
+
+func metaOf(obj any) (metav1.Object, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, errors.New("not an object")
+	}
+	return m, nil
+}
