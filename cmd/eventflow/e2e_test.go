@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -378,4 +379,41 @@ func TestCrashLosesNoAcceptedInvocation(t *testing.T) {
 	if unfinishedAtRestart == 0 {
 		t.Fatal("every invocation had finished before the kill; the crash test tested nothing")
 	}
+}
+
+// TestHardKillLeavesNoFunctionProcesses: kill -9 of the platform takes its
+// http-mode instances with it.
+func TestHardKillLeavesNoFunctionProcesses(t *testing.T) {
+	p := startDev(t, t.TempDir())
+	c := newClient(t, p.URL, token(t, p.URL, "orphans"))
+	marker := fmt.Sprintf("eventflow-orphan-marker-%d", time.Now().UnixNano())
+	r := c.do("POST", "/v1/functions", map[string]any{"name": "lingering", "replicas": 2,
+		"invocation": map[string]any{"mode": "http"}, "command": []string{"sleep", "600"}, "env": map[string]string{"ORPHAN_MARKER": marker}})
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	eventually(t, 10*time.Second, "2 instances running", func() (bool, string) {
+		n := len(processesWith(marker))
+		return n == 2, fmt.Sprintf("%d running", n)
+	})
+	// Kill only eventflow itself (not its process group) as a crash would.
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+	eventually(t, 5*time.Second, "instances gone with the platform", func() (bool, string) {
+		pids := processesWith(marker)
+		return len(pids) == 0, fmt.Sprintf("still running: %v", pids)
+	})
+}
+
+// processesWith lists pids whose environment contains s.
+func processesWith(s string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var pids []string
+	for _, e := range entries {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err == nil && strings.Contains(string(b), s) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
 }

@@ -2,6 +2,7 @@ package process
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/eventflow/eventflow/pkg/runtime"
 )
@@ -15,6 +16,8 @@ type notifier struct {
 	quit chan struct{}
 	done chan struct{}
 	once sync.Once
+
+	calls atomic.Uint64
 
 	mu      sync.Mutex
 	pending []runtime.Ref
@@ -34,6 +37,7 @@ func newNotifier() *notifier {
 }
 
 func (n *notifier) notify(ref runtime.Ref) {
+	n.calls.Add(1)
 	n.mu.Lock()
 	if !n.queued[ref] {
 		n.queued[ref] = true
@@ -87,3 +91,6 @@ func (n *notifier) close() {
 // Changes delivers a function's Ref after Apply, Remove and every change of
 // one of its instances (started, ready, exited). The channel is never closed.
 func (r *Runtime) Changes() <-chan runtime.Ref { return r.changes.out }
+
+// notified counts notify calls (for tests of what counts as a change).
+func (n *notifier) notified() uint64 { return n.calls.Load() }

@@ -91,11 +91,13 @@ func (r *Runtime) Apply(ctx context.Context, tenant string, spec function.Spec) 
 		return ErrClosed
 	}
 	d := r.fns[ref]
+	changed := d == nil
 	if d == nil {
 		d = &deployment{ref: ref, retiring: make(map[*instance]struct{})}
 		r.fns[ref] = d
 	}
 	if d.hash != hash || d.path != path || d.failMsg != failMsg {
+		changed = true
 		// A different process: replace every instance.
 		for len(d.instances) > 0 {
 			d.retireLast()
@@ -105,6 +107,9 @@ func (r *Runtime) Apply(ctx context.Context, tenant string, spec function.Spec) 
 	want := 0
 	if failMsg == "" && spec.Mode() == function.ModeHTTP {
 		want = int(spec.ReplicaCount())
+	}
+	if len(d.instances) != want {
+		changed = true
 	}
 	for len(d.instances) > want {
 		d.retireLast()
@@ -117,7 +122,12 @@ func (r *Runtime) Apply(ctx context.Context, tenant string, spec function.Spec) 
 	}
 	r.mu.Unlock()
 
-	r.changes.notify(ref)
+	// Only a real change is news: the deployer reconciles on every change
+	// and applies on every reconcile, so notifying an unchanged Apply would
+	// loop for ever.
+	if changed {
+		r.changes.notify(ref)
+	}
 	return nil
 }
 

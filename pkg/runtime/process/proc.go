@@ -97,7 +97,7 @@ func (r *Runtime) startProc(ps procSpec) (*proc, error) {
 		Stdout: outW,
 		Stderr: errW,
 		// Own process group: stop and timeout signal the whole tree.
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		SysProcAttr: sysProcAttr(),
 	}
 	var stdin io.WriteCloser
 	if len(ps.stdin) > 0 {
