@@ -1,6 +1,7 @@
 package svcboot
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
+	"github.com/eventflow/eventflow/pkg/runtime/process"
 )
 
 // Runtime names.
@@ -50,4 +52,28 @@ func (r RuntimeFlags) Kube(log *slog.Logger) (kubernetes.Interface, kube.Config,
 		return nil, kube.Config{}, err
 	}
 	return client, kube.Config{NamespacePrefix: r.NamespacePrefix, Logger: log}, nil
+}
+
+// BuildRuntime returns the part T (runtime.Deployments, runtime.Invoker or
+// runtime.LogSource) a standalone service needs of the chosen runtime, and
+// how to close it. With the process runtime, functions run as children of
+// the service; fromKube builds the part on a Kubernetes client.
+func BuildRuntime[T any](ctx context.Context, rf RuntimeFlags, log *slog.Logger,
+	fromKube func(context.Context, kubernetes.Interface, kube.Config) (T, error)) (T, func(), error) {
+	var zero T
+	if rf.Name == RuntimeProcess {
+		rt := process.New(process.Config{Logger: log})
+		closeRT := func() {
+			cctx, cancel := CloseTimeout()
+			defer cancel()
+			_ = rt.Close(cctx)
+		}
+		return any(rt).(T), closeRT, nil
+	}
+	client, kcfg, err := rf.Kube(log)
+	if err != nil {
+		return zero, nil, err
+	}
+	part, err := fromKube(ctx, client, kcfg)
+	return part, func() {}, err
 }

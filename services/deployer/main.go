@@ -3,11 +3,15 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
 
-	"github.com/eventflow/eventflow/pkg/runtime/process"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/eventflow/eventflow/pkg/runtime"
+	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
 	"github.com/eventflow/eventflow/pkg/svcboot"
 	"github.com/eventflow/eventflow/services/deployer/service"
 )
@@ -23,12 +27,13 @@ func run() error {
 	var common svcboot.Common
 	common.Flags(flag.CommandLine)
 	opsAddr := flag.String("ops-addr", svcboot.Env("EVENTFLOW_OPS_ADDR", "127.0.0.1:8081"), "address of /healthz, /readyz and /metrics [EVENTFLOW_OPS_ADDR]")
-	rtName := flag.String("runtime", svcboot.Env("EVENTFLOW_RUNTIME", "process"), "where functions run: process [EVENTFLOW_RUNTIME]")
+	var rtFlags svcboot.RuntimeFlags
+	rtFlags.Flags(flag.CommandLine)
 	workers := flag.Int("workers", svcboot.EnvInt("EVENTFLOW_DEPLOYER_WORKERS", 4), "concurrent reconciles [EVENTFLOW_DEPLOYER_WORKERS]")
 	resync := flag.Duration("resync", svcboot.EnvDuration("EVENTFLOW_RESYNC_INTERVAL", 0), "full resync period, default 30s [EVENTFLOW_RESYNC_INTERVAL]")
 	flag.Parse()
-	if *rtName != "process" {
-		return fmt.Errorf("runtime %q is not available; use \"process\"", *rtName)
+	if err := rtFlags.Validate(); err != nil {
+		return err
 	}
 	ctx, stop := svcboot.SignalContext()
 	defer stop()
@@ -37,8 +42,14 @@ func run() error {
 		return err
 	}
 	defer svc.Close()
-	rt := process.New(process.Config{Logger: svc.Log})
-	defer func() { cctx, cancel := svcboot.CloseTimeout(); defer cancel(); _ = rt.Close(cctx) }()
+	rt, closeRT, err := svcboot.BuildRuntime(ctx, rtFlags, svc.Log,
+		func(ctx context.Context, c kubernetes.Interface, k kube.Config) (runtime.Deployments, error) {
+			return kube.NewDeployments(ctx, c, k)
+		})
+	if err != nil {
+		return err
+	}
+	defer closeRT()
 	dp, err := service.New(ctx, service.Config{Workers: *workers, ResyncInterval: *resync}, service.Deps{
 		JS: svc.JS, Runtime: rt, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry,
 	})

@@ -3,11 +3,15 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
 
-	"github.com/eventflow/eventflow/pkg/runtime/process"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/eventflow/eventflow/pkg/runtime"
+	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
 	"github.com/eventflow/eventflow/pkg/svcboot"
 	"github.com/eventflow/eventflow/services/invoker/service"
 )
@@ -23,13 +27,14 @@ func run() error {
 	var common svcboot.Common
 	common.Flags(flag.CommandLine)
 	opsAddr := flag.String("ops-addr", svcboot.Env("EVENTFLOW_OPS_ADDR", "127.0.0.1:8082"), "address of /healthz, /readyz and /metrics [EVENTFLOW_OPS_ADDR]")
-	rtName := flag.String("runtime", svcboot.Env("EVENTFLOW_RUNTIME", "process"), "where functions run: process [EVENTFLOW_RUNTIME]")
+	var rtFlags svcboot.RuntimeFlags
+	rtFlags.Flags(flag.CommandLine)
 	maxConc := flag.Int("max-concurrent", svcboot.EnvInt("EVENTFLOW_INVOKER_MAX_CONCURRENT", 64), "invocations run at once, sync and async each [EVENTFLOW_INVOKER_MAX_CONCURRENT]")
 	ackWait := flag.Duration("ack-wait", svcboot.EnvDuration("EVENTFLOW_INVOKER_ACK_WAIT", 0), "redelivery timeout of an unacknowledged async invocation, default 30s [EVENTFLOW_INVOKER_ACK_WAIT]")
 	maxDeliver := flag.Int("max-deliver", svcboot.EnvInt("EVENTFLOW_INVOKER_MAX_DELIVER", 5), "attempts of an async invocation [EVENTFLOW_INVOKER_MAX_DELIVER]")
 	flag.Parse()
-	if *rtName != "process" {
-		return fmt.Errorf("runtime %q is not available; use \"process\"", *rtName)
+	if err := rtFlags.Validate(); err != nil {
+		return err
 	}
 	ctx, stop := svcboot.SignalContext()
 	defer stop()
@@ -40,8 +45,14 @@ func run() error {
 	defer svc.Close()
 	// Standalone, the invoker runs job-mode functions as its own child
 	// processes; http-mode instances belong to the deployer's runtime.
-	rt := process.New(process.Config{Logger: svc.Log})
-	defer func() { cctx, cancel := svcboot.CloseTimeout(); defer cancel(); _ = rt.Close(cctx) }()
+	rt, closeRT, err := svcboot.BuildRuntime(ctx, rtFlags, svc.Log,
+		func(ctx context.Context, c kubernetes.Interface, k kube.Config) (runtime.Invoker, error) {
+			return kube.NewInvoker(ctx, c, k)
+		})
+	if err != nil {
+		return err
+	}
+	defer closeRT()
 	iv, err := service.New(ctx, service.Config{MaxConcurrent: *maxConc, AckWait: *ackWait, MaxDeliver: *maxDeliver}, service.Deps{
 		NC: svc.NC, JS: svc.JS, Runtime: rt, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry,
 	})

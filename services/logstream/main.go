@@ -3,11 +3,15 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
 
-	"github.com/eventflow/eventflow/pkg/runtime/process"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/eventflow/eventflow/pkg/runtime"
+	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
 	"github.com/eventflow/eventflow/pkg/svcboot"
 	"github.com/eventflow/eventflow/services/logstream/service"
 )
@@ -23,10 +27,11 @@ func run() error {
 	var common svcboot.Common
 	common.Flags(flag.CommandLine)
 	opsAddr := flag.String("ops-addr", svcboot.Env("EVENTFLOW_OPS_ADDR", "127.0.0.1:8083"), "address of /healthz, /readyz and /metrics [EVENTFLOW_OPS_ADDR]")
-	rtName := flag.String("runtime", svcboot.Env("EVENTFLOW_RUNTIME", "process"), "where functions run: process [EVENTFLOW_RUNTIME]")
+	var rtFlags svcboot.RuntimeFlags
+	rtFlags.Flags(flag.CommandLine)
 	flag.Parse()
-	if *rtName != "process" {
-		return fmt.Errorf("runtime %q is not available; use \"process\"", *rtName)
+	if err := rtFlags.Validate(); err != nil {
+		return err
 	}
 	ctx, stop := svcboot.SignalContext()
 	defer stop()
@@ -37,7 +42,14 @@ func run() error {
 	defer svc.Close()
 	// The process runtime's lines come from processes of this process only;
 	// the Kubernetes runtime follows pod logs cluster-wide.
-	rt := process.New(process.Config{Logger: svc.Log})
+	rt, closeRT, err := svcboot.BuildRuntime(ctx, rtFlags, svc.Log,
+		func(_ context.Context, c kubernetes.Interface, k kube.Config) (runtime.LogSource, error) {
+			return kube.NewLogSource(c, k), nil
+		})
+	if err != nil {
+		return err
+	}
+	defer closeRT()
 	svc.ServeOps(ctx, *opsAddr)
 	return service.New(service.Deps{JS: svc.JS, Source: rt, Log: svc.Log, Registerer: svc.Registry}).Run(ctx)
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -25,7 +27,10 @@ import (
 	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/natsserver"
+	"github.com/eventflow/eventflow/pkg/runtime"
+	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
 	"github.com/eventflow/eventflow/pkg/runtime/process"
+	"github.com/eventflow/eventflow/pkg/svcboot"
 	"github.com/eventflow/eventflow/pkg/telemetry"
 	deployer "github.com/eventflow/eventflow/services/deployer/service"
 	gateway "github.com/eventflow/eventflow/services/gateway/service"
@@ -39,7 +44,7 @@ type Config struct {
 	DataDir      string
 	NATSAddr     string
 	JWTSecret    string
-	Runtime      string
+	Runtime      svcboot.RuntimeFlags
 	LogLevel     string
 	MaxBodyBytes int64
 	// InvokerAckWait is how long an unacknowledged async invocation waits
@@ -51,8 +56,8 @@ type Config struct {
 // it shuts down in order: stop taking requests, let running invocations
 // finish and ack, stop functions, flush logs, drain NATS.
 func Run(ctx context.Context, cfg Config, out io.Writer) error {
-	if cfg.Runtime != "process" {
-		return fmt.Errorf("runtime %q is not available in dev; use \"process\"", cfg.Runtime)
+	if err := cfg.Runtime.Validate(); err != nil {
+		return err
 	}
 	log := telemetry.NewLogger(os.Stderr, cfg.LogLevel)
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
@@ -80,16 +85,38 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 	natsURL := ns.ClientURL()
 
-	nc, err := bus.Connect(ctx, natsURL, "eventflow-dev", log)
-	if err != nil {
-		return err
+	// One connection per service, as in a cluster: no service's traffic
+	// queues behind another's on a shared connection.
+	var conns []*nats.Conn
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+	connect := func(service string) (*nats.Conn, jetstream.JetStream, error) {
+		nc, err := bus.Connect(ctx, natsURL, "eventflow-"+service, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		conns = append(conns, nc)
+		js, err := jetstream.New(nc)
+		return nc, js, err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
+	conn := map[string]struct {
+		nc *nats.Conn
+		js jetstream.JetStream
+	}{}
+	for _, name := range []string{"gateway", "deployer", "invoker", "logstream"} {
+		nc, js, err := connect(name)
+		if err != nil {
+			return err
+		}
+		conn[name] = struct {
+			nc *nats.Conn
+			js jetstream.JetStream
+		}{nc, js}
 	}
-	if err := bus.Provision(ctx, js, events.DefaultOptions()); err != nil {
+	if err := bus.Provision(ctx, conn["gateway"].js, events.DefaultOptions()); err != nil {
 		return err
 	}
 	tp, err := telemetry.NewTracerProvider(ctx)
@@ -104,28 +131,31 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	rt := process.New(process.Config{Logger: log.With("service", "runtime"), WorkDir: ""})
+	rt, err := newRuntimes(ctx, cfg.Runtime, log.With("service", "runtime"))
+	if err != nil {
+		return err
+	}
 
 	gw, err := gateway.New(ctx, gateway.Config{MaxBodyBytes: cfg.MaxBodyBytes, EnableTokenIssuer: true}, gateway.Deps{
-		NC: nc, JS: js, Auth: signer, Log: log.With("service", "gateway"), Tracer: tp.Tracer("eventflow/gateway"),
+		NC: conn["gateway"].nc, JS: conn["gateway"].js, Auth: signer, Log: log.With("service", "gateway"), Tracer: tp.Tracer("eventflow/gateway"),
 		Registerer: reg, Gatherer: reg,
 	})
 	if err != nil {
 		return err
 	}
 	dp, err := deployer.New(ctx, deployer.Config{}, deployer.Deps{
-		JS: js, Runtime: rt, Log: log.With("service", "deployer"), Tracer: tp.Tracer("eventflow/deployer"), Registerer: reg,
+		JS: conn["deployer"].js, Runtime: rt.deployments, Log: log.With("service", "deployer"), Tracer: tp.Tracer("eventflow/deployer"), Registerer: reg,
 	})
 	if err != nil {
 		return err
 	}
 	iv, err := invoker.New(ctx, invoker.Config{AckWait: cfg.InvokerAckWait}, invoker.Deps{
-		NC: nc, JS: js, Runtime: rt, Log: log.With("service", "invoker"), Tracer: tp.Tracer("eventflow/invoker"), Registerer: reg,
+		NC: conn["invoker"].nc, JS: conn["invoker"].js, Runtime: rt.invoker, Log: log.With("service", "invoker"), Tracer: tp.Tracer("eventflow/invoker"), Registerer: reg,
 	})
 	if err != nil {
 		return err
 	}
-	ls := logstream.New(logstream.Deps{JS: js, Source: rt, Log: log.With("service", "logstream"), Registerer: reg})
+	ls := logstream.New(logstream.Deps{JS: conn["logstream"].js, Source: rt.logs, Log: log.With("service", "logstream"), Registerer: reg})
 
 	// Logstream outlives the others so the last lines of stopping
 	// functions are still published.
@@ -166,16 +196,49 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	wg.Wait()
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := rt.Close(sctx); err != nil {
+	if err := rt.close(sctx); err != nil {
 		log.Warn("stop functions", "err", err)
 	}
 	stopLogs()
 	lsWG.Wait()
-	if err := nc.Drain(); err != nil && !errors.Is(err, context.Canceled) {
-		log.Warn("drain nats", "err", err)
+	for _, nc := range conns {
+		if err := nc.Drain(); err != nil && !errors.Is(err, context.Canceled) {
+			log.Warn("drain nats", "err", err)
+		}
 	}
 	fmt.Fprintln(out, "EventFlow stopped.")
 	return runErr
+}
+
+// runtimes are the three faces of the chosen runtime.
+type runtimes struct {
+	deployments runtime.Deployments
+	invoker     runtime.Invoker
+	logs        runtime.LogSource
+	close       func(context.Context) error
+}
+
+// newRuntimes builds the runtime: one local process runtime shared by the
+// services, or the Kubernetes runtime's three parts on one client.
+func newRuntimes(ctx context.Context, rf svcboot.RuntimeFlags, log *slog.Logger) (runtimes, error) {
+	if rf.Name == svcboot.RuntimeProcess {
+		rt := process.New(process.Config{Logger: log})
+		return runtimes{deployments: rt, invoker: rt, logs: rt, close: rt.Close}, nil
+	}
+	client, kcfg, err := rf.Kube(log)
+	if err != nil {
+		return runtimes{}, err
+	}
+	deps, err := kube.NewDeployments(ctx, client, kcfg)
+	if err != nil {
+		return runtimes{}, err
+	}
+	inv, err := kube.NewInvoker(ctx, client, kcfg)
+	if err != nil {
+		return runtimes{}, err
+	}
+	return runtimes{deployments: deps, invoker: inv, logs: kube.NewLogSource(client, kcfg),
+		close: func(context.Context) error { return nil }}, nil
 }
 
 func printBanner(w io.Writer, httpAddr, natsURL, dataDir string) {
