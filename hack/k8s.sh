@@ -11,7 +11,9 @@
 #   hack/k8s.sh down     stop and delete the cluster
 #   hack/k8s.sh status   print whether it runs
 #
-# After `up`: kubeconfig at $CACHE/kubeconfig, kubectl at $CACHE/bin/kubectl.
+# After `up`: kubeconfig at $CACHE/kubeconfig (printed on stdout), kubectl at
+# $CACHE/bin/kubectl. EVENTFLOW_K8S_CLUSTER=<name> runs another cluster beside
+# it (tests do), with its kubeconfig at $CACHE/kubeconfig-<name>.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +24,7 @@ KUBE_VERSION=v1.37.2
 ETCD_VERSION=v3.7.3
 KWOK_VERSION=v0.8.0
 export KWOK_WORKDIR=$CACHE/kwok
+if [[ $NAME == eventflow ]]; then KUBECONFIG_OUT=$CACHE/kubeconfig; else KUBECONFIG_OUT=$CACHE/kubeconfig-$NAME; fi
 # kwokctl runs kubectl from PATH or downloads one (which fails offline): give
 # it ours.
 export KWOK_KUBECTL_BINARY=$BIN/kubectl
@@ -41,6 +44,14 @@ stamp() {
 }
 
 build() {
+  mkdir -p "$CACHE"
+  # One build at a time (tests in parallel packages may ask together). The
+  # lock lives in a subshell: the cluster's detached processes must not
+  # inherit it.
+  ( flock 9; build_locked ) 9>"$CACHE/build.lock"
+}
+
+build_locked() {
   local want
   want=$(stamp)
   if [[ -f $BIN/.stamp && $(cat "$BIN/.stamp") == "$want" ]]; then
@@ -88,9 +99,10 @@ stages() {
 write_config() {
   mkdir -p "$CACHE"
   # A KwokConfiguration given with -c is taken without kwok's defaults:
-  # every field is written out. Pods get 10.244.0.0/16 so they do not
-  # collide with the service range (10.96.0.0/16).
-  cat > "$CACHE/kwokctl.yaml" <<EOF
+  # every field is written out. Pods get loopback addresses (127.244.0.0/16):
+  # kwok runs no containers, so a test can serve "as a pod" on its IP and
+  # traffic to pods really crosses TCP; services keep 10.96.0.0/16.
+  cat > "$CACHE/kwokctl-$NAME.yaml" <<EOF
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
@@ -103,10 +115,9 @@ options:
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
 options:
-  cidr: 10.244.0.0/16
+  cidr: 127.244.0.0/16
   nodeIP: 127.0.0.1
-  manageAllNodes: false
-  manageNodesWithAnnotationSelector: kwok.x-k8s.io/node=fake
+  manageAllNodes: true
   enableDebuggingHandlers: true
   enableContentionProfiling: false
   enableProfilingHandler: false
@@ -122,21 +133,21 @@ $(stages)
 EOF
 }
 
-kctl() { "$BIN/kubectl" --kubeconfig "$CACHE/kubeconfig" "$@"; }
+kctl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
 
 running() {
-  [[ -f $CACHE/kubeconfig ]] && kctl get --raw /readyz >/dev/null 2>&1
+  [[ -f $KUBECONFIG_OUT ]] && kctl get --raw /readyz >/dev/null 2>&1
 }
 
 up() {
   build
-  if running; then log "cluster $NAME already running"; return; fi
+  if running; then log "cluster $NAME already running"; echo "$KUBECONFIG_OUT"; return; fi
   down quiet
   write_config
   local start=$SECONDS
   log "starting cluster $NAME on 127.0.0.1"
   # --kubeconfig= keeps kwokctl away from ~/.kube/config.
-  "$BIN/kwokctl" create cluster --name "$NAME" -c "$CACHE/kwokctl.yaml" \
+  "$BIN/kwokctl" create cluster --name "$NAME" -c "$CACHE/kwokctl-$NAME.yaml" \
     --kube-apiserver-binary "$BIN/kube-apiserver" \
     --kube-controller-manager-binary "$BIN/kube-controller-manager" \
     --kube-scheduler-binary "$BIN/kube-scheduler" \
@@ -144,9 +155,9 @@ up() {
     --kubeconfig= \
     --extra-args kube-apiserver=service-cluster-ip-range=10.96.0.0/16 \
     --extra-args kube-controller-manager=service-cluster-ip-range=10.96.0.0/16 \
-    --wait 2m >&2
-  cp "$KWOK_WORKDIR/clusters/$NAME/kubeconfig.yaml" "$CACHE/kubeconfig"
-  # One fake node that kwok manages; pods are scheduled onto it.
+    --wait 2m >"$CACHE/kwokctl-$NAME.log" 2>&1 || { tail -20 "$CACHE/kwokctl-$NAME.log" >&2; exit 1; }
+  cp "$KWOK_WORKDIR/clusters/$NAME/kubeconfig.yaml" "$KUBECONFIG_OUT"
+  # One fake node (kwok manages every node here); pods are scheduled onto it.
   kctl apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: Node
@@ -165,22 +176,24 @@ EOF
     kctl get serviceaccount default -n default >/dev/null 2>&1 && break
     sleep 0.1
   done
-  log "cluster ready in $((SECONDS - start))s; KUBECONFIG=$CACHE/kubeconfig"
+  log "cluster ready in $((SECONDS - start))s; KUBECONFIG=$KUBECONFIG_OUT"
+  echo "$KUBECONFIG_OUT"
 }
 
 down() {
   if [[ -x $BIN/kwokctl && -d $KWOK_WORKDIR/clusters/$NAME ]]; then
     # Delete needs a kubeconfig path to edit; give it a throwaway one.
-    "$BIN/kwokctl" delete cluster --name "$NAME" --kubeconfig "$CACHE/throwaway-kubeconfig" >&2 || true
+    "$BIN/kwokctl" delete cluster --name "$NAME" --kubeconfig "$CACHE/throwaway-kubeconfig-$NAME" >"$CACHE/kwokctl-$NAME.log" 2>&1 || true
     [[ ${1:-} == quiet ]] || log "cluster $NAME deleted"
   fi
-  rm -f "$CACHE/kubeconfig"
+  rm -f "$KUBECONFIG_OUT" "$CACHE/throwaway-kubeconfig-$NAME"
+  [[ $NAME == eventflow ]] || rm -f "$CACHE/kwokctl-$NAME.yaml" "$CACHE/kwokctl-$NAME.log"
 }
 
 case ${1:-} in
   build) build ;;
   up) up ;;
   down) down ;;
-  status) if running; then echo "running: KUBECONFIG=$CACHE/kubeconfig"; else echo "not running"; exit 1; fi ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  status) if running; then echo "running: KUBECONFIG=$KUBECONFIG_OUT"; else echo "not running"; exit 1; fi ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

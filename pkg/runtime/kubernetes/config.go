@@ -1,10 +1,8 @@
 package kubernetes
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,10 +25,6 @@ type Config struct {
 	OutputLimit int64
 	// ResyncPeriod of the informers.
 	ResyncPeriod time.Duration
-	// DialContext dials function pods for http-mode invocations. Nil dials
-	// the pod IP directly, as from inside the cluster; tests (kwok has no
-	// pod network) map pod addresses to loopback servers.
-	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	Logger      *slog.Logger
 }
 

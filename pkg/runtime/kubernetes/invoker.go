@@ -48,10 +48,7 @@ var _ runtime.Invoker = (*Invoker)(nil)
 func NewInvoker(ctx context.Context, client kubernetes.Interface, cfg Config) (*Invoker, error) {
 	cfg = cfg.withDefaults()
 	f := managedInformers(client, cfg.ResyncPeriod)
-	dial := cfg.DialContext
-	if dial == nil {
-		dial = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	}
+	dial := (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	iv := &Invoker{
 		cfg: cfg, client: client,
 		jobs:    f.Batch().V1().Jobs().Lister(),

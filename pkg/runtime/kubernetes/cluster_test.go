@@ -1,0 +1,425 @@
+package kubernetes_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authzv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/runtime"
+	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
+	"github.com/eventflow/eventflow/pkg/runtime/kubernetes/k8stest"
+)
+
+func TestMain(m *testing.M) { os.Exit(k8stest.Main(m)) }
+
+var rbacOnce sync.Once
+
+// cluster returns the test cluster with EventFlow's RBAC installed.
+func cluster(t *testing.T) *k8stest.Env {
+	t.Helper()
+	env := k8stest.Start(t)
+	rbacOnce.Do(func() { env.InstallRBAC(t) })
+	return env
+}
+
+// as returns a client authenticated as the service's ServiceAccount.
+func as(t *testing.T, env *k8stest.Env, service string) kubernetes.Interface {
+	t.Helper()
+	rc, err := clientcmd.BuildConfigFromFlags("", env.ServiceKubeconfig(t, service))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := kube.NewClient(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s; last: %s", what, within, state)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func ready(t *testing.T, d *kube.Deployments, tenant, name string, replicas int32) {
+	t.Helper()
+	waitFor(t, name+" Ready", 30*time.Second, func() (bool, string) {
+		o, found, err := d.Observe(context.Background(), tenant, name)
+		return found && err == nil && o.Phase == function.PhaseReady && o.ReadyReplicas == replicas, strings.Join([]string{string(o.Phase), o.Message}, " ")
+	})
+}
+
+func httpSpec(name string, replicas int32) function.Spec {
+	return function.Spec{Name: name, Image: "ghcr.io/acme/" + name + ":1", Command: []string{"/srv", "--port=$(PORT)"},
+		Env: map[string]string{"GREETING": "hi"}, Replicas: &replicas, Labels: map[string]string{"team": "search"},
+		Invocation: function.Invocation{Mode: function.ModeHTTP}}.WithDefaults()
+}
+
+// TestDeploymentsAsDeployer: with only the deployer's RBAC, functions
+// become Deployments + Services (http) or PodTemplates (job), reach Ready,
+// are updated, put back after drift, and removed completely.
+func TestDeploymentsAsDeployer(t *testing.T) {
+	env := cluster(t)
+	ctx := testCtx(t)
+	cfg := kube.Config{NamespacePrefix: "rt-"}
+	d, err := kube.NewDeployments(ctx, as(t, env, "deployer"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := httpSpec("web", 2)
+	if err := d.Apply(ctx, "dep", spec); err != nil {
+		t.Fatal(err)
+	}
+	ready(t, d, "dep", "web", 2)
+
+	ns := "rt-dep"
+	nsObj, err := env.Admin.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil || nsObj.Labels[kube.LabelTenant] != "dep" {
+		t.Fatalf("tenant namespace: %v %v", nsObj, err)
+	}
+	dep, err := env.Admin.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dep.Spec.Template.Spec.Containers[0]
+	if *dep.Spec.Replicas != 2 || c.Image != spec.Image || strings.Join(c.Command, " ") != "/srv --port=$(PORT)" ||
+		c.Env[0].Name != "GREETING" || dep.Spec.Template.Labels["team"] != "search" || dep.Labels[kube.LabelManagedBy] != "eventflow" {
+		t.Fatalf("deployment does not carry the spec: %+v", dep.Spec)
+	}
+	svc, err := env.Admin.CoreV1().Services(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil || svc.Spec.Ports[0].Port != kube.HTTPPort || svc.Spec.Selector[kube.LabelFunction] != "web" {
+		t.Fatalf("service: %+v %v", svc, err)
+	}
+
+	// Update: the Deployment follows the spec.
+	spec = httpSpec("web", 3)
+	spec.Image = "ghcr.io/acme/web:2"
+	if err := d.Apply(ctx, "dep", spec); err != nil {
+		t.Fatal(err)
+	}
+	ready(t, d, "dep", "web", 3)
+	if dep, _ := env.Admin.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); dep.Spec.Template.Spec.Containers[0].Image != "ghcr.io/acme/web:2" {
+		t.Fatal("update did not reach the Deployment")
+	}
+
+	// Drift: scaled by hand, then deleted by hand; Apply puts it back.
+	scale, _ := env.Admin.AppsV1().Deployments(ns).GetScale(ctx, "web", metav1.GetOptions{})
+	scale.Spec.Replicas = 7
+	if _, err := env.Admin.AppsV1().Deployments(ns).UpdateScale(ctx, "web", scale, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the cache to see the scale", 10*time.Second, func() (bool, string) {
+		o, _, _ := d.Observe(ctx, "dep", "web")
+		return o.Phase != function.PhaseReady || o.ReadyReplicas == 7, string(o.Phase)
+	})
+	if err := d.Apply(ctx, "dep", spec); err != nil {
+		t.Fatal(err)
+	}
+	ready(t, d, "dep", "web", 3)
+	if err := env.Admin.AppsV1().Deployments(ns).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the cache to see the delete", 10*time.Second, func() (bool, string) {
+		_, found, _ := d.Observe(ctx, "dep", "web")
+		return !found, "still found"
+	})
+	if err := d.Apply(ctx, "dep", spec); err != nil {
+		t.Fatal(err)
+	}
+	ready(t, d, "dep", "web", 3)
+
+	// Job mode: a PodTemplate and nothing running; switching modes removes
+	// the Deployment and Service.
+	job := function.Spec{Name: "web", Image: "busybox", Command: []string{"tr", "a-z", "A-Z"}}.WithDefaults()
+	if err := d.Apply(ctx, "dep", job); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "deployment gone after the switch to job mode", 30*time.Second, func() (bool, string) {
+		_, errD := env.Admin.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		_, errS := env.Admin.CoreV1().Services(ns).Get(ctx, "web", metav1.GetOptions{})
+		return apierrors.IsNotFound(errD) && apierrors.IsNotFound(errS), "still there"
+	})
+	if _, err := env.Admin.CoreV1().PodTemplates(ns).Get(ctx, "web", metav1.GetOptions{}); err != nil {
+		t.Fatalf("pod template: %v", err)
+	}
+	ready(t, d, "dep", "web", 0)
+
+	refs, _ := d.List(ctx)
+	if !containsRef(refs, runtime.Ref{Tenant: "dep", Name: "web"}) {
+		t.Fatalf("List = %v", refs)
+	}
+	if err := d.Remove(ctx, "dep", "web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Admin.CoreV1().PodTemplates(ns).Get(ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("pod template after Remove: %v", err)
+	}
+	if _, found, _ := d.Observe(ctx, "dep", "web"); found {
+		t.Fatal("Observe finds a removed function")
+	}
+}
+
+func containsRef(refs []runtime.Ref, r runtime.Ref) bool {
+	for _, x := range refs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// TestJobInvocationsAsInvoker: a job-mode invocation is one Job, its
+// output the pod's log; a retried invocation reuses its Job; large
+// payloads go in a Secret owned by the Job; a failing pod gives its exit
+// code.
+func TestJobInvocationsAsInvoker(t *testing.T) {
+	env := cluster(t)
+	ctx := testCtx(t)
+	cfg := kube.Config{NamespacePrefix: "rt-"}
+	d, err := kube.NewDeployments(ctx, as(t, env, "deployer"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := function.Spec{Name: "upper", Image: "busybox", Command: []string{"tr", "a-z", "A-Z"}}.WithDefaults()
+	if err := d.Apply(ctx, "jobs", spec); err != nil {
+		t.Fatal(err)
+	}
+	ns := "rt-jobs"
+	env.ClusterLogs(t, ns, "HELLO")
+	iv, err := kube.NewInvoker(ctx, as(t, env, "invoker"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := events.NewInvocationID()
+	res, err := iv.Invoke(ctx, "jobs", spec, runtime.InvokeRequest{ID: id, Payload: []byte("hello")})
+	if err != nil || !res.Succeeded || string(res.Output) != "HELLO\n" || res.ExitCode == nil || *res.ExitCode != 0 {
+		t.Fatalf("invoke: %+v %v", res, err)
+	}
+	jobs, err := env.Admin.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelInvocation + "=" + id})
+	if err != nil || len(jobs.Items) != 1 {
+		t.Fatalf("jobs for the invocation: %v %v", jobs, err)
+	}
+	j := jobs.Items[0]
+	env0 := map[string]string{}
+	for _, e := range j.Spec.Template.Spec.Containers[0].Env {
+		env0[e.Name] = e.Value
+	}
+	if *j.Spec.BackoffLimit != 0 || *j.Spec.ActiveDeadlineSeconds != 30 || j.Spec.TTLSecondsAfterFinished == nil ||
+		env0["EVENTFLOW_PAYLOAD"] != "hello" || env0["EVENTFLOW_INVOCATION_ID"] != id {
+		t.Fatalf("job spec: %+v env %v", j.Spec, env0)
+	}
+	// The same invocation again (a redelivery) finds its Job: no second run.
+	res, err = iv.Invoke(ctx, "jobs", spec, runtime.InvokeRequest{ID: id, Payload: []byte("hello")})
+	if err != nil || !res.Succeeded {
+		t.Fatalf("repeat: %+v %v", res, err)
+	}
+	if jobs, _ := env.Admin.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelInvocation + "=" + id}); len(jobs.Items) != 1 {
+		t.Fatalf("%d jobs after a repeat, want 1", len(jobs.Items))
+	}
+
+	// A payload too large for an env var goes in a Secret owned by the Job.
+	big := []byte(strings.Repeat("x", kube.MaxInlinePayload+1))
+	id2 := events.NewInvocationID()
+	if res, err := iv.Invoke(ctx, "jobs", spec, runtime.InvokeRequest{ID: id2, Payload: big}); err != nil || !res.Succeeded {
+		t.Fatalf("large payload: %+v %v", res, err)
+	}
+	secrets, err := env.Admin.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelInvocation + "=" + id2})
+	if err != nil || len(secrets.Items) != 1 || len(secrets.Items[0].Data["payload"]) != len(big) ||
+		len(secrets.Items[0].OwnerReferences) != 1 || secrets.Items[0].OwnerReferences[0].Kind != "Job" {
+		t.Fatalf("payload secret: %+v %v", secrets, err)
+	}
+
+	// A pod that fails (kwok's chaos stage, chosen by a label of the spec).
+	failing := spec
+	failing.Name = "fails"
+	failing.Labels = map[string]string{"pod-container-running-failed.stage.kwok.x-k8s.io": "true"}
+	if err := d.Apply(ctx, "jobs", failing); err != nil {
+		t.Fatal(err)
+	}
+	res, err = iv.Invoke(ctx, "jobs", failing, runtime.InvokeRequest{ID: events.NewInvocationID()})
+	if err != nil || res.Succeeded || res.ExitCode == nil || *res.ExitCode != 1 || !strings.Contains(res.Error, "BackoffLimitExceeded") {
+		t.Fatalf("failing pod: %+v %v", res, err)
+	}
+}
+
+// serveAsPod answers on a pod's (loopback) IP, standing in for its
+// container: kwok runs none, but the bytes really cross TCP to that IP.
+func serveAsPod(t *testing.T, pod corev1.Pod) {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(pod.Status.PodIP, "8080"))
+	if err != nil {
+		t.Fatalf("listen on pod IP %s (the test cluster gives pods loopback IPs): %v", pod.Status.PodIP, err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte(strings.ToUpper(string(b)) + " from " + pod.Name))
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+}
+
+// TestHTTPInvocationsAsInvoker: an http-mode invocation is a POST to a
+// ready pod of the function, round robin.
+func TestHTTPInvocationsAsInvoker(t *testing.T) {
+	env := cluster(t)
+	ctx := testCtx(t)
+	cfg := kube.Config{NamespacePrefix: "rt-"}
+	d, err := kube.NewDeployments(ctx, as(t, env, "deployer"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := httpSpec("echo", 2)
+	if err := d.Apply(ctx, "web", spec); err != nil {
+		t.Fatal(err)
+	}
+	ready(t, d, "web", "echo", 2)
+	pods, err := env.Admin.CoreV1().Pods("rt-web").List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(kube.ObjectLabels("web", "echo")).String()})
+	if err != nil || len(pods.Items) != 2 {
+		t.Fatalf("pods: %v %v", pods, err)
+	}
+	for _, p := range pods.Items {
+		serveAsPod(t, p)
+	}
+	iv, err := kube.NewInvoker(ctx, as(t, env, "invoker"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for range 4 {
+		res, err := iv.Invoke(ctx, "web", spec, runtime.InvokeRequest{ID: events.NewInvocationID(), Payload: []byte("ping")})
+		if err != nil || !res.Succeeded || !strings.HasPrefix(string(res.Output), "PING from echo-") || res.ContentType != "text/plain" {
+			t.Fatalf("http invoke: %+v %v", res, err)
+		}
+		seen[strings.TrimPrefix(string(res.Output), "PING from ")] = true
+	}
+	if len(seen) != 2 {
+		t.Fatalf("invocations reached %v; want both pods", seen)
+	}
+	zero := httpSpec("idle", 0)
+	if err := d.Apply(ctx, "web", zero); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iv.Invoke(ctx, "web", zero, runtime.InvokeRequest{ID: events.NewInvocationID()}); !errors.Is(err, runtime.ErrNoReadyInstance) {
+		t.Fatalf("no pods: %v, want ErrNoReadyInstance", err)
+	}
+}
+
+// TestLogsAsLogstream: logstream follows a function's pods and sends their
+// lines, tagged with the pod, and new lines as they are written.
+func TestLogsAsLogstream(t *testing.T) {
+	env := cluster(t)
+	ctx := testCtx(t)
+	cfg := kube.Config{NamespacePrefix: "rt-"}
+	file := env.ClusterLogs(t, "rt-logs", "first line")
+	ls := kube.NewLogSource(as(t, env, "logstream"), cfg)
+	lines := make(chan events.LogLine, 100)
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- ls.FollowLogs(fctx, lines) }()
+	defer func() { stop(); <-done }()
+
+	d, err := kube.NewDeployments(ctx, as(t, env, "deployer"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Apply(ctx, "logs", httpSpec("talker", 1)); err != nil {
+		t.Fatal(err)
+	}
+	want := func(text string) events.LogLine {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case l := <-lines:
+				if l.Line == text {
+					return l
+				}
+			case <-deadline:
+				t.Fatalf("no log line %q within 30s", text)
+			}
+		}
+	}
+	l := want("first line")
+	if l.Tenant != "logs" || l.Function != "talker" || !strings.HasPrefix(l.Instance, "talker-") || l.Stream != kube.StreamCombined {
+		t.Fatalf("line %+v", l)
+	}
+	k8stest.AppendLog(t, file, "live line")
+	if l2 := want("live line"); l2.Instance != l.Instance {
+		t.Fatalf("live line from %s, want %s", l2.Instance, l.Instance)
+	}
+}
+
+// TestRBACRefusesWhatIsNotNeeded: each service account is refused what its
+// service does not need (the tests above prove what it has is enough).
+func TestRBACRefusesWhatIsNotNeeded(t *testing.T) {
+	env := cluster(t)
+	ctx := testCtx(t)
+	for _, tc := range []struct {
+		service, verb, group, resource, sub string
+		allowed                             bool
+	}{
+		{"gateway", "list", "", "pods", "", false},
+		{"gateway", "get", "apps", "deployments", "", false},
+		{"deployer", "patch", "apps", "deployments", "", true},
+		{"deployer", "get", "", "pods", "log", false},
+		{"deployer", "create", "batch", "jobs", "", false},
+		{"deployer", "get", "", "secrets", "", false},
+		{"invoker", "create", "batch", "jobs", "", true},
+		{"invoker", "create", "", "secrets", "", true},
+		{"invoker", "get", "", "secrets", "", false},
+		{"invoker", "list", "", "secrets", "", false},
+		{"invoker", "delete", "apps", "deployments", "", false},
+		{"invoker", "create", "", "namespaces", "", false},
+		{"logstream", "get", "", "pods", "log", true},
+		{"logstream", "create", "batch", "jobs", "", false},
+		{"logstream", "list", "", "secrets", "", false},
+		{"logstream", "delete", "", "pods", "", false},
+	} {
+		sar, err := env.Admin.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
+			User:   "system:serviceaccount:eventflow:eventflow-" + tc.service,
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:eventflow", "system:authenticated"},
+			ResourceAttributes: &authzv1.ResourceAttributes{Namespace: "rt-anything", Verb: tc.verb, Group: tc.group,
+				Resource: tc.resource, Subresource: tc.sub},
+		}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sar.Status.Allowed != tc.allowed {
+			t.Errorf("%s %s %s/%s %s: allowed=%v, want %v", tc.service, tc.verb, tc.group, tc.resource, tc.sub, sar.Status.Allowed, tc.allowed)
+		}
+	}
+}
