@@ -25,7 +25,7 @@ type Config struct {
 	OutputLimit int64
 	// ResyncPeriod of the informers.
 	ResyncPeriod time.Duration
-	Logger      *slog.Logger
+	Logger       *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
