@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eventflow/eventflow/pkg/runtime/kubernetes/k8stest"
 )
 
 // binDir holds the binaries under test: $EVENTFLOW_BIN (make test builds
@@ -49,7 +51,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	binPath = filepath.Join(binDir, "eventflow")
-	code := m.Run()
+	code := k8stest.Main(m)
 	if os.Getenv("EVENTFLOW_BIN") == "" {
 		_ = os.RemoveAll(binDir)
 	}

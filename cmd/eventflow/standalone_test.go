@@ -26,19 +26,20 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestStandaloneServices runs the four service binaries as separate
-// processes against one external NATS server, as in a cluster: each
-// serves its probes and metrics, and a job-mode function goes from create
-// to Ready to sync and async invocation across them.
-func TestStandaloneServices(t *testing.T) {
-	ns := natstest.Start(t)
+// startServices runs the four service binaries as separate processes
+// against one NATS server, as in a cluster, with env[service] added to each
+// one's environment; it waits until each is ready and returns their
+// addresses (the gateway's API, the others' ops endpoints).
+func startServices(t *testing.T, natsURL string, env map[string][]string) map[string]string {
+	t.Helper()
 	secret := strings.Repeat("z", 32)
 	addrs := map[string]string{}
 	for _, name := range serviceNames {
 		addrs[name] = freeAddr(t)
 		cmd := exec.Command(filepath.Join(binDir, name))
-		cmd.Env = append(os.Environ(), "NATS_URL="+ns.ClientURL(), "EVENTFLOW_JWT_SECRET="+secret,
+		cmd.Env = append(os.Environ(), "NATS_URL="+natsURL, "EVENTFLOW_JWT_SECRET="+secret,
 			"EVENTFLOW_HTTP_ADDR="+addrs[name], "EVENTFLOW_OPS_ADDR="+addrs[name], "EVENTFLOW_ENABLE_TOKEN_ENDPOINT=true", "EVENTFLOW_LOG_LEVEL=warn")
+		cmd.Env = append(cmd.Env, env[name]...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		out := &lockedWriter{w: new(bytes.Buffer)}
 		cmd.Stdout, cmd.Stderr = out, out
@@ -56,14 +57,17 @@ func TestStandaloneServices(t *testing.T) {
 				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 				<-exited
 			}
-			if code := cmd.ProcessState.ExitCode(); code != 0 && !t.Failed() {
-				t.Errorf("%s exited with %d:\n%s", name, code, out.w.String())
+			if code := cmd.ProcessState.ExitCode(); (code != 0 && !t.Failed()) || testing.Verbose() {
+				if code != 0 {
+					t.Errorf("%s exited with %d", name, code)
+				}
+				t.Logf("%s output:\n%s", name, out.w.String())
 			}
 		})
 	}
 	for _, name := range serviceNames {
 		base := "http://" + addrs[name]
-		eventually(t, 20*time.Second, name+" ready", func() (bool, string) {
+		eventually(t, 30*time.Second, name+" ready", func() (bool, string) {
 			resp, err := http.Get(base + "/readyz")
 			if err != nil {
 				return false, err.Error()
@@ -79,7 +83,16 @@ func TestStandaloneServices(t *testing.T) {
 			resp.Body.Close()
 		}
 	}
+	return addrs
+}
 
+// TestStandaloneServices runs the four service binaries against one
+// external NATS server on the process runtime: each serves its probes and
+// metrics, and a job-mode function goes from create to Ready to sync and
+// async invocation across them.
+func TestStandaloneServices(t *testing.T) {
+	ns := natstest.Start(t)
+	addrs := startServices(t, ns.ClientURL(), nil)
 	base := "http://" + addrs["gateway"]
 	c := newClient(t, base, token(t, base, "solo"))
 	if r := c.do("POST", "/v1/functions", map[string]any{"name": "upper", "command": []string{"tr", "a-z", "A-Z"}}); r.Status != 202 {

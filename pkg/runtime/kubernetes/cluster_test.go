@@ -3,9 +3,6 @@ package kubernetes_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -13,7 +10,6 @@ import (
 	"time"
 
 	authzv1 "k8s.io/api/authorization/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -275,23 +271,6 @@ func TestJobInvocationsAsInvoker(t *testing.T) {
 	}
 }
 
-// serveAsPod answers on a pod's (loopback) IP, standing in for its
-// container: kwok runs none, but the bytes really cross TCP to that IP.
-func serveAsPod(t *testing.T, pod corev1.Pod) {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(pod.Status.PodIP, "8080"))
-	if err != nil {
-		t.Fatalf("listen on pod IP %s (the test cluster gives pods loopback IPs): %v", pod.Status.PodIP, err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = w.Write([]byte(strings.ToUpper(string(b)) + " from " + pod.Name))
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-}
-
 // TestHTTPInvocationsAsInvoker: an http-mode invocation is a POST to a
 // ready pod of the function, round robin.
 func TestHTTPInvocationsAsInvoker(t *testing.T) {
@@ -312,7 +291,7 @@ func TestHTTPInvocationsAsInvoker(t *testing.T) {
 		t.Fatalf("pods: %v %v", pods, err)
 	}
 	for _, p := range pods.Items {
-		serveAsPod(t, p)
+		k8stest.ServeAsPod(t, p)
 	}
 	iv, err := kube.NewInvoker(ctx, as(t, env, "invoker"), cfg)
 	if err != nil {

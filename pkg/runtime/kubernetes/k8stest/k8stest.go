@@ -9,6 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -20,6 +23,7 @@ import (
 	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -225,4 +229,23 @@ func AppendLog(tb testing.TB, file, line string) {
 	}
 	defer f.Close()
 	fmt.Fprintf(f, "%s stdout F %s\n", time.Now().UTC().Format(time.RFC3339Nano), line)
+}
+
+// ServeAsPod answers HTTP on a pod's IP and port 8080, standing in for its
+// container: kwok runs none, but pods get loopback IPs here, so the bytes
+// of an invocation really cross TCP to the pod's address. It upper-cases
+// the body and says which pod answered.
+func ServeAsPod(tb testing.TB, pod corev1.Pod) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(pod.Status.PodIP, "8080"))
+	if err != nil {
+		tb.Fatalf("listen on pod IP %s (the test cluster gives pods loopback IPs): %v", pod.Status.PodIP, err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte(strings.ToUpper(string(b)) + " from " + pod.Name))
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	tb.Cleanup(func() { _ = srv.Close() })
 }
