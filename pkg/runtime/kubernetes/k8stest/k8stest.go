@@ -24,6 +24,7 @@ import (
 
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -212,12 +213,54 @@ spec:
     logsFile: %q
     follow: true
 `, ns, ns, file)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := e.KubectlRun(ctx, manifest, "apply", "-f", "-"); err != nil {
 		tb.Fatal(err)
 	}
+	e.waitLogsServed(tb, ctx, ns, lines)
 	return file
+}
+
+// waitLogsServed runs a probe pod in ns until kwok serves its log from the
+// new ClusterLogs (kwok loads it asynchronously), then deletes the probe.
+func (e *Env) waitLogsServed(tb testing.TB, ctx context.Context, ns string, lines []string) {
+	tb.Helper()
+	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+	if _, err := e.Admin.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		tb.Fatal(err)
+	}
+	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "logs-probe"}, Spec: corev1.PodSpec{
+		Containers: []corev1.Container{{Name: "function", Image: "probe"}}}}
+	waitUntil(tb, ctx, "probe pod created (the namespace's default ServiceAccount appears shortly after it)", func() bool {
+		_, err := e.Admin.CoreV1().Pods(ns).Create(ctx, probe, metav1.CreateOptions{})
+		return err == nil || apierrors.IsAlreadyExists(err)
+	})
+	want := ""
+	if len(lines) > 0 {
+		want = lines[0]
+	}
+	waitUntil(tb, ctx, "kwok serving the probe pod's log", func() bool {
+		b, err := e.Admin.CoreV1().Pods(ns).GetLogs("logs-probe", &corev1.PodLogOptions{Container: "function"}).DoRaw(ctx)
+		return err == nil && strings.Contains(string(b), want)
+	})
+	zero := int64(0)
+	_ = e.Admin.CoreV1().Pods(ns).Delete(ctx, "logs-probe", metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	waitUntil(tb, ctx, "probe pod gone", func() bool {
+		_, err := e.Admin.CoreV1().Pods(ns).Get(ctx, "logs-probe", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+}
+
+func waitUntil(tb testing.TB, ctx context.Context, what string, cond func() bool) {
+	tb.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("%s: %v", what, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // AppendLog adds a line to a ClusterLogs file.
