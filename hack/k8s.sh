@@ -155,6 +155,7 @@ up() {
     --kubeconfig= \
     --extra-args kube-apiserver=service-cluster-ip-range=10.96.0.0/16 \
     --extra-args kube-controller-manager=service-cluster-ip-range=10.96.0.0/16 \
+    --extra-args kube-controller-manager=horizontal-pod-autoscaler-sync-period=1s \
     --wait 2m >"$CACHE/kwokctl-$NAME.log" 2>&1 || { tail -20 "$CACHE/kwokctl-$NAME.log" >&2; exit 1; }
   cp "$KWOK_WORKDIR/clusters/$NAME/kubeconfig.yaml" "$KUBECONFIG_OUT"
   # One fake node (kwok manages every node here); pods are scheduled onto it.

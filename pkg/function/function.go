@@ -42,6 +42,18 @@ type Spec struct {
 	Invocation Invocation        `json:"invocation"`
 	Resources  *Resources        `json:"resources,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
+	// Autoscaling (http mode) lets the replica count follow CPU use
+	// between bounds; replicas is then only the starting point.
+	Autoscaling *Autoscaling `json:"autoscaling,omitempty"`
+}
+
+// Autoscaling bounds of an http-mode function (a HorizontalPodAutoscaler
+// on Kubernetes; the process runtime keeps replicas fixed).
+type Autoscaling struct {
+	MinReplicas int32 `json:"minReplicas"`
+	MaxReplicas int32 `json:"maxReplicas"`
+	// TargetCPUUtilization in percent of the CPU request (default 80).
+	TargetCPUUtilization int32 `json:"targetCPUUtilization,omitempty"`
 }
 
 // Invocation says how the function is run when invoked.
@@ -140,6 +152,11 @@ func (s Spec) Timeout() time.Duration {
 func (s Spec) WithDefaults() Spec {
 	r := s.ReplicaCount()
 	s.Replicas = &r
+	if s.Autoscaling != nil && s.Autoscaling.TargetCPUUtilization == 0 {
+		a := *s.Autoscaling
+		a.TargetCPUUtilization = 80
+		s.Autoscaling = &a
+	}
 	s.Invocation.Mode = s.Mode()
 	s.Invocation.Timeout = Duration(s.Timeout())
 	return s

@@ -34,6 +34,9 @@ func TestValidate(t *testing.T) {
 		{"timeout too long", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Timeout: Duration(time.Hour)}}, "invocation.timeout"},
 		{"bad resource", Spec{Name: "a", Command: []string{"x"}, Resources: &Resources{Limits: map[string]string{"gpu": "1"}}}, "resources.limits"},
 		{"bad quantity", Spec{Name: "a", Command: []string{"x"}, Resources: &Resources{Requests: map[string]string{"cpu": "lots"}}}, "resources.requests.cpu"},
+		{"autoscaling in job mode", Spec{Name: "a", Command: []string{"x"}, Autoscaling: &Autoscaling{MinReplicas: 1, MaxReplicas: 2}}, "autoscaling"},
+		{"autoscaling max below min", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: ModeHTTP}, Autoscaling: &Autoscaling{MinReplicas: 3, MaxReplicas: 2}}, "autoscaling.maxReplicas"},
+		{"autoscaling min 0", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: ModeHTTP}, Autoscaling: &Autoscaling{MaxReplicas: 2}}, "autoscaling.minReplicas"},
 		{"bad label", Spec{Name: "a", Command: []string{"x"}, Labels: map[string]string{"a b": "c"}}, "labels"},
 	} {
 		err := tc.spec.Validate()

@@ -99,6 +99,18 @@ func (s Spec) Validate() error {
 	if t := time.Duration(s.Invocation.Timeout); t < 0 || t > MaxTimeout {
 		return &FieldError{"invocation.timeout", fmt.Sprintf("must be between 0 and %s", MaxTimeout)}
 	}
+	if a := s.Autoscaling; a != nil {
+		switch {
+		case s.Invocation.Mode != ModeHTTP:
+			return &FieldError{"autoscaling", "applies to http mode only (job mode runs one pod per invocation)"}
+		case a.MinReplicas < 1 || a.MinReplicas > MaxReplicas:
+			return &FieldError{"autoscaling.minReplicas", fmt.Sprintf("must be between 1 and %d", MaxReplicas)}
+		case a.MaxReplicas < a.MinReplicas || a.MaxReplicas > MaxReplicas:
+			return &FieldError{"autoscaling.maxReplicas", fmt.Sprintf("must be between minReplicas and %d", MaxReplicas)}
+		case a.TargetCPUUtilization < 0 || a.TargetCPUUtilization > 100:
+			return &FieldError{"autoscaling.targetCPUUtilization", "must be a percentage from 1 to 100"}
+		}
+	}
 	if s.Resources != nil {
 		for kind, m := range map[string]map[string]string{"requests": s.Resources.Requests, "limits": s.Resources.Limits} {
 			for res, q := range m {

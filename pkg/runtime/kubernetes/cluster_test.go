@@ -3,6 +3,7 @@ package kubernetes_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -185,6 +186,50 @@ func TestDeploymentsAsDeployer(t *testing.T) {
 	}
 	if _, found, _ := d.Observe(ctx, "dep", "web"); found {
 		t.Fatal("Observe finds a removed function")
+	}
+}
+
+// TestAutoscalingAsDeployer: a spec with autoscaling gets an HPA that owns
+// the Deployment's replicas; without it, the HPA goes and replicas are the
+// spec's again.
+func TestAutoscalingAsDeployer(t *testing.T) {
+	env := cluster(t)
+	ctx := testCtx(t)
+	d, err := kube.NewDeployments(ctx, as(t, env, "deployer"), kube.Config{NamespacePrefix: "rt-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := httpSpec("auto", 1)
+	spec.Autoscaling = &function.Autoscaling{MinReplicas: 3, MaxReplicas: 6}
+	spec = spec.WithDefaults()
+	if err := d.Apply(ctx, "hpa", spec); err != nil {
+		t.Fatal(err)
+	}
+	hpa, err := env.Admin.AutoscalingV2().HorizontalPodAutoscalers("rt-hpa").Get(ctx, "auto", metav1.GetOptions{})
+	if err != nil || *hpa.Spec.MinReplicas != 3 || hpa.Spec.MaxReplicas != 6 || hpa.Spec.ScaleTargetRef.Name != "auto" {
+		t.Fatalf("hpa: %+v %v", hpa, err)
+	}
+	// The HPA controller raises the Deployment to its minimum.
+	ready(t, d, "hpa", "auto", 3)
+	spec.Autoscaling = nil
+	if err := d.Apply(ctx, "hpa", spec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "hpa deleted", 30*time.Second, func() (bool, string) {
+		_, err := env.Admin.AutoscalingV2().HorizontalPodAutoscalers("rt-hpa").Get(ctx, "auto", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	// The HPA controller may scale once more while its HPA goes; the
+	// deployer re-applies on every change, as this loop does.
+	waitFor(t, "back to the spec's replicas", 30*time.Second, func() (bool, string) {
+		if err := d.Apply(ctx, "hpa", spec); err != nil {
+			return false, err.Error()
+		}
+		o, _, _ := d.Observe(ctx, "hpa", "auto")
+		return o.Phase == function.PhaseReady && o.ReadyReplicas == 1, fmt.Sprintf("%+v", o)
+	})
+	if err := d.Remove(ctx, "hpa", "auto"); err != nil {
+		t.Fatal(err)
 	}
 }
 

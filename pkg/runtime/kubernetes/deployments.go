@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
+	autoscalinglisters "k8s.io/client-go/listers/autoscaling/v2"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
@@ -33,6 +34,7 @@ type Deployments struct {
 	deploys appslisters.DeploymentLister
 	temps   corelisters.PodTemplateLister
 	svcs    corelisters.ServiceLister
+	hpas    autoscalinglisters.HorizontalPodAutoscalerLister
 	pods    corelisters.PodLister
 	changes chan runtime.Ref
 
@@ -51,6 +53,7 @@ func NewDeployments(ctx context.Context, client kubernetes.Interface, cfg Config
 		deploys: f.Apps().V1().Deployments().Lister(),
 		temps:   f.Core().V1().PodTemplates().Lister(),
 		svcs:    f.Core().V1().Services().Lister(),
+		hpas:    f.Autoscaling().V2().HorizontalPodAutoscalers().Lister(),
 		pods:    f.Core().V1().Pods().Lister(),
 		changes: make(chan runtime.Ref, 1024),
 		ns:      map[string]bool{},
@@ -63,6 +66,7 @@ func NewDeployments(ctx context.Context, client kubernetes.Interface, cfg Config
 	for _, inf := range []cache.SharedIndexInformer{
 		f.Apps().V1().Deployments().Informer(), f.Core().V1().PodTemplates().Informer(),
 		f.Core().V1().Services().Informer(), f.Core().V1().Pods().Informer(),
+		f.Autoscaling().V2().HorizontalPodAutoscalers().Informer(),
 	} {
 		if _, err := inf.AddEventHandler(h); err != nil {
 			return nil, err
@@ -132,8 +136,17 @@ func (d *Deployments) Apply(ctx context.Context, tenant string, spec function.Sp
 		if err := d.deleteIfExists(ctx, ns, spec.Name, kindPodTemplate); err != nil {
 			return err
 		}
+		hpa := NewHPA(ns, tenant, spec)
+		if hpa == nil {
+			// Before the Deployment: an HPA left in place would scale it
+			// back between the two writes.
+			if err := d.deleteIfExists(ctx, ns, spec.Name, kindHPA); err != nil {
+				return err
+			}
+		}
 		cur, err := d.deploys.Deployments(ns).Get(spec.Name)
-		if err != nil || cur.Annotations[AnnotationSpecHash] != hash || cur.Spec.Replicas == nil || *cur.Spec.Replicas != spec.ReplicaCount() {
+		scaledAway := spec.Autoscaling == nil && (err != nil || cur.Spec.Replicas == nil || *cur.Spec.Replicas != spec.ReplicaCount())
+		if err != nil || cur.Annotations[AnnotationSpecHash] != hash || scaledAway {
 			dep, err := NewDeployment(ns, tenant, spec)
 			if err != nil {
 				return err
@@ -147,9 +160,18 @@ func (d *Deployments) Apply(ctx context.Context, tenant string, spec function.Sp
 				return fmt.Errorf("apply service %s/%s: %w", ns, spec.Name, err)
 			}
 		}
+		if hpa == nil {
+			return nil
+		}
+		if cur, err := d.hpas.HorizontalPodAutoscalers(ns).Get(spec.Name); err == nil && cur.Annotations[AnnotationSpecHash] == hash {
+			return nil
+		}
+		if _, err := d.client.AutoscalingV2().HorizontalPodAutoscalers(ns).Apply(ctx, hpa, opts); err != nil {
+			return fmt.Errorf("apply hpa %s/%s: %w", ns, spec.Name, err)
+		}
 		return nil
 	}
-	for _, k := range []kind{kindDeployment, kindService} {
+	for _, k := range []kind{kindDeployment, kindService, kindHPA} {
 		if err := d.deleteIfExists(ctx, ns, spec.Name, k); err != nil {
 			return err
 		}
@@ -173,6 +195,7 @@ const (
 	kindDeployment kind = iota
 	kindService
 	kindPodTemplate
+	kindHPA
 )
 
 func (d *Deployments) exists(ns, name string, k kind) bool {
@@ -182,6 +205,8 @@ func (d *Deployments) exists(ns, name string, k kind) bool {
 		_, err = d.deploys.Deployments(ns).Get(name)
 	case kindService:
 		_, err = d.svcs.Services(ns).Get(name)
+	case kindHPA:
+		_, err = d.hpas.HorizontalPodAutoscalers(ns).Get(name)
 	default:
 		_, err = d.temps.PodTemplates(ns).Get(name)
 	}
@@ -200,6 +225,8 @@ func (d *Deployments) deleteIfExists(ctx context.Context, ns, name string, k kin
 		err = d.client.AppsV1().Deployments(ns).Delete(ctx, name, opts)
 	case kindService:
 		err = d.client.CoreV1().Services(ns).Delete(ctx, name, opts)
+	case kindHPA:
+		err = d.client.AutoscalingV2().HorizontalPodAutoscalers(ns).Delete(ctx, name, opts)
 	default:
 		err = d.client.CoreV1().PodTemplates(ns).Delete(ctx, name, opts)
 	}
@@ -213,7 +240,7 @@ func (d *Deployments) deleteIfExists(ctx context.Context, ns, name string, k kin
 // caches show no object and no pod of it left.
 func (d *Deployments) Remove(ctx context.Context, tenant, name string) error {
 	ns := NamespaceName(d.cfg.NamespacePrefix, tenant)
-	for _, k := range []kind{kindDeployment, kindService, kindPodTemplate} {
+	for _, k := range []kind{kindHPA, kindDeployment, kindService, kindPodTemplate} {
 		if err := d.deleteIfExists(ctx, ns, name, k); err != nil {
 			return err
 		}

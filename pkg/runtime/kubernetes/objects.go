@@ -11,11 +11,13 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	autoscalingv2ac "k8s.io/client-go/applyconfigurations/autoscaling/v2"
 	batchv1ac "k8s.io/client-go/applyconfigurations/batch/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
@@ -152,11 +154,15 @@ func NewDeployment(ns, tenant string, spec function.Spec) (*appsv1ac.DeploymentA
 			WithTCPSocket(corev1ac.TCPSocketAction().WithPort(intstr.FromString("http"))).
 			WithPeriodSeconds(2).WithFailureThreshold(3))
 	labels := ObjectLabels(tenant, spec.Name)
+	ds := appsv1ac.DeploymentSpec()
+	if spec.Autoscaling == nil {
+		// With autoscaling the HPA owns replicas: applying them would fight it.
+		ds.WithReplicas(spec.ReplicaCount())
+	}
 	return appsv1ac.Deployment(spec.Name, ns).
 		WithLabels(labels).
 		WithAnnotations(map[string]string{AnnotationSpecHash: SpecHash(spec)}).
-		WithSpec(appsv1ac.DeploymentSpec().
-			WithReplicas(spec.ReplicaCount()).
+		WithSpec(ds.
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(labels)).
 			WithProgressDeadlineSeconds(120).
 			WithTemplate(corev1ac.PodTemplateSpec().
@@ -174,6 +180,30 @@ func NewService(ns, tenant string, spec function.Spec) *corev1ac.ServiceApplyCon
 			WithSelector(labels).
 			WithPorts(corev1ac.ServicePort().WithName("http").WithPort(HTTPPort).
 				WithTargetPort(intstr.FromString("http")).WithProtocol(corev1.ProtocolTCP)))
+}
+
+// NewHPA scales an http-mode function's Deployment on CPU use between the
+// spec's bounds; nil when the spec asks for no autoscaling.
+func NewHPA(ns, tenant string, spec function.Spec) *autoscalingv2ac.HorizontalPodAutoscalerApplyConfiguration {
+	a := spec.Autoscaling
+	if a == nil {
+		return nil
+	}
+	return autoscalingv2ac.HorizontalPodAutoscaler(spec.Name, ns).
+		WithLabels(ObjectLabels(tenant, spec.Name)).
+		WithAnnotations(map[string]string{AnnotationSpecHash: SpecHash(spec)}).
+		WithSpec(autoscalingv2ac.HorizontalPodAutoscalerSpec().
+			WithScaleTargetRef(autoscalingv2ac.CrossVersionObjectReference().
+				WithAPIVersion("apps/v1").WithKind("Deployment").WithName(spec.Name)).
+			WithMinReplicas(a.MinReplicas).
+			WithMaxReplicas(a.MaxReplicas).
+			WithMetrics(autoscalingv2ac.MetricSpec().
+				WithType(autoscalingv2.ResourceMetricSourceType).
+				WithResource(autoscalingv2ac.ResourceMetricSource().
+					WithName(corev1.ResourceCPU).
+					WithTarget(autoscalingv2ac.MetricTarget().
+						WithType(autoscalingv2.UtilizationMetricType).
+						WithAverageUtilization(a.TargetCPUUtilization)))))
 }
 
 // NewPodTemplate is a job-mode function's pod template: what each of its

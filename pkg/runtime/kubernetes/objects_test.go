@@ -67,6 +67,23 @@ func TestDeploymentGolden(t *testing.T) {
 	}
 }
 
+func TestHPAGolden(t *testing.T) {
+	spec := httpSpec()
+	if NewHPA("ef-acme", "acme", spec) != nil {
+		t.Fatal("no autoscaling asked: no HPA")
+	}
+	spec.Autoscaling = &function.Autoscaling{MinReplicas: 2, MaxReplicas: 10}
+	spec = spec.WithDefaults()
+	golden(t, "hpa", NewHPA("ef-acme", "acme", spec))
+	d, err := NewDeployment("ef-acme", "acme", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Spec.Replicas != nil {
+		t.Fatal("with an HPA the Deployment must leave replicas to it")
+	}
+}
+
 func TestServiceGolden(t *testing.T) { golden(t, "service", NewService("ef-acme", "acme", httpSpec())) }
 
 func TestPodTemplateGolden(t *testing.T) {

@@ -1,0 +1,659 @@
+package k8sbench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
+	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
+	"github.com/eventflow/eventflow/pkg/runtime/kubernetes/k8stest"
+)
+
+// Workload sizes and bounds. Every wait is bounded; the whole run is
+// bounded by totalLimit, well inside go test's -timeout, so a failure is
+// reported (and the cluster deleted) rather than panicking on the timeout.
+const (
+	nsPrefix  = "eventflow-" // the services' default, set explicitly
+	latTenant = "lat"        // create → Ready
+	jobTenant = "job"        // job-mode invocations
+	memTenant = "mem"        // 1,000 functions
+	baseNS    = "k8sbench-baseline"
+
+	webImage = "ghcr.io/acme/web:1"
+	jobImage = "busybox"
+
+	createWarmup = 2 // the first create in a namespace also creates it
+	createN      = 40
+	invokeWarmup = 2
+	invokeN      = 30
+	memN         = 1000
+	memConc      = 16
+
+	stepTimeout = 60 * time.Second  // one create → Ready, one invocation
+	memLimit    = 150 * time.Second // 1,000 functions Ready
+	totalLimit  = 9 * time.Minute
+	apiPoll     = 2 * time.Millisecond
+
+	// The goal: EventFlow's own share of create → Ready.
+	targetShareP50 = 100 * time.Millisecond
+)
+
+var jobCommand = []string{"tr", "a-z", "A-Z"}
+
+// last is the latest run: with b.N > 1 the figures are reported again
+// rather than minutes of work repeated.
+var last struct {
+	r   *report
+	err error
+}
+
+// BenchmarkKubernetes runs every phase once on one cluster and one
+// platform, and prints the table.
+func BenchmarkKubernetes(b *testing.B) {
+	if b.N == 1 || (last.r == nil && last.err == nil) {
+		last.r, last.err = runAll(b)
+	}
+	if last.err != nil {
+		b.Fatal(last.err)
+	}
+	last.r.reportMetrics(b)
+}
+
+// createSample is one function's create → Ready through the gateway.
+type createSample struct {
+	post      time.Time // POST /v1/functions sent
+	accepted  time.Time // its 202 received
+	deploying time.Time // status Deploying written (status bucket watch)
+	added     time.Time // Deployment ADDED (Kubernetes watch)
+	ready     time.Time // Deployment readyReplicas 1 (Kubernetes watch)
+	status    time.Time // status Ready written (status bucket watch)
+	api       time.Time // a GET /v1/functions/{name} answered Ready
+	gets      int       // GETs until it did
+}
+
+func (s createSample) total() time.Duration       { return s.status.Sub(s.post) }
+func (s createSample) toAdded() time.Duration     { return s.added.Sub(s.post) }
+func (s createSample) k8s() time.Duration         { return s.ready.Sub(s.added) }
+func (s createSample) toStatus() time.Duration    { return s.status.Sub(s.ready) }
+func (s createSample) ownShare() time.Duration    { return s.toAdded() + s.toStatus() }
+func (s createSample) toAPI() time.Duration       { return s.api.Sub(s.post) }
+func (s createSample) statusToAPI() time.Duration { return s.api.Sub(s.status) }
+
+// baseDeploy is one bare client-go Deployment create → ready.
+type baseDeploy struct {
+	sent, created, added, ready time.Time
+}
+
+// invokeSample is one sync job-mode invocation through the gateway.
+type invokeSample struct {
+	sent, done      time.Time // POST :invoke sent, its 200 received
+	added, complete time.Time // the invocation's Job ADDED, Complete (watch)
+	runtimeMs       int64     // X-Duration-Ms: the runtime's Invoke
+}
+
+// baseJob is one bare client-go Job create → Complete, then a log read.
+type baseJob struct {
+	sent, added, complete time.Time
+	logRead               time.Duration
+}
+
+type phaseTime struct {
+	name string
+	d    time.Duration
+}
+
+type report struct {
+	started, ended     time.Time
+	loadStart, loadEnd string
+	phases             []phaseTime
+	creates            []createSample
+	bases              []baseDeploy
+	invokes            []invokeSample
+	baseJobs           []baseJob
+	apiWarm            []time.Duration // warm-up creates (not in the figures)
+	mem                memResult
+	windows            []cpuWindow
+	svcs               map[string]*service
+	kvUpdates          int64
+	watchNotes         []string
+	rssStart           int64
+}
+
+type memResult struct {
+	rssBefore, rssAfter   int64
+	heapBefore, heapAfter float64 // go_memstats_heap_inuse_bytes
+	goroutinesBefore      float64
+	goroutinesAfter       float64
+	functionsBefore       int
+	posts                 []time.Duration // each POST's latency
+	toReady               []time.Duration // each function's POST sent → Ready written
+	postErrs              int
+	postErrSample         string
+	allAccepted, allReady time.Duration // from the first POST
+	podTemplates          int
+	reconciles            float64
+	deployerCPU           time.Duration
+}
+
+func runAll(b *testing.B) (*report, error) {
+	if _, err := binDir(); err != nil { // before a cluster is started for nothing
+		return nil, err
+	}
+	r := &report{started: time.Now(), loadStart: loadAvg()}
+	ctx, cancel := context.WithTimeout(context.Background(), totalLimit)
+	defer cancel()
+	phase := func(name string, t0 time.Time) { r.phases = append(r.phases, phaseTime{name, time.Since(t0)}) }
+
+	t0 := time.Now()
+	env := k8stest.Start(b)
+	phase("start cluster", t0)
+
+	t0 = time.Now()
+	env.InstallRBAC(b)
+	ns := natstest.Start(b)
+	extra := map[string][]string{}
+	for _, s := range []string{"deployer", "invoker", "logstream"} {
+		extra[s] = []string{"EVENTFLOW_RUNTIME=kubernetes", "EVENTFLOW_NAMESPACE_PREFIX=" + nsPrefix, "KUBECONFIG=" + env.ServiceKubeconfig(b, s)}
+	}
+	svcs, err := startServices(ctx, ns.ClientURL(), extra)
+	if err != nil {
+		return nil, err
+	}
+	r.svcs = svcs
+	// Cleanups run last first: the services stop before NATS does.
+	b.Cleanup(func() {
+		for _, s := range svcs {
+			s.stop()
+		}
+	})
+	deployer := svcs["deployer"]
+	r.rssStart, _ = vmRSS(deployer.pid())
+	phase("RBAC, NATS, 4 services ready", t0)
+
+	t0 = time.Now()
+	nc, err := nats.Connect(ns.ClientURL(), nats.Name("eventflow-k8sbench"))
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	statusKV, err := js.KeyValue(ctx, events.BucketStatus)
+	if err != nil {
+		return nil, fmt.Errorf("status bucket: %w", err)
+	}
+	kvTL := newTimeline()
+	kvw, err := watchStatus(ctx, statusKV, kvTL)
+	if err != nil {
+		return nil, err
+	}
+	defer kvw.stop()
+
+	api := newAPIClient("http://"+svcs["gateway"].addr, memConc)
+	defer api.hc.CloseIdleConnections()
+	lat, err := api.login(ctx, latTenant)
+	if err != nil {
+		return nil, err
+	}
+	jobc, err := api.login(ctx, jobTenant)
+	if err != nil {
+		return nil, err
+	}
+	memc, err := api.login(ctx, memTenant)
+	if err != nil {
+		return nil, err
+	}
+	// Pods print "HELLO" (kwok serves logs from a file); this also creates
+	// both namespaces and waits for their default ServiceAccount.
+	env.ClusterLogs(b, baseNS, "HELLO")
+	env.ClusterLogs(b, nsPrefix+jobTenant, "HELLO")
+	phase("watches, tokens, pod logs", t0)
+
+	// 1. create → Ready, EventFlow and bare Kubernetes interleaved one for one.
+	t0 = time.Now()
+	c0 := takeCPU(svcs)
+	efDep, baseDep := newTimeline(), newTimeline()
+	w1, err := watchDeployments(ctx, env.Admin, nsPrefix+latTenant, efDep)
+	if err != nil {
+		return nil, err
+	}
+	defer w1.stop()
+	w2, err := watchDeployments(ctx, env.Admin, baseNS, baseDep)
+	if err != nil {
+		return nil, err
+	}
+	defer w2.stop()
+	for i := range createWarmup + createN {
+		s, err := efCreate(ctx, lat, efDep, kvTL, latTenant, fmt.Sprintf("web-%03d", i))
+		if err != nil {
+			return nil, fmt.Errorf("create %d: %w\ndeployer log tail:\n%s", i, err, deployer.logs.tailText())
+		}
+		bs, err := bareDeploy(ctx, env.Admin, baseDep, fmt.Sprintf("base-%03d", i))
+		if err != nil {
+			return nil, fmt.Errorf("baseline deployment %d: %w", i, err)
+		}
+		if i < createWarmup {
+			r.apiWarm = append(r.apiWarm, s.total())
+			continue
+		}
+		r.creates = append(r.creates, s)
+		r.bases = append(r.bases, bs)
+	}
+	c1 := takeCPU(svcs)
+	r.windows = append(r.windows, between(fmt.Sprintf("1. create → Ready (%d + %d, interleaved)", createN, createN), c0, c1))
+	phase(fmt.Sprintf("1. create → Ready ×%d + baseline ×%d", createWarmup+createN, createWarmup+createN), t0)
+
+	// 2. sync job-mode invocations, EventFlow and a bare Job interleaved.
+	t0 = time.Now()
+	efJobs, baseJobs := newTimeline(), newTimeline()
+	w3, err := watchJobs(ctx, env.Admin, nsPrefix+jobTenant, efJobs)
+	if err != nil {
+		return nil, err
+	}
+	defer w3.stop()
+	w4, err := watchJobs(ctx, env.Admin, baseNS, baseJobs)
+	if err != nil {
+		return nil, err
+	}
+	defer w4.stop()
+	if err := deployJob(ctx, jobc, kvTL, jobTenant, "upper"); err != nil {
+		return nil, err
+	}
+	c0 = takeCPU(svcs)
+	for i := range invokeWarmup + invokeN {
+		s, err := efInvoke(ctx, jobc, efJobs, "upper")
+		if err != nil {
+			return nil, fmt.Errorf("invocation %d: %w\ninvoker log tail:\n%s", i, err, svcs["invoker"].logs.tailText())
+		}
+		bj, err := bareJob(ctx, env.Admin, baseJobs)
+		if err != nil {
+			return nil, fmt.Errorf("baseline job %d: %w", i, err)
+		}
+		if i >= invokeWarmup {
+			r.invokes = append(r.invokes, s)
+			r.baseJobs = append(r.baseJobs, bj)
+		}
+	}
+	c1 = takeCPU(svcs)
+	r.windows = append(r.windows, between(fmt.Sprintf("2. job invocations (%d + %d, interleaved)", invokeN, invokeN), c0, c1))
+	phase(fmt.Sprintf("2. job invoke ×%d + baseline ×%d", invokeWarmup+invokeN, invokeWarmup+invokeN), t0)
+
+	// 3. the deployer's memory with 1,000 more functions.
+	t0 = time.Now()
+	c0 = takeCPU(svcs)
+	if err := r.memory(ctx, memc, kvTL, env.Admin, deployer); err != nil {
+		return nil, fmt.Errorf("%w\ndeployer log tail:\n%s", err, deployer.logs.tailText())
+	}
+	c1 = takeCPU(svcs)
+	r.windows = append(r.windows, between(fmt.Sprintf("3. %d functions Ready, then settle", memN), c0, c1))
+	phase(fmt.Sprintf("3. %d functions", memN), t0)
+
+	for _, w := range []*kwatch{w1, w2, w3, w4} {
+		if p := w.problem(); p != "" {
+			r.watchNotes = append(r.watchNotes, p)
+		}
+		if n := w.restarts.Load(); n > 0 {
+			r.watchNotes = append(r.watchNotes, fmt.Sprintf("a watch was re-opened %d times", n))
+		}
+	}
+	r.kvUpdates = kvw.updates.Load()
+
+	t0 = time.Now()
+	for _, name := range serviceNames {
+		svcs[name].stop()
+	}
+	phase("stop services", t0)
+	r.ended = time.Now()
+	r.loadEnd = loadAvg()
+	r.print(os.Stdout)
+	return r, nil
+}
+
+func httpSpec(name string) map[string]any {
+	return map[string]any{"name": name, "image": webImage, "replicas": 1, "invocation": map[string]any{"mode": function.ModeHTTP}}
+}
+
+func jobSpec(name string) map[string]any {
+	return map[string]any{"name": name, "image": jobImage, "command": jobCommand}
+}
+
+// efCreate creates an http-mode function through the gateway and times it
+// until its status says Ready.
+func efCreate(ctx context.Context, a *apiClient, dep, kv *timeline, tenant, name string) (createSample, error) {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	var s createSample
+	key := events.FunctionKey(tenant, name)
+	s.post = time.Now()
+	r, err := a.postJSON(ctx, "/v1/functions", httpSpec(name))
+	s.accepted = time.Now()
+	if err != nil {
+		return s, err
+	}
+	if r.code != http.StatusAccepted {
+		return s, fmt.Errorf("POST /v1/functions %s: HTTP %d %s", name, r.code, truncate(string(r.body), 300))
+	}
+	diag := func(err error) error {
+		f, gerr := a.get(context.Background(), name)
+		return fmt.Errorf("%w (GET: %+v %v)", err, f.Status, gerr)
+	}
+	if s.added, err = dep.wait(ctx, name, "added"); err != nil {
+		return s, diag(err)
+	}
+	if s.ready, err = dep.wait(ctx, name, "ready"); err != nil {
+		return s, diag(err)
+	}
+	ph, at, err := kv.waitAny(ctx, key, string(function.PhaseReady), string(function.PhaseFailed))
+	if err != nil {
+		return s, diag(err)
+	}
+	if ph != string(function.PhaseReady) {
+		return s, diag(fmt.Errorf("function %s failed", name))
+	}
+	s.status = at
+	s.deploying, _ = kv.get(key, string(function.PhaseDeploying))
+	// Visible through the API: GET until Ready (at once, normally).
+	for {
+		f, err := a.get(ctx, name)
+		s.gets++
+		if err != nil {
+			return s, err
+		}
+		if f.Status.Phase == string(function.PhaseReady) && f.Status.ReadyReplicas == 1 {
+			s.api = time.Now()
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			return s, fmt.Errorf("%s Ready in the status bucket but GET says %+v: %w", name, f.Status, ctx.Err())
+		case <-time.After(apiPoll):
+		}
+	}
+}
+
+// equivalentDeployment is the Deployment EventFlow would make for an
+// http-mode function (kube.NewDeployment), as a typed object for a plain
+// Create, without EventFlow's managed-by label so EventFlow's informers
+// never see it.
+func equivalentDeployment(ns, name string) (*appsv1.Deployment, error) {
+	r := int32(1)
+	spec := function.Spec{Name: name, Image: webImage, Replicas: &r, Invocation: function.Invocation{Mode: function.ModeHTTP}}.WithDefaults()
+	ac, err := kube.NewDeployment(ns, "baseline", spec)
+	if err != nil {
+		return nil, err
+	}
+	var d appsv1.Deployment
+	if err := roundTrip(ac, &d); err != nil {
+		return nil, err
+	}
+	delete(d.Labels, kube.LabelManagedBy)
+	delete(d.Spec.Selector.MatchLabels, kube.LabelManagedBy)
+	delete(d.Spec.Template.Labels, kube.LabelManagedBy)
+	return &d, nil
+}
+
+func roundTrip(from, to any) error {
+	b, err := json.Marshal(from)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, to)
+}
+
+// bareDeploy creates the equivalent Deployment with client-go and times it
+// until a watch sees its replica ready.
+func bareDeploy(ctx context.Context, cs kubernetes.Interface, tl *timeline, name string) (baseDeploy, error) {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	var s baseDeploy
+	d, err := equivalentDeployment(baseNS, name)
+	if err != nil {
+		return s, err
+	}
+	s.sent = time.Now()
+	if _, err := cs.AppsV1().Deployments(baseNS).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		return s, err
+	}
+	s.created = time.Now()
+	if s.added, err = tl.wait(ctx, name, "added"); err != nil {
+		return s, err
+	}
+	s.ready, err = tl.wait(ctx, name, "ready")
+	return s, err
+}
+
+// deployJob creates a job-mode function and waits until it is Ready.
+func deployJob(ctx context.Context, a *apiClient, kv *timeline, tenant, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	r, err := a.postJSON(ctx, "/v1/functions", jobSpec(name))
+	if err != nil {
+		return err
+	}
+	if r.code != http.StatusAccepted {
+		return fmt.Errorf("POST /v1/functions %s: HTTP %d %s", name, r.code, truncate(string(r.body), 300))
+	}
+	ph, _, err := kv.waitAny(ctx, events.FunctionKey(tenant, name), string(function.PhaseReady), string(function.PhaseFailed))
+	if err == nil && ph != string(function.PhaseReady) {
+		f, _ := a.get(ctx, name)
+		err = fmt.Errorf("function %s failed: %s", name, f.Status.Message)
+	}
+	return err
+}
+
+// efInvoke invokes a job-mode function synchronously through the gateway
+// and finds its Job's times on the watch.
+func efInvoke(ctx context.Context, a *apiClient, jobs *timeline, name string) (invokeSample, error) {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	var s invokeSample
+	s.sent = time.Now()
+	r, err := a.do(ctx, http.MethodPost, "/v1/functions/"+name+":invoke", []byte("hello"), "text/plain")
+	s.done = time.Now()
+	if err != nil {
+		return s, err
+	}
+	if r.code != http.StatusOK || string(r.body) != "HELLO\n" {
+		return s, fmt.Errorf("invoke %s: HTTP %d %q", name, r.code, truncate(string(r.body), 300))
+	}
+	id := r.header.Get("X-Invocation-Id")
+	s.runtimeMs, _ = strconv.ParseInt(r.header.Get("X-Duration-Ms"), 10, 64)
+	if s.added, err = jobs.wait(ctx, id, "added"); err != nil {
+		return s, err
+	}
+	s.complete, err = jobs.wait(ctx, id, "complete")
+	return s, err
+}
+
+// bareJob creates the Job EventFlow would make for one invocation
+// (kube.NewJob, without the managed-by label) with client-go, times it until
+// a watch sees it Complete, then times one read of its pod's log.
+func bareJob(ctx context.Context, cs kubernetes.Interface, tl *timeline) (baseJob, error) {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	var s baseJob
+	spec := function.Spec{Name: "base", Image: jobImage, Command: jobCommand}.WithDefaults()
+	id := events.NewInvocationID() // JobName keeps its first 12 characters
+	ac, err := kube.NewJob(baseNS, "baseline", spec, kube.JobRun{ID: id, Payload: []byte("hello"), TTL: 600})
+	if err != nil {
+		return s, err
+	}
+	var j batchv1.Job
+	if err := roundTrip(ac, &j); err != nil {
+		return s, err
+	}
+	delete(j.Labels, kube.LabelManagedBy)
+	delete(j.Spec.Template.Labels, kube.LabelManagedBy)
+	s.sent = time.Now()
+	if _, err := cs.BatchV1().Jobs(baseNS).Create(ctx, &j, metav1.CreateOptions{}); err != nil {
+		return s, err
+	}
+	if s.added, err = tl.wait(ctx, id, "added"); err != nil {
+		return s, err
+	}
+	ev, at, err := tl.waitAny(ctx, id, "complete", "failed")
+	if err != nil {
+		return s, err
+	}
+	if ev != "complete" {
+		return s, fmt.Errorf("job %s failed", j.Name)
+	}
+	s.complete = at
+	pods, err := cs.CoreV1().Pods(baseNS).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(labels.Set{batchv1.JobNameLabel: j.Name}).String()})
+	if err != nil || len(pods.Items) == 0 {
+		return s, fmt.Errorf("pod of job %s: %v (%d pods)", j.Name, err, len(pods.Items))
+	}
+	t := time.Now()
+	out, err := cs.CoreV1().Pods(baseNS).GetLogs(pods.Items[0].Name, &corev1.PodLogOptions{Container: kube.ContainerName}).DoRaw(ctx)
+	s.logRead = time.Since(t)
+	if err != nil || !strings.Contains(string(out), "HELLO") {
+		return s, fmt.Errorf("log of %s: %q %v", pods.Items[0].Name, out, err)
+	}
+	return s, nil
+}
+
+// memory creates memN job-mode functions with memConc at once and reads the
+// deployer's memory before and after they are all Ready.
+func (r *report) memory(ctx context.Context, a *apiClient, kv *timeline, admin kubernetes.Interface, deployer *service) error {
+	m := &r.mem
+	m.functionsBefore = createWarmup + createN + 1
+	settle(ctx, deployer)
+	var err error
+	if m.rssBefore, err = vmRSS(deployer.pid()); err != nil {
+		return err
+	}
+	s0, err := scrape(ctx, deployer.addr)
+	if err != nil {
+		return err
+	}
+	m.heapBefore, m.goroutinesBefore = s0.sum("go_memstats_heap_inuse_bytes"), s0.sum("go_goroutines")
+	cpu0, _ := procCPU(deployer.pid())
+
+	ctx, cancel := context.WithTimeout(ctx, memLimit)
+	defer cancel()
+	posted := make([]time.Time, memN)
+	latency := make([]time.Duration, memN)
+	ok := make([]bool, memN)
+	next := make(chan int)
+	var mu sync.Mutex
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range memConc {
+		wg.Go(func() {
+			for i := range next {
+				t := time.Now()
+				resp, err := a.postJSON(ctx, "/v1/functions", jobSpec(memName(i)))
+				posted[i], latency[i] = t, time.Since(t)
+				if err == nil && resp.code == http.StatusAccepted {
+					ok[i] = true
+					continue
+				}
+				mu.Lock()
+				m.postErrs++
+				if m.postErrSample == "" {
+					m.postErrSample = fmt.Sprintf("HTTP %d %s %v", resp.code, truncate(string(resp.body), 200), err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range memN {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+		}
+	}
+	close(next)
+	wg.Wait()
+	m.allAccepted = time.Since(start)
+	if m.postErrs > 0 {
+		return fmt.Errorf("%d of %d creates failed, e.g. %s", m.postErrs, memN, m.postErrSample)
+	}
+	lastReady, err := kv.waitCount(ctx, memTenant, string(function.PhaseReady), memN)
+	if err != nil {
+		return fmt.Errorf("%d functions Ready: %w", memN, err)
+	}
+	m.allReady = lastReady.Sub(start)
+	for i := range memN {
+		m.posts = append(m.posts, latency[i])
+		if t, found := kv.get(events.FunctionKey(memTenant, memName(i)), string(function.PhaseReady)); found && ok[i] {
+			m.toReady = append(m.toReady, t.Sub(posted[i]))
+		}
+	}
+	pts, err := admin.CoreV1().PodTemplates(nsPrefix+memTenant).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	m.podTemplates = len(pts.Items)
+
+	settle(ctx, deployer)
+	if m.rssAfter, err = vmRSS(deployer.pid()); err != nil {
+		return err
+	}
+	s1, err := scrape(ctx, deployer.addr)
+	if err != nil {
+		return err
+	}
+	m.heapAfter, m.goroutinesAfter = s1.sum("go_memstats_heap_inuse_bytes"), s1.sum("go_goroutines")
+	m.reconciles = s1.sum("eventflow_deployer_reconciles_total") - s0.sum("eventflow_deployer_reconciles_total")
+	cpu1, _ := procCPU(deployer.pid())
+	m.deployerCPU = cpu1 - cpu0
+	return nil
+}
+
+func memName(i int) string { return fmt.Sprintf("m%04d", i) }
+
+// settle waits (bounded) until the deployer's queue is empty twice in a row
+// 250 ms apart, then a second more, so its memory is read at rest.
+func settle(ctx context.Context, deployer *service) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	quiet := 0
+	for quiet < 2 {
+		s, err := scrape(ctx, deployer.addr)
+		if err == nil && s.sum("eventflow_deployer_queue_depth") == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Second):
+	}
+}
+
+// durations maps samples to one duration each.
+func durations[T any](xs []T, f func(T) time.Duration) []time.Duration {
+	out := make([]time.Duration, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
+}
