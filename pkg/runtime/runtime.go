@@ -7,6 +7,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/eventflow/eventflow/pkg/events"
@@ -78,4 +79,20 @@ type Invoker interface {
 type LogSource interface {
 	// FollowLogs sends lines to out until ctx ends.
 	FollowLogs(ctx context.Context, out chan<- events.LogLine) error
+}
+
+// HTTPResult is the result of an http-mode invocation whose function
+// answered: 2xx succeeds with the body as output; any other status fails
+// with the status and the start of the body as the error.
+func HTTPResult(status int, body []byte, contentType string, took time.Duration) InvokeResult {
+	res := InvokeResult{Output: body, ContentType: contentType, Duration: took}
+	if status/100 == 2 {
+		res.Succeeded = true
+		return res
+	}
+	res.Error = "HTTP " + strconv.Itoa(status)
+	if len(body) > 0 {
+		res.Error += ": " + string(body[:min(len(body), 200)])
+	}
+	return res
 }

@@ -2,10 +2,16 @@
 package natstest
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/eventflow/eventflow/pkg/bus"
+	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/natsserver"
 )
 
@@ -29,4 +35,30 @@ func StartIn(tb testing.TB, dir string) *server.Server {
 		s.WaitForShutdown()
 	})
 	return s
+}
+
+// Provisioned starts a server, connects to it and provisions EventFlow's
+// streams and buckets; everything is closed when the test ends.
+func Provisioned(tb testing.TB) (*server.Server, *nats.Conn, jetstream.JetStream, bus.Buckets) {
+	tb.Helper()
+	srv := Start(tb)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := bus.Provision(ctx, js, events.DefaultOptions()); err != nil {
+		tb.Fatalf("provision: %v", err)
+	}
+	b, err := bus.OpenBuckets(ctx, js)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return srv, nc, js, b
 }

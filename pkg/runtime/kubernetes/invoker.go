@@ -295,20 +295,10 @@ func (iv *Invoker) invokeHTTP(ctx context.Context, tenant string, spec function.
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, iv.cfg.OutputLimit))
-	res := runtime.InvokeResult{Output: body, ContentType: resp.Header.Get("Content-Type"), Duration: time.Since(start)}
 	if err != nil {
-		res.Error = "read response: " + err.Error()
-		return res, nil
+		return runtime.InvokeResult{Duration: time.Since(start)}, fmt.Errorf("pod %s: reading response: %w", pod.Name, err)
 	}
-	if resp.StatusCode/100 == 2 {
-		res.Succeeded = true
-		return res, nil
-	}
-	res.Error = "HTTP " + strconv.Itoa(resp.StatusCode)
-	if len(body) > 0 {
-		res.Error += ": " + string(body[:min(len(body), 200)])
-	}
-	return res, nil
+	return runtime.HTTPResult(resp.StatusCode, body, resp.Header.Get("Content-Type"), time.Since(start)), nil
 }
 
 func podReady(p *corev1.Pod) bool {

@@ -140,18 +140,7 @@ func (r *Runtime) invokeHTTP(ctx context.Context, tenant string, spec function.S
 		res.Duration = time.Since(start)
 		return res, fmt.Errorf("function %s/%s: instance %s: reading response: %w", tenant, spec.Name, ep.instance, err)
 	}
-	res.Duration = time.Since(start)
-	res.Output = body
-	res.ContentType = resp.Header.Get("Content-Type")
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		res.Succeeded = true
-		return res, nil
-	}
-	res.Error = "HTTP " + strconv.Itoa(resp.StatusCode)
-	if len(body) > 0 {
-		res.Error += ": " + string(body[:min(len(body), 200)])
-	}
-	return res, nil
+	return runtime.HTTPResult(resp.StatusCode, body, resp.Header.Get("Content-Type"), time.Since(start)), nil
 }
 
 // readCapped reads at most limit bytes of the body, in one allocation when

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -31,21 +30,8 @@ type fixture struct {
 // the real process runtime until the test ends.
 func start(t *testing.T, resync time.Duration) *fixture {
 	t.Helper()
-	srv := natstest.Start(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	_, _, js, b := natstest.Provisioned(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := bus.Provision(ctx, js, events.DefaultOptions()); err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.OpenBuckets(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rt := process.New(process.Config{Logger: log})
 	dp, err := New(ctx, Config{ResyncInterval: resync}, Deps{JS: js, Runtime: rt, Log: log, Tracer: noop.NewTracerProvider().Tracer(""), Registerer: prometheus.NewRegistry()})

@@ -29,18 +29,8 @@ type fixture struct {
 
 func start(t *testing.T) *fixture {
 	t.Helper()
-	srv := natstest.Start(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	_, nc, js, b := natstest.Provisioned(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := bus.Provision(ctx, js, events.DefaultOptions()); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := bus.OpenBuckets(ctx, js)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rt := process.New(process.Config{Logger: log})
 	iv, err := New(ctx, Config{AckWait: 3 * time.Second}, Deps{NC: nc, JS: js, Runtime: rt, Log: log, Tracer: noop.NewTracerProvider().Tracer(""), Registerer: prometheus.NewRegistry()})
