@@ -2,9 +2,11 @@ package events
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 )
 
 // Lifecycle event types (CloudEvents "type" attribute).
@@ -54,13 +56,58 @@ func NewCloudEvent(eventType, source, tenant, fn string, data any) (CloudEvent, 
 	}, nil
 }
 
-// ShortType is the last dot-separated word of a type, used as the last
-// subject token ("io.eventflow.function.ready" → "ready").
-func ShortType(eventType string) string {
-	for i := len(eventType) - 1; i >= 0; i-- {
-		if eventType[i] == '.' {
-			return eventType[i+1:]
-		}
+// EventTypes lists every lifecycle event type: the catalogue.
+var EventTypes = []string{
+	TypeFunctionDeploying, TypeFunctionReady, TypeFunctionFailed, TypeFunctionDeleted,
+	TypeInvocationQueued, TypeInvocationStarted, TypeInvocationSucceeded, TypeInvocationFailed,
+}
+
+// EventTypeTokens is the part of a type after "io.eventflow.", used as the
+// last two subject tokens ("io.eventflow.function.ready" → "function.ready").
+func EventTypeTokens(eventType string) string {
+	return strings.TrimPrefix(eventType, "io.eventflow.")
+}
+
+// FunctionEventData is the data of io.eventflow.function.* events.
+type FunctionEventData struct {
+	Tenant        string `json:"tenant"`
+	Name          string `json:"name"`
+	Generation    int64  `json:"generation"`
+	Phase         string `json:"phase"`
+	ReadyReplicas int32  `json:"readyReplicas"`
+	Message       string `json:"message,omitempty"`
+}
+
+// InvocationEventData is the data of io.eventflow.invocation.* events.
+type InvocationEventData struct {
+	ID         string `json:"id"`
+	Tenant     string `json:"tenant"`
+	Function   string `json:"function"`
+	Status     string `json:"status"`
+	Attempts   int    `json:"attempts"`
+	Error      string `json:"error,omitempty"`
+	ExitCode   *int   `json:"exitCode,omitempty"`
+	DurationMs *int64 `json:"durationMs,omitempty"`
+}
+
+// InvocationEvent is the event of an invocation record's transition.
+func InvocationEvent(eventType, source string, r InvocationRecord) (CloudEvent, error) {
+	return NewCloudEvent(eventType, source, r.Tenant, r.Function, InvocationEventData{
+		ID: r.ID, Tenant: r.Tenant, Function: r.Function, Status: r.Status, Attempts: r.Attempts,
+		Error: r.Error, ExitCode: r.ExitCode, DurationMs: r.DurationMs,
+	})
+}
+
+// Msg is the message that stores ev on the events stream: CloudEvents
+// structured JSON, de-duplicated by the event id.
+func (ev CloudEvent) Msg() (*nats.Msg, error) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
 	}
-	return eventType
+	msg := nats.NewMsg(EventSubject(ev.Tenant, ev.Subject, ev.Type))
+	msg.Data = b
+	msg.Header.Set(nats.MsgIdHdr, ev.ID)
+	msg.Header.Set(HeaderContentType, "application/cloudevents+json")
+	return msg, nil
 }

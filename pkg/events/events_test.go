@@ -21,6 +21,22 @@ func TestSubjects(t *testing.T) {
 	}
 }
 
+func TestEventFilters(t *testing.T) {
+	for _, tc := range []struct{ fn, typ, want string }{
+		{"", "", "eventflow.events.acme.*.>"},
+		{"upper", "", "eventflow.events.acme.upper.>"},
+		{"", TypeInvocationFailed, "eventflow.events.acme.*.invocation.failed"},
+	} {
+		if got := EventFilter("acme", tc.fn, tc.typ); got != tc.want {
+			t.Errorf("EventFilter(%q, %q) = %q, want %q", tc.fn, tc.typ, got, tc.want)
+		}
+	}
+	// Function and invocation events of the same short type do not collide.
+	if EventSubject("a", "f", TypeFunctionFailed) == EventSubject("a", "f", TypeInvocationFailed) {
+		t.Fatal("function.failed and invocation.failed share a subject")
+	}
+}
+
 func TestInvocationIDs(t *testing.T) {
 	a, b := NewInvocationID(), NewInvocationID()
 	if a == b || !ValidInvocationID(a) || len(a) != 32 {
@@ -46,7 +62,7 @@ func TestCloudEventJSON(t *testing.T) {
 			t.Errorf("attribute %q missing from %s", k, b)
 		}
 	}
-	if m["specversion"] != "1.0" || ShortType(ev.Type) != "ready" {
+	if m["specversion"] != "1.0" || EventSubject("acme", "upper", ev.Type) != "eventflow.events.acme.upper.function.ready" {
 		t.Fatalf("event %s", b)
 	}
 }

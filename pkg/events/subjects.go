@@ -34,10 +34,24 @@ func SyncSubject(tenant, fn string) string { return join(SubjectSync, tenant, fn
 // DeadLetterSubject is where invocations go after their last attempt.
 func DeadLetterSubject(tenant, fn string) string { return join(SubjectDeadLetters, tenant, fn) }
 
-// EventSubject is where lifecycle events of one function go; eventType is
-// the short type ("ready", "deleted", ...).
+// EventSubject is where a lifecycle event of one function goes:
+// eventflow.events.<tenant>.<function>.<kind>.<type>, e.g.
+// "...acme.upper.function.ready" or "...acme.upper.invocation.failed", from
+// the CloudEvents type "io.eventflow.<kind>.<type>".
 func EventSubject(tenant, fn, eventType string) string {
-	return join(SubjectEvents, tenant, fn, eventType)
+	return join(SubjectEvents, tenant, fn, EventTypeTokens(eventType))
+}
+
+// EventFilter matches a tenant's events, optionally of one function
+// ("" for all) and one CloudEvents type ("" for all).
+func EventFilter(tenant, fn, eventType string) string {
+	if fn == "" {
+		fn = "*"
+	}
+	if eventType == "" {
+		return join(SubjectEvents, tenant, fn, ">")
+	}
+	return join(SubjectEvents, tenant, fn, EventTypeTokens(eventType))
 }
 
 // LogSubject is where the log lines of one instance of a function go.

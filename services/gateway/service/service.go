@@ -44,6 +44,7 @@ type Deps struct {
 type Gateway struct {
 	handler http.Handler
 	log     *slog.Logger
+	events  *bus.AsyncPublisher
 }
 
 // New binds the gateway to its buckets and builds its handler; it watches
@@ -58,12 +59,18 @@ func New(ctx context.Context, cfg Config, d Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("watch functions: %w", err)
 	}
+	pub := bus.NewAsyncPublisher(d.JS, func(err error) {
+		if err != nil {
+			d.Log.Warn("lifecycle event not stored", "err", err)
+		}
+	})
 	h := api.New(api.Config{MaxBodyBytes: cfg.MaxBodyBytes, EnableTokenIssuer: cfg.EnableTokenIssuer}, api.Deps{
 		NC: d.NC, JS: d.JS, Store: st, Cache: cache, Auth: d.Auth, Log: d.Log, Tracer: d.Tracer,
 		Metrics: api.NewMetrics(d.Registerer, d.Gatherer),
 		Ready:   func(ctx context.Context) error { return bus.Ready(ctx, d.NC, d.JS) },
+		Events:  pub,
 	})
-	return &Gateway{handler: h, log: d.Log}, nil
+	return &Gateway{handler: h, log: d.Log, events: pub}, nil
 }
 
 // Handler is the gateway's HTTP handler.
@@ -83,7 +90,8 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	err := srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		<-done
-		return nil
+		err = nil
 	}
+	g.events.Close()
 	return err
 }

@@ -60,7 +60,11 @@ type Invoker struct {
 	records records.Store
 	m       metrics
 	inv     jetstream.Consumer
+	events  *bus.AsyncPublisher
 }
+
+// Source is the CloudEvents source of the invoker's events.
+const Source = "/eventflow/invoker"
 
 type metrics struct {
 	invocations *prometheus.CounterVec
@@ -104,6 +108,11 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 		return nil, fmt.Errorf("invocations consumer: %w", err)
 	}
 	iv := &Invoker{cfg: cfg, d: d, fns: fns, records: records.Store{KV: b.Invocations}, inv: cons}
+	iv.events = bus.NewAsyncPublisher(d.JS, func(err error) {
+		if err != nil {
+			d.Log.Warn("lifecycle event not stored", "err", err)
+		}
+	})
 	iv.m = metrics{
 		invocations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventflow_invocations_total", Help: "Invocations run, by mode (sync, async) and outcome.",
@@ -171,6 +180,7 @@ func (iv *Invoker) Run(ctx context.Context) error {
 	cc.Drain()
 	<-cc.Closed()
 	wg.Wait()
+	iv.events.Close()
 	return nil
 }
 
@@ -303,6 +313,7 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
 		return
 	}
+	iv.emit(ctx, events.TypeInvocationStarted, r)
 
 	stop := iv.heartbeat(msg)
 	res, runErr := iv.run(ctx, tenant, fnRec.Spec, id, msg.Data(), msg.Headers().Get(events.HeaderContentType), "async")
@@ -327,9 +338,29 @@ func (iv *Invoker) complete(ctx context.Context, log *slog.Logger, msg jetstream
 		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
 		return
 	}
+	typ := events.TypeInvocationSucceeded
+	if r.Status == events.StatusFailed {
+		typ = events.TypeInvocationFailed
+	}
+	iv.emit(ctx, typ, r)
 	if err := msg.DoubleAck(ctx); err != nil {
 		log.WarnContext(ctx, "ack", "err", err)
 	}
+}
+
+// emit publishes a lifecycle event without waiting for it to be stored:
+// events inform subscribers; the record is the source of truth.
+func (iv *Invoker) emit(ctx context.Context, typ string, r events.InvocationRecord) {
+	ev, err := events.InvocationEvent(typ, Source, r)
+	if err != nil {
+		return
+	}
+	msg, err := ev.Msg()
+	if err != nil {
+		return
+	}
+	telemetry.Inject(ctx, msg)
+	iv.events.Publish(msg)
 }
 
 // heartbeat tells JetStream the invocation is still running, so it is not

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/runtime"
 )
@@ -57,43 +58,27 @@ func (l *Logstream) Run(ctx context.Context) error {
 		followErr <- l.d.Source.FollowLogs(ctx, lines)
 		close(lines)
 	}()
-	// One goroutine settles the acks in order, so publishing never waits
-	// for a round trip per line.
-	futures := make(chan jetstream.PubAckFuture, 4096)
-	settled := make(chan struct{})
-	go func() {
-		defer close(settled)
-		for f := range futures {
-			select {
-			case <-f.Ok():
-				l.published.Inc()
-			case <-f.Err():
-				l.failed.Inc()
-			}
+	pub := bus.NewAsyncPublisher(l.d.JS, func(err error) {
+		if err != nil {
+			l.failed.Inc()
+		} else {
+			l.published.Inc()
 		}
-	}()
+	})
 	l.d.Log.Info("logstream running")
 	for line := range lines {
-		if f := l.publish(line); f != nil {
-			futures <- f
-		}
+		pub.Publish(lineMsg(line))
 	}
-	close(futures)
-	<-settled
+	pub.Close()
 	if err := <-followErr; err != nil && ctx.Err() == nil {
 		return err
 	}
 	return nil
 }
 
-func (l *Logstream) publish(line events.LogLine) jetstream.PubAckFuture {
+func lineMsg(line events.LogLine) *nats.Msg {
 	b, _ := json.Marshal(line)
 	msg := nats.NewMsg(events.LogSubject(line.Tenant, line.Function, line.Instance))
 	msg.Data = b
-	f, err := l.d.JS.PublishMsgAsync(msg)
-	if err != nil {
-		l.failed.Inc()
-		return nil
-	}
-	return f
+	return msg
 }

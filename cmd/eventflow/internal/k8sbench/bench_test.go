@@ -127,6 +127,7 @@ type report struct {
 	phases             []phaseTime
 	creates            []createSample
 	bases              []baseDeploy
+	basesSvc           []baseDeploy // with the Service EventFlow also makes
 	invokes            []invokeSample
 	baseJobs           []baseJob
 	apiWarm            []time.Duration // warm-up creates (not in the figures)
@@ -136,6 +137,16 @@ type report struct {
 	kvUpdates          int64
 	watchNotes         []string
 	rssStart           int64
+	idle               idleResult
+}
+
+// idleResult is the deployer at rest with every function deployed, over a
+// window that holds at least one periodic resync (every 30 s).
+type idleResult struct {
+	wall        time.Duration
+	deployerCPU time.Duration
+	reconciles  float64
+	rssAfter    int64
 }
 
 type memResult struct {
@@ -150,6 +161,9 @@ type memResult struct {
 	postErrSample         string
 	allAccepted, allReady time.Duration // from the first POST
 	podTemplates          int
+	ptSpan                time.Duration // first → last PodTemplate creationTimestamp (1 s resolution)
+	ptMaxPerSecond        int
+	reconcileMean         time.Duration
 	reconciles            float64
 	deployerCPU           time.Duration
 }
@@ -245,13 +259,34 @@ func runAll(b *testing.B) (*report, error) {
 	}
 	defer w2.stop()
 	for i := range createWarmup + createN {
-		s, err := efCreate(ctx, lat, efDep, kvTL, latTenant, fmt.Sprintf("web-%03d", i))
-		if err != nil {
-			return nil, fmt.Errorf("create %d: %w\ndeployer log tail:\n%s", i, err, deployer.logs.tailText())
+		// Three steps, one after another, in an order rotating with i, so
+		// whatever work one leaves behind is spread over the other two.
+		var s createSample
+		var bs, bss baseDeploy
+		steps := []func() error{
+			func() (err error) {
+				if s, err = efCreate(ctx, lat, efDep, kvTL, latTenant, fmt.Sprintf("web-%03d", i)); err != nil {
+					err = fmt.Errorf("create %d: %w\ndeployer log tail:\n%s", i, err, deployer.logs.tailText())
+				}
+				return err
+			},
+			func() (err error) {
+				if bs, err = bareDeploy(ctx, env.Admin, baseDep, fmt.Sprintf("base-%03d", i), false); err != nil {
+					err = fmt.Errorf("baseline deployment %d: %w", i, err)
+				}
+				return err
+			},
+			func() (err error) {
+				if bss, err = bareDeploy(ctx, env.Admin, baseDep, fmt.Sprintf("bsvc-%03d", i), true); err != nil {
+					err = fmt.Errorf("baseline deployment + service %d: %w", i, err)
+				}
+				return err
+			},
 		}
-		bs, err := bareDeploy(ctx, env.Admin, baseDep, fmt.Sprintf("base-%03d", i))
-		if err != nil {
-			return nil, fmt.Errorf("baseline deployment %d: %w", i, err)
+		for k := range steps {
+			if err := steps[(i+k)%len(steps)](); err != nil {
+				return nil, err
+			}
 		}
 		if i < createWarmup {
 			r.apiWarm = append(r.apiWarm, s.total())
@@ -259,10 +294,11 @@ func runAll(b *testing.B) (*report, error) {
 		}
 		r.creates = append(r.creates, s)
 		r.bases = append(r.bases, bs)
+		r.basesSvc = append(r.basesSvc, bss)
 	}
 	c1 := takeCPU(svcs)
-	r.windows = append(r.windows, between(fmt.Sprintf("1. create → Ready (%d + %d, interleaved)", createN, createN), c0, c1))
-	phase(fmt.Sprintf("1. create → Ready ×%d + baseline ×%d", createWarmup+createN, createWarmup+createN), t0)
+	r.windows = append(r.windows, between(fmt.Sprintf("1. create → Ready (%d × 3, interleaved)", createN), c0, c1))
+	phase(fmt.Sprintf("1. create → Ready ×%d + 2 baselines ×%d", createWarmup+createN, createWarmup+createN), t0)
 
 	// 2. sync job-mode invocations, EventFlow and a bare Job interleaved.
 	t0 = time.Now()
@@ -308,6 +344,16 @@ func runAll(b *testing.B) (*report, error) {
 	c1 = takeCPU(svcs)
 	r.windows = append(r.windows, between(fmt.Sprintf("3. %d functions Ready, then settle", memN), c0, c1))
 	phase(fmt.Sprintf("3. %d functions", memN), t0)
+
+	// 4. the deployer at rest with every function, over one resync.
+	t0 = time.Now()
+	c0 = takeCPU(svcs)
+	if err := r.rest(ctx, deployer); err != nil {
+		return nil, err
+	}
+	c1 = takeCPU(svcs)
+	r.windows = append(r.windows, between(fmt.Sprintf("4. at rest, %d functions", memN+r.mem.functionsBefore), c0, c1))
+	phase("4. at rest", t0)
 
 	for _, w := range []*kwatch{w1, w2, w3, w4} {
 		if p := w.problem(); p != "" {
@@ -392,25 +438,31 @@ func efCreate(ctx context.Context, a *apiClient, dep, kv *timeline, tenant, name
 	}
 }
 
-// equivalentDeployment is the Deployment EventFlow would make for an
-// http-mode function (kube.NewDeployment), as a typed object for a plain
-// Create, without EventFlow's managed-by label so EventFlow's informers
-// never see it.
-func equivalentDeployment(ns, name string) (*appsv1.Deployment, error) {
+// equivalentObjects are the Deployment and Service EventFlow would make for
+// an http-mode function (kube.NewDeployment, kube.NewService), as typed
+// objects for a plain Create, without EventFlow's managed-by label so
+// EventFlow's informers never see them.
+func equivalentObjects(ns, name string) (*appsv1.Deployment, *corev1.Service, error) {
 	r := int32(1)
 	spec := function.Spec{Name: name, Image: webImage, Replicas: &r, Invocation: function.Invocation{Mode: function.ModeHTTP}}.WithDefaults()
 	ac, err := kube.NewDeployment(ns, "baseline", spec)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var d appsv1.Deployment
 	if err := roundTrip(ac, &d); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	delete(d.Labels, kube.LabelManagedBy)
 	delete(d.Spec.Selector.MatchLabels, kube.LabelManagedBy)
 	delete(d.Spec.Template.Labels, kube.LabelManagedBy)
-	return &d, nil
+	var svc corev1.Service
+	if err := roundTrip(kube.NewService(ns, "baseline", spec), &svc); err != nil {
+		return nil, nil, err
+	}
+	delete(svc.Labels, kube.LabelManagedBy)
+	delete(svc.Spec.Selector, kube.LabelManagedBy)
+	return &d, &svc, nil
 }
 
 func roundTrip(from, to any) error {
@@ -423,11 +475,13 @@ func roundTrip(from, to any) error {
 
 // bareDeploy creates the equivalent Deployment with client-go and times it
 // until a watch sees its replica ready.
-func bareDeploy(ctx context.Context, cs kubernetes.Interface, tl *timeline, name string) (baseDeploy, error) {
+// With withService it then creates the function's Service too, as the
+// deployer does right after the Deployment.
+func bareDeploy(ctx context.Context, cs kubernetes.Interface, tl *timeline, name string, withService bool) (baseDeploy, error) {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	var s baseDeploy
-	d, err := equivalentDeployment(baseNS, name)
+	d, svc, err := equivalentObjects(baseNS, name)
 	if err != nil {
 		return s, err
 	}
@@ -436,6 +490,11 @@ func bareDeploy(ctx context.Context, cs kubernetes.Interface, tl *timeline, name
 		return s, err
 	}
 	s.created = time.Now()
+	if withService {
+		if _, err := cs.CoreV1().Services(baseNS).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+			return s, err
+		}
+	}
 	if s.added, err = tl.wait(ctx, name, "added"); err != nil {
 		return s, err
 	}
@@ -606,6 +665,22 @@ func (r *report) memory(ctx context.Context, a *apiClient, kv *timeline, admin k
 		return err
 	}
 	m.podTemplates = len(pts.Items)
+	perSecond := map[int64]int{}
+	var first, lastPT time.Time
+	for _, pt := range pts.Items {
+		t := pt.CreationTimestamp.Time
+		perSecond[t.Unix()]++
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+		if t.After(lastPT) {
+			lastPT = t
+		}
+	}
+	m.ptSpan = lastPT.Sub(first)
+	for _, n := range perSecond {
+		m.ptMaxPerSecond = max(m.ptMaxPerSecond, n)
+	}
 
 	settle(ctx, deployer)
 	if m.rssAfter, err = vmRSS(deployer.pid()); err != nil {
@@ -617,9 +692,41 @@ func (r *report) memory(ctx context.Context, a *apiClient, kv *timeline, admin k
 	}
 	m.heapAfter, m.goroutinesAfter = s1.sum("go_memstats_heap_inuse_bytes"), s1.sum("go_goroutines")
 	m.reconciles = s1.sum("eventflow_deployer_reconciles_total") - s0.sum("eventflow_deployer_reconciles_total")
+	if dc := s1.sum("eventflow_deployer_reconcile_duration_seconds_count") - s0.sum("eventflow_deployer_reconcile_duration_seconds_count"); dc > 0 {
+		ds := s1.sum("eventflow_deployer_reconcile_duration_seconds_sum") - s0.sum("eventflow_deployer_reconcile_duration_seconds_sum")
+		m.reconcileMean = time.Duration(ds / dc * float64(time.Second))
+	}
 	cpu1, _ := procCPU(deployer.pid())
 	m.deployerCPU = cpu1 - cpu0
 	return nil
+}
+
+// idleWindow holds at least one of the deployer's periodic resyncs (30 s).
+const idleWindow = 31 * time.Second
+
+// rest watches the deployer for idleWindow with nothing asked of it.
+func (r *report) rest(ctx context.Context, deployer *service) error {
+	s0, err := scrape(ctx, deployer.addr)
+	if err != nil {
+		return err
+	}
+	cpu0, _ := procCPU(deployer.pid())
+	start := time.Now()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(idleWindow):
+	}
+	s1, err := scrape(ctx, deployer.addr)
+	if err != nil {
+		return err
+	}
+	cpu1, _ := procCPU(deployer.pid())
+	r.idle.wall = time.Since(start)
+	r.idle.deployerCPU = cpu1 - cpu0
+	r.idle.reconciles = s1.sum("eventflow_deployer_reconciles_total") - s0.sum("eventflow_deployer_reconciles_total")
+	r.idle.rssAfter, err = vmRSS(deployer.pid())
+	return err
 }
 
 func memName(i int) string { return fmt.Sprintf("m%04d", i) }

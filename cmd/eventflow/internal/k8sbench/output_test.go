@@ -13,6 +13,7 @@ type figures struct {
 	total, toAdded, k8s, toStatus, share, toAPI, statusToAPI summary
 	accepted, acceptedToDeploying, deployingToAdded          summary
 	base, baseToAdded, baseK8s, baseCall                     summary
+	baseSvc, baseSvcK8s                                      summary
 	inv, invToAdded, invK8s, invAfter, invShare, invRuntime  summary
 	invGatewayOverhead                                       summary
 	job, jobToAdded, jobK8s, jobLog                          summary
@@ -36,6 +37,8 @@ func (r *report) figures() figures {
 	f.baseToAdded = summarize(durations(bs, func(s baseDeploy) time.Duration { return s.added.Sub(s.sent) }))
 	f.baseK8s = summarize(durations(bs, func(s baseDeploy) time.Duration { return s.ready.Sub(s.added) }))
 	f.baseCall = summarize(durations(bs, func(s baseDeploy) time.Duration { return s.created.Sub(s.sent) }))
+	f.baseSvc = summarize(durations(r.basesSvc, func(s baseDeploy) time.Duration { return s.ready.Sub(s.sent) }))
+	f.baseSvcK8s = summarize(durations(r.basesSvc, func(s baseDeploy) time.Duration { return s.ready.Sub(s.added) }))
 	iv := r.invokes
 	f.inv = summarize(durations(iv, func(s invokeSample) time.Duration { return s.done.Sub(s.sent) }))
 	f.invToAdded = summarize(durations(iv, func(s invokeSample) time.Duration { return s.added.Sub(s.sent) }))
@@ -67,10 +70,12 @@ func (r *report) print(w io.Writer) {
 		{"measure", "EventFlow p50 / p99", "baseline (same run)", "baseline p50 / p99", "ratio p50", "target"},
 		{fmt.Sprintf("create → Ready, http mode, 1 replica (n=%d)", f.total.n), pp(f.total),
 			"bare client-go Deployment create → readyReplicas 1", pp(f.base), ratio(f.total.p50, f.base.p50), "—"},
+		{"", "", "the same + its Service (as EventFlow makes)", pp(f.baseSvc), ratio(f.total.p50, f.baseSvc.p50), "—"},
 		{"  (a) POST sent → Deployment ADDED   [EventFlow]", pp(f.toAdded),
 			"create sent → ADDED", pp(f.baseToAdded), ratio(f.toAdded.p50, f.baseToAdded.p50), "—"},
 		{"  (b) ADDED → readyReplicas 1        [Kubernetes]", pp(f.k8s),
 			"ADDED → readyReplicas 1", pp(f.baseK8s), ratio(f.k8s.p50, f.baseK8s.p50), "—"},
+		{"", "", "with its Service: ADDED → readyReplicas 1", pp(f.baseSvcK8s), ratio(f.k8s.p50, f.baseSvcK8s.p50), "—"},
 		{"  (c) readyReplicas 1 → status Ready [EventFlow]", pp(f.toStatus), "—", "—", "—", "—"},
 		{"  (a)+(c) EventFlow's own share", pp(f.share), "—", "—", "—",
 			fmt.Sprintf("p50 < %s: %s", fmtMs(targetShareP50), verdict(f.share.n > 0 && f.share.p50 < targetShareP50))},
@@ -91,6 +96,8 @@ func (r *report) print(w io.Writer) {
 		{fmt.Sprintf("%d functions created (%d at once) → all Ready", memN, memConc), fmtMs(m.allReady),
 			"—", "—", "—", "—"},
 		{"  each one: POST sent → Ready written", pp(summarize(m.toReady)), "—", "—", "—", "—"},
+		{fmt.Sprintf("deployer at rest with %d functions (%s, ≥ 1 resync)", memN+m.functionsBefore, r.idle.wall.Round(time.Second)),
+			fmt.Sprintf("%.1f%% of a CPU, %.0f reconciles", 100*r.idle.deployerCPU.Seconds()/max(r.idle.wall.Seconds(), 1e-9), r.idle.reconciles), "—", "—", "—", "—"},
 	}
 
 	fmt.Fprintf(w, "\nEventFlow on Kubernetes (test control plane, kwok node; %d CPUs, %s, %s/%s, %s)\n\n", runtime.NumCPU(), runtime.Version(),
@@ -99,7 +106,8 @@ func (r *report) print(w io.Writer) {
 
 	fmt.Fprintln(w, "\nHow it was measured")
 	fmt.Fprintf(w, "- create → Ready: %d http-mode functions (image %s, replicas 1) created one after another through the gateway (after %d warm-up creates: %s), "+
-		"each followed by one bare Deployment create of the same object (kube.NewDeployment without the managed-by label) in namespace %s with the admin client. "+
+		"interleaved in rotating order with a bare Deployment create of the same object (kube.NewDeployment without the managed-by label) and a bare Deployment + Service create, "+
+		"in namespace %s with the admin client; never two at once. "+
 		"Times are when this process received: the HTTP answer; a client-go watch event on Deployments (one watch per namespace, admin client); "+
 		"a JetStream KV watch update of bucket %s (key <tenant>.<name>).\n",
 		f.total.n, webImage, createWarmup, fmtDurations(r.apiWarm), baseNS, "eventflow_function_status")
@@ -132,6 +140,10 @@ func (r *report) print(w io.Writer) {
 		"all Ready (KV watch) after %s; %d PodTemplates in %s%s. The deployer did %.0f reconciles (%.1f per function) using %s of CPU (%.2f ms per function).\n",
 		memN, memConc, fmtMs(m.allAccepted), pp(summarize(m.posts)), fmtMs(m.allReady), m.podTemplates, nsPrefix, memTenant,
 		m.reconciles, m.reconciles/memN, m.deployerCPU.Round(10*time.Millisecond), ms(m.deployerCPU)/memN)
+	fmt.Fprintf(w, "  Mean reconcile during the 1000: %s. The PodTemplates' creationTimestamps span %s, at most %d in one second.\n",
+		fmtMs(m.reconcileMean), m.ptSpan, m.ptMaxPerSecond)
+	fmt.Fprintf(w, "- at rest: %s with nothing asked: the deployer did %.0f reconciles using %s of CPU; RSS then %s.\n",
+		r.idle.wall.Round(100*time.Millisecond), r.idle.reconciles, r.idle.deployerCPU.Round(10*time.Millisecond), mib(r.idle.rssAfter))
 	fmt.Fprintf(w, "- the status bucket watch saw %d updates in all.\n", r.kvUpdates)
 	for _, n := range r.watchNotes {
 		fmt.Fprintf(w, "  %s\n", n)
@@ -143,8 +155,8 @@ func (r *report) print(w io.Writer) {
 			fmt.Fprintf(w, "- %s: no /proc\n", win.name)
 			continue
 		}
-		fmt.Fprintf(w, "- %-42s %7s wall: machine %4.0f%%, bench %3.0f%%, eventflow %3.0f%%, kube %4.0f%%, other %4.0f%%\n",
-			win.name, win.wall.Round(100*time.Millisecond), win.machine, win.bench, win.eventflow, win.kube, win.other)
+		fmt.Fprintf(w, "- %-42s %7s wall: machine %4.0f%%, bench %3.0f%%, eventflow %3.0f%% (deployer %3.0f%%), kube %4.0f%%, other %4.0f%%\n",
+			win.name, win.wall.Round(100*time.Millisecond), win.machine, win.bench, win.eventflow, win.deployer, win.kube, win.other)
 	}
 	fmt.Fprintf(w, "Load average at start %s, at end %s.\n", r.loadStart, r.loadEnd)
 
@@ -217,4 +229,5 @@ func (r *report) reportMetrics(b *testing.B) {
 	b.ReportMetric(float64(r.mem.rssAfter)/(1<<20), "deployer-rss-after-MiB")
 	b.ReportMetric(float64(r.mem.rssAfter-r.mem.rssBefore)/1024/memN, "deployer-KiB/function")
 	b.ReportMetric(r.mem.allReady.Seconds(), "1000-ready-s")
+	b.ReportMetric(ms(f.baseSvc.p50), "bare-deploy+svc-p50-ms")
 }

@@ -554,6 +554,7 @@ type cpuWindow struct {
 	name                                   string
 	wall                                   time.Duration
 	machine, bench, eventflow, kube, other float64
+	deployer                               float64
 	ok                                     bool
 }
 
@@ -567,6 +568,7 @@ func between(name string, a, b cpuSnap) cpuWindow {
 	w.bench = share(b.bench - a.bench)
 	w.eventflow = share(b.eventflow - a.eventflow)
 	w.kube = share(b.kube - a.kube)
+	w.deployer = share(b.deployer - a.deployer)
 	w.other = max(w.machine-w.bench-w.eventflow-w.kube, 0)
 	return w
 }

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventflow/eventflow/pkg/bus"
@@ -168,29 +167,18 @@ func eventType(p function.Phase) string {
 	}
 }
 
-// EventData is the data of function lifecycle events.
-type EventData struct {
-	Tenant        string         `json:"tenant"`
-	Name          string         `json:"name"`
-	Generation    int64          `json:"generation"`
-	Phase         function.Phase `json:"phase"`
-	ReadyReplicas int32          `json:"readyReplicas"`
-	Message       string         `json:"message,omitempty"`
-}
-
 func (r *Reconciler) publish(ctx context.Context, ref runtime.Ref, typ string, st function.Status) error {
-	ev, err := events.NewCloudEvent(typ, Source, ref.Tenant, ref.Name, EventData{
+	ev, err := events.NewCloudEvent(typ, Source, ref.Tenant, ref.Name, events.FunctionEventData{
 		Tenant: ref.Tenant, Name: ref.Name, Generation: st.ObservedGeneration,
-		Phase: st.Phase, ReadyReplicas: st.ReadyReplicas, Message: st.Message,
+		Phase: string(st.Phase), ReadyReplicas: st.ReadyReplicas, Message: st.Message,
 	})
 	if err != nil {
 		return err
 	}
-	b, _ := json.Marshal(ev)
-	msg := nats.NewMsg(events.EventSubject(ref.Tenant, ref.Name, events.ShortType(typ)))
-	msg.Data = b
-	msg.Header.Set(nats.MsgIdHdr, ev.ID)
-	msg.Header.Set(events.HeaderContentType, "application/cloudevents+json")
+	msg, err := ev.Msg()
+	if err != nil {
+		return err
+	}
 	telemetry.Inject(ctx, msg)
 	if _, err := r.JS.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("publish %s event: %w", typ, err)

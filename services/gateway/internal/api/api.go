@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventflow/eventflow/pkg/auth"
+	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/catalog"
 	"github.com/eventflow/eventflow/services/gateway/internal/store"
 )
@@ -41,6 +42,8 @@ type Deps struct {
 	Tracer  trace.Tracer
 	Metrics *Metrics
 	Ready   func(context.Context) error
+	// Events publishes lifecycle events without waiting for them.
+	Events *bus.AsyncPublisher
 }
 
 // API holds the handlers.
@@ -89,6 +92,7 @@ func New(cfg Config, d Deps) *gin.Engine {
 	v1.POST("/functions/:name", a.knownName, a.require(auth.ScopeInvoke), a.invoke)
 	v1.GET("/functions/:name/logs", a.knownName, a.require(auth.ScopeRead), a.logs)
 	v1.GET("/invocations/:id", a.requireAny(auth.ScopeRead, auth.ScopeInvoke), a.getInvocation)
+	v1.GET("/events", a.require(auth.ScopeRead), a.lifecycleEvents)
 	return r
 }
 

@@ -176,6 +176,12 @@ func (a *API) invokeAsync(c *gin.Context, tenant, name string, payload []byte) {
 		a.Log.WarnContext(c, "queued invocation has no record yet; the invoker will write it", "id", id, "err", recErr)
 	}
 	a.Metrics.invocations.WithLabelValues("async", "accepted").Inc()
+	if ev, err := events.InvocationEvent(events.TypeInvocationQueued, Source, rec); err == nil {
+		if msg, err := ev.Msg(); err == nil {
+			telemetry.Inject(c, msg)
+			a.Events.Publish(msg)
+		}
+	}
 	loc := "/v1/invocations/" + id
 	c.Header("Location", loc)
 	c.Header("X-Invocation-Id", id)

@@ -1,0 +1,116 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+)
+
+// Source is the CloudEvents source of the gateway's events.
+const Source = "/eventflow/gateway"
+
+// lifecycleEvents serves GET /v1/events: the caller's tenant's lifecycle
+// events as SSE (CloudEvents JSON as data, the stream sequence as id),
+// optionally of one function (?function=) and one type (?type=). New events
+// by default; with Last-Event-ID (or ?since=) everything after that event,
+// so a client that reconnects misses nothing.
+func (a *API) lifecycleEvents(c *gin.Context) {
+	tenant := claimsOf(c).Tenant
+	fn, typ := c.Query("function"), c.Query("type")
+	if fn != "" && function.ValidateName(fn) != nil {
+		abort(c, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("function=%q is not a function name", fn))
+		return
+	}
+	if typ != "" && !slices.Contains(events.EventTypes, typ) {
+		abort(c, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("type=%q is not an event type; known: %s", typ, strings.Join(events.EventTypes, ", ")))
+		return
+	}
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{events.EventFilter(tenant, fn, typ)},
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+	}
+	last := c.GetHeader("Last-Event-ID")
+	if last == "" {
+		last = c.Query("since")
+	}
+	if last != "" {
+		seq, err := strconv.ParseUint(last, 10, 64)
+		if err != nil {
+			abort(c, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("Last-Event-ID %q must be the id of an event (a whole number)", last))
+			return
+		}
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq+1
+	}
+	ctx, cancel := context.WithCancel(c)
+	defer cancel()
+	cons, err := a.JS.OrderedConsumer(ctx, events.StreamEvents, cfg)
+	if err != nil {
+		a.fail(c, fmt.Errorf("open events: %w", err))
+		return
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		a.fail(c, fmt.Errorf("open events: %w", err))
+		return
+	}
+	defer it.Stop()
+	h := c.Writer.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	c.Status(http.StatusOK)
+	// A comment first, so clients see the stream open before any event.
+	_, _ = c.Writer.WriteString(": stream of " + events.EventFilter(tenant, fn, typ) + "\n\n")
+	c.Writer.Flush()
+
+	msgs := make(chan jetstream.Msg)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := it.Next()
+			if err != nil {
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	keepAlive := time.NewTicker(sseKeepAlive)
+	defer keepAlive.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			md, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			typ := strings.TrimPrefix(m.Subject(), events.SubjectEvents+".")
+			if parts := strings.SplitN(typ, ".", 3); len(parts) == 3 {
+				typ = "io.eventflow." + parts[2]
+			}
+			_, _ = c.Writer.WriteString("id: " + strconv.FormatUint(md.Sequence.Stream, 10) + "\nevent: " + typ + "\ndata: " + string(m.Data()) + "\n\n")
+			c.Writer.Flush()
+		case <-keepAlive.C:
+			_, _ = c.Writer.WriteString(": keep-alive\n\n")
+			c.Writer.Flush()
+		}
+	}
+}
