@@ -20,6 +20,9 @@ const (
 	TypeInvocationStarted   = "io.eventflow.invocation.started"
 	TypeInvocationSucceeded = "io.eventflow.invocation.succeeded"
 	TypeInvocationFailed    = "io.eventflow.invocation.failed"
+	TypeInvocationRetrying  = "io.eventflow.invocation.retrying"
+	// TypeInvocationDeadLettered: the last attempt failed.
+	TypeInvocationDeadLettered = "io.eventflow.invocation.dead_lettered"
 )
 
 // CloudEvent is a CloudEvents 1.0 event in its JSON format (structured
@@ -60,6 +63,7 @@ func NewCloudEvent(eventType, source, tenant, fn string, data any) (CloudEvent, 
 var EventTypes = []string{
 	TypeFunctionDeploying, TypeFunctionReady, TypeFunctionFailed, TypeFunctionDeleted,
 	TypeInvocationQueued, TypeInvocationStarted, TypeInvocationSucceeded, TypeInvocationFailed,
+	TypeInvocationRetrying, TypeInvocationDeadLettered,
 }
 
 // EventTypeTokens is the part of a type after "io.eventflow.", used as the

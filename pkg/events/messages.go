@@ -20,6 +20,11 @@ const (
 	HeaderDurationMs   = "Eventflow-Duration-Ms"
 	HeaderAcceptedAt   = "Eventflow-Accepted-At"
 	HeaderErrorCode    = "Eventflow-Error-Code"
+	// HeaderPriorAttempts on a redriven invocation: attempts it had made
+	// before it was dead-lettered (attempts go on counting from there).
+	HeaderPriorAttempts = "Eventflow-Prior-Attempts"
+	// HeaderAttempts on a dead letter: attempts made in all.
+	HeaderAttempts = "Eventflow-Attempts"
 )
 
 // Error codes an invoker puts in HeaderErrorCode of a sync reply.
@@ -57,6 +62,11 @@ const (
 	StatusRunning   = "running"
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
+	// StatusRetrying: an attempt failed; the next one waits its backoff.
+	StatusRetrying = "retrying"
+	// StatusDeadLettered: the last attempt failed; the invocation is in the
+	// dead-letter stream, from where it can be redriven.
+	StatusDeadLettered = "dead_lettered"
 )
 
 // InvocationRecord is what the invocations bucket keeps per invocation id.
@@ -78,7 +88,7 @@ type InvocationRecord struct {
 
 // Done reports whether the invocation reached a final status.
 func (r InvocationRecord) Done() bool {
-	return r.Status == StatusSucceeded || r.Status == StatusFailed
+	return r.Status == StatusSucceeded || r.Status == StatusFailed || r.Status == StatusDeadLettered
 }
 
 // NewInvocationID returns a new id: a millisecond timestamp (so ids sort by

@@ -60,6 +60,9 @@ type Autoscaling struct {
 type Invocation struct {
 	Mode    string   `json:"mode,omitempty"`
 	Timeout Duration `json:"timeout,omitempty"`
+	// Retry of failed async invocations (defaults: 3 attempts, 1s doubling
+	// to 1m, on every kind of failure).
+	Retry *RetryPolicy `json:"retry,omitempty"`
 }
 
 // Resources are Kubernetes-style quantities ("100m", "128Mi"). The process

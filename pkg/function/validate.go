@@ -96,6 +96,11 @@ func (s Spec) Validate() error {
 	default:
 		return &FieldError{"invocation.mode", fmt.Sprintf("%q is not a mode: use %q or %q", s.Invocation.Mode, ModeJob, ModeHTTP)}
 	}
+	if s.Invocation.Retry != nil {
+		if err := s.Invocation.Retry.validate(); err != nil {
+			return err
+		}
+	}
 	if t := time.Duration(s.Invocation.Timeout); t < 0 || t > MaxTimeout {
 		return &FieldError{"invocation.timeout", fmt.Sprintf("must be between 0 and %s", MaxTimeout)}
 	}

@@ -66,7 +66,9 @@ type InvokeResult struct {
 	Error       string
 	ExitCode    *int
 	TimedOut    bool // the run was stopped at its timeout
-	Duration    time.Duration
+	// HTTPStatus the function answered with (http mode).
+	HTTPStatus int
+	Duration   time.Duration
 }
 
 // Invoker runs invocations. An error means the runtime could not run the
@@ -85,7 +87,7 @@ type LogSource interface {
 // answered: 2xx succeeds with the body as output; any other status fails
 // with the status and the start of the body as the error.
 func HTTPResult(status int, body []byte, contentType string, took time.Duration) InvokeResult {
-	res := InvokeResult{Output: body, ContentType: contentType, Duration: took}
+	res := InvokeResult{Output: body, ContentType: contentType, Duration: took, HTTPStatus: status}
 	if status/100 == 2 {
 		res.Succeeded = true
 		return res

@@ -31,7 +31,6 @@ func run() error {
 	rtFlags.Flags(flag.CommandLine)
 	maxConc := flag.Int("max-concurrent", svcboot.EnvInt("EVENTFLOW_INVOKER_MAX_CONCURRENT", 64), "invocations run at once, sync and async each [EVENTFLOW_INVOKER_MAX_CONCURRENT]")
 	ackWait := flag.Duration("ack-wait", svcboot.EnvDuration("EVENTFLOW_INVOKER_ACK_WAIT", 0), "redelivery timeout of an unacknowledged async invocation, default 30s [EVENTFLOW_INVOKER_ACK_WAIT]")
-	maxDeliver := flag.Int("max-deliver", svcboot.EnvInt("EVENTFLOW_INVOKER_MAX_DELIVER", 5), "attempts of an async invocation [EVENTFLOW_INVOKER_MAX_DELIVER]")
 	flag.Parse()
 	if err := rtFlags.Validate(); err != nil {
 		return err
@@ -53,7 +52,7 @@ func run() error {
 		return err
 	}
 	defer closeRT()
-	iv, err := service.New(ctx, service.Config{MaxConcurrent: *maxConc, AckWait: *ackWait, MaxDeliver: *maxDeliver}, service.Deps{
+	iv, err := service.New(ctx, service.Config{MaxConcurrent: *maxConc, AckWait: *ackWait}, service.Deps{
 		NC: svc.NC, JS: svc.JS, Runtime: rt, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry,
 	})
 	if err != nil {

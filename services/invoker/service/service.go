@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -35,10 +37,9 @@ type Config struct {
 	// AckWait is how long JetStream waits for an ack before redelivering;
 	// running invocations send in-progress acks well within it.
 	AckWait time.Duration
-	// MaxDeliver bounds attempts of an async invocation.
-	MaxDeliver int
-	// RetryDelay is the delay before an attempt that could not run (no
-	// ready instance) is tried again.
+	// RetryDelay is the delay before a message is tried again after the
+	// invoker itself could not handle it (e.g. a record could not be read).
+	// Failed attempts of the function wait their retry policy's backoff.
 	RetryDelay time.Duration
 }
 
@@ -81,9 +82,6 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 30 * time.Second
 	}
-	if cfg.MaxDeliver <= 0 {
-		cfg.MaxDeliver = 5
-	}
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = time.Second
 	}
@@ -96,11 +94,14 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 		return nil, err
 	}
 	cons, err := d.JS.CreateOrUpdateConsumer(ctx, events.StreamInvocations, jetstream.ConsumerConfig{
-		Durable:       events.ConsumerInvoker,
-		Description:   "EventFlow invoker: async invocations",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.AckWait,
-		MaxDeliver:    cfg.MaxDeliver,
+		Durable:     events.ConsumerInvoker,
+		Description: "EventFlow invoker: async invocations",
+		AckPolicy:   jetstream.AckExplicitPolicy,
+		AckWait:     cfg.AckWait,
+		// No MaxDeliver: JetStream would leave a message that reaches it
+		// stranded in the queue. The invoker applies each function's retry
+		// policy and dead-letters after the last attempt.
+		MaxDeliver:    -1,
 		MaxAckPending: cfg.MaxConcurrent * 4,
 		FilterSubject: events.SubjectInvocations + ".>",
 	})
@@ -275,7 +276,9 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Nak()
 		return
 	}
-	attempt := int(md.NumDelivered)
+	// Attempts go on counting across a redrive from the dead letters.
+	prior, _ := strconv.Atoi(msg.Headers().Get(events.HeaderPriorAttempts))
+	attempt := prior + int(md.NumDelivered)
 
 	r, ok, err := iv.records.Get(ctx, id)
 	if err != nil {
@@ -318,16 +321,73 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) {
 	stop := iv.heartbeat(msg)
 	res, runErr := iv.run(ctx, tenant, fnRec.Spec, id, msg.Data(), msg.Headers().Get(events.HeaderContentType), "async")
 	stop()
-	if runErr != nil && attempt < iv.cfg.MaxDeliver {
-		// The runtime could not run it at all (e.g. no ready instance):
-		// leave it queued and try again later.
-		r.Status, r.Error = events.StatusQueued, runErr.Error()
-		_ = iv.records.Put(ctx, r)
+	finish(&r, res, runErr)
+	if r.Status == events.StatusSucceeded {
+		iv.complete(ctx, log, msg, r)
+		return
+	}
+	// A failed attempt: again after a backoff while the policy allows
+	// (the runtime failing to run it at all is always worth another try),
+	// else to the dead letters.
+	policy := fnRec.Spec.Retry()
+	if (runErr != nil || policy.Retries(failureKind(res))) && int(md.NumDelivered) < policy.MaxAttempts {
+		delay := policy.Delay(int(md.NumDelivered), rand.Float64())
+		r.Status = events.StatusRetrying
+		if err := iv.records.Put(ctx, r); err != nil {
+			log.WarnContext(ctx, "record retrying", "err", err)
+		}
+		iv.emit(ctx, events.TypeInvocationRetrying, r)
+		_ = msg.NakWithDelay(delay)
+		return
+	}
+	iv.deadLetter(ctx, log, msg, r)
+}
+
+// failureKind names a failed run the way retry policies do.
+func failureKind(res runtime.InvokeResult) string {
+	switch {
+	case res.TimedOut:
+		return function.RetryOnTimeout
+	case res.HTTPStatus == 429:
+		return function.RetryOnHTTP429
+	case res.HTTPStatus >= 500:
+		return function.RetryOnHTTP5xx
+	case res.HTTPStatus != 0:
+		return "http4xx" // the request itself is wrong: trying again will not help
+	default:
+		return function.RetryOnExit
+	}
+}
+
+// deadLetter stores the invocation (payload, attempts, last error) on the
+// dead-letter stream, records it dead_lettered, and only then acks.
+func (iv *Invoker) deadLetter(ctx context.Context, log *slog.Logger, msg jetstream.Msg, r events.InvocationRecord) {
+	dl := nats.NewMsg(events.DeadLetterSubject(r.Tenant, r.Function))
+	dl.Data = msg.Data()
+	for _, h := range []string{events.HeaderInvocationID, events.HeaderContentType, events.HeaderAcceptedAt} {
+		if v := msg.Headers().Get(h); v != "" {
+			dl.Header.Set(h, v)
+		}
+	}
+	dl.Header.Set(events.HeaderAttempts, strconv.Itoa(r.Attempts))
+	dl.Header.Set(events.HeaderError, headerSafe(r.Error))
+	// The same dead letter published twice (a crash before the ack) is
+	// stored once.
+	dl.Header.Set(nats.MsgIdHdr, r.ID+"-dlq-"+strconv.Itoa(r.Attempts))
+	if _, err := iv.d.JS.PublishMsg(ctx, dl); err != nil {
+		log.WarnContext(ctx, "dead-letter; will retry", "err", err)
 		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
 		return
 	}
-	finish(&r, res, runErr)
-	iv.complete(ctx, log, msg, r)
+	r.Status = events.StatusDeadLettered
+	if err := iv.records.Put(ctx, r); err != nil {
+		log.WarnContext(ctx, "record dead-lettered", "err", err)
+	}
+	iv.emit(ctx, events.TypeInvocationDeadLettered, r)
+	log.InfoContext(ctx, "invocation dead-lettered", "attempts", r.Attempts, "error", r.Error)
+	if err := msg.DoubleAck(ctx); err != nil {
+		log.WarnContext(ctx, "ack", "err", err)
+	}
 }
 
 // complete records the final result and only then acks, waiting for the

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,11 +152,52 @@ func TestAsyncInvocation(t *testing.T) {
 		t.Fatalf("record %+v", r)
 	}
 
-	f.deploy(t, "t", function.Spec{Name: "fails", Command: []string{"sh", "-c", "exit 7"}})
+	one := function.RetryPolicy{MaxAttempts: 1}
+	f.deploy(t, "t", function.Spec{Name: "fails", Command: []string{"sh", "-c", "exit 7"}, Invocation: function.Invocation{Retry: &one}})
 	id = events.NewInvocationID()
 	f.enqueue(t, "t", "fails", id, "")
-	if r := f.waitRecord(t, id); r.Status != events.StatusFailed || r.ExitCode == nil || *r.ExitCode != 7 {
+	if r := f.waitRecord(t, id); r.Status != events.StatusDeadLettered || r.ExitCode == nil || *r.ExitCode != 7 || r.Attempts != 1 {
 		t.Fatalf("failing record %+v", r)
+	}
+}
+
+// TestRetriesWithBackoffThenDeadLetter: an always-failing function runs
+// exactly maxAttempts times, each retry after its backoff, and then sits in
+// the dead-letter stream with its payload, attempts and last error.
+func TestRetriesWithBackoffThenDeadLetter(t *testing.T) {
+	f := start(t)
+	policy := function.RetryPolicy{MaxAttempts: 3, InitialDelay: function.Duration(200 * time.Millisecond), MaxDelay: function.Duration(time.Second)}
+	marker := filepath.Join(t.TempDir(), "attempts")
+	f.deploy(t, "t", function.Spec{Name: "flaky", Command: []string{"sh", "-c", "date +%s%N >> " + marker + "; echo broken >&2; exit 3"},
+		Invocation: function.Invocation{Retry: &policy}})
+	id := events.NewInvocationID()
+	f.enqueue(t, "t", "flaky", id, "the payload")
+	r := f.waitRecord(t, id)
+	if r.Status != events.StatusDeadLettered || r.Attempts != 3 || !strings.Contains(r.Error, "broken") {
+		t.Fatalf("record %+v", r)
+	}
+	waitQueueEmpty(t, f.js)
+	b, _ := os.ReadFile(marker)
+	runs := strings.Fields(string(b))
+	if len(runs) != 3 {
+		t.Fatalf("ran %d times, want exactly 3", len(runs))
+	}
+	// Equal jitter: the n-th retry waits at least half of 200ms·2^(n-1).
+	for i, min := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond} {
+		a, _ := strconv.ParseInt(runs[i], 10, 64)
+		b, _ := strconv.ParseInt(runs[i+1], 10, 64)
+		if gap := time.Duration(b - a); gap < min {
+			t.Errorf("retry %d came after %s, want at least %s", i+1, gap, min)
+		}
+	}
+	s, _ := f.js.Stream(context.Background(), events.StreamDeadLetters)
+	m, err := s.GetLastMsgForSubject(context.Background(), events.DeadLetterSubject("t", "flaky"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Data) != "the payload" || m.Header.Get(events.HeaderInvocationID) != id || m.Header.Get(events.HeaderAttempts) != "3" ||
+		!strings.Contains(m.Header.Get(events.HeaderError), "exit code 3") {
+		t.Fatalf("dead letter %q %v", m.Data, m.Header)
 	}
 }
 

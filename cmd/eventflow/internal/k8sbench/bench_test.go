@@ -163,6 +163,9 @@ type memResult struct {
 	podTemplates          int
 	ptSpan                time.Duration // first → last PodTemplate creationTimestamp (1 s resolution)
 	ptMaxPerSecond        int
+	ptPerSecond           []int // PodTemplates created in each second, in order
+	ptJSON, ptJSONNoMF    int   // mean JSON size of a PodTemplate, with and without managedFields
+	probe                 createSample
 	reconcileMean         time.Duration
 	reconciles            float64
 	deployerCPU           time.Duration
@@ -246,7 +249,22 @@ func runAll(b *testing.B) (*report, error) {
 
 	// 1. create → Ready, EventFlow and bare Kubernetes interleaved one for one.
 	t0 = time.Now()
-	c0 := takeCPU(svcs)
+	reconciles := func() float64 {
+		m, err := scrape(ctx, deployer.addr)
+		if err != nil {
+			return -1
+		}
+		return m.sum("eventflow_deployer_reconciles_total")
+	}
+	window := func(name string, c0, c1 cpuSnap, r0, r1 float64) {
+		w := between(name, c0, c1)
+		w.reconciles = -1
+		if r0 >= 0 && r1 >= 0 {
+			w.reconciles = r1 - r0
+		}
+		r.windows = append(r.windows, w)
+	}
+	c0, r0 := takeCPU(svcs), reconciles()
 	efDep, baseDep := newTimeline(), newTimeline()
 	w1, err := watchDeployments(ctx, env.Admin, nsPrefix+latTenant, efDep)
 	if err != nil {
@@ -296,8 +314,8 @@ func runAll(b *testing.B) (*report, error) {
 		r.bases = append(r.bases, bs)
 		r.basesSvc = append(r.basesSvc, bss)
 	}
-	c1 := takeCPU(svcs)
-	r.windows = append(r.windows, between(fmt.Sprintf("1. create → Ready (%d × 3, interleaved)", createN), c0, c1))
+	c1, r1 := takeCPU(svcs), reconciles()
+	window(fmt.Sprintf("1. create → Ready (%d × 3, interleaved)", createN), c0, c1, r0, r1)
 	phase(fmt.Sprintf("1. create → Ready ×%d + 2 baselines ×%d", createWarmup+createN, createWarmup+createN), t0)
 
 	// 2. sync job-mode invocations, EventFlow and a bare Job interleaved.
@@ -316,7 +334,7 @@ func runAll(b *testing.B) (*report, error) {
 	if err := deployJob(ctx, jobc, kvTL, jobTenant, "upper"); err != nil {
 		return nil, err
 	}
-	c0 = takeCPU(svcs)
+	c0, r0 = takeCPU(svcs), reconciles()
 	for i := range invokeWarmup + invokeN {
 		s, err := efInvoke(ctx, jobc, efJobs, "upper")
 		if err != nil {
@@ -331,28 +349,28 @@ func runAll(b *testing.B) (*report, error) {
 			r.baseJobs = append(r.baseJobs, bj)
 		}
 	}
-	c1 = takeCPU(svcs)
-	r.windows = append(r.windows, between(fmt.Sprintf("2. job invocations (%d + %d, interleaved)", invokeN, invokeN), c0, c1))
+	c1, r1 = takeCPU(svcs), reconciles()
+	window(fmt.Sprintf("2. job invocations (%d + %d, interleaved)", invokeWarmup+invokeN, invokeWarmup+invokeN), c0, c1, r0, r1)
 	phase(fmt.Sprintf("2. job invoke ×%d + baseline ×%d", invokeWarmup+invokeN, invokeWarmup+invokeN), t0)
 
 	// 3. the deployer's memory with 1,000 more functions.
 	t0 = time.Now()
-	c0 = takeCPU(svcs)
-	if err := r.memory(ctx, memc, kvTL, env.Admin, deployer); err != nil {
+	c0, r0 = takeCPU(svcs), reconciles()
+	if err := r.memory(ctx, memc, lat, kvTL, efDep, env.Admin, deployer); err != nil {
 		return nil, fmt.Errorf("%w\ndeployer log tail:\n%s", err, deployer.logs.tailText())
 	}
-	c1 = takeCPU(svcs)
-	r.windows = append(r.windows, between(fmt.Sprintf("3. %d functions Ready, then settle", memN), c0, c1))
+	c1, r1 = takeCPU(svcs), reconciles()
+	window(fmt.Sprintf("3. %d functions Ready, then settle", memN), c0, c1, r0, r1)
 	phase(fmt.Sprintf("3. %d functions", memN), t0)
 
 	// 4. the deployer at rest with every function, over one resync.
 	t0 = time.Now()
-	c0 = takeCPU(svcs)
+	c0, r0 = takeCPU(svcs), reconciles()
 	if err := r.rest(ctx, deployer); err != nil {
 		return nil, err
 	}
-	c1 = takeCPU(svcs)
-	r.windows = append(r.windows, between(fmt.Sprintf("4. at rest, %d functions", memN+r.mem.functionsBefore), c0, c1))
+	c1, r1 = takeCPU(svcs), reconciles()
+	window(fmt.Sprintf("4. at rest, %d functions", memN+1+r.mem.functionsBefore), c0, c1, r0, r1)
 	phase("4. at rest", t0)
 
 	for _, w := range []*kwatch{w1, w2, w3, w4} {
@@ -593,8 +611,9 @@ func bareJob(ctx context.Context, cs kubernetes.Interface, tl *timeline) (baseJo
 }
 
 // memory creates memN job-mode functions with memConc at once and reads the
-// deployer's memory before and after they are all Ready.
-func (r *report) memory(ctx context.Context, a *apiClient, kv *timeline, admin kubernetes.Interface, deployer *service) error {
+// deployer's memory before and after they are all Ready (with one more
+// function, the probe).
+func (r *report) memory(ctx context.Context, a, lat *apiClient, kv, efDep *timeline, admin kubernetes.Interface, deployer *service) error {
 	m := &r.mem
 	m.functionsBefore = createWarmup + createN + 1
 	settle(ctx, deployer)
@@ -649,9 +668,21 @@ func (r *report) memory(ctx context.Context, a *apiClient, kv *timeline, admin k
 	if m.postErrs > 0 {
 		return fmt.Errorf("%d of %d creates failed, e.g. %s", m.postErrs, memN, m.postErrSample)
 	}
+	// A probe: one http-mode function of another tenant, created while the
+	// deployer works through the 1000, timed as in phase 1.
+	probeDone := make(chan struct{})
+	var probeErr error
+	go func() {
+		defer close(probeDone)
+		m.probe, probeErr = efCreate(ctx, lat, efDep, kv, latTenant, "probe")
+	}()
 	lastReady, err := kv.waitCount(ctx, memTenant, string(function.PhaseReady), memN)
+	<-probeDone
 	if err != nil {
 		return fmt.Errorf("%d functions Ready: %w", memN, err)
+	}
+	if probeErr != nil {
+		return fmt.Errorf("probe function during the %d: %w", memN, probeErr)
 	}
 	m.allReady = lastReady.Sub(start)
 	for i := range memN {
@@ -678,8 +709,20 @@ func (r *report) memory(ctx context.Context, a *apiClient, kv *timeline, admin k
 		}
 	}
 	m.ptSpan = lastPT.Sub(first)
-	for _, n := range perSecond {
-		m.ptMaxPerSecond = max(m.ptMaxPerSecond, n)
+	for sec := first.Unix(); sec <= lastPT.Unix() && len(m.ptPerSecond) < 600; sec++ {
+		m.ptPerSecond = append(m.ptPerSecond, perSecond[sec])
+		m.ptMaxPerSecond = max(m.ptMaxPerSecond, perSecond[sec])
+	}
+	if n := len(pts.Items); n > 0 {
+		for _, pt := range pts.Items {
+			b, _ := json.Marshal(pt)
+			m.ptJSON += len(b)
+			pt.ManagedFields = nil
+			b, _ = json.Marshal(pt)
+			m.ptJSONNoMF += len(b)
+		}
+		m.ptJSON /= n
+		m.ptJSONNoMF /= n
 	}
 
 	settle(ctx, deployer)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,10 +64,8 @@ func pp(s summary) string { return fmtMs(s.p50) + " / " + fmtMs(s.p99) }
 func (r *report) print(w io.Writer) {
 	f := r.figures()
 	m := r.mem
-	perFn := int64(0)
-	if memN > 0 {
-		perFn = (m.rssAfter - m.rssBefore) / memN
-	}
+	added := int64(memN + 1) // the 1000 and the probe
+	perFn := (m.rssAfter - m.rssBefore) / added
 	rows := [][]string{
 		{"measure", "EventFlow p50 / p99", "baseline (same run)", "baseline p50 / p99", "ratio p50", "target"},
 		{fmt.Sprintf("create → Ready, http mode, 1 replica (n=%d)", f.total.n), pp(f.total),
@@ -88,15 +88,17 @@ func (r *report) print(w io.Writer) {
 		{"  Complete → 200 received            [EventFlow]", pp(f.invAfter),
 			"one read of the pod's log", pp(f.jobLog), ratio(f.invAfter.p50, f.jobLog.p50), "—"},
 		{"  EventFlow's own share", pp(f.invShare), "—", "—", "—", "—"},
-		{fmt.Sprintf("deployer RSS: %d functions → +%d job-mode", m.functionsBefore, memN),
+		{fmt.Sprintf("deployer RSS: %d functions → +%d job-mode (+1 probe)", m.functionsBefore, memN),
 			mib(m.rssBefore) + " → " + mib(m.rssAfter), "—", "—", "—", "—"},
-		{"  per function", fmt.Sprintf("%.1f KiB", float64(perFn)/1024), "—", "—", "—", "—"},
+		{fmt.Sprintf("  per function (Δ / %d)", added), fmt.Sprintf("%.1f KiB", float64(perFn)/1024), "—", "—", "—", "—"},
 		{"  deployer Go heap in use", fmt.Sprintf("%s → %s (%.1f KiB/fn)", mib(int64(m.heapBefore)), mib(int64(m.heapAfter)),
-			(m.heapAfter-m.heapBefore)/1024/memN), "—", "—", "—", "—"},
+			(m.heapAfter-m.heapBefore)/1024/float64(added)), "—", "—", "—", "—"},
 		{fmt.Sprintf("%d functions created (%d at once) → all Ready", memN, memConc), fmtMs(m.allReady),
 			"—", "—", "—", "—"},
 		{"  each one: POST sent → Ready written", pp(summarize(m.toReady)), "—", "—", "—", "—"},
-		{fmt.Sprintf("deployer at rest with %d functions (%s, ≥ 1 resync)", memN+m.functionsBefore, r.idle.wall.Round(time.Second)),
+		{"  meanwhile, another tenant's http function: create → Ready", fmtMs(m.probe.total()),
+			"phase 1's create → Ready p50 (no load)", fmtMs(f.total.p50), ratio(m.probe.total(), f.total.p50), "—"},
+		{fmt.Sprintf("deployer at rest with %d functions (%s, ≥ 1 resync)", memN+1+m.functionsBefore, r.idle.wall.Round(time.Second)),
 			fmt.Sprintf("%.1f%% of a CPU, %.0f reconciles", 100*r.idle.deployerCPU.Seconds()/max(r.idle.wall.Seconds(), 1e-9), r.idle.reconciles), "—", "—", "—", "—"},
 	}
 
@@ -140,8 +142,12 @@ func (r *report) print(w io.Writer) {
 		"all Ready (KV watch) after %s; %d PodTemplates in %s%s. The deployer did %.0f reconciles (%.1f per function) using %s of CPU (%.2f ms per function).\n",
 		memN, memConc, fmtMs(m.allAccepted), pp(summarize(m.posts)), fmtMs(m.allReady), m.podTemplates, nsPrefix, memTenant,
 		m.reconciles, m.reconciles/memN, m.deployerCPU.Round(10*time.Millisecond), ms(m.deployerCPU)/memN)
-	fmt.Fprintf(w, "  Mean reconcile during the 1000: %s. The PodTemplates' creationTimestamps span %s, at most %d in one second.\n",
-		fmtMs(m.reconcileMean), m.ptSpan, m.ptMaxPerSecond)
+	fmt.Fprintf(w, "  Mean reconcile during the 1000: %s. PodTemplates created per second (creationTimestamp): %s.\n",
+		fmtMs(m.reconcileMean), fmtInts(m.ptPerSecond))
+	fmt.Fprintf(w, "  A PodTemplate as listed is %d bytes of JSON on average, %d without its managedFields.\n", m.ptJSON, m.ptJSONNoMF)
+	p := m.probe
+	fmt.Fprintf(w, "  The probe (tenant %s, http mode, POSTed once all %d were accepted): POST → ADDED %s, ADDED → ready %s, ready → status Ready %s; total %s.\n",
+		latTenant, memN, fmtMs(p.toAdded()), fmtMs(p.k8s()), fmtMs(p.toStatus()), fmtMs(p.total()))
 	fmt.Fprintf(w, "- at rest: %s with nothing asked: the deployer did %.0f reconciles using %s of CPU; RSS then %s.\n",
 		r.idle.wall.Round(100*time.Millisecond), r.idle.reconciles, r.idle.deployerCPU.Round(10*time.Millisecond), mib(r.idle.rssAfter))
 	fmt.Fprintf(w, "- the status bucket watch saw %d updates in all.\n", r.kvUpdates)
@@ -155,8 +161,8 @@ func (r *report) print(w io.Writer) {
 			fmt.Fprintf(w, "- %s: no /proc\n", win.name)
 			continue
 		}
-		fmt.Fprintf(w, "- %-42s %7s wall: machine %4.0f%%, bench %3.0f%%, eventflow %3.0f%% (deployer %3.0f%%), kube %4.0f%%, other %4.0f%%\n",
-			win.name, win.wall.Round(100*time.Millisecond), win.machine, win.bench, win.eventflow, win.deployer, win.kube, win.other)
+		fmt.Fprintf(w, "- %-42s %7s wall: machine %4.0f%%, bench %3.0f%%, eventflow %3.0f%% (deployer %3.0f%%), kube %4.0f%%, other %4.0f%%; deployer reconciles %.0f\n",
+			win.name, win.wall.Round(100*time.Millisecond), win.machine, win.bench, win.eventflow, win.deployer, win.kube, win.other, win.reconciles)
 	}
 	fmt.Fprintf(w, "Load average at start %s, at end %s.\n", r.loadStart, r.loadEnd)
 
@@ -194,6 +200,14 @@ func fmtDurations(ds []time.Duration) string {
 		s += fmtMs(d)
 	}
 	return s
+}
+
+func fmtInts(xs []int) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.Itoa(x)
+	}
+	return strings.Join(parts, " ")
 }
 
 func avgGets(cs []createSample) string {

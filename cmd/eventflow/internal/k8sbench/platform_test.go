@@ -555,6 +555,7 @@ type cpuWindow struct {
 	wall                                   time.Duration
 	machine, bench, eventflow, kube, other float64
 	deployer                               float64
+	reconciles                             float64 // by the deployer; -1 if unknown
 	ok                                     bool
 }
 
