@@ -135,6 +135,12 @@ func (r *report) print(w io.Writer) {
 		f.inv.n, jobImage, jobCommand, invokeWarmup, baseNS)
 	fmt.Fprintf(w, "  The runtime's own Invoke (X-Duration-Ms) %s; the rest (gateway, NATS request/reply, invoker around Invoke) %s.\n",
 		pp(f.invRuntime), pp(f.invGatewayOverhead))
+	if len(r.windows) >= 2 && r.windows[0].reconciles >= 0 && r.windows[1].reconciles >= 0 {
+		fmt.Fprintf(w, "- deployer reconciles (its /metrics): %.0f during phase 1 (%.1f per EventFlow create; the baselines' objects are invisible to it), "+
+			"%.0f during phase 2 (%.1f per job invocation, although no function changed).\n",
+			r.windows[0].reconciles, r.windows[0].reconciles/float64(createWarmup+createN),
+			r.windows[1].reconciles, r.windows[1].reconciles/float64(invokeWarmup+invokeN))
+	}
 	fmt.Fprintf(w, "- memory: VmRSS of the deployer process (/proc/<pid>/status): %s right after start (0 functions), %s before the %d (%d functions), %s after all were Ready "+
 		"and its queue was empty for 0.5 s + 1 s. Go heap in use (its /metrics) %s → %s; goroutines %.0f → %.0f.\n",
 		mib(r.rssStart), mib(m.rssBefore), memN, m.functionsBefore, mib(m.rssAfter), mib(int64(m.heapBefore)), mib(int64(m.heapAfter)), m.goroutinesBefore, m.goroutinesAfter)
@@ -244,4 +250,7 @@ func (r *report) reportMetrics(b *testing.B) {
 	b.ReportMetric(float64(r.mem.rssAfter-r.mem.rssBefore)/1024/memN, "deployer-KiB/function")
 	b.ReportMetric(r.mem.allReady.Seconds(), "1000-ready-s")
 	b.ReportMetric(ms(f.baseSvc.p50), "bare-deploy+svc-p50-ms")
+	if len(r.windows) >= 2 && r.windows[1].reconciles >= 0 {
+		b.ReportMetric(r.windows[1].reconciles/float64(invokeWarmup+invokeN), "deployer-reconciles/invocation")
+	}
 }

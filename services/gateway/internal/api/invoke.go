@@ -66,7 +66,7 @@ func wantsAsync(c *gin.Context) (bool, error) {
 // check so the answer does not depend on the token's scopes.
 func (a *API) knownName(c *gin.Context) {
 	name := c.Param("name")
-	if c.Request.Method == http.MethodPost {
+	if c.Request.Method == http.MethodPost && c.FullPath() == "/v1/functions/:name" {
 		var ok bool
 		if name, ok = strings.CutSuffix(name, ":invoke"); !ok {
 			abort(c, http.StatusNotFound, CodeNotFound, "no such endpoint: POST "+c.Request.URL.Path+" (to invoke, POST "+c.Request.URL.Path+":invoke)")

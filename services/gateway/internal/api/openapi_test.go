@@ -459,7 +459,7 @@ func TestOpenAPIEnumsAndLimits(t *testing.T) {
 		string(function.PhaseFailed), string(function.PhaseDeleting),
 	})
 	assertSameSet(t, "InvocationRecord.status enum", enum("#/components/schemas/InvocationRecord/properties/status"), []string{
-		events.StatusQueued, events.StatusRunning, events.StatusSucceeded, events.StatusFailed,
+		events.StatusQueued, events.StatusRunning, events.StatusRetrying, events.StatusSucceeded, events.StatusFailed, events.StatusDeadLettered,
 	})
 	assertSameSet(t, "Invocation.mode enum", enum("#/components/schemas/Invocation/properties/mode"), []string{function.ModeJob, function.ModeHTTP})
 	assertSameSet(t, "TokenRequest.scopes enum", enum("#/components/schemas/TokenRequest/properties/scopes/items"), auth.AllScopes)

@@ -242,3 +242,16 @@ func mustJSON(v any) []byte {
 func (s *Store) DeleteInvocation(ctx context.Context, id string) {
 	_ = s.b.Invocations.Purge(ctx, id)
 }
+
+// SetInvocationStatus changes an invocation record's status, for a
+// redrive: queued before the invocation is queued again (so the invoker's
+// later records win), or back to dead_lettered if queueing failed.
+func (s *Store) SetInvocationStatus(ctx context.Context, tenant, id, status string) error {
+	r, err := s.Invocation(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
+	r.Status = status
+	_, err = s.b.Invocations.Put(ctx, id, mustJSON(r))
+	return err
+}
