@@ -78,5 +78,15 @@ func NewClient(cfg *rest.Config) (kubernetes.Interface, error) {
 func managedInformers(client kubernetes.Interface, resync time.Duration) informers.SharedInformerFactory {
 	sel := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy}).String()
 	return informers.NewSharedInformerFactoryWithOptions(client, resync,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }),
+		informers.WithTransform(stripManagedFields))
+}
+
+// stripManagedFields drops what EventFlow never reads from cached objects:
+// managedFields are close to half of each one.
+func stripManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }

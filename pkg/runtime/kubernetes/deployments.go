@@ -92,7 +92,9 @@ func (d *Deployments) notify(obj any) {
 		return
 	}
 	ref, ok := refOf(m.GetLabels())
-	if !ok {
+	// Invocation Jobs' pods say nothing about the function's deployment:
+	// reconciling on each of their events would cost work per invocation.
+	if !ok || m.GetLabels()[LabelInvocation] != "" {
 		return
 	}
 	select {
