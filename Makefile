@@ -7,7 +7,7 @@ BIN := $(CURDIR)/bin
 # Tests get their own timeout; the whole suite must stay well inside CI's 90 minutes.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: help build run test bench lint fmt vet clean k8s-build k8s-up k8s-down
+.PHONY: help build run test bench bench-k8s lint fmt vet clean k8s-build k8s-up k8s-down
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ k8s-up: ## start a real Kubernetes control plane on 127.0.0.1 (kwok nodes); KUBE
 
 k8s-down: ## stop and delete the test control plane
 	hack/k8s.sh down
+
+bench-k8s: build ## Kubernetes runtime benchmarks on the test control plane (see docs/BENCHMARKS.md)
+	cd cmd/eventflow && EVENTFLOW_BIN=$(BIN) $(GO) test -run '^$$' -bench Kubernetes -benchtime 1x -timeout 20m ./internal/k8sbench/
 
 vet: ## go vet every module
 	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
