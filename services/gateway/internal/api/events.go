@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/nats-io/nats.go/jetstream"
@@ -73,44 +72,19 @@ func (a *API) lifecycleEvents(c *gin.Context) {
 	_, _ = c.Writer.WriteString(": stream of " + events.EventFilter(tenant, fn, typ) + "\n\n")
 	c.Writer.Flush()
 
-	msgs := make(chan jetstream.Msg)
-	go func() {
-		defer close(msgs)
-		for {
-			m, err := it.Next()
-			if err != nil {
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	keepAlive := time.NewTicker(sseKeepAlive)
-	defer keepAlive.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	followStream(ctx, it, func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
 			return
-		case m, ok := <-msgs:
-			if !ok {
-				return
-			}
-			md, err := m.Metadata()
-			if err != nil {
-				continue
-			}
-			typ := strings.TrimPrefix(m.Subject(), events.SubjectEvents+".")
-			if parts := strings.SplitN(typ, ".", 3); len(parts) == 3 {
-				typ = "io.eventflow." + parts[2]
-			}
-			_, _ = c.Writer.WriteString("id: " + strconv.FormatUint(md.Sequence.Stream, 10) + "\nevent: " + typ + "\ndata: " + string(m.Data()) + "\n\n")
-			c.Writer.Flush()
-		case <-keepAlive.C:
-			_, _ = c.Writer.WriteString(": keep-alive\n\n")
-			c.Writer.Flush()
 		}
-	}
+		typ := strings.TrimPrefix(m.Subject(), events.SubjectEvents+".")
+		if parts := strings.SplitN(typ, ".", 3); len(parts) == 3 {
+			typ = "io.eventflow." + parts[2]
+		}
+		_, _ = c.Writer.WriteString("id: " + strconv.FormatUint(md.Sequence.Stream, 10) + "\nevent: " + typ + "\ndata: " + string(m.Data()) + "\n\n")
+		c.Writer.Flush()
+	}, func() {
+		_, _ = c.Writer.WriteString(": keep-alive\n\n")
+		c.Writer.Flush()
+	})
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,9 +15,8 @@ import (
 )
 
 const (
-	defaultTail  = 100
-	maxTail      = 10000
-	sseKeepAlive = 15 * time.Second
+	defaultTail = 100
+	maxTail     = 10000
 )
 
 // logs serves GET /v1/functions/{name}/logs: the last `tail` lines of every
@@ -97,38 +95,11 @@ func (a *API) logs(c *gin.Context) {
 	if !follow {
 		return
 	}
-	msgs := make(chan jetstream.Msg)
-	go func() {
-		defer close(msgs)
-		for {
-			m, err := it.Next()
-			if err != nil {
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	keepAlive := time.NewTicker(sseKeepAlive)
-	defer keepAlive.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m, ok := <-msgs:
-			if !ok {
-				return
-			}
-			md, _ := m.Metadata()
-			w.write(decodeLog(m.Data(), md))
-			w.flush()
-		case <-keepAlive.C:
-			w.keepAlive()
-		}
-	}
+	followStream(ctx, it, func(m jetstream.Msg) {
+		md, _ := m.Metadata()
+		w.write(decodeLog(m.Data(), md))
+		w.flush()
+	}, w.keepAlive)
 }
 
 type logEntry struct {
