@@ -29,13 +29,15 @@ type fixture struct {
 	b  bus.Buckets
 }
 
-func start(t *testing.T) *fixture {
+func start(t *testing.T) *fixture { return startWith(t, Config{AckWait: 3 * time.Second}) }
+
+func startWith(t *testing.T, cfg Config) *fixture {
 	t.Helper()
 	_, nc, js, b := natstest.Provisioned(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rt := process.New(process.Config{Logger: log})
-	iv, err := New(ctx, Config{AckWait: 3 * time.Second}, Deps{NC: nc, JS: js, Runtime: rt, Log: log, Tracer: noop.NewTracerProvider().Tracer(""), Registerer: prometheus.NewRegistry()})
+	iv, err := New(ctx, cfg, Deps{NC: nc, JS: js, Runtime: rt, Log: log, Tracer: noop.NewTracerProvider().Tracer(""), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,5 +244,21 @@ func waitQueueEmpty(t *testing.T, js jetstream.JetStream) {
 			t.Fatal("invocation queue not drained in 10s")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLongRunIsNotRedelivered: a run three times longer than the ack wait
+// is executed once: in-progress acks keep JetStream from handing it to
+// another attempt meanwhile.
+func TestLongRunIsNotRedelivered(t *testing.T) {
+	f := startWith(t, Config{AckWait: time.Second})
+	marker := filepath.Join(t.TempDir(), "runs")
+	f.deploy(t, "t", function.Spec{Name: "slow", Command: []string{"sh", "-c", "echo run >> " + marker + "; sleep 3; echo done"}})
+	id := events.NewInvocationID()
+	f.enqueue(t, "t", "slow", id, "")
+	r := f.waitRecord(t, id)
+	waitQueueEmpty(t, f.js)
+	if b, _ := os.ReadFile(marker); string(b) != "run\n" || r.Status != events.StatusSucceeded || r.Attempts != 1 {
+		t.Fatalf("ran %q; record %+v: want one run, one attempt", b, r)
 	}
 }
