@@ -2,6 +2,7 @@ package events
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -97,6 +98,14 @@ func NewInvocationID() string {
 	var b [10]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%012x%s", time.Now().UnixMilli(), hex.EncodeToString(b[:]))
+}
+
+// IdempotentInvocationID is the invocation id of a request carrying an
+// Idempotency-Key: the same tenant, function and key always give the same
+// id, so a repeated request finds the first one's invocation.
+func IdempotentInvocationID(tenant, fn, key string) string {
+	sum := sha256.Sum256([]byte(tenant + "\x00" + fn + "\x00" + key))
+	return hex.EncodeToString(sum[:16])
 }
 
 // ValidInvocationID reports whether s has the shape NewInvocationID makes;

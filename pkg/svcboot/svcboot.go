@@ -68,6 +68,9 @@ type Common struct {
 	NATSURL        string
 	LogLevel       string
 	StreamReplicas int
+	// InvocationTTL is how long invocation records are kept, which is also
+	// how long an Idempotency-Key maps to its invocation.
+	InvocationTTL time.Duration
 }
 
 // Flags registers the common flags (defaults from NATS_URL,
@@ -75,6 +78,7 @@ type Common struct {
 func (c *Common) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSURL, "nats-url", Env("NATS_URL", nats.DefaultURL), "NATS server URL(s), comma-separated [NATS_URL]")
 	fs.StringVar(&c.LogLevel, "log-level", Env("EVENTFLOW_LOG_LEVEL", "info"), "debug, info, warn or error [EVENTFLOW_LOG_LEVEL]")
+	fs.DurationVar(&c.InvocationTTL, "invocation-ttl", EnvDuration("EVENTFLOW_INVOCATION_TTL", 24*time.Hour), "how long invocation records (and Idempotency-Keys) are kept [EVENTFLOW_INVOCATION_TTL]")
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", EnvInt("EVENTFLOW_STREAM_REPLICAS", 1), "replicas of streams and buckets when provisioning (3 in a cluster) [EVENTFLOW_STREAM_REPLICAS]")
 }
 
@@ -109,6 +113,9 @@ func Start(ctx context.Context, name string, c Common) (*Service, error) {
 	}
 	opts := events.DefaultOptions()
 	opts.Replicas = c.StreamReplicas
+	if c.InvocationTTL > 0 {
+		opts.InvocationsTTL = c.InvocationTTL
+	}
 	if err := bus.Provision(ctx, js, opts); err != nil {
 		nc.Close()
 		return nil, err

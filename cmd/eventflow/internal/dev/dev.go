@@ -50,6 +50,9 @@ type Config struct {
 	// InvokerAckWait is how long an unacknowledged async invocation waits
 	// before redelivery (e.g. after a crash).
 	InvokerAckWait time.Duration
+	// InvocationTTL is how long invocation records (and Idempotency-Keys)
+	// are kept.
+	InvocationTTL time.Duration
 }
 
 // Run starts everything, prints where it is, and runs until ctx ends; then
@@ -116,7 +119,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 			js jetstream.JetStream
 		}{nc, js}
 	}
-	if err := bus.Provision(ctx, conn["gateway"].js, events.DefaultOptions()); err != nil {
+	opts := events.DefaultOptions()
+	if cfg.InvocationTTL > 0 {
+		opts.InvocationsTTL = cfg.InvocationTTL
+	}
+	if err := bus.Provision(ctx, conn["gateway"].js, opts); err != nil {
 		return err
 	}
 	tp, err := telemetry.NewTracerProvider(ctx)

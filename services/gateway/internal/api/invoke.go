@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,11 +41,45 @@ func (a *API) invoke(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	id := events.NewInvocationID()
+	if key := c.GetHeader("Idempotency-Key"); key != "" {
+		if len(key) > 255 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			abort(c, http.StatusBadRequest, CodeBadRequest, "Idempotency-Key must be 1 to 255 printable characters")
+			return
+		}
+		id = events.IdempotentInvocationID(tenant, name, key)
+		if prev, err := a.Store.Invocation(c, tenant, id); err == nil {
+			a.replay(c, prev, async)
+			return
+		}
+	}
 	if async {
-		a.invokeAsync(c, tenant, name, payload)
+		a.invokeAsync(c, tenant, name, id, payload)
 		return
 	}
-	a.invokeSync(c, tenant, rec.Spec, payload)
+	a.invokeSync(c, tenant, rec.Spec, id, payload)
+}
+
+// replay answers a repeated request (same Idempotency-Key) with the first
+// one's invocation instead of invoking again: async, its id and status;
+// sync, its recorded output once it has finished.
+func (a *API) replay(c *gin.Context, prev events.InvocationRecord, async bool) {
+	c.Header("Idempotent-Replayed", "true")
+	c.Header("X-Invocation-Id", prev.ID)
+	loc := "/v1/invocations/" + prev.ID
+	if async || !prev.Done() {
+		c.Header("Location", loc)
+		c.PureJSON(http.StatusAccepted, gin.H{"id": prev.ID, "status": prev.Status, "location": loc})
+		return
+	}
+	if prev.ExitCode != nil {
+		c.Header("X-Exit-Code", strconv.Itoa(*prev.ExitCode))
+	}
+	if prev.Status == events.StatusSucceeded {
+		c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(prev.Output))
+		return
+	}
+	abort(c, http.StatusBadGateway, CodeFunctionFailed, prev.Error)
 }
 
 // wantsAsync reads ?async= (a boolean) and Prefer: respond-async.
@@ -83,8 +118,7 @@ func (a *API) knownName(c *gin.Context) {
 // invokeSync sends the payload to one invoker over core NATS request/reply:
 // nothing touches disk on the way, the invoker records the result after it
 // has answered.
-func (a *API) invokeSync(c *gin.Context, tenant string, spec function.Spec, payload []byte) {
-	id := events.NewInvocationID()
+func (a *API) invokeSync(c *gin.Context, tenant string, spec function.Spec, id string, payload []byte) {
 	c.Header("X-Invocation-Id", id)
 	msg := nats.NewMsg(events.SyncSubject(tenant, spec.Name))
 	msg.Header.Set(events.HeaderInvocationID, id)
@@ -145,8 +179,7 @@ func (a *API) invokeSync(c *gin.Context, tenant string, spec function.Spec, payl
 // invokeAsync stores the invocation on the JetStream work queue and answers
 // 202 only once JetStream has acknowledged it. The "queued" record is
 // written alongside; the invoker's own records take precedence.
-func (a *API) invokeAsync(c *gin.Context, tenant, name string, payload []byte) {
-	id := events.NewInvocationID()
+func (a *API) invokeAsync(c *gin.Context, tenant, name, id string, payload []byte) {
 	now := time.Now().UTC()
 	msg := nats.NewMsg(events.InvocationSubject(tenant, name))
 	msg.Header.Set(nats.MsgIdHdr, id)
@@ -161,8 +194,12 @@ func (a *API) invokeAsync(c *gin.Context, tenant, name string, payload []byte) {
 	rec := events.InvocationRecord{ID: id, Tenant: tenant, Function: name, Async: true, Status: events.StatusQueued, CreatedAt: now}
 	recorded := make(chan error, 1)
 	go func() { recorded <- a.Store.CreateQueued(c, rec) }()
-	_, pubErr := a.JS.PublishMsg(c, msg)
+	ack, pubErr := a.JS.PublishMsg(c, msg)
 	recErr := <-recorded
+	if pubErr == nil && ack.Duplicate {
+		// The same Idempotency-Key arrived twice at once: JetStream kept one.
+		c.Header("Idempotent-Replayed", "true")
+	}
 	if pubErr != nil {
 		if recErr == nil {
 			a.Store.DeleteInvocation(context.WithoutCancel(c), id)
