@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventflow/eventflow/cmd/eventflow/internal/benchkit"
 	"github.com/eventflow/eventflow/pkg/function"
 )
 
@@ -96,7 +97,7 @@ func BenchmarkPlatform(b *testing.B) {
 type report struct {
 	started  time.Time
 	total    time.Duration
-	phases   []phaseTime
+	phases   benchkit.Phases
 	raw      rawResult
 	exec     execResult
 	accept   acceptResult
@@ -119,16 +120,11 @@ type report struct {
 	windows                     []window
 }
 
-type phaseTime struct {
-	name string
-	d    time.Duration
-}
-
 func runAll(b *testing.B) (*report, error) {
 	r := &report{started: time.Now()}
 	ctx, cancel := context.WithTimeout(context.Background(), totalLimit)
 	defer cancel()
-	phase := func(name string, t0 time.Time) { r.phases = append(r.phases, phaseTime{name, time.Since(t0)}) }
+	phase := r.phases.Add
 
 	t0 := time.Now()
 	tmp := b.TempDir()
@@ -148,23 +144,24 @@ func runAll(b *testing.B) (*report, error) {
 		return nil, err
 	}
 	b.Cleanup(p.stop) // runs before TempDir's removal (cleanups run last first)
-	a := &apiClient{base: p.apiURL, hc: &http.Client{Transport: newTransport(asyncClients), Timeout: 30 * time.Second}}
-	defer a.hc.CloseIdleConnections()
-	if err := a.login(ctx, tenant); err != nil {
+	anon := benchkit.NewClient(p.apiURL, asyncClients, 30*time.Second)
+	defer anon.HC.CloseIdleConnections()
+	a, err := anon.Login(ctx, tenant)
+	if err != nil {
 		return nil, err
 	}
 	deployErr := make(chan error, 2)
 	go func() {
-		deployErr <- a.deploy(ctx, map[string]any{"name": asyncFunction, "command": []string{"cat"},
+		deployErr <- deploy(ctx, a, map[string]any{"name": asyncFunction, "command": []string{"cat"},
 			"replicas": 1, "invocation": map[string]any{"mode": function.ModeJob}})
 	}()
 	go func() {
-		deployErr <- a.deploy(ctx, map[string]any{"name": syncFunction, "command": []string{echoBin},
+		deployErr <- deploy(ctx, a, map[string]any{"name": syncFunction, "command": []string{echoBin},
 			"replicas": 1, "invocation": map[string]any{"mode": function.ModeHTTP}})
 	}()
 	for range 2 {
 		if err := <-deployErr; err != nil {
-			return nil, fmt.Errorf("%w\nplatform stderr tail:\n%s", err, p.logs.tailText())
+			return nil, fmt.Errorf("%w\nplatform stderr tail:\n%s", err, p.logs.TailText())
 		}
 	}
 	phase("start platform, deploy 2 functions", t0)
@@ -215,10 +212,10 @@ func runAll(b *testing.B) (*report, error) {
 	if s0, s1 := k0.metrics, k1.metrics; s0 == nil || s1 == nil {
 		r.metricsErr = append(r.metricsErr, "sync: no metrics")
 	} else {
-		r.syncHandler, _, _ = meanDelta(s0, s1, "eventflow_http_request_duration_seconds", `method="POST"`, `route="/v1/functions/:name"`)
-		r.syncRun, _, _ = meanDelta(s0, s1, "eventflow_invocation_duration_seconds", `mode="sync"`)
-		r.syncCodes = grownSeries(s0, s1, "eventflow_http_requests_total")
-		r.syncOutcomes = grownSeries(s0, s1, "eventflow_invocations_total")
+		r.syncHandler, _, _ = benchkit.MeanDelta(s0, s1, "eventflow_http_request_duration_seconds", `method="POST"`, `route="/v1/functions/:name"`)
+		r.syncRun, _, _ = benchkit.MeanDelta(s0, s1, "eventflow_invocation_duration_seconds", `mode="sync"`)
+		r.syncCodes = benchkit.GrownSeries(s0, s1, "eventflow_http_requests_total")
+		r.syncOutcomes = benchkit.GrownSeries(s0, s1, "eventflow_invocations_total")
 	}
 
 	// Async through the gateway.
@@ -251,20 +248,20 @@ func runAll(b *testing.B) (*report, error) {
 	if m0, m1, m2 := k0.metrics, k1.metrics, k2.metrics; m0 == nil || m1 == nil || m2 == nil {
 		r.metricsErr = append(r.metricsErr, "async: no metrics")
 	} else {
-		r.acceptHandler, _, _ = meanDelta(m0, m1, "eventflow_http_request_duration_seconds", `method="POST"`, `route="/v1/functions/:name"`)
-		r.asyncRun, _, _ = meanDelta(m0, m2, "eventflow_invocation_duration_seconds", `mode="async"`)
-		r.acceptCodes = grownSeries(m0, m1, "eventflow_http_requests_total")
-		r.asyncOutcomes = grownSeries(m0, m2, "eventflow_invocations_total")
+		r.acceptHandler, _, _ = benchkit.MeanDelta(m0, m1, "eventflow_http_request_duration_seconds", `method="POST"`, `route="/v1/functions/:name"`)
+		r.asyncRun, _, _ = benchkit.MeanDelta(m0, m2, "eventflow_invocation_duration_seconds", `mode="async"`)
+		r.acceptCodes = benchkit.GrownSeries(m0, m1, "eventflow_http_requests_total")
+		r.asyncOutcomes = benchkit.GrownSeries(m0, m2, "eventflow_invocations_total")
 	}
 
 	t0 = time.Now()
 	p.stop()
-	r.shutdown = p.shutdown
+	r.shutdown = p.proc.Shutdown()
 	phase("platform shutdown", t0)
-	if p.waitErr != nil {
-		r.platformNote = "eventflow dev exited with " + p.waitErr.Error()
+	if err := p.proc.Err(); err != nil {
+		r.platformNote = "eventflow dev exited with " + err.Error()
 	}
-	r.logWarn, r.logErr, r.logKinds = p.logs.summary()
+	r.logWarn, r.logErr, r.logKinds = p.logs.Summary(6)
 	r.total = time.Since(r.started)
 	r.print(os.Stdout)
 	return r, nil
@@ -273,11 +270,11 @@ func runAll(b *testing.B) (*report, error) {
 // mark is the platform's counters and the CPU times at one moment.
 type mark struct {
 	cpu     cpuSnap
-	metrics promSnapshot // nil if the scrape failed
+	metrics benchkit.Metrics // nil if the scrape failed
 }
 
-func (r *report) mark(ctx context.Context, p *platform, a *apiClient) mark {
-	m, err := scrapeMetrics(ctx, a)
+func (r *report) mark(ctx context.Context, p *platform, a *benchkit.Client) mark {
+	m, err := a.Scrape(ctx)
 	if err != nil {
 		r.metricsErr = append(r.metricsErr, err.Error())
 		m = nil
@@ -295,7 +292,7 @@ type window struct {
 func (r *report) window(name string, from, to mark) {
 	w := window{name: name, cpu: cpuBetween(from.cpu, to.cpu), reconciles: -1}
 	if from.metrics != nil && to.metrics != nil && w.cpu.wall > 0 {
-		n := to.metrics.sum("eventflow_deployer_reconciles_total") - from.metrics.sum("eventflow_deployer_reconciles_total")
+		n := to.metrics.Sum("eventflow_deployer_reconciles_total") - from.metrics.Sum("eventflow_deployer_reconciles_total")
 		w.reconciles = n / w.cpu.wall.Seconds()
 	}
 	r.windows = append(r.windows, w)
@@ -321,21 +318,19 @@ func (r *report) reportMetrics(b *testing.B) {
 	b.ReportMetric(r.completionRate(), "completions/s")
 	b.ReportMetric(r.completionRate()/r.raw.consRate, "completion/consume")
 	b.ReportMetric(r.completionRate()/r.exec.rate, "completion/exec")
-	d, g := summarize(r.sync.direct), summarize(r.sync.gateway)
-	b.ReportMetric(ms(d.p50), "direct-p50-ms")
-	b.ReportMetric(ms(g.p50), "gateway-p50-ms")
-	b.ReportMetric(ms(g.p50-d.p50), "added-p50-ms")
-	b.ReportMetric(ms(d.p99), "direct-p99-ms")
-	b.ReportMetric(ms(g.p99), "gateway-p99-ms")
-	b.ReportMetric(ms(g.p99-d.p99), "added-p99-ms")
+	d, g := benchkit.Summarize(r.sync.direct), benchkit.Summarize(r.sync.gateway)
+	b.ReportMetric(benchkit.Ms(d.P50), "direct-p50-ms")
+	b.ReportMetric(benchkit.Ms(g.P50), "gateway-p50-ms")
+	b.ReportMetric(benchkit.Ms(g.P50-d.P50), "added-p50-ms")
+	b.ReportMetric(benchkit.Ms(d.P99), "direct-p99-ms")
+	b.ReportMetric(benchkit.Ms(g.P99), "gateway-p99-ms")
+	b.ReportMetric(benchkit.Ms(g.P99-d.P99), "added-p99-ms")
 	if len(r.windows) > 0 && r.windows[0].cpu.ok {
-		b.ReportMetric(share(r.windows[0].cpu.self, r.windows[0].cpu.wall), "idle-cpu-%")
+		b.ReportMetric(benchkit.Share(r.windows[0].cpu.self, r.windows[0].cpu.wall), "idle-cpu-%")
 	}
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func fmtMs(d time.Duration) string { return fmt.Sprintf("%.3f ms", ms(d)) }
+func fmtMs(d time.Duration) string { return fmt.Sprintf("%.3f ms", benchkit.Ms(d)) }
 
 func fmtRate(v float64) string { return thousands(int64(v+0.5)) + "/s" }
 
@@ -354,25 +349,10 @@ func thousands(n int64) string {
 	return string(out)
 }
 
-// share is used as a percentage of wall (100 = one CPU busy throughout).
-func share(used, wall time.Duration) float64 {
-	if wall <= 0 {
-		return 0
-	}
-	return 100 * float64(used) / float64(wall)
-}
-
 func pct(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
 
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
-}
-
 func (r *report) print(w io.Writer) {
-	d, g := summarize(r.sync.direct), summarize(r.sync.gateway)
+	d, g := benchkit.Summarize(r.sync.direct), benchkit.Summarize(r.sync.gateway)
 	acc := r.accept.rate()
 	comp := r.completionRate()
 	r.acceptRatio = acc / r.raw.pubRate
@@ -381,7 +361,7 @@ func (r *report) print(w io.Writer) {
 		{"measure", "value", "baseline (same run)", "value", "ratio", "target"},
 		{fmt.Sprintf("async invocations accepted/s via gateway (%d clients)", asyncClients), fmtRate(acc),
 			fmt.Sprintf("raw JetStream async publish/s (window %d)", rawWindow), fmtRate(r.raw.pubRate),
-			pct(r.acceptRatio), fmt.Sprintf("≥ %.0f%%: %s", 100*targetAcceptRatio, verdict(r.acceptRatio >= targetAcceptRatio))},
+			pct(r.acceptRatio), fmt.Sprintf("≥ %.0f%%: %s", 100*targetAcceptRatio, benchkit.Verdict(r.acceptRatio >= targetAcceptRatio))},
 		{"async invocations completed/s end to end (job `cat`)", fmtRate(comp),
 			"raw JetStream pull consume+ack/s", fmtRate(r.raw.consRate), pct(comp / r.raw.consRate), "—"},
 		{"async invocations completed/s end to end (job `cat`)", fmtRate(comp),
@@ -392,9 +372,9 @@ func (r *report) print(w io.Writer) {
 		g, d time.Duration
 		tgt  string
 	}{
-		{"p50", g.p50, d.p50, fmt.Sprintf("added ≤ %s: %s", fmtMs(targetAddedP50), verdict(g.p50-d.p50 <= targetAddedP50))},
-		{"p90", g.p90, d.p90, "—"},
-		{"p99", g.p99, d.p99, "—"},
+		{"p50", g.P50, d.P50, fmt.Sprintf("added ≤ %s: %s", fmtMs(targetAddedP50), benchkit.Verdict(g.P50-d.P50 <= targetAddedP50))},
+		{"p90", g.P90, d.P90, "—"},
+		{"p99", g.P99, d.P99, "—"},
 	} {
 		rows = append(rows, []string{"sync invoke " + q.name + " via gateway (http echo)", fmtMs(q.g),
 			"same function called directly, " + q.name, fmtMs(q.d),
@@ -403,16 +383,16 @@ func (r *report) print(w io.Writer) {
 
 	fmt.Fprintf(w, "\nEventFlow benchmark (%d CPUs, %s, %s/%s, %s)\n\n", runtime.NumCPU(), runtime.Version(),
 		runtime.GOOS, runtime.GOARCH, r.started.Format("2006-01-02 15:04:05 MST"))
-	printTable(w, rows)
+	benchkit.PrintTable(w, rows)
 
 	fmt.Fprintln(w, "\nNotes")
 	fmt.Fprintf(w, "- raw JetStream: %s messages of %d bytes on stream %s (work queue, file storage, 2m dedupe, Nats-Msg-Id: as EVENTFLOW_INVOCATIONS) "+
 		"of the platform's embedded server; publish took %s; consume (MaxAckPending %d, pulls of %d, ack each) %s until the server had every ack%s.\n",
 		thousands(int64(r.raw.n)), len(payload), rawStream, r.raw.publish.Round(time.Millisecond), rawMaxAckPending, rawPullBatch,
 		r.raw.consume.Round(time.Millisecond), map[bool]string{true: "", false: " (NOT confirmed within 10s)"}[r.raw.consumeAckedAtDone])
-	a := summarize(r.accept.latencies)
+	a := benchkit.Summarize(r.accept.latencies)
 	fmt.Fprintf(w, "- async accept: %s of %s requests answered 202 in %s (per request p50 %s, p99 %s)",
-		thousands(int64(len(r.accept.ids))), thousands(int64(r.accept.sent)), r.accept.end.Sub(r.accept.start).Round(time.Millisecond), fmtMs(a.p50), fmtMs(a.p99))
+		thousands(int64(len(r.accept.ids))), thousands(int64(r.accept.sent)), r.accept.end.Sub(r.accept.start).Round(time.Millisecond), fmtMs(a.P50), fmtMs(a.P99))
 	if others := otherCodes(r.accept.codes, http.StatusAccepted); others != "" || r.accept.transport > 0 {
 		fmt.Fprintf(w, "; NOT 202: %s, no response: %d; e.g. %s", others, r.accept.transport, strings.Join(r.accept.samples, " | "))
 	}
@@ -433,14 +413,14 @@ func (r *report) print(w io.Writer) {
 	if len(r.sync.samples) > 0 {
 		fmt.Fprintf(w, " (e.g. %s)", strings.Join(r.sync.samples, " | "))
 	}
-	fmt.Fprintf(w, ". Means: direct %s, gateway %s; max: direct %s, gateway %s.\n", fmtMs(d.mean), fmtMs(g.mean), fmtMs(d.max), fmtMs(g.max))
+	fmt.Fprintf(w, ". Means: direct %s, gateway %s; max: direct %s, gateway %s.\n", fmtMs(d.Mean), fmtMs(g.Mean), fmtMs(d.Max), fmtMs(g.Max))
 
 	fmt.Fprintln(w, "\nWhere the time goes (means from the platform's /metrics over each measured interval)")
 	if len(r.metricsErr) > 0 {
 		fmt.Fprintf(w, "- metrics unavailable: %s\n", strings.Join(r.metricsErr, "; "))
 	}
 	if r.acceptHandler > 0 {
-		fmt.Fprintf(w, "- async accept: gateway handler %s per request (client sees %s mean with %d in flight).\n", fmtMs(r.acceptHandler), fmtMs(a.mean), asyncClients)
+		fmt.Fprintf(w, "- async accept: gateway handler %s per request (client sees %s mean with %d in flight).\n", fmtMs(r.acceptHandler), fmtMs(a.Mean), asyncClients)
 	}
 	if r.asyncRun > 0 {
 		fmt.Fprintf(w, "- async run: the runtime's job run (spawn `cat`, feed stdin, wait, read stdout) took %s on average; at %s that is ~%.0f running at once "+
@@ -449,7 +429,7 @@ func (r *report) print(w io.Writer) {
 	if r.syncHandler > 0 && r.syncRun > 0 {
 		fmt.Fprintf(w, "- sync: client→gateway→client %s; gateway handler %s (so HTTP in/out of the gateway %s); "+
 			"NATS request/reply + invoker overhead %s; invoker→function HTTP %s (direct call %s).\n",
-			fmtMs(g.mean), fmtMs(r.syncHandler), fmtMs(g.mean-r.syncHandler), fmtMs(r.syncHandler-r.syncRun), fmtMs(r.syncRun), fmtMs(d.mean))
+			fmtMs(g.Mean), fmtMs(r.syncHandler), fmtMs(g.Mean-r.syncHandler), fmtMs(r.syncHandler-r.syncRun), fmtMs(r.syncRun), fmtMs(d.Mean))
 	}
 	if len(r.acceptCodes) > 0 || len(r.asyncOutcomes) > 0 {
 		fmt.Fprintf(w, "- counters during async: http %s; invoker %s\n", fmtSeries(r.acceptCodes), fmtSeries(r.asyncOutcomes))
@@ -461,7 +441,7 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "\nCPU use by window (%d CPUs; eventflow = the dev process: gateway, invoker, deployer, logstream, NATS server; functions = its child processes)\n", runtime.NumCPU())
 	for _, win := range r.windows {
 		fmt.Fprintf(w, "- %-40s %6s wall: eventflow %5.0f%% of one CPU, functions %4.0f%%, benchmark %4.0f%%",
-			win.name, win.cpu.wall.Round(10*time.Millisecond), share(win.cpu.self, win.cpu.wall), share(win.cpu.children, win.cpu.wall), share(win.cpu.bench, win.cpu.wall))
+			win.name, win.cpu.wall.Round(10*time.Millisecond), benchkit.Share(win.cpu.self, win.cpu.wall), benchkit.Share(win.cpu.children, win.cpu.wall), benchkit.Share(win.cpu.bench, win.cpu.wall))
 		if win.reconciles >= 0 {
 			fmt.Fprintf(w, "; deployer reconciles %s", fmtRate(win.reconciles))
 		}
@@ -470,9 +450,9 @@ func (r *report) print(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
-	if len(r.windows) > 0 && r.windows[0].cpu.ok && share(r.windows[0].cpu.self, r.windows[0].cpu.wall) > 100*busyIdle {
+	if len(r.windows) > 0 && r.windows[0].cpu.ok && benchkit.Share(r.windows[0].cpu.self, r.windows[0].cpu.wall) > 100*busyIdle {
 		fmt.Fprintf(w, "  WARNING: the platform used %.0f%% of a CPU while idle (deployer reconciles %s): every figure above was measured with that running.\n",
-			share(r.windows[0].cpu.self, r.windows[0].cpu.wall), fmtRate(max(r.windows[0].reconciles, 0)))
+			benchkit.Share(r.windows[0].cpu.self, r.windows[0].cpu.wall), fmtRate(max(r.windows[0].reconciles, 0)))
 	}
 
 	fmt.Fprintf(w, "\nPlatform log (--log-level warn): %d warnings, %d errors", r.logWarn, r.logErr)
@@ -487,11 +467,7 @@ func (r *report) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %s\n", k)
 	}
-	fmt.Fprint(w, "\nPhases:")
-	for _, ph := range r.phases {
-		fmt.Fprintf(w, " %s %s;", ph.name, ph.d.Round(100*time.Millisecond))
-	}
-	fmt.Fprintf(w, " total %s.\n\n", r.total.Round(100*time.Millisecond))
+	r.phases.Print(w, r.total)
 }
 
 func otherCodes(codes map[int]int, ok int) string {
@@ -515,31 +491,4 @@ func fmtSeries(m map[string]float64) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")
-}
-
-// printTable prints rows as a Markdown table with padded columns.
-func printTable(w io.Writer, rows [][]string) {
-	width := make([]int, len(rows[0]))
-	for _, row := range rows {
-		for i, c := range row {
-			width[i] = max(width[i], len([]rune(c)))
-		}
-	}
-	line := func(row []string) {
-		var sb strings.Builder
-		sb.WriteString("|")
-		for i, c := range row {
-			sb.WriteString(" " + c + strings.Repeat(" ", width[i]-len([]rune(c))) + " |")
-		}
-		fmt.Fprintln(w, sb.String())
-	}
-	line(rows[0])
-	sep := make([]string, len(width))
-	for i, n := range width {
-		sep[i] = strings.Repeat("-", n)
-	}
-	line(sep)
-	for _, row := range rows[1:] {
-		line(row)
-	}
 }

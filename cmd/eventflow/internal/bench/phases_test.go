@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/eventflow/eventflow/cmd/eventflow/internal/benchkit"
 	"github.com/eventflow/eventflow/pkg/events"
 )
 
@@ -376,11 +377,11 @@ func (r acceptResult) rate() float64 {
 
 // acceptAsync POSTs n async invocations of fn from conc concurrent clients
 // sharing one transport, bounded by limit.
-func acceptAsync(ctx context.Context, a *apiClient, fn string, n, conc int, payload []byte, limit time.Duration) acceptResult {
+func acceptAsync(ctx context.Context, a *benchkit.Client, fn string, n, conc int, payload []byte, limit time.Duration) acceptResult {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	url := a.base + "/v1/functions/" + fn + ":invoke?async=true"
-	auth := "Bearer " + a.token
+	url := a.Base + "/v1/functions/" + fn + ":invoke?async=true"
+	auth := "Bearer " + a.Token
 	type local struct {
 		ids       []string
 		codes     map[int]int
@@ -403,7 +404,7 @@ func acceptAsync(ctx context.Context, a *apiClient, fn string, n, conc int, payl
 				req.Header.Set("Authorization", auth)
 				req.Header.Set("Content-Type", "application/json")
 				t0 := time.Now()
-				resp, err := a.hc.Do(req)
+				resp, err := a.HC.Do(req)
 				if err != nil {
 					l.transport++
 					if len(l.samples) < 2 {
@@ -419,7 +420,7 @@ func acceptAsync(ctx context.Context, a *apiClient, fn string, n, conc int, payl
 				if resp.StatusCode == http.StatusAccepted && id != "" {
 					l.ids = append(l.ids, id)
 				} else if len(l.samples) < 2 {
-					l.samples = append(l.samples, fmt.Sprintf("HTTP %d %s", resp.StatusCode, truncate(string(body), 200)))
+					l.samples = append(l.samples, fmt.Sprintf("HTTP %d %s", resp.StatusCode, benchkit.Truncate(string(body), 200)))
 				}
 			}
 		})
@@ -449,18 +450,16 @@ func acceptAsync(ctx context.Context, a *apiClient, fn string, n, conc int, payl
 // startEcho runs a copy of the echo function on a free loopback port and
 // waits (bounded) until it accepts connections.
 func startEcho(ctx context.Context, bin string) (addr string, stop func(), err error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err = benchkit.FreeAddr()
 	if err != nil {
 		return "", nil, err
 	}
-	addr = l.Addr().String()
 	_, port, _ := net.SplitHostPort(addr)
-	l.Close()
 	cmd := exec.Command(bin)
 	cmd.Env = []string{"PORT=" + port, "PATH=" + os.Getenv("PATH")}
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	cmd.WaitDelay = 2 * time.Second
-	cmd.SysProcAttr = helperAttr() // never outlive the benchmark
+	cmd.SysProcAttr = benchkit.HelperAttr() // never outlive the benchmark
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}
@@ -503,17 +502,17 @@ type syncResult struct {
 // through the gateway, interleaved one for one (alternating which goes
 // first) so both see the same machine noise, after warmup of each;
 // afterWarmup runs between the two.
-func syncLatency(ctx context.Context, a *apiClient, fn, directAddr string, n, warmup int, payload []byte, limit time.Duration, afterWarmup func()) (syncResult, error) {
+func syncLatency(ctx context.Context, a *benchkit.Client, fn, directAddr string, n, warmup int, payload []byte, limit time.Duration, afterWarmup func()) (syncResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	res := syncResult{direct: make([]time.Duration, 0, n), gateway: make([]time.Duration, 0, n)}
-	directC := &http.Client{Transport: newTransport(2), Timeout: 10 * time.Second}
-	gwC := &http.Client{Transport: newTransport(2), Timeout: 40 * time.Second}
+	directC := &http.Client{Transport: benchkit.NewTransport(2), Timeout: 10 * time.Second}
+	gwC := &http.Client{Transport: benchkit.NewTransport(2), Timeout: 40 * time.Second}
 	defer directC.CloseIdleConnections()
 	defer gwC.CloseIdleConnections()
 	directURL := "http://" + directAddr + "/"
-	gwURL := a.base + "/v1/functions/" + fn + ":invoke"
-	auth := "Bearer " + a.token
+	gwURL := a.Base + "/v1/functions/" + fn + ":invoke"
+	auth := "Bearer " + a.Token
 
 	call := func(c *http.Client, url string, withAuth bool) (time.Duration, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
@@ -536,7 +535,7 @@ func syncLatency(ctx context.Context, a *apiClient, fn, directAddr string, n, wa
 			return 0, err
 		}
 		if resp.StatusCode != http.StatusOK || !bytes.Equal(body, payload) {
-			return 0, fmt.Errorf("HTTP %d %s", resp.StatusCode, truncate(string(body), 200))
+			return 0, fmt.Errorf("HTTP %d %s", resp.StatusCode, benchkit.Truncate(string(body), 200))
 		}
 		return d, nil
 	}
