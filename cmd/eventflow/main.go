@@ -57,6 +57,7 @@ func devFlags(fs *flag.FlagSet, cfg *dev.Config) {
 	fs.StringVar(&cfg.LogLevel, "log-level", svcboot.Env("EVENTFLOW_LOG_LEVEL", "info"), "debug, info, warn or error [EVENTFLOW_LOG_LEVEL]")
 	fs.DurationVar(&cfg.InvokerAckWait, "invoker-ack-wait", svcboot.EnvDuration("EVENTFLOW_INVOKER_ACK_WAIT", 30*time.Second), "how long an unacknowledged async invocation waits before redelivery [EVENTFLOW_INVOKER_ACK_WAIT]")
 	fs.DurationVar(&cfg.InvocationTTL, "invocation-ttl", svcboot.EnvDuration("EVENTFLOW_INVOCATION_TTL", 24*time.Hour), "how long invocation records (and Idempotency-Keys) are kept [EVENTFLOW_INVOCATION_TTL]")
+	fs.DurationVar(&cfg.CallbackRetryDelay, "callback-retry-delay", svcboot.EnvDuration("EVENTFLOW_CALLBACK_RETRY_DELAY", time.Second), "first wait before a failed callback is tried again, doubled each time (5 attempts) [EVENTFLOW_CALLBACK_RETRY_DELAY]")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", int64(svcboot.EnvInt("EVENTFLOW_MAX_BODY_BYTES", 1<<20)), "largest request body accepted [EVENTFLOW_MAX_BODY_BYTES]")
 }
 

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,7 +27,48 @@ const (
 	HeaderPriorAttempts = "Eventflow-Prior-Attempts"
 	// HeaderAttempts on a dead letter: attempts made in all.
 	HeaderAttempts = "Eventflow-Attempts"
+	// HeaderCallbackURL carries X-Callback-Url with an async invocation.
+	HeaderCallbackURL = "Eventflow-Callback-Url"
 )
+
+// Headers of a callback POST.
+const (
+	// CallbackSignatureHeader is "sha256=<hex HMAC-SHA256 of the body>",
+	// keyed with the tenant's callback key.
+	CallbackSignatureHeader = "X-Eventflow-Signature"
+	CallbackIDHeader        = "X-Eventflow-Invocation-Id"
+)
+
+// Callback delivery statuses.
+const (
+	CallbackPending   = "pending"
+	CallbackDelivered = "delivered"
+	CallbackFailed    = "failed"
+)
+
+// CallbackStatus is where a callback stands.
+type CallbackStatus struct {
+	URL       string `json:"url"`
+	Status    string `json:"status"`
+	Attempts  int    `json:"attempts,omitempty"`
+	LastError string `json:"lastError,omitempty"`
+}
+
+// CallbackKey is a tenant's key for callback signatures, derived from the
+// platform's callback secret, so each tenant verifies with its own key and
+// no tenant can sign for another.
+func CallbackKey(secret []byte, tenant string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("eventflow-callback:" + tenant))
+	return m.Sum(nil)
+}
+
+// SignCallback is the signature header value of a callback body.
+func SignCallback(key, body []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
 
 // Error codes an invoker puts in HeaderErrorCode of a sync reply.
 const (
@@ -85,6 +127,8 @@ type InvocationRecord struct {
 	StartedAt  *time.Time `json:"startedAt,omitempty"`
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
 	DurationMs *int64     `json:"durationMs,omitempty"`
+	// Callback is set when the invocation asked for one (X-Callback-Url).
+	Callback *CallbackStatus `json:"callback,omitempty"`
 }
 
 // Done reports whether the invocation reached a final status.

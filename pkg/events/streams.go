@@ -13,6 +13,7 @@ const (
 	StreamDeadLetters = "EVENTFLOW_DLQ"
 	StreamEvents      = "EVENTFLOW_EVENTS"
 	StreamLogs        = "EVENTFLOW_LOGS"
+	StreamCallbacks   = "EVENTFLOW_CALLBACKS"
 
 	BucketFunctions   = "eventflow_functions"
 	BucketStatus      = "eventflow_function_status"
@@ -23,6 +24,7 @@ const (
 const (
 	ConsumerDeployer = "deployer"
 	ConsumerInvoker  = "invoker"
+	ConsumerCallback = "callbacks"
 )
 
 // Options size the streams and buckets.
@@ -89,6 +91,15 @@ func (o Options) Streams() []jetstream.StreamConfig {
 			Storage:     o.Storage,
 			Replicas:    o.Replicas,
 			MaxAge:      o.EventsMaxAge,
+		},
+		{
+			Name:        StreamCallbacks,
+			Description: "Results waiting to be POSTed to their callback URL",
+			Subjects:    []string{SubjectCallbacks + ".>"},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     o.Storage,
+			Replicas:    o.Replicas,
+			Duplicates:  o.DedupeWindow,
 		},
 		{
 			Name:        StreamLogs,

@@ -16,6 +16,7 @@ const (
 	SubjectDeadLetters = "eventflow.dlq"
 	SubjectEvents      = "eventflow.events"
 	SubjectLogs        = "eventflow.logs"
+	SubjectCallbacks   = "eventflow.callback"
 )
 
 // SyncQueueGroup is the core NATS queue group invokers share for sync
@@ -58,6 +59,10 @@ func EventFilter(tenant, fn, eventType string) string {
 func LogSubject(tenant, fn, instance string) string {
 	return join(SubjectLogs, tenant, fn, SubjectToken(instance))
 }
+
+// CallbackSubject is where callbacks of one function's invocations wait
+// for delivery.
+func CallbackSubject(tenant, fn string) string { return join(SubjectCallbacks, tenant, fn) }
 
 // LogFilter matches every instance's log lines of one function.
 func LogFilter(tenant, fn string) string { return join(SubjectLogs, tenant, fn, ">") }

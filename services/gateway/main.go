@@ -26,6 +26,7 @@ func run() error {
 	secret := flag.String("jwt-secret", svcboot.Env("EVENTFLOW_JWT_SECRET", ""), "HS256 secret for bearer tokens, at least 32 bytes [EVENTFLOW_JWT_SECRET]")
 	maxBody := flag.Int64("max-body-bytes", int64(svcboot.EnvInt("EVENTFLOW_MAX_BODY_BYTES", 1<<20)), "largest request body accepted [EVENTFLOW_MAX_BODY_BYTES]")
 	tokens := flag.Bool("enable-token-endpoint", svcboot.Env("EVENTFLOW_ENABLE_TOKEN_ENDPOINT", "") == "true", "serve POST /auth/token, which mints tokens for any tenant: development only [EVENTFLOW_ENABLE_TOKEN_ENDPOINT]")
+	callbackSecret := flag.String("callback-secret", svcboot.Env("EVENTFLOW_CALLBACK_SECRET", ""), "secret the tenants' callback signing keys derive from; the invoker's must match [EVENTFLOW_CALLBACK_SECRET]")
 	flag.Parse()
 
 	signer, err := auth.NewHS256([]byte(*secret))
@@ -39,7 +40,7 @@ func run() error {
 		return err
 	}
 	defer svc.Close()
-	gw, err := service.New(ctx, service.Config{MaxBodyBytes: *maxBody, EnableTokenIssuer: *tokens}, service.Deps{
+	gw, err := service.New(ctx, service.Config{MaxBodyBytes: *maxBody, EnableTokenIssuer: *tokens, CallbackSecret: []byte(*callbackSecret)}, service.Deps{
 		NC: svc.NC, JS: svc.JS, Auth: signer, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry, Gatherer: svc.Registry,
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 
@@ -31,6 +32,8 @@ func run() error {
 	rtFlags.Flags(flag.CommandLine)
 	maxConc := flag.Int("max-concurrent", svcboot.EnvInt("EVENTFLOW_INVOKER_MAX_CONCURRENT", 64), "invocations run at once, sync and async each [EVENTFLOW_INVOKER_MAX_CONCURRENT]")
 	ackWait := flag.Duration("ack-wait", svcboot.EnvDuration("EVENTFLOW_INVOKER_ACK_WAIT", 0), "redelivery timeout of an unacknowledged async invocation, default 30s [EVENTFLOW_INVOKER_ACK_WAIT]")
+	callbackSecret := flag.String("callback-secret", svcboot.Env("EVENTFLOW_CALLBACK_SECRET", ""), "secret the tenants' callback signing keys derive from; the gateway's must match [EVENTFLOW_CALLBACK_SECRET]")
+	callbackDelay := flag.Duration("callback-retry-delay", svcboot.EnvDuration("EVENTFLOW_CALLBACK_RETRY_DELAY", time.Second), "first wait before a failed callback is tried again, doubled each time (5 attempts) [EVENTFLOW_CALLBACK_RETRY_DELAY]")
 	flag.Parse()
 	if err := rtFlags.Validate(); err != nil {
 		return err
@@ -52,7 +55,7 @@ func run() error {
 		return err
 	}
 	defer closeRT()
-	iv, err := service.New(ctx, service.Config{MaxConcurrent: *maxConc, AckWait: *ackWait}, service.Deps{
+	iv, err := service.New(ctx, service.Config{MaxConcurrent: *maxConc, AckWait: *ackWait, CallbackSecret: []byte(*callbackSecret), CallbackRetryDelay: *callbackDelay}, service.Deps{
 		NC: svc.NC, JS: svc.JS, Runtime: rt, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry,
 	})
 	if err != nil {

@@ -27,6 +27,9 @@ import (
 type Config struct {
 	MaxBodyBytes      int64
 	EnableTokenIssuer bool
+	// CallbackSecret derives the tenants' callback signing keys (the
+	// invoker must have the same one).
+	CallbackSecret []byte
 }
 
 // Deps are what the gateway needs from its host.
@@ -64,7 +67,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Gateway, error) {
 			d.Log.Warn("lifecycle event not stored", "err", err)
 		}
 	})
-	h := api.New(api.Config{MaxBodyBytes: cfg.MaxBodyBytes, EnableTokenIssuer: cfg.EnableTokenIssuer}, api.Deps{
+	h := api.New(api.Config{MaxBodyBytes: cfg.MaxBodyBytes, EnableTokenIssuer: cfg.EnableTokenIssuer, CallbackSecret: cfg.CallbackSecret}, api.Deps{
 		NC: d.NC, JS: d.JS, Store: st, Cache: cache, Auth: d.Auth, Log: d.Log, Tracer: d.Tracer,
 		Metrics: api.NewMetrics(d.Registerer, d.Gatherer),
 		Ready:   func(ctx context.Context) error { return bus.Ready(ctx, d.NC, d.JS) },

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -41,6 +42,14 @@ type Config struct {
 	// invoker itself could not handle it (e.g. a record could not be read).
 	// Failed attempts of the function wait their retry policy's backoff.
 	RetryDelay time.Duration
+	// CallbackSecret derives the tenants' callback signing keys (the
+	// gateway's must match); without it callbacks go unsigned.
+	CallbackSecret []byte
+	// CallbackAttempts bounds deliveries of a callback (default 5);
+	// CallbackRetryDelay is the first wait between them, doubled each time
+	// (default 1s).
+	CallbackAttempts   int
+	CallbackRetryDelay time.Duration
 }
 
 // Deps are what the invoker needs from its host.
@@ -61,7 +70,10 @@ type Invoker struct {
 	records records.Store
 	m       metrics
 	inv     jetstream.Consumer
+	cbs     jetstream.Consumer
 	events  *bus.AsyncPublisher
+
+	callbackClient *http.Client
 }
 
 // Source is the CloudEvents source of the invoker's events.
@@ -84,6 +96,12 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 	}
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = time.Second
+	}
+	if cfg.CallbackAttempts <= 0 {
+		cfg.CallbackAttempts = 5
+	}
+	if cfg.CallbackRetryDelay <= 0 {
+		cfg.CallbackRetryDelay = time.Second
 	}
 	b, err := bus.OpenBuckets(ctx, d.JS)
 	if err != nil {
@@ -108,7 +126,11 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invocations consumer: %w", err)
 	}
-	iv := &Invoker{cfg: cfg, d: d, fns: fns, records: records.Store{KV: b.Invocations}, inv: cons}
+	iv := &Invoker{cfg: cfg, d: d, fns: fns, records: records.Store{KV: b.Invocations}, inv: cons,
+		callbackClient: &http.Client{Timeout: 15 * time.Second}}
+	if iv.cbs, err = iv.callbacksConsumer(ctx); err != nil {
+		return nil, fmt.Errorf("callbacks consumer: %w", err)
+	}
 	iv.events = bus.NewAsyncPublisher(d.JS, func(err error) {
 		if err != nil {
 			d.Log.Warn("lifecycle event not stored", "err", err)
@@ -175,11 +197,27 @@ func (iv *Invoker) Run(ctx context.Context) error {
 		_ = sub.Unsubscribe()
 		return fmt.Errorf("consume invocations: %w", err)
 	}
+	cbSem := make(chan struct{}, 16)
+	cbc, err := iv.cbs.Consume(func(msg jetstream.Msg) {
+		cbSem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-cbSem; wg.Done() }()
+			iv.deliverCallback(runCtx, msg)
+		}()
+	}, jetstream.PullMaxMessages(16))
+	if err != nil {
+		_ = sub.Unsubscribe()
+		cc.Stop()
+		return fmt.Errorf("consume callbacks: %w", err)
+	}
 	iv.d.Log.Info("invoker running", "maxConcurrent", iv.cfg.MaxConcurrent)
 	<-ctx.Done()
 	_ = sub.Drain()
 	cc.Drain()
+	cbc.Drain()
 	<-cc.Closed()
+	<-cbc.Closed()
 	wg.Wait()
 	iv.events.Close()
 	return nil
@@ -288,12 +326,21 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) {
 	}
 	if ok && r.Done() {
 		// Redelivered after the result was recorded but before the ack
-		// landed: do not run it twice.
+		// landed: do not run it twice (but do not lose its callback).
+		if r.Callback != nil && r.Callback.Status == events.CallbackPending {
+			if err := iv.queueCallback(ctx, r); err != nil {
+				_ = msg.NakWithDelay(iv.cfg.RetryDelay)
+				return
+			}
+		}
 		_ = msg.Ack()
 		return
 	}
 	if !ok {
 		r = newRecord(id, tenant, name, true, acceptedAt(msg.Headers(), md.Timestamp))
+	}
+	if url := msg.Headers().Get(events.HeaderCallbackURL); url != "" && r.Callback == nil {
+		r.Callback = &events.CallbackStatus{URL: url, Status: events.CallbackPending}
 	}
 	fnRec, err := iv.fns.Lookup(ctx, tenant, name)
 	if err == nil && fnRec.Deleting {
@@ -385,6 +432,11 @@ func (iv *Invoker) deadLetter(ctx context.Context, log *slog.Logger, msg jetstre
 	}
 	iv.emit(ctx, events.TypeInvocationDeadLettered, r)
 	log.InfoContext(ctx, "invocation dead-lettered", "attempts", r.Attempts, "error", r.Error)
+	if err := iv.queueCallback(ctx, r); err != nil {
+		log.WarnContext(ctx, "queue callback; will retry", "err", err)
+		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
+		return
+	}
 	if err := msg.DoubleAck(ctx); err != nil {
 		log.WarnContext(ctx, "ack", "err", err)
 	}
@@ -403,6 +455,11 @@ func (iv *Invoker) complete(ctx context.Context, log *slog.Logger, msg jetstream
 		typ = events.TypeInvocationFailed
 	}
 	iv.emit(ctx, typ, r)
+	if err := iv.queueCallback(ctx, r); err != nil {
+		log.WarnContext(ctx, "queue callback; will retry", "err", err)
+		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
+		return
+	}
 	if err := msg.DoubleAck(ctx); err != nil {
 		log.WarnContext(ctx, "ack", "err", err)
 	}

@@ -53,6 +53,9 @@ type Config struct {
 	// InvocationTTL is how long invocation records (and Idempotency-Keys)
 	// are kept.
 	InvocationTTL time.Duration
+	// CallbackRetryDelay is the first wait before a failed callback is
+	// tried again (doubled each time).
+	CallbackRetryDelay time.Duration
 }
 
 // Run starts everything, prints where it is, and runs until ctx ends; then
@@ -143,7 +146,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		return err
 	}
 
-	gw, err := gateway.New(ctx, gateway.Config{MaxBodyBytes: cfg.MaxBodyBytes, EnableTokenIssuer: true}, gateway.Deps{
+	gw, err := gateway.New(ctx, gateway.Config{MaxBodyBytes: cfg.MaxBodyBytes, EnableTokenIssuer: true, CallbackSecret: secret}, gateway.Deps{
 		NC: conn["gateway"].nc, JS: conn["gateway"].js, Auth: signer, Log: log.With("service", "gateway"), Tracer: tp.Tracer("eventflow/gateway"),
 		Registerer: reg, Gatherer: reg,
 	})
@@ -156,7 +159,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	iv, err := invoker.New(ctx, invoker.Config{AckWait: cfg.InvokerAckWait}, invoker.Deps{
+	iv, err := invoker.New(ctx, invoker.Config{AckWait: cfg.InvokerAckWait, CallbackSecret: secret, CallbackRetryDelay: cfg.CallbackRetryDelay}, invoker.Deps{
 		NC: conn["invoker"].nc, JS: conn["invoker"].js, Runtime: rt.invoker, Log: log.With("service", "invoker"), Tracer: tp.Tracer("eventflow/invoker"), Registerer: reg,
 	})
 	if err != nil {

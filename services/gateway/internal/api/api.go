@@ -26,6 +26,8 @@ type Config struct {
 	MaxBodyBytes int64
 	// EnableTokenIssuer serves POST /auth/token (development tokens).
 	EnableTokenIssuer bool
+	// CallbackSecret derives each tenant's callback signing key.
+	CallbackSecret []byte
 	// SyncTimeoutGrace is added to a function's timeout while waiting for a
 	// sync reply, for the trip through NATS and the invoker.
 	SyncTimeoutGrace time.Duration
@@ -95,6 +97,7 @@ func New(cfg Config, d Deps) *gin.Engine {
 	v1.POST("/functions/:name/dead-letters/redrive", a.knownName, a.require(auth.ScopeInvoke), a.redrive)
 	v1.GET("/invocations/:id", a.requireAny(auth.ScopeRead, auth.ScopeInvoke), a.getInvocation)
 	v1.GET("/events", a.require(auth.ScopeRead), a.lifecycleEvents)
+	v1.GET("/callback-key", a.require(auth.ScopeWrite), a.callbackKey)
 	return r
 }
 

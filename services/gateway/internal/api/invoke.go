@@ -53,8 +53,17 @@ func (a *API) invoke(c *gin.Context) {
 			return
 		}
 	}
+	callback, err := callbackURL(c.GetHeader("X-Callback-Url"))
+	if err != nil {
+		abort(c, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
 	if async {
-		a.invokeAsync(c, tenant, name, id, payload)
+		a.invokeAsync(c, tenant, name, id, callback, payload)
+		return
+	}
+	if callback != "" {
+		abort(c, http.StatusBadRequest, CodeBadRequest, "X-Callback-Url is for async invocations: add ?async=true")
 		return
 	}
 	a.invokeSync(c, tenant, rec.Spec, id, payload)
@@ -179,7 +188,7 @@ func (a *API) invokeSync(c *gin.Context, tenant string, spec function.Spec, id s
 // invokeAsync stores the invocation on the JetStream work queue and answers
 // 202 only once JetStream has acknowledged it. The "queued" record is
 // written alongside; the invoker's own records take precedence.
-func (a *API) invokeAsync(c *gin.Context, tenant, name, id string, payload []byte) {
+func (a *API) invokeAsync(c *gin.Context, tenant, name, id, callback string, payload []byte) {
 	now := time.Now().UTC()
 	msg := nats.NewMsg(events.InvocationSubject(tenant, name))
 	msg.Header.Set(nats.MsgIdHdr, id)
@@ -192,6 +201,10 @@ func (a *API) invokeAsync(c *gin.Context, tenant, name, id string, payload []byt
 	telemetry.Inject(c, msg)
 
 	rec := events.InvocationRecord{ID: id, Tenant: tenant, Function: name, Async: true, Status: events.StatusQueued, CreatedAt: now}
+	if callback != "" {
+		msg.Header.Set(events.HeaderCallbackURL, callback)
+		rec.Callback = &events.CallbackStatus{URL: callback, Status: events.CallbackPending}
+	}
 	recorded := make(chan error, 1)
 	go func() { recorded <- a.Store.CreateQueued(c, rec) }()
 	ack, pubErr := a.JS.PublishMsg(c, msg)
