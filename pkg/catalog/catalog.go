@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -39,18 +40,33 @@ func Get(ctx context.Context, kv jetstream.KeyValue, tenant, name string) (funct
 // (invoke) do not read KV. A miss falls back to KV, so a function invoked
 // right after its creation is found before the watch delivers it.
 type Cache struct {
-	kv   jetstream.KeyValue
-	mu   sync.RWMutex
-	recs map[string]function.Record
+	kv       jetstream.KeyValue
+	mu       sync.RWMutex
+	recs     map[string]function.Record
+	onChange func(Change)
+}
+
+// Change is a record that appeared, changed or went (Deleted).
+type Change struct {
+	Tenant, Name string
+	Record       function.Record
+	Deleted      bool
 }
 
 // NewCache starts watching the functions bucket until ctx ends.
 func NewCache(ctx context.Context, kv jetstream.KeyValue) (*Cache, error) {
+	return NewCacheWithHook(ctx, kv, nil)
+}
+
+// NewCacheWithHook is NewCache that also calls onChange (from the watch's
+// goroutine, in order) for every record as it is first seen, changes or
+// goes, for services that act on the set of functions.
+func NewCacheWithHook(ctx context.Context, kv jetstream.KeyValue, onChange func(Change)) (*Cache, error) {
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", kv.Bucket(), err)
 	}
-	c := &Cache{kv: kv, recs: map[string]function.Record{}}
+	c := &Cache{kv: kv, recs: map[string]function.Record{}, onChange: onChange}
 	go func() {
 		defer func() { _ = w.Stop() }()
 		for e := range w.Updates() {
@@ -63,15 +79,18 @@ func NewCache(ctx context.Context, kv jetstream.KeyValue) (*Cache, error) {
 }
 
 func (c *Cache) apply(e jetstream.KeyValueEntry) {
+	ch := Change{}
+	ch.Tenant, ch.Name, _ = strings.Cut(e.Key(), ".")
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if e.Operation() != jetstream.KeyValuePut {
 		delete(c.recs, e.Key())
-		return
+		ch.Deleted = true
+	} else if json.Unmarshal(e.Value(), &ch.Record) == nil {
+		c.recs[e.Key()] = ch.Record
 	}
-	var r function.Record
-	if json.Unmarshal(e.Value(), &r) == nil {
-		c.recs[e.Key()] = r
+	c.mu.Unlock()
+	if c.onChange != nil {
+		c.onChange(ch)
 	}
 }
 
@@ -85,4 +104,16 @@ func (c *Cache) Lookup(ctx context.Context, tenant, name string) (function.Recor
 	}
 	r, _, err := Get(ctx, c.kv, tenant, name)
 	return r, err
+}
+
+// Snapshot returns every record the cache holds now.
+func (c *Cache) Snapshot() []Change {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]Change, 0, len(c.recs))
+	for key, r := range c.recs {
+		tenant, name, _ := strings.Cut(key, ".")
+		out = append(out, Change{Tenant: tenant, Name: name, Record: r})
+	}
+	return out
 }

@@ -23,7 +23,6 @@ const (
 // Durable consumer names.
 const (
 	ConsumerDeployer = "deployer"
-	ConsumerInvoker  = "invoker"
 	ConsumerCallback = "callbacks"
 )
 

@@ -63,6 +63,9 @@ type Invocation struct {
 	// Retry of failed async invocations (defaults: 3 attempts, 1s doubling
 	// to 1m, on every kind of failure).
 	Retry *RetryPolicy `json:"retry,omitempty"`
+	// MaxConcurrency bounds the function's async invocations running at
+	// once, across every invoker (0: no bound of its own).
+	MaxConcurrency int `json:"maxConcurrency,omitempty"`
 }
 
 // Resources are Kubernetes-style quantities ("100m", "128Mi"). The process

@@ -35,6 +35,9 @@ const (
 	MaxCommandArgs = 256
 	MaxEnvVars     = 256
 	MaxLabels      = 64
+	// MaxConcurrencyLimit bounds invocation.maxConcurrency (and is the
+	// bound of a function that sets none).
+	MaxConcurrencyLimit = 1000
 )
 
 // ValidateName checks a function name: a DNS-1123 label of at most 63.
@@ -95,6 +98,9 @@ func (s Spec) Validate() error {
 	case "", ModeJob, ModeHTTP:
 	default:
 		return &FieldError{"invocation.mode", fmt.Sprintf("%q is not a mode: use %q or %q", s.Invocation.Mode, ModeJob, ModeHTTP)}
+	}
+	if c := s.Invocation.MaxConcurrency; c < 0 || c > MaxConcurrencyLimit {
+		return &FieldError{"invocation.maxConcurrency", fmt.Sprintf("must be between 0 (no bound) and %d", MaxConcurrencyLimit)}
 	}
 	if s.Invocation.Retry != nil {
 		if err := s.Invocation.Retry.validate(); err != nil {

@@ -69,7 +69,7 @@ type Invoker struct {
 	fns     *catalog.Cache
 	records records.Store
 	m       metrics
-	inv     jetstream.Consumer
+	queues  *queues
 	cbs     jetstream.Consumer
 	events  *bus.AsyncPublisher
 
@@ -78,6 +78,9 @@ type Invoker struct {
 
 // Source is the CloudEvents source of the invoker's events.
 const Source = "/eventflow/invoker"
+
+// legacyConsumer is the one invocations consumer of earlier versions.
+const legacyConsumer = "invoker"
 
 type metrics struct {
 	invocations *prometheus.CounterVec
@@ -107,27 +110,17 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 	if err != nil {
 		return nil, err
 	}
-	fns, err := catalog.NewCache(ctx, b.Functions)
-	if err != nil {
+	// The single consumer of earlier versions overlaps the per-function
+	// ones, which a work-queue stream refuses: remove it.
+	if err := d.JS.DeleteConsumer(ctx, events.StreamInvocations, legacyConsumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("remove the old invocations consumer: %w", err)
+	}
+	iv := &Invoker{cfg: cfg, d: d, records: records.Store{KV: b.Invocations},
+		callbackClient: &http.Client{Timeout: 15 * time.Second}}
+	iv.queues = newQueues(iv)
+	if iv.fns, err = catalog.NewCacheWithHook(ctx, b.Functions, iv.queues.onChange); err != nil {
 		return nil, err
 	}
-	cons, err := d.JS.CreateOrUpdateConsumer(ctx, events.StreamInvocations, jetstream.ConsumerConfig{
-		Durable:     events.ConsumerInvoker,
-		Description: "EventFlow invoker: async invocations",
-		AckPolicy:   jetstream.AckExplicitPolicy,
-		AckWait:     cfg.AckWait,
-		// No MaxDeliver: JetStream would leave a message that reaches it
-		// stranded in the queue. The invoker applies each function's retry
-		// policy and dead-letters after the last attempt.
-		MaxDeliver:    -1,
-		MaxAckPending: cfg.MaxConcurrent * 4,
-		FilterSubject: events.SubjectInvocations + ".>",
-	})
-	if err != nil {
-		return nil, fmt.Errorf("invocations consumer: %w", err)
-	}
-	iv := &Invoker{cfg: cfg, d: d, fns: fns, records: records.Store{KV: b.Invocations}, inv: cons,
-		callbackClient: &http.Client{Timeout: 15 * time.Second}}
 	if iv.cbs, err = iv.callbacksConsumer(ctx); err != nil {
 		return nil, fmt.Errorf("callbacks consumer: %w", err)
 	}
@@ -148,15 +141,19 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 			Name: "eventflow_invocations_running", Help: "Invocations running now.",
 		}),
 		queueDepth: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "eventflow_invocation_queue_depth", Help: "Async invocations waiting in the queue (consumer pending).",
+			Name: "eventflow_invocation_queue_depth", Help: "Async invocations in the queue, waiting or running.",
 		}, func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			info, err := cons.Info(ctx)
+			st, err := d.JS.Stream(ctx, events.StreamInvocations)
 			if err != nil {
 				return -1
 			}
-			return float64(info.NumPending)
+			info, err := st.Info(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(info.State.Msgs)
 		}),
 	}
 	d.Registerer.MustRegister(iv.m.invocations, iv.m.duration, iv.m.running, iv.m.queueDepth)
@@ -184,19 +181,7 @@ func (iv *Invoker) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe sync: %w", err)
 	}
 
-	asyncSem := make(chan struct{}, iv.cfg.MaxConcurrent)
-	cc, err := iv.inv.Consume(func(msg jetstream.Msg) {
-		asyncSem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-asyncSem; wg.Done() }()
-			iv.handleAsync(runCtx, msg)
-		}()
-	}, jetstream.PullMaxMessages(iv.cfg.MaxConcurrent))
-	if err != nil {
-		_ = sub.Unsubscribe()
-		return fmt.Errorf("consume invocations: %w", err)
-	}
+	iv.queues.start(ctx, runCtx, &wg)
 	cbSem := make(chan struct{}, 16)
 	cbc, err := iv.cbs.Consume(func(msg jetstream.Msg) {
 		cbSem <- struct{}{}
@@ -208,15 +193,14 @@ func (iv *Invoker) Run(ctx context.Context) error {
 	}, jetstream.PullMaxMessages(16))
 	if err != nil {
 		_ = sub.Unsubscribe()
-		cc.Stop()
+		iv.queues.stop()
 		return fmt.Errorf("consume callbacks: %w", err)
 	}
 	iv.d.Log.Info("invoker running", "maxConcurrent", iv.cfg.MaxConcurrent)
 	<-ctx.Done()
 	_ = sub.Drain()
-	cc.Drain()
 	cbc.Drain()
-	<-cc.Closed()
+	iv.queues.stop()
 	<-cbc.Closed()
 	wg.Wait()
 	iv.events.Close()

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -228,15 +229,15 @@ func TestRecordedResultIsNotRunAgain(t *testing.T) {
 	}
 }
 
-// waitQueueEmpty waits until the invoker consumer has nothing pending or
-// unacknowledged.
+// waitQueueEmpty waits until the invocations work queue holds nothing:
+// every message taken and acked.
 func waitQueueEmpty(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := js.Consumer(context.Background(), events.StreamInvocations, events.ConsumerInvoker)
+		st, err := js.Stream(context.Background(), events.StreamInvocations)
 		if err == nil {
-			if info, err := c.Info(context.Background()); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+			if info, err := st.Info(context.Background()); err == nil && info.State.Msgs == 0 {
 				return
 			}
 		}
@@ -261,4 +262,106 @@ func TestLongRunIsNotRedelivered(t *testing.T) {
 	if b, _ := os.ReadFile(marker); string(b) != "run\n" || r.Status != events.StatusSucceeded || r.Attempts != 1 {
 		t.Fatalf("ran %q; record %+v: want one run, one attempt", b, r)
 	}
+}
+
+// TestFairnessAcrossFunctions: with 5,000 invocations queued for function
+// A, an invocation of function B still runs at once: each function has a
+// queue of its own. (With one queue for all, B would wait behind A's
+// 5,000: about two minutes here.)
+func TestFairnessAcrossFunctions(t *testing.T) {
+	f := startWith(t, Config{AckWait: 30 * time.Second, MaxConcurrent: 8})
+	f.deploy(t, "t", function.Spec{Name: "flood", Command: []string{"sleep", "0.2"}})
+	f.deploy(t, "t", function.Spec{Name: "urgent", Command: []string{"cat"}})
+	ctx := context.Background()
+	for i := range 5000 {
+		msg := nats.NewMsg(events.InvocationSubject("t", "flood"))
+		id := events.NewInvocationID()
+		msg.Header.Set(events.HeaderInvocationID, id)
+		msg.Header.Set(nats.MsgIdHdr, id)
+		if _, err := f.js.PublishMsgAsync(msg); err != nil {
+			t.Fatalf("enqueue %d: %v", i, err)
+		}
+	}
+	select {
+	case <-f.js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		t.Fatal("5,000 invocations not stored in 30s")
+	}
+	// Let the flood get going before the urgent one arrives.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := f.js.Stream(ctx, events.StreamInvocations)
+		info, _ := st.Info(ctx)
+		c, err := f.js.Consumer(ctx, events.StreamInvocations, queueConsumer("t", "flood"))
+		if err == nil {
+			if ci, err := c.Info(ctx); err == nil && ci.NumAckPending > 0 && info.State.Msgs > 4000 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the flood did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	id := events.NewInvocationID()
+	f.enqueue(t, "t", "urgent", id, "now")
+	r := f.waitRecord(t, id)
+	took := time.Since(start)
+	if r.Status != events.StatusSucceeded || took > 5*time.Second {
+		t.Fatalf("the urgent invocation took %s behind the flood (%+v)", took, r)
+	}
+	t.Logf("urgent invocation done %s after it was queued behind 5,000 others", took)
+}
+
+// TestMaxConcurrencyPerFunction: a function's maxConcurrency bounds its
+// runs at once, though the invoker has slots to spare.
+func TestMaxConcurrencyPerFunction(t *testing.T) {
+	f := startWith(t, Config{AckWait: 30 * time.Second, MaxConcurrent: 16})
+	log := filepath.Join(t.TempDir(), "runs")
+	f.deploy(t, "t", function.Spec{Name: "narrow", Command: []string{"sh", "-c",
+		`echo "+ $(date +%s%N)" >> ` + log + `; sleep 0.3; echo "- $(date +%s%N)" >> ` + log},
+		Invocation: function.Invocation{MaxConcurrency: 2}})
+	ids := make([]string, 8)
+	for i := range ids {
+		ids[i] = events.NewInvocationID()
+		f.enqueue(t, "t", "narrow", ids[i], "")
+	}
+	for _, id := range ids {
+		f.waitRecord(t, id)
+	}
+	type edge struct {
+		at    int64
+		delta int
+	}
+	var edges []edge
+	for _, line := range strings.Split(strings.TrimSpace(readFile(t, log)), "\n") {
+		sign, ts, _ := strings.Cut(line, " ")
+		n, _ := strconv.ParseInt(ts, 10, 64)
+		d := 1
+		if sign == "-" {
+			d = -1
+		}
+		edges = append(edges, edge{n, d})
+	}
+	sort.Slice(edges, func(i, j int) bool {
+		return edges[i].at < edges[j].at || (edges[i].at == edges[j].at && edges[i].delta < edges[j].delta)
+	})
+	running, most := 0, 0
+	for _, e := range edges {
+		running += e.delta
+		most = max(most, running)
+	}
+	if most != 2 {
+		t.Fatalf("at most %d ran at once; want exactly maxConcurrency 2", most)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
