@@ -1,7 +1,7 @@
 # EventFlow — everyday commands. `make help` lists them.
 SHELL := /bin/bash
 GO ?= go
-MODULES := pkg services/gateway services/deployer services/invoker services/logstream cmd/eventflow
+MODULES := pkg services/gateway services/deployer services/invoker services/logstream cmd/eventflow examples
 SERVICES := gateway deployer invoker logstream
 BIN := $(CURDIR)/bin
 # Tests get their own timeout; the whole suite must stay well inside CI's 90 minutes.
