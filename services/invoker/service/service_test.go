@@ -97,7 +97,12 @@ func (f *fixture) enqueue(t *testing.T, tenant, name, id, payload string) {
 
 func (f *fixture) waitRecord(t *testing.T, id string) events.InvocationRecord {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	return f.waitRecordWithin(t, id, 15*time.Second)
+}
+
+func (f *fixture) waitRecordWithin(t *testing.T, id string, within time.Duration) events.InvocationRecord {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		e, err := f.b.Invocations.Get(context.Background(), id)
 		if err == nil {
@@ -108,7 +113,7 @@ func (f *fixture) waitRecord(t *testing.T, id string) events.InvocationRecord {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("invocation %s not done in 15s", id)
+			t.Fatalf("invocation %s not done in %s", id, within)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
