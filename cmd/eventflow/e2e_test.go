@@ -52,7 +52,7 @@ func waitInvocation(t *testing.T, c *client, id string, within time.Duration) in
 			return false, fmt.Sprintf("%d %s", r.Status, r.Body)
 		}
 		r.json(t, &inv)
-		return inv.Status == "succeeded" || inv.Status == "failed", string(r.Body)
+		return inv.Status == "succeeded" || inv.Status == "failed" || inv.Status == "dead_lettered", string(r.Body)
 	})
 	return inv
 }

@@ -77,6 +77,14 @@ func TenantFunction(subject string) (tenant, fn string, err error) {
 	return parts[2], parts[3], nil
 }
 
+// InvocationKey is the key of an invocation record: by tenant and
+// function first, so a function's invocations are one filtered watch, and
+// an id alone is found with the wildcard subject of InvocationKeyByID.
+func InvocationKey(tenant, fn, id string) string { return tenant + "." + fn + "." + id }
+
+// InvocationKeyByID matches the record of id among a tenant's functions.
+func InvocationKeyByID(tenant, id string) string { return tenant + ".*." + id }
+
 // FunctionKey is the key of a function in the functions and status buckets.
 func FunctionKey(tenant, fn string) string { return tenant + "." + fn }
 

@@ -57,7 +57,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := store.New(b)
+	st := store.New(d.JS, b)
 	cache, err := catalog.NewCache(ctx, b.Functions)
 	if err != nil {
 		return nil, fmt.Errorf("watch functions: %w", err)

@@ -67,6 +67,7 @@ func (iv *Invoker) queueCallback(ctx context.Context, r events.InvocationRecord)
 func (iv *Invoker) deliverCallback(ctx context.Context, msg jetstream.Msg) {
 	id := msg.Headers().Get(events.HeaderInvocationID)
 	url := msg.Headers().Get(events.HeaderCallbackURL)
+	tenant, fn, _ := events.TenantFunction(msg.Subject())
 	md, err := msg.Metadata()
 	if err != nil || url == "" {
 		_ = msg.Term()
@@ -84,7 +85,7 @@ func (iv *Invoker) deliverCallback(ctx context.Context, msg jetstream.Msg) {
 	default:
 		status = events.CallbackPending
 	}
-	iv.recordCallback(ctx, log, id, status, attempt, err)
+	iv.recordCallback(ctx, log, tenant, fn, id, status, attempt, err)
 	switch status {
 	case events.CallbackDelivered:
 		_ = msg.Ack()
@@ -122,8 +123,8 @@ func (iv *Invoker) post(ctx context.Context, url, id string, body []byte) error 
 }
 
 // recordCallback updates only the callback part of the invocation record.
-func (iv *Invoker) recordCallback(ctx context.Context, log *slog.Logger, id, status string, attempts int, deliveryErr error) {
-	r, ok, err := iv.records.Get(ctx, id)
+func (iv *Invoker) recordCallback(ctx context.Context, log *slog.Logger, tenant, fn, id, status string, attempts int, deliveryErr error) {
+	r, ok, err := iv.records.Get(ctx, tenant, fn, id)
 	if err != nil || !ok || r.Callback == nil {
 		log.WarnContext(ctx, "callback outcome not recorded", "err", err)
 		return

@@ -302,7 +302,7 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) {
 	prior, _ := strconv.Atoi(msg.Headers().Get(events.HeaderPriorAttempts))
 	attempt := prior + int(md.NumDelivered)
 
-	r, ok, err := iv.records.Get(ctx, id)
+	r, ok, err := iv.records.Get(ctx, tenant, name, id)
 	if err != nil {
 		log.WarnContext(ctx, "read record; will retry", "err", err)
 		_ = msg.NakWithDelay(iv.cfg.RetryDelay)

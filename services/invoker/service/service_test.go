@@ -104,7 +104,7 @@ func (f *fixture) waitRecordWithin(t *testing.T, id string, within time.Duration
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		e, err := f.b.Invocations.Get(context.Background(), id)
+		e, err := f.b.Invocations.Get(context.Background(), f.keyOf(id))
 		if err == nil {
 			var r events.InvocationRecord
 			_ = json.Unmarshal(e.Value(), &r)
@@ -219,7 +219,7 @@ func TestRecordedResultIsNotRunAgain(t *testing.T) {
 	id := events.NewInvocationID()
 	done := events.InvocationRecord{ID: id, Tenant: "t", Function: "touch", Async: true, Status: events.StatusSucceeded, Attempts: 1, CreatedAt: time.Now()}
 	raw, _ := json.Marshal(done)
-	if _, err := f.b.Invocations.Put(context.Background(), id, raw); err != nil {
+	if _, err := f.b.Invocations.Put(context.Background(), events.InvocationKey("t", "touch", id), raw); err != nil {
 		t.Fatal(err)
 	}
 	f.enqueue(t, "t", "touch", id, "")
@@ -369,4 +369,17 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// keyOf finds the record key of an invocation id, whatever its function.
+func (f *fixture) keyOf(id string) string {
+	lister, err := f.b.Invocations.ListKeysFiltered(context.Background(), "*.*."+id)
+	if err != nil {
+		return id
+	}
+	defer func() { _ = lister.Stop() }()
+	for k := range lister.Keys() {
+		return k
+	}
+	return id
 }

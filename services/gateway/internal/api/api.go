@@ -93,6 +93,7 @@ func New(cfg Config, d Deps) *gin.Engine {
 	// dispatches on the suffix.
 	v1.POST("/functions/:name", a.knownName, a.require(auth.ScopeInvoke), a.invoke)
 	v1.GET("/functions/:name/logs", a.knownName, a.require(auth.ScopeRead), a.logs)
+	v1.GET("/functions/:name/invocations", a.knownName, a.requireAny(auth.ScopeRead, auth.ScopeInvoke), a.listInvocations)
 	v1.GET("/functions/:name/dead-letters", a.knownName, a.require(auth.ScopeRead), a.listDeadLetters)
 	v1.POST("/functions/:name/dead-letters/redrive", a.knownName, a.require(auth.ScopeInvoke), a.redrive)
 	v1.GET("/invocations/:id", a.requireAny(auth.ScopeRead, auth.ScopeInvoke), a.getInvocation)

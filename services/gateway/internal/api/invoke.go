@@ -215,7 +215,7 @@ func (a *API) invokeAsync(c *gin.Context, tenant, name, id, callback string, pay
 	}
 	if pubErr != nil {
 		if recErr == nil {
-			a.Store.DeleteInvocation(context.WithoutCancel(c), id)
+			a.Store.DeleteInvocation(context.WithoutCancel(c), tenant, name, id)
 		}
 		a.Metrics.invocations.WithLabelValues("async", "unavailable").Inc()
 		a.Log.ErrorContext(c, "invocation not queued", "tenant", tenant, "function", name, "err", pubErr)
@@ -251,4 +251,51 @@ func (a *API) getInvocation(c *gin.Context) {
 		return
 	}
 	c.PureJSON(http.StatusOK, r)
+}
+
+const (
+	defaultPage = 50
+	maxPage     = 1000
+)
+
+// listInvocations serves GET /v1/functions/{name}/invocations: the
+// function's invocation records (kept for the invocation TTL), newest
+// first, optionally of one status, a page at a time (?limit=, and ?before=
+// the previous page's next).
+func (a *API) listInvocations(c *gin.Context) {
+	name, tenant := c.Param("name"), claimsOf(c).Tenant
+	if _, _, err := a.Store.Record(c, tenant, name); err != nil {
+		a.fail(c, notFound(name, err))
+		return
+	}
+	limit, err := queryInt(c, "limit", defaultPage, maxPage)
+	if err == nil && limit < 1 {
+		err = fmt.Errorf("query parameter limit must be from 1 to %d", maxPage)
+	}
+	if err != nil {
+		abort(c, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	status, before := c.Query("status"), c.Query("before")
+	switch status {
+	case "", events.StatusQueued, events.StatusRunning, events.StatusRetrying, events.StatusSucceeded, events.StatusFailed, events.StatusDeadLettered:
+	default:
+		abort(c, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("status=%q is not an invocation status", status))
+		return
+	}
+	if before != "" && !events.ValidInvocationID(before) {
+		abort(c, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("before=%q is not an invocation id", before))
+		return
+	}
+	items, err := a.Store.Invocations(c, tenant, name, status, before, limit+1)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	next := ""
+	if len(items) > limit {
+		items = items[:limit]
+		next = items[limit-1].ID
+	}
+	c.PureJSON(http.StatusOK, gin.H{"items": items, "next": next})
 }

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -33,12 +34,15 @@ const casRetries = 8
 
 // Store reads and writes functions and invocation records.
 type Store struct {
-	b   bus.Buckets
-	now func() time.Time
+	js        jetstream.JetStream
+	b         bus.Buckets
+	now       func() time.Time
+	invMu     sync.Mutex
+	invStream jetstream.Stream // the invocations bucket's stream, once looked up
 }
 
 // New returns a store over the shared buckets.
-func New(b bus.Buckets) *Store { return &Store{b: b, now: time.Now} }
+func New(js jetstream.JetStream, b bus.Buckets) *Store { return &Store{js: js, b: b, now: time.Now} }
 
 // Record reads the desired record of a function.
 func (s *Store) Record(ctx context.Context, tenant, name string) (function.Record, uint64, error) {
@@ -194,17 +198,33 @@ func (s *Store) MarkDeleting(ctx context.Context, tenant, name string) (function
 	return function.Record{}, fmt.Errorf("%w: function %q is being changed concurrently; try again", ErrConflict, name)
 }
 
-// Invocation reads an invocation record; another tenant's is ErrNotFound.
+// Invocation reads an invocation record by id among the tenant's
+// functions: one direct get of the last message on the key's wildcard
+// subject ($KV.<bucket>.<tenant>.*.<id>). Another tenant's is ErrNotFound.
 func (s *Store) Invocation(ctx context.Context, tenant, id string) (events.InvocationRecord, error) {
 	var r events.InvocationRecord
-	e, err := s.b.Invocations.Get(ctx, id)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	s.invMu.Lock()
+	if s.invStream == nil {
+		st, err := s.js.Stream(ctx, "KV_"+events.BucketInvocations)
+		if err != nil {
+			s.invMu.Unlock()
+			return r, fmt.Errorf("read invocation %s: %w", id, err)
+		}
+		s.invStream = st
+	}
+	stream := s.invStream
+	s.invMu.Unlock()
+	m, err := stream.GetLastMsgForSubject(ctx, "$KV."+events.BucketInvocations+"."+events.InvocationKeyByID(tenant, id))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return r, ErrNotFound
 	}
 	if err != nil {
 		return r, fmt.Errorf("read invocation %s: %w", id, err)
 	}
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
+	if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+		return r, ErrNotFound
+	}
+	if err := json.Unmarshal(m.Data, &r); err != nil {
 		return r, fmt.Errorf("decode invocation %s: %w", id, err)
 	}
 	if r.Tenant != tenant {
@@ -213,10 +233,32 @@ func (s *Store) Invocation(ctx context.Context, tenant, id string) (events.Invoc
 	return r, nil
 }
 
+// Invocations lists a function's invocation records, newest first (ids
+// sort by time), optionally of one status, at most limit, older than the
+// id before (the previous page's last). Outputs are left out: the record
+// of one invocation has it.
+func (s *Store) Invocations(ctx context.Context, tenant, fn, status, before string, limit int) ([]events.InvocationRecord, error) {
+	var all []events.InvocationRecord
+	err := scan(ctx, s.b.Invocations, tenant+"."+fn, func(_ string, v []byte) error {
+		var r events.InvocationRecord
+		if json.Unmarshal(v, &r) != nil || (status != "" && r.Status != status) || (before != "" && r.ID >= before) {
+			return nil
+		}
+		r.Output = ""
+		all = append(all, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].ID > all[j].ID })
+	return all[:min(limit, len(all))], nil
+}
+
 // CreateQueued writes the "queued" record of an accepted async invocation.
 // If the invoker got there first, its record wins and this is a no-op.
 func (s *Store) CreateQueued(ctx context.Context, r events.InvocationRecord) error {
-	_, err := s.b.Invocations.Create(ctx, r.ID, mustJSON(r))
+	_, err := s.b.Invocations.Create(ctx, events.InvocationKey(r.Tenant, r.Function, r.ID), mustJSON(r))
 	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("record invocation %s: %w", r.ID, err)
 	}
@@ -239,8 +281,8 @@ func mustJSON(v any) []byte {
 
 // DeleteInvocation removes a record written for an invocation that was then
 // not queued after all.
-func (s *Store) DeleteInvocation(ctx context.Context, id string) {
-	_ = s.b.Invocations.Purge(ctx, id)
+func (s *Store) DeleteInvocation(ctx context.Context, tenant, fn, id string) {
+	_ = s.b.Invocations.Purge(ctx, events.InvocationKey(tenant, fn, id))
 }
 
 // SetInvocationStatus changes an invocation record's status, for a
@@ -252,6 +294,6 @@ func (s *Store) SetInvocationStatus(ctx context.Context, tenant, id, status stri
 		return err
 	}
 	r.Status = status
-	_, err = s.b.Invocations.Put(ctx, id, mustJSON(r))
+	_, err = s.b.Invocations.Put(ctx, events.InvocationKey(r.Tenant, r.Function, id), mustJSON(r))
 	return err
 }

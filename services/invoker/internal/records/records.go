@@ -16,8 +16,8 @@ import (
 type Store struct{ KV jetstream.KeyValue }
 
 // Get reads a record; ok is false when there is none.
-func (s Store) Get(ctx context.Context, id string) (r events.InvocationRecord, ok bool, err error) {
-	e, err := s.KV.Get(ctx, id)
+func (s Store) Get(ctx context.Context, tenant, fn, id string) (r events.InvocationRecord, ok bool, err error) {
+	e, err := s.KV.Get(ctx, events.InvocationKey(tenant, fn, id))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return r, false, nil
 	}
@@ -36,7 +36,7 @@ func (s Store) Put(ctx context.Context, r events.InvocationRecord) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.KV.Put(ctx, r.ID, b); err != nil {
+	if _, err := s.KV.Put(ctx, events.InvocationKey(r.Tenant, r.Function, r.ID), b); err != nil {
 		return fmt.Errorf("write invocation %s: %w", r.ID, err)
 	}
 	return nil
