@@ -36,6 +36,11 @@ type Options struct {
 	LogsMaxBytes   int64
 	InvocationsTTL time.Duration // how long invocation records are kept
 	DLQMaxAge      time.Duration
+	// MaxConsumers per stream. Set explicitly because nats-server (2.11+)
+	// otherwise caps a stream at 1,000 consumers, and the invocations
+	// stream has one per function (the others one per open log or event
+	// stream).
+	MaxConsumers int
 }
 
 // DefaultOptions are the settings for one machine.
@@ -49,6 +54,7 @@ func DefaultOptions() Options {
 		LogsMaxBytes:   512 << 20,
 		InvocationsTTL: 24 * time.Hour,
 		DLQMaxAge:      14 * 24 * time.Hour,
+		MaxConsumers:   100_000,
 	}
 }
 
@@ -56,60 +62,66 @@ func DefaultOptions() Options {
 func (o Options) Streams() []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{
-			Name:        StreamCommands,
-			Description: "Function commands: reconcile <tenant>.<function> to a generation",
-			Subjects:    []string{SubjectCommands + ".>"},
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     o.Storage,
-			Replicas:    o.Replicas,
-			Duplicates:  o.DedupeWindow,
+			Name:         StreamCommands,
+			Description:  "Function commands: reconcile <tenant>.<function> to a generation",
+			Subjects:     []string{SubjectCommands + ".>"},
+			Retention:    jetstream.WorkQueuePolicy,
+			Storage:      o.Storage,
+			Replicas:     o.Replicas,
+			MaxConsumers: o.MaxConsumers,
+			Duplicates:   o.DedupeWindow,
 		},
 		{
-			Name:        StreamInvocations,
-			Description: "Queued asynchronous invocations",
-			Subjects:    []string{SubjectInvocations + ".>"},
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     o.Storage,
-			Replicas:    o.Replicas,
-			Duplicates:  o.DedupeWindow,
+			Name:         StreamInvocations,
+			Description:  "Queued asynchronous invocations",
+			Subjects:     []string{SubjectInvocations + ".>"},
+			Retention:    jetstream.WorkQueuePolicy,
+			Storage:      o.Storage,
+			Replicas:     o.Replicas,
+			MaxConsumers: o.MaxConsumers,
+			Duplicates:   o.DedupeWindow,
 		},
 		{
-			Name:        StreamDeadLetters,
-			Description: "Invocations that failed their last attempt",
-			Subjects:    []string{SubjectDeadLetters + ".>"},
-			Retention:   jetstream.LimitsPolicy,
-			Storage:     o.Storage,
-			Replicas:    o.Replicas,
-			MaxAge:      o.DLQMaxAge,
+			Name:         StreamDeadLetters,
+			Description:  "Invocations that failed their last attempt",
+			Subjects:     []string{SubjectDeadLetters + ".>"},
+			Retention:    jetstream.LimitsPolicy,
+			Storage:      o.Storage,
+			Replicas:     o.Replicas,
+			MaxConsumers: o.MaxConsumers,
+			MaxAge:       o.DLQMaxAge,
 		},
 		{
-			Name:        StreamEvents,
-			Description: "Lifecycle events (CloudEvents 1.0 JSON)",
-			Subjects:    []string{SubjectEvents + ".>"},
-			Retention:   jetstream.LimitsPolicy,
-			Storage:     o.Storage,
-			Replicas:    o.Replicas,
-			MaxAge:      o.EventsMaxAge,
+			Name:         StreamEvents,
+			Description:  "Lifecycle events (CloudEvents 1.0 JSON)",
+			Subjects:     []string{SubjectEvents + ".>"},
+			Retention:    jetstream.LimitsPolicy,
+			Storage:      o.Storage,
+			Replicas:     o.Replicas,
+			MaxConsumers: o.MaxConsumers,
+			MaxAge:       o.EventsMaxAge,
 		},
 		{
-			Name:        StreamCallbacks,
-			Description: "Results waiting to be POSTed to their callback URL",
-			Subjects:    []string{SubjectCallbacks + ".>"},
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     o.Storage,
-			Replicas:    o.Replicas,
-			Duplicates:  o.DedupeWindow,
+			Name:         StreamCallbacks,
+			Description:  "Results waiting to be POSTed to their callback URL",
+			Subjects:     []string{SubjectCallbacks + ".>"},
+			Retention:    jetstream.WorkQueuePolicy,
+			Storage:      o.Storage,
+			Replicas:     o.Replicas,
+			MaxConsumers: o.MaxConsumers,
+			Duplicates:   o.DedupeWindow,
 		},
 		{
-			Name:        StreamLogs,
-			Description: "Function log lines",
-			Subjects:    []string{SubjectLogs + ".>"},
-			Retention:   jetstream.LimitsPolicy,
-			Storage:     o.Storage,
-			Replicas:    o.Replicas,
-			MaxAge:      o.LogsMaxAge,
-			MaxBytes:    o.LogsMaxBytes,
-			Discard:     jetstream.DiscardOld,
+			Name:         StreamLogs,
+			Description:  "Function log lines",
+			Subjects:     []string{SubjectLogs + ".>"},
+			Retention:    jetstream.LimitsPolicy,
+			Storage:      o.Storage,
+			Replicas:     o.Replicas,
+			MaxConsumers: o.MaxConsumers,
+			MaxAge:       o.LogsMaxAge,
+			MaxBytes:     o.LogsMaxBytes,
+			Discard:      jetstream.DiscardOld,
 		},
 	}
 }

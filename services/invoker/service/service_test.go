@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -382,4 +383,32 @@ func (f *fixture) keyOf(id string) string {
 		return k
 	}
 	return id
+}
+
+// TestMoreThanAThousandFunctions: every function gets its queue, past the
+// 1,000 consumers nats-server allows a stream unless told otherwise.
+func TestMoreThanAThousandFunctions(t *testing.T) {
+	f := start(t)
+	const n = 1050
+	for i := range n {
+		f.deploy(t, "many", function.Spec{Name: fmt.Sprintf("f%d", i), Command: []string{"cat"}})
+	}
+	ctx := context.Background()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		st, _ := f.js.Stream(ctx, events.StreamInvocations)
+		info, err := st.Info(ctx)
+		if err == nil && info.State.Consumers >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d function queues after 90s", info.State.Consumers, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	id := events.NewInvocationID()
+	f.enqueue(t, "many", fmt.Sprintf("f%d", n-1), id, "last")
+	if r := f.waitRecord(t, id); r.Status != events.StatusSucceeded || r.Output != "last" {
+		t.Fatalf("the last function's invocation: %+v", r)
+	}
 }

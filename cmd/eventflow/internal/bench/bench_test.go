@@ -77,21 +77,12 @@ var payload = []byte(`{"hello":"eventflow"}`)
 // last is the latest run: a call with b.N > 1 (-benchtime Nx) reports it
 // again instead of repeating minutes of work; every call with b.N == 1
 // (each -count) runs everything afresh.
-var last struct {
-	r   *report
-	err error
-}
+var last benchkit.LastRun[*report]
 
 // BenchmarkPlatform runs every phase once against one platform and prints
 // the table.
 func BenchmarkPlatform(b *testing.B) {
-	if b.N == 1 || (last.r == nil && last.err == nil) {
-		last.r, last.err = runAll(b)
-	}
-	if last.err != nil {
-		b.Fatal(last.err)
-	}
-	last.r.reportMetrics(b)
+	last.Get(b, runAll).reportMetrics(b)
 }
 
 type report struct {

@@ -114,7 +114,6 @@ func startPlatform(ctx context.Context, bin, dataDir string) (*platform, error) 
 // function processes it had started. Safe to call more than once.
 func (p *platform) stop() { p.proc.Stop(shutdownTimeout) }
 
-
 // bannerWriter is the subprocess's stdout: it finds the API and NATS lines
 // of the banner and discards everything else.
 type bannerWriter struct {
@@ -228,7 +227,6 @@ func (p *platform) cpu() cpuSnap {
 	}
 	return s
 }
-
 
 // cpuUse is CPU time used over an interval.
 type cpuUse struct {

@@ -52,19 +52,26 @@ type ChildProc struct {
 	Comm string
 }
 
-// ChildProcs lists the direct children of pid.
-func ChildProcs(pid int) []ChildProc {
+// PIDs lists the processes of the machine (as far as /proc shows them).
+func PIDs() []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
-	var out []ChildProc
+	var out []int
 	for _, e := range entries {
-		cpid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, pid)
 		}
-		f, ok := statFields(e.Name())
+	}
+	return out
+}
+
+// ChildProcs lists the direct children of pid.
+func ChildProcs(pid int) []ChildProc {
+	var out []ChildProc
+	for _, cpid := range PIDs() {
+		f, ok := statFields(strconv.Itoa(cpid))
 		if !ok || len(f) < 2 {
 			continue
 		}

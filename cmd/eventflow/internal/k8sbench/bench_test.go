@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/eventflow/eventflow/cmd/eventflow/internal/benchkit"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
@@ -61,21 +62,12 @@ var jobCommand = []string{"tr", "a-z", "A-Z"}
 
 // last is the latest run: with b.N > 1 the figures are reported again
 // rather than minutes of work repeated.
-var last struct {
-	r   *report
-	err error
-}
+var last benchkit.LastRun[*report]
 
 // BenchmarkKubernetes runs every phase once on one cluster and one
 // platform, and prints the table.
 func BenchmarkKubernetes(b *testing.B) {
-	if b.N == 1 || (last.r == nil && last.err == nil) {
-		last.r, last.err = runAll(b)
-	}
-	if last.err != nil {
-		b.Fatal(last.err)
-	}
-	last.r.reportMetrics(b)
+	last.Get(b, runAll).reportMetrics(b)
 }
 
 // createSample is one function's create → Ready through the gateway.
@@ -116,15 +108,10 @@ type baseJob struct {
 	logRead               time.Duration
 }
 
-type phaseTime struct {
-	name string
-	d    time.Duration
-}
-
 type report struct {
 	started, ended     time.Time
 	loadStart, loadEnd string
-	phases             []phaseTime
+	phases             benchkit.Phases
 	creates            []createSample
 	bases              []baseDeploy
 	basesSvc           []baseDeploy // with the Service EventFlow also makes
@@ -173,10 +160,10 @@ func runAll(b *testing.B) (*report, error) {
 	if _, err := binDir(); err != nil { // before a cluster is started for nothing
 		return nil, err
 	}
-	r := &report{started: time.Now(), loadStart: loadAvg()}
+	r := &report{started: time.Now(), loadStart: benchkit.LoadAvg()}
 	ctx, cancel := context.WithTimeout(context.Background(), totalLimit)
 	defer cancel()
-	phase := func(name string, t0 time.Time) { r.phases = append(r.phases, phaseTime{name, time.Since(t0)}) }
+	phase := r.phases.Add
 
 	t0 := time.Now()
 	env := k8stest.Start(b)
@@ -201,7 +188,7 @@ func runAll(b *testing.B) (*report, error) {
 		}
 	})
 	deployer := svcs["deployer"]
-	r.rssStart, _ = vmRSS(deployer.pid())
+	r.rssStart, _ = benchkit.VmRSS(deployer.pid())
 	phase("RBAC, NATS, 4 services ready", t0)
 
 	t0 = time.Now()
@@ -225,17 +212,17 @@ func runAll(b *testing.B) (*report, error) {
 	}
 	defer kvw.stop()
 
-	api := newAPIClient("http://"+svcs["gateway"].addr, memConc)
-	defer api.hc.CloseIdleConnections()
-	lat, err := api.login(ctx, latTenant)
+	api := benchkit.NewClient("http://"+svcs["gateway"].addr, memConc, 60*time.Second)
+	defer api.HC.CloseIdleConnections()
+	lat, err := api.Login(ctx, latTenant)
 	if err != nil {
 		return nil, err
 	}
-	jobc, err := api.login(ctx, jobTenant)
+	jobc, err := api.Login(ctx, jobTenant)
 	if err != nil {
 		return nil, err
 	}
-	memc, err := api.login(ctx, memTenant)
+	memc, err := api.Login(ctx, memTenant)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +239,7 @@ func runAll(b *testing.B) (*report, error) {
 		if err != nil {
 			return -1
 		}
-		return m.sum("eventflow_deployer_reconciles_total")
+		return m.Sum("eventflow_deployer_reconciles_total")
 	}
 	window := func(name string, c0, c1 cpuSnap, r0, r1 float64) {
 		w := between(name, c0, c1)
@@ -282,7 +269,7 @@ func runAll(b *testing.B) (*report, error) {
 		steps := []func() error{
 			func() (err error) {
 				if s, err = efCreate(ctx, lat, efDep, kvTL, latTenant, fmt.Sprintf("web-%03d", i)); err != nil {
-					err = fmt.Errorf("create %d: %w\ndeployer log tail:\n%s", i, err, deployer.logs.tailText())
+					err = fmt.Errorf("create %d: %w\ndeployer log tail:\n%s", i, err, deployer.logs.TailText())
 				}
 				return err
 			},
@@ -336,7 +323,7 @@ func runAll(b *testing.B) (*report, error) {
 	for i := range invokeWarmup + invokeN {
 		s, err := efInvoke(ctx, jobc, efJobs, "upper")
 		if err != nil {
-			return nil, fmt.Errorf("invocation %d: %w\ninvoker log tail:\n%s", i, err, svcs["invoker"].logs.tailText())
+			return nil, fmt.Errorf("invocation %d: %w\ninvoker log tail:\n%s", i, err, svcs["invoker"].logs.TailText())
 		}
 		bj, err := bareJob(ctx, env.Admin, baseJobs)
 		if err != nil {
@@ -355,7 +342,7 @@ func runAll(b *testing.B) (*report, error) {
 	t0 = time.Now()
 	c0, r0 = takeCPU(svcs), reconciles()
 	if err := r.memory(ctx, memc, lat, kvTL, efDep, env.Admin, deployer); err != nil {
-		return nil, fmt.Errorf("%w\ndeployer log tail:\n%s", err, deployer.logs.tailText())
+		return nil, fmt.Errorf("%w\ndeployer log tail:\n%s", err, deployer.logs.TailText())
 	}
 	c1, r1 = takeCPU(svcs), reconciles()
 	window(fmt.Sprintf("3. %d functions Ready, then settle", memN), c0, c1, r0, r1)
@@ -387,7 +374,7 @@ func runAll(b *testing.B) (*report, error) {
 	}
 	phase("stop services", t0)
 	r.ended = time.Now()
-	r.loadEnd = loadAvg()
+	r.loadEnd = benchkit.LoadAvg()
 	r.print(os.Stdout)
 	return r, nil
 }
@@ -402,22 +389,22 @@ func jobSpec(name string) map[string]any {
 
 // efCreate creates an http-mode function through the gateway and times it
 // until its status says Ready.
-func efCreate(ctx context.Context, a *apiClient, dep, kv *timeline, tenant, name string) (createSample, error) {
+func efCreate(ctx context.Context, a *benchkit.Client, dep, kv *timeline, tenant, name string) (createSample, error) {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	var s createSample
 	key := events.FunctionKey(tenant, name)
 	s.post = time.Now()
-	r, err := a.postJSON(ctx, "/v1/functions", httpSpec(name))
+	r, err := a.PostJSON(ctx, "/v1/functions", httpSpec(name))
 	s.accepted = time.Now()
 	if err != nil {
 		return s, err
 	}
-	if r.code != http.StatusAccepted {
-		return s, fmt.Errorf("POST /v1/functions %s: HTTP %d %s", name, r.code, truncate(string(r.body), 300))
+	if r.Code != http.StatusAccepted {
+		return s, fmt.Errorf("POST /v1/functions %s: HTTP %d %s", name, r.Code, benchkit.Truncate(string(r.Body), 300))
 	}
 	diag := func(err error) error {
-		f, gerr := a.get(context.Background(), name)
+		f, gerr := getFunction(context.Background(), a, name)
 		return fmt.Errorf("%w (GET: %+v %v)", err, f.Status, gerr)
 	}
 	if s.added, err = dep.wait(ctx, name, "added"); err != nil {
@@ -437,7 +424,7 @@ func efCreate(ctx context.Context, a *apiClient, dep, kv *timeline, tenant, name
 	s.deploying, _ = kv.get(key, string(function.PhaseDeploying))
 	// Visible through the API: GET until Ready (at once, normally).
 	for {
-		f, err := a.get(ctx, name)
+		f, err := getFunction(ctx, a, name)
 		s.gets++
 		if err != nil {
 			return s, err
@@ -519,19 +506,19 @@ func bareDeploy(ctx context.Context, cs kubernetes.Interface, tl *timeline, name
 }
 
 // deployJob creates a job-mode function and waits until it is Ready.
-func deployJob(ctx context.Context, a *apiClient, kv *timeline, tenant, name string) error {
+func deployJob(ctx context.Context, a *benchkit.Client, kv *timeline, tenant, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	r, err := a.postJSON(ctx, "/v1/functions", jobSpec(name))
+	r, err := a.PostJSON(ctx, "/v1/functions", jobSpec(name))
 	if err != nil {
 		return err
 	}
-	if r.code != http.StatusAccepted {
-		return fmt.Errorf("POST /v1/functions %s: HTTP %d %s", name, r.code, truncate(string(r.body), 300))
+	if r.Code != http.StatusAccepted {
+		return fmt.Errorf("POST /v1/functions %s: HTTP %d %s", name, r.Code, benchkit.Truncate(string(r.Body), 300))
 	}
 	ph, _, err := kv.waitAny(ctx, events.FunctionKey(tenant, name), string(function.PhaseReady), string(function.PhaseFailed))
 	if err == nil && ph != string(function.PhaseReady) {
-		f, _ := a.get(ctx, name)
+		f, _ := getFunction(ctx, a, name)
 		err = fmt.Errorf("function %s failed: %s", name, f.Status.Message)
 	}
 	return err
@@ -539,21 +526,21 @@ func deployJob(ctx context.Context, a *apiClient, kv *timeline, tenant, name str
 
 // efInvoke invokes a job-mode function synchronously through the gateway
 // and finds its Job's times on the watch.
-func efInvoke(ctx context.Context, a *apiClient, jobs *timeline, name string) (invokeSample, error) {
+func efInvoke(ctx context.Context, a *benchkit.Client, jobs *timeline, name string) (invokeSample, error) {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	var s invokeSample
 	s.sent = time.Now()
-	r, err := a.do(ctx, http.MethodPost, "/v1/functions/"+name+":invoke", []byte("hello"), "text/plain")
+	r, err := a.Do(ctx, http.MethodPost, "/v1/functions/"+name+":invoke", []byte("hello"), "text/plain")
 	s.done = time.Now()
 	if err != nil {
 		return s, err
 	}
-	if r.code != http.StatusOK || string(r.body) != "HELLO\n" {
-		return s, fmt.Errorf("invoke %s: HTTP %d %q", name, r.code, truncate(string(r.body), 300))
+	if r.Code != http.StatusOK || string(r.Body) != "HELLO\n" {
+		return s, fmt.Errorf("invoke %s: HTTP %d %q", name, r.Code, benchkit.Truncate(string(r.Body), 300))
 	}
-	id := r.header.Get("X-Invocation-Id")
-	s.runtimeMs, _ = strconv.ParseInt(r.header.Get("X-Duration-Ms"), 10, 64)
+	id := r.Header.Get("X-Invocation-Id")
+	s.runtimeMs, _ = strconv.ParseInt(r.Header.Get("X-Duration-Ms"), 10, 64)
 	if s.added, err = jobs.wait(ctx, id, "added"); err != nil {
 		return s, err
 	}
@@ -611,20 +598,20 @@ func bareJob(ctx context.Context, cs kubernetes.Interface, tl *timeline) (baseJo
 // memory creates memN job-mode functions with memConc at once and reads the
 // deployer's memory before and after they are all Ready (with one more
 // function, the probe).
-func (r *report) memory(ctx context.Context, a, lat *apiClient, kv, efDep *timeline, admin kubernetes.Interface, deployer *service) error {
+func (r *report) memory(ctx context.Context, a, lat *benchkit.Client, kv, efDep *timeline, admin kubernetes.Interface, deployer *service) error {
 	m := &r.mem
 	m.functionsBefore = createWarmup + createN + 1
 	settle(ctx, deployer)
 	var err error
-	if m.rssBefore, err = vmRSS(deployer.pid()); err != nil {
+	if m.rssBefore, err = benchkit.VmRSS(deployer.pid()); err != nil {
 		return err
 	}
 	s0, err := scrape(ctx, deployer.addr)
 	if err != nil {
 		return err
 	}
-	m.heapBefore, m.goroutinesBefore = s0.sum("go_memstats_heap_inuse_bytes"), s0.sum("go_goroutines")
-	cpu0, _ := procCPU(deployer.pid())
+	m.heapBefore, m.goroutinesBefore = s0.Sum("go_memstats_heap_inuse_bytes"), s0.Sum("go_goroutines")
+	cpu0, _, _ := benchkit.ProcTimes(deployer.pid())
 
 	ctx, cancel := context.WithTimeout(ctx, memLimit)
 	defer cancel()
@@ -639,16 +626,16 @@ func (r *report) memory(ctx context.Context, a, lat *apiClient, kv, efDep *timel
 		wg.Go(func() {
 			for i := range next {
 				t := time.Now()
-				resp, err := a.postJSON(ctx, "/v1/functions", jobSpec(memName(i)))
+				resp, err := a.PostJSON(ctx, "/v1/functions", jobSpec(memName(i)))
 				posted[i], latency[i] = t, time.Since(t)
-				if err == nil && resp.code == http.StatusAccepted {
+				if err == nil && resp.Code == http.StatusAccepted {
 					ok[i] = true
 					continue
 				}
 				mu.Lock()
 				m.postErrs++
 				if m.postErrSample == "" {
-					m.postErrSample = fmt.Sprintf("HTTP %d %s %v", resp.code, truncate(string(resp.body), 200), err)
+					m.postErrSample = fmt.Sprintf("HTTP %d %s %v", resp.Code, benchkit.Truncate(string(resp.Body), 200), err)
 				}
 				mu.Unlock()
 			}
@@ -722,20 +709,17 @@ func (r *report) memory(ctx context.Context, a, lat *apiClient, kv, efDep *timel
 	}
 
 	settle(ctx, deployer)
-	if m.rssAfter, err = vmRSS(deployer.pid()); err != nil {
+	if m.rssAfter, err = benchkit.VmRSS(deployer.pid()); err != nil {
 		return err
 	}
 	s1, err := scrape(ctx, deployer.addr)
 	if err != nil {
 		return err
 	}
-	m.heapAfter, m.goroutinesAfter = s1.sum("go_memstats_heap_inuse_bytes"), s1.sum("go_goroutines")
-	m.reconciles = s1.sum("eventflow_deployer_reconciles_total") - s0.sum("eventflow_deployer_reconciles_total")
-	if dc := s1.sum("eventflow_deployer_reconcile_duration_seconds_count") - s0.sum("eventflow_deployer_reconcile_duration_seconds_count"); dc > 0 {
-		ds := s1.sum("eventflow_deployer_reconcile_duration_seconds_sum") - s0.sum("eventflow_deployer_reconcile_duration_seconds_sum")
-		m.reconcileMean = time.Duration(ds / dc * float64(time.Second))
-	}
-	cpu1, _ := procCPU(deployer.pid())
+	m.heapAfter, m.goroutinesAfter = s1.Sum("go_memstats_heap_inuse_bytes"), s1.Sum("go_goroutines")
+	m.reconciles = s1.Sum("eventflow_deployer_reconciles_total") - s0.Sum("eventflow_deployer_reconciles_total")
+	m.reconcileMean, _, _ = benchkit.MeanDelta(s0, s1, "eventflow_deployer_reconcile_duration_seconds") // 0 without reconciles
+	cpu1, _, _ := benchkit.ProcTimes(deployer.pid())
 	m.deployerCPU = cpu1 - cpu0
 	return nil
 }
@@ -749,7 +733,7 @@ func (r *report) rest(ctx context.Context, deployer *service) error {
 	if err != nil {
 		return err
 	}
-	cpu0, _ := procCPU(deployer.pid())
+	cpu0, _, _ := benchkit.ProcTimes(deployer.pid())
 	start := time.Now()
 	select {
 	case <-ctx.Done():
@@ -760,11 +744,11 @@ func (r *report) rest(ctx context.Context, deployer *service) error {
 	if err != nil {
 		return err
 	}
-	cpu1, _ := procCPU(deployer.pid())
+	cpu1, _, _ := benchkit.ProcTimes(deployer.pid())
 	r.idle.wall = time.Since(start)
 	r.idle.deployerCPU = cpu1 - cpu0
-	r.idle.reconciles = s1.sum("eventflow_deployer_reconciles_total") - s0.sum("eventflow_deployer_reconciles_total")
-	r.idle.rssAfter, err = vmRSS(deployer.pid())
+	r.idle.reconciles = s1.Sum("eventflow_deployer_reconciles_total") - s0.Sum("eventflow_deployer_reconciles_total")
+	r.idle.rssAfter, err = benchkit.VmRSS(deployer.pid())
 	return err
 }
 
@@ -778,7 +762,7 @@ func settle(ctx context.Context, deployer *service) {
 	quiet := 0
 	for quiet < 2 {
 		s, err := scrape(ctx, deployer.addr)
-		if err == nil && s.sum("eventflow_deployer_queue_depth") == 0 {
+		if err == nil && s.Sum("eventflow_deployer_queue_depth") == 0 {
 			quiet++
 		} else {
 			quiet = 0

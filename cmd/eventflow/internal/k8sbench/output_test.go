@@ -8,58 +8,60 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eventflow/eventflow/cmd/eventflow/internal/benchkit"
 )
 
 // figures are the distributions the table and the metrics are made of.
 type figures struct {
-	total, toAdded, k8s, toStatus, share, toAPI, statusToAPI summary
-	accepted, acceptedToDeploying, deployingToAdded          summary
-	base, baseToAdded, baseK8s, baseCall                     summary
-	baseSvc, baseSvcK8s                                      summary
-	inv, invToAdded, invK8s, invAfter, invShare, invRuntime  summary
-	invGatewayOverhead                                       summary
-	job, jobToAdded, jobK8s, jobLog                          summary
+	total, toAdded, k8s, toStatus, share, toAPI, statusToAPI benchkit.Summary
+	accepted, acceptedToDeploying, deployingToAdded          benchkit.Summary
+	base, baseToAdded, baseK8s, baseCall                     benchkit.Summary
+	baseSvc, baseSvcK8s                                      benchkit.Summary
+	inv, invToAdded, invK8s, invAfter, invShare, invRuntime  benchkit.Summary
+	invGatewayOverhead                                       benchkit.Summary
+	job, jobToAdded, jobK8s, jobLog                          benchkit.Summary
 }
 
 func (r *report) figures() figures {
 	var f figures
 	c := r.creates
-	f.total = summarize(durations(c, createSample.total))
-	f.toAdded = summarize(durations(c, createSample.toAdded))
-	f.k8s = summarize(durations(c, createSample.k8s))
-	f.toStatus = summarize(durations(c, createSample.toStatus))
-	f.share = summarize(durations(c, createSample.ownShare))
-	f.toAPI = summarize(durations(c, createSample.toAPI))
-	f.statusToAPI = summarize(durations(c, createSample.statusToAPI))
-	f.accepted = summarize(durations(c, func(s createSample) time.Duration { return s.accepted.Sub(s.post) }))
-	f.acceptedToDeploying = summarize(durations(c, func(s createSample) time.Duration { return s.deploying.Sub(s.accepted) }))
-	f.deployingToAdded = summarize(durations(c, func(s createSample) time.Duration { return s.added.Sub(s.deploying) }))
+	f.total = benchkit.Summarize(durations(c, createSample.total))
+	f.toAdded = benchkit.Summarize(durations(c, createSample.toAdded))
+	f.k8s = benchkit.Summarize(durations(c, createSample.k8s))
+	f.toStatus = benchkit.Summarize(durations(c, createSample.toStatus))
+	f.share = benchkit.Summarize(durations(c, createSample.ownShare))
+	f.toAPI = benchkit.Summarize(durations(c, createSample.toAPI))
+	f.statusToAPI = benchkit.Summarize(durations(c, createSample.statusToAPI))
+	f.accepted = benchkit.Summarize(durations(c, func(s createSample) time.Duration { return s.accepted.Sub(s.post) }))
+	f.acceptedToDeploying = benchkit.Summarize(durations(c, func(s createSample) time.Duration { return s.deploying.Sub(s.accepted) }))
+	f.deployingToAdded = benchkit.Summarize(durations(c, func(s createSample) time.Duration { return s.added.Sub(s.deploying) }))
 	bs := r.bases
-	f.base = summarize(durations(bs, func(s baseDeploy) time.Duration { return s.ready.Sub(s.sent) }))
-	f.baseToAdded = summarize(durations(bs, func(s baseDeploy) time.Duration { return s.added.Sub(s.sent) }))
-	f.baseK8s = summarize(durations(bs, func(s baseDeploy) time.Duration { return s.ready.Sub(s.added) }))
-	f.baseCall = summarize(durations(bs, func(s baseDeploy) time.Duration { return s.created.Sub(s.sent) }))
-	f.baseSvc = summarize(durations(r.basesSvc, func(s baseDeploy) time.Duration { return s.ready.Sub(s.sent) }))
-	f.baseSvcK8s = summarize(durations(r.basesSvc, func(s baseDeploy) time.Duration { return s.ready.Sub(s.added) }))
+	f.base = benchkit.Summarize(durations(bs, func(s baseDeploy) time.Duration { return s.ready.Sub(s.sent) }))
+	f.baseToAdded = benchkit.Summarize(durations(bs, func(s baseDeploy) time.Duration { return s.added.Sub(s.sent) }))
+	f.baseK8s = benchkit.Summarize(durations(bs, func(s baseDeploy) time.Duration { return s.ready.Sub(s.added) }))
+	f.baseCall = benchkit.Summarize(durations(bs, func(s baseDeploy) time.Duration { return s.created.Sub(s.sent) }))
+	f.baseSvc = benchkit.Summarize(durations(r.basesSvc, func(s baseDeploy) time.Duration { return s.ready.Sub(s.sent) }))
+	f.baseSvcK8s = benchkit.Summarize(durations(r.basesSvc, func(s baseDeploy) time.Duration { return s.ready.Sub(s.added) }))
 	iv := r.invokes
-	f.inv = summarize(durations(iv, func(s invokeSample) time.Duration { return s.done.Sub(s.sent) }))
-	f.invToAdded = summarize(durations(iv, func(s invokeSample) time.Duration { return s.added.Sub(s.sent) }))
-	f.invK8s = summarize(durations(iv, func(s invokeSample) time.Duration { return s.complete.Sub(s.added) }))
-	f.invAfter = summarize(durations(iv, func(s invokeSample) time.Duration { return s.done.Sub(s.complete) }))
-	f.invShare = summarize(durations(iv, func(s invokeSample) time.Duration { return s.added.Sub(s.sent) + s.done.Sub(s.complete) }))
-	f.invRuntime = summarize(durations(iv, func(s invokeSample) time.Duration { return time.Duration(s.runtimeMs) * time.Millisecond }))
-	f.invGatewayOverhead = summarize(durations(iv, func(s invokeSample) time.Duration {
+	f.inv = benchkit.Summarize(durations(iv, func(s invokeSample) time.Duration { return s.done.Sub(s.sent) }))
+	f.invToAdded = benchkit.Summarize(durations(iv, func(s invokeSample) time.Duration { return s.added.Sub(s.sent) }))
+	f.invK8s = benchkit.Summarize(durations(iv, func(s invokeSample) time.Duration { return s.complete.Sub(s.added) }))
+	f.invAfter = benchkit.Summarize(durations(iv, func(s invokeSample) time.Duration { return s.done.Sub(s.complete) }))
+	f.invShare = benchkit.Summarize(durations(iv, func(s invokeSample) time.Duration { return s.added.Sub(s.sent) + s.done.Sub(s.complete) }))
+	f.invRuntime = benchkit.Summarize(durations(iv, func(s invokeSample) time.Duration { return time.Duration(s.runtimeMs) * time.Millisecond }))
+	f.invGatewayOverhead = benchkit.Summarize(durations(iv, func(s invokeSample) time.Duration {
 		return s.done.Sub(s.sent) - time.Duration(s.runtimeMs)*time.Millisecond
 	}))
 	j := r.baseJobs
-	f.job = summarize(durations(j, func(s baseJob) time.Duration { return s.complete.Sub(s.sent) }))
-	f.jobToAdded = summarize(durations(j, func(s baseJob) time.Duration { return s.added.Sub(s.sent) }))
-	f.jobK8s = summarize(durations(j, func(s baseJob) time.Duration { return s.complete.Sub(s.added) }))
-	f.jobLog = summarize(durations(j, func(s baseJob) time.Duration { return s.logRead }))
+	f.job = benchkit.Summarize(durations(j, func(s baseJob) time.Duration { return s.complete.Sub(s.sent) }))
+	f.jobToAdded = benchkit.Summarize(durations(j, func(s baseJob) time.Duration { return s.added.Sub(s.sent) }))
+	f.jobK8s = benchkit.Summarize(durations(j, func(s baseJob) time.Duration { return s.complete.Sub(s.added) }))
+	f.jobLog = benchkit.Summarize(durations(j, func(s baseJob) time.Duration { return s.logRead }))
 	return f
 }
 
-func pp(s summary) string { return fmtMs(s.p50) + " / " + fmtMs(s.p99) }
+func pp(s benchkit.Summary) string { return fmtMs(s.P50) + " / " + fmtMs(s.P99) }
 
 func (r *report) print(w io.Writer) {
 	f := r.figures()
@@ -68,25 +70,25 @@ func (r *report) print(w io.Writer) {
 	perFn := (m.rssAfter - m.rssBefore) / added
 	rows := [][]string{
 		{"measure", "EventFlow p50 / p99", "baseline (same run)", "baseline p50 / p99", "ratio p50", "target"},
-		{fmt.Sprintf("create → Ready, http mode, 1 replica (n=%d)", f.total.n), pp(f.total),
-			"bare client-go Deployment create → readyReplicas 1", pp(f.base), ratio(f.total.p50, f.base.p50), "—"},
-		{"", "", "the same + its Service (as EventFlow makes)", pp(f.baseSvc), ratio(f.total.p50, f.baseSvc.p50), "—"},
+		{fmt.Sprintf("create → Ready, http mode, 1 replica (n=%d)", f.total.N), pp(f.total),
+			"bare client-go Deployment create → readyReplicas 1", pp(f.base), ratio(f.total.P50, f.base.P50), "—"},
+		{"", "", "the same + its Service (as EventFlow makes)", pp(f.baseSvc), ratio(f.total.P50, f.baseSvc.P50), "—"},
 		{"  (a) POST sent → Deployment ADDED   [EventFlow]", pp(f.toAdded),
-			"create sent → ADDED", pp(f.baseToAdded), ratio(f.toAdded.p50, f.baseToAdded.p50), "—"},
+			"create sent → ADDED", pp(f.baseToAdded), ratio(f.toAdded.P50, f.baseToAdded.P50), "—"},
 		{"  (b) ADDED → readyReplicas 1        [Kubernetes]", pp(f.k8s),
-			"ADDED → readyReplicas 1", pp(f.baseK8s), ratio(f.k8s.p50, f.baseK8s.p50), "—"},
-		{"", "", "with its Service: ADDED → readyReplicas 1", pp(f.baseSvcK8s), ratio(f.k8s.p50, f.baseSvcK8s.p50), "—"},
+			"ADDED → readyReplicas 1", pp(f.baseK8s), ratio(f.k8s.P50, f.baseK8s.P50), "—"},
+		{"", "", "with its Service: ADDED → readyReplicas 1", pp(f.baseSvcK8s), ratio(f.k8s.P50, f.baseSvcK8s.P50), "—"},
 		{"  (c) readyReplicas 1 → status Ready [EventFlow]", pp(f.toStatus), "—", "—", "—", "—"},
 		{"  (a)+(c) EventFlow's own share", pp(f.share), "—", "—", "—",
-			fmt.Sprintf("p50 < %s: %s", fmtMs(targetShareP50), verdict(f.share.n > 0 && f.share.p50 < targetShareP50))},
-		{fmt.Sprintf("sync job-mode invocation round trip (n=%d)", f.inv.n), pp(f.inv),
-			"bare client-go Job create → Complete", pp(f.job), ratio(f.inv.p50, f.job.p50), "—"},
+			fmt.Sprintf("p50 < %s: %s", fmtMs(targetShareP50), benchkit.Verdict(f.share.N > 0 && f.share.P50 < targetShareP50))},
+		{fmt.Sprintf("sync job-mode invocation round trip (n=%d)", f.inv.N), pp(f.inv),
+			"bare client-go Job create → Complete", pp(f.job), ratio(f.inv.P50, f.job.P50), "—"},
 		{"  POST sent → Job ADDED              [EventFlow]", pp(f.invToAdded),
-			"create sent → ADDED", pp(f.jobToAdded), ratio(f.invToAdded.p50, f.jobToAdded.p50), "—"},
+			"create sent → ADDED", pp(f.jobToAdded), ratio(f.invToAdded.P50, f.jobToAdded.P50), "—"},
 		{"  Job ADDED → Complete               [Kubernetes]", pp(f.invK8s),
-			"ADDED → Complete", pp(f.jobK8s), ratio(f.invK8s.p50, f.jobK8s.p50), "—"},
+			"ADDED → Complete", pp(f.jobK8s), ratio(f.invK8s.P50, f.jobK8s.P50), "—"},
 		{"  Complete → 200 received            [EventFlow]", pp(f.invAfter),
-			"one read of the pod's log", pp(f.jobLog), ratio(f.invAfter.p50, f.jobLog.p50), "—"},
+			"one read of the pod's log", pp(f.jobLog), ratio(f.invAfter.P50, f.jobLog.P50), "—"},
 		{"  EventFlow's own share", pp(f.invShare), "—", "—", "—", "—"},
 		{fmt.Sprintf("deployer RSS: %d functions → +%d job-mode (+1 probe)", m.functionsBefore, memN),
 			mib(m.rssBefore) + " → " + mib(m.rssAfter), "—", "—", "—", "—"},
@@ -95,16 +97,16 @@ func (r *report) print(w io.Writer) {
 			(m.heapAfter-m.heapBefore)/1024/float64(added)), "—", "—", "—", "—"},
 		{fmt.Sprintf("%d functions created (%d at once) → all Ready", memN, memConc), fmtMs(m.allReady),
 			"—", "—", "—", "—"},
-		{"  each one: POST sent → Ready written", pp(summarize(m.toReady)), "—", "—", "—", "—"},
+		{"  each one: POST sent → Ready written", pp(benchkit.Summarize(m.toReady)), "—", "—", "—", "—"},
 		{"  meanwhile, another tenant's http function: create → Ready", fmtMs(m.probe.total()),
-			"phase 1's create → Ready p50 (no load)", fmtMs(f.total.p50), ratio(m.probe.total(), f.total.p50), "—"},
+			"phase 1's create → Ready p50 (no load)", fmtMs(f.total.P50), ratio(m.probe.total(), f.total.P50), "—"},
 		{fmt.Sprintf("deployer at rest with %d functions (%s, ≥ 1 resync)", memN+1+m.functionsBefore, r.idle.wall.Round(time.Second)),
 			fmt.Sprintf("%.1f%% of a CPU, %.0f reconciles", 100*r.idle.deployerCPU.Seconds()/max(r.idle.wall.Seconds(), 1e-9), r.idle.reconciles), "—", "—", "—", "—"},
 	}
 
 	fmt.Fprintf(w, "\nEventFlow on Kubernetes (test control plane, kwok node; %d CPUs, %s, %s/%s, %s)\n\n", runtime.NumCPU(), runtime.Version(),
 		runtime.GOOS, runtime.GOARCH, r.started.Format("2006-01-02 15:04:05 MST"))
-	printTable(w, rows)
+	benchkit.PrintTable(w, rows)
 
 	fmt.Fprintln(w, "\nHow it was measured")
 	fmt.Fprintf(w, "- create → Ready: %d http-mode functions (image %s, replicas 1) created one after another through the gateway (after %d warm-up creates: %s), "+
@@ -112,7 +114,7 @@ func (r *report) print(w io.Writer) {
 		"in namespace %s with the admin client; never two at once. "+
 		"Times are when this process received: the HTTP answer; a client-go watch event on Deployments (one watch per namespace, admin client); "+
 		"a JetStream KV watch update of bucket %s (key <tenant>.<name>).\n",
-		f.total.n, webImage, createWarmup, fmtDurations(r.apiWarm), baseNS, "eventflow_function_status")
+		f.total.N, webImage, createWarmup, fmtDurations(r.apiWarm), baseNS, "eventflow_function_status")
 	fmt.Fprintf(w, "  total = POST sent → status Ready written (KV watch); (a) POST sent → Deployment ADDED; (b) ADDED → first event with readyReplicas 1; "+
 		"(c) that event → status Ready written (KV watch, not an API poll).\n")
 	fmt.Fprintf(w, "  (a) in parts, p50/p99: POST → 202 received %s; 202 → status Deploying written %s; Deploying written → Deployment ADDED %s.\n",
@@ -120,19 +122,19 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "  Through the API: POST sent → a GET answering Ready %s (status written → that GET answered %s; %s GETs per function on average).\n",
 		pp(f.toAPI), pp(f.statusToAPI), avgGets(r.creates))
 	fmt.Fprintf(w, "  Baseline create call itself (request → response) %s. Min/mean/max: EventFlow total %s/%s/%s, baseline %s/%s/%s.\n",
-		pp(f.baseCall), fmtMs(f.total.min), fmtMs(f.total.mean), fmtMs(f.total.max), fmtMs(f.base.min), fmtMs(f.base.mean), fmtMs(f.base.max))
+		pp(f.baseCall), fmtMs(f.total.Min), fmtMs(f.total.Mean), fmtMs(f.total.Max), fmtMs(f.base.Min), fmtMs(f.base.Mean), fmtMs(f.base.Max))
 	for _, x := range []struct {
 		name string
-		s    summary
+		s    benchkit.Summary
 	}{{"(c)", f.toStatus}, {"202 → Deploying", f.acceptedToDeploying}} {
-		if x.s.negative > 0 {
-			fmt.Fprintf(w, "  %s was negative %d times: the two observers (our watch and the deployer's informer) see events in either order.\n", x.name, x.s.negative)
+		if x.s.Negative > 0 {
+			fmt.Fprintf(w, "  %s was negative %d times: the two observers (our watch and the deployer's informer) see events in either order.\n", x.name, x.s.Negative)
 		}
 	}
 	fmt.Fprintf(w, "- job invocations: %d sync POST /v1/functions/upper:invoke (image %s, command %v; payload \"hello\", answer \"HELLO\\n\" from kwok's ClusterLogs), "+
 		"after %d warm-up, each followed by one bare Job create (kube.NewJob without the managed-by label) in %s, then one GetLogs of its pod. "+
 		"Jobs keyed by their eventflow.io/invocation label = X-Invocation-Id.\n",
-		f.inv.n, jobImage, jobCommand, invokeWarmup, baseNS)
+		f.inv.N, jobImage, jobCommand, invokeWarmup, baseNS)
 	fmt.Fprintf(w, "  The runtime's own Invoke (X-Duration-Ms) %s; the rest (gateway, NATS request/reply, invoker around Invoke) %s.\n",
 		pp(f.invRuntime), pp(f.invGatewayOverhead))
 	if len(r.windows) >= 2 && r.windows[0].reconciles >= 0 && r.windows[1].reconciles >= 0 {
@@ -146,8 +148,8 @@ func (r *report) print(w io.Writer) {
 		mib(r.rssStart), mib(m.rssBefore), memN, m.functionsBefore, mib(m.rssAfter), mib(int64(m.heapBefore)), mib(int64(m.heapAfter)), m.goroutinesBefore, m.goroutinesAfter)
 	fmt.Fprintf(w, "  %d job-mode functions (a PodTemplate each, no pods) POSTed by %d clients: all accepted after %s (POST p50/p99 %s), "+
 		"all Ready (KV watch) after %s; %d PodTemplates in %s%s. The deployer did %.0f reconciles (%.1f per function) using %s of CPU (%.2f ms per function).\n",
-		memN, memConc, fmtMs(m.allAccepted), pp(summarize(m.posts)), fmtMs(m.allReady), m.podTemplates, nsPrefix, memTenant,
-		m.reconciles, m.reconciles/memN, m.deployerCPU.Round(10*time.Millisecond), ms(m.deployerCPU)/memN)
+		memN, memConc, fmtMs(m.allAccepted), pp(benchkit.Summarize(m.posts)), fmtMs(m.allReady), m.podTemplates, nsPrefix, memTenant,
+		m.reconciles, m.reconciles/memN, m.deployerCPU.Round(10*time.Millisecond), benchkit.Ms(m.deployerCPU)/memN)
 	fmt.Fprintf(w, "  Mean reconcile during the 1000: %s. PodTemplates created per second (creationTimestamp): %s.\n",
 		fmtMs(m.reconcileMean), fmtInts(m.ptPerSecond))
 	fmt.Fprintf(w, "  A PodTemplate as listed is %d bytes of JSON on average, %d without its managedFields.\n", m.ptJSON, m.ptJSONNoMF)
@@ -175,13 +177,13 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintln(w, "\nServices (log level warn)")
 	for _, name := range serviceNames {
 		s := r.svcs[name]
-		warn, errs, kinds := s.logs.summary()
+		warn, errs, kinds := s.logs.Summary(5)
 		code := -1
-		if s.cmd.ProcessState != nil {
-			code = s.cmd.ProcessState.ExitCode()
+		if st := s.proc.Cmd.ProcessState; st != nil {
+			code = st.ExitCode()
 		}
 		fmt.Fprintf(w, "- %-9s %d warnings, %d errors; stopped in %s, exit code %d%s\n", name, warn, errs,
-			s.shutdown.Round(time.Millisecond), code, map[bool]string{true: " (KILLED after SIGTERM timeout)", false: ""}[s.killed])
+			s.proc.Shutdown().Round(time.Millisecond), code, map[bool]string{true: " (KILLED after SIGTERM timeout)", false: ""}[s.proc.Killed()])
 		for i, k := range kinds {
 			if i == 6 {
 				fmt.Fprintf(w, "    … %d more kinds\n", len(kinds)-6)
@@ -190,11 +192,7 @@ func (r *report) print(w io.Writer) {
 			fmt.Fprintf(w, "    %s\n", k)
 		}
 	}
-	fmt.Fprint(w, "\nPhases:")
-	for _, ph := range r.phases {
-		fmt.Fprintf(w, " %s %s;", ph.name, ph.d.Round(100*time.Millisecond))
-	}
-	fmt.Fprintf(w, " total %s.\n\n", r.ended.Sub(r.started).Round(100*time.Millisecond))
+	r.phases.Print(w, r.ended.Sub(r.started))
 }
 
 func fmtDurations(ds []time.Duration) string {
@@ -230,26 +228,26 @@ func avgGets(cs []createSample) string {
 func (r *report) reportMetrics(b *testing.B) {
 	f := r.figures()
 	b.ReportMetric(0, "ns/op") // the wall time of the whole run says nothing
-	b.ReportMetric(ms(f.total.p50), "create-ready-p50-ms")
-	b.ReportMetric(ms(f.total.p99), "create-ready-p99-ms")
-	b.ReportMetric(ms(f.share.p50), "eventflow-share-p50-ms")
-	b.ReportMetric(ms(f.share.p99), "eventflow-share-p99-ms")
-	b.ReportMetric(ms(f.k8s.p50), "k8s-share-p50-ms")
-	b.ReportMetric(ms(f.base.p50), "bare-deploy-p50-ms")
-	if f.base.p50 > 0 {
-		b.ReportMetric(float64(f.total.p50)/float64(f.base.p50), "create/bare-p50")
+	b.ReportMetric(benchkit.Ms(f.total.P50), "create-ready-p50-ms")
+	b.ReportMetric(benchkit.Ms(f.total.P99), "create-ready-p99-ms")
+	b.ReportMetric(benchkit.Ms(f.share.P50), "eventflow-share-p50-ms")
+	b.ReportMetric(benchkit.Ms(f.share.P99), "eventflow-share-p99-ms")
+	b.ReportMetric(benchkit.Ms(f.k8s.P50), "k8s-share-p50-ms")
+	b.ReportMetric(benchkit.Ms(f.base.P50), "bare-deploy-p50-ms")
+	if f.base.P50 > 0 {
+		b.ReportMetric(float64(f.total.P50)/float64(f.base.P50), "create/bare-p50")
 	}
-	b.ReportMetric(ms(f.inv.p50), "job-invoke-p50-ms")
-	b.ReportMetric(ms(f.inv.p99), "job-invoke-p99-ms")
-	b.ReportMetric(ms(f.job.p50), "bare-job-p50-ms")
-	if f.job.p50 > 0 {
-		b.ReportMetric(float64(f.inv.p50)/float64(f.job.p50), "invoke/bare-p50")
+	b.ReportMetric(benchkit.Ms(f.inv.P50), "job-invoke-p50-ms")
+	b.ReportMetric(benchkit.Ms(f.inv.P99), "job-invoke-p99-ms")
+	b.ReportMetric(benchkit.Ms(f.job.P50), "bare-job-p50-ms")
+	if f.job.P50 > 0 {
+		b.ReportMetric(float64(f.inv.P50)/float64(f.job.P50), "invoke/bare-p50")
 	}
 	b.ReportMetric(float64(r.mem.rssBefore)/(1<<20), "deployer-rss-before-MiB")
 	b.ReportMetric(float64(r.mem.rssAfter)/(1<<20), "deployer-rss-after-MiB")
 	b.ReportMetric(float64(r.mem.rssAfter-r.mem.rssBefore)/1024/memN, "deployer-KiB/function")
 	b.ReportMetric(r.mem.allReady.Seconds(), "1000-ready-s")
-	b.ReportMetric(ms(f.baseSvc.p50), "bare-deploy+svc-p50-ms")
+	b.ReportMetric(benchkit.Ms(f.baseSvc.P50), "bare-deploy+svc-p50-ms")
 	if len(r.windows) >= 2 && r.windows[1].reconciles >= 0 {
 		b.ReportMetric(r.windows[1].reconciles/float64(invokeWarmup+invokeN), "deployer-reconciles/invocation")
 	}
