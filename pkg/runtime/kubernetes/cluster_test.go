@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
@@ -133,9 +134,16 @@ func TestDeploymentsAsDeployer(t *testing.T) {
 	}
 
 	// Drift: scaled by hand, then deleted by hand; Apply puts it back.
-	scale, _ := env.Admin.AppsV1().Deployments(ns).GetScale(ctx, "web", metav1.GetOptions{})
-	scale.Spec.Replicas = 7
-	if _, err := env.Admin.AppsV1().Deployments(ns).UpdateScale(ctx, "web", scale, metav1.UpdateOptions{}); err != nil {
+	// The controller updates the Deployment too: retry on conflict.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		scale, err := env.Admin.AppsV1().Deployments(ns).GetScale(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		scale.Spec.Replicas = 7
+		_, err = env.Admin.AppsV1().Deployments(ns).UpdateScale(ctx, "web", scale, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the cache to see the scale", 10*time.Second, func() (bool, string) {

@@ -20,9 +20,13 @@ import (
 // separately, a flood for one function waits in its own queue instead of in
 // front of everyone else's. All of them share the invoker's slots.
 
-// pullBatch bounds the messages a function's consumer holds waiting for a
-// slot (their ack wait runs meanwhile).
-const pullBatch = 8
+// pullBatch is the pull batch of a function's consumer. The server hands
+// out at most MaxAckPending (the function's maxConcurrency) unacked
+// messages whatever the batch, so small bounds need no small batch; and
+// with batches of a few messages nats.go's Consume was seen to stop pulling
+// with work queued (until its pull expired, 30 s later). Messages held while
+// waiting for one of the invoker's slots have their ack wait running.
+const pullBatch = 64
 
 // queueConsumer names a function's consumer: '_' cannot appear in tenant
 // or function names, so the name is unique.
@@ -108,7 +112,7 @@ func (q *queues) apply(ch catalog.Change) {
 		cur.maxConc, cur.draining = maxConc, false
 		return
 	}
-	cc, err := cons.Consume(q.handle, jetstream.PullMaxMessages(min(maxConc, pullBatch)))
+	cc, err := cons.Consume(q.handle, jetstream.PullMaxMessages(pullBatch))
 	if err != nil {
 		log.Error("invocation queue not consumed; retrying at the next check", "err", err)
 		return

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -239,7 +240,12 @@ func TestRecordedResultIsNotRunAgain(t *testing.T) {
 // every message taken and acked.
 func waitQueueEmpty(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	waitQueueEmptyWithin(t, js, 10*time.Second)
+}
+
+func waitQueueEmptyWithin(t *testing.T, js jetstream.JetStream, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		st, err := js.Stream(context.Background(), events.StreamInvocations)
 		if err == nil {
@@ -248,7 +254,7 @@ func waitQueueEmpty(t *testing.T, js jetstream.JetStream) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("invocation queue not drained in 10s")
+			t.Fatalf("invocation queue not drained in %s", within)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -411,4 +417,30 @@ func TestMoreThanAThousandFunctions(t *testing.T) {
 	if r := f.waitRecord(t, id); r.Status != events.StatusSucceeded || r.Output != "last" {
 		t.Fatalf("the last function's invocation: %+v", r)
 	}
+}
+
+// TestQueueDoesNotStall: invocations arriving steadily while others run
+// all complete without pauses. (With pull batches of a few messages,
+// nats.go's Consume was seen to stop pulling with work queued, until its
+// pull expired 30 s later: this bound catches that.)
+func TestQueueDoesNotStall(t *testing.T) {
+	f := startWith(t, Config{AckWait: 30 * time.Second, MaxConcurrent: 64})
+	f.deploy(t, "t", function.Spec{Name: "quick", Command: []string{"true"}})
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 400 {
+				msg := nats.NewMsg(events.InvocationSubject("t", "quick"))
+				msg.Header.Set(events.HeaderInvocationID, events.NewInvocationID())
+				if _, err := f.js.PublishMsg(context.Background(), msg); err != nil {
+					t.Errorf("enqueue %d/%d: %v", w, i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	waitQueueEmptyWithin(t, f.js, 25*time.Second)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -321,8 +322,10 @@ func watchCompletions(ctx context.Context, natsURL, fn string) (*completionWatch
 				}
 				now := time.Now()
 				cw.mu.Lock()
-				if _, seen := cw.done[e.Key()]; !seen {
-					cw.done[e.Key()] = doneMark{at: now, succeeded: succeeded}
+				// Keys are <tenant>.<function>.<id>.
+				id := e.Key()[strings.LastIndexByte(e.Key(), '.')+1:]
+				if _, seen := cw.done[id]; !seen {
+					cw.done[id] = doneMark{at: now, succeeded: succeeded}
 				}
 				cw.mu.Unlock()
 			}
