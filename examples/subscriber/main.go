@@ -25,7 +25,7 @@ type Event struct {
 	SpecVersion string          `json:"specversion"`
 	ID          string          `json:"id"`
 	Source      string          `json:"source"`
-	Type        string          `json:"type"` // io.eventflow.function.ready, io.eventflow.invocation.failed, ...
+	Type        string          `json:"type"`    // io.eventflow.function.ready, io.eventflow.invocation.failed, ...
 	Subject     string          `json:"subject"` // the function
 	Time        time.Time       `json:"time"`
 	Tenant      string          `json:"tenant"`

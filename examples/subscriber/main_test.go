@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
 )
@@ -41,4 +40,3 @@ func TestSubscribeSeesTheTenantsEvents(t *testing.T) {
 		}
 	}
 }
-

@@ -51,6 +51,19 @@ func as(t *testing.T, env *k8stest.Env, service string) kubernetes.Interface {
 	return c
 }
 
+// testConfig puts every runtime test's tenants under the "rt-" prefix.
+var testConfig = kube.Config{NamespacePrefix: "rt-"}
+
+// deployerAs is the runtime's deployer part with the deployer's RBAC.
+func deployerAs(ctx context.Context, t *testing.T, env *k8stest.Env) *kube.Deployments {
+	t.Helper()
+	d, err := kube.NewDeployments(ctx, as(t, env, "deployer"), testConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 func waitFor(t *testing.T, what string, within time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -92,11 +105,7 @@ func httpSpec(name string, replicas int32) function.Spec {
 func TestDeploymentsAsDeployer(t *testing.T) {
 	env := cluster(t)
 	ctx := testCtx(t)
-	cfg := kube.Config{NamespacePrefix: "rt-"}
-	d, err := kube.NewDeployments(ctx, as(t, env, "deployer"), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := deployerAs(ctx, t, env)
 	spec := httpSpec("web", 2)
 	if err := d.Apply(ctx, "dep", spec); err != nil {
 		t.Fatal(err)
@@ -203,10 +212,7 @@ func TestDeploymentsAsDeployer(t *testing.T) {
 func TestAutoscalingAsDeployer(t *testing.T) {
 	env := cluster(t)
 	ctx := testCtx(t)
-	d, err := kube.NewDeployments(ctx, as(t, env, "deployer"), kube.Config{NamespacePrefix: "rt-"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := deployerAs(ctx, t, env)
 	spec := httpSpec("auto", 1)
 	spec.Autoscaling = &function.Autoscaling{MinReplicas: 3, MaxReplicas: 6}
 	spec = spec.WithDefaults()
@@ -257,18 +263,14 @@ func containsRef(refs []runtime.Ref, r runtime.Ref) bool {
 func TestJobInvocationsAsInvoker(t *testing.T) {
 	env := cluster(t)
 	ctx := testCtx(t)
-	cfg := kube.Config{NamespacePrefix: "rt-"}
-	d, err := kube.NewDeployments(ctx, as(t, env, "deployer"), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := deployerAs(ctx, t, env)
 	spec := function.Spec{Name: "upper", Image: "busybox", Command: []string{"tr", "a-z", "A-Z"}}.WithDefaults()
 	if err := d.Apply(ctx, "jobs", spec); err != nil {
 		t.Fatal(err)
 	}
 	ns := "rt-jobs"
 	env.ClusterLogs(t, ns, "HELLO")
-	iv, err := kube.NewInvoker(ctx, as(t, env, "invoker"), cfg)
+	iv, err := kube.NewInvoker(ctx, as(t, env, "invoker"), testConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,11 +331,7 @@ func TestJobInvocationsAsInvoker(t *testing.T) {
 func TestHTTPInvocationsAsInvoker(t *testing.T) {
 	env := cluster(t)
 	ctx := testCtx(t)
-	cfg := kube.Config{NamespacePrefix: "rt-"}
-	d, err := kube.NewDeployments(ctx, as(t, env, "deployer"), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := deployerAs(ctx, t, env)
 	spec := httpSpec("echo", 2)
 	if err := d.Apply(ctx, "web", spec); err != nil {
 		t.Fatal(err)
@@ -346,7 +344,7 @@ func TestHTTPInvocationsAsInvoker(t *testing.T) {
 	for _, p := range pods.Items {
 		k8stest.ServeAsPod(t, p)
 	}
-	iv, err := kube.NewInvoker(ctx, as(t, env, "invoker"), cfg)
+	iv, err := kube.NewInvoker(ctx, as(t, env, "invoker"), testConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,19 +373,15 @@ func TestHTTPInvocationsAsInvoker(t *testing.T) {
 func TestLogsAsLogstream(t *testing.T) {
 	env := cluster(t)
 	ctx := testCtx(t)
-	cfg := kube.Config{NamespacePrefix: "rt-"}
 	file := env.ClusterLogs(t, "rt-logs", "first line")
-	ls := kube.NewLogSource(as(t, env, "logstream"), cfg)
+	ls := kube.NewLogSource(as(t, env, "logstream"), testConfig)
 	lines := make(chan events.LogLine, 100)
 	fctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- ls.FollowLogs(fctx, lines) }()
 	defer func() { stop(); <-done }()
 
-	d, err := kube.NewDeployments(ctx, as(t, env, "deployer"), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := deployerAs(ctx, t, env)
 	if err := d.Apply(ctx, "logs", httpSpec("talker", 1)); err != nil {
 		t.Fatal(err)
 	}
