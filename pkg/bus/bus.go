@@ -95,3 +95,9 @@ func Ready(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
 	}
 	return nil
 }
+
+// PullExpiry bounds each pull request of a long-running consumer. nats.go's
+// Consume was seen to stop pulling with messages waiting, until its pull
+// expired (30 s by default) and its heartbeat check pulled again; a short
+// expiry makes such a pause short.
+const PullExpiry = jetstream.PullExpiry(5 * time.Second)

@@ -117,7 +117,7 @@ func (dp *Deployer) Run(ctx context.Context) error {
 	if err := dp.resync(ctx); err != nil {
 		dp.d.Log.Warn("initial resync", "err", err)
 	}
-	cc, err := cons.Consume(dp.onCommand)
+	cc, err := cons.Consume(dp.onCommand, bus.PullExpiry)
 	if err != nil {
 		return fmt.Errorf("consume commands: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/catalog"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
@@ -24,8 +25,9 @@ import (
 // out at most MaxAckPending (the function's maxConcurrency) unacked
 // messages whatever the batch, so small bounds need no small batch; and
 // with batches of a few messages nats.go's Consume was seen to stop pulling
-// with work queued (until its pull expired, 30 s later). Messages held while
-// waiting for one of the invoker's slots have their ack wait running.
+// with work queued (until its pull expired; bus.PullExpiry keeps such a
+// pause short). Messages held while waiting for one of the invoker's slots
+// have their ack wait running.
 const pullBatch = 64
 
 // queueConsumer names a function's consumer: '_' cannot appear in tenant
@@ -112,7 +114,7 @@ func (q *queues) apply(ch catalog.Change) {
 		cur.maxConc, cur.draining = maxConc, false
 		return
 	}
-	cc, err := cons.Consume(q.handle, jetstream.PullMaxMessages(pullBatch))
+	cc, err := cons.Consume(q.handle, jetstream.PullMaxMessages(pullBatch), bus.PullExpiry)
 	if err != nil {
 		log.Error("invocation queue not consumed; retrying at the next check", "err", err)
 		return

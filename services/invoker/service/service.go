@@ -190,7 +190,7 @@ func (iv *Invoker) Run(ctx context.Context) error {
 			defer func() { <-cbSem; wg.Done() }()
 			iv.deliverCallback(runCtx, msg)
 		}()
-	}, jetstream.PullMaxMessages(16))
+	}, jetstream.PullMaxMessages(16), bus.PullExpiry)
 	if err != nil {
 		_ = sub.Unsubscribe()
 		iv.queues.stop()

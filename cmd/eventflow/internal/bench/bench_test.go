@@ -9,7 +9,10 @@
 //     function, against raw JetStream consume+ack/s and against the rate at
 //     which this machine can fork/exec the same command;
 //   - sync invoke latency of a trivial http-mode function through the
-//     gateway, against calling the same function directly.
+//     gateway, against calling the same function directly;
+//   - async invocations of that http-mode function at a steady offered load
+//     (open loop): completed/s against raw JetStream consume+ack/s, queue
+//     wait and end-to-end latency from the records' own times, and losses.
 //
 // It starts `$EVENTFLOW_BIN/eventflow dev` (built if EVENTFLOW_BIN is
 // unset) on loopback with random ports and a temporary data dir, and always
@@ -96,6 +99,7 @@ type report struct {
 	failed   int
 	lastDone time.Time
 	sync     syncResult
+	queue    queueResult
 	// server-side means from /metrics, over each measured interval
 	acceptHandler, asyncRun     time.Duration
 	syncHandler, syncRun        time.Duration
@@ -211,7 +215,7 @@ func runAll(b *testing.B) (*report, error) {
 
 	// Async through the gateway.
 	t0 = time.Now()
-	cw, err := watchCompletions(ctx, p.natsURL, asyncFunction)
+	cw, err := watchCompletions(ctx, p.natsURL, asyncFunction, false)
 	if err != nil {
 		return nil, fmt.Errorf("watch invocations: %w", err)
 	}
@@ -244,6 +248,13 @@ func runAll(b *testing.B) (*report, error) {
 		r.acceptCodes = benchkit.GrownSeries(m0, m1, "eventflow_http_requests_total")
 		r.asyncOutcomes = benchkit.GrownSeries(m0, m2, "eventflow_invocations_total")
 	}
+
+	// The queue path at a steady offered load (http-mode echo).
+	t0 = time.Now()
+	if r.queue, err = r.steadyQueue(ctx, p, a, syncFunction); err != nil {
+		return nil, fmt.Errorf("steady load: %w", err)
+	}
+	phase("async steady load http echo (incl. warm-up)", t0)
 
 	t0 = time.Now()
 	p.stop()
@@ -316,6 +327,11 @@ func (r *report) reportMetrics(b *testing.B) {
 	b.ReportMetric(benchkit.Ms(d.P99), "direct-p99-ms")
 	b.ReportMetric(benchkit.Ms(g.P99), "gateway-p99-ms")
 	b.ReportMetric(benchkit.Ms(g.P99-d.P99), "added-p99-ms")
+	b.ReportMetric(r.queue.rate(), "steady-completions/s")
+	b.ReportMetric(r.queue.rate()/r.raw.consRate, "steady-completion/consume")
+	b.ReportMetric(benchkit.Ms(benchkit.Summarize(r.queue.queue).P50), "queue-p50-ms")
+	b.ReportMetric(benchkit.Ms(benchkit.Summarize(r.queue.queue).P99), "queue-p99-ms")
+	b.ReportMetric(float64(r.queue.lost()), "steady-lost")
 	if len(r.windows) > 0 && r.windows[0].cpu.ok {
 		b.ReportMetric(benchkit.Share(r.windows[0].cpu.self, r.windows[0].cpu.wall), "idle-cpu-%")
 	}
@@ -371,6 +387,7 @@ func (r *report) print(w io.Writer) {
 			"same function called directly, " + q.name, fmtMs(q.d),
 			fmt.Sprintf("%.1f× (+%s)", float64(q.g)/float64(q.d), fmtMs(q.g-q.d)), q.tgt})
 	}
+	rows = append(rows, r.queue.rows(r.raw)...)
 
 	fmt.Fprintf(w, "\nEventFlow benchmark (%d CPUs, %s, %s/%s, %s)\n\n", runtime.NumCPU(), runtime.Version(),
 		runtime.GOOS, runtime.GOARCH, r.started.Format("2006-01-02 15:04:05 MST"))
@@ -405,6 +422,7 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, " (e.g. %s)", strings.Join(r.sync.samples, " | "))
 	}
 	fmt.Fprintf(w, ". Means: direct %s, gateway %s; max: direct %s, gateway %s.\n", fmtMs(d.Mean), fmtMs(g.Mean), fmtMs(d.Max), fmtMs(g.Max))
+	r.queue.notes(w, r.raw)
 
 	fmt.Fprintln(w, "\nWhere the time goes (means from the platform's /metrics over each measured interval)")
 	if len(r.metricsErr) > 0 {

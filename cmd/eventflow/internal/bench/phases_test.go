@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -264,9 +265,14 @@ type completionWatcher struct {
 type doneMark struct {
 	at        time.Time
 	succeeded bool
+	// The record's own times, parsed only by a timed watcher (zero if
+	// absent or unparsable).
+	created, started, finished time.Time
 }
 
-func watchCompletions(ctx context.Context, natsURL, fn string) (*completionWatcher, error) {
+// watchCompletions follows fn's invocations; if timed, it also parses each
+// final record's createdAt, startedAt and finishedAt.
+func watchCompletions(ctx context.Context, natsURL, fn string, timed bool) (*completionWatcher, error) {
 	nc, err := nats.Connect(natsURL, nats.Name("eventflow-bench-watch"), nats.Timeout(5*time.Second))
 	if err != nil {
 		return nil, err
@@ -321,11 +327,28 @@ func watchCompletions(ctx context.Context, natsURL, fn string) (*completionWatch
 					continue
 				}
 				now := time.Now()
+				m := doneMark{at: now, succeeded: succeeded}
+				if timed {
+					var rec struct {
+						CreatedAt  time.Time  `json:"createdAt"`
+						StartedAt  *time.Time `json:"startedAt"`
+						FinishedAt *time.Time `json:"finishedAt"`
+					}
+					if json.Unmarshal(v, &rec) == nil {
+						m.created = rec.CreatedAt
+						if rec.StartedAt != nil {
+							m.started = *rec.StartedAt
+						}
+						if rec.FinishedAt != nil {
+							m.finished = *rec.FinishedAt
+						}
+					}
+				}
 				cw.mu.Lock()
 				// Keys are <tenant>.<function>.<id>.
 				id := e.Key()[strings.LastIndexByte(e.Key(), '.')+1:]
 				if _, seen := cw.done[id]; !seen {
-					cw.done[id] = doneMark{at: now, succeeded: succeeded}
+					cw.done[id] = m
 				}
 				cw.mu.Unlock()
 			}
