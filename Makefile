@@ -21,7 +21,10 @@ build: ## build bin/eventflow and the four service binaries
 run: build ## run the whole platform on this machine (bin/eventflow dev)
 	$(BIN)/eventflow dev
 
-test: build ## run every test: unit, integration (real NATS) and end to end (bin/eventflow dev)
+# The Kubernetes tests need the control plane's binaries: built (or found in
+# the cache) first, so a cold build (about 15 minutes) is not inside a test's
+# timeout.
+test: build k8s-build ## run every test: unit, integration (real NATS and Kubernetes) and end to end
 	@set -o pipefail; for m in $(MODULES); do \
 		echo "=== go test $$m"; \
 		(cd $$m && EVENTFLOW_BIN=$(BIN) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...) || exit 1; \
