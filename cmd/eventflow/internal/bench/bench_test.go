@@ -220,12 +220,8 @@ func runAll(b *testing.B) (*report, error) {
 		return nil, fmt.Errorf("watch invocations: %w", err)
 	}
 	defer cw.stop()
-	warm := acceptAsync(ctx, a, asyncFunction, asyncWarmup, asyncClients/4, payload, 30*time.Second)
-	if len(warm.ids) == 0 {
-		return nil, fmt.Errorf("async warm-up: nothing accepted: %v %v", warm.codes, warm.samples)
-	}
-	if d, _, _ := cw.waitFor(ctx, warm.ids, 60*time.Second); d < len(warm.ids) {
-		return nil, fmt.Errorf("async warm-up: %d of %d invocations completed in 60s", d, len(warm.ids))
+	if err := warmUp(ctx, a, cw, asyncFunction, asyncWarmup, asyncClients/4, "async"); err != nil {
+		return nil, err
 	}
 	k0 = r.mark(ctx, p, a)
 	r.accept = acceptAsync(ctx, a, asyncFunction, asyncInvocations, asyncClients, payload, acceptLimit)

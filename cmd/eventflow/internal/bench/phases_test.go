@@ -610,3 +610,16 @@ func syncLatency(ctx context.Context, a *benchkit.Client, fn, directAddr string,
 	res.elapsed = time.Since(start)
 	return res, nil
 }
+
+// warmUp accepts n async invocations of fn and waits until all completed,
+// so a measured phase starts on a warm platform.
+func warmUp(ctx context.Context, a *benchkit.Client, cw *completionWatcher, fn string, n, clients int, label string) error {
+	warm := acceptAsync(ctx, a, fn, n, clients, payload, 30*time.Second)
+	if len(warm.ids) == 0 {
+		return fmt.Errorf("%s warm-up: nothing accepted: %v %v", label, warm.codes, warm.samples)
+	}
+	if d, _, _ := cw.waitFor(ctx, warm.ids, 60*time.Second); d < len(warm.ids) {
+		return fmt.Errorf("%s warm-up: %d of %d invocations completed in 60s", label, d, len(warm.ids))
+	}
+	return nil
+}

@@ -83,12 +83,8 @@ func (r *report) steadyQueue(ctx context.Context, p *platform, a *benchkit.Clien
 		return q, fmt.Errorf("watch invocations: %w", err)
 	}
 	defer cw.stop()
-	warm := acceptAsync(ctx, a, fn, queueWarmup, queueClients/4, payload, 30*time.Second)
-	if len(warm.ids) == 0 {
-		return q, fmt.Errorf("queue warm-up: nothing accepted: %v %v", warm.codes, warm.samples)
-	}
-	if d, _, _ := cw.waitFor(ctx, warm.ids, 60*time.Second); d < len(warm.ids) {
-		return q, fmt.Errorf("queue warm-up: %d of %d invocations completed in 60s", d, len(warm.ids))
+	if err := warmUp(ctx, a, cw, fn, queueWarmup, queueClients/4, "queue"); err != nil {
+		return q, err
 	}
 	k0 := r.mark(ctx, p, a)
 	q.accept, q.maxLag, q.late = acceptPaced(ctx, a, fn, n, q.offered, queueClients, payload, queueDuration+30*time.Second)

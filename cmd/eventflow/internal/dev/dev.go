@@ -69,7 +69,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	secret, err := loadSecret(cfg.DataDir, cfg.JWTSecret)
+	secret, err := LoadSecret(cfg.DataDir, cfg.JWTSecret)
 	if err != nil {
 		return err
 	}
@@ -108,19 +108,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		js, err := jetstream.New(nc)
 		return nc, js, err
 	}
-	conn := map[string]struct {
+	type svcConn struct {
 		nc *nats.Conn
 		js jetstream.JetStream
-	}{}
+	}
+	conn := map[string]svcConn{}
 	for _, name := range []string{"gateway", "deployer", "invoker", "logstream"} {
 		nc, js, err := connect(name)
 		if err != nil {
 			return err
 		}
-		conn[name] = struct {
-			nc *nats.Conn
-			js jetstream.JetStream
-		}{nc, js}
+		conn[name] = svcConn{nc, js}
 	}
 	opts := events.DefaultOptions()
 	if cfg.InvocationTTL > 0 {
@@ -270,9 +268,9 @@ Press Ctrl+C to stop.
 `, api, natsURL, dataDir, api, api, api)
 }
 
-// loadSecret returns the configured secret, or the one kept in the data
+// LoadSecret returns the configured secret, or the one kept in the data
 // dir, creating it on first start so tokens survive restarts.
-func loadSecret(dataDir, configured string) ([]byte, error) {
+func LoadSecret(dataDir, configured string) ([]byte, error) {
 	if configured != "" {
 		return []byte(configured), nil
 	}
@@ -294,6 +292,3 @@ func loadSecret(dataDir, configured string) ([]byte, error) {
 	}
 	return []byte(s), nil
 }
-
-// LoadSecret is loadSecret for the `token` command.
-func LoadSecret(dataDir, configured string) ([]byte, error) { return loadSecret(dataDir, configured) }

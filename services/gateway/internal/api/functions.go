@@ -68,7 +68,7 @@ func (a *API) upsert(c *gin.Context, spec function.Spec) {
 	if changed {
 		a.sendCommand(c, events.Command{Tenant: tenant, Function: spec.Name, Generation: rec.Generation, Action: events.ActionApply})
 	}
-	f, err := a.Store.Get(c, tenant, spec.Name)
+	f, err := a.Store.View(c, rec)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -119,11 +119,7 @@ func (a *API) deleteFunction(c *gin.Context) {
 		return
 	}
 	a.sendCommand(c, events.Command{Tenant: tenant, Function: name, Generation: rec.Generation, Action: events.ActionDelete})
-	f, err := a.Store.Get(c, tenant, name)
-	if errors.Is(err, store.ErrNotFound) { // already gone
-		c.Status(http.StatusAccepted)
-		return
-	}
+	f, err := a.Store.View(c, rec)
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -55,7 +55,13 @@ func (s *Store) Get(ctx context.Context, tenant, name string) (function.Function
 	if err != nil {
 		return function.Function{}, err
 	}
-	st, err := s.status(ctx, tenant, name)
+	return s.View(ctx, rec)
+}
+
+// View is a record the caller already holds (e.g. just wrote) with its
+// observed status.
+func (s *Store) View(ctx context.Context, rec function.Record) (function.Function, error) {
+	st, err := s.status(ctx, rec.Tenant, rec.Spec.Name)
 	if err != nil {
 		return function.Function{}, err
 	}
