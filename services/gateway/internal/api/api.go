@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -17,6 +18,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/catalog"
+	"github.com/eventflow/eventflow/services/gateway/internal/console"
 	"github.com/eventflow/eventflow/services/gateway/internal/store"
 )
 
@@ -68,7 +70,14 @@ func New(cfg Config, d Deps) *gin.Engine {
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true
 	r.Use(a.recovery(), a.observe(), a.limitBody())
+	ui := console.New()
 	r.NoRoute(func(c *gin.Context) {
+		// The web console owns every other GET; the API's own prefixes
+		// keep answering JSON errors.
+		if m := c.Request.Method; (m == http.MethodGet || m == http.MethodHead) && !isAPIPath(c.Request.URL.Path) {
+			ui.ServeHTTP(c.Writer, c.Request)
+			return
+		}
 		abort(c, http.StatusNotFound, CodeNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path)
 	})
 	r.NoMethod(func(c *gin.Context) {
@@ -100,6 +109,16 @@ func New(cfg Config, d Deps) *gin.Engine {
 	v1.GET("/events", a.require(auth.ScopeRead), a.lifecycleEvents)
 	v1.GET("/callback-key", a.require(auth.ScopeWrite), a.callbackKey)
 	return r
+}
+
+// isAPIPath tells the API's paths from the console's.
+func isAPIPath(p string) bool {
+	for _, prefix := range []string{"/v1/", "/auth/"} {
+		if strings.HasPrefix(p, prefix) || p == strings.TrimSuffix(prefix, "/") {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *API) healthz(c *gin.Context) { c.PureJSON(http.StatusOK, gin.H{"status": "ok"}) }

@@ -1,0 +1,3 @@
+module github.com/eventflow/eventflow/deploy
+
+go 1.26.0

@@ -1,0 +1,3 @@
+module github.com/eventflow/eventflow/test/packaging
+
+go 1.26.0
