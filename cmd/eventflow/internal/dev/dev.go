@@ -253,6 +253,7 @@ func printBanner(w io.Writer, httpAddr, natsURL, dataDir string) {
 	api := "http://" + httpAddr
 	fmt.Fprintf(w, `
 EventFlow dev is running.
+  Console:  %s/
   API:      %s
   NATS:     %s
   Data dir: %s
@@ -265,7 +266,7 @@ Then, with TOKEN set to it:
   curl -s -X POST %s/v1/functions/upper:invoke -H "Authorization: Bearer $TOKEN" -d hello
 
 Press Ctrl+C to stop.
-`, api, natsURL, dataDir, api, api, api)
+`, api, api, natsURL, dataDir, api, api, api)
 }
 
 // LoadSecret returns the configured secret, or the one kept in the data
