@@ -148,12 +148,14 @@ func (e *Env) KubectlRun(ctx context.Context, stdin string, args ...string) (str
 	return string(out), nil
 }
 
-// InstallRBAC applies the repository's RBAC manifests (deploy/k8s/rbac).
+// InstallRBAC applies the repository's RBAC manifests: the namespace and
+// the ServiceAccounts, ClusterRoles and bindings of the kustomize base
+// (deploy/k8s/base/rbac), the same ones a deployment gets.
 func (e *Env) InstallRBAC(tb testing.TB) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := e.KubectlRun(ctx, "", "apply", "--server-side", "-k", filepath.Join(e.Root, "deploy", "k8s", "rbac")); err != nil {
+	if _, err := e.KubectlRun(ctx, "", "apply", "--server-side", "-k", filepath.Join(e.Root, "deploy", "k8s", "base", "rbac")); err != nil {
 		tb.Fatal(err)
 	}
 }
