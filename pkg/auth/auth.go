@@ -1,5 +1,7 @@
-// Package auth issues and verifies EventFlow's JWT bearer tokens. The tenant
-// comes from the token only; scopes say what the bearer may do.
+// Package auth issues and verifies EventFlow's JWT bearer tokens: HS256
+// tokens signed with a shared secret (HS256), tokens from an OpenID Connect
+// provider (OIDC), or either (NewVerifier). The tenant comes from the token
+// only; scopes say what the bearer may do.
 package auth
 
 import (
@@ -34,6 +36,23 @@ const (
 var (
 	ErrUnauthenticated = errors.New("unauthenticated")
 	ErrInvalidRequest  = errors.New("invalid token request")
+)
+
+// Verifier checks a bearer token and returns its claims. Every refusal
+// wraps ErrUnauthenticated.
+type Verifier interface {
+	Verify(token string) (*Claims, error)
+}
+
+// Issuer mints development tokens (POST /auth/token). Only verifiers that
+// hold the HS256 secret are issuers.
+type Issuer interface {
+	Issue(req TokenRequest) (token string, expiresAt time.Time, err error)
+}
+
+var (
+	_ Verifier = (*HS256)(nil)
+	_ Issuer   = (*HS256)(nil)
 )
 
 // Claims are the token's claims.

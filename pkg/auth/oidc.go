@@ -1,0 +1,426 @@
+package auth
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/eventflow/eventflow/pkg/function"
+)
+
+// ErrOIDCDiscovery is wrapped by every failure to read the provider's
+// discovery document or key set.
+var ErrOIDCDiscovery = errors.New("oidc discovery")
+
+// Defaults of OIDCConfig.
+const (
+	DefaultTenantClaim     = "tenant"
+	DefaultScopesClaim     = "scope"
+	DefaultRefetchInterval = 30 * time.Second
+	DefaultKeysMaxAge      = time.Hour
+	oidcLeeway             = 30 * time.Second
+	maxDocumentBytes       = 1 << 20
+	minRSABits             = 2048
+)
+
+// oidcAlgs are the only algorithms OIDC tokens may use: never "none", never
+// HS* (an HMAC "signed" with the provider's public key must not verify).
+var oidcAlgs = []string{jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg()}
+
+// OIDCConfig configures an OIDC verifier.
+type OIDCConfig struct {
+	// Issuer is the provider's issuer URL; the discovery document must
+	// name exactly this issuer, and so must every token's iss.
+	Issuer string
+	// Audience must be among every token's aud.
+	Audience string
+	// TenantClaim names the claim holding the EventFlow tenant (default
+	// "tenant").
+	TenantClaim string
+	// ScopesClaim names the claim holding the scopes, a space-separated
+	// string or an array of strings (default "scope"). Scopes EventFlow
+	// does not know are ignored.
+	ScopesClaim string
+	// RefetchInterval is the least time between two fetches of the key set
+	// (default 30 s): a token with an unknown kid triggers a fetch at most
+	// this often, so a flood of made-up kids cannot hammer the provider.
+	RefetchInterval time.Duration
+	// KeysMaxAge is how long a key set is trusted before the next token
+	// verification fetches it again (default 1 h), so keys the provider
+	// withdrew stop being accepted.
+	KeysMaxAge time.Duration
+	// HTTPClient fetches discovery and keys (default: 10 s timeout).
+	HTTPClient *http.Client
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+type jwk struct {
+	alg string
+	key crypto.PublicKey
+}
+
+// OIDC verifies RS256 and ES256 tokens from an OpenID Connect provider
+// against its published keys (JWKS).
+type OIDC struct {
+	cfg     OIDCConfig
+	jwksURI string
+
+	fetchMu sync.Mutex // one key-set fetch at a time
+
+	mu        sync.Mutex
+	keys      map[string]jwk
+	fetchedAt time.Time // last successful fetch
+	triedAt   time.Time // last attempt, successful or not
+}
+
+var _ Verifier = (*OIDC)(nil)
+
+// NewOIDC reads the provider's discovery document and key set once; it
+// fails (wrapping ErrOIDCDiscovery) when either cannot be read or the
+// discovery document names another issuer.
+func NewOIDC(ctx context.Context, cfg OIDCConfig) (*OIDC, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	o := &OIDC{cfg: cfg}
+	uri, err := o.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o.jwksURI = uri
+	if err := o.fetchKeys(ctx); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// WaitOIDC is NewOIDC retried with backoff for up to wait, for gateways
+// that start before their identity provider. A discovery document naming
+// another issuer, or a bad configuration, fails at once.
+func WaitOIDC(ctx context.Context, cfg OIDCConfig, wait time.Duration, onRetry func(err error, next time.Duration)) (*OIDC, error) {
+	deadline := time.Now().Add(wait)
+	backoff := 250 * time.Millisecond
+	for {
+		o, err := NewOIDC(ctx, cfg)
+		var perm *permanentError
+		if err == nil || errors.As(err, &perm) || ctx.Err() != nil {
+			return o, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, fmt.Errorf("%w (gave up after %s)", err, wait)
+		}
+		d := min(backoff, left)
+		if onRetry != nil {
+			onRetry(err, d)
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w: %w", err, ctx.Err())
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 4*time.Second)
+	}
+}
+
+// permanentError marks a discovery failure that retrying cannot fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func (c *OIDCConfig) normalize() error {
+	u, err := url.Parse(c.Issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return &permanentError{fmt.Errorf("%w: issuer %q must be an http(s) URL", ErrOIDCDiscovery, c.Issuer)}
+	}
+	if c.Audience == "" {
+		return &permanentError{fmt.Errorf("%w: an audience is required with issuer %s", ErrOIDCDiscovery, c.Issuer)}
+	}
+	if c.TenantClaim == "" {
+		c.TenantClaim = DefaultTenantClaim
+	}
+	if c.ScopesClaim == "" {
+		c.ScopesClaim = DefaultScopesClaim
+	}
+	if c.RefetchInterval <= 0 {
+		c.RefetchInterval = DefaultRefetchInterval
+	}
+	if c.KeysMaxAge <= 0 {
+		c.KeysMaxAge = DefaultKeysMaxAge
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Issuer is the issuer URL tokens must carry.
+func (o *OIDC) Issuer() string { return o.cfg.Issuer }
+
+// getJSON fetches url into v; non-2xx answers and bodies over 1 MiB fail.
+func (o *OIDC) getJSON(ctx context.Context, what, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return &permanentError{fmt.Errorf("%w: %s %s: %w", ErrOIDCDiscovery, what, u, err)}
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := o.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrOIDCDiscovery, what, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%w: %s %s: HTTP %d", ErrOIDCDiscovery, what, u, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentBytes+1))
+	if err != nil {
+		return fmt.Errorf("%w: %s %s: %w", ErrOIDCDiscovery, what, u, err)
+	}
+	if len(body) > maxDocumentBytes {
+		return fmt.Errorf("%w: %s %s is larger than %d bytes", ErrOIDCDiscovery, what, u, maxDocumentBytes)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%w: %s %s: %w", ErrOIDCDiscovery, what, u, err)
+	}
+	return nil
+}
+
+func (o *OIDC) discover(ctx context.Context) (string, error) {
+	u := strings.TrimSuffix(o.cfg.Issuer, "/") + "/.well-known/openid-configuration"
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := o.getJSON(ctx, "discovery document", u, &doc); err != nil {
+		return "", err
+	}
+	if doc.Issuer != o.cfg.Issuer {
+		return "", &permanentError{fmt.Errorf("%w: %s names issuer %q, want exactly %q", ErrOIDCDiscovery, u, doc.Issuer, o.cfg.Issuer)}
+	}
+	j, err := url.Parse(doc.JWKSURI)
+	if err != nil || (j.Scheme != "https" && j.Scheme != "http") || j.Host == "" {
+		return "", &permanentError{fmt.Errorf("%w: %s has no usable jwks_uri (%q)", ErrOIDCDiscovery, u, doc.JWKSURI)}
+	}
+	return doc.JWKSURI, nil
+}
+
+// fetchKeys reads the key set and replaces the cache. A set with no usable
+// key fails and leaves the cache as it was.
+func (o *OIDC) fetchKeys(ctx context.Context) error {
+	o.mu.Lock()
+	o.triedAt = o.cfg.Now()
+	o.mu.Unlock()
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := o.getJSON(ctx, "key set", o.jwksURI, &set); err != nil {
+		return err
+	}
+	keys := map[string]jwk{}
+	var skipped []string
+	for _, raw := range set.Keys {
+		kid, k, err := parseJWK(raw)
+		if err != nil {
+			skipped = append(skipped, err.Error())
+			continue
+		}
+		keys[kid] = k
+	}
+	if len(keys) == 0 {
+		return fmt.Errorf("%w: key set %s has no usable RS256 or ES256 signing key %v", ErrOIDCDiscovery, o.jwksURI, skipped)
+	}
+	o.mu.Lock()
+	o.keys, o.fetchedAt = keys, o.cfg.Now()
+	o.mu.Unlock()
+	return nil
+}
+
+func b64int(s string) (*big.Int, []byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	if err != nil || len(b) == 0 {
+		return nil, nil, errors.New("bad base64url number")
+	}
+	return new(big.Int).SetBytes(b), b, nil
+}
+
+// parseJWK reads one JSON Web Key. Keys without a kid, for encryption only,
+// or for algorithms other than RS256 and ES256 are refused.
+func parseJWK(raw json.RawMessage) (string, jwk, error) {
+	var k struct {
+		Kty string `json:"kty"`
+		Kid string `json:"kid"`
+		Use string `json:"use"`
+		Alg string `json:"alg"`
+		N   string `json:"n"`
+		E   string `json:"e"`
+		Crv string `json:"crv"`
+		X   string `json:"x"`
+		Y   string `json:"y"`
+	}
+	if err := json.Unmarshal(raw, &k); err != nil {
+		return "", jwk{}, err
+	}
+	if k.Kid == "" {
+		return "", jwk{}, fmt.Errorf("a %s key has no kid", k.Kty)
+	}
+	if k.Use != "" && k.Use != "sig" {
+		return "", jwk{}, fmt.Errorf("key %q is for %q, not sig", k.Kid, k.Use)
+	}
+	switch k.Kty {
+	case "RSA":
+		if k.Alg != "" && k.Alg != "RS256" {
+			return "", jwk{}, fmt.Errorf("key %q: algorithm %q not accepted", k.Kid, k.Alg)
+		}
+		n, _, err1 := b64int(k.N)
+		e, _, err2 := b64int(k.E)
+		if err1 != nil || err2 != nil || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 {
+			return "", jwk{}, fmt.Errorf("key %q: bad RSA modulus or exponent", k.Kid)
+		}
+		if n.BitLen() < minRSABits {
+			return "", jwk{}, fmt.Errorf("key %q: RSA key of %d bits, want at least %d", k.Kid, n.BitLen(), minRSABits)
+		}
+		return k.Kid, jwk{alg: "RS256", key: &rsa.PublicKey{N: n, E: int(e.Int64())}}, nil
+	case "EC":
+		if k.Alg != "" && k.Alg != "ES256" {
+			return "", jwk{}, fmt.Errorf("key %q: algorithm %q not accepted", k.Kid, k.Alg)
+		}
+		if k.Crv != "P-256" {
+			return "", jwk{}, fmt.Errorf("key %q: curve %q not accepted", k.Kid, k.Crv)
+		}
+		_, x, err1 := b64int(k.X)
+		_, y, err2 := b64int(k.Y)
+		if err1 != nil || err2 != nil || len(x) != 32 || len(y) != 32 {
+			return "", jwk{}, fmt.Errorf("key %q: bad P-256 coordinates", k.Kid)
+		}
+		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+		if err != nil {
+			return "", jwk{}, fmt.Errorf("key %q: %w", k.Kid, err)
+		}
+		return k.Kid, jwk{alg: "ES256", key: pub}, nil
+	default:
+		return "", jwk{}, fmt.Errorf("key %q: key type %q not accepted", k.Kid, k.Kty)
+	}
+}
+
+// key returns the key for kid, fetching the key set again when kid is
+// unknown or the set is older than KeysMaxAge, but never more often than
+// RefetchInterval.
+func (o *OIDC) key(kid string) (jwk, bool) {
+	o.mu.Lock()
+	k, ok := o.keys[kid]
+	stale := o.cfg.Now().Sub(o.fetchedAt) > o.cfg.KeysMaxAge
+	o.mu.Unlock()
+	if ok && !stale {
+		return k, true
+	}
+	o.fetchMu.Lock()
+	defer o.fetchMu.Unlock()
+	o.mu.Lock()
+	k, ok = o.keys[kid]
+	stale = o.cfg.Now().Sub(o.fetchedAt) > o.cfg.KeysMaxAge
+	mayFetch := o.cfg.Now().Sub(o.triedAt) >= o.cfg.RefetchInterval
+	o.mu.Unlock()
+	if (ok && !stale) || !mayFetch {
+		return k, ok
+	}
+	// The fetch serves every waiting request, so no one request's
+	// cancellation may cut it short.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = o.fetchKeys(ctx) // on failure the old keys stay
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	k, ok = o.keys[kid]
+	return k, ok
+}
+
+// Verify checks an OIDC token: RS256 or ES256 only, signed by a key of the
+// provider's key set chosen by kid, iss exactly the issuer, aud including
+// the audience, exp required, nbf honoured (30 s leeway), and a valid
+// tenant in the tenant claim. Scopes EventFlow does not know are dropped.
+func (o *OIDC) Verify(token string) (*Claims, error) {
+	mc := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(token, mc, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		if kid == "" {
+			return nil, errors.New("token has no kid")
+		}
+		k, ok := o.key(kid)
+		if !ok {
+			return nil, fmt.Errorf("no key %q in the issuer's key set", kid)
+		}
+		if k.alg != t.Method.Alg() {
+			return nil, fmt.Errorf("key %q is for %s, the token is %s", kid, k.alg, t.Method.Alg())
+		}
+		return k.key, nil
+	},
+		jwt.WithValidMethods(oidcAlgs),
+		jwt.WithIssuer(o.cfg.Issuer),
+		jwt.WithAudience(o.cfg.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(oidcLeeway),
+		jwt.WithTimeFunc(o.cfg.Now),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	tenant, _ := mc[o.cfg.TenantClaim].(string)
+	if err := function.ValidateTenant(tenant); err != nil {
+		return nil, fmt.Errorf("%w: token has no valid tenant in claim %q: %w", ErrUnauthenticated, o.cfg.TenantClaim, err)
+	}
+	c := &Claims{Tenant: tenant, Scopes: mapScopes(mc[o.cfg.ScopesClaim])}
+	c.Issuer, _ = mc.GetIssuer()
+	c.Subject, _ = mc.GetSubject()
+	c.Audience, _ = mc.GetAudience()
+	c.ExpiresAt, _ = mc.GetExpirationTime()
+	c.NotBefore, _ = mc.GetNotBefore()
+	c.IssuedAt, _ = mc.GetIssuedAt()
+	c.ID, _ = mc["jti"].(string)
+	return c, nil
+}
+
+// mapScopes keeps EventFlow's scopes from a space-separated string or an
+// array of strings, in AllScopes order, each once.
+func mapScopes(v any) []string {
+	var given []string
+	switch s := v.(type) {
+	case string:
+		given = strings.Fields(s)
+	case []any:
+		for _, e := range s {
+			if str, ok := e.(string); ok {
+				given = append(given, str)
+			}
+		}
+	}
+	scopes := []string{}
+	for _, s := range AllScopes {
+		if slices.Contains(given, s) {
+			scopes = append(scopes, s)
+		}
+	}
+	return scopes
+}
