@@ -20,6 +20,7 @@ log() { printf '[helm] %s\n' "$*" >&2; }
 stamp() {
   {
     echo "go=$(go env GOVERSION)"
+    sed -n '/^build_locked/,/^}/p' "$0"
     cat "$ROOT/hack/k8s-tools/helm/go.mod" "$ROOT/hack/k8s-tools/helm/go.sum"
   } | sha256sum | cut -d' ' -f1
 }
@@ -39,13 +40,17 @@ build_locked() {
     return
   fi
   mkdir -p "$BIN"
-  local start=$SECONDS version
+  local start=$SECONDS version kube minor
   version=$(cd "$ROOT/hack/k8s-tools/helm" && go list -m -f '{{.Version}}' helm.sh/helm/v3)
-  log "building helm $version — the first time takes a few minutes"
-  # helm's version package reads its version from ldflags; set it so that
-  # `helm version` tells the truth.
-  (cd "$ROOT/hack/k8s-tools/helm" && go build -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$version" \
+  # client-go v0.N.x is Kubernetes 1.N: the version `helm template` and
+  # `helm lint` assume for .Capabilities (else 1.20), as helm's own build sets.
+  kube=$(cd "$ROOT/hack/k8s-tools/helm" && go list -m -f '{{.Version}}' k8s.io/client-go)
+  minor=$(echo "$kube" | cut -d. -f2)
+  log "building helm $version (Kubernetes 1.$minor) — the first time takes a few minutes"
+  local x="-X helm.sh/helm/v3/internal/version.version=$version"
+  x+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
+  x+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor"
+  (cd "$ROOT/hack/k8s-tools/helm" && go build -trimpath -ldflags "-s -w $x" \
     -o "$BIN/helm.tmp" helm.sh/helm/v3/cmd/helm)
   mv -f "$BIN/helm.tmp" "$BIN/helm"
   echo "$want" > "$BIN/.stamp"
