@@ -2,10 +2,15 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/svcboot"
@@ -23,15 +28,31 @@ func run() error {
 	var common svcboot.Common
 	common.Flags(flag.CommandLine)
 	addr := flag.String("http-addr", svcboot.Env("EVENTFLOW_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address of the API [EVENTFLOW_HTTP_ADDR]")
-	secret := flag.String("jwt-secret", svcboot.Env("EVENTFLOW_JWT_SECRET", ""), "HS256 secret for bearer tokens, at least 32 bytes [EVENTFLOW_JWT_SECRET]")
+	secret := flag.String("jwt-secret", svcboot.Env("EVENTFLOW_JWT_SECRET", ""), "HS256 secret for bearer tokens, at least 32 bytes; optional when --oidc-issuer is set [EVENTFLOW_JWT_SECRET]")
+	var oidc oidcFlags
+	flag.StringVar(&oidc.issuer, "oidc-issuer", svcboot.Env("EVENTFLOW_OIDC_ISSUER", ""), "OpenID Connect issuer URL whose RS256/ES256 tokens are accepted; discovery at <issuer>/.well-known/openid-configuration [EVENTFLOW_OIDC_ISSUER]")
+	flag.StringVar(&oidc.audience, "oidc-audience", svcboot.Env("EVENTFLOW_OIDC_AUDIENCE", ""), "audience OIDC tokens must carry in aud; required with --oidc-issuer [EVENTFLOW_OIDC_AUDIENCE]")
+	flag.StringVar(&oidc.tenantClaim, "oidc-tenant-claim", svcboot.Env("EVENTFLOW_OIDC_TENANT_CLAIM", auth.DefaultTenantClaim), "OIDC token claim holding the EventFlow tenant [EVENTFLOW_OIDC_TENANT_CLAIM]")
+	flag.StringVar(&oidc.scopesClaim, "oidc-scopes-claim", svcboot.Env("EVENTFLOW_OIDC_SCOPES_CLAIM", auth.DefaultScopesClaim), "OIDC token claim holding the scopes, a space-separated string or an array [EVENTFLOW_OIDC_SCOPES_CLAIM]")
 	maxBody := flag.Int64("max-body-bytes", int64(svcboot.EnvInt("EVENTFLOW_MAX_BODY_BYTES", 1<<20)), "largest request body accepted [EVENTFLOW_MAX_BODY_BYTES]")
 	tokens := flag.Bool("enable-token-endpoint", svcboot.Env("EVENTFLOW_ENABLE_TOKEN_ENDPOINT", "") == "true", "serve POST /auth/token, which mints tokens for any tenant: development only [EVENTFLOW_ENABLE_TOKEN_ENDPOINT]")
 	callbackSecret := flag.String("callback-secret", svcboot.Env("EVENTFLOW_CALLBACK_SECRET", ""), "secret the tenants' callback signing keys derive from; the invoker's must match [EVENTFLOW_CALLBACK_SECRET]")
 	flag.Parse()
 
-	signer, err := auth.NewHS256([]byte(*secret))
-	if err != nil {
-		return fmt.Errorf("%w (set EVENTFLOW_JWT_SECRET)", err)
+	var signer *auth.HS256
+	switch {
+	case *secret == "" && oidc.issuer == "":
+		return errors.New("no way to verify tokens: set EVENTFLOW_JWT_SECRET (--jwt-secret), EVENTFLOW_OIDC_ISSUER (--oidc-issuer), or both")
+	case *secret == "" && *tokens:
+		return errors.New("the token endpoint (EVENTFLOW_ENABLE_TOKEN_ENDPOINT=true, --enable-token-endpoint) mints HS256 tokens and needs EVENTFLOW_JWT_SECRET; with only EVENTFLOW_OIDC_ISSUER set, get tokens from the identity provider")
+	case *secret != "":
+		var err error
+		if signer, err = auth.NewHS256([]byte(*secret)); err != nil {
+			return fmt.Errorf("%w (set EVENTFLOW_JWT_SECRET)", err)
+		}
+	}
+	if oidc.issuer != "" && oidc.audience == "" {
+		return errors.New("EVENTFLOW_OIDC_ISSUER (--oidc-issuer) needs EVENTFLOW_OIDC_AUDIENCE (--oidc-audience): without it any token the provider issues to any client would be accepted")
 	}
 	ctx, stop := svcboot.SignalContext()
 	defer stop()
@@ -40,8 +61,12 @@ func run() error {
 		return err
 	}
 	defer svc.Close()
+	verifier, err := newVerifier(ctx, svc.Log, signer, oidc, *tokens)
+	if err != nil {
+		return err
+	}
 	gw, err := service.New(ctx, service.Config{MaxBodyBytes: *maxBody, EnableTokenIssuer: *tokens, CallbackSecret: []byte(*callbackSecret)}, service.Deps{
-		NC: svc.NC, JS: svc.JS, Auth: signer, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry, Gatherer: svc.Registry,
+		NC: svc.NC, JS: svc.JS, Auth: verifier, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry, Gatherer: svc.Registry,
 	})
 	if err != nil {
 		return err
@@ -52,4 +77,42 @@ func run() error {
 	}
 	svc.Log.Info("gateway listening", "addr", ln.Addr().String())
 	return gw.Serve(ctx, ln)
+}
+
+type oidcFlags struct{ issuer, audience, tenantClaim, scopesClaim string }
+
+// oidcDiscoveryWait bounds how long the gateway waits for its identity
+// provider at start-up (a pod may start before the provider's).
+const oidcDiscoveryWait = 30 * time.Second
+
+// newVerifier reads the OIDC provider's discovery document and keys, if an
+// issuer is set, and logs which kinds of token are accepted.
+func newVerifier(ctx context.Context, log *slog.Logger, signer *auth.HS256, f oidcFlags, tokenEndpoint bool) (auth.Verifier, error) {
+	var o *auth.OIDC
+	if f.issuer != "" {
+		if strings.HasPrefix(f.issuer, "http://") {
+			log.Warn("the OIDC issuer is not https: tokens' keys are fetched unprotected", "issuer", f.issuer)
+		}
+		var err error
+		o, err = auth.WaitOIDC(ctx, auth.OIDCConfig{
+			Issuer: f.issuer, Audience: f.audience, TenantClaim: f.tenantClaim, ScopesClaim: f.scopesClaim,
+		}, oidcDiscoveryWait, func(err error, next time.Duration) {
+			log.Warn("OIDC provider not reachable yet; retrying", "issuer", f.issuer, "err", err, "retry_in", next.String())
+		})
+		if err != nil {
+			return nil, fmt.Errorf("OIDC issuer %s (EVENTFLOW_OIDC_ISSUER): %w", f.issuer, err)
+		}
+	} else if f.audience != "" {
+		log.Warn("EVENTFLOW_OIDC_AUDIENCE is set but EVENTFLOW_OIDC_ISSUER is not: OIDC tokens are not accepted")
+	}
+	v, err := auth.NewVerifier(signer, o)
+	if err != nil {
+		return nil, err
+	}
+	attrs := []any{"hs256", signer != nil, "token_endpoint", tokenEndpoint, "oidc", o != nil}
+	if o != nil {
+		attrs = append(attrs, "oidc_issuer", f.issuer, "oidc_audience", f.audience, "oidc_tenant_claim", f.tenantClaim, "oidc_scopes_claim", f.scopesClaim)
+	}
+	log.Info("bearer tokens accepted", attrs...)
+	return v, nil
 }

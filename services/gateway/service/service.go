@@ -36,7 +36,7 @@ type Config struct {
 type Deps struct {
 	NC         *nats.Conn
 	JS         jetstream.JetStream
-	Auth       *auth.HS256
+	Auth       auth.Verifier // also an auth.Issuer when EnableTokenIssuer
 	Log        *slog.Logger
 	Tracer     trace.Tracer
 	Registerer prometheus.Registerer
@@ -53,6 +53,12 @@ type Gateway struct {
 // New binds the gateway to its buckets and builds its handler; it watches
 // the functions bucket until ctx ends.
 func New(ctx context.Context, cfg Config, d Deps) (*Gateway, error) {
+	if d.Auth == nil {
+		return nil, errors.New("gateway: no token verifier")
+	}
+	if _, ok := d.Auth.(auth.Issuer); cfg.EnableTokenIssuer && !ok {
+		return nil, errors.New("gateway: the token endpoint (POST /auth/token) needs a JWT secret, and only OIDC is configured")
+	}
 	b, err := bus.OpenBuckets(ctx, d.JS)
 	if err != nil {
 		return nil, err

@@ -41,7 +41,7 @@ type Deps struct {
 	JS      jetstream.JetStream
 	Store   *store.Store
 	Cache   *catalog.Cache
-	Auth    *auth.HS256
+	Auth    auth.Verifier
 	Log     *slog.Logger
 	Tracer  trace.Tracer
 	Metrics *Metrics

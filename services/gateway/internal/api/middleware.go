@@ -108,7 +108,12 @@ func (a *API) issueToken(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	tok, exp, err := a.Auth.Issue(req)
+	issuer, ok := a.Auth.(auth.Issuer)
+	if !ok {
+		abort(c, http.StatusNotFound, CodeNotFound, "POST /auth/token needs a JWT secret: this gateway accepts OIDC tokens only")
+		return
+	}
+	tok, exp, err := issuer.Issue(req)
 	if err != nil {
 		a.fail(c, err)
 		return
