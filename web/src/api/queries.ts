@@ -1,0 +1,88 @@
+// Server state: every read goes through TanStack Query with these keys, so
+// live events only need to invalidate the right key.
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { api } from "./client";
+import { toApiError } from "./errors";
+import { toWireSpec, type FunctionView, type InvocationRecord, type SpecInput } from "./types";
+
+export const keys = {
+  functions: ["functions"] as const,
+  fn: (name: string) => ["functions", name] as const,
+  invocations: (name: string) => ["functions", name, "invocations"] as const,
+  invocation: (id: string) => ["invocations", id] as const,
+};
+
+/** openapi-fetch gives { data, error, response }: this keeps the data or throws an ApiError. */
+function unwrap<T>(r: { data?: T; error?: unknown; response: Response }): T {
+  if (r.error !== undefined || r.data === undefined) throw toApiError(r.response.status, r.error);
+  return r.data;
+}
+
+export function useFunctions(opts: { live: boolean }) {
+  return useQuery({
+    queryKey: keys.functions,
+    queryFn: async ({ signal }) => unwrap(await api.GET("/v1/functions", { signal })).items,
+    // With the events stream open, polling is only a safety net.
+    refetchInterval: opts.live ? 30_000 : 3_000,
+  });
+}
+
+export function useFunction(name: string, opts: { live: boolean }) {
+  return useQuery({
+    queryKey: keys.fn(name),
+    queryFn: async ({ signal }) => unwrap(await api.GET("/v1/functions/{name}", { params: { path: { name } }, signal })),
+    refetchInterval: opts.live ? 30_000 : 3_000,
+  });
+}
+
+export const HISTORY_LIMIT = 200;
+
+export function useInvocations(name: string, opts: { live: boolean }) {
+  return useQuery({
+    queryKey: keys.invocations(name),
+    queryFn: async ({ signal }): Promise<InvocationRecord[]> =>
+      unwrap(await api.GET("/v1/functions/{name}/invocations", { params: { path: { name }, query: { limit: HISTORY_LIMIT } }, signal })).items,
+    refetchInterval: opts.live ? 30_000 : 5_000,
+  });
+}
+
+const FINAL = new Set(["succeeded", "failed", "dead_lettered"]);
+
+/** One invocation's record, polled until it reaches a final status. */
+export function useInvocation(id: string | null) {
+  return useQuery({
+    queryKey: keys.invocation(id ?? ""),
+    enabled: id !== null,
+    queryFn: async ({ signal }) => unwrap(await api.GET("/v1/invocations/{id}", { params: { path: { id: id ?? "" } }, signal })),
+    refetchInterval: (q) => (q.state.data && FINAL.has(q.state.data.status) ? false : 1_000),
+  });
+}
+
+export function useSaveFunction(existing: string | null) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: async (spec: SpecInput): Promise<FunctionView> =>
+      existing === null
+        ? unwrap(await api.POST("/v1/functions", { body: toWireSpec(spec) }))
+        : unwrap(await api.PUT("/v1/functions/{name}", { params: { path: { name: existing } }, body: toWireSpec(spec) })),
+    onSuccess: (fn) => {
+      qc.setQueryData(keys.fn(fn.name), fn);
+      void qc.invalidateQueries({ queryKey: keys.functions, exact: true });
+    },
+  });
+}
+
+export function useDeleteFunction() {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: async (name: string) => unwrap(await api.DELETE("/v1/functions/{name}", { params: { path: { name } } })),
+    onSuccess: (fn) => {
+      qc.setQueryData<FunctionView[]>(keys.functions, (list) => list?.map((f) => (f.name === fn.name ? fn : f)));
+      void qc.invalidateQueries({ queryKey: keys.functions, exact: true });
+    },
+  });
+}
+
+export async function issueToken(tenant: string): Promise<string> {
+  return unwrap(await api.POST("/auth/token", { body: { tenant } })).token;
+}

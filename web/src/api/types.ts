@@ -1,0 +1,38 @@
+// Names for the generated schema's types, so the app never hand-writes them.
+import type { components, operations } from "./schema";
+
+type Schemas = components["schemas"];
+
+/** As openapi-fetch returns it (its Readable mapping widens the command tuple). */
+export type FunctionView = Omit<Schemas["Function"], "command"> & { command?: string[] };
+export type FunctionSpec = Schemas["FunctionSpec"];
+export type FunctionStatus = Schemas["FunctionStatus"];
+export type Phase = FunctionStatus["phase"];
+export type Mode = NonNullable<Schemas["Invocation"]["mode"]>;
+export type InvocationRecord = Schemas["InvocationRecord"];
+export type InvocationStatus = InvocationRecord["status"];
+export type InvocationAccepted = Schemas["InvocationAccepted"];
+export type LogLine = Schemas["LogLine"];
+export type ErrorBody = Schemas["Error"];
+export type ErrorCode = ErrorBody["error"]["code"];
+export type TokenResponse = Schemas["TokenResponse"];
+export type EventType = NonNullable<NonNullable<operations["streamEvents"]["parameters"]["query"]>["type"]>;
+
+/**
+ * What the app writes. Two quirks of the generated types are absorbed here,
+ * in one place: FunctionSpec's top-level anyOf (image or command) comes out
+ * as `unknown`, and the command's prefixItems (first item not blank) plus
+ * items as the one-element tuple `[string]`. The response schema, Function,
+ * carries the same fields, so the spec is typed from it.
+ */
+export type Argv = string[];
+export type SpecInput = Pick<FunctionView, "name" | "image" | "env" | "replicas" | "invocation" | "resources" | "labels" | "autoscaling"> & {
+  command?: Argv;
+};
+
+type CreateBody = NonNullable<operations["createFunction"]["requestBody"]>["content"]["application/json"];
+type UpdateBody = NonNullable<operations["updateFunction"]["requestBody"]>["content"]["application/json"];
+
+export function toWireSpec(s: SpecInput): CreateBody & UpdateBody {
+  return s as CreateBody & UpdateBody;
+}

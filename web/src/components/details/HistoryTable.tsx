@@ -1,0 +1,53 @@
+import type { InvocationRecord, InvocationStatus } from "../../api/types";
+import { formatMs, timeAgo } from "../../lib/format";
+
+const TONE: Record<InvocationStatus, string> = {
+  queued: "text-slate-300",
+  running: "text-sky-300",
+  retrying: "text-amber-300",
+  succeeded: "text-emerald-300",
+  failed: "text-rose-300",
+  dead_lettered: "text-rose-300",
+};
+
+/** The function's invocations, newest first. */
+export function HistoryTable({ items }: { items: InvocationRecord[] }) {
+  if (items.length === 0) return <p className="text-sm text-slate-400">No invocations yet.</p>;
+  return (
+    <div className="max-h-96 overflow-auto">
+      <table className="w-full text-left text-sm">
+        <caption className="sr-only">Invocation history, newest first</caption>
+        <thead className="sticky top-0 bg-slate-900 text-xs uppercase tracking-wide text-slate-400">
+          <tr>
+            <th scope="col" className="px-2 py-1.5">Invocation</th>
+            <th scope="col" className="px-2 py-1.5">Status</th>
+            <th scope="col" className="px-2 py-1.5">Kind</th>
+            <th scope="col" className="px-2 py-1.5">Attempts</th>
+            <th scope="col" className="px-2 py-1.5">Started</th>
+            <th scope="col" className="px-2 py-1.5">Duration</th>
+            <th scope="col" className="px-2 py-1.5">Error</th>
+          </tr>
+        </thead>
+        <tbody className="divide-y divide-slate-800">
+          {items.map((i) => (
+            <tr key={i.id} data-invocation={i.id}>
+              <th scope="row" className="px-2 py-1.5 font-mono text-xs font-normal" title={i.id}>
+                {i.id.slice(0, 12)}
+              </th>
+              <td className={`px-2 py-1.5 ${TONE[i.status]}`}>{i.status}</td>
+              <td className="px-2 py-1.5">{i.async ? "async" : "sync"}</td>
+              <td className="px-2 py-1.5 tabular-nums">{i.attempts}</td>
+              <td className="px-2 py-1.5 text-slate-400">
+                <time dateTime={i.startedAt ?? i.createdAt}>{timeAgo(i.startedAt ?? i.createdAt)}</time>
+              </td>
+              <td className="px-2 py-1.5 tabular-nums">{formatMs(i.durationMs)}</td>
+              <td className="max-w-[14rem] truncate px-2 py-1.5 text-rose-300" title={i.error}>
+                {i.error ?? ""}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

@@ -1,0 +1,98 @@
+import { CheckCircle2, CircleDashed, XCircle } from "lucide-react";
+import type { FunctionView } from "../../api/types";
+import { timeAgo } from "../../lib/format";
+import { PhaseBadge } from "../PhaseBadge";
+import { Card } from "../ui";
+
+interface Condition {
+  name: string;
+  ok: boolean | undefined;
+  detail: string;
+}
+
+/** Conditions in the Kubernetes manner, derived from the status the API reports. */
+export function conditionsOf(f: FunctionView): Condition[] {
+  const s = f.status;
+  const desired = f.replicas ?? 1;
+  const applied = s.observedGeneration >= f.generation;
+  return [
+    { name: "Accepted", ok: true, detail: `generation ${f.generation} stored` },
+    {
+      name: "Applied",
+      ok: s.phase === "Failed" ? false : applied ? true : undefined,
+      detail: applied ? `generation ${s.observedGeneration} observed` : `waiting for the deployer (observed ${s.observedGeneration})`,
+    },
+    {
+      name: "Ready",
+      ok: s.phase === "Ready" ? true : s.phase === "Failed" ? false : undefined,
+      detail: s.phase === "Ready" ? "running as specified" : (s.message ?? s.phase),
+    },
+    {
+      name: "Replicas",
+      ok: f.invocation.mode !== "http" ? true : s.readyReplicas >= desired,
+      detail: f.invocation.mode === "http" ? `${s.readyReplicas} of ${desired} ready` : `job mode: up to ${desired} at once`,
+    },
+  ];
+}
+
+export function StatusPanel({ fn }: { fn: FunctionView }) {
+  const s = fn.status;
+  return (
+    <Card title="Status">
+      <dl className="grid grid-cols-2 gap-x-4 gap-y-2 text-sm sm:grid-cols-4">
+        <div>
+          <dt className="text-slate-400">Phase</dt>
+          <dd>
+            <PhaseBadge phase={s.phase} />
+          </dd>
+        </div>
+        <div>
+          <dt className="text-slate-400">Ready / desired</dt>
+          <dd className="tabular-nums">
+            {s.readyReplicas}/{fn.replicas ?? 1}
+          </dd>
+        </div>
+        <div>
+          <dt className="text-slate-400">Mode</dt>
+          <dd>{fn.invocation.mode ?? "job"}</dd>
+        </div>
+        <div>
+          <dt className="text-slate-400">Last update</dt>
+          <dd>{timeAgo(s.updatedAt ?? fn.updatedAt)}</dd>
+        </div>
+        <div className="col-span-2 sm:col-span-4">
+          <dt className="text-slate-400">Command</dt>
+          <dd className="font-mono text-xs break-all">{fn.command?.map((a) => JSON.stringify(a)).join(" ") ?? "—"}</dd>
+        </div>
+        {fn.image && (
+          <div className="col-span-2 sm:col-span-4">
+            <dt className="text-slate-400">Image</dt>
+            <dd className="font-mono text-xs break-all">{fn.image}</dd>
+          </div>
+        )}
+        {s.message && (
+          <div className="col-span-2 sm:col-span-4">
+            <dt className="text-slate-400">Message</dt>
+            <dd className="text-rose-300">{s.message}</dd>
+          </div>
+        )}
+      </dl>
+      <h3 className="mt-4 mb-2 text-xs font-semibold uppercase tracking-wide text-slate-400">Conditions</h3>
+      <ul aria-label="Conditions" className="space-y-1 text-sm">
+        {conditionsOf(fn).map((c) => (
+          <li key={c.name} className="flex items-start gap-2">
+            {c.ok === true ? (
+              <CheckCircle2 aria-label="true" className="mt-0.5 size-4 text-emerald-400" />
+            ) : c.ok === false ? (
+              <XCircle aria-label="false" className="mt-0.5 size-4 text-rose-400" />
+            ) : (
+              <CircleDashed aria-label="unknown" className="mt-0.5 size-4 text-amber-400" />
+            )}
+            <span className="font-medium">{c.name}</span>
+            <span className="text-slate-400">{c.detail}</span>
+          </li>
+        ))}
+      </ul>
+    </Card>
+  );
+}

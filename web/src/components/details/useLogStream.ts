@@ -1,0 +1,69 @@
+import { useCallback, useRef, useState } from "react";
+import type { LogLine } from "../../api/types";
+import type { SseMessage, StreamState } from "../../api/sse";
+import { useSse } from "../../api/useSse";
+
+const KEEP = 2000;
+const TAIL = 200;
+
+export interface LogEntry extends LogLine {
+  seq: string;
+}
+
+/**
+ * A function's log lines, live. Paused, new lines are held back (and
+ * counted) rather than dropped, and shown on resume.
+ */
+export function useLogStream(name: string) {
+  const [lines, setLines] = useState<LogEntry[]>([]);
+  // Held lines live in a ref: moving them on resume must not happen inside a state updater.
+  const held = useRef<LogEntry[]>([]);
+  const [heldCount, setHeldCount] = useState(0);
+  const [paused, setPausedState] = useState(false);
+  const pausedRef = useRef(false);
+  const seen = useRef(new Set<string>());
+
+  const onMessage = useCallback((m: SseMessage) => {
+    if (m.event !== "log") return;
+    let line: LogLine;
+    try {
+      line = JSON.parse(m.data) as LogLine;
+    } catch {
+      return;
+    }
+    const seq = m.id ?? `${line.time}-${line.instance}`;
+    // A reconnection replays the tail: skip what is already here.
+    if (seen.current.has(seq)) return;
+    seen.current.add(seq);
+    const entry = { ...line, seq };
+    if (pausedRef.current) {
+      held.current = [...held.current, entry].slice(-KEEP);
+      setHeldCount(held.current.length);
+    }
+    else setLines((l) => [...l, entry].slice(-KEEP));
+  }, []);
+
+  const state: StreamState = useSse(`logs:${name}`, {
+    url: () => `/v1/functions/${encodeURIComponent(name)}/logs?tail=${TAIL}&follow=true`,
+    onMessage,
+  });
+
+  const setPaused = useCallback((p: boolean) => {
+    pausedRef.current = p;
+    setPausedState(p);
+    if (!p && held.current.length > 0) {
+      const h = held.current;
+      held.current = [];
+      setHeldCount(0);
+      setLines((l) => [...l, ...h].slice(-KEEP));
+    }
+  }, []);
+
+  const clear = useCallback(() => {
+    setLines([]);
+    held.current = [];
+    setHeldCount(0);
+  }, []);
+
+  return { state, lines, heldCount, paused, setPaused, clear };
+}

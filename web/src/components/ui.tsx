@@ -1,0 +1,80 @@
+// Small shared building blocks, so every page gets the same look and the
+// same accessible wiring.
+import type { ComponentProps, ReactNode } from "react";
+import { AlertTriangle } from "lucide-react";
+
+type Variant = "primary" | "secondary" | "danger" | "ghost";
+
+const VARIANTS: Record<Variant, string> = {
+  primary: "bg-sky-500 text-slate-950 hover:bg-sky-400 disabled:bg-sky-900 disabled:text-slate-400",
+  secondary: "bg-slate-800 text-slate-100 hover:bg-slate-700 border border-slate-700 disabled:opacity-50",
+  danger: "bg-rose-600 text-white hover:bg-rose-500 disabled:opacity-50",
+  ghost: "text-slate-300 hover:bg-slate-800 hover:text-white disabled:opacity-50",
+};
+
+export function Button({ variant = "secondary", className = "", ...rest }: ComponentProps<"button"> & { variant?: Variant }) {
+  return (
+    <button
+      type="button"
+      className={`inline-flex items-center gap-1.5 rounded-md px-3 py-1.5 text-sm font-medium transition-colors disabled:cursor-not-allowed ${VARIANTS[variant]} ${className}`}
+      {...rest}
+    />
+  );
+}
+
+export const inputClass =
+  "w-full rounded-md border border-slate-700 bg-slate-900 px-3 py-1.5 text-sm text-slate-100 placeholder:text-slate-500 aria-[invalid=true]:border-rose-500";
+
+/** A label, the control, and a message tied to it by id (aria-describedby). */
+export function Field({ id, label, error, hint, children }: { id: string; label: string; error?: string | undefined; hint?: ReactNode; children: ReactNode }) {
+  return (
+    <div className="space-y-1">
+      <label htmlFor={id} className="block text-sm font-medium text-slate-200">
+        {label}
+      </label>
+      {children}
+      {error ? (
+        <p id={`${id}-error`} className="text-sm text-rose-400">
+          {error}
+        </p>
+      ) : hint ? (
+        <p id={`${id}-hint`} className="text-xs text-slate-400">
+          {hint}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
+/** aria props for a control inside a Field. */
+export function describedBy(id: string, error: string | undefined, hint: boolean): { "aria-invalid": boolean; "aria-describedby"?: string } {
+  if (error) return { "aria-invalid": true, "aria-describedby": `${id}-error` };
+  return hint ? { "aria-invalid": false, "aria-describedby": `${id}-hint` } : { "aria-invalid": false };
+}
+
+export function ErrorAlert({ title, message }: { title: string; message: string }) {
+  return (
+    <div role="alert" className="flex gap-2 rounded-md border border-rose-800 bg-rose-950/60 p-3 text-sm text-rose-200">
+      <AlertTriangle aria-hidden className="mt-0.5 size-4 shrink-0" />
+      <div>
+        <p className="font-medium">{title}</p>
+        <p className="break-words">{message}</p>
+      </div>
+    </div>
+  );
+}
+
+export function Card({ title, actions, children, className = "" }: { title: string; actions?: ReactNode; children: ReactNode; className?: string }) {
+  const id = `card-${title.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
+  return (
+    <section aria-labelledby={id} className={`rounded-lg border border-slate-800 bg-slate-900/60 ${className}`}>
+      <header className="flex items-center justify-between gap-2 border-b border-slate-800 px-4 py-2">
+        <h2 id={id} className="text-sm font-semibold text-slate-200">
+          {title}
+        </h2>
+        {actions && <div className="flex items-center gap-2">{actions}</div>}
+      </header>
+      <div className="p-4">{children}</div>
+    </section>
+  );
+}

@@ -1,0 +1,77 @@
+import { Link, useParams } from "react-router";
+import { Pencil } from "lucide-react";
+import { useFunction, useInvocations } from "../api/queries";
+import { useFunctionEvents } from "../api/events";
+import { ApiError, errorMessage } from "../api/errors";
+import { LiveIndicator } from "../components/LiveIndicator";
+import { StatusPanel } from "../components/details/StatusPanel";
+import { EventsTimeline } from "../components/details/EventsTimeline";
+import { LogsPanel } from "../components/details/LogsPanel";
+import { InvokePanel } from "../components/details/InvokePanel";
+import { HistoryTable } from "../components/details/HistoryTable";
+import { Charts } from "../components/details/Charts";
+import { DeleteFunction } from "../components/details/DeleteFunction";
+import { Card, ErrorAlert } from "../components/ui";
+import { useTitle } from "../lib/useTitle";
+import { useNow } from "../lib/useNow";
+import { BackLink } from "./FunctionFormPage";
+
+export function FunctionDetailsPage() {
+  const { name = "" } = useParams();
+  useTitle(name);
+  const events = useFunctionEvents(name);
+  const live = events.state === "open";
+  const fn = useFunction(name, { live });
+  const history = useInvocations(name, { live });
+  const now = useNow(30_000);
+
+  if (fn.isError && fn.error instanceof ApiError && fn.error.status === 404) {
+    return (
+      <div className="space-y-4">
+        <BackLink to="/" label="Functions" />
+        <ErrorAlert title={`No function named ${name}`} message="It does not exist, or it was deleted." />
+      </div>
+    );
+  }
+  const f = fn.data;
+  const deleting = f?.status.phase === "Deleting";
+  return (
+    <div className="space-y-4">
+      <BackLink to="/" label="Functions" />
+      <div className="flex flex-wrap items-center justify-between gap-3">
+        <div className="flex items-center gap-3">
+          <h1 className="font-mono text-xl font-semibold">{name}</h1>
+          <LiveIndicator state={events.state} />
+        </div>
+        <div className="flex gap-2">
+          <Link to={`/functions/${name}/edit`} className="inline-flex items-center gap-1.5 rounded-md border border-slate-700 bg-slate-800 px-3 py-1.5 text-sm font-medium hover:bg-slate-700">
+            <Pencil aria-hidden className="size-4" /> Edit
+          </Link>
+          <DeleteFunction name={name} disabled={!f || deleting} />
+        </div>
+      </div>
+      {fn.isError && <ErrorAlert title="Could not load the function" message={errorMessage(fn.error)} />}
+      {!f ? (
+        <p className="text-slate-400">Loading…</p>
+      ) : (
+        <>
+          <div className="grid gap-4 lg:grid-cols-2">
+            <StatusPanel fn={f} />
+            <EventsTimeline events={events.events} since={f.createdAt} />
+          </div>
+          <div className="grid gap-4 lg:grid-cols-2">
+            <InvokePanel name={name} disabled={deleting} />
+            <LogsPanel name={name} />
+          </div>
+          <Card title="Invocations">
+            {history.isError && <ErrorAlert title="Could not load the history" message={errorMessage(history.error)} />}
+            <div className="space-y-4">
+              <Charts items={history.data ?? []} now={now} />
+              <HistoryTable items={history.data ?? []} />
+            </div>
+          </Card>
+        </>
+      )}
+    </div>
+  );
+}
