@@ -176,7 +176,7 @@ func TestOIDCRefuses(t *testing.T) {
 		"not yet valid":         with("ec-1", func(c jwt.MapClaims) { c["nbf"] = s.clock.Now().Add(time.Minute).Unix() }),
 		"alg none":              none,
 		"HS256 with public key": hmacWith(pubPEM, "rsa-1"),
-		"HS256 with key bytes":  hmacWith([]byte(s.idp.Issuer), "rsa-1"),
+		"HS256, guessed secret": hmacWith([]byte(s.idp.Issuer), "rsa-1"),
 		"unknown kid":           rogue.Sign(t, "no-such-key", s.claims()),
 		"no kid":                reKid(t, s, "rsa-1", ""),
 		"signed by another key": rogue.Sign(t, "rsa-1", s.claims()),

@@ -39,6 +39,13 @@ func run() error {
 	callbackSecret := flag.String("callback-secret", svcboot.Env("EVENTFLOW_CALLBACK_SECRET", ""), "secret the tenants' callback signing keys derive from; the invoker's must match [EVENTFLOW_CALLBACK_SECRET]")
 	flag.Parse()
 
+	// An empty value (a chart's unset default) means the default claim.
+	if oidc.tenantClaim == "" {
+		oidc.tenantClaim = auth.DefaultTenantClaim
+	}
+	if oidc.scopesClaim == "" {
+		oidc.scopesClaim = auth.DefaultScopesClaim
+	}
 	var signer *auth.HS256
 	switch {
 	case *secret == "" && oidc.issuer == "":
