@@ -425,3 +425,85 @@ func journey(t *testing.T, gw string, rw rewriter) {
 		t.Fatal("no callback within 30s")
 	}
 }
+
+// TestComposeAllInOne runs the compose all-in-one service the same way:
+// the eventflow binary with its compose command and environment, /data and
+// /functions mapped to temp dirs, its listen address to loopback (and its
+// embedded NATS, internal to the container, to a free port). Its health
+// check must pass, and function logs, which the split services cannot
+// collect under compose, must be readable.
+func TestComposeAllInOne(t *testing.T) {
+	p := loadCompose(t, nil, "all-in-one")
+	s := service(t, p, "eventflow")
+	im := imageOf(t, s)
+	bins := binaries(t)
+	probe := probeBinary(t)
+
+	rw := rewriter{}
+	fnDir, dataDir := t.TempDir(), t.TempDir()
+	copyFile(t, probe, filepath.Join(fnDir, "probe"))
+	if err := os.Chmod(filepath.Join(fnDir, "probe"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mounted := false
+	for _, v := range s.Volumes {
+		switch v.Target {
+		case "/functions":
+			rw.add("/functions/", fnDir+"/")
+			mounted = true
+		case env(s, "EVENTFLOW_DATA_DIR"):
+			rw.add(v.Target, dataDir)
+		}
+	}
+	if !mounted {
+		t.Fatal("the all-in-one does not mount /functions")
+	}
+	addr := freeAddr(t)
+	_, port, err := net.SplitHostPort(env(s, im.addrEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw.add("eventflow:"+port, addr)
+	envv := []string{"PATH=" + os.Getenv("PATH"), "EVENTFLOW_NATS_ADDR=" + freeAddr(t)}
+	for k, v := range s.Environment {
+		val := *v
+		if k == im.addrEnv {
+			val = addr
+		}
+		envv = append(envv, k+"="+rw.apply(t, k, val))
+	}
+	pr := startProc(t, "eventflow", filepath.Join(bins, im.name), []string(s.Command), envv)
+	waitReady(t, pr, "http://"+addr+"/readyz")
+	hc := []string(s.HealthCheck.Test)
+	u, err := url.Parse(hc[len(hc)-1])
+	if err != nil || u.Port() != port {
+		t.Fatalf("health check %v does not ask port %s", hc, port)
+	}
+	u.Host = addr
+	if out, err := exec.Command(probe, u.String()).CombinedOutput(); err != nil {
+		t.Errorf("health check %v: %v %s", hc, err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "jetstream")); err != nil {
+		t.Errorf("nothing written to the data dir: %v", err)
+	}
+
+	a := api{t: t, base: "http://" + addr}
+	_, b := a.expect(http.StatusOK, "POST", "/auth/token", map[string]string{"tenant": "compose"}, nil)
+	var tok struct{ Token string }
+	if err := json.Unmarshal(b, &tok); err != nil || tok.Token == "" {
+		t.Fatalf("POST /auth/token: %s", b)
+	}
+	a.token = tok.Token
+	cmd := []string{rw.apply(t, "command", "/functions/probe"), "-timeout", "5s", rw.apply(t, "url", "http://eventflow:"+port+"/v1/functions")}
+	a.expect(http.StatusAccepted, "POST", "/v1/functions", map[string]any{"name": "broken", "command": cmd}, nil)
+	eventually(t, 30*time.Second, "broken Ready", func() (bool, string) {
+		_, b := a.expect(http.StatusOK, "GET", "/v1/functions/broken", nil, nil)
+		return strings.Contains(string(b), `"phase":"Ready"`), string(b)
+	})
+	a.expect(http.StatusBadGateway, "POST", "/v1/functions/broken:invoke", "", nil)
+	// The probe's reason, on its stderr, reaches the function's logs.
+	eventually(t, 30*time.Second, "the probe's stderr in the logs", func() (bool, string) {
+		_, b := a.expect(http.StatusOK, "GET", "/v1/functions/broken/logs?tail=20", nil, nil)
+		return strings.Contains(string(b), "401 Unauthorized"), string(b)
+	})
+}
