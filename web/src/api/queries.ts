@@ -27,9 +27,10 @@ export function useFunctions(opts: { live: boolean }) {
   });
 }
 
-export function useFunction(name: string, opts: { live: boolean }) {
+export function useFunction(name: string, opts: { live: boolean; enabled?: boolean }) {
   return useQuery({
     queryKey: keys.fn(name),
+    enabled: opts.enabled ?? true,
     queryFn: async ({ signal }) => unwrap(await api.GET("/v1/functions/{name}", { params: { path: { name } }, signal })),
     refetchInterval: opts.live ? 30_000 : 3_000,
   });
@@ -37,9 +38,10 @@ export function useFunction(name: string, opts: { live: boolean }) {
 
 export const HISTORY_LIMIT = 200;
 
-export function useInvocations(name: string, opts: { live: boolean }) {
+export function useInvocations(name: string, opts: { live: boolean; enabled?: boolean }) {
   return useQuery({
     queryKey: keys.invocations(name),
+    enabled: opts.enabled ?? true,
     queryFn: async ({ signal }): Promise<InvocationRecord[]> =>
       unwrap(await api.GET("/v1/functions/{name}/invocations", { params: { path: { name }, query: { limit: HISTORY_LIMIT } }, signal })).items,
     refetchInterval: opts.live ? 30_000 : 5_000,

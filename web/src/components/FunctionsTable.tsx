@@ -32,7 +32,7 @@ export function FunctionsTable({ functions }: { functions: FunctionView[] }) {
                 {f.status.phase === "Failed" && f.status.message && <p className="mt-1 max-w-xs truncate text-xs text-rose-300">{f.status.message}</p>}
               </td>
               <td className="px-4 py-2 tabular-nums">
-                {f.status.readyReplicas}/{f.replicas ?? 1}
+                <Replicas fn={f} />
               </td>
               <td className="px-4 py-2">{f.invocation.mode ?? "job"}</td>
               <td className="max-w-[16rem] truncate px-4 py-2 font-mono text-xs text-slate-300">{f.image ?? "—"}</td>
@@ -51,4 +51,11 @@ export function FunctionsTable({ functions }: { functions: FunctionView[] }) {
 function latest(a: string, b: string | undefined): string {
   if (!b) return a;
   return Date.parse(b) > Date.parse(a) ? b : a;
+}
+
+/** http mode keeps instances running; job mode runs one per invocation, so "ready" does not apply. */
+export function Replicas({ fn }: { fn: FunctionView }) {
+  const desired = fn.replicas ?? 1;
+  if (fn.invocation.mode === "http") return <>{`${fn.status.readyReplicas}/${desired}`}</>;
+  return <span title="job mode: one process per invocation, up to this many at once">{`–/${desired}`}</span>;
 }

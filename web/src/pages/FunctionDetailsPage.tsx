@@ -1,3 +1,4 @@
+import { useState } from "react";
 import { Link, useParams } from "react-router";
 import { Pencil } from "lucide-react";
 import { useFunction, useInvocations } from "../api/queries";
@@ -21,9 +22,11 @@ export function FunctionDetailsPage() {
   useTitle(name);
   const events = useFunctionEvents(name);
   const live = events.state === "open";
-  const fn = useFunction(name, { live });
-  const history = useInvocations(name, { live });
-  const now = useNow(30_000);
+  const [leaving, setLeaving] = useState(false);
+  const fn = useFunction(name, { live, enabled: !leaving });
+  const history = useInvocations(name, { live, enabled: !leaving });
+  // The charts' window ends now, or at the latest fetch if that is later.
+  const now = Math.max(useNow(30_000), history.dataUpdatedAt);
 
   if (fn.isError && fn.error instanceof ApiError && fn.error.status === 404) {
     return (
@@ -47,7 +50,7 @@ export function FunctionDetailsPage() {
           <Link to={`/functions/${name}/edit`} className="inline-flex items-center gap-1.5 rounded-md border border-slate-700 bg-slate-800 px-3 py-1.5 text-sm font-medium hover:bg-slate-700">
             <Pencil aria-hidden className="size-4" /> Edit
           </Link>
-          <DeleteFunction name={name} disabled={!f || deleting} />
+          <DeleteFunction name={name} disabled={!f || deleting} onLeaving={setLeaving} />
         </div>
       </div>
       {fn.isError && <ErrorAlert title="Could not load the function" message={errorMessage(fn.error)} />}

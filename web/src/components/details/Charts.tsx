@@ -69,7 +69,7 @@ export function BarChart({ title, buckets, value, format, max, tone }: BarChartP
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title}, last 30 minutes`} className="h-16 w-full" preserveAspectRatio="none">
         <line x1={0} y1={H - 0.5} x2={W} y2={H - 0.5} className="stroke-slate-700" strokeWidth={1} />
         {values.map((v, i) => {
-          if (v === undefined || top === 0) return null;
+          if (v === undefined || v === 0 || top === 0) return null;
           const h = Math.max(1, (v / top) * (H - 4));
           const b = buckets[i];
           return (

@@ -2,6 +2,7 @@ import { CheckCircle2, CircleDashed, XCircle } from "lucide-react";
 import type { FunctionView } from "../../api/types";
 import { timeAgo } from "../../lib/format";
 import { PhaseBadge } from "../PhaseBadge";
+import { Replicas } from "../FunctionsTable";
 import { Card } from "../ui";
 
 interface Condition {
@@ -49,7 +50,7 @@ export function StatusPanel({ fn }: { fn: FunctionView }) {
         <div>
           <dt className="text-slate-400">Ready / desired</dt>
           <dd className="tabular-nums">
-            {s.readyReplicas}/{fn.replicas ?? 1}
+            <Replicas fn={fn} />
           </dd>
         </div>
         <div>

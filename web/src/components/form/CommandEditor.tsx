@@ -26,7 +26,7 @@ export function CommandEditor() {
       <legend className="text-sm font-medium text-slate-200">Command</legend>
       <div role="radiogroup" aria-label="How to enter the command" className="flex gap-4 text-sm text-slate-300">
         <label className="flex items-center gap-1.5">
-          <input type="radio" name="command-style" checked={style === "line"} onChange={() => switchTo("line")} /> Command line
+          <input type="radio" name="command-style" checked={style === "line"} onChange={() => switchTo("line")} /> Shell-like line
         </label>
         <label className="flex items-center gap-1.5">
           <input type="radio" name="command-style" checked={style === "args"} onChange={() => switchTo("args")} /> One field per argument

@@ -1,0 +1,154 @@
+// The console in a real browser against a real `eventflow dev`.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Browser } from "playwright-core";
+import { freshTenant, launch, openPage, signInWithDevToken, type TestPage } from "./harness";
+
+let browser: Browser;
+let tp: TestPage | undefined;
+
+beforeAll(async () => {
+  browser = await launch();
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+afterEach(async () => {
+  const problems = tp?.problems ?? [];
+  await tp?.close();
+  tp = undefined;
+  expect(problems, "the browser reported errors").toEqual([]);
+});
+
+async function start(name: string): Promise<TestPage> {
+  tp = await openPage(browser, name);
+  return tp;
+}
+
+describe("EventFlow console", () => {
+  it("sends an invalid token back to the login page with a message", async () => {
+    const { page, shot, expectHttpError } = await start("invalid token");
+    expectHttpError(401, "/v1/");
+    await page.goto("/");
+    await page.getByRole("heading", { name: "Sign in with a token" }).waitFor();
+    await shot("login");
+    await page.getByLabel("Bearer token").fill("not-a-real-token");
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    const alert = page.getByRole("alert").filter({ hasText: "Signed out" });
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/token was rejected/);
+    expect(new URL(page.url()).pathname).toBe("/login");
+    await shot("rejected");
+  });
+
+  it("checks the form beside the fields, and shows the API's own refusal", async () => {
+    const { page, shot, expectHttpError } = await start("form validation");
+    await signInWithDevToken(page, freshTenant("e2e-form"));
+    await page.getByRole("link", { name: "New function" }).click();
+    await page.getByRole("heading", { name: "New function" }).waitFor();
+
+    // Client side: the name rule and the image-or-command rule, beside the fields.
+    await page.getByLabel("Name", { exact: true }).fill("Bad_Name");
+    await page.getByRole("button", { name: "Create function" }).click();
+    const nameError = page.locator("#name-error");
+    await nameError.waitFor();
+    expect(await nameError.textContent()).toContain("Lower-case letters");
+    expect(await page.getByLabel("Name", { exact: true }).getAttribute("aria-invalid")).toBe("true");
+    expect(await page.locator("#command-error").textContent()).toBe("An image or a command is required");
+    await shot("client-validation");
+
+    // Server side: EVENTFLOW_* variables are the platform's; the schema allows the name, the API refuses it.
+    await page.getByLabel("Name", { exact: true }).fill("refused");
+    await page.getByLabel("Command line").fill("cat");
+    await page.getByRole("button", { name: "Add variable" }).click();
+    await page.getByLabel("Name of variable 1").fill("EVENTFLOW_SECRET");
+    await page.getByLabel("Value of variable 1").fill("x");
+    await nameError.waitFor({ state: "detached" });
+    expectHttpError(400, "/v1/functions");
+    await page.getByRole("button", { name: "Create function" }).click();
+    const refusal = page.getByRole("alert").filter({ hasText: "The API refused the function" });
+    await refusal.waitFor();
+    expect(await refusal.textContent()).toContain('env: "EVENTFLOW_SECRET" is reserved');
+    expect(await page.locator("#env-error").textContent()).toContain("is reserved");
+    expect(new URL(page.url()).pathname).toBe("/functions/new");
+    await shot("api-refusal");
+  });
+
+  it("creates a function, sees it Ready, invokes it, follows its logs and history, and deletes it", async () => {
+    const { page, shot } = await start("journey");
+    await signInWithDevToken(page, freshTenant("e2e"));
+    await page.getByRole("heading", { name: "No functions yet" }).waitFor();
+    await shot("dashboard-empty");
+
+    // Create: a job whose stderr becomes log lines and whose stdout is the answer.
+    await page.getByRole("link", { name: "Create your first function" }).click();
+    await page.getByLabel("Name", { exact: true }).fill("shout");
+    await page.getByLabel("Command line").fill("sh -c 'echo hello-from-fn >&2; tr a-z A-Z'");
+    const chips = page.getByRole("list", { name: "Arguments (argv)" }).getByRole("listitem");
+    await chips.nth(2).waitFor();
+    expect(await chips.allTextContents()).toEqual(["argument 1: sh", "argument 2: -c", "argument 3: echo hello-from-fn >&2; tr a-z A-Z"]);
+    await page.getByLabel("Timeout").fill("20s");
+    await shot("create-form");
+    await page.getByRole("button", { name: "Create function" }).click();
+
+    // Details: Ready, by events or polling.
+    await page.getByRole("heading", { name: "shout", level: 1 }).waitFor();
+    const status = page.getByRole("region", { name: "Status" });
+    await status.getByTestId("phase").filter({ hasText: "Ready" }).waitFor({ timeout: 30_000 });
+
+    // Invoke synchronously and read the output.
+    await page.getByLabel("Payload").fill("hello console");
+    await page.getByRole("button", { name: "Invoke", exact: true }).click();
+    const output = page.getByTestId("invoke-output");
+    await output.filter({ hasText: "HELLO CONSOLE" }).waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId("invoke-status").textContent()).toBe("200");
+    expect(await page.getByTestId("invoke-duration").textContent()).toMatch(/ms|s/);
+
+    // Its stderr arrives in the live logs.
+    await page.getByTestId("log-line").filter({ hasText: "hello-from-fn" }).first().waitFor({ timeout: 20_000 });
+
+    // History: the invocation, succeeded, with a duration.
+    const history = page.getByRole("table", { name: /Invocation history/ });
+    await history.getByRole("row").filter({ hasText: "succeeded" }).first().waitFor({ timeout: 20_000 });
+
+    // Async: queued, then followed to the end.
+    await page.getByLabel("Async (queue it)").check();
+    await page.getByLabel("Payload").fill("later");
+    await page.getByRole("button", { name: "Invoke", exact: true }).click();
+    await page.getByTestId("async-status").filter({ hasText: "succeeded" }).waitFor({ timeout: 30_000 });
+    await output.filter({ hasText: "LATER" }).waitFor();
+    await history.getByRole("row").filter({ hasText: "async" }).first().waitFor({ timeout: 20_000 });
+
+    // Log controls: search narrows, clear empties.
+    await page.getByLabel("Search logs").fill("no-such-line");
+    await page.getByText("No line matches.").waitFor();
+    await page.getByLabel("Search logs").fill("");
+    await page.getByRole("region", { name: "Events" }).getByText("function.ready").first().waitFor({ timeout: 20_000 });
+    await shot("details");
+
+    // Dashboard: a row for it, Ready, found by search.
+    await page.getByRole("link", { name: "Functions" }).first().click();
+    const row = page.getByRole("row").filter({ has: page.getByRole("rowheader", { name: "shout" }) });
+    await row.getByTestId("phase").filter({ hasText: "Ready" }).waitFor();
+    expect(await row.textContent()).toContain("job");
+    await page.getByLabel("Search functions by name").fill("sho");
+    await row.waitFor();
+    await page.getByLabel("Search functions by name").fill("zzz");
+    await page.getByText("No function name contains").waitFor();
+    await page.getByLabel("Search functions by name").fill("");
+    await shot("dashboard");
+
+    // Delete, confirmed in a labelled dialog; then it goes away from the dashboard.
+    await row.getByRole("link", { name: "shout" }).click();
+    await page.getByRole("button", { name: "Delete" }).click();
+    const dialog = page.getByRole("dialog", { name: "Delete shout?" });
+    await dialog.waitFor();
+    await shot("delete-dialog");
+    await dialog.getByRole("button", { name: "Delete function" }).click();
+    await page.getByRole("heading", { name: "Functions", exact: true }).waitFor();
+    await page.getByRole("heading", { name: "No functions yet" }).waitFor({ timeout: 30_000 });
+    expect(await page.getByRole("rowheader", { name: "shout" }).count()).toBe(0);
+    await shot("dashboard-after-delete");
+  });
+});

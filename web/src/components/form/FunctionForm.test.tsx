@@ -1,0 +1,124 @@
+import { describe, expect, it, vi } from "vitest";
+import { render, screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { FunctionForm } from "./FunctionForm";
+import { ApiError } from "../../api/errors";
+import type { FunctionView, SpecInput } from "../../api/types";
+
+function setup(existing?: FunctionView, onSave = vi.fn<(s: SpecInput) => Promise<unknown>>(async () => undefined)) {
+  render(<FunctionForm existing={existing} onSave={onSave} />);
+  return { onSave, user: userEvent.setup() };
+}
+
+describe("FunctionForm", () => {
+  it("puts client-side messages beside the fields and does not send", async () => {
+    const { onSave, user } = setup();
+    await user.type(screen.getByLabelText("Name"), "Bad_Name");
+    await user.clear(screen.getByLabelText("Timeout"));
+    await user.type(screen.getByLabelText("Timeout"), "forever");
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    const name = screen.getByLabelText("Name");
+    expect(name).toHaveAttribute("aria-invalid", "true");
+    expect(name).toHaveAccessibleDescription(/Lower-case letters, digits and '-'/);
+    expect(screen.getByText("An image or a command is required")).toBeInTheDocument();
+    expect(screen.getByLabelText("Timeout")).toHaveAccessibleDescription(/A duration like/);
+    expect(onSave).not.toHaveBeenCalled();
+  });
+
+  it("splits a command line visibly into argv and sends the spec", async () => {
+    const { onSave, user } = setup();
+    await user.type(screen.getByLabelText("Name"), "shout");
+    await user.type(screen.getByLabelText("Command line"), "sh -c 'echo hi >&2; cat'");
+    const chips = within(screen.getByRole("list", { name: "Arguments (argv)" })).getAllByRole("listitem");
+    expect(chips.map((c) => c.textContent)).toEqual(["argument 1: sh", "argument 2: -c", "argument 3: echo hi >&2; cat"]);
+    await user.click(screen.getByRole("button", { name: "Add variable" }));
+    await user.type(screen.getByLabelText("Name of variable 1"), "LANG");
+    await user.type(screen.getByLabelText("Value of variable 1"), "C");
+    await user.selectOptions(screen.getByLabelText("Mode"), "http");
+    await user.clear(screen.getByLabelText("Replicas"));
+    await user.type(screen.getByLabelText("Replicas"), "3");
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    await waitFor(() => expect(onSave).toHaveBeenCalledOnce());
+    expect(onSave.mock.calls[0]?.[0]).toEqual({
+      name: "shout",
+      command: ["sh", "-c", "echo hi >&2; cat"],
+      env: { LANG: "C" },
+      replicas: 3,
+      invocation: { mode: "http", timeout: "30s" },
+    });
+  });
+
+  it("edits argv one field per argument, and switching keeps the arguments", async () => {
+    const { onSave, user } = setup();
+    await user.type(screen.getByLabelText("Name"), "x");
+    await user.type(screen.getByLabelText("Command line"), "tr a-z 'A-Z'");
+    await user.click(screen.getByLabelText("One field per argument"));
+    expect(screen.getByLabelText("Program")).toHaveValue("tr");
+    expect(screen.getByLabelText("Argument 2")).toHaveValue("A-Z");
+    await user.click(screen.getByRole("button", { name: "Remove argument 2" }));
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    await waitFor(() => expect(onSave).toHaveBeenCalledOnce());
+    expect(onSave.mock.calls[0]?.[0].command).toEqual(["tr", "a-z"]);
+  });
+
+  it("flags an unclosed quote and a bad variable name", async () => {
+    const { onSave, user } = setup();
+    await user.type(screen.getByLabelText("Name"), "x");
+    await user.type(screen.getByLabelText("Command line"), "echo 'oops");
+    await user.click(screen.getByRole("button", { name: "Add variable" }));
+    await user.type(screen.getByLabelText("Name of variable 1"), "1BAD");
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    expect(await screen.findByText("A single quote is not closed")).toBeInTheDocument();
+    expect(screen.getByLabelText("Name of variable 1")).toHaveAccessibleDescription("Letters, digits and '_', not starting with a digit");
+    expect(onSave).not.toHaveBeenCalled();
+  });
+
+  it("shows the API's own refusal, and beside the field it names", async () => {
+    const onSave = vi.fn(async () => {
+      throw new ApiError(400, "validation_failed", 'env: "EVENTFLOW_X" is reserved: EventFlow sets PORT and EVENTFLOW_* itself');
+    });
+    const { user } = setup(undefined, onSave);
+    await user.type(screen.getByLabelText("Name"), "x");
+    await user.type(screen.getByLabelText("Command line"), "cat");
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("The API refused the function");
+    expect(alert).toHaveTextContent('env: "EVENTFLOW_X" is reserved');
+    expect(screen.getByRole("group", { name: "Environment variables" })).toHaveTextContent("is reserved");
+  });
+
+  it("edits an existing function: the name is fixed, untouched fields are kept", async () => {
+    const existing: FunctionView = {
+      name: "resize",
+      tenant: "demo",
+      generation: 3,
+      image: "ghcr.io/acme/resize:1",
+      command: ["resize", "--fast"],
+      env: { A: "1" },
+      replicas: 2,
+      invocation: { mode: "http", timeout: "10s", maxConcurrency: 5 },
+      labels: { team: "media" },
+      resources: { limits: { memory: "128Mi" } },
+      createdAt: "2026-01-01T00:00:00Z",
+      updatedAt: "2026-01-01T00:00:00Z",
+      status: { phase: "Ready", readyReplicas: 2, observedGeneration: 3 },
+    };
+    const { onSave, user } = setup(existing);
+    expect(screen.getByLabelText("Name")).toBeDisabled();
+    expect(screen.getByLabelText("Program")).toHaveValue("resize");
+    await user.clear(screen.getByLabelText("Replicas"));
+    await user.type(screen.getByLabelText("Replicas"), "4");
+    await user.click(screen.getByRole("button", { name: "Save changes" }));
+    await waitFor(() => expect(onSave).toHaveBeenCalledOnce());
+    expect(onSave.mock.calls[0]?.[0]).toEqual({
+      name: "resize",
+      image: "ghcr.io/acme/resize:1",
+      command: ["resize", "--fast"],
+      env: { A: "1" },
+      replicas: 4,
+      invocation: { mode: "http", timeout: "10s", maxConcurrency: 5 },
+      labels: { team: "media" },
+      resources: { limits: { memory: "128Mi" } },
+    });
+  });
+});

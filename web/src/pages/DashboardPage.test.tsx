@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { screen, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { renderApp } from "../test/render";
+import { fakeApi, json } from "../test/fakeApi";
+import { setToken } from "../auth/session";
+import type { FunctionView } from "../api/types";
+
+function fn(name: string, over: Partial<FunctionView> = {}): FunctionView {
+  return {
+    name,
+    tenant: "demo",
+    generation: 1,
+    replicas: 2,
+    command: ["cat"],
+    invocation: { mode: "http", timeout: "30s" },
+    createdAt: "2026-01-01T00:00:00Z",
+    updatedAt: "2026-01-01T00:00:00Z",
+    status: { phase: "Ready", readyReplicas: 2, observedGeneration: 1 },
+    ...over,
+  };
+}
+
+describe("dashboard", () => {
+  it("lists the functions in a table with phase, replicas, mode and image, and searches by name", async () => {
+    setToken("t");
+    fakeApi({
+      "GET /v1/functions": () =>
+        json(200, {
+          items: [
+            fn("resize", { image: "ghcr.io/acme/resize:1" }),
+            fn("upper", { invocation: { mode: "job" }, replicas: 1, status: { phase: "Failed", readyReplicas: 0, observedGeneration: 1, message: "exec: no such file" } }),
+          ],
+        }),
+    });
+    renderApp("/");
+    const table = await screen.findByRole("table", { name: "Functions of this tenant" });
+    const rows = within(table).getAllByRole("row");
+    expect(rows).toHaveLength(3);
+    const resize = within(table).getByRole("row", { name: /resize/ });
+    expect(resize).toHaveTextContent("Ready");
+    expect(resize).toHaveTextContent("2/2");
+    expect(resize).toHaveTextContent("http");
+    expect(resize).toHaveTextContent("ghcr.io/acme/resize:1");
+    const upper = within(table).getByRole("row", { name: /upper/ });
+    expect(upper).toHaveTextContent("Failed");
+    expect(upper).toHaveTextContent("exec: no such file");
+    expect(upper).toHaveTextContent("job");
+
+    await userEvent.type(screen.getByLabelText("Search functions by name"), "up");
+    expect(within(table).getAllByRole("row")).toHaveLength(2);
+    expect(within(table).queryByRole("row", { name: /resize/ })).toBeNull();
+  });
+
+  it("tells a new tenant what to do", async () => {
+    setToken("t");
+    fakeApi({ "GET /v1/functions": () => json(200, { items: [] }) });
+    renderApp("/");
+    expect(await screen.findByRole("heading", { name: "No functions yet" })).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "Create your first function" })).toHaveAttribute("href", "/functions/new");
+  });
+
+  it("refetches the list when a function event arrives", async () => {
+    setToken("t");
+    let phase: "Deploying" | "Ready" = "Deploying";
+    let push: ((chunk: string) => void) | undefined;
+    fakeApi({
+      "GET /v1/functions": () => json(200, { items: [fn("shout", { status: { phase, readyReplicas: 0, observedGeneration: 1 } })] }),
+      "GET /v1/events": (c) => {
+        const enc = new TextEncoder();
+        const body = new ReadableStream<Uint8Array>({
+          start(ctl) {
+            push = (s) => ctl.enqueue(enc.encode(s));
+            c.signal?.addEventListener("abort", () => ctl.error(new DOMException("aborted", "AbortError")));
+          },
+        });
+        return new Response(body, { headers: { "Content-Type": "text/event-stream" } });
+      },
+    });
+    renderApp("/");
+    const row = await screen.findByRole("row", { name: /shout/ });
+    expect(row).toHaveTextContent("Deploying");
+    expect(await screen.findByText("Live")).toBeInTheDocument();
+    phase = "Ready";
+    push?.('id: 9\nevent: io.eventflow.function.ready\ndata: {"type":"io.eventflow.function.ready","subject":"shout","data":{"name":"shout","phase":"Ready"}}\n\n');
+    expect(await within(await screen.findByRole("row", { name: /shout/ })).findByText("Ready")).toBeInTheDocument();
+  });
+});
