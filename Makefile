@@ -87,9 +87,9 @@ test-function: ## smoke-test the user journey against a running gateway: make te
 images: ## build the container images (REGISTRY/<service>:VERSION, default ghcr.io/eventflow/...:dev) with Docker
 	@for s in $(SERVICES); do \
 		echo "=== $(REGISTRY)/$$s:$(VERSION)"; \
-		$(DOCKER) build -f services/$$s/Dockerfile -t $(REGISTRY)/$$s:$(VERSION) . || exit 1; \
+		$(DOCKER) build --build-arg VERSION=$(VERSION) -f services/$$s/Dockerfile -t $(REGISTRY)/$$s:$(VERSION) . || exit 1; \
 	done
-	$(DOCKER) build -f cmd/eventflow/Dockerfile -t $(REGISTRY)/eventflow:$(VERSION) .
+	$(DOCKER) build --build-arg VERSION=$(VERSION) -f cmd/eventflow/Dockerfile -t $(REGISTRY)/eventflow:$(VERSION) .
 
 compose-up: ## run NATS and the four services as containers (docker compose), console on http://127.0.0.1:8080
 	$(DOCKER) compose up -d --build --wait
