@@ -120,12 +120,37 @@ describe("EventFlow console", () => {
     await output.filter({ hasText: "LATER" }).waitFor();
     await history.getByRole("row").filter({ hasText: "async" }).first().waitFor({ timeout: 20_000 });
 
-    // Log controls: search narrows, clear empties.
+    // Log controls: paused, new lines are held back and counted; resumed, they show.
+    await page.getByRole("button", { name: "Pause" }).click();
+    await page.getByLabel("Sync (wait for the answer)").check();
+    await page.getByLabel("Payload").fill("while paused");
+    await page.getByRole("button", { name: "Invoke", exact: true }).click();
+    await output.filter({ hasText: "WHILE PAUSED" }).waitFor({ timeout: 30_000 });
+    const resume = page.getByRole("button", { name: /^Resume \(\d+ new\)$/ });
+    await resume.waitFor({ timeout: 20_000 });
+    expect(await page.getByTestId("log-line").filter({ hasText: "WHILE PAUSED" }).count()).toBe(0);
+    await resume.click();
+    await page.getByTestId("log-line").filter({ hasText: "WHILE PAUSED" }).waitFor();
+    // Search narrows, clear empties.
     await page.getByLabel("Search logs").fill("no-such-line");
     await page.getByText("No line matches.").waitFor();
     await page.getByLabel("Search logs").fill("");
+    await page.getByRole("button", { name: "Clear" }).click();
+    await page.getByText("No log lines yet.").waitFor();
     await page.getByRole("region", { name: "Events" }).getByText("function.ready").first().waitFor({ timeout: 20_000 });
     await shot("details");
+
+    // Edit: a new timeout makes a new generation, applied and Ready again.
+    await page.getByRole("link", { name: "Edit" }).click();
+    await page.getByRole("heading", { name: "Edit shout" }).waitFor();
+    expect(await page.getByRole("textbox", { name: "Program" }).inputValue()).toBe("sh");
+    await page.getByLabel("Timeout").fill("25s");
+    await shot("edit-form");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await page.getByRole("heading", { name: "shout", level: 1 }).waitFor();
+    await status.getByTestId("timeout").filter({ hasText: "25s" }).waitFor();
+    await status.getByText("generation 2 observed").waitFor({ timeout: 30_000 });
+    await status.getByTestId("phase").filter({ hasText: "Ready" }).waitFor({ timeout: 30_000 });
 
     // Dashboard: a row for it, Ready, found by search.
     await page.getByRole("link", { name: "Functions" }).first().click();

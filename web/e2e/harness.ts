@@ -1,7 +1,7 @@
 // The browser side of the e2e tests: Debian's Chromium driven by
 // playwright-core (never a downloaded browser), pages that fail the test on
 // any console error or uncaught exception, and screenshots of each page.
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from "playwright-core";
 
@@ -62,6 +62,8 @@ export async function openPage(browser: Browser, testName: string): Promise<Test
   page.on("pageerror", (err) => problems.push(`uncaught exception: ${err.message}`));
 
   const slug = testName.toLowerCase().replace(/[^a-z0-9]+/g, "-");
+  // This test's screenshots of an earlier run would mix with this run's.
+  for (const f of readdirSync(OUTPUT)) if (f.startsWith(`${slug}-`) && f.endsWith(".png")) rmSync(join(OUTPUT, f));
   let n = 0;
   return {
     page,

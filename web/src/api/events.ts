@@ -1,5 +1,5 @@
-import { useCallback, useState } from "react";
-import { useQueryClient } from "@tanstack/react-query";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { useQueryClient, type QueryKey } from "@tanstack/react-query";
 import { keys } from "./queries";
 import type { SseMessage, StreamState } from "./sse";
 import { useSse } from "./useSse";
@@ -38,17 +38,43 @@ export function functionOf(e: LifecycleEvent): string {
   return e.subject;
 }
 
+const INVALIDATE_EVERY_MS = 250;
+
+/**
+ * Invalidates query keys at most once per short interval: a replay or a
+ * burst of events (one invocation makes three) must not become one refetch
+ * per event.
+ */
+function useBatchedInvalidate(): (key: QueryKey) => void {
+  const qc = useQueryClient();
+  const pending = useRef(new Map<string, QueryKey>());
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(() => () => clearTimeout(timer.current), []);
+  return useCallback(
+    (key: QueryKey) => {
+      pending.current.set(JSON.stringify(key), key);
+      timer.current ??= setTimeout(() => {
+        timer.current = undefined;
+        const keys = [...pending.current.values()];
+        pending.current.clear();
+        for (const k of keys) void qc.invalidateQueries({ queryKey: k, exact: true });
+      }, INVALIDATE_EVERY_MS);
+    },
+    [qc],
+  );
+}
+
 /** Dashboard: refetch the list whenever a function changes. */
 export function useFunctionListEvents(): StreamState {
-  const qc = useQueryClient();
+  const invalidate = useBatchedInvalidate();
   return useSse("all", {
     url: () => "/v1/events",
     resume: true,
     onMessage: (m) => {
       const e = parseEvent(m);
       if (e?.type.startsWith("io.eventflow.function.")) {
-        void qc.invalidateQueries({ queryKey: keys.functions, exact: true });
-        void qc.invalidateQueries({ queryKey: keys.fn(functionOf(e)), exact: true });
+        invalidate(keys.functions);
+        invalidate(keys.fn(functionOf(e)));
       }
     },
   });
@@ -62,7 +88,7 @@ const TIMELINE_MAX = 200;
  * the function or its invocations.
  */
 export function useFunctionEvents(name: string): { state: StreamState; events: LifecycleEvent[] } {
-  const qc = useQueryClient();
+  const invalidate = useBatchedInvalidate();
   const [events, setEvents] = useState<LifecycleEvent[]>([]);
   const onMessage = useCallback(
     (m: SseMessage) => {
@@ -70,13 +96,13 @@ export function useFunctionEvents(name: string): { state: StreamState; events: L
       if (!e) return;
       setEvents((prev) => (prev.some((p) => p.seq === e.seq && e.seq !== "") ? prev : [e, ...prev].slice(0, TIMELINE_MAX)));
       if (e.type.startsWith("io.eventflow.function.")) {
-        void qc.invalidateQueries({ queryKey: keys.fn(name), exact: true });
-        void qc.invalidateQueries({ queryKey: keys.functions, exact: true });
+        invalidate(keys.fn(name));
+        invalidate(keys.functions);
       } else {
-        void qc.invalidateQueries({ queryKey: keys.invocations(name), exact: true });
+        invalidate(keys.invocations(name));
       }
     },
-    [qc, name],
+    [invalidate, name],
   );
   const state = useSse(`fn:${name}`, {
     url: (last) => `/v1/events?function=${encodeURIComponent(name)}&since=${last ?? "0"}`,

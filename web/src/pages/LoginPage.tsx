@@ -52,7 +52,11 @@ function TokenForm({ onToken }: { onToken: (t: string) => void }) {
       <h2 id="token-form-title" className="font-medium">
         Sign in with a token
       </h2>
-      <Field id="token" label="Bearer token" error={error} hint="A JWT from your administrator or `eventflow token`; kept for this browser tab only.">
+      <Field id="token" label="Bearer token" error={error} hint={
+          <>
+            A JWT from your administrator or <code>eventflow token</code>; kept for this browser tab only.
+          </>
+        }>
         <input id="token" type="password" autoComplete="off" className={inputClass} value={value} onChange={(e) => setValue(e.target.value)} {...describedBy("token", error, true)} />
       </Field>
       <Button type="submit" variant="primary">
@@ -87,7 +91,9 @@ function DevTokenForm({ onToken }: { onToken: (t: string) => void }) {
       <h2 id="dev-form-title" className="font-medium">
         Development token
       </h2>
-      <p className="text-sm text-slate-400">Under `eventflow dev` the gateway issues a token for any tenant.</p>
+      <p className="text-sm text-slate-400">
+        Under <code>eventflow dev</code> the gateway issues a token for any tenant.
+      </p>
       <Field id="tenant" label="Tenant" error={error}>
         <input id="tenant" className={inputClass} value={tenant} onChange={(e) => setTenant(e.target.value)} {...describedBy("tenant", error, false)} />
       </Field>

@@ -58,6 +58,14 @@ export function StatusPanel({ fn }: { fn: FunctionView }) {
           <dd>{fn.invocation.mode ?? "job"}</dd>
         </div>
         <div>
+          <dt className="text-slate-400">Timeout</dt>
+          <dd data-testid="timeout">{String(fn.invocation.timeout ?? "30s")}</dd>
+        </div>
+        <div>
+          <dt className="text-slate-400">Generation</dt>
+          <dd className="tabular-nums">{fn.generation}</dd>
+        </div>
+        <div>
           <dt className="text-slate-400">Last update</dt>
           <dd>{timeAgo(s.updatedAt ?? fn.updatedAt)}</dd>
         </div>
