@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { InvokePanel } from "./InvokePanel";
+import { renderWithProviders } from "../../test/render";
+import { apiError, fakeApi, json } from "../../test/fakeApi";
+import { setToken } from "../../auth/session";
+
+describe("InvokePanel", () => {
+  it("invokes synchronously with the payload as is and shows body, status and duration", async () => {
+    setToken("t");
+    const api = fakeApi({
+      "POST /v1/functions/shout:invoke": (c) =>
+        new Response(c.body.toUpperCase(), { status: 200, headers: { "X-Duration-Ms": "12", "X-Invocation-Id": "a".repeat(32), "X-Exit-Code": "0" } }),
+    });
+    const user = userEvent.setup();
+    renderWithProviders(<InvokePanel name="shout" disabled={false} />);
+    await user.type(screen.getByLabelText("Payload"), '{{"a": 1}');
+    await user.click(screen.getByRole("button", { name: "Invoke" }));
+    expect(await screen.findByTestId("invoke-output")).toHaveTextContent('{"A": 1}');
+    expect(screen.getByTestId("invoke-status")).toHaveTextContent("200");
+    expect(screen.getByTestId("invoke-duration")).toHaveTextContent("12 ms run");
+    expect(api.calls[0]?.body).toBe('{"a": 1}');
+    expect(api.calls[0]?.search).toBe("");
+  });
+
+  it("shows a failure's status and the API's message", async () => {
+    setToken("t");
+    fakeApi({ "POST /v1/functions/shout:invoke": () => apiError(502, "function_failed", "exit status 3") });
+    const user = userEvent.setup();
+    renderWithProviders(<InvokePanel name="shout" disabled={false} />);
+    await user.click(screen.getByRole("button", { name: "Invoke" }));
+    expect(await screen.findByTestId("invoke-output")).toHaveTextContent("function_failed: exit status 3");
+    expect(screen.getByTestId("invoke-status")).toHaveTextContent("502");
+  });
+
+  it("queues asynchronously and follows the invocation to its end", async () => {
+    setToken("t");
+    const id = "b".repeat(32);
+    let reads = 0;
+    const api = fakeApi({
+      "POST /v1/functions/shout:invoke": () => json(202, { id, status: "queued", location: `/v1/invocations/${id}` }, { "X-Invocation-Id": id }),
+      [`GET /v1/invocations/${id}`]: () => {
+        reads++;
+        const done = reads > 1;
+        return json(200, {
+          id,
+          tenant: "t",
+          function: "shout",
+          async: true,
+          status: done ? "succeeded" : "running",
+          attempts: 1,
+          createdAt: "2026-01-01T00:00:00Z",
+          ...(done ? { output: "LATER", durationMs: 7 } : {}),
+        });
+      },
+    });
+    const user = userEvent.setup();
+    renderWithProviders(<InvokePanel name="shout" disabled={false} />);
+    await user.click(screen.getByLabelText("Async (queue it)"));
+    await user.click(screen.getByRole("button", { name: "Invoke" }));
+    expect(await screen.findByTestId("invoke-status")).toHaveTextContent("202");
+    expect(await screen.findByText("succeeded", {}, { timeout: 5000 })).toBeInTheDocument();
+    expect(screen.getByTestId("invoke-output")).toHaveTextContent("LATER");
+    expect(api.calls[0]?.search).toBe("?async=true");
+  });
+});
