@@ -73,6 +73,19 @@ describe("EventFlow console", () => {
     expect(await page.locator("#env-error").textContent()).toContain("is reserved");
     expect(new URL(page.url()).pathname).toBe("/functions/new");
     await shot("api-refusal");
+
+    // Without the variable it is accepted; a second function may not take its name.
+    await page.getByRole("button", { name: "Remove variable 1" }).click();
+    await page.getByRole("button", { name: "Create function" }).click();
+    await page.getByRole("heading", { name: "refused", level: 1 }).waitFor();
+    await page.getByRole("link", { name: "Functions" }).first().click();
+    await page.getByRole("rowheader", { name: "refused" }).waitFor();
+    await page.getByRole("link", { name: "New function" }).click();
+    await page.getByLabel("Name", { exact: true }).fill("refused");
+    await page.getByLabel("Command line").fill("cat");
+    await page.getByRole("button", { name: "Create function" }).click();
+    expect(await nameError.textContent()).toBe("A function named refused already exists: edit it instead");
+    await shot("duplicate-name");
   });
 
   it("creates a function, sees it Ready, invokes it, follows its logs and history, and deletes it", async () => {

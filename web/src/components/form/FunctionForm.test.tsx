@@ -5,8 +5,8 @@ import { FunctionForm } from "./FunctionForm";
 import { ApiError } from "../../api/errors";
 import type { FunctionView, SpecInput } from "../../api/types";
 
-function setup(existing?: FunctionView, onSave = vi.fn<(s: SpecInput) => Promise<unknown>>(async () => undefined)) {
-  render(<FunctionForm existing={existing} onSave={onSave} />);
+function setup(existing?: FunctionView, onSave = vi.fn<(s: SpecInput) => Promise<unknown>>(async () => undefined), takenNames?: string[]) {
+  render(<FunctionForm existing={existing} onSave={onSave} takenNames={takenNames} />);
   return { onSave, user: userEvent.setup() };
 }
 
@@ -59,6 +59,15 @@ describe("FunctionForm", () => {
     await user.click(screen.getByRole("button", { name: "Create function" }));
     await waitFor(() => expect(onSave).toHaveBeenCalledOnce());
     expect(onSave.mock.calls[0]?.[0].command).toEqual(["tr", "a-z"]);
+  });
+
+  it("does not replace an existing function when creating", async () => {
+    const { onSave, user } = setup(undefined, undefined, ["upper"]);
+    await user.type(screen.getByLabelText("Name"), "upper");
+    await user.type(screen.getByLabelText("Command line"), "cat");
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    expect(screen.getByLabelText("Name")).toHaveAccessibleDescription("A function named upper already exists: edit it instead");
+    expect(onSave).not.toHaveBeenCalled();
   });
 
   it("flags an unclosed quote and a bad variable name", async () => {

@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useRef, useState } from "react";
 import { FormProvider, useForm } from "react-hook-form";
 import { Save } from "lucide-react";
 import type { FunctionView, SpecInput } from "../../api/types";
@@ -13,14 +13,19 @@ interface Props {
   existing?: FunctionView | undefined;
   /** Saves the spec; rejects with an ApiError when the API refuses it. */
   onSave: (spec: SpecInput) => Promise<unknown>;
+  /** Names of the tenant's functions, which a new one may not take. */
+  takenNames?: string[] | undefined;
 }
 
 /** Create or edit a function, with the API's rules checked beside each field. */
-export function FunctionForm({ existing, onSave }: Props) {
+export function FunctionForm({ existing, onSave, takenNames }: Props) {
   const creating = existing === undefined;
+  // A ref: the list may arrive after the form was set up.
+  const taken = useRef<ReadonlySet<string>>(new Set());
+  taken.current = new Set(takenNames);
   const methods = useForm<FormValues>({
     defaultValues: existing ? formFromFunction(existing) : emptyForm,
-    resolver: resolver(creating),
+    resolver: resolver(creating, () => taken.current),
     mode: "onTouched",
   });
   const { register, handleSubmit, formState, setError } = methods;

@@ -61,12 +61,15 @@ export function argvOf(v: Pick<FormValues, "commandStyle" | "args" | "line">): {
  * show. The command and the env list as a whole are not single inputs, so
  * their messages go under react-hook-form's "root".
  */
-export function validateForm(v: FormValues, opts: { creating: boolean }): Record<string, string> {
+export function validateForm(v: FormValues, opts: { creating: boolean; taken?: ReadonlySet<string> }): Record<string, string> {
   const errors: Record<string, string> = {};
   const put = (path: string, msg: string | undefined) => {
     if (msg) errors[path] = msg;
   };
-  if (opts.creating) put("name", checkName(v.name));
+  if (opts.creating) {
+    // POST /v1/functions replaces a function of the same name: creating must not do that unasked.
+    put("name", checkName(v.name) ?? (opts.taken?.has(v.name) ? `A function named ${v.name} already exists: edit it instead` : undefined));
+  }
   put("image", checkImage(v.image));
   const { argv, error } = argvOf(v);
   put("root.command", error ?? checkCommand(argv, v.image));
@@ -114,9 +117,10 @@ export function nestErrors(flat: Record<string, string>): FieldErrors<FormValues
   return root as FieldErrors<FormValues>;
 }
 
-export function resolver(creating: boolean): Resolver<FormValues> {
+/** taken() gives the names already in use when the form is checked. */
+export function resolver(creating: boolean, taken: () => ReadonlySet<string> = () => new Set()): Resolver<FormValues> {
   return (values) => {
-    const flat = validateForm(values, { creating });
+    const flat = validateForm(values, { creating, taken: taken() });
     return Object.keys(flat).length === 0 ? { values, errors: {} } : { values: {}, errors: nestErrors(flat) };
   };
 }
