@@ -1,7 +1,7 @@
 // The console in a real browser against a real `eventflow dev`.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Browser } from "playwright-core";
-import { freshTenant, launch, openPage, signInWithDevToken, type TestPage } from "./harness";
+import { freshTenant, launch, openPage, signInWithDevToken, tabShowsFocus, unlabelledControls, type TestPage } from "./harness";
 
 let browser: Browser;
 let tp: TestPage | undefined;
@@ -27,6 +27,16 @@ async function start(name: string): Promise<TestPage> {
 }
 
 describe("EventFlow console", () => {
+  it("has a label check that finds unlabelled controls (run on every page photographed)", async () => {
+    const { page } = await start("label check");
+    await page.setContent(
+      '<label for="a">A</label><input id="a"><input id="b" placeholder="no label"><button aria-label="x"></button><button></button>' +
+        '<table><caption>c</caption></table><table></table><a href="/">home</a>',
+    );
+    const found = await unlabelledControls(page);
+    expect(found).toEqual(['<input id="b" placeholder="no label">', "<button></button>", "<table></table>"]);
+  });
+
   it("sends an invalid token back to the login page with a message", async () => {
     const { page, shot, expectHttpError } = await start("invalid token");
     expectHttpError(401, "/v1/");
@@ -176,6 +186,14 @@ describe("EventFlow console", () => {
     await page.getByText("No function name contains").waitFor();
     await page.getByLabel("Search functions by name").fill("");
     await shot("dashboard");
+
+    // Keyboard: each of the page's five controls (home link, sign out, search, new function, the row's link)
+    // is reached with Tab and shows where the focus is.
+    await page.mouse.click(2, 2); // the focus navigation starts at the top of the page
+    for (let i = 0; i < 5; i++) {
+      const focus = await tabShowsFocus(page);
+      expect(focus.outline, `focus on ${focus.element}`).not.toBe("none");
+    }
 
     // Delete, confirmed in a labelled dialog; then it goes away from the dashboard.
     await row.getByRole("link", { name: "shout" }).click();

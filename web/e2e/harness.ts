@@ -71,6 +71,8 @@ export async function openPage(browser: Browser, testName: string): Promise<Test
     problems,
     expectHttpError: (status, path) => expected.push({ status, path }),
     shot: async (name) => {
+      const unlabelled = await unlabelledControls(page);
+      if (unlabelled.length > 0) problems.push(`controls without a label on the ${name} page: ${unlabelled.join(" | ")}`);
       n++;
       await page.screenshot({ path: join(OUTPUT, `${slug}-${String(n).padStart(2, "0")}-${name}.png`), fullPage: true });
     },
@@ -89,4 +91,37 @@ export async function signInWithDevToken(page: Page, tenant: string): Promise<vo
   await page.getByLabel("Tenant").fill(tenant);
   await page.getByRole("button", { name: "Get a development token" }).click();
   await page.getByRole("heading", { name: "Functions", exact: true }).waitFor();
+}
+
+/**
+ * Form controls, buttons and links that have no accessible name: no label,
+ * aria-label(ledby), text or title. Run on every page a test photographs.
+ */
+export function unlabelledControls(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const named = (el: Element): boolean => {
+      const aria = el.getAttribute("aria-label")?.trim();
+      if (aria) return true;
+      const by = el.getAttribute("aria-labelledby");
+      if (by && by.split(/\s+/).some((id) => document.getElementById(id)?.textContent?.trim())) return true;
+      const labels = (el as HTMLInputElement).labels;
+      if (labels && Array.from(labels).some((l) => l.textContent?.trim())) return true;
+      if ((el.tagName === "BUTTON" || el.tagName === "A") && el.textContent?.trim()) return true;
+      return Boolean(el.getAttribute("title")?.trim());
+    };
+    return Array.from(document.querySelectorAll("input, select, textarea, button, a[href], [role=dialog], table"))
+      .filter((el) => (el as HTMLInputElement).type !== "hidden" && !(el.tagName === "TABLE" ? el.querySelector("caption")?.textContent?.trim() : named(el)))
+      .map((el) => el.outerHTML.slice(0, 120));
+  });
+}
+
+/** Tabs to the next control and tells whether it shows a focus outline. */
+export async function tabShowsFocus(page: Page): Promise<{ element: string; outline: string }> {
+  await page.keyboard.press("Tab");
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return { element: "body", outline: "none" };
+    const st = getComputedStyle(el);
+    return { element: el.outerHTML.slice(0, 80), outline: st.outlineStyle === "none" || st.outlineWidth === "0px" ? "none" : `${st.outlineStyle} ${st.outlineWidth}` };
+  });
 }
