@@ -106,7 +106,7 @@ func TestAppliedToCluster(t *testing.T) {
 					"jwt-secret": strings.Repeat("s", 40), "callback-secret": strings.Repeat("c", 40)})
 			}
 			manifest.Apply(t, env, rendered)
-			pvs := manifest.WaitReady(t, env, ns, 4, 1, 3*time.Minute)
+			pvs := manifest.WaitReady(t, env, ns, 4, 1, 2*time.Minute)
 			t.Cleanup(func() { manifest.DeletePVs(t, env, pvs) })
 			if len(pvs) != r.exp.NATSReplicas {
 				t.Errorf("%d volumes provisioned for NATS, want %d", len(pvs), r.exp.NATSReplicas)

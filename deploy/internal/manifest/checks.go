@@ -106,7 +106,9 @@ func checkNamespaces(t *testing.T, objs Objects, exp Expect) {
 			if ns != "" {
 				t.Errorf("%s %s: cluster-scoped with namespace %q", u.GetKind(), u.GetName(), ns)
 			}
-		case ns != exp.Namespace && ns != "":
+		case ns != exp.Namespace:
+			// Set explicitly: `kubectl apply -f` would put an object
+			// without one in the kubeconfig's namespace.
 			t.Errorf("%s %s in namespace %q, want %q", u.GetKind(), u.GetName(), ns, exp.Namespace)
 		}
 	}

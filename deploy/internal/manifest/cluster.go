@@ -88,7 +88,9 @@ func WaitReady(tb testing.TB, env *k8stest.Env, ns string, wantDeployments, want
 		if ready {
 			return pvs
 		}
-		last = why
+		if ctx.Err() == nil {
+			last = why
+		}
 		select {
 		case <-ctx.Done():
 			tb.Fatalf("namespace %s not ready within %s: %s\n%s", ns, timeout, last, diagnose(c, ns))

@@ -1,0 +1,168 @@
+// Tests of the Helm chart: `helm lint`, then `helm template` with several
+// value sets, each checked object by object and applied (releases side by
+// side, each in its own namespace) to this test binary's own Kubernetes
+// control plane.
+package helm_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventflow/eventflow/deploy/internal/manifest"
+	"github.com/eventflow/eventflow/pkg/runtime/kubernetes/k8stest"
+)
+
+func TestMain(m *testing.M) { os.Exit(k8stest.Main(m)) }
+
+type release struct {
+	name, release, namespace string
+	args                     []string
+	exp                      manifest.Expect
+	// operatorSecret is created before the release, as its values say.
+	operatorSecret string
+}
+
+var oidc = map[string]string{
+	"EVENTFLOW_OIDC_ISSUER":       "https://idp.example.com/realms/eventflow",
+	"EVENTFLOW_OIDC_AUDIENCE":     "eventflow-api",
+	"EVENTFLOW_OIDC_TENANT_CLAIM": "org",
+	"EVENTFLOW_OIDC_SCOPES_CLAIM": "scp",
+}
+
+func releases(t *testing.T) []release {
+	return []release{
+		{name: "defaults", release: "eventflow", namespace: "eventflow",
+			exp: manifest.Expect{Prefix: "eventflow", ImageTag: "0.1.0", NATSReplicas: 3, StreamReplicas: 3, MinGateway: 2,
+				NetworkPolicies: true, GatewayEnvAbsent: []string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT", "EVENTFLOW_OIDC_ISSUER"}}},
+		{name: "external-nats", release: "ext", namespace: "ef-ext",
+			args: []string{"--set", "nats.url=nats://nats.messaging.svc:4222", "--set", "streamReplicas=3"},
+			exp: manifest.Expect{Prefix: "ext-eventflow", ImageTag: "0.1.0", NATSURL: "nats://nats.messaging.svc:4222", StreamReplicas: 3,
+				MinGateway: 2, NetworkPolicies: true}},
+		{name: "oidc", release: "oidc", namespace: "ef-oidc",
+			args: []string{"--set", "auth.oidc.issuer=" + oidc["EVENTFLOW_OIDC_ISSUER"], "--set", "auth.oidc.audience=" + oidc["EVENTFLOW_OIDC_AUDIENCE"],
+				"--set", "auth.oidc.tenantClaim=" + oidc["EVENTFLOW_OIDC_TENANT_CLAIM"], "--set", "auth.oidc.scopesClaim=" + oidc["EVENTFLOW_OIDC_SCOPES_CLAIM"]},
+			exp: manifest.Expect{Prefix: "oidc-eventflow", ImageTag: "0.1.0", NATSReplicas: 3, StreamReplicas: 3, MinGateway: 2,
+				NetworkPolicies: true, GatewayEnv: oidc, GatewayEnvAbsent: []string{"EVENTFLOW_JWT_SECRET"}}},
+		{name: "production", release: "prod", namespace: "ef-prod",
+			args: []string{"-f", filepath.Join(manifest.Root(t), "deploy", "helm", "testdata", "production.yaml")},
+			exp: manifest.Expect{Prefix: "prod-eventflow", Registry: "registry.example.com/eventflow", ImageTag: "1.2.3", NATSReplicas: 3,
+				StreamReplicas: 3, MinGateway: 3, NetworkPolicies: true,
+				ExternalSecrets: map[string][]string{"prod-secrets": {"jwt-secret", "callback-secret"}}},
+			operatorSecret: "prod-secrets"},
+		{name: "dev", release: "dev", namespace: "ef-dev",
+			args: []string{"--set", "nats.replicas=1", "--set", "auth.enableTokenEndpoint=true", "--set", "networkPolicy.enabled=false",
+				"--set", "auth.jwtSecret=dev-only-change-me-0123456789abcdef", "--set", "logLevel=debug"},
+			exp: manifest.Expect{Prefix: "dev-eventflow", ImageTag: "0.1.0", NATSReplicas: 1, StreamReplicas: 1, MinGateway: 2,
+				GatewayEnv: map[string]string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT": "true"}}},
+	}
+}
+
+func chart(t *testing.T) string { return manifest.Chart(t) }
+
+// TestLint: `helm lint --strict`, with the defaults and each value set.
+func TestLint(t *testing.T) {
+	helm := manifest.Helm(t)
+	for _, r := range releases(t) {
+		args := append([]string{"lint", "--strict", chart(t), "--namespace", r.namespace}, r.args...)
+		if out, err := manifest.Run(t, 2*time.Minute, nil, helm, args...); err != nil {
+			t.Errorf("%s: %v", r.name, err)
+		} else if !strings.Contains(string(out), "0 chart(s) failed") {
+			t.Errorf("%s: %s", r.name, out)
+		}
+	}
+}
+
+// TestRendered checks every object of each release's `helm template`.
+func TestRendered(t *testing.T) {
+	for _, r := range releases(t) {
+		t.Run(r.name, func(t *testing.T) {
+			r.exp.Namespace = r.namespace
+			objs := manifest.Parse(t, manifest.HelmTemplate(t, r.release, r.namespace, r.args...))
+			manifest.Check(t, objs, r.exp)
+			secrets := objs.Of("Secret")
+			if r.operatorSecret != "" && len(secrets) != 0 {
+				t.Errorf("auth.existingSecret set, and the chart still renders %d Secrets", len(secrets))
+			}
+			if r.operatorSecret == "" && len(secrets) != 1 {
+				t.Errorf("%d Secrets rendered, want the chart's one", len(secrets))
+			}
+		})
+	}
+}
+
+// TestBadValuesFail: values the chart must refuse.
+func TestBadValuesFail(t *testing.T) {
+	helm := manifest.Helm(t)
+	for name, args := range map[string][]string{
+		"short jwt secret": {"--set", "auth.jwtSecret=too-short"},
+	} {
+		all := append([]string{"template", "x", chart(t)}, args...)
+		if _, err := manifest.Run(t, time.Minute, nil, helm, all...); err == nil {
+			t.Errorf("%s: rendered", name)
+		}
+	}
+}
+
+// TestNotes: the install notes say how to reach the gateway and start
+// (helm renders them only for an install, which asks a cluster its version
+// even in a dry run).
+func TestNotes(t *testing.T) {
+	env := k8stest.Start(t)
+	helm := manifest.Helm(t)
+	out, err := manifest.Run(t, 2*time.Minute, nil, helm, "install", "eventflow", chart(t), "--namespace", "eventflow",
+		"--dry-run=client", "--kubeconfig", env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := string(out)
+	if i := strings.Index(notes, "NOTES:"); i >= 0 {
+		notes = notes[i:]
+	} else {
+		t.Fatalf("no NOTES in:\n%s", out)
+	}
+	for _, want := range []string{"port-forward service/eventflow-gateway 8080:80", "/v1/functions", "eventflow token --tenant demo", "rollout status statefulset/eventflow-nats"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("NOTES lack %q:\n%s", want, notes)
+		}
+	}
+}
+
+// TestAppliedToCluster applies every release, side by side, with
+// server-side apply to a real API server, waits until the Deployments are
+// Available and NATS is ready, and proves each ServiceAccount's rights.
+func TestAppliedToCluster(t *testing.T) {
+	env := k8stest.Start(t)
+	var mu sync.Mutex
+	var pvs []string
+	t.Cleanup(func() { manifest.DeletePVs(t, env, pvs) })
+	for _, r := range releases(t) {
+		t.Run(r.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			rendered := manifest.HelmTemplate(t, r.release, r.namespace, r.args...)
+			manifest.Namespace(t, env, r.namespace) // helm install --create-namespace
+			if r.operatorSecret != "" {
+				manifest.CreateSecret(t, env, r.namespace, r.operatorSecret, map[string]string{
+					"jwt-secret": strings.Repeat("s", 40), "callback-secret": strings.Repeat("c", 40)})
+			}
+			manifest.Apply(t, env, rendered)
+			wantSTS := 0
+			if r.exp.NATSReplicas > 0 {
+				wantSTS = 1
+			}
+			made := manifest.WaitReady(t, env, r.namespace, 4, wantSTS, 2*time.Minute)
+			mu.Lock()
+			pvs = append(pvs, made...)
+			mu.Unlock()
+			if len(made) != r.exp.NATSReplicas {
+				t.Errorf("%d volumes provisioned for NATS, want %d", len(made), r.exp.NATSReplicas)
+			}
+			t.Logf("%s applied and ready in %s", r.name, time.Since(start).Round(time.Millisecond))
+			manifest.CheckRBACLive(t, env, r.namespace, r.exp.Prefix, "eventflow-acme")
+		})
+	}
+}
