@@ -98,7 +98,8 @@ func TestRendered(t *testing.T) {
 func TestBadValuesFail(t *testing.T) {
 	helm := manifest.Helm(t)
 	for name, args := range map[string][]string{
-		"short jwt secret": {"--set", "auth.jwtSecret=too-short"},
+		"short jwt secret":         {"--set", "auth.jwtSecret=too-short"},
+		"OIDC without an audience": {"--set", "auth.oidc.issuer=https://idp.example.com"},
 	} {
 		all := append([]string{"template", "x", chart(t)}, args...)
 		if _, err := manifest.Run(t, time.Minute, nil, helm, all...); err == nil {

@@ -272,6 +272,7 @@ func checkServices(t *testing.T, objs Objects, exp Expect) {
 			t.Errorf("%s: serviceAccountName %q, want %q", name, w.Template.Spec.ServiceAccountName, want)
 		}
 		if svc == "gateway" {
+			checkGatewayAuth(t, c)
 			if m := w.Template.Spec.AutomountServiceAccountToken; m == nil || *m {
 				t.Errorf("%s: the gateway must not mount a Kubernetes token", name)
 			}
@@ -302,6 +303,30 @@ func checkServices(t *testing.T, objs Objects, exp Expect) {
 		if len(s.Spec.Ports) != 1 || portNumber(c, s.Spec.Ports[0].TargetPort) != port {
 			t.Errorf("Service %s: ports %+v, want one to %d", name, s.Spec.Ports, port)
 		}
+	}
+}
+
+// checkGatewayAuth: the gateway's settings pass its start-up checks
+// (services/gateway/main.go): a JWT secret or an OIDC issuer; an issuer
+// with an audience; the token endpoint only with a JWT secret.
+func checkGatewayAuth(t *testing.T, c corev1.Container) {
+	jwt := false
+	for _, e := range c.Env {
+		if e.Name == "EVENTFLOW_JWT_SECRET" {
+			jwt = e.Value != "" || (e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil)
+		}
+	}
+	issuer, _ := envValue(c, "EVENTFLOW_OIDC_ISSUER")
+	audience, _ := envValue(c, "EVENTFLOW_OIDC_AUDIENCE")
+	tokens, _ := envValue(c, "EVENTFLOW_ENABLE_TOKEN_ENDPOINT")
+	if !jwt && issuer == "" {
+		t.Error("gateway: neither EVENTFLOW_JWT_SECRET nor EVENTFLOW_OIDC_ISSUER: it would not start")
+	}
+	if issuer != "" && audience == "" {
+		t.Error("gateway: EVENTFLOW_OIDC_ISSUER without EVENTFLOW_OIDC_AUDIENCE: it would not start")
+	}
+	if tokens == "true" && !jwt {
+		t.Error("gateway: the token endpoint without EVENTFLOW_JWT_SECRET: it would not start")
 	}
 }
 

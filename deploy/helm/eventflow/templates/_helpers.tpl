@@ -62,9 +62,13 @@ app.kubernetes.io/component: {{ . }}
 {{- end -}}
 
 {{/* Whether the gateway gets an HS256 secret: always, unless OIDC is on
-and no HS256 secret was given. */}}
+and no HS256 secret was given (the token endpoint needs one). It also
+refuses what the gateway would refuse at start. */}}
 {{- define "eventflow.hs256" -}}
-{{- if or (not .Values.auth.oidc.issuer) .Values.auth.jwtSecret .Values.auth.existingSecret -}}
+{{- if and .Values.auth.oidc.issuer (not .Values.auth.oidc.audience) -}}
+{{- fail "auth.oidc.issuer needs auth.oidc.audience: without it any token the provider issues to any client would be accepted" -}}
+{{- end -}}
+{{- if or (not .Values.auth.oidc.issuer) .Values.auth.jwtSecret .Values.auth.existingSecret .Values.auth.enableTokenEndpoint -}}
 true
 {{- end -}}
 {{- end -}}
