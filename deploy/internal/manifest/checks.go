@@ -802,17 +802,28 @@ func CheckNetworkPolicies(t *testing.T, objs Objects, exp Expect) {
 		outsiders["function pod labelled like "+comp] = Peer{Namespace: "eventflow-acme",
 			NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": "eventflow-acme"}, Labels: l}
 	}
+	// Outsiders try every port any EventFlow pod listens on, on every pod.
+	probe := map[int32]bool{9999: true}
+	for _, w := range ws {
+		for _, c := range w.Template.Spec.Containers {
+			for _, cp := range c.Ports {
+				probe[cp.ContainerPort] = true
+			}
+		}
+	}
 	for _, w := range ws {
 		comp := w.Template.Labels["app.kubernetes.io/component"]
 		for _, c := range w.Template.Spec.Containers {
-			for _, cp := range c.Ports {
-				port := cp.ContainerPort
+			for port := range probe {
 				public := comp == "gateway" && port == 8080
 				for who, peer := range outsiders {
 					if got := Allowed(t, pols, exp.Namespace, w.Template.Labels, c.Ports, port, peer); got != public {
 						t.Errorf("%s -> %s:%d allowed=%v, want %v", who, comp, port, got, public)
 					}
 				}
+			}
+			for _, cp := range c.Ports {
+				port := cp.ContainerPort
 				for from, l := range own {
 					peer := Peer{Namespace: exp.Namespace, NamespaceLabels: nsLabels, Labels: l}
 					want := true

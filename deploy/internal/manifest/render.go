@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,9 +141,27 @@ func Run(tb testing.TB, timeout time.Duration, stdin []byte, name string, args .
 	return stdout.Bytes(), nil
 }
 
+// readInputs reads every file under dir, so that `go test` counts them as
+// inputs of the test: its cache then reruns the test when a manifest
+// changes (kubectl and helm read them in another process, unseen).
+func readInputs(tb testing.TB, dir string) {
+	tb.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		_, err = os.ReadFile(path)
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // Kustomize renders a kustomization directory with `kubectl kustomize`.
 func Kustomize(tb testing.TB, dir string) []byte {
 	tb.Helper()
+	readInputs(tb, filepath.Join(Root(tb), "deploy", "k8s"))
 	out, err := Run(tb, 2*time.Minute, nil, Kubectl(tb), "kustomize", dir)
 	if err != nil {
 		tb.Fatal(err)
@@ -159,6 +178,7 @@ func Chart(tb testing.TB) string {
 // values (each "key=value" for --set, or "-f file").
 func HelmTemplate(tb testing.TB, release, namespace string, args ...string) []byte {
 	tb.Helper()
+	readInputs(tb, filepath.Join(Root(tb), "deploy", "helm"))
 	all := append([]string{"template", release, Chart(tb), "--namespace", namespace}, args...)
 	out, err := Run(tb, 2*time.Minute, nil, Helm(tb), all...)
 	if err != nil {
