@@ -24,6 +24,7 @@ const (
 	CodeForbidden        = "forbidden"
 	CodeNotFound         = "not_found"
 	CodeConflict         = "conflict"
+	CodeAlreadyExists    = "already_exists"
 	CodeTooLarge         = "payload_too_large"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeUnavailable      = "unavailable"
@@ -64,6 +65,8 @@ func (a *API) fail(c *gin.Context, err error) {
 		abort(c, http.StatusNotFound, CodeNotFound, err.Error())
 	case errors.Is(err, store.ErrConflict):
 		abort(c, http.StatusConflict, CodeConflict, err.Error())
+	case errors.Is(err, store.ErrExists):
+		abort(c, http.StatusPreconditionFailed, CodeAlreadyExists, err.Error())
 	default:
 		a.Log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "err", err)
 		abort(c, http.StatusInternalServerError, CodeInternal, "internal error; see the gateway's logs")

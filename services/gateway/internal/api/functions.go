@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/nats-io/nats.go"
@@ -17,12 +18,33 @@ import (
 )
 
 func (a *API) createFunction(c *gin.Context) {
+	createOnly, err := ifNoneMatchAny(c.Request.Header)
+	if err != nil {
+		abort(c, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
 	var spec function.Spec
 	if err := decodeJSON(c.Request.Body, &spec); err != nil {
 		a.fail(c, err)
 		return
 	}
-	a.upsert(c, spec)
+	a.save(c, spec, createOnly)
+}
+
+// ifNoneMatchAny reports whether the request carries If-None-Match: *, a
+// conditional create (RFC 9110, section 13.1.2): store the function only if
+// none of that name exists, else 412. Functions have no entity tags, so any
+// other value is refused rather than silently ignored.
+func ifNoneMatchAny(h http.Header) (bool, error) {
+	vals := h.Values("If-None-Match")
+	switch {
+	case len(vals) == 0:
+		return false, nil
+	case len(vals) == 1 && strings.TrimSpace(vals[0]) == "*":
+		return true, nil
+	default:
+		return false, fmt.Errorf("If-None-Match: %q is not supported; only \"*\" (create only if no function of that name exists) is", strings.Join(vals, ", "))
+	}
 }
 
 func (a *API) updateFunction(c *gin.Context) {
@@ -49,18 +71,29 @@ func (a *API) updateFunction(c *gin.Context) {
 		a.fail(c, fmt.Errorf("function %q: %w", name, err))
 		return
 	}
-	a.upsert(c, spec)
+	a.save(c, spec, false)
 }
 
-// upsert stores the desired spec durably, then nudges the deployer. The
+// save stores the desired spec durably, then nudges the deployer. The
 // answer is 202 with phase Pending: the change is stored, not yet applied.
-func (a *API) upsert(c *gin.Context, spec function.Spec) {
+// createOnly stores it only if the name is free (store.ErrExists, 412,
+// otherwise); else an existing function's spec is replaced.
+func (a *API) save(c *gin.Context, spec function.Spec, createOnly bool) {
 	if err := spec.Validate(); err != nil {
 		a.fail(c, err)
 		return
 	}
 	tenant := claimsOf(c).Tenant
-	rec, changed, err := a.Store.Upsert(c, tenant, spec.WithDefaults())
+	var (
+		rec     function.Record
+		changed = true
+		err     error
+	)
+	if createOnly {
+		rec, err = a.Store.Create(c, tenant, spec.WithDefaults())
+	} else {
+		rec, changed, err = a.Store.Upsert(c, tenant, spec.WithDefaults())
+	}
 	if err != nil {
 		a.fail(c, err)
 		return

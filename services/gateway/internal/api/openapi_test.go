@@ -449,7 +449,7 @@ func TestOpenAPIEnumsAndLimits(t *testing.T) {
 	// Every error code of errors.go; add new Code* constants here.
 	codes := []string{
 		CodeBadRequest, CodeInvalidJSON, CodeValidation, CodeUnauthenticated,
-		CodeForbidden, CodeNotFound, CodeConflict, CodeTooLarge,
+		CodeForbidden, CodeNotFound, CodeConflict, CodeAlreadyExists, CodeTooLarge,
 		CodeMethodNotAllowed, CodeUnavailable, CodeFunctionFailed, CodeTimeout,
 		CodeInternal,
 	}

@@ -26,6 +26,8 @@ import (
 var (
 	ErrNotFound = catalog.ErrNotFound
 	ErrConflict = errors.New("conflict")
+	// ErrExists: a create-only write found the name taken.
+	ErrExists = errors.New("already exists")
 )
 
 // casRetries bounds optimistic-concurrency retries when two gateways write
@@ -177,6 +179,28 @@ func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec) (
 		}
 	}
 	return rec, false, fmt.Errorf("%w: function %q is being changed concurrently; try again", ErrConflict, spec.Name)
+}
+
+// Create stores a new function, generation 1, and fails with ErrExists if
+// the tenant has a function of that name, including one being deleted.
+// JetStream KV's Create checks and writes in one step (the write expects
+// the key to have no value), so of concurrent creates exactly one wins and
+// nothing is written for the others.
+func (s *Store) Create(ctx context.Context, tenant string, spec function.Spec) (function.Record, error) {
+	now := s.now().UTC()
+	rec := function.Record{Spec: spec, Tenant: tenant, Generation: 1, CreatedAt: now, UpdatedAt: now}
+	_, err := s.b.Functions.Create(ctx, events.FunctionKey(tenant, spec.Name), mustJSON(rec))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		// The write is refused already; this read only words the message.
+		if cur, _, rerr := s.Record(ctx, tenant, spec.Name); rerr == nil && cur.Deleting {
+			return function.Record{}, fmt.Errorf("function %q %w and is being deleted; create it again once it is gone", spec.Name, ErrExists)
+		}
+		return function.Record{}, fmt.Errorf("function %q %w; update it with PUT /v1/functions/%s", spec.Name, ErrExists, spec.Name)
+	}
+	if err != nil {
+		return function.Record{}, fmt.Errorf("write function %s/%s: %w", tenant, spec.Name, err)
+	}
+	return rec, nil
 }
 
 // MarkDeleting records the wish to delete. The deployer removes the record
