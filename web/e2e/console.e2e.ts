@@ -84,7 +84,8 @@ describe("EventFlow console", () => {
     expect(new URL(page.url()).pathname).toBe("/functions/new");
     await shot("api-refusal");
 
-    // Without the variable it is accepted; a second function may not take its name.
+    // Without the variable it is accepted; a second function may not take its name:
+    // the create is conditional (If-None-Match: *) and the API's 412 shows beside the name.
     await page.getByRole("button", { name: "Remove variable 1" }).click();
     await page.getByRole("button", { name: "Create function" }).click();
     await page.getByRole("heading", { name: "refused", level: 1 }).waitFor();
@@ -93,8 +94,11 @@ describe("EventFlow console", () => {
     await page.getByRole("link", { name: "New function" }).click();
     await page.getByLabel("Name", { exact: true }).fill("refused");
     await page.getByLabel("Command line").fill("cat");
+    expectHttpError(412, "/v1/functions");
     await page.getByRole("button", { name: "Create function" }).click();
-    expect(await nameError.textContent()).toBe("A function named refused already exists: edit it instead");
+    await nameError.waitFor();
+    expect(await nameError.textContent()).toBe('function "refused" already exists; update it with PUT /v1/functions/refused');
+    expect(new URL(page.url()).pathname).toBe("/functions/new");
     await shot("duplicate-name");
   });
 

@@ -14,9 +14,11 @@ export class ApiError extends Error {
 
   /**
    * The field a validation_failed message names ("env: ..." -> "env"),
-   * so a form can put the message beside it.
+   * so a form can put the message beside it. already_exists (412 to a
+   * create with If-None-Match: *) is about the name.
    */
   get field(): string | undefined {
+    if (this.code === "already_exists") return "name";
     if (this.code !== "validation_failed") return undefined;
     const m = /^([A-Za-z][\w.[\]]*): /.exec(this.message);
     return m?.[1];

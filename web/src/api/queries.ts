@@ -65,7 +65,8 @@ export function useSaveFunction(existing: string | null) {
   return useMutation({
     mutationFn: async (spec: SpecInput): Promise<FunctionView> =>
       existing === null
-        ? unwrap(await api.POST("/v1/functions", { body: toWireSpec(spec) }))
+        ? // If-None-Match: * makes POST create only: a taken name is 412 already_exists, never replaced.
+          unwrap(await api.POST("/v1/functions", { params: { header: { "If-None-Match": "*" } }, body: toWireSpec(spec) }))
         : unwrap(await api.PUT("/v1/functions/{name}", { params: { path: { name: existing } }, body: toWireSpec(spec) })),
     onSuccess: (fn) => {
       qc.setQueryData(keys.fn(fn.name), fn);

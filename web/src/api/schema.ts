@@ -127,6 +127,8 @@ export interface paths {
          *
          *     If the function already exists, its spec is replaced (the same as `PUT`); the generation goes up only when the spec actually changes, so repeating a request is harmless.
          *
+         *     To create without ever replacing, send `If-None-Match: *`: the function is stored only if the tenant has none of that name (one being deleted counts), checked and written in one atomic step, so of concurrent creates exactly one succeeds. Otherwise the answer is 412 `already_exists` and nothing is written.
+         *
          *     Requires a bearer token with scope `functions:write`.
          */
         post: operations["createFunction"];
@@ -384,10 +386,10 @@ export interface components {
         Error: {
             error: {
                 /**
-                 * @description Stable, for programs: `bad_request` (a malformed query parameter, an invalid token request), `invalid_json` (the body is not the expected JSON), `validation_failed` (a field breaks a rule; the message names it), `unauthenticated`, `forbidden`, `not_found`, `conflict`, `payload_too_large`, `method_not_allowed` (405), `unavailable` (retry later), `function_failed`, `timeout`, `internal`.
+                 * @description Stable, for programs: `bad_request` (a malformed query parameter, an invalid token request), `invalid_json` (the body is not the expected JSON), `validation_failed` (a field breaks a rule; the message names it), `unauthenticated`, `forbidden`, `not_found`, `conflict`, `already_exists` (412: a create with `If-None-Match: *` found the name taken), `payload_too_large`, `method_not_allowed` (405), `unavailable` (retry later), `function_failed`, `timeout`, `internal`.
                  * @enum {string}
                  */
-                code: "bad_request" | "invalid_json" | "validation_failed" | "unauthenticated" | "forbidden" | "not_found" | "conflict" | "payload_too_large" | "method_not_allowed" | "unavailable" | "function_failed" | "timeout" | "internal";
+                code: "bad_request" | "invalid_json" | "validation_failed" | "unauthenticated" | "forbidden" | "not_found" | "conflict" | "already_exists" | "payload_too_large" | "method_not_allowed" | "unavailable" | "function_failed" | "timeout" | "internal";
                 /** @description For people; not stable. */
                 message: string;
             };
@@ -768,6 +770,23 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description Sent with `If-None-Match: *`: the tenant already has a function of this name (perhaps one being deleted). Nothing was written; change it with `PUT /v1/functions/{name}`. */
+        AlreadyExists: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "already_exists",
+                 *         "message": "function \"upper\" already exists; update it with PUT /v1/functions/upper"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description The request body is larger than the gateway's limit (1 MiB by default). */
         PayloadTooLarge: {
             headers: {
@@ -1013,7 +1032,13 @@ export interface operations {
     createFunction: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description `*` (RFC 9110): create only, never replace. If the tenant already has a function of this name, including one being deleted, the answer is 412 `already_exists` and nothing is written. Only `*` is supported; any other value is refused with 400 `bad_request`. Without the header an existing function's spec is replaced.
+                 * @example *
+                 */
+                "If-None-Match"?: "*";
+            };
             path?: never;
             cookie?: never;
         };
@@ -1024,10 +1049,27 @@ export interface operations {
         };
         responses: {
             202: components["responses"]["FunctionAccepted"];
-            400: components["responses"]["BadSpec"];
+            /** @description The body is not valid JSON or has unknown fields (`invalid_json`), a field breaks a rule (`validation_failed`; the message names the field), or If-None-Match is not `*` (`bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "validation_failed",
+                     *         "message": "replicas: must be between 0 and 100"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            412: components["responses"]["AlreadyExists"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
         };

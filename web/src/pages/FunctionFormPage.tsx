@@ -1,6 +1,6 @@
 import { Link, useNavigate, useParams } from "react-router";
 import { ArrowLeft } from "lucide-react";
-import { useFunction, useFunctions, useSaveFunction } from "../api/queries";
+import { useFunction, useSaveFunction } from "../api/queries";
 import { errorMessage } from "../api/errors";
 import { FunctionForm } from "../components/form/FunctionForm";
 import { ErrorAlert } from "../components/ui";
@@ -14,13 +14,13 @@ export function FunctionFormPage() {
 function CreatePage() {
   useTitle("New function");
   const navigate = useNavigate();
+  // The create is conditional (If-None-Match: *): the API itself refuses a taken name, beside the field.
   const save = useSaveFunction(null);
-  const list = useFunctions({ live: false });
   return (
     <div className="space-y-4">
       <BackLink to="/" label="Functions" />
       <h1 className="text-xl font-semibold">New function</h1>
-      <FunctionForm takenNames={list.data?.map((f) => f.name)} onSave={async (spec) => navigate(`/functions/${(await save.mutateAsync(spec)).name}`)} />
+      <FunctionForm onSave={async (spec) => navigate(`/functions/${(await save.mutateAsync(spec)).name}`)} />
     </div>
   );
 }

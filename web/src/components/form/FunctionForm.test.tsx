@@ -5,8 +5,8 @@ import { FunctionForm } from "./FunctionForm";
 import { ApiError } from "../../api/errors";
 import type { FunctionView, SpecInput } from "../../api/types";
 
-function setup(existing?: FunctionView, onSave = vi.fn<(s: SpecInput) => Promise<unknown>>(async () => undefined), takenNames?: string[]) {
-  render(<FunctionForm existing={existing} onSave={onSave} takenNames={takenNames} />);
+function setup(existing?: FunctionView, onSave = vi.fn<(s: SpecInput) => Promise<unknown>>(async () => undefined)) {
+  render(<FunctionForm existing={existing} onSave={onSave} />);
   return { onSave, user: userEvent.setup() };
 }
 
@@ -61,13 +61,28 @@ describe("FunctionForm", () => {
     expect(onSave.mock.calls[0]?.[0].command).toEqual(["tr", "a-z"]);
   });
 
-  it("does not replace an existing function when creating", async () => {
-    const { onSave, user } = setup(undefined, undefined, ["upper"]);
+  it("shows the API's refusal of a taken name beside the name, and clears it when the name changes", async () => {
+    const taken = 'function "upper" already exists; update it with PUT /v1/functions/upper';
+    const onSave = vi.fn(async (spec: SpecInput) => {
+      if (spec.name === "upper") throw new ApiError(412, "already_exists", taken);
+    });
+    const { user } = setup(undefined, onSave);
     await user.type(screen.getByLabelText("Name"), "upper");
     await user.type(screen.getByLabelText("Command line"), "cat");
     await user.click(screen.getByRole("button", { name: "Create function" }));
-    expect(screen.getByLabelText("Name")).toHaveAccessibleDescription("A function named upper already exists: edit it instead");
-    expect(onSave).not.toHaveBeenCalled();
+    // The server decides: the form sends, and shows its answer.
+    await waitFor(() => expect(onSave).toHaveBeenCalledOnce());
+    const name = screen.getByLabelText("Name");
+    await waitFor(() => expect(name).toHaveAccessibleDescription(taken));
+    expect(name).toHaveAttribute("aria-invalid", "true");
+    expect(screen.getByRole("alert")).toHaveTextContent("The API refused the function");
+
+    await user.type(name, "-2");
+    await waitFor(() => expect(name).not.toHaveAttribute("aria-invalid", "true"));
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    await waitFor(() => expect(onSave).toHaveBeenCalledTimes(2));
+    expect(onSave.mock.calls[1]?.[0].name).toBe("upper-2");
+    expect(screen.queryByRole("alert")).toBeNull();
   });
 
   it("flags an unclosed quote and a bad variable name", async () => {

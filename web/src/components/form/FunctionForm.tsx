@@ -1,4 +1,4 @@
-import { useRef, useState } from "react";
+import { useState } from "react";
 import { FormProvider, useForm } from "react-hook-form";
 import { Save } from "lucide-react";
 import type { FunctionView, SpecInput } from "../../api/types";
@@ -11,21 +11,20 @@ import { emptyForm, formFieldOf, formFromFunction, resolver, toSpec, type FormVa
 interface Props {
   /** The function being edited; undefined to create one. */
   existing?: FunctionView | undefined;
-  /** Saves the spec; rejects with an ApiError when the API refuses it. */
+  /**
+   * Saves the spec; rejects with an ApiError when the API refuses it. A
+   * create refused because the name is taken (already_exists) shows beside
+   * the name.
+   */
   onSave: (spec: SpecInput) => Promise<unknown>;
-  /** Names of the tenant's functions, which a new one may not take. */
-  takenNames?: string[] | undefined;
 }
 
 /** Create or edit a function, with the API's rules checked beside each field. */
-export function FunctionForm({ existing, onSave, takenNames }: Props) {
+export function FunctionForm({ existing, onSave }: Props) {
   const creating = existing === undefined;
-  // A ref: the list may arrive after the form was set up.
-  const taken = useRef<ReadonlySet<string>>(new Set());
-  taken.current = new Set(takenNames);
   const methods = useForm<FormValues>({
     defaultValues: existing ? formFromFunction(existing) : emptyForm,
-    resolver: resolver(creating, () => taken.current),
+    resolver: resolver(creating),
     mode: "onTouched",
   });
   const { register, handleSubmit, formState, setError } = methods;

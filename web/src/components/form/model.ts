@@ -61,15 +61,13 @@ export function argvOf(v: Pick<FormValues, "commandStyle" | "args" | "line">): {
  * show. The command and the env list as a whole are not single inputs, so
  * their messages go under react-hook-form's "root".
  */
-export function validateForm(v: FormValues, opts: { creating: boolean; taken?: ReadonlySet<string> }): Record<string, string> {
+export function validateForm(v: FormValues, opts: { creating: boolean }): Record<string, string> {
   const errors: Record<string, string> = {};
   const put = (path: string, msg: string | undefined) => {
     if (msg) errors[path] = msg;
   };
-  if (opts.creating) {
-    // POST /v1/functions replaces a function of the same name: creating must not do that unasked.
-    put("name", checkName(v.name) ?? (opts.taken?.has(v.name) ? `A function named ${v.name} already exists: edit it instead` : undefined));
-  }
+  // A taken name is not checked here: the create is conditional and the API refuses it (412), race-free.
+  if (opts.creating) put("name", checkName(v.name));
   put("image", checkImage(v.image));
   const { argv, error } = argvOf(v);
   put("root.command", error ?? checkCommand(argv, v.image));
@@ -117,10 +115,9 @@ export function nestErrors(flat: Record<string, string>): FieldErrors<FormValues
   return root as FieldErrors<FormValues>;
 }
 
-/** taken() gives the names already in use when the form is checked. */
-export function resolver(creating: boolean, taken: () => ReadonlySet<string> = () => new Set()): Resolver<FormValues> {
+export function resolver(creating: boolean): Resolver<FormValues> {
   return (values) => {
-    const flat = validateForm(values, { creating, taken: taken() });
+    const flat = validateForm(values, { creating });
     return Object.keys(flat).length === 0 ? { values, errors: {} } : { values: {}, errors: nestErrors(flat) };
   };
 }

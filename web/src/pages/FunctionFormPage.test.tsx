@@ -1,0 +1,77 @@
+import { describe, expect, it } from "vitest";
+import { screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { renderApp } from "../test/render";
+import { apiError, fakeApi, json, type Call } from "../test/fakeApi";
+import { setToken } from "../auth/session";
+import type { FunctionView } from "../api/types";
+
+function stored(name: string, generation = 1): FunctionView {
+  return {
+    name,
+    tenant: "demo",
+    generation,
+    replicas: 1,
+    command: ["cat"],
+    invocation: { mode: "job", timeout: "30s" },
+    createdAt: "2026-01-01T00:00:00Z",
+    updatedAt: "2026-01-01T00:00:00Z",
+    status: { phase: "Pending", readyReplicas: 0, observedGeneration: 0 },
+  };
+}
+
+describe("function form page", () => {
+  it("creates with If-None-Match: * and shows the API's 412 beside the name", async () => {
+    setToken("t");
+    const taken = 'function "upper" already exists; update it with PUT /v1/functions/upper';
+    const { calls } = fakeApi({
+      // The gateway's conditional create: refused unless the header asks for create-only.
+      "POST /v1/functions": (call: Call) =>
+        call.headers.get("If-None-Match") === "*" ? apiError(412, "already_exists", taken) : json(202, stored("upper", 2)),
+    });
+    renderApp("/functions/new");
+    const user = userEvent.setup();
+    await user.type(await screen.findByLabelText("Name"), "upper");
+    await user.type(screen.getByLabelText("Command line"), "cat");
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    await waitFor(() => expect(screen.getByLabelText("Name")).toHaveAccessibleDescription(taken));
+    const posts = calls.filter((c) => c.method === "POST" && c.path === "/v1/functions");
+    expect(posts).toHaveLength(1);
+    expect(posts[0]?.headers.get("If-None-Match")).toBe("*");
+    // No list is read to guess whether the name is free: the API's answer is the check.
+    expect(calls.filter((c) => c.method === "GET" && c.path === "/v1/functions")).toHaveLength(0);
+    expect(screen.getByRole("heading", { name: "New function", level: 1 })).toBeInTheDocument();
+  });
+
+  it("goes to the new function once created", async () => {
+    setToken("t");
+    fakeApi({
+      "POST /v1/functions": (call: Call) => (call.headers.get("If-None-Match") === "*" ? json(202, stored("fresh")) : apiError(400, "bad_request", "create-only expected")),
+      "GET /v1/functions/fresh": () => json(200, stored("fresh")),
+    });
+    renderApp("/functions/new");
+    const user = userEvent.setup();
+    await user.type(await screen.findByLabelText("Name"), "fresh");
+    await user.type(screen.getByLabelText("Command line"), "cat");
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    expect(await screen.findByRole("heading", { name: "fresh", level: 1 })).toBeInTheDocument();
+  });
+
+  it("saves an edit with PUT, unconditionally", async () => {
+    setToken("t");
+    const { calls } = fakeApi({
+      "GET /v1/functions/upper": () => json(200, stored("upper")),
+      "PUT /v1/functions/upper": () => json(202, stored("upper", 2)),
+    });
+    renderApp("/functions/upper/edit");
+    const user = userEvent.setup();
+    const replicas = await screen.findByLabelText("Replicas");
+    await user.clear(replicas);
+    await user.type(replicas, "2");
+    await user.click(screen.getByRole("button", { name: "Save changes" }));
+    await waitFor(() => expect(calls.some((c) => c.method === "PUT")).toBe(true));
+    const put = calls.find((c) => c.method === "PUT");
+    expect(put?.headers.get("If-None-Match")).toBeNull();
+    expect(JSON.parse(put?.body ?? "{}")).toMatchObject({ name: "upper", replicas: 2 });
+  });
+});
