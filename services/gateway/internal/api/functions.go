@@ -43,7 +43,11 @@ func ifNoneMatchAny(h http.Header) (bool, error) {
 	case len(vals) == 1 && strings.TrimSpace(vals[0]) == "*":
 		return true, nil
 	default:
-		return false, fmt.Errorf("If-None-Match: %q is not supported; only \"*\" (create only if no function of that name exists) is", strings.Join(vals, ", "))
+		got := strings.Join(vals, ", ")
+		if strings.TrimSpace(got) == "" {
+			got = "an empty value"
+		}
+		return false, fmt.Errorf(`If-None-Match: only "*" is supported (create only if no function of that name exists), not %s`, got)
 	}
 }
 
