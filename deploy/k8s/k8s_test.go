@@ -37,7 +37,7 @@ var renderings = []struct {
 		GatewayEnvAbsent: []string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT"},
 	}},
 	{"dev", "overlays/dev", manifest.Expect{
-		Namespace: ns, Prefix: "eventflow", ImageTag: "latest", NATSReplicas: 1, StreamReplicas: 1, MinGateway: 2,
+		Namespace: ns, Prefix: "eventflow", ImageTag: "dev", NATSReplicas: 1, StreamReplicas: 1, MinGateway: 2,
 		NetworkPolicies: true, GatewayEnv: map[string]string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT": "true"},
 	}},
 	{"production", "overlays/production", manifest.Expect{
