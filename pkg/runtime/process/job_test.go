@@ -238,3 +238,33 @@ func TestLongLinesAreCapped(t *testing.T) {
 		t.Errorf("next line = %q, want short", l.Line)
 	}
 }
+
+// TestFollowLogsAfterCancelFlushesBuffered: ending FollowLogs's context
+// after Close still delivers every line the stopped processes left in the
+// buffer, so a service that stops its functions and then its follower
+// publishes their last lines.
+func TestFollowLogsAfterCancelFlushesBuffered(t *testing.T) {
+	r := New(Config{})
+	const n = 200
+	res, err := r.Invoke(context.Background(), "acme", jobSpec("last", "sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line-$i >&2; i=$((i+1)); done"), runtime.InvokeRequest{ID: "f"})
+	if err != nil || !res.Succeeded {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the follower starts only as the service stops
+	out := make(chan events.LogLine, n)
+	if err := r.FollowLogs(ctx, out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != n {
+		t.Fatalf("FollowLogs delivered %d of the %d buffered lines", len(out), n)
+	}
+	for i := range n {
+		if l := <-out; l.Line != "line-"+strconv.Itoa(i) {
+			t.Fatalf("line %d is %q", i, l.Line)
+		}
+	}
+}

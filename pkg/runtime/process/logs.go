@@ -40,8 +40,10 @@ var errFollowing = errors.New("process runtime: logs are already being followed"
 
 // FollowLogs sends buffered and new log lines to out until ctx ends, then
 // returns nil. It keeps going after Close, so the last lines of the stopped
-// processes (all buffered by the time Close returns) are still delivered.
-// Only one caller may follow at a time.
+// processes (all buffered by the time Close returns) are still delivered:
+// when ctx ends, the lines buffered by then go to out as far as out has
+// room, so a caller that ends ctx after Close and reads out until
+// FollowLogs returns gets them all. Only one caller may follow at a time.
 func (r *Runtime) FollowLogs(ctx context.Context, out chan<- events.LogLine) error {
 	b := r.logs
 	if !b.following.CompareAndSwap(false, true) {
@@ -51,13 +53,39 @@ func (r *Runtime) FollowLogs(ctx context.Context, out chan<- events.LogLine) err
 	for {
 		select {
 		case <-ctx.Done():
+			b.flush(out, nil)
 			return nil
 		case l := <-b.ch:
 			select {
 			case out <- l:
 			case <-ctx.Done():
+				b.flush(out, &l)
 				return nil
 			}
+		}
+	}
+}
+
+// flush hands first (if not nil) and then what is buffered to out, without
+// waiting: it stops at the first line out has no room for, which it counts
+// as dropped; the rest stays buffered for a later follower.
+func (b *logBuffer) flush(out chan<- events.LogLine, first *events.LogLine) {
+	for {
+		var l events.LogLine
+		if first != nil {
+			l, first = *first, nil
+		} else {
+			select {
+			case l = <-b.ch:
+			default:
+				return
+			}
+		}
+		select {
+		case out <- l:
+		default:
+			b.dropped.Add(1)
+			return
 		}
 	}
 }
