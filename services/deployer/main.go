@@ -49,7 +49,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer closeRT()
+	// On the process runtime the functions are this process's children:
+	// it publishes their log lines itself, the last ones before exiting.
+	defer svc.ShipLogs(ctx, rtFlags, rt, closeRT)()
 	dp, err := service.New(ctx, service.Config{Workers: *workers, ResyncInterval: *resync}, service.Deps{
 		JS: svc.JS, Runtime: rt, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry,
 	})

@@ -54,7 +54,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer closeRT()
+	// On the process runtime the functions are this process's children:
+	// it publishes their log lines itself, the last ones before exiting.
+	defer svc.ShipLogs(ctx, rtFlags, rt, closeRT)()
 	iv, err := service.New(ctx, service.Config{MaxConcurrent: *maxConc, AckWait: *ackWait, CallbackSecret: []byte(*callbackSecret), CallbackRetryDelay: *callbackDelay}, service.Deps{
 		NC: svc.NC, JS: svc.JS, Runtime: rt, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry,
 	})

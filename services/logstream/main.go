@@ -1,5 +1,9 @@
-// Command logstream publishes function log lines from a runtime to the
-// logs stream on an external NATS.
+// Command logstream publishes function log lines from the Kubernetes
+// runtime (every managed pod's logs) to the logs stream on an external NATS.
+//
+// On the process runtime there is nothing for it to follow: functions run
+// as children of the invoker and the deployer, which publish their lines
+// themselves. It then says so, serves its probes and metrics, and waits.
 package main
 
 import (
@@ -10,10 +14,10 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/eventflow/eventflow/pkg/logship"
 	"github.com/eventflow/eventflow/pkg/runtime"
 	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
 	"github.com/eventflow/eventflow/pkg/svcboot"
-	"github.com/eventflow/eventflow/services/logstream/service"
 )
 
 func main() {
@@ -40,9 +44,16 @@ func run() error {
 		return err
 	}
 	defer svc.Close()
-	// The process runtime's lines come from processes of this process only;
-	// the Kubernetes runtime follows pod logs cluster-wide.
-	rt, closeRT, err := svcboot.BuildRuntime(ctx, rtFlags, svc.Log,
+	if rtFlags.Name == svcboot.RuntimeProcess {
+		// Kept running rather than refused, so one topology (compose's, a
+		// supervisor's) serves both runtimes and stays healthy.
+		svc.Log.Warn("nothing to follow on the process runtime: functions run inside the invoker and the deployer, which publish their own log lines; logstream only serves its probes and metrics (it collects logs with --runtime kubernetes)",
+			"runtime", rtFlags.Name)
+		svc.ServeOps(ctx, *opsAddr)
+		<-ctx.Done()
+		return nil
+	}
+	src, closeRT, err := svcboot.BuildRuntime(ctx, rtFlags, svc.Log,
 		func(_ context.Context, c kubernetes.Interface, k kube.Config) (runtime.LogSource, error) {
 			return kube.NewLogSource(c, k), nil
 		})
@@ -51,5 +62,5 @@ func run() error {
 	}
 	defer closeRT()
 	svc.ServeOps(ctx, *opsAddr)
-	return service.New(service.Deps{JS: svc.JS, Source: rt, Log: svc.Log, Registerer: svc.Registry}).Run(ctx)
+	return logship.New(logship.Deps{JS: svc.JS, Source: src, Log: svc.Log, Registerer: svc.Registry}).Run(ctx)
 }

@@ -34,9 +34,9 @@ import (
 // directory. Every compose health check then runs (with the built probe)
 // and must pass, every /readyz must answer, and a user's journey through
 // the gateway must work: a token from /auth/token, job-mode functions
-// deployed by the deployer and run by the invoker, an async invocation
-// whose callback, signed by the invoker, verifies with the key the gateway
-// hands out (so their secrets match).
+// deployed by the deployer and run by the invoker, their log lines, an
+// async invocation whose callback, signed by the invoker, verifies with the
+// key the gateway hands out (so their secrets match).
 func TestComposeTopology(t *testing.T) {
 	p := loadCompose(t, nil)
 	bins := binaries(t)
@@ -372,6 +372,12 @@ func journey(t *testing.T, gw string, rw rewriter) {
 	if resp.Header.Get("X-Exit-Code") != "1" || !strings.Contains(string(b), "function_failed") {
 		t.Errorf("broken: X-Exit-Code %q, body %s: want exit code 1, function_failed", resp.Header.Get("X-Exit-Code"), b)
 	}
+	// The probe's reason, on its stderr, reaches the function's logs: the
+	// invoker publishes its functions' lines itself.
+	eventually(t, 30*time.Second, "broken's stderr in the logs", func() (bool, string) {
+		_, b := a.expect(http.StatusOK, "GET", "/v1/functions/broken/logs?tail=20", nil, nil)
+		return strings.Contains(string(b), "401 Unauthorized"), string(b)
+	})
 
 	// An async invocation with a callback: queued by the gateway, run and
 	// called back by the invoker, its signature verified with the key the
@@ -430,8 +436,7 @@ func journey(t *testing.T, gw string, rw rewriter) {
 // the eventflow binary with its compose command and environment, /data and
 // /functions mapped to temp dirs, its listen address to loopback (and its
 // embedded NATS, internal to the container, to a free port). Its health
-// check must pass, and function logs, which the split services cannot
-// collect under compose, must be readable.
+// check must pass, and function logs must be readable.
 func TestComposeAllInOne(t *testing.T) {
 	p := loadCompose(t, nil, "all-in-one")
 	s := service(t, p, "eventflow")

@@ -26,6 +26,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/logship"
 	"github.com/eventflow/eventflow/pkg/natsserver"
 	"github.com/eventflow/eventflow/pkg/runtime"
 	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
@@ -35,7 +36,6 @@ import (
 	deployer "github.com/eventflow/eventflow/services/deployer/service"
 	gateway "github.com/eventflow/eventflow/services/gateway/service"
 	invoker "github.com/eventflow/eventflow/services/invoker/service"
-	logstream "github.com/eventflow/eventflow/services/logstream/service"
 )
 
 // Config of `eventflow dev`.
@@ -163,20 +163,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ls := logstream.New(logstream.Deps{JS: conn["logstream"].js, Source: rt.logs, Log: log.With("service", "logstream"), Registerer: reg})
-
-	// Logstream outlives the others so the last lines of stopping
-	// functions are still published.
-	lsCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
+	// Logstream is the one follower of the runtime's logs: the deployer and
+	// the invoker share this process's runtime, so unlike their standalone
+	// binaries they do not ship lines themselves. It outlives the others so
+	// the last lines of stopping functions are still published.
+	stopLogs := logship.New(logship.Deps{JS: conn["logstream"].js, Source: rt.logs, Log: log.With("service", "logstream"), Registerer: reg}).Start(ctx)
 	defer stopLogs()
-	var lsWG sync.WaitGroup
-	lsWG.Add(1)
-	go func() {
-		defer lsWG.Done()
-		if err := ls.Run(lsCtx); err != nil {
-			log.Error("logstream stopped", "err", err)
-		}
-	}()
 
 	errs := make(chan error, 3)
 	var wg sync.WaitGroup
@@ -208,7 +200,6 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		log.Warn("stop functions", "err", err)
 	}
 	stopLogs()
-	lsWG.Wait()
 	for _, nc := range conns {
 		if err := nc.Drain(); err != nil && !errors.Is(err, context.Canceled) {
 			log.Warn("drain nats", "err", err)
