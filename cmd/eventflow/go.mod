@@ -7,7 +7,6 @@ require (
 	github.com/eventflow/eventflow/services/deployer v0.0.0
 	github.com/eventflow/eventflow/services/gateway v0.0.0
 	github.com/eventflow/eventflow/services/invoker v0.0.0
-	github.com/eventflow/eventflow/services/logstream v0.0.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	k8s.io/api v0.37.2
