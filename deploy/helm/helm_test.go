@@ -112,7 +112,7 @@ func TestBadValuesFail(t *testing.T) {
 // (helm renders them only for an install, which asks a cluster its version
 // even in a dry run).
 func TestNotes(t *testing.T) {
-	env := k8stest.Start(t)
+	env := manifest.Cluster(t)
 	helm := manifest.Helm(t)
 	out, err := manifest.Run(t, 2*time.Minute, nil, helm, "install", "eventflow", chart(t), "--namespace", "eventflow",
 		"--dry-run=client", "--kubeconfig", env.Kubeconfig)
@@ -136,7 +136,7 @@ func TestNotes(t *testing.T) {
 // server-side apply to a real API server, waits until the Deployments are
 // Available and NATS is ready, and proves each ServiceAccount's rights.
 func TestAppliedToCluster(t *testing.T) {
-	env := k8stest.Start(t)
+	env := manifest.Cluster(t)
 	var mu sync.Mutex
 	var pvs []string
 	t.Cleanup(func() { manifest.DeletePVs(t, env, pvs) })

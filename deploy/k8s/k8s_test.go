@@ -94,7 +94,7 @@ func TestSecrets(t *testing.T) {
 // kwok runs the pods), waits until the Deployments are Available and NATS
 // is ready, proves each ServiceAccount's rights, and removes it all again.
 func TestAppliedToCluster(t *testing.T) {
-	env := k8stest.Start(t)
+	env := manifest.Cluster(t)
 	for _, r := range renderings {
 		t.Run(r.name, func(t *testing.T) {
 			start := time.Now()
