@@ -1,14 +1,18 @@
 package manifest
 
 import (
+	"context"
 	"go/scanner"
 	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 var envName = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$`)
@@ -49,12 +53,19 @@ func stringLiterals(tb testing.TB, dir string) map[string]bool {
 	return found
 }
 
-// ServiceEnv returns the environment variables a service's binary reads:
-// the names in its main package and in the shared start-up code it uses
-// (pkg/svcboot: the common flags for every service, the runtime flags for
-// those that register them), and OTEL_* (the OpenTelemetry SDK's own).
+var helpEnv = regexp.MustCompile(`\[([A-Z][A-Z0-9_]+)\]`)
+
+// ServiceEnv returns the environment variables a service reads. With
+// EVENTFLOW_BIN set (make test sets it to the freshly built bin/), they are
+// the [NAME]s its binary's -h lists for its flags; otherwise the names in
+// its main package and in the shared start-up code it uses (pkg/svcboot:
+// the common flags for every service, the runtime flags for those that
+// register them).
 func ServiceEnv(tb testing.TB, service string) map[string]bool {
 	tb.Helper()
+	if bin := os.Getenv("EVENTFLOW_BIN"); bin != "" {
+		return helpNames(tb, filepath.Join(bin, service))
+	}
 	root := Root(tb)
 	mainDir := filepath.Join(root, "services", service)
 	names := stringLiterals(tb, mainDir)
@@ -95,3 +106,37 @@ func literalsOfFile(tb testing.TB, file string) map[string]bool {
 	}
 	return stringLiterals(tb, dir)
 }
+
+func helpNames(tb testing.TB, binary string) map[string]bool {
+	tb.Helper()
+	helpMu.Lock()
+	defer helpMu.Unlock()
+	if names, ok := helpCache[binary]; ok {
+		return names
+	}
+	if _, err := os.Stat(binary); err != nil {
+		tb.Fatalf("EVENTFLOW_BIN is set but %s is missing (make build): %v", binary, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "-h")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tb.Fatalf("%s -h: %v\n%s", binary, err, out)
+	}
+	names := map[string]bool{}
+	for _, m := range helpEnv.FindAllStringSubmatch(string(out), -1) {
+		names[m[1]] = true
+	}
+	if len(names) == 0 {
+		tb.Fatalf("%s -h lists no [ENVIRONMENT_VARIABLE]:\n%s", binary, out)
+	}
+	helpCache[binary] = names
+	return names
+}
+
+var (
+	helpMu    sync.Mutex
+	helpCache = map[string]map[string]bool{}
+)
