@@ -5,12 +5,15 @@
 package helm_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/eventflow/eventflow/deploy/internal/manifest"
 	"github.com/eventflow/eventflow/pkg/runtime/kubernetes/k8stest"
@@ -165,5 +168,46 @@ func TestAppliedToCluster(t *testing.T) {
 			t.Logf("%s applied and ready in %s", r.name, time.Since(start).Round(time.Millisecond))
 			manifest.CheckRBACLive(t, env, r.namespace, r.exp.Prefix, "eventflow-acme")
 		})
+	}
+}
+
+// TestInstallUpgradeKeepsSecrets: a real `helm install` and `helm upgrade`
+// against the API server. Generated secrets (no auth values given) are read
+// back on upgrade, so tokens and callback signatures stay valid.
+func TestInstallUpgradeKeepsSecrets(t *testing.T) {
+	env := manifest.Cluster(t)
+	helm := manifest.Helm(t)
+	const ns = "ef-install"
+	install := func() {
+		t.Helper()
+		if _, err := manifest.Run(t, 3*time.Minute, nil, helm, "upgrade", "--install", "keep", chart(t), "--namespace", ns, "--create-namespace",
+			"--kubeconfig", env.Kubeconfig, "--set", "nats.url=nats://nats.example:4222", "--wait", "--timeout", "2m"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secret := func() map[string][]byte {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s, err := env.Admin.CoreV1().Secrets(ns).Get(ctx, "keep-eventflow-secrets", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Data
+	}
+	install()
+	first := secret()
+	if len(first["jwt-secret"]) < 32 || len(first["callback-secret"]) < 32 {
+		t.Fatalf("generated secrets too short: %d and %d bytes", len(first["jwt-secret"]), len(first["callback-secret"]))
+	}
+	install()
+	second := secret()
+	for _, k := range []string{"jwt-secret", "callback-secret"} {
+		if string(first[k]) != string(second[k]) {
+			t.Errorf("%s changed on upgrade", k)
+		}
+	}
+	if _, err := manifest.Run(t, 3*time.Minute, nil, helm, "uninstall", "keep", "--namespace", ns, "--kubeconfig", env.Kubeconfig, "--wait"); err != nil {
+		t.Fatal(err)
 	}
 }
