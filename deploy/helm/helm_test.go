@@ -211,3 +211,31 @@ func TestInstallUpgradeKeepsSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestToggles: the HPA, PDB and NetworkPolicy switches remove exactly
+// their objects, and replicas come from the values then.
+func TestToggles(t *testing.T) {
+	objs := manifest.Parse(t, manifest.HelmTemplate(t, "eventflow", "eventflow",
+		"--set", "gateway.autoscaling.enabled=false", "--set", "gateway.replicas=4",
+		"--set", "invoker.pdb.enabled=false", "--set", "nats.pdb.enabled=false", "--set", "networkPolicy.enabled=false"))
+	if objs.Get("HorizontalPodAutoscaler", "eventflow-gateway") != nil {
+		t.Error("gateway HPA rendered with gateway.autoscaling.enabled=false")
+	}
+	if objs.Get("HorizontalPodAutoscaler", "eventflow-invoker") == nil {
+		t.Error("invoker HPA gone with only the gateway's switched off")
+	}
+	if objs.Get("PodDisruptionBudget", "eventflow-invoker") != nil || objs.Get("PodDisruptionBudget", "eventflow-nats") != nil {
+		t.Error("PDBs rendered with pdb.enabled=false")
+	}
+	if objs.Get("PodDisruptionBudget", "eventflow-gateway") == nil {
+		t.Error("gateway PDB gone with only the others switched off")
+	}
+	if n := len(objs.Of("NetworkPolicy")); n != 0 {
+		t.Errorf("%d NetworkPolicies with networkPolicy.enabled=false", n)
+	}
+	for _, w := range manifest.Workloads(t, objs) {
+		if w.Name == "eventflow-gateway" && w.Replicas != 4 {
+			t.Errorf("gateway replicas %d, want gateway.replicas=4", w.Replicas)
+		}
+	}
+}
