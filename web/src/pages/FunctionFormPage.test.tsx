@@ -4,20 +4,10 @@ import userEvent from "@testing-library/user-event";
 import { renderApp } from "../test/render";
 import { apiError, fakeApi, json, type Call } from "../test/fakeApi";
 import { setToken } from "../auth/session";
-import type { FunctionView } from "../api/types";
+import { functionView } from "../test/fixtures";
 
-function stored(name: string, generation = 1): FunctionView {
-  return {
-    name,
-    tenant: "demo",
-    generation,
-    replicas: 1,
-    command: ["cat"],
-    invocation: { mode: "job", timeout: "30s" },
-    createdAt: "2026-01-01T00:00:00Z",
-    updatedAt: "2026-01-01T00:00:00Z",
-    status: { phase: "Pending", readyReplicas: 0, observedGeneration: 0 },
-  };
+function stored(name: string, generation = 1) {
+  return functionView(name, { generation });
 }
 
 describe("function form page", () => {

@@ -24,16 +24,25 @@ export function apiError(status: number, code: string, message: string): Respons
 
 /** An SSE response that sends the given chunks and stays open until the request is aborted. */
 export function sse(chunks: string[], signal?: AbortSignal | null): Response {
+  const { response, push } = openSse(signal);
+  for (const c of chunks) push(c);
+  return response;
+}
+
+/** An SSE response the test writes to with push, open until the request is aborted. */
+export function openSse(signal?: AbortSignal | null): { response: Response; push: (chunk: string) => void } {
   const enc = new TextEncoder();
+  let ctl: ReadableStreamDefaultController<Uint8Array> | undefined;
   const stream = new ReadableStream<Uint8Array>({
-    start(ctl) {
-      for (const c of chunks) ctl.enqueue(enc.encode(c));
-      const abort = () => ctl.error(new DOMException("aborted", "AbortError"));
+    start(c) {
+      ctl = c;
+      const abort = () => c.error(new DOMException("aborted", "AbortError"));
       if (signal?.aborted) abort();
       else signal?.addEventListener("abort", abort);
     },
   });
-  return new Response(stream, { status: 200, headers: { "Content-Type": "text/event-stream" } });
+  const response = new Response(stream, { status: 200, headers: { "Content-Type": "text/event-stream" } });
+  return { response, push: (chunk) => ctl?.enqueue(enc.encode(chunk)) };
 }
 
 export function fakeApi(routes: Record<string, Handler>) {
