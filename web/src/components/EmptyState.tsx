@@ -1,5 +1,5 @@
-import { Link } from "react-router";
 import { Rocket } from "lucide-react";
+import { LinkButton } from "./ui";
 
 /** What a new tenant sees: what a function is and how to make one. */
 export function EmptyState() {
@@ -13,9 +13,9 @@ export function EmptyState() {
         A function is a command (or a container image) that EventFlow runs for you. In job mode each invocation runs it once, with the request body on
         stdin and stdout as the answer; try the command <code className="font-mono text-slate-200">tr a-z A-Z</code>.
       </p>
-      <Link to="/functions/new" className="mt-4 inline-flex items-center rounded-md bg-sky-500 px-3 py-1.5 text-sm font-medium text-slate-950 hover:bg-sky-400">
+      <LinkButton to="/functions/new" variant="primary" className="mt-4">
         Create your first function
-      </Link>
+      </LinkButton>
     </section>
   );
 }

@@ -2,6 +2,7 @@ import { Link } from "react-router";
 import type { FunctionView } from "../api/types";
 import { timeAgo } from "../lib/format";
 import { PhaseBadge } from "./PhaseBadge";
+import { Replicas } from "./Replicas";
 
 /** The tenant's functions as a real table: one row each, sortable by reading order. */
 export function FunctionsTable({ functions }: { functions: FunctionView[] }) {
@@ -20,27 +21,30 @@ export function FunctionsTable({ functions }: { functions: FunctionView[] }) {
           </tr>
         </thead>
         <tbody className="divide-y divide-slate-800">
-          {functions.map((f) => (
-            <tr key={f.name} data-function={f.name} className="hover:bg-slate-900/60">
-              <th scope="row" className="px-4 py-2 font-medium">
-                <Link to={`/functions/${f.name}`} className="rounded text-sky-300 hover:underline">
-                  {f.name}
-                </Link>
-              </th>
-              <td className="px-4 py-2">
-                <PhaseBadge phase={f.status.phase} />
-                {f.status.phase === "Failed" && f.status.message && <p className="mt-1 max-w-xs truncate text-xs text-rose-300">{f.status.message}</p>}
-              </td>
-              <td className="px-4 py-2 tabular-nums">
-                <Replicas fn={f} />
-              </td>
-              <td className="px-4 py-2">{f.invocation.mode ?? "job"}</td>
-              <td className="max-w-[16rem] truncate px-4 py-2 font-mono text-xs text-slate-300">{f.image ?? "—"}</td>
-              <td className="px-4 py-2 text-slate-400">
-                <time dateTime={f.status.updatedAt ?? f.updatedAt}>{timeAgo(latest(f.updatedAt, f.status.updatedAt))}</time>
-              </td>
-            </tr>
-          ))}
+          {functions.map((f) => {
+            const updated = latest(f.updatedAt, f.status.updatedAt);
+            return (
+              <tr key={f.name} data-function={f.name} className="hover:bg-slate-900/60">
+                <th scope="row" className="px-4 py-2 font-medium">
+                  <Link to={`/functions/${f.name}`} className="rounded text-sky-300 hover:underline">
+                    {f.name}
+                  </Link>
+                </th>
+                <td className="px-4 py-2">
+                  <PhaseBadge phase={f.status.phase} />
+                  {f.status.phase === "Failed" && f.status.message && <p className="mt-1 max-w-xs truncate text-xs text-rose-300" title={f.status.message}>{f.status.message}</p>}
+                </td>
+                <td className="px-4 py-2 tabular-nums">
+                  <Replicas fn={f} />
+                </td>
+                <td className="px-4 py-2">{f.invocation.mode ?? "job"}</td>
+                <td className="max-w-[16rem] truncate px-4 py-2 font-mono text-xs text-slate-300" title={f.image}>{f.image ?? "—"}</td>
+                <td className="px-4 py-2 text-slate-400">
+                  <time dateTime={updated}>{timeAgo(updated)}</time>
+                </td>
+              </tr>
+            );
+          })}
         </tbody>
       </table>
     </div>
@@ -51,11 +55,4 @@ export function FunctionsTable({ functions }: { functions: FunctionView[] }) {
 function latest(a: string, b: string | undefined): string {
   if (!b) return a;
   return Date.parse(b) > Date.parse(a) ? b : a;
-}
-
-/** http mode keeps instances running; job mode runs one per invocation, so "ready" does not apply. */
-export function Replicas({ fn }: { fn: FunctionView }) {
-  const desired = fn.replicas ?? 1;
-  if (fn.invocation.mode === "http") return <>{`${fn.status.readyReplicas}/${desired}`}</>;
-  return <span title="job mode: one process per invocation, up to this many at once">{`–/${desired}`}</span>;
 }

@@ -1,7 +1,8 @@
 // Small shared building blocks, so every page gets the same look and the
 // same accessible wiring.
 import type { ComponentProps, ReactNode } from "react";
-import { AlertTriangle } from "lucide-react";
+import { Link } from "react-router";
+import { AlertTriangle, ArrowLeft } from "lucide-react";
 
 type Variant = "primary" | "secondary" | "danger" | "ghost";
 
@@ -12,13 +13,29 @@ const VARIANTS: Record<Variant, string> = {
   ghost: "text-slate-300 hover:bg-slate-800 hover:text-white disabled:opacity-50",
 };
 
+const BUTTON = "inline-flex items-center gap-1.5 rounded-md px-3 py-1.5 text-sm font-medium transition-colors";
+
 export function Button({ variant = "secondary", className = "", ...rest }: ComponentProps<"button"> & { variant?: Variant }) {
   return (
     <button
       type="button"
-      className={`inline-flex items-center gap-1.5 rounded-md px-3 py-1.5 text-sm font-medium transition-colors disabled:cursor-not-allowed aria-disabled:cursor-not-allowed aria-disabled:opacity-50 ${VARIANTS[variant]} ${className}`}
+      className={`${BUTTON} disabled:cursor-not-allowed aria-disabled:cursor-not-allowed aria-disabled:opacity-50 ${VARIANTS[variant]} ${className}`}
       {...rest}
     />
+  );
+}
+
+/** A link (it navigates) that looks like a button. */
+export function LinkButton({ variant = "secondary", className = "", ...rest }: ComponentProps<typeof Link> & { variant?: Variant }) {
+  return <Link className={`${BUTTON} ${VARIANTS[variant]} ${className}`} {...rest} />;
+}
+
+/** The way back up, above a page's heading. */
+export function BackLink({ to, label }: { to: string; label: string }) {
+  return (
+    <Link to={to} className="inline-flex items-center gap-1 rounded text-sm text-slate-400 hover:text-slate-200">
+      <ArrowLeft aria-hidden className="size-4" /> {label}
+    </Link>
   );
 }
 

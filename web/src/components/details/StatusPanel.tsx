@@ -2,7 +2,7 @@ import { CheckCircle2, CircleDashed, XCircle } from "lucide-react";
 import type { FunctionView } from "../../api/types";
 import { timeAgo } from "../../lib/format";
 import { PhaseBadge } from "../PhaseBadge";
-import { Replicas } from "../FunctionsTable";
+import { Replicas } from "../Replicas";
 import { Card } from "../ui";
 
 interface Condition {
