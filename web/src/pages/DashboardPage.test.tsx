@@ -2,23 +2,14 @@ import { describe, expect, it } from "vitest";
 import { screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { renderApp } from "../test/render";
-import { fakeApi, json } from "../test/fakeApi";
+import { apiError, fakeApi, json, openSse } from "../test/fakeApi";
 import { setToken } from "../auth/session";
 import type { FunctionView } from "../api/types";
+import { functionView } from "../test/fixtures";
 
+/** A Ready http function with two replicas. */
 function fn(name: string, over: Partial<FunctionView> = {}): FunctionView {
-  return {
-    name,
-    tenant: "demo",
-    generation: 1,
-    replicas: 2,
-    command: ["cat"],
-    invocation: { mode: "http", timeout: "30s" },
-    createdAt: "2026-01-01T00:00:00Z",
-    updatedAt: "2026-01-01T00:00:00Z",
-    status: { phase: "Ready", readyReplicas: 2, observedGeneration: 1 },
-    ...over,
-  };
+  return functionView(name, { replicas: 2, invocation: { mode: "http", timeout: "30s" }, status: { phase: "Ready", readyReplicas: 2, observedGeneration: 1 }, ...over });
 }
 
 describe("dashboard", () => {
@@ -60,6 +51,16 @@ describe("dashboard", () => {
     expect(screen.getByRole("link", { name: "Create your first function" })).toHaveAttribute("href", "/functions/new");
   });
 
+  it("says when the list cannot be read, without telling the tenant it has no functions", async () => {
+    setToken("t");
+    fakeApi({ "GET /v1/functions": () => apiError(503, "unavailable", "the functions store is not reachable") });
+    renderApp("/");
+    expect(await screen.findByRole("alert")).toHaveTextContent("Could not load the functions");
+    expect(screen.getByRole("alert")).toHaveTextContent("the functions store is not reachable");
+    expect(screen.queryByRole("heading", { name: "No functions yet" })).toBeNull();
+    expect(screen.queryByText("Loading functions…")).toBeNull();
+  });
+
   it("refetches the list when a function event arrives", async () => {
     setToken("t");
     let phase: "Deploying" | "Ready" = "Deploying";
@@ -67,14 +68,9 @@ describe("dashboard", () => {
     fakeApi({
       "GET /v1/functions": () => json(200, { items: [fn("shout", { status: { phase, readyReplicas: 0, observedGeneration: 1 } })] }),
       "GET /v1/events": (c) => {
-        const enc = new TextEncoder();
-        const body = new ReadableStream<Uint8Array>({
-          start(ctl) {
-            push = (s) => ctl.enqueue(enc.encode(s));
-            c.signal?.addEventListener("abort", () => ctl.error(new DOMException("aborted", "AbortError")));
-          },
-        });
-        return new Response(body, { headers: { "Content-Type": "text/event-stream" } });
+        const stream = openSse(c.signal);
+        push = stream.push;
+        return stream.response;
       },
     });
     renderApp("/");
