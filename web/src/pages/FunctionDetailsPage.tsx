@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { Link, useParams } from "react-router";
+import { useParams } from "react-router";
 import { Pencil } from "lucide-react";
 import { useFunction, useInvocations } from "../api/queries";
 import { useFunctionEvents } from "../api/events";
@@ -12,13 +12,17 @@ import { InvokePanel } from "../components/details/InvokePanel";
 import { HistoryTable } from "../components/details/HistoryTable";
 import { Charts } from "../components/details/Charts";
 import { DeleteFunction } from "../components/details/DeleteFunction";
-import { Card, ErrorAlert } from "../components/ui";
+import { BackLink, Card, ErrorAlert, LinkButton } from "../components/ui";
 import { useTitle } from "../lib/useTitle";
 import { useNow } from "../lib/useNow";
-import { BackLink } from "./FunctionFormPage";
 
 export function FunctionDetailsPage() {
   const { name = "" } = useParams();
+  // Keyed by name: another function's page starts afresh (its logs, events and invoke result are not this one's).
+  return <FunctionDetails key={name} name={name} />;
+}
+
+function FunctionDetails({ name }: { name: string }) {
   useTitle(name);
   const events = useFunctionEvents(name);
   const live = events.state === "open";
@@ -44,19 +48,17 @@ export function FunctionDetailsPage() {
       <div className="flex flex-wrap items-center justify-between gap-3">
         <div className="flex items-center gap-3">
           <h1 className="font-mono text-xl font-semibold">{name}</h1>
-          <LiveIndicator state={events.state} />
+          <LiveIndicator state={events.state} polling />
         </div>
         <div className="flex gap-2">
-          <Link to={`/functions/${name}/edit`} className="inline-flex items-center gap-1.5 rounded-md border border-slate-700 bg-slate-800 px-3 py-1.5 text-sm font-medium hover:bg-slate-700">
+          <LinkButton to={`/functions/${name}/edit`}>
             <Pencil aria-hidden className="size-4" /> Edit
-          </Link>
+          </LinkButton>
           <DeleteFunction name={name} disabled={!f || deleting} onLeaving={setLeaving} />
         </div>
       </div>
       {fn.isError && <ErrorAlert title="Could not load the function" message={errorMessage(fn.error)} />}
-      {!f ? (
-        <p className="text-slate-400">Loading…</p>
-      ) : (
+      {f ? (
         <>
           <div className="grid gap-4 lg:grid-cols-2">
             <StatusPanel fn={f} />
@@ -68,12 +70,18 @@ export function FunctionDetailsPage() {
           </div>
           <Card title="Invocations">
             {history.isError && <ErrorAlert title="Could not load the history" message={errorMessage(history.error)} />}
-            <div className="space-y-4">
-              <Charts items={history.data ?? []} now={now} />
-              <HistoryTable items={history.data ?? []} />
-            </div>
+            {history.data ? (
+              <div className="space-y-4">
+                <Charts items={history.data} now={now} />
+                <HistoryTable items={history.data} />
+              </div>
+            ) : (
+              history.isPending && <p className="text-sm text-slate-400">Loading the history…</p>
+            )}
           </Card>
         </>
+      ) : (
+        fn.isPending && <p className="text-slate-400">Loading…</p>
       )}
     </div>
   );
