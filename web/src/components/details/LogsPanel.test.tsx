@@ -1,9 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { LogsPanel } from "./LogsPanel";
 import { renderWithProviders } from "../../test/render";
-import { fakeApi } from "../../test/fakeApi";
+import { fakeApi, openSse } from "../../test/fakeApi";
 import { setToken } from "../../auth/session";
 
 /** A logs endpoint whose lines the test pushes. */
@@ -12,22 +12,20 @@ function logsFeed() {
   let seq = 0;
   const api = fakeApi({
     "GET /v1/functions/shout/logs": (c) => {
-      const enc = new TextEncoder();
-      const body = new ReadableStream<Uint8Array>({
-        start(ctl) {
-          push = (s) => ctl.enqueue(enc.encode(s));
-          c.signal?.addEventListener("abort", () => ctl.error(new DOMException("aborted", "AbortError")));
-        },
-      });
-      return new Response(body, { headers: { "Content-Type": "text/event-stream" } });
+      const stream = openSse(c.signal);
+      push = stream.push;
+      return stream.response;
     },
   });
-  const line = (text: string, stream: "stdout" | "stderr" = "stderr") => {
-    seq++;
-    const data = { time: "2026-01-01T00:00:00Z", tenant: "t", function: "shout", instance: `shout-${seq}`, stream, line: text };
-    push?.(`id: ${seq}\nevent: log\ndata: ${JSON.stringify(data)}\n\n`);
+  /** Sends a log line with the given stream sequence. */
+  const send = (id: number, text: string, stream: "stdout" | "stderr" = "stderr") => {
+    const data = { time: "2026-01-01T00:00:00Z", tenant: "t", function: "shout", instance: `shout-${id}`, stream, line: text };
+    push?.(`id: ${id}\nevent: log\ndata: ${JSON.stringify(data)}\n\n`);
   };
-  return { api, line, ready: () => waitFor(() => expect(push).toBeDefined()) };
+  const line = (text: string, stream: "stdout" | "stderr" = "stderr") => send(++seq, text, stream);
+  /** Sends again a line already sent, as a reconnection's tail does. */
+  const replay = (id: number, text: string) => send(id, text);
+  return { api, line, replay, ready: () => waitFor(() => expect(push).toBeDefined()) };
 }
 
 describe("LogsPanel", () => {
@@ -45,12 +43,19 @@ describe("LogsPanel", () => {
     expect(await screen.findByText("HELLO")).toBeInTheDocument();
     expect(screen.getAllByTestId("log-line")).toHaveLength(2);
 
+    expect(screen.getByRole("status")).toHaveTextContent("Live");
     await user.click(screen.getByRole("button", { name: "Pause" }));
+    expect(screen.getByRole("status")).toHaveTextContent("Paused");
     feed.line("held back");
     expect(await screen.findByRole("button", { name: "Resume (1 new)" })).toHaveAttribute("aria-pressed", "true");
     expect(screen.queryByText("held back")).toBeNull();
     await user.click(screen.getByRole("button", { name: "Resume (1 new)" }));
     expect(await screen.findByText("held back")).toBeInTheDocument();
+    expect(screen.getAllByTestId("log-line").map((l) => l.textContent)).toEqual([
+      expect.stringContaining("starting"),
+      expect.stringContaining("HELLO"),
+      expect.stringContaining("held back"),
+    ]);
 
     await user.type(screen.getByLabelText("Search logs"), "hello");
     expect(screen.getAllByTestId("log-line")).toHaveLength(1);
@@ -61,4 +66,62 @@ describe("LogsPanel", () => {
     feed.line("after clear");
     expect(await screen.findByText("after clear")).toBeInTheDocument();
   });
+
+  it("skips the tail a reconnection replays", async () => {
+    setToken("t");
+    const feed = logsFeed();
+    renderWithProviders(<LogsPanel name="shout" />);
+    await feed.ready();
+    feed.line("one");
+    feed.replay(1, "one");
+    feed.line("two");
+    await screen.findByText("two");
+    expect(screen.getAllByTestId("log-line")).toHaveLength(2);
+  });
+
+  it("keeps the newest line in view while following, and not once Follow is off", async () => {
+    setToken("t");
+    const scroll = fakeScrolling(1000);
+    const feed = logsFeed();
+    const user = userEvent.setup();
+    renderWithProviders(<LogsPanel name="shout" />);
+    await feed.ready();
+    const log = screen.getByRole("log", { name: "Log lines" });
+    feed.line("first");
+    await screen.findByText("first");
+    expect(log.scrollTop).toBe(1000);
+
+    await user.click(screen.getByRole("checkbox", { name: "Follow" }));
+    log.scrollTop = 0;
+    scroll.height = 2000;
+    feed.line("second");
+    await screen.findByText("second");
+    expect(log.scrollTop).toBe(0);
+
+    await user.click(screen.getByRole("checkbox", { name: "Follow" }));
+    expect(log.scrollTop).toBe(2000);
+
+    // Once the panel holds as many lines as it keeps, each new line still scrolls.
+    for (let i = 0; i < 2000; i++) feed.line(`bulk ${i}`);
+    await screen.findByText("bulk 1999");
+    log.scrollTop = 0;
+    scroll.height = 3000;
+    feed.line("past the cap");
+    await screen.findByText("past the cap");
+    expect(log.scrollTop).toBe(3000);
+  });
 });
+
+/** jsdom lays nothing out: elements get a settable scrollTop and the given scrollHeight. */
+function fakeScrolling(height: number): { height: number } {
+  const state = { height };
+  const tops = new WeakMap<Element, number>();
+  vi.spyOn(HTMLElement.prototype, "scrollHeight", "get").mockImplementation(() => state.height);
+  vi.spyOn(Element.prototype, "scrollTop", "get").mockImplementation(function (this: Element) {
+    return tops.get(this) ?? 0;
+  });
+  vi.spyOn(Element.prototype, "scrollTop", "set").mockImplementation(function (this: Element, v: number) {
+    tops.set(this, v);
+  });
+  return state;
+}

@@ -14,17 +14,19 @@ export function LogsPanel({ name }: { name: string }) {
   const needle = q.trim().toLowerCase();
   const shown = needle === "" ? lines : lines.filter((l) => l.line.toLowerCase().includes(needle) || l.instance.toLowerCase().includes(needle));
 
+  // On every new line, not on a new count: once the buffer is full the count stays the same.
+  const newest = lines.at(-1)?.seq;
   useEffect(() => {
     const el = box.current;
     if (follow && el) el.scrollTop = el.scrollHeight;
-  }, [follow, shown.length]);
+  }, [follow, newest, needle]);
 
   return (
     <Card
       title="Logs"
       actions={
         <>
-          <LiveIndicator state={paused ? "stopped" : state} />
+          <LiveIndicator state={state} paused={paused} />
           <label className="flex items-center gap-1 text-xs text-slate-300">
             <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} /> Follow
           </label>

@@ -21,7 +21,8 @@ export function useLogStream(name: string) {
   const [heldCount, setHeldCount] = useState(0);
   const [paused, setPausedState] = useState(false);
   const pausedRef = useRef(false);
-  const seen = useRef(new Set<string>());
+  // The highest stream sequence shown: a reconnection replays the tail, which is skipped.
+  const lastSeq = useRef(-1);
 
   const onMessage = useCallback((m: SseMessage) => {
     if (m.event !== "log") return;
@@ -31,16 +32,19 @@ export function useLogStream(name: string) {
     } catch {
       return;
     }
-    const seq = m.id ?? `${line.time}-${line.instance}`;
-    // A reconnection replays the tail: skip what is already here.
-    if (seen.current.has(seq)) return;
-    seen.current.add(seq);
-    const entry = { ...line, seq };
+    // The id is the log stream's sequence, increasing.
+    const n = Number(m.id);
+    if (Number.isSafeInteger(n)) {
+      if (n <= lastSeq.current) return;
+      lastSeq.current = n;
+    }
+    const entry = { ...line, seq: m.id ?? `${line.time}-${line.instance}-${line.line}` };
     if (pausedRef.current) {
       held.current = [...held.current, entry].slice(-KEEP);
       setHeldCount(held.current.length);
+    } else {
+      setLines((l) => [...l, entry].slice(-KEEP));
     }
-    else setLines((l) => [...l, entry].slice(-KEEP));
   }, []);
 
   const state: StreamState = useSse(`logs:${name}`, {
