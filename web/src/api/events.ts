@@ -49,7 +49,14 @@ function useBatchedInvalidate(): (key: QueryKey) => void {
   const qc = useQueryClient();
   const pending = useRef(new Map<string, QueryKey>());
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
-  useEffect(() => () => clearTimeout(timer.current), []);
+  useEffect(
+    () => () => {
+      clearTimeout(timer.current);
+      timer.current = undefined;
+      pending.current.clear();
+    },
+    [],
+  );
   return useCallback(
     (key: QueryKey) => {
       pending.current.set(JSON.stringify(key), key);

@@ -1,17 +1,19 @@
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useEffectEvent, useState } from "react";
 import { followSse, type SseMessage, type StreamState } from "./sse";
 
 /**
- * Follows an SSE endpoint while mounted and enabled. The latest onMessage is
- * always called, without reconnecting when only the callback changes.
+ * Follows an SSE endpoint while mounted and key is not null; a new key
+ * reconnects. The latest url and onMessage are always used, without
+ * reconnecting when only they change.
  */
 export function useSse(
   key: string | null,
   opts: { url: (lastEventId: string | undefined) => string; resume?: boolean; onMessage: (m: SseMessage) => void },
 ): StreamState {
   const [state, setState] = useState<StreamState>("stopped");
-  const ref = useRef(opts);
-  ref.current = opts;
+  const url = useEffectEvent(opts.url);
+  const onMessage = useEffectEvent(opts.onMessage);
+  const resume = opts.resume ?? false;
 
   useEffect(() => {
     if (key === null) {
@@ -20,15 +22,15 @@ export function useSse(
     }
     const ctl = new AbortController();
     void followSse(ctl.signal, {
-      url: (id) => ref.current.url(id),
-      resume: ref.current.resume ?? false,
-      onMessage: (m) => ref.current.onMessage(m),
+      url: (id) => url(id),
+      resume,
+      onMessage: (m) => onMessage(m),
       onState: (s) => {
         if (!ctl.signal.aborted) setState(s);
       },
     });
     return () => ctl.abort();
-  }, [key]);
+  }, [key, resume]);
 
   return state;
 }
