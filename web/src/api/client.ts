@@ -14,10 +14,7 @@ const auth: Middleware = {
     return request;
   },
   async onResponse({ request, response }) {
-    if (response.status === 401 && request.headers.has("Authorization")) {
-      const err = await errorFromResponse(response.clone());
-      signOut(`Your token was rejected (${err.message}). Sign in again.`);
-    }
+    if (request.headers.has("Authorization")) await checkAuth(response);
     return response;
   },
 };
@@ -39,7 +36,7 @@ export function authHeaders(extra: Record<string, string> = {}): Headers {
   return h;
 }
 
-/** The same 401 handling as the client's, for direct fetches. */
+/** Ends the session, with the API's reason, when it answered 401; for the client and for direct fetches. */
 export async function checkAuth(res: Response): Promise<void> {
   if (res.status === 401) {
     const err = await errorFromResponse(res.clone());

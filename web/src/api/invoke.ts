@@ -17,8 +17,8 @@ export interface InvokeResult {
   asyncId: string | undefined;
 }
 
-/** Invokes a function with a text payload, sync or async. */
-export async function invokeFunction(name: string, payload: string, async: boolean): Promise<InvokeResult> {
+/** Invokes a function with a text payload, sync or async; the signal abandons the request. */
+export async function invokeFunction(name: string, payload: string, async: boolean, signal?: AbortSignal): Promise<InvokeResult> {
   const started = performance.now();
   const r = await api.POST("/v1/functions/{name}:invoke", {
     params: { path: { name }, query: async ? { async: true } : {} },
@@ -27,6 +27,7 @@ export async function invokeFunction(name: string, payload: string, async: boole
     bodySerializer: (b: unknown) => String(b),
     headers: { "Content-Type": "text/plain; charset=utf-8" },
     parseAs: "text",
+    signal,
   });
   const elapsedMs = Math.round(performance.now() - started);
   const h = r.response.headers;

@@ -64,4 +64,17 @@ describe("InvokePanel", () => {
     expect(screen.getByTestId("invoke-output")).toHaveTextContent("LATER");
     expect(api.calls[0]?.search).toBe("?async=true");
   });
+
+  it("abandons a request still out when the panel goes away", async () => {
+    setToken("t");
+    const api = fakeApi({ "POST /v1/functions/shout:invoke": () => new Promise<Response>(() => {}) });
+    const user = userEvent.setup();
+    const { unmount } = renderWithProviders(<InvokePanel name="shout" disabled={false} />);
+    await user.click(screen.getByRole("button", { name: "Invoke" }));
+    expect(await screen.findByRole("button", { name: "Invoking…" })).toBeDisabled();
+    const signal = api.calls[0]?.signal;
+    expect(signal?.aborted).toBe(false);
+    unmount();
+    expect(signal?.aborted).toBe(true);
+  });
 });

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { useQueryClient } from "@tanstack/react-query";
 import { Send } from "lucide-react";
 import { invokeFunction, type InvokeResult } from "../../api/invoke";
@@ -15,18 +15,24 @@ export function InvokePanel({ name, disabled }: { name: string; disabled: boolea
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<InvokeResult>();
   const [failure, setFailure] = useState<string>();
+  // A request still out when the panel goes away is abandoned.
+  const inFlight = useRef<AbortController | null>(null);
+  useEffect(() => () => inFlight.current?.abort(), []);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
+    const ctl = new AbortController();
+    inFlight.current = ctl;
     setBusy(true);
     setFailure(undefined);
     setResult(undefined);
     try {
-      setResult(await invokeFunction(name, payload, async));
+      setResult(await invokeFunction(name, payload, async, ctl.signal));
       void qc.invalidateQueries({ queryKey: keys.invocations(name), exact: true });
     } catch (err) {
-      setFailure(errorMessage(err));
+      if (!ctl.signal.aborted) setFailure(errorMessage(err));
     } finally {
+      inFlight.current = null;
       setBusy(false);
     }
   };
