@@ -191,12 +191,13 @@ describe("EventFlow console", () => {
     await page.getByLabel("Search functions by name").fill("");
     await shot("dashboard");
 
-    // Keyboard: each of the page's five controls (home link, sign out, search, new function, the row's link)
-    // is reached with Tab and shows where the focus is.
+    // Keyboard: each of the page's six controls (skip link, home link, sign out, search, new function,
+    // the row's link) is reached with Tab and shows where the focus is.
     await page.mouse.click(2, 2); // the focus navigation starts at the top of the page
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 6; i++) {
       const focus = await tabShowsFocus(page);
       expect(focus.outline, `focus on ${focus.element}`).not.toBe("none");
+      if (i === 0) expect(focus.element).toContain("Skip to content");
     }
 
     // Delete, confirmed in a labelled dialog; then it goes away from the dashboard.

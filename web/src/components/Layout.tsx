@@ -17,6 +17,9 @@ export function Layout() {
   };
   return (
     <div className="min-h-screen">
+      <a href="#main" className="sr-only rounded-md bg-sky-500 px-3 py-1.5 text-sm font-medium text-slate-950 focus:not-sr-only focus:absolute focus:left-4 focus:top-3 focus:z-50">
+        Skip to content
+      </a>
       <header className="border-b border-slate-800 bg-slate-950/90">
         <div className="mx-auto flex max-w-7xl items-center justify-between px-4 py-3">
           <Link to="/" className="flex items-center gap-2 rounded font-semibold text-slate-100">
@@ -35,7 +38,7 @@ export function Layout() {
           </div>
         </div>
       </header>
-      <main className="mx-auto max-w-7xl px-4 py-6">
+      <main id="main" tabIndex={-1} className="mx-auto max-w-7xl px-4 py-6 focus:outline-none">
         <Outlet />
       </main>
     </div>

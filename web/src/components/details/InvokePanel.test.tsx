@@ -20,6 +20,7 @@ describe("InvokePanel", () => {
     expect(await screen.findByTestId("invoke-output")).toHaveTextContent('{"A": 1}');
     expect(screen.getByTestId("invoke-status")).toHaveTextContent("200");
     expect(screen.getByTestId("invoke-duration")).toHaveTextContent("12 ms run");
+    expect(screen.getByRole("status")).toHaveTextContent(/^Answered with status 200 in \d+ ms$/);
     expect(api.calls[0]?.body).toBe('{"a": 1}');
     expect(api.calls[0]?.search).toBe("");
   });

@@ -59,6 +59,10 @@ export function InvokePanel({ name, disabled }: { name: string; disabled: boolea
           <Send aria-hidden className="size-4" /> {busy ? "Invoking…" : "Invoke"}
         </Button>
       </form>
+      {/* Present before the result, so screen readers announce it when it arrives. */}
+      <p role="status" className="sr-only">
+        {busy ? "Invoking…" : result ? `Answered with status ${result.status} in ${formatMs(result.elapsedMs)}` : ""}
+      </p>
       {failure && <ErrorAlert title="The request failed" message={failure} />}
       {result && <InvokeOutcome result={result} />}
     </Card>

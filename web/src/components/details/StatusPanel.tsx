@@ -91,11 +91,11 @@ export function StatusPanel({ fn }: { fn: FunctionView }) {
         {conditionsOf(fn).map((c) => (
           <li key={c.name} className="flex items-start gap-2">
             {c.ok === true ? (
-              <CheckCircle2 aria-label="true" className="mt-0.5 size-4 text-emerald-400" />
+              <CheckCircle2 role="img" aria-label="true" className="mt-0.5 size-4 text-emerald-400" />
             ) : c.ok === false ? (
-              <XCircle aria-label="false" className="mt-0.5 size-4 text-rose-400" />
+              <XCircle role="img" aria-label="false" className="mt-0.5 size-4 text-rose-400" />
             ) : (
-              <CircleDashed aria-label="unknown" className="mt-0.5 size-4 text-amber-400" />
+              <CircleDashed role="img" aria-label="unknown" className="mt-0.5 size-4 text-amber-400" />
             )}
             <span className="font-medium">{c.name}</span>
             <span className="text-slate-400">{c.detail}</span>

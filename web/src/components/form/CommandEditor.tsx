@@ -9,9 +9,10 @@ import { argvOf, type FormValues } from "./model";
  * whose split is shown as chips, so what will run is never a guess.
  */
 export function CommandEditor() {
-  const { control, register, setValue, getValues, formState } = useFormContext<FormValues>();
+  const { control, setValue, getValues, formState } = useFormContext<FormValues>();
   const style = useWatch({ control, name: "commandStyle" });
   const error = formState.errors.root?.command?.message;
+  const messageId = error ? "command-error" : "command-hint";
 
   const switchTo = (next: FormValues["commandStyle"]) => {
     if (next === style) return;
@@ -22,7 +23,7 @@ export function CommandEditor() {
   };
 
   return (
-    <fieldset className="space-y-2" aria-describedby={error ? "command-error" : "command-hint"}>
+    <fieldset className="space-y-2" aria-describedby={messageId}>
       <legend className="text-sm font-medium text-slate-200">Command</legend>
       <div role="radiogroup" aria-label="How to enter the command" className="flex gap-4 text-sm text-slate-300">
         <label className="flex items-center gap-1.5">
@@ -33,9 +34,9 @@ export function CommandEditor() {
         </label>
       </div>
       {style === "line" ? (
-        <LineInput register={register} invalid={Boolean(error)} />
+        <LineInput invalid={Boolean(error)} describedBy={messageId} />
       ) : (
-        <ArgFields invalid={Boolean(error)} />
+        <ArgFields invalid={Boolean(error)} describedBy={messageId} />
       )}
       {error ? (
         <p id="command-error" className="text-sm text-rose-400">
@@ -50,7 +51,14 @@ export function CommandEditor() {
   );
 }
 
-function LineInput({ register, invalid }: { register: ReturnType<typeof useFormContext<FormValues>>["register"]; invalid: boolean }) {
+interface InputProps {
+  invalid: boolean;
+  /** The id of the command's error or hint, read with each input. */
+  describedBy: string;
+}
+
+function LineInput({ invalid, describedBy }: InputProps) {
+  const { register } = useFormContext<FormValues>();
   const line = useWatch<FormValues, "line">({ name: "line" });
   const split = splitCommandLine(line ?? "");
   return (
@@ -58,7 +66,7 @@ function LineInput({ register, invalid }: { register: ReturnType<typeof useFormC
       <label htmlFor="command-line" className="sr-only">
         Command line
       </label>
-      <input id="command-line" className={`${inputClass} font-mono`} placeholder="tr a-z A-Z" aria-invalid={invalid} {...register("line")} />
+      <input id="command-line" className={`${inputClass} font-mono`} placeholder="tr a-z A-Z" aria-invalid={invalid} aria-describedby={describedBy} {...register("line")} />
       {split.ok && split.argv.length > 0 && (
         <ol aria-label="Arguments (argv)" className="flex flex-wrap gap-1.5">
           {split.argv.map((a, i) => (
@@ -73,7 +81,7 @@ function LineInput({ register, invalid }: { register: ReturnType<typeof useFormC
   );
 }
 
-function ArgFields({ invalid }: { invalid: boolean }) {
+function ArgFields({ invalid, describedBy }: InputProps) {
   const { control, register } = useFormContext<FormValues>();
   const { fields, append, remove } = useFieldArray({ control, name: "args" });
   return (
@@ -84,7 +92,7 @@ function ArgFields({ invalid }: { invalid: boolean }) {
             <label htmlFor={`arg-${i}`} className="w-24 shrink-0 text-xs text-slate-400">
               {i === 0 ? "Program" : `Argument ${i}`}
             </label>
-            <input id={`arg-${i}`} className={`${inputClass} font-mono`} aria-invalid={invalid && i === 0} {...register(`args.${i}.value`)} />
+            <input id={`arg-${i}`} className={`${inputClass} font-mono`} aria-invalid={invalid && i === 0} aria-describedby={i === 0 ? describedBy : undefined} {...register(`args.${i}.value`)} />
             <Button variant="ghost" aria-label={`Remove ${i === 0 ? "program" : `argument ${i}`}`} onClick={() => remove(i)} disabled={fields.length === 1}>
               <X aria-hidden className="size-4" />
             </Button>

@@ -20,7 +20,8 @@ describe("FunctionForm", () => {
     const name = screen.getByLabelText("Name");
     expect(name).toHaveAttribute("aria-invalid", "true");
     expect(name).toHaveAccessibleDescription(/Lower-case letters, digits and '-'/);
-    expect(screen.getByText("An image or a command is required")).toBeInTheDocument();
+    expect(screen.getByLabelText("Command line")).toHaveAccessibleDescription("An image or a command is required");
+    expect(screen.getByLabelText("Command line")).toHaveAttribute("aria-invalid", "true");
     expect(screen.getByLabelText("Timeout")).toHaveAccessibleDescription(/A duration like/);
     expect(onSave).not.toHaveBeenCalled();
   });
