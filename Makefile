@@ -100,17 +100,17 @@ compose-down: ## stop the docker compose platform (add -v by hand to drop its da
 
 k8s-deploy: ## apply deploy/k8s/overlays/OVERLAY (default dev) to the current kubectl context and wait for it
 	$(KUBECTL) apply --server-side -k deploy/k8s/overlays/$(OVERLAY)
-	$(KUBECTL) -n $(NAMESPACE) rollout status statefulset/nats --timeout 5m
+	$(KUBECTL) -n $(NAMESPACE) rollout status statefulset/eventflow-nats --timeout 5m
 	$(KUBECTL) -n $(NAMESPACE) wait deployment -l app.kubernetes.io/part-of=eventflow --for condition=Available --timeout 5m
 
-helm-install: ## install or upgrade the Helm chart as release eventflow (HELM_ARGS="--set ..." to customise)
+helm-install: helm-build ## install or upgrade the Helm chart as release eventflow (HELM_ARGS="--set ..." to customise)
 	$(HELM) upgrade --install eventflow deploy/helm/eventflow --namespace $(NAMESPACE) --create-namespace --wait $(HELM_ARGS)
 
 kind-setup: images ## for Docker users: a kind cluster with the images loaded and the dev overlay deployed
 	$(KIND) get clusters | grep -qx $(KIND_CLUSTER) || $(KIND) create cluster --name $(KIND_CLUSTER)
 	@for i in $(SERVICES) eventflow; do $(KIND) load docker-image --name $(KIND_CLUSTER) $(REGISTRY)/$$i:$(VERSION) || exit 1; done
 	$(MAKE) k8s-deploy KUBECTL="$(KUBECTL) --context kind-$(KIND_CLUSTER)"
-	@echo "then: $(KUBECTL) --context kind-$(KIND_CLUSTER) -n $(NAMESPACE) port-forward svc/gateway 8080:8080"
+	@echo "then: $(KUBECTL) --context kind-$(KIND_CLUSTER) -n $(NAMESPACE) port-forward svc/eventflow-gateway 8080:80"
 
 kind-clean: ## delete the kind cluster
 	$(KIND) delete cluster --name $(KIND_CLUSTER)

@@ -146,8 +146,10 @@ up() {
   write_config
   local start=$SECONDS
   log "starting cluster $NAME on 127.0.0.1"
-  # --kubeconfig= keeps kwokctl away from ~/.kube/config.
-  "$BIN/kwokctl" create cluster --name "$NAME" -c "$CACHE/kwokctl-$NAME.yaml" \
+  # --kubeconfig= keeps kwokctl away from ~/.kube/config. kwokctl picks free
+  # ports when it creates a cluster: two created at once can pick the same,
+  # so creations take turns (-o: the cluster's processes do not hold the lock).
+  flock -o "$CACHE/create.lock" "$BIN/kwokctl" create cluster --name "$NAME" -c "$CACHE/kwokctl-$NAME.yaml" \
     --kube-apiserver-binary "$BIN/kube-apiserver" \
     --kube-controller-manager-binary "$BIN/kube-controller-manager" \
     --kube-scheduler-binary "$BIN/kube-scheduler" \
