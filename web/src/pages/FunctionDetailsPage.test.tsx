@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import { screen, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { renderApp } from "../test/render";
+import { apiError, fakeApi, json } from "../test/fakeApi";
+import { functionView } from "../test/fixtures";
+import { setToken } from "../auth/session";
+
+const ready = functionView("shout", { status: { phase: "Ready", readyReplicas: 0, observedGeneration: 1 } });
+
+describe("function details page", () => {
+  it("shows the status and the invocation history", async () => {
+    setToken("t");
+    fakeApi({
+      "GET /v1/functions/shout": () => json(200, ready),
+      "GET /v1/functions/shout/invocations": () =>
+        json(200, {
+          items: [
+            { id: "c".repeat(32), tenant: "demo", function: "shout", async: false, status: "failed", attempts: 1, createdAt: new Date().toISOString(), durationMs: 40, error: "exit status 3" },
+            { id: "d".repeat(32), tenant: "demo", function: "shout", async: true, status: "succeeded", attempts: 1, createdAt: new Date().toISOString(), durationMs: 10 },
+          ],
+        }),
+    });
+    renderApp("/functions/shout");
+    const status = await screen.findByRole("region", { name: "Status" });
+    expect(within(status).getByTestId("phase")).toHaveTextContent("Ready");
+    const history = await screen.findByRole("table", { name: /Invocation history/ });
+    const rows = within(history).getAllByRole("row").slice(1);
+    expect(rows.map((r) => within(r).getAllByRole("cell")[0]?.textContent)).toEqual(["failed", "succeeded"]);
+    expect(rows[0]).toHaveTextContent("exit status 3");
+    expect(rows[1]).toHaveTextContent("async");
+    expect(screen.getByText("Error rate").nextElementSibling).toHaveTextContent("50.0%");
+  });
+
+  it("deletes only once confirmed, then goes back to the dashboard", async () => {
+    setToken("t");
+    const api = fakeApi({
+      "GET /v1/functions/shout": () => json(200, ready),
+      "GET /v1/functions/shout/invocations": () => json(200, { items: [] }),
+      "DELETE /v1/functions/shout": () => json(202, { ...ready, status: { ...ready.status, phase: "Deleting" } }),
+      "GET /v1/functions": () => json(200, { items: [] }),
+    });
+    const user = userEvent.setup();
+    renderApp("/functions/shout");
+    const del = await screen.findByRole("button", { name: "Delete" });
+    await user.click(del);
+    await user.click(within(screen.getByRole("dialog", { name: "Delete shout?" })).getByRole("button", { name: "Cancel" }));
+    expect(screen.queryByRole("dialog")).toBeNull();
+    expect(del).toHaveFocus();
+    expect(api.calls.some((c) => c.method === "DELETE")).toBe(false);
+
+    await user.click(del);
+    await user.click(screen.getByRole("button", { name: "Delete function" }));
+    expect(await screen.findByRole("heading", { name: "No functions yet" })).toBeInTheDocument();
+    expect(api.calls.filter((c) => c.method === "DELETE")).toHaveLength(1);
+  });
+
+  it("keeps the dialog open with the API's reason when the delete is refused", async () => {
+    setToken("t");
+    fakeApi({
+      "GET /v1/functions/shout": () => json(200, ready),
+      "GET /v1/functions/shout/invocations": () => json(200, { items: [] }),
+      "DELETE /v1/functions/shout": () => apiError(403, "forbidden", "the token lacks functions:write"),
+    });
+    const user = userEvent.setup();
+    renderApp("/functions/shout");
+    await user.click(await screen.findByRole("button", { name: "Delete" }));
+    await user.click(screen.getByRole("button", { name: "Delete function" }));
+    const dialog = screen.getByRole("dialog", { name: "Delete shout?" });
+    expect(await within(dialog).findByRole("alert")).toHaveTextContent("the token lacks functions:write");
+    expect(screen.getByRole("heading", { name: "shout", level: 1 })).toBeInTheDocument();
+  });
+
+  it("says so when there is no such function", async () => {
+    setToken("t");
+    fakeApi({
+      "GET /v1/functions/gone": () => apiError(404, "not_found", 'function "gone" not found'),
+      "GET /v1/functions/gone/invocations": () => json(200, { items: [] }),
+    });
+    renderApp("/functions/gone");
+    expect(await screen.findByRole("alert")).toHaveTextContent("No function named gone");
+    expect(screen.queryByText("Loading…")).toBeNull();
+  });
+});
