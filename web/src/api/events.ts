@@ -14,7 +14,7 @@ export interface LifecycleEvent {
   data: Record<string, unknown>;
 }
 
-export function parseEvent(m: SseMessage): LifecycleEvent | undefined {
+function parseEvent(m: SseMessage): LifecycleEvent | undefined {
   try {
     const ce = JSON.parse(m.data) as { type?: unknown; time?: unknown; subject?: unknown; data?: unknown };
     if (typeof ce.type !== "string") return undefined;
@@ -31,7 +31,7 @@ export function parseEvent(m: SseMessage): LifecycleEvent | undefined {
 }
 
 /** The function an event is about: the CloudEvents subject, or data.name / data.function. */
-export function functionOf(e: LifecycleEvent): string {
+function functionOf(e: LifecycleEvent): string {
   const d = e.data;
   if (typeof d.name === "string") return d.name;
   if (typeof d.function === "string") return d.function;

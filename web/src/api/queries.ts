@@ -36,7 +36,7 @@ export function useFunction(name: string, opts: { live: boolean; enabled?: boole
   });
 }
 
-export const HISTORY_LIMIT = 200;
+const HISTORY_LIMIT = 200;
 
 export function useInvocations(name: string, opts: { live: boolean; enabled?: boolean }) {
   return useQuery({

@@ -11,12 +11,8 @@ export type Phase = FunctionStatus["phase"];
 export type Mode = NonNullable<Schemas["Invocation"]["mode"]>;
 export type InvocationRecord = Schemas["InvocationRecord"];
 export type InvocationStatus = InvocationRecord["status"];
-export type InvocationAccepted = Schemas["InvocationAccepted"];
 export type LogLine = Schemas["LogLine"];
 export type ErrorBody = Schemas["Error"];
-export type ErrorCode = ErrorBody["error"]["code"];
-export type TokenResponse = Schemas["TokenResponse"];
-export type EventType = NonNullable<NonNullable<operations["streamEvents"]["parameters"]["query"]>["type"]>;
 
 /**
  * What the app writes. Two quirks of the generated types are absorbed here,

@@ -55,7 +55,7 @@ const W = 240;
 const H = 64;
 
 /** A small SVG bar chart; each bar has a <title> with its minute and value. */
-export function BarChart({ title, buckets, value, format, max, tone }: BarChartProps) {
+function BarChart({ title, buckets, value, format, max, tone }: BarChartProps) {
   const values = buckets.map(value);
   const top = max ?? Math.max(0, ...values.map((v) => v ?? 0));
   const bw = W / buckets.length;

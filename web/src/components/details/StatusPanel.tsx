@@ -12,7 +12,7 @@ interface Condition {
 }
 
 /** Conditions in the Kubernetes manner, derived from the status the API reports. */
-export function conditionsOf(f: FunctionView): Condition[] {
+function conditionsOf(f: FunctionView): Condition[] {
   const s = f.status;
   const desired = f.replicas ?? 1;
   const applied = s.observedGeneration >= f.generation;

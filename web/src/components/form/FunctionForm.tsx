@@ -37,7 +37,7 @@ export function FunctionForm({ existing, onSave }: Props) {
       await onSave(toSpec(values, existing));
     } catch (err) {
       const field = err instanceof ApiError ? formFieldOf(err.field) : undefined;
-      if (field) setError(field, { type: "server", message: err instanceof Error ? err.message : String(err) });
+      if (field) setError(field, { type: "server", message: errorMessage(err) });
       setRefusal(errorMessage(err));
     }
   });

@@ -61,7 +61,7 @@ export function argvOf(v: Pick<FormValues, "commandStyle" | "args" | "line">): {
  * show. The command and the env list as a whole are not single inputs, so
  * their messages go under react-hook-form's "root".
  */
-export function validateForm(v: FormValues, opts: { creating: boolean }): Record<string, string> {
+function validateForm(v: FormValues, opts: { creating: boolean }): Record<string, string> {
   const errors: Record<string, string> = {};
   const put = (path: string, msg: string | undefined) => {
     if (msg) errors[path] = msg;
@@ -98,7 +98,7 @@ export function toSpec(v: FormValues, existing: FunctionView | undefined): SpecI
 }
 
 /** Puts a flat "a.0.b" → message map into react-hook-form's nested error shape. */
-export function nestErrors(flat: Record<string, string>): FieldErrors<FormValues> {
+function nestErrors(flat: Record<string, string>): FieldErrors<FormValues> {
   const root: Record<string, unknown> = {};
   for (const [path, message] of Object.entries(flat)) {
     const parts = path.split(".");
