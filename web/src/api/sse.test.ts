@@ -80,9 +80,18 @@ describe("followSse", () => {
       },
     });
     const got: string[] = [];
-    await followSse(ctl.signal, { url: () => "/v1/events", resume: true, onMessage: (m) => got.push(m.data) });
+    const states: string[] = [];
+    await followSse(ctl.signal, {
+      url: (last) => `/v1/events${last ? `?since=${last}` : ""}`,
+      resume: true,
+      onMessage: (m) => got.push(m.data),
+      onState: (s) => states.push(s),
+    });
     expect(got).toEqual(["first"]);
     expect(api.calls).toHaveLength(2);
+    expect(api.calls[0]?.headers.get("Last-Event-ID")).toBeNull();
     expect(api.calls[1]?.headers.get("Last-Event-ID")).toBe("5");
+    expect(api.calls[1]?.search).toBe("?since=5");
+    expect(states).toEqual(["connecting", "open", "retrying", "connecting", "open", "stopped"]);
   }, 10_000);
 });

@@ -1,7 +1,7 @@
 // Server-sent events over fetch: EventSource cannot send an Authorization
 // header, so the console reads the stream itself.
 import { authHeaders, checkAuth } from "./client";
-import { errorFromResponse } from "./errors";
+import { ApiError, errorFromResponse } from "./errors";
 
 export interface SseMessage {
   id: string | undefined;
@@ -121,6 +121,7 @@ export async function followSse(signal: AbortSignal, opts: FollowOptions): Promi
   let delay = MIN_RETRY_MS;
   while (!signal.aborted) {
     opts.onState?.("connecting");
+    let failure: unknown;
     try {
       await readSse(opts.url(last), {
         signal,
@@ -136,15 +137,15 @@ export async function followSse(signal: AbortSignal, opts: FollowOptions): Promi
       });
     } catch (err) {
       if (signal.aborted) break;
-      const status = (err as { status?: unknown }).status;
-      if (typeof status === "number" && status >= 400 && status < 500) {
+      if (err instanceof ApiError && err.status >= 400 && err.status < 500) {
         opts.onState?.("stopped", err);
         return;
       }
-      opts.onState?.("retrying", err);
+      failure = err;
     }
     if (signal.aborted) break;
-    opts.onState?.("retrying");
+    // An error, or the server ended the stream: either way, again after a while.
+    opts.onState?.("retrying", failure);
     await sleep(delay, signal);
     delay = Math.min(delay * 2, MAX_RETRY_MS);
   }

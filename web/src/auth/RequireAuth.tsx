@@ -5,6 +5,6 @@ import { useToken } from "./useSession";
 export function RequireAuth() {
   const token = useToken();
   const location = useLocation();
-  if (!token) return <Navigate to="/login" replace state={{ from: location.pathname }} />;
+  if (!token) return <Navigate to="/login" replace state={{ from: `${location.pathname}${location.search}` }} />;
   return <Outlet />;
 }

@@ -7,7 +7,7 @@ const KEY = "eventflow.token";
 type Listener = () => void;
 const listeners = new Set<Listener>();
 
-/** Why the user was last sent back to the login page, shown there once. */
+/** Why the session last ended, if not by the user: shown on the login page until the next sign-in. */
 let signOutReason: string | null = null;
 
 export function getToken(): string | null {
@@ -26,7 +26,7 @@ export function signOut(reason?: string): void {
   emit();
 }
 
-export function takeSignOutReason(): string | null {
+export function getSignOutReason(): string | null {
   return signOutReason;
 }
 

@@ -2,7 +2,7 @@ import { useState, type FormEvent } from "react";
 import { Navigate, useLocation, useNavigate } from "react-router";
 import { useQueryClient } from "@tanstack/react-query";
 import { KeyRound, Wand2, Zap } from "lucide-react";
-import { setToken, takeSignOutReason } from "../auth/session";
+import { setToken, getSignOutReason } from "../auth/session";
 import { useToken } from "../auth/useSession";
 import { issueToken } from "../api/queries";
 import { ApiError, errorMessage } from "../api/errors";
@@ -15,7 +15,7 @@ export function LoginPage() {
   const navigate = useNavigate();
   const qc = useQueryClient();
   const from = (location.state as { from?: string } | null)?.from ?? "/";
-  const [reason] = useState(takeSignOutReason);
+  const [reason] = useState(getSignOutReason);
 
   const signIn = (t: string) => {
     qc.clear(); // nothing of a previous tenant may show
