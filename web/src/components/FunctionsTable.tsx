@@ -5,7 +5,7 @@ import { PhaseBadge } from "./PhaseBadge";
 import { Replicas } from "./Replicas";
 
 /** The tenant's functions as a real table: one row each, sortable by reading order. */
-export function FunctionsTable({ functions }: { functions: FunctionView[] }) {
+export function FunctionsTable({ functions, now }: { functions: FunctionView[]; now: number }) {
   return (
     <div className="overflow-x-auto rounded-lg border border-slate-800">
       <table className="w-full text-left text-sm">
@@ -40,7 +40,7 @@ export function FunctionsTable({ functions }: { functions: FunctionView[] }) {
                 <td className="px-4 py-2">{f.invocation.mode ?? "job"}</td>
                 <td className="max-w-[16rem] truncate px-4 py-2 font-mono text-xs text-slate-300" title={f.image}>{f.image ?? "—"}</td>
                 <td className="px-4 py-2 text-slate-400">
-                  <time dateTime={updated}>{timeAgo(updated)}</time>
+                  <time dateTime={updated}>{timeAgo(updated, now)}</time>
                 </td>
               </tr>
             );

@@ -29,8 +29,8 @@ function FunctionDetails({ name }: { name: string }) {
   const [leaving, setLeaving] = useState(false);
   const fn = useFunction(name, { live, enabled: !leaving });
   const history = useInvocations(name, { live, enabled: !leaving });
-  // The charts' window ends now, or at the latest fetch if that is later.
-  const now = Math.max(useNow(30_000), history.dataUpdatedAt);
+  // Relative times and the charts' window: now, or the latest fetch if that is later.
+  const now = Math.max(useNow(10_000), history.dataUpdatedAt);
 
   if (fn.isError && fn.error instanceof ApiError && fn.error.status === 404) {
     return (
@@ -61,7 +61,7 @@ function FunctionDetails({ name }: { name: string }) {
       {f ? (
         <>
           <div className="grid gap-4 lg:grid-cols-2">
-            <StatusPanel fn={f} />
+            <StatusPanel fn={f} now={now} />
             <EventsTimeline events={events.events} since={f.createdAt} />
           </div>
           <div className="grid gap-4 lg:grid-cols-2">
@@ -73,7 +73,7 @@ function FunctionDetails({ name }: { name: string }) {
             {history.data ? (
               <div className="space-y-4">
                 <Charts items={history.data} now={now} />
-                <HistoryTable items={history.data} />
+                <HistoryTable items={history.data} now={now} />
               </div>
             ) : (
               history.isPending && <p className="text-sm text-slate-400">Loading the history…</p>

@@ -11,7 +11,7 @@ const TONE: Record<InvocationStatus, string> = {
 };
 
 /** The function's invocations, newest first. */
-export function HistoryTable({ items }: { items: InvocationRecord[] }) {
+export function HistoryTable({ items, now }: { items: InvocationRecord[]; now: number }) {
   if (items.length === 0) return <p className="text-sm text-slate-400">No invocations yet.</p>;
   return (
     <div className="max-h-96 overflow-auto">
@@ -38,7 +38,7 @@ export function HistoryTable({ items }: { items: InvocationRecord[] }) {
               <td className="px-2 py-1.5">{i.async ? "async" : "sync"}</td>
               <td className="px-2 py-1.5 tabular-nums">{i.attempts}</td>
               <td className="px-2 py-1.5 text-slate-400">
-                <time dateTime={i.startedAt ?? i.createdAt}>{timeAgo(i.startedAt ?? i.createdAt)}</time>
+                <time dateTime={i.startedAt ?? i.createdAt}>{timeAgo(i.startedAt ?? i.createdAt, now)}</time>
               </td>
               <td className="px-2 py-1.5 tabular-nums">{formatMs(i.durationMs)}</td>
               <td className="max-w-[14rem] truncate px-2 py-1.5 text-rose-300" title={i.error}>

@@ -36,7 +36,7 @@ function conditionsOf(f: FunctionView): Condition[] {
   ];
 }
 
-export function StatusPanel({ fn }: { fn: FunctionView }) {
+export function StatusPanel({ fn, now }: { fn: FunctionView; now: number }) {
   const s = fn.status;
   return (
     <Card title="Status">
@@ -67,7 +67,7 @@ export function StatusPanel({ fn }: { fn: FunctionView }) {
         </div>
         <div>
           <dt className="text-slate-400">Last update</dt>
-          <dd>{timeAgo(s.updatedAt ?? fn.updatedAt)}</dd>
+          <dd>{timeAgo(s.updatedAt ?? fn.updatedAt, now)}</dd>
         </div>
         <div className="col-span-2 sm:col-span-4">
           <dt className="text-slate-400">Command</dt>
