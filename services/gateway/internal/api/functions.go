@@ -88,10 +88,17 @@ func (a *API) save(c *gin.Context, spec function.Spec, createOnly bool) {
 		return
 	}
 	tenant := claimsOf(c).Tenant
+	// The status is read before the write, so the answer describes the
+	// change as accepted (Pending) instead of racing the deployer, which
+	// may have applied it by the time a later read ran.
+	prev, err := a.Store.Status(c, tenant, spec.Name)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
 	var (
 		rec     function.Record
 		changed = true
-		err     error
 	)
 	if createOnly {
 		rec, err = a.Store.Create(c, tenant, spec.WithDefaults())
@@ -105,11 +112,7 @@ func (a *API) save(c *gin.Context, spec function.Spec, createOnly bool) {
 	if changed {
 		a.sendCommand(c, events.Command{Tenant: tenant, Function: spec.Name, Generation: rec.Generation, Action: events.ActionApply})
 	}
-	f, err := a.Store.View(c, rec)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
+	f := function.View(rec, prev)
 	c.Header("Location", "/v1/functions/"+spec.Name)
 	c.PureJSON(http.StatusAccepted, f)
 }

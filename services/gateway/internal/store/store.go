@@ -63,14 +63,15 @@ func (s *Store) Get(ctx context.Context, tenant, name string) (function.Function
 // View is a record the caller already holds (e.g. just wrote) with its
 // observed status.
 func (s *Store) View(ctx context.Context, rec function.Record) (function.Function, error) {
-	st, err := s.status(ctx, rec.Tenant, rec.Spec.Name)
+	st, err := s.Status(ctx, rec.Tenant, rec.Spec.Name)
 	if err != nil {
 		return function.Function{}, err
 	}
 	return function.View(rec, st), nil
 }
 
-func (s *Store) status(ctx context.Context, tenant, name string) (*function.Status, error) {
+// Status reads the observed status of a function; nil if it has none.
+func (s *Store) Status(ctx context.Context, tenant, name string) (*function.Status, error) {
 	e, err := s.b.Status.Get(ctx, events.FunctionKey(tenant, name))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil
