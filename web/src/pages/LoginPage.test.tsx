@@ -59,4 +59,23 @@ describe("login", () => {
     expect(await screen.findByRole("heading", { name: "Functions", level: 1 })).toBeInTheDocument();
     expect(getToken()).toBe("pasted.jwt.value");
   });
+
+  it("after signing in, goes on to the page the visitor asked for", async () => {
+    fakeApi({});
+    renderApp("/functions/new?from=link");
+    await userEvent.type(await screen.findByLabelText("Bearer token"), "pasted.jwt.value");
+    await userEvent.click(screen.getByRole("button", { name: "Sign in" }));
+    expect(await screen.findByRole("heading", { name: "New function", level: 1 })).toBeInTheDocument();
+  });
+
+  it("signs out when a stream is refused mid-session, with the reason", async () => {
+    setToken("was-fine");
+    fakeApi({
+      "GET /v1/functions": () => json(200, { items: [] }),
+      "GET /v1/events": () => apiError(401, "unauthenticated", "token has expired"),
+    });
+    renderApp("/");
+    expect(await screen.findByText("Your token was rejected (token has expired). Sign in again.")).toBeInTheDocument();
+    expect(getToken()).toBeNull();
+  });
 });
