@@ -16,6 +16,15 @@ export function formatMs(ms: number | undefined): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 }
 
+/**
+ * The end of a long id, where ids differ: invocation ids (and the job
+ * instances named after them) begin with a millisecond timestamp, so
+ * their beginnings are the same for invocations made close together.
+ */
+export function shortId(id: string, keep = 12): string {
+  return id.length <= keep + 1 ? id : `…${id.slice(-keep)}`;
+}
+
 export function clockTime(iso: string): string {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleTimeString([], { hour12: false });

@@ -1,5 +1,5 @@
 import type { LifecycleEvent } from "../../api/events";
-import { clockTime } from "../../lib/format";
+import { clockTime, shortId } from "../../lib/format";
 import { Card } from "../ui";
 
 const TONE: Record<string, string> = {
@@ -17,7 +17,7 @@ function describe(e: LifecycleEvent): string {
   const parts: string[] = [];
   if (typeof d.generation === "number") parts.push(`generation ${d.generation}`);
   if (typeof d.readyReplicas === "number") parts.push(`${d.readyReplicas} ready`);
-  if (typeof d.id === "string") parts.push(`invocation ${d.id.slice(0, 8)}`);
+  if (typeof d.id === "string") parts.push(`invocation ${shortId(d.id)}`);
   if (typeof d.durationMs === "number") parts.push(`${d.durationMs} ms`);
   if (typeof d.message === "string" && d.message) parts.push(d.message);
   if (typeof d.error === "string" && d.error) parts.push(d.error);

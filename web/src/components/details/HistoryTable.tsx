@@ -1,5 +1,5 @@
 import type { InvocationRecord, InvocationStatus } from "../../api/types";
-import { formatMs, timeAgo } from "../../lib/format";
+import { formatMs, shortId, timeAgo } from "../../lib/format";
 
 const TONE: Record<InvocationStatus, string> = {
   queued: "text-slate-300",
@@ -32,7 +32,7 @@ export function HistoryTable({ items, now }: { items: InvocationRecord[]; now: n
           {items.map((i) => (
             <tr key={i.id} data-invocation={i.id}>
               <th scope="row" className="px-2 py-1.5 font-mono text-xs font-normal" title={i.id}>
-                {i.id.slice(0, 12)}
+                {shortId(i.id)}
               </th>
               <td className={`px-2 py-1.5 ${TONE[i.status]}`}>{i.status}</td>
               <td className="px-2 py-1.5">{i.async ? "async" : "sync"}</td>

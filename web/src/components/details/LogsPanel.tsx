@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 import { Eraser, Pause, Play } from "lucide-react";
-import { clockTime } from "../../lib/format";
+import { clockTime, shortId } from "../../lib/format";
 import { LiveIndicator } from "../LiveIndicator";
 import { Button, Card, inputClass } from "../ui";
 import { useLogStream } from "./useLogStream";
@@ -50,7 +50,7 @@ export function LogsPanel({ name }: { name: string }) {
         ) : (
           shown.map((l) => (
             <div key={l.seq} data-testid="log-line" className="whitespace-pre-wrap break-all">
-              <span className="text-slate-500">{clockTime(l.time)}</span> <span className="text-sky-300">{l.instance.slice(0, 12)}</span>{" "}
+              <span className="text-slate-500">{clockTime(l.time)}</span> <span className="text-sky-300" title={l.instance}>{shortId(l.instance)}</span>{" "}
               <span className={l.stream === "stderr" ? "text-amber-300" : "text-slate-400"}>{l.stream}</span> <span className="text-slate-100">{l.line}</span>
             </div>
           ))
