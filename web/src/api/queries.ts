@@ -27,12 +27,13 @@ export function useFunctions(opts: { live: boolean }) {
   });
 }
 
-export function useFunction(name: string, opts: { live: boolean; enabled?: boolean }) {
+/** poll: false reads it once (and on focus), for a page that must not change under the user, like the edit form. */
+export function useFunction(name: string, opts: { live: boolean; enabled?: boolean; poll?: boolean }) {
   return useQuery({
     queryKey: keys.fn(name),
     enabled: opts.enabled ?? true,
     queryFn: async ({ signal }) => unwrap(await api.GET("/v1/functions/{name}", { params: { path: { name } }, signal })),
-    refetchInterval: opts.live ? 30_000 : 3_000,
+    refetchInterval: opts.poll === false ? false : opts.live ? 30_000 : 3_000,
   });
 }
 

@@ -33,7 +33,7 @@ function CreatePage() {
 
 function EditPage({ name }: { name: string }) {
   useTitle(`Edit ${name}`);
-  const fn = useFunction(name, { live: false });
+  const fn = useFunction(name, { live: false, poll: false });
   const onSave = useSaveAndShow(name);
   return (
     <div className="space-y-4">

@@ -1,6 +1,7 @@
 import { CheckCircle2, CircleDashed, XCircle } from "lucide-react";
 import type { FunctionView } from "../../api/types";
 import { timeAgo } from "../../lib/format";
+import { joinCommandLine } from "../../lib/argv";
 import { PhaseBadge } from "../PhaseBadge";
 import { Replicas } from "../Replicas";
 import { Card } from "../ui";
@@ -71,7 +72,7 @@ export function StatusPanel({ fn, now }: { fn: FunctionView; now: number }) {
         </div>
         <div className="col-span-2 sm:col-span-4">
           <dt className="text-slate-400">Command</dt>
-          <dd className="font-mono text-xs break-all">{fn.command?.map((a) => JSON.stringify(a)).join(" ") ?? "—"}</dd>
+          <dd className="font-mono text-xs break-all">{fn.command ? joinCommandLine(fn.command) : "—"}</dd>
         </div>
         {fn.image && (
           <div className="col-span-2 sm:col-span-4">
