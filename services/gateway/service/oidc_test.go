@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -13,16 +12,11 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/auth/oidctest"
-	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/events"
-	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
 )
 
 const oidcAudience = "eventflow-gateway"
@@ -53,28 +47,10 @@ func startOIDCGateway(t *testing.T, hs *auth.HS256, tokenEndpoint bool) (*oidcGa
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := natstest.Start(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := bus.Provision(ctx, js, events.DefaultOptions()); err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	gw, err := New(ctx, Config{MaxBodyBytes: 4096, EnableTokenIssuer: tokenEndpoint}, Deps{
-		NC: nc, JS: js, Auth: v, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Tracer: sdktrace.NewTracerProvider().Tracer("test"), Registerer: reg, Gatherer: reg,
-	})
+	srv, js, err := startGateway(t, Config{MaxBodyBytes: 4096, EnableTokenIssuer: tokenEndpoint}, v)
 	if err != nil {
 		return nil, err
 	}
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(srv.Close)
 	return &oidcGateway{idp: idp, srv: srv, js: js}, nil
 }
 

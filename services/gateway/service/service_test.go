@@ -30,6 +30,19 @@ type fixture struct {
 // start runs the gateway alone (no deployer, no invoker) on a real NATS.
 func start(t *testing.T) *fixture {
 	t.Helper()
+	signer, _ := auth.NewHS256([]byte(strings.Repeat("k", 32)))
+	srv, js, err := startGateway(t, Config{MaxBodyBytes: 4096}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, _ := signer.Issue(auth.TokenRequest{Tenant: "acme"})
+	return &fixture{srv: srv, js: js, token: tok}
+}
+
+// startGateway serves a gateway with cfg and the verifier v over a fresh,
+// provisioned NATS server; the error is New's.
+func startGateway(t *testing.T, cfg Config, v auth.Verifier) (*httptest.Server, jetstream.JetStream, error) {
+	t.Helper()
 	ns := natstest.Start(t)
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
@@ -42,19 +55,17 @@ func start(t *testing.T) *fixture {
 	if err := bus.Provision(ctx, js, events.DefaultOptions()); err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := auth.NewHS256([]byte(strings.Repeat("k", 32)))
 	reg := prometheus.NewRegistry()
-	gw, err := New(ctx, Config{MaxBodyBytes: 4096}, Deps{
-		NC: nc, JS: js, Auth: signer, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	gw, err := New(ctx, cfg, Deps{
+		NC: nc, JS: js, Auth: v, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Tracer: sdktrace.NewTracerProvider().Tracer("test"), Registerer: reg, Gatherer: reg,
 	})
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	srv := httptest.NewServer(gw.Handler())
 	t.Cleanup(srv.Close)
-	tok, _, _ := signer.Issue(auth.TokenRequest{Tenant: "acme"})
-	return &fixture{srv: srv, js: js, token: tok}
+	return srv, js, nil
 }
 
 func (f *fixture) do(t *testing.T, method, path, body string, hdr ...string) (*http.Response, string) {
