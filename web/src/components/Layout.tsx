@@ -1,15 +1,19 @@
+import { useRef } from "react";
 import { Link, Outlet, useNavigate } from "react-router";
 import { useQueryClient } from "@tanstack/react-query";
 import { LogOut, Zap } from "lucide-react";
 import { signOut } from "../auth/session";
 import { tenantOf, useToken } from "../auth/useSession";
 import { Button } from "./ui";
+import { useFocusOnNavigate } from "../lib/useFocusOnNavigate";
 
 export function Layout() {
   const token = useToken();
   const tenant = tenantOf(token);
   const qc = useQueryClient();
   const navigate = useNavigate();
+  const main = useRef<HTMLElement>(null);
+  useFocusOnNavigate(main);
   const logout = () => {
     signOut();
     qc.clear();
@@ -38,7 +42,7 @@ export function Layout() {
           </div>
         </div>
       </header>
-      <main id="main" tabIndex={-1} className="mx-auto max-w-7xl px-4 py-6 focus:outline-none">
+      <main ref={main} id="main" tabIndex={-1} className="mx-auto max-w-7xl px-4 py-6 focus:outline-none">
         <Outlet />
       </main>
     </div>
