@@ -163,7 +163,7 @@ describe("EventFlow console", () => {
     await page.getByText("No line matches.").waitFor();
     await page.getByLabel("Search logs").fill("");
     await page.getByRole("button", { name: "Clear" }).click();
-    await page.getByText("No log lines yet.").waitFor();
+    await page.getByText("Cleared; new lines will show here.").waitFor();
     await page.getByRole("region", { name: "Events" }).getByText("function.ready").first().waitFor({ timeout: 20_000 });
     await shot("details");
 

@@ -40,7 +40,7 @@ export function BackLink({ to, label }: { to: string; label: string }) {
 }
 
 export const inputClass =
-  "w-full rounded-md border border-slate-700 bg-slate-900 px-3 py-1.5 text-sm text-slate-100 placeholder:text-slate-500 aria-[invalid=true]:border-rose-500";
+  "w-full rounded-md border border-slate-700 bg-slate-900 px-3 py-1.5 text-sm text-slate-100 placeholder:text-slate-500 aria-[invalid=true]:border-rose-500 disabled:cursor-not-allowed disabled:bg-slate-900/40 disabled:text-slate-400";
 
 /** A label, the control, and a message tied to it by id (aria-describedby). */
 export function Field({ id, label, error, hint, children }: { id: string; label: string; error?: string | undefined; hint?: ReactNode; children: ReactNode }) {

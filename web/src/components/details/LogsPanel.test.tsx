@@ -63,6 +63,7 @@ describe("LogsPanel", () => {
 
     await user.click(screen.getByRole("button", { name: "Clear" }));
     expect(screen.queryAllByTestId("log-line")).toHaveLength(0);
+    expect(screen.getByRole("log")).toHaveTextContent("Cleared; new lines will show here.");
     feed.line("after clear");
     expect(await screen.findByText("after clear")).toBeInTheDocument();
   });

@@ -10,6 +10,7 @@ export function LogsPanel({ name }: { name: string }) {
   const { state, lines, heldCount, paused, setPaused, clear } = useLogStream(name);
   const [follow, setFollow] = useState(true);
   const [q, setQ] = useState("");
+  const [cleared, setCleared] = useState(false);
   const box = useRef<HTMLDivElement>(null);
   const needle = q.trim().toLowerCase();
   const shown = needle === "" ? lines : lines.filter((l) => l.line.toLowerCase().includes(needle) || l.instance.toLowerCase().includes(needle));
@@ -34,7 +35,12 @@ export function LogsPanel({ name }: { name: string }) {
             {paused ? <Play aria-hidden className="size-4" /> : <Pause aria-hidden className="size-4" />}
             {paused ? `Resume${heldCount > 0 ? ` (${heldCount} new)` : ""}` : "Pause"}
           </Button>
-          <Button onClick={clear}>
+          <Button
+            onClick={() => {
+              clear();
+              setCleared(true);
+            }}
+          >
             <Eraser aria-hidden className="size-4" /> Clear
           </Button>
         </>
@@ -46,7 +52,7 @@ export function LogsPanel({ name }: { name: string }) {
       <input id="log-search" type="search" placeholder="Search logs" className={`${inputClass} mb-2`} value={q} onChange={(e) => setQ(e.target.value)} />
       <div ref={box} role="log" aria-label="Log lines" tabIndex={0} className="h-72 overflow-y-auto rounded-md bg-black/60 p-2 font-mono text-xs leading-5">
         {shown.length === 0 ? (
-          <p className="text-slate-500">{lines.length === 0 ? "No log lines yet. Invoke the function to see some." : "No line matches."}</p>
+          <p className="text-slate-500">{lines.length > 0 ? "No line matches." : cleared ? "Cleared; new lines will show here." : "No log lines yet. Invoke the function to see some."}</p>
         ) : (
           shown.map((l) => (
             <div key={l.seq} data-testid="log-line" className="whitespace-pre-wrap break-all">
