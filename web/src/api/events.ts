@@ -84,7 +84,7 @@ export function useFunctionListEvents(): StreamState {
         invalidate(keys.fn(functionOf(e)));
       }
     },
-  });
+  }).state;
 }
 
 const TIMELINE_MAX = 200;
@@ -111,7 +111,7 @@ export function useFunctionEvents(name: string): { state: StreamState; events: L
     },
     [invalidate, name],
   );
-  const state = useSse(`fn:${name}`, {
+  const { state } = useSse(`fn:${name}`, {
     url: (last) => `/v1/events?function=${encodeURIComponent(name)}&since=${last ?? "0"}`,
     resume: false,
     onMessage,

@@ -1,5 +1,12 @@
 import { useEffect, useEffectEvent, useState } from "react";
 import { followSse, type SseMessage, type StreamState } from "./sse";
+import { errorMessage } from "./errors";
+
+export interface SseStatus {
+  state: StreamState;
+  /** Why the stream stopped or is retrying, while it is. */
+  error: string | undefined;
+}
 
 /**
  * Follows an SSE endpoint while mounted and key is not null; a new key
@@ -9,15 +16,15 @@ import { followSse, type SseMessage, type StreamState } from "./sse";
 export function useSse(
   key: string | null,
   opts: { url: (lastEventId: string | undefined) => string; resume?: boolean; onMessage: (m: SseMessage) => void },
-): StreamState {
-  const [state, setState] = useState<StreamState>("stopped");
+): SseStatus {
+  const [status, setStatus] = useState<SseStatus>({ state: "stopped", error: undefined });
   const url = useEffectEvent(opts.url);
   const onMessage = useEffectEvent(opts.onMessage);
   const resume = opts.resume ?? false;
 
   useEffect(() => {
     if (key === null) {
-      setState("stopped");
+      setStatus({ state: "stopped", error: undefined });
       return;
     }
     const ctl = new AbortController();
@@ -25,12 +32,12 @@ export function useSse(
       url: (id) => url(id),
       resume,
       onMessage: (m) => onMessage(m),
-      onState: (s) => {
-        if (!ctl.signal.aborted) setState(s);
+      onState: (s, err) => {
+        if (!ctl.signal.aborted) setStatus({ state: s, error: err === undefined ? undefined : errorMessage(err) });
       },
     });
     return () => ctl.abort();
   }, [key, resume]);
 
-  return state;
+  return status;
 }

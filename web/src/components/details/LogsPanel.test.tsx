@@ -3,7 +3,7 @@ import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { LogsPanel } from "./LogsPanel";
 import { renderWithProviders } from "../../test/render";
-import { fakeApi, openSse } from "../../test/fakeApi";
+import { apiError, fakeApi, openSse } from "../../test/fakeApi";
 import { setToken } from "../../auth/session";
 
 /** A logs endpoint whose lines the test pushes. */
@@ -110,6 +110,14 @@ describe("LogsPanel", () => {
     feed.line("past the cap");
     await screen.findByText("past the cap");
     expect(log.scrollTop).toBe(3000);
+  });
+
+  it("says why the stream stopped", async () => {
+    setToken("t");
+    fakeApi({ "GET /v1/functions/shout/logs": () => apiError(403, "forbidden", "this token lacks the functions:read scope") });
+    renderWithProviders(<LogsPanel name="shout" />);
+    expect(await screen.findByText(/The log stream stopped: this token lacks the functions:read scope/)).toBeInTheDocument();
+    expect(screen.getByRole("status")).toHaveTextContent("Not connected");
   });
 });
 

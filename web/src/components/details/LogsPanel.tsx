@@ -7,7 +7,7 @@ import { useLogStream } from "./useLogStream";
 
 /** Live logs with follow (keep scrolled to the end), pause, clear and search. */
 export function LogsPanel({ name }: { name: string }) {
-  const { state, lines, heldCount, paused, setPaused, clear } = useLogStream(name);
+  const { state, error, lines, heldCount, paused, setPaused, clear } = useLogStream(name);
   const [follow, setFollow] = useState(true);
   const [q, setQ] = useState("");
   const [cleared, setCleared] = useState(false);
@@ -50,6 +50,11 @@ export function LogsPanel({ name }: { name: string }) {
         Search logs
       </label>
       <input id="log-search" type="search" placeholder="Search logs" className={`${inputClass} mb-2`} value={q} onChange={(e) => setQ(e.target.value)} />
+      {error && state !== "open" && (
+        <p className="mb-2 text-xs text-rose-300">
+          {state === "stopped" ? "The log stream stopped" : "The log stream dropped; reconnecting"}: {error}
+        </p>
+      )}
       <div ref={box} role="log" aria-label="Log lines" tabIndex={0} className="h-72 overflow-y-auto rounded-md bg-black/60 p-2 font-mono text-xs leading-5">
         {shown.length === 0 ? (
           <p className="text-slate-500">{lines.length > 0 ? "No line matches." : cleared ? "Cleared; new lines will show here." : "No log lines yet. Invoke the function to see some."}</p>

@@ -1,6 +1,6 @@
 import { useCallback, useRef, useState } from "react";
 import type { LogLine } from "../../api/types";
-import type { SseMessage, StreamState } from "../../api/sse";
+import type { SseMessage } from "../../api/sse";
 import { useSse } from "../../api/useSse";
 
 const KEEP = 2000;
@@ -47,7 +47,7 @@ export function useLogStream(name: string) {
     }
   }, []);
 
-  const state: StreamState = useSse(`logs:${name}`, {
+  const { state, error } = useSse(`logs:${name}`, {
     url: () => `/v1/functions/${encodeURIComponent(name)}/logs?tail=${TAIL}&follow=true`,
     onMessage,
   });
@@ -69,5 +69,5 @@ export function useLogStream(name: string) {
     setHeldCount(0);
   }, []);
 
-  return { state, lines, heldCount, paused, setPaused, clear };
+  return { state, error, lines, heldCount, paused, setPaused, clear };
 }
