@@ -14,7 +14,8 @@ export function LoginPage() {
   const location = useLocation();
   const navigate = useNavigate();
   const qc = useQueryClient();
-  const from = (location.state as { from?: string } | null)?.from ?? "/";
+  const asked = (location.state as { from?: unknown } | null)?.from;
+  const from = typeof asked === "string" ? asked : "/";
   const [reason] = useState(getSignOutReason);
 
   const signIn = (t: string) => {

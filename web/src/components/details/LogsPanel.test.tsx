@@ -25,7 +25,9 @@ function logsFeed() {
   const line = (text: string, stream: "stdout" | "stderr" = "stderr") => send(++seq, text, stream);
   /** Sends again a line already sent, as a reconnection's tail does. */
   const replay = (id: number, text: string) => send(id, text);
-  return { api, line, replay, ready: () => waitFor(() => expect(push).toBeDefined()) };
+  /** Sends a log event whose data is not a log line. */
+  const malformed = () => push?.(`id: ${++seq}\nevent: log\ndata: {"not":"a log line"}\n\n`);
+  return { api, line, replay, malformed, ready: () => waitFor(() => expect(push).toBeDefined()) };
 }
 
 describe("LogsPanel", () => {
@@ -68,13 +70,14 @@ describe("LogsPanel", () => {
     expect(await screen.findByText("after clear")).toBeInTheDocument();
   });
 
-  it("skips the tail a reconnection replays", async () => {
+  it("skips the tail a reconnection replays, and what is not a log line", async () => {
     setToken("t");
     const feed = logsFeed();
     renderWithProviders(<LogsPanel name="shout" />);
     await feed.ready();
     feed.line("one");
     feed.replay(1, "one");
+    feed.malformed();
     feed.line("two");
     await screen.findByText("two");
     expect(screen.getAllByTestId("log-line")).toHaveLength(2);

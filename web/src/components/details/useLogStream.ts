@@ -10,6 +10,17 @@ export interface LogEntry extends LogLine {
   seq: string;
 }
 
+/** A log event's data, if it has the fields the panel shows. */
+function parseLogLine(data: string): LogLine | undefined {
+  try {
+    const v = JSON.parse(data) as Partial<Record<keyof LogLine, unknown>> | null;
+    if (typeof v?.line !== "string" || typeof v.instance !== "string" || typeof v.time !== "string") return undefined;
+    return v as LogLine;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A function's log lines, live. Paused, new lines are held back (and
  * counted) rather than dropped, and shown on resume.
@@ -26,12 +37,8 @@ export function useLogStream(name: string) {
 
   const onMessage = useCallback((m: SseMessage) => {
     if (m.event !== "log") return;
-    let line: LogLine;
-    try {
-      line = JSON.parse(m.data) as LogLine;
-    } catch {
-      return;
-    }
+    const line = parseLogLine(m.data);
+    if (!line) return;
     // The id is the log stream's sequence, increasing.
     const n = Number(m.id);
     if (Number.isSafeInteger(n)) {
