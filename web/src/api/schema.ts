@@ -268,7 +268,7 @@ export interface paths {
         };
         /**
          * Stream the tenant's lifecycle events (SSE)
-         * @description Server-sent events of the caller's tenant: every function transition (`io.eventflow.function.deploying|ready|failed|deleted`) and invocation transition (`io.eventflow.invocation.queued|started|succeeded|failed`). Each SSE event has `id:` = the event's sequence in the events stream, `event:` = its CloudEvents type, and `data:` = the CloudEvents 1.0 JSON (structured mode; extension attribute `tenant`). Without `Last-Event-ID` the stream starts with new events; with it (or `?since=`) it resumes right after that event, so a client that reconnects misses nothing (events are kept 7 days). A comment line opens the stream and one is sent every 15 s to keep it alive.
+         * @description Server-sent events of the caller's tenant: every function transition (`io.eventflow.function.deploying|ready|failed|deleted`) and every transition of an asynchronous invocation (`io.eventflow.invocation.queued|started|succeeded|failed`; synchronous invocations answer their caller directly and publish no events). Each SSE event has `id:` = the event's sequence in the events stream, `event:` = its CloudEvents type, and `data:` = the CloudEvents 1.0 JSON (structured mode; extension attribute `tenant`). Without `Last-Event-ID` the stream starts with new events; with it (or `?since=`) it resumes right after that event, so a client that reconnects misses nothing (events are kept 7 days). A comment line opens the stream and one is sent every 15 s to keep it alive.
          *
          *     Requires a bearer token with scope `functions:read`.
          */
