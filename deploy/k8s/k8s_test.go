@@ -114,6 +114,9 @@ func TestAppliedToCluster(t *testing.T) {
 			t.Logf("%s applied and ready in %s", r.name, time.Since(start).Round(time.Millisecond))
 			t.Run("pod security restricted is enforced", func(t *testing.T) { podSecurityEnforced(t, env) })
 			t.Run("rbac", func(t *testing.T) { manifest.CheckRBACLive(t, env, ns, "eventflow", "eventflow-acme") })
+			t.Run("re-applying keeps the HPA's replicas", func(t *testing.T) {
+				manifest.ReapplyAfterScaling(t, env, ns, "eventflow-gateway", rendered)
+			})
 			start = time.Now()
 			manifest.Delete(t, env, rendered)
 			waitNamespaceGone(t, env)

@@ -51,8 +51,10 @@ type Expect struct {
 // Workload is a Deployment or StatefulSet's pod template.
 type Workload struct {
 	Kind, Name string
-	Replicas   int32
-	Template   corev1.PodTemplateSpec
+	Replicas   int32 // spec.replicas, or 1 when unset
+	// ReplicasUnset: spec.replicas left out (for an HPA to own).
+	ReplicasUnset bool
+	Template      corev1.PodTemplateSpec
 }
 
 // Workloads returns the pod templates of every Deployment and StatefulSet.
@@ -62,7 +64,8 @@ func Workloads(tb testing.TB, objs Objects) []Workload {
 	for _, u := range objs.Of("Deployment") {
 		var d appsv1.Deployment
 		Into(tb, u, &d)
-		out = append(out, Workload{Kind: "Deployment", Name: d.Name, Replicas: ptrOr(d.Spec.Replicas, 1), Template: d.Spec.Template})
+		out = append(out, Workload{Kind: "Deployment", Name: d.Name, Replicas: ptrOr(d.Spec.Replicas, 1), ReplicasUnset: d.Spec.Replicas == nil,
+			Template: d.Spec.Template})
 	}
 	for _, u := range objs.Of("StatefulSet") {
 		var s appsv1.StatefulSet
@@ -335,12 +338,13 @@ func selects(selector, lbls map[string]string) bool {
 }
 
 func checkScaling(t *testing.T, objs Objects, exp Expect) {
-	gw := workload(t, objs, "Deployment", exp.Prefix+"-gateway")
-	if gw.Replicas < int32(exp.MinGateway) || gw.Replicas < 2 {
-		t.Errorf("gateway replicas %d, want at least %d (and 2)", gw.Replicas, exp.MinGateway)
-	}
+	// The replicas a Deployment runs at least: its own, or its HPA's
+	// minimum when the HPA owns them.
+	floor := map[string]int32{}
 	for _, svc := range []string{"gateway", "invoker"} {
 		name := exp.Prefix + "-" + svc
+		w := workload(t, objs, "Deployment", name)
+		floor[name] = w.Replicas
 		u := objs.Get("HorizontalPodAutoscaler", name)
 		if u == nil {
 			t.Errorf("no HorizontalPodAutoscaler %s", name)
@@ -351,12 +355,22 @@ func checkScaling(t *testing.T, objs Objects, exp Expect) {
 		if h.Spec.ScaleTargetRef.Kind != "Deployment" || h.Spec.ScaleTargetRef.Name != name {
 			t.Errorf("HPA %s targets %+v", name, h.Spec.ScaleTargetRef)
 		}
-		if min := ptrOr(h.Spec.MinReplicas, 1); min < 2 || (svc == "gateway" && min < int32(exp.MinGateway)) || h.Spec.MaxReplicas < min {
+		min := ptrOr(h.Spec.MinReplicas, 1)
+		if min < 2 || h.Spec.MaxReplicas < min {
 			t.Errorf("HPA %s: min %d max %d", name, min, h.Spec.MaxReplicas)
 		}
 		if len(h.Spec.Metrics) == 0 {
 			t.Errorf("HPA %s: no metrics", name)
 		}
+		// The HPA owns spec.replicas: a manifest that sets them conflicts
+		// with it on the next server-side apply, or resets its count.
+		if !w.ReplicasUnset {
+			t.Errorf("Deployment %s sets replicas (%d) although HPA %s scales it", name, w.Replicas, name)
+		}
+		floor[name] = min
+	}
+	if gw := floor[exp.Prefix+"-gateway"]; gw < int32(exp.MinGateway) || gw < 2 {
+		t.Errorf("gateway runs at least %d replicas, want at least %d (and 2)", gw, exp.MinGateway)
 	}
 	wantPDB := []string{exp.Prefix + "-gateway", exp.Prefix + "-invoker"}
 	if exp.NATSReplicas > 0 {
@@ -380,8 +394,12 @@ func checkScaling(t *testing.T, objs Objects, exp Expect) {
 			t.Errorf("PDB %s does not select the pods of %s %s", name, kind, name)
 		}
 		// A PDB must leave room for one voluntary eviction.
-		if p.Spec.MinAvailable != nil && p.Spec.MinAvailable.Type == intstr.Int && p.Spec.MinAvailable.IntVal >= w.Replicas {
-			t.Errorf("PDB %s: minAvailable %d with %d replicas blocks every eviction", name, p.Spec.MinAvailable.IntVal, w.Replicas)
+		replicas := w.Replicas
+		if f, ok := floor[name]; ok {
+			replicas = f
+		}
+		if p.Spec.MinAvailable != nil && p.Spec.MinAvailable.Type == intstr.Int && p.Spec.MinAvailable.IntVal >= replicas {
+			t.Errorf("PDB %s: minAvailable %d with %d replicas blocks every eviction", name, p.Spec.MinAvailable.IntVal, replicas)
 		}
 	}
 }

@@ -67,8 +67,9 @@ func CreateSecret(tb testing.TB, env *k8stest.Env, ns, name string, data map[str
 }
 
 // WaitReady polls (bounded by timeout) until every Deployment in ns is
-// Available with all replicas updated and ready, and every StatefulSet has
-// all replicas ready. kwok has no volume provisioner, so while waiting it
+// Available with all replicas updated and ready (an autoscaled one scaled
+// to its HPA's minimum first), and every StatefulSet has all replicas
+// ready. kwok has no volume provisioner, so while waiting it
 // provisions statically: each Pending PersistentVolumeClaim gets a
 // PersistentVolume bound to it (claimRef), of its class, size and access
 // modes, which the controller-manager's PV controller then binds. It
@@ -160,8 +161,24 @@ func workloadsReady(ctx context.Context, c kubernetes.Interface, ns string, want
 	if len(ds.Items) != wantD || len(ss.Items) != wantS {
 		return false, fmt.Sprintf("%d Deployments and %d StatefulSets, want %d and %d", len(ds.Items), len(ss.Items), wantD, wantS)
 	}
+	hpas, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return false, err.Error()
+	}
+	// The HPAs own their Deployments' replicas (the manifests set none):
+	// ready means scaled to their minimum.
+	minOf := map[string]int32{}
+	for _, h := range hpas.Items {
+		if h.Spec.ScaleTargetRef.Kind == "Deployment" {
+			minOf[h.Spec.ScaleTargetRef.Name] = ptrOr(h.Spec.MinReplicas, 1)
+		}
+	}
 	var waiting []string
 	for _, d := range ds.Items {
+		if min, ok := minOf[d.Name]; ok && ptrOr(d.Spec.Replicas, 1) < min {
+			waiting = append(waiting, fmt.Sprintf("deployment %s scaled to %d by its HPA (%d replicas)", d.Name, min, ptrOr(d.Spec.Replicas, 1)))
+			continue
+		}
 		if !deploymentAvailable(d) {
 			waiting = append(waiting, fmt.Sprintf("deployment %s (%d/%d ready, %d updated)", d.Name, d.Status.ReadyReplicas, ptrOr(d.Spec.Replicas, 1), d.Status.UpdatedReplicas))
 		}
@@ -308,4 +325,33 @@ func Rules(tb testing.TB, env *k8stest.Env, ns, sa, in string) []string {
 	}
 	sort.Strings(out)
 	return slices.Compact(out)
+}
+
+// ReapplyAfterScaling changes the replicas of an autoscaled Deployment the
+// way its HorizontalPodAutoscaler does (the scale subresource, under the
+// HPA controller's field manager), applies the rendering again, as a second
+// `kubectl apply --server-side` of the same manifests does, and checks the
+// apply neither conflicts with the HPA over spec.replicas nor resets them.
+func ReapplyAfterScaling(tb testing.TB, env *k8stest.Env, ns, deployment string, rendered []byte) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d := env.Admin.AppsV1().Deployments(ns)
+	scale, err := d.GetScale(ctx, deployment, metav1.GetOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	want := scale.Spec.Replicas + 1
+	scale.Spec.Replicas = want
+	if _, err := d.UpdateScale(ctx, deployment, scale, metav1.UpdateOptions{FieldManager: "horizontal-pod-autoscaler"}); err != nil {
+		tb.Fatalf("scale %s as the HPA would: %v", deployment, err)
+	}
+	Apply(tb, env, rendered)
+	got, err := d.Get(ctx, deployment, metav1.GetOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if r := ptrOr(got.Spec.Replicas, 1); r != want {
+		tb.Errorf("re-applying reset %s from the HPA's %d replicas to %d", deployment, want, r)
+	}
 }
