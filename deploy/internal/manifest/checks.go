@@ -251,6 +251,14 @@ func checkServices(t *testing.T, objs Objects, exp Expect) {
 			t.Errorf("%s: HTTP probes missing", name)
 			continue
 		}
+		// The process serves its endpoints only after connecting to NATS
+		// and provisioning the streams, which waits for a JetStream
+		// quorum: without a startup probe, liveness would kill it first.
+		if sp := c.StartupProbe; sp == nil || sp.HTTPGet == nil || sp.HTTPGet.Path != "/healthz" || portNumber(c, sp.HTTPGet.Port) != port {
+			t.Errorf("%s: no startup probe on /healthz port %d", name, port)
+		} else if d := sp.PeriodSeconds * sp.FailureThreshold; d < 120 {
+			t.Errorf("%s: startup probe gives up after %ds, want 2 minutes at least (NATS forming its cluster)", name, d)
+		}
 		if p := c.LivenessProbe.HTTPGet; p.Path != "/healthz" || portNumber(c, p.Port) != port {
 			t.Errorf("%s: liveness probe %s on %d, want /healthz on %d", name, p.Path, portNumber(c, p.Port), port)
 		}
