@@ -494,6 +494,7 @@ func checkNATS(t *testing.T, objs Objects, exp Expect) {
 			t.Errorf("nats.conf lacks %q", want)
 		}
 	}
+	checkLameDuck(t, c, conf)
 	routes := routeRE.FindAllStringSubmatch(conf, -1)
 	if exp.NATSReplicas == 1 {
 		if len(routes) != 0 || strings.Contains(conf, "cluster {") {
@@ -508,6 +509,34 @@ func checkNATS(t *testing.T, objs Objects, exp Expect) {
 		if r[1] != ss.Name || r[2] != strconv.Itoa(i) || r[3] != ss.Spec.ServiceName {
 			t.Errorf("route %q does not name pod %s-%d of Service %s", r[0], ss.Name, i, ss.Spec.ServiceName)
 		}
+	}
+}
+
+var pidFileRE = regexp.MustCompile(`(?m)^\s*pid_file:\s*"?([^"\s]+)"?\s*$`)
+
+// checkLameDuck: SIGTERM stops nats-server at once (clients and stream
+// leaders on it just drop); the preStop hook must put it in lame duck mode
+// first, through the pid file the config writes on a writable volume.
+func checkLameDuck(t *testing.T, c corev1.Container, conf string) {
+	t.Helper()
+	m := pidFileRE.FindStringSubmatch(conf)
+	if m == nil {
+		t.Error("nats.conf writes no pid_file for the preStop hook to signal")
+		return
+	}
+	pid := m[1]
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Exec == nil ||
+		!slices.Equal(c.Lifecycle.PreStop.Exec.Command, []string{"nats-server", "--signal", "ldm=" + pid}) {
+		t.Errorf("NATS has no preStop hook signalling lame duck mode to %s", pid)
+	}
+	writable := false
+	for _, vm := range c.VolumeMounts {
+		if !vm.ReadOnly && strings.HasPrefix(pid, strings.TrimSuffix(vm.MountPath, "/")+"/") {
+			writable = true
+		}
+	}
+	if !writable {
+		t.Errorf("NATS' pid file %s is on no writable volume (the root filesystem is read-only)", pid)
 	}
 }
 
