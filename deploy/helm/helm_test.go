@@ -97,17 +97,30 @@ func TestRendered(t *testing.T) {
 	}
 }
 
-// TestBadValuesFail: values the chart must refuse.
+// TestBadValuesFail: values the chart must refuse, each for its reason
+// (a chart that fails for another one proves nothing).
 func TestBadValuesFail(t *testing.T) {
 	helm := manifest.Helm(t)
-	for name, args := range map[string][]string{
-		"short jwt secret":         {"--set", "auth.jwtSecret=too-short"},
-		"OIDC without an audience": {"--set", "auth.oidc.issuer=https://idp.example.com"},
+	for name, c := range map[string]struct{ set, why string }{
+		"short jwt secret":         {"auth.jwtSecret=too-short", "/auth/jwtSecret"},
+		"OIDC without an audience": {"auth.oidc.issuer=https://idp.example.com", "auth.oidc.issuer needs auth.oidc.audience"},
+		// values.schema.json
+		"an even NATS cluster":       {"nats.replicas=2", "/nats/replicas"},
+		"a misspelt value":           {"gateway.autoscalling.enabled=false", "autoscalling"},
+		"an unknown Service type":    {"gateway.service.type=Ingress", "/gateway/service/type"},
+		"a prefix no namespace fits": {"runtime.namespacePrefix=Tenant_", "/runtime/namespacePrefix"},
+		"HPA minimum above maximum":  {"invoker.autoscaling.minReplicas=12", "invoker.autoscaling.minReplicas (12) is above maxReplicas"},
 	} {
-		all := append([]string{"template", "x", chart(t)}, args...)
-		if _, err := manifest.Run(t, time.Minute, nil, helm, all...); err == nil {
+		_, err := manifest.Run(t, time.Minute, nil, helm, "template", "x", chart(t), "--set", c.set)
+		if err == nil {
 			t.Errorf("%s: rendered", name)
+		} else if !strings.Contains(err.Error(), c.why) {
+			t.Errorf("%s: refused, but not for %q: %v", name, c.why, err)
 		}
+	}
+	// The defaults pass the schema and the chart's own rules.
+	if _, err := manifest.Run(t, time.Minute, nil, helm, "template", "x", chart(t)); err != nil {
+		t.Errorf("defaults: %v", err)
 	}
 }
 
