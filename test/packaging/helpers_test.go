@@ -54,71 +54,71 @@ func imageByDockerfile(path string) (image, bool) {
 	return image{}, false
 }
 
-var (
-	binOnce sync.Once
-	binDir  string
-	binErr  error
-)
-
-// binaries returns the directory holding the service binaries and probe:
-// $EVENTFLOW_BIN (make build) when set, else a build into a temporary
-// directory, removed by TestMain.
-func binaries(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		if d := os.Getenv("EVENTFLOW_BIN"); d != "" {
-			binDir = d
-			for _, im := range images {
-				if _, err := os.Stat(filepath.Join(d, im.name)); err != nil {
-					binErr = fmt.Errorf("EVENTFLOW_BIN=%s: %v (run make build)", d, err)
-					return
-				}
-			}
-			return
-		}
-		d, err := os.MkdirTemp("", "eventflow-packaging-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		tempDirs = append(tempDirs, d)
-		binDir = d
-		for _, im := range images {
-			if binErr = goBuild(repoRoot, filepath.Join(d, im.name), "./"+im.pkg); binErr != nil {
-				return
-			}
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binDir
+// buildOnce is something built once per test run; each test that needs it
+// waits for it, and all fail alike if it cannot be built.
+type buildOnce struct {
+	once sync.Once
+	path string
+	err  error
 }
 
-var (
-	probeOnce sync.Once
-	probeBin  string
-	probeErr  error
-)
+func (b *buildOnce) get(t *testing.T, build func() (string, error)) string {
+	t.Helper()
+	b.once.Do(func() { b.path, b.err = build() })
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
 
-// probeBinary is cmd/probe, built for this test run (EVENTFLOW_BIN does not
-// hold it).
+// buildTemp builds each main package (relative to repoRoot) into a new
+// temporary directory, removed by TestMain, as the binary named by its key.
+func buildTemp(pkgs map[string]string) (string, error) {
+	d, err := os.MkdirTemp("", "eventflow-packaging-bin-")
+	if err != nil {
+		return "", err
+	}
+	tempDirs = append(tempDirs, d)
+	for name, pkg := range pkgs {
+		if err := goBuild(repoRoot, filepath.Join(d, name), "./"+pkg); err != nil {
+			return "", err
+		}
+	}
+	return d, nil
+}
+
+var serviceBins, probeBin buildOnce
+
+// binaries returns the directory holding the service binaries:
+// $EVENTFLOW_BIN (make build) when set, else a build into a temporary
+// directory.
+func binaries(t *testing.T) string {
+	t.Helper()
+	return serviceBins.get(t, func() (string, error) {
+		if d := os.Getenv("EVENTFLOW_BIN"); d != "" {
+			for _, im := range images {
+				if _, err := os.Stat(filepath.Join(d, im.name)); err != nil {
+					return "", fmt.Errorf("EVENTFLOW_BIN=%s: %v (run make build)", d, err)
+				}
+			}
+			return d, nil
+		}
+		pkgs := map[string]string{}
+		for _, im := range images {
+			pkgs[im.name] = im.pkg
+		}
+		return buildTemp(pkgs)
+	})
+}
+
+// probeBinary is cmd/probe, built for this test run (make build does not
+// build it into EVENTFLOW_BIN).
 func probeBinary(t *testing.T) string {
 	t.Helper()
-	probeOnce.Do(func() {
-		d, err := os.MkdirTemp("", "eventflow-packaging-probe-")
-		if err != nil {
-			probeErr = err
-			return
-		}
-		tempDirs = append(tempDirs, d)
-		probeBin = filepath.Join(d, "probe")
-		probeErr = goBuild(repoRoot, probeBin, "./cmd/probe")
+	return probeBin.get(t, func() (string, error) {
+		d, err := buildTemp(map[string]string{"probe": "cmd/probe"})
+		return filepath.Join(d, "probe"), err
 	})
-	if probeErr != nil {
-		t.Fatal(probeErr)
-	}
-	return probeBin
 }
 
 var tempDirs []string

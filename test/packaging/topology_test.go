@@ -44,11 +44,7 @@ func TestComposeTopology(t *testing.T) {
 
 	// What the container network and mounts provide, on this machine.
 	rw := rewriter{}
-	fnDir := t.TempDir()
-	copyFile(t, probe, filepath.Join(fnDir, "probe"))
-	if err := os.Chmod(filepath.Join(fnDir, "probe"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	fnDir := functionsDir(t, probe)
 	for _, name := range []string{"deployer", "invoker"} {
 		for _, v := range service(t, p, name).Volumes {
 			if v.Target == "/functions" {
@@ -105,23 +101,7 @@ func TestComposeTopology(t *testing.T) {
 
 	// The compose health checks, as Docker would run them.
 	for _, r := range all {
-		hc := []string(r.svc.HealthCheck.Test)
-		if len(hc) < 3 || hc[0] != "CMD" || hc[1] != "/probe" {
-			t.Fatalf("%s: health check %v is not [CMD /probe URL]", r.svc.Name, hc)
-		}
-		u, err := url.Parse(hc[len(hc)-1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, want, _ := net.SplitHostPort(env(r.svc, r.im.addrEnv))
-		if u.Port() != want {
-			t.Fatalf("%s: health check asks port %s, the service listens on %s", r.svc.Name, u.Port(), want)
-		}
-		u.Host = r.addr
-		args := append(append([]string{}, hc[2:len(hc)-1]...), u.String())
-		if out, err := exec.Command(probe, args...).CombinedOutput(); err != nil {
-			t.Errorf("%s: health check %v: %v %s", r.svc.Name, hc, err, out)
-		}
+		runHealthCheck(t, probe, r.svc, r.im, r.addr)
 	}
 
 	gw := "http://" + all[0].addr
@@ -327,6 +307,80 @@ func (a api) expect(status int, method, path string, body any, hdr map[string]st
 	return resp, b
 }
 
+// login gets a development token for tenant from POST /auth/token.
+func (a *api) login(tenant string) {
+	a.t.Helper()
+	_, b := a.expect(http.StatusOK, "POST", "/auth/token", map[string]string{"tenant": tenant}, nil)
+	var tok struct{ Token string }
+	if err := json.Unmarshal(b, &tok); err != nil || tok.Token == "" {
+		a.t.Fatalf("POST /auth/token: %s", b)
+	}
+	a.token = tok.Token
+}
+
+// deployReady creates a job-mode function and waits for phase Ready,
+// failing at once on Failed.
+func (a api) deployReady(name string, command []string) {
+	a.t.Helper()
+	a.expect(http.StatusAccepted, "POST", "/v1/functions", map[string]any{"name": name, "command": command}, nil)
+	eventually(a.t, 30*time.Second, name+" Ready", func() (bool, string) {
+		_, b := a.expect(http.StatusOK, "GET", "/v1/functions/"+name, nil, nil)
+		var f struct {
+			Status struct{ Phase, Message string }
+		}
+		_ = json.Unmarshal(b, &f)
+		if f.Status.Phase == "Failed" {
+			a.t.Fatalf("%s failed to deploy: %s", name, b)
+		}
+		return f.Status.Phase == "Ready", string(b)
+	})
+}
+
+// waitLog waits for a line containing text in the function's logs.
+func (a api) waitLog(name, text string) {
+	a.t.Helper()
+	eventually(a.t, 30*time.Second, fmt.Sprintf("%q in %s's logs", text, name), func() (bool, string) {
+		_, b := a.expect(http.StatusOK, "GET", "/v1/functions/"+name+"/logs?tail=20", nil, nil)
+		return strings.Contains(string(b), text), string(b)
+	})
+}
+
+// functionsDir stands in for the /functions mount: a temporary directory
+// holding the probe binary, the job-mode function the tests deploy.
+func functionsDir(t *testing.T, probe string) string {
+	t.Helper()
+	dir := t.TempDir()
+	copyFile(t, probe, filepath.Join(dir, "probe"))
+	if err := os.Chmod(filepath.Join(dir, "probe"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// runHealthCheck runs the compose service's health check as Docker would,
+// [CMD /probe [flags] URL], with the URL's host moved to addr, where the
+// service listens instead of its container port.
+func runHealthCheck(t *testing.T, probe string, s types.ServiceConfig, im image, addr string) {
+	t.Helper()
+	hc := []string(s.HealthCheck.Test)
+	if len(hc) < 3 || hc[0] != "CMD" || hc[1] != "/probe" {
+		t.Fatalf("%s: health check %v is not [CMD /probe URL]", s.Name, hc)
+	}
+	u, err := url.Parse(hc[len(hc)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, want, _ := net.SplitHostPort(env(s, im.addrEnv))
+	if u.Port() != want {
+		t.Fatalf("%s: health check asks port %s, the service listens on %s", s.Name, u.Port(), want)
+	}
+	u.Host = addr
+	args := append(append([]string{}, hc[2:len(hc)-1]...), u.String())
+	if out, err := exec.Command(probe, args...).CombinedOutput(); err != nil {
+		t.Errorf("%s: health check %v: %v %s", s.Name, hc, err, out)
+	}
+}
+
 // journey walks a user's way through the gateway. Functions are written
 // as a user of the compose setup writes them (/functions/..., the gateway
 // by its compose hostname) and rewritten like the environment.
@@ -339,45 +393,26 @@ func journey(t *testing.T, gw string, rw rewriter) {
 		t.Errorf("GET /: Content-Type %q, want the console's HTML", ct)
 	}
 
-	_, b := a.expect(http.StatusOK, "POST", "/auth/token", map[string]string{"tenant": "compose"}, nil)
-	var tok struct{ Token string }
-	if err := json.Unmarshal(b, &tok); err != nil || tok.Token == "" {
-		t.Fatalf("POST /auth/token: %s", b)
-	}
-	a.token = tok.Token
+	a.login("compose")
 
 	deploy := func(name string, command ...string) {
 		for i := range command {
 			command[i] = rw.apply(t, name+" command", command[i])
 		}
-		a.expect(http.StatusAccepted, "POST", "/v1/functions", map[string]any{"name": name, "command": command}, nil)
-		eventually(t, 30*time.Second, name+" Ready", func() (bool, string) {
-			_, b := a.expect(http.StatusOK, "GET", "/v1/functions/"+name, nil, nil)
-			var f struct {
-				Status struct{ Phase, Message string }
-			}
-			_ = json.Unmarshal(b, &f)
-			if f.Status.Phase == "Failed" {
-				t.Fatalf("%s failed to deploy: %s", name, b)
-			}
-			return f.Status.Phase == "Ready", string(b)
-		})
+		a.deployReady(name, command)
 	}
 	// A job-mode function the invoker runs: the images' own probe, asking
 	// the gateway's health. It succeeds only if it really ran.
 	deploy("health", "/functions/probe", "-timeout", "5s", "http://gateway:8080/healthz")
 	a.expect(http.StatusOK, "POST", "/v1/functions/health:invoke", "", nil)
 	deploy("broken", "/functions/probe", "-timeout", "5s", "http://gateway:8080/v1/functions") // 401 without a token
-	resp, b = a.expect(http.StatusBadGateway, "POST", "/v1/functions/broken:invoke", "", nil)
+	resp, b := a.expect(http.StatusBadGateway, "POST", "/v1/functions/broken:invoke", "", nil)
 	if resp.Header.Get("X-Exit-Code") != "1" || !strings.Contains(string(b), "function_failed") {
 		t.Errorf("broken: X-Exit-Code %q, body %s: want exit code 1, function_failed", resp.Header.Get("X-Exit-Code"), b)
 	}
 	// The probe's reason, on its stderr, reaches the function's logs: the
 	// invoker publishes its functions' lines itself.
-	eventually(t, 30*time.Second, "broken's stderr in the logs", func() (bool, string) {
-		_, b := a.expect(http.StatusOK, "GET", "/v1/functions/broken/logs?tail=20", nil, nil)
-		return strings.Contains(string(b), "401 Unauthorized"), string(b)
-	})
+	a.waitLog("broken", "401 Unauthorized")
 
 	// An async invocation with a callback: queued by the gateway, run and
 	// called back by the invoker, its signature verified with the key the
@@ -445,11 +480,7 @@ func TestComposeAllInOne(t *testing.T) {
 	probe := probeBinary(t)
 
 	rw := rewriter{}
-	fnDir, dataDir := t.TempDir(), t.TempDir()
-	copyFile(t, probe, filepath.Join(fnDir, "probe"))
-	if err := os.Chmod(filepath.Join(fnDir, "probe"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	fnDir, dataDir := functionsDir(t, probe), t.TempDir()
 	mounted := false
 	for _, v := range s.Volumes {
 		switch v.Target {
@@ -479,36 +510,16 @@ func TestComposeAllInOne(t *testing.T) {
 	}
 	pr := startProc(t, "eventflow", filepath.Join(bins, im.name), []string(s.Command), envv)
 	waitReady(t, pr, "http://"+addr+"/readyz")
-	hc := []string(s.HealthCheck.Test)
-	u, err := url.Parse(hc[len(hc)-1])
-	if err != nil || u.Port() != port {
-		t.Fatalf("health check %v does not ask port %s", hc, port)
-	}
-	u.Host = addr
-	if out, err := exec.Command(probe, u.String()).CombinedOutput(); err != nil {
-		t.Errorf("health check %v: %v %s", hc, err, out)
-	}
+	runHealthCheck(t, probe, s, im, addr)
 	if _, err := os.Stat(filepath.Join(dataDir, "jetstream")); err != nil {
 		t.Errorf("nothing written to the data dir: %v", err)
 	}
 
 	a := api{t: t, base: "http://" + addr}
-	_, b := a.expect(http.StatusOK, "POST", "/auth/token", map[string]string{"tenant": "compose"}, nil)
-	var tok struct{ Token string }
-	if err := json.Unmarshal(b, &tok); err != nil || tok.Token == "" {
-		t.Fatalf("POST /auth/token: %s", b)
-	}
-	a.token = tok.Token
+	a.login("compose")
 	cmd := []string{rw.apply(t, "command", "/functions/probe"), "-timeout", "5s", rw.apply(t, "url", "http://eventflow:"+port+"/v1/functions")}
-	a.expect(http.StatusAccepted, "POST", "/v1/functions", map[string]any{"name": "broken", "command": cmd}, nil)
-	eventually(t, 30*time.Second, "broken Ready", func() (bool, string) {
-		_, b := a.expect(http.StatusOK, "GET", "/v1/functions/broken", nil, nil)
-		return strings.Contains(string(b), `"phase":"Ready"`), string(b)
-	})
+	a.deployReady("broken", cmd)
 	a.expect(http.StatusBadGateway, "POST", "/v1/functions/broken:invoke", "", nil)
 	// The probe's reason, on its stderr, reaches the function's logs.
-	eventually(t, 30*time.Second, "the probe's stderr in the logs", func() (bool, string) {
-		_, b := a.expect(http.StatusOK, "GET", "/v1/functions/broken/logs?tail=20", nil, nil)
-		return strings.Contains(string(b), "401 Unauthorized"), string(b)
-	})
+	a.waitLog("broken", "401 Unauthorized")
 }
