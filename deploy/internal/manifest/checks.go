@@ -212,6 +212,21 @@ func workload(tb testing.TB, objs Objects, kind, name string) Workload {
 	return Workload{}
 }
 
+// typed returns the rendered object of kind and name in its typed form
+// (e.g. appsv1.StatefulSet); false, reported as an error, when there is
+// none.
+func typed[T any](tb testing.TB, objs Objects, kind, name string) (*T, bool) {
+	tb.Helper()
+	u := objs.Get(kind, name)
+	if u == nil {
+		tb.Errorf("no %s %s", kind, name)
+		return nil, false
+	}
+	out := new(T)
+	Into(tb, u, out)
+	return out, true
+}
+
 // portNumber resolves a probe's port (number or name) on a container.
 func portNumber(c corev1.Container, p intstr.IntOrString) int32 {
 	if p.Type == intstr.Int {
@@ -301,13 +316,10 @@ func checkServices(t *testing.T, objs Objects, exp Expect) {
 			}
 		}
 		// A Service in front of each, on the same port.
-		var s corev1.Service
-		u := objs.Get("Service", name)
-		if u == nil {
-			t.Errorf("no Service %s", name)
+		s, ok := typed[corev1.Service](t, objs, "Service", name)
+		if !ok {
 			continue
 		}
-		Into(t, u, &s)
 		if !selects(s.Spec.Selector, w.Template.Labels) {
 			t.Errorf("Service %s selector %v does not select the pods %v", name, s.Spec.Selector, w.Template.Labels)
 		}
@@ -353,13 +365,10 @@ func checkScaling(t *testing.T, objs Objects, exp Expect) {
 		name := exp.Prefix + "-" + svc
 		w := workload(t, objs, "Deployment", name)
 		floor[name] = w.Replicas
-		u := objs.Get("HorizontalPodAutoscaler", name)
-		if u == nil {
-			t.Errorf("no HorizontalPodAutoscaler %s", name)
+		h, ok := typed[autoscalingv2.HorizontalPodAutoscaler](t, objs, "HorizontalPodAutoscaler", name)
+		if !ok {
 			continue
 		}
-		var h autoscalingv2.HorizontalPodAutoscaler
-		Into(t, u, &h)
 		if h.Spec.ScaleTargetRef.Kind != "Deployment" || h.Spec.ScaleTargetRef.Name != name {
 			t.Errorf("HPA %s targets %+v", name, h.Spec.ScaleTargetRef)
 		}
@@ -385,13 +394,10 @@ func checkScaling(t *testing.T, objs Objects, exp Expect) {
 		wantPDB = append(wantPDB, exp.Prefix+"-nats")
 	}
 	for _, name := range wantPDB {
-		u := objs.Get("PodDisruptionBudget", name)
-		if u == nil {
-			t.Errorf("no PodDisruptionBudget %s", name)
+		p, ok := typed[policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget", name)
+		if !ok {
 			continue
 		}
-		var p policyv1.PodDisruptionBudget
-		Into(t, u, &p)
 		kind := "Deployment"
 		if strings.HasSuffix(name, "-nats") {
 			kind = "StatefulSet"
@@ -449,24 +455,20 @@ func checkNATS(t *testing.T, objs Objects, exp Expect) {
 	if exp.StreamReplicas > exp.NATSReplicas {
 		t.Errorf("streams with %d replicas on %d NATS servers", exp.StreamReplicas, exp.NATSReplicas)
 	}
-	var ss appsv1.StatefulSet
-	u := objs.Get("StatefulSet", name)
-	if u == nil {
-		t.Fatalf("no StatefulSet %s", name)
+	ss, ok := typed[appsv1.StatefulSet](t, objs, "StatefulSet", name)
+	if !ok {
+		t.FailNow()
 	}
-	Into(t, u, &ss)
 	if got := ptrOr(ss.Spec.Replicas, 1); got != int32(exp.NATSReplicas) {
 		t.Errorf("NATS replicas %d, want %d", got, exp.NATSReplicas)
 	}
 	if len(ss.Spec.VolumeClaimTemplates) != 1 {
 		t.Errorf("NATS: %d volumeClaimTemplates, want 1", len(ss.Spec.VolumeClaimTemplates))
 	}
-	var headless corev1.Service
-	hu := objs.Get("Service", ss.Spec.ServiceName)
-	if hu == nil {
-		t.Fatalf("no headless Service %s", ss.Spec.ServiceName)
+	headless, ok := typed[corev1.Service](t, objs, "Service", ss.Spec.ServiceName)
+	if !ok {
+		t.FailNow()
 	}
-	Into(t, hu, &headless)
 	if headless.Spec.ClusterIP != corev1.ClusterIPNone || !selects(headless.Spec.Selector, ss.Spec.Template.Labels) {
 		t.Errorf("Service %s is not headless over the NATS pods", headless.Name)
 	}
