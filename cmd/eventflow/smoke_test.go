@@ -20,7 +20,16 @@ func runSmoke(t *testing.T, url string, env ...string) (string, error) {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(ctx, script, url)
-	cmd.Env = append(cmd.Environ(), append([]string{"SMOKE_TIMEOUT=60"}, env...)...)
+	// The script's own settings come only from env: none inherited from
+	// whoever runs the tests.
+	for _, kv := range cmd.Environ() {
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case "EVENTFLOW_URL", "EVENTFLOW_TOKEN", "EVENTFLOW_TENANT", "FUNCTION_IMAGE", "FUNCTION_SHELL", "SMOKE_TIMEOUT":
+		default:
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, append([]string{"SMOKE_TIMEOUT=60"}, env...)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -35,7 +44,7 @@ func TestSmokeScript(t *testing.T) {
 	if err != nil {
 		t.Fatalf("smoke test failed against eventflow dev: %v", err)
 	}
-	for _, want := range []string{"HELLO SMOKE", "QUEUED CALL", "gone (404)", "PASS"} {
+	for _, want := range []string{"ok: echo: hello smoke", "succeeded with echo: queued call", "gone (404)", "PASS"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("smoke output lacks %q", want)
 		}
@@ -45,6 +54,14 @@ func TestSmokeScript(t *testing.T) {
 		out, err := runSmoke(t, dev.URL, "EVENTFLOW_TOKEN=not-a-token")
 		if err == nil || !strings.Contains(out, "FAIL: create answered 401") {
 			t.Fatalf("want a failure at create with 401, got err=%v:\n%s", err, out)
+		}
+	})
+	t.Run("an undeployable function fails at once", func(t *testing.T) {
+		// Phase Failed ends the wait for Ready with the deployer's reason,
+		// not after SMOKE_TIMEOUT with the last answer.
+		out, err := runSmoke(t, dev.URL, "FUNCTION_SHELL=/nonexistent/sh", "SMOKE_TIMEOUT=170")
+		if err == nil || !strings.Contains(out, "failed to deploy") || !strings.Contains(out, "FUNCTION_SHELL") {
+			t.Fatalf("want a failure naming the deploy failure and FUNCTION_SHELL, got err=%v:\n%s", err, out)
 		}
 	})
 	t.Run("no gateway fails", func(t *testing.T) {
