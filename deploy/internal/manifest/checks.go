@@ -365,6 +365,13 @@ func checkScaling(t *testing.T, objs Objects, exp Expect) {
 		name := exp.Prefix + "-" + svc
 		w := workload(t, objs, "Deployment", name)
 		floor[name] = w.Replicas
+		spread := false
+		for _, c := range w.Template.Spec.TopologySpreadConstraints {
+			spread = spread || c.TopologyKey == "kubernetes.io/hostname" && matches(t, c.LabelSelector, w.Template.Labels)
+		}
+		if !spread {
+			t.Errorf("Deployment %s: replicas not spread over nodes (topologySpreadConstraints on kubernetes.io/hostname)", name)
+		}
 		h, ok := typed[autoscalingv2.HorizontalPodAutoscaler](t, objs, "HorizontalPodAutoscaler", name)
 		if !ok {
 			continue

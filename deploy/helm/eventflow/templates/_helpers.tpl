@@ -93,6 +93,10 @@ seccompProfile: {type: RuntimeDefault}
 {{/* Pod annotations; call with (dict "ctx" $ "port" 8081). */}}
 {{- define "eventflow.podAnnotations" -}}
 checksum/config: {{ include (print .ctx.Template.BasePath "/configmap.yaml") .ctx | sha256sum }}
+{{- /* The auth values, not the rendered Secret (its generated values are
+random in a dry run): changing them rolls the pods, which read the Secret
+only at start. */}}
+checksum/auth: {{ .ctx.Values.auth | toJson | sha256sum }}
 {{- if .ctx.Values.metrics.annotations }}
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ .port | quote }}
