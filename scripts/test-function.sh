@@ -46,10 +46,11 @@ api() {
   BODY=${out%$'\n'*}
 }
 
-# field NAME: the first string value of "NAME" in BODY (flat lookups are all
-# this script needs, and it keeps the script free of jq).
+# field NAME: the first string value of "NAME" in BODY, JSON escapes left
+# as they are (flat lookups are all this script needs, and it keeps the
+# script free of jq).
 field() {
-  local re="\"$1\"[[:space:]]*:[[:space:]]*\"([^\"]*)\""
+  local re='"'"$1"'"[[:space:]]*:[[:space:]]*"(([^"\\]|\\.)*)"'
   if [[ $BODY =~ $re ]]; then printf '%s' "${BASH_REMATCH[1]}"; fi
 }
 

@@ -2,6 +2,7 @@ package packaging
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -109,6 +110,33 @@ func TestComposeTopology(t *testing.T) {
 		t.Fatal("the gateway must be first")
 	}
 	journey(t, gw, rw)
+
+	// The smoke test a compose user runs (make test-function), with its
+	// function's shell in the functions dir as docs/CONTAINERS.md says
+	// (there a static busybox; here the host's sh stands in).
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, sh, filepath.Join(fnDir, "sh"))
+	if err := os.Chmod(filepath.Join(fnDir, "sh"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runSmokeScript(t, gw, "FUNCTION_SHELL="+rw.apply(t, "FUNCTION_SHELL", "/functions/sh"))
+}
+
+// runSmokeScript runs scripts/test-function.sh against gw with env added
+// and fails the test unless it passes.
+func runSmokeScript(t *testing.T, gw string, env ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(repoRoot, "scripts", "test-function.sh"), gw)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "SMOKE_TIMEOUT=60"}, env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "PASS:") {
+		t.Fatalf("scripts/test-function.sh %s: %v\n%s", gw, err, out)
+	}
 }
 
 // composeHost matches a compose service's hostname with a port.
