@@ -110,6 +110,7 @@ func TestBadValuesFail(t *testing.T) {
 		"an unknown Service type":    {"gateway.service.type=Ingress", "/gateway/service/type"},
 		"a prefix no namespace fits": {"runtime.namespacePrefix=Tenant_", "/runtime/namespacePrefix"},
 		"HPA minimum above maximum":  {"invoker.autoscaling.minReplicas=12", "invoker.autoscaling.minReplicas (12) is above maxReplicas"},
+		"a PDB blocking drains":      {"gateway.autoscaling.enabled=false,gateway.replicas=1", "gateway.pdb.minAvailable (1) with 1 replica(s) would block"},
 	} {
 		_, err := manifest.Run(t, time.Minute, nil, helm, "template", "x", chart(t), "--set", c.set)
 		if err == nil {
