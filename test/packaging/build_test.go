@@ -3,11 +3,13 @@ package packaging
 import (
 	"bytes"
 	"debug/elf"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -15,25 +17,50 @@ import (
 	"github.com/moby/patternmatcher"
 )
 
-// TestDockerfileBuilds proves each Dockerfile's Go build works without
-// Docker: its build stage is replayed on this machine. The stage's root is a
-// temporary directory; WORKDIR and ENV apply as in the Dockerfile; each COPY
-// from the context copies exactly those paths (minus what .dockerignore
-// drops) from the repository; each RUN runs with sh. Only the node stage is
-// not replayed: COPY --from=web gets a stand-in index.html (the console's
-// own build is web/'s). Then every file the final stage copies out of the
-// build stage must exist, and the binaries must be static ELF executables.
+// TestDockerfileBuilds proves each Dockerfile's builds work without
+// Docker: every stage before the final one is replayed on this machine, in
+// order. A stage's root is a temporary directory; WORKDIR and ENV apply as
+// in the Dockerfile; each COPY from the context copies exactly those paths
+// (minus what .dockerignore drops) from the repository, each COPY --from
+// out of the earlier stage's root; each RUN runs with sh. The web stage's
+// npm ci runs offline, from the npm cache `make build` filled (the images'
+// builds fetch from the registry); the Go builds use the host's module
+// cache. Then every file the final stage copies out of the build stage must
+// exist, the binaries must be static ELF executables, and the gateway's
+// and all-in-one's must embed the console the web stage built.
 func TestDockerfileBuilds(t *testing.T) {
 	ignore := dockerignore(t)
+	// Stages with the same base and instructions (the web stage of the
+	// gateway and of the all-in-one) are replayed once.
+	replayed := map[string]string{}
+	roots := t.TempDir() // outlives the subtests, for the replayed stages
 	for _, im := range images {
 		t.Run(im.name, func(t *testing.T) {
 			d := parseDockerfile(t, im.dockerfile)
-			build, _, ok := d.stage("build")
+			stageRoots := map[string]string{}
+			for _, s := range d.stages[:len(d.stages)-1] {
+				key := stageKey(s)
+				root, ok := replayed[key]
+				if !ok {
+					var err error
+					if root, err = os.MkdirTemp(roots, "stage-"); err != nil {
+						t.Fatal(err)
+					}
+					replayStage(t, root, s, ignore, stageRoots)
+					if !t.Failed() {
+						replayed[key] = root
+					}
+				}
+				stageRoots[strings.ToLower(s.Name)] = root
+			}
+			root, ok := stageRoots["build"]
 			if !ok {
 				t.Fatal("no stage named build")
 			}
-			root := t.TempDir()
-			replayStage(t, root, build, ignore)
+			var consoleJS []string
+			if im.web {
+				consoleJS = consoleAssets(t, stageRoots["web"])
+			}
 			final := d.final()
 			for _, c := range final.Commands {
 				cp, ok := c.(*instructions.CopyCommand)
@@ -52,10 +79,13 @@ func TestDockerfileBuilds(t *testing.T) {
 					}
 					checkStaticELF(t, host)
 					if im.web && filepath.Base(src) == im.name {
-						// The console stand-in must be embedded: the copy
-						// lands where the gateway's go:embed reads.
-						if b, err := os.ReadFile(host); err != nil || !bytes.Contains(b, []byte(consoleStandIn)) {
-							t.Errorf("%s does not embed the console copied from the web stage", src)
+						// The console the web stage built must be embedded:
+						// the copy lands where the gateway's go:embed reads.
+						b, err := os.ReadFile(host)
+						for _, a := range consoleJS {
+							if err != nil || !bytes.Contains(b, []byte(a)) {
+								t.Errorf("%s does not embed %s, built by the web stage", src, a)
+							}
 						}
 					}
 				}
@@ -64,12 +94,38 @@ func TestDockerfileBuilds(t *testing.T) {
 	}
 }
 
-// consoleStandIn is the index.html the replay puts where COPY --from=web
-// puts the console's build.
-const consoleStandIn = "<!doctype html><title>console stand-in for TestDockerfileBuilds</title>"
+// stageKey identifies a stage by its base and instructions.
+func stageKey(s instructions.Stage) string {
+	k := s.BaseName
+	for _, c := range s.Commands {
+		k += "\n" + fmt.Sprint(c)
+	}
+	return k
+}
 
-// replayStage runs a build stage's instructions under root.
-func replayStage(t *testing.T, root string, s instructions.Stage, ignore *patternmatcher.PatternMatcher) {
+// consoleAssets are the names of the scripts the console's index.html
+// loads, out of the web stage's dist (its WORKDIR is /src/web, which
+// checkWeb checks): content-hashed, so found in a binary only if that
+// build was embedded.
+func consoleAssets(t *testing.T, webRoot string) []string {
+	t.Helper()
+	if webRoot == "" {
+		t.Fatal("no web stage was replayed")
+	}
+	b, err := os.ReadFile(filepath.Join(webRoot, "src", "web", "dist", "index.html"))
+	if err != nil {
+		t.Fatalf("the web stage built no index.html: %v", err)
+	}
+	m := regexp.MustCompile(`assets/[A-Za-z0-9_.-]+\.js`).FindAllString(string(b), -1)
+	if len(m) == 0 {
+		t.Fatalf("the console's index.html loads no assets/*.js:\n%s", b)
+	}
+	return m
+}
+
+// replayStage runs a stage's instructions under root; COPY --from reads
+// the earlier stages' roots.
+func replayStage(t *testing.T, root string, s instructions.Stage, ignore *patternmatcher.PatternMatcher, stageRoots map[string]string) {
 	t.Helper()
 	wd := "/"
 	env := map[string]string{}
@@ -104,15 +160,12 @@ func replayStage(t *testing.T, root string, s instructions.Stage, ignore *patter
 			dest := hostPath(c.DestPath)
 			toDir := strings.HasSuffix(c.DestPath, "/") || len(c.SourcePaths) > 1
 			if c.From != "" {
-				if !strings.EqualFold(c.From, "web") {
-					t.Fatalf("COPY --from=%s: the replay knows only the web stage", c.From)
+				from, ok := stageRoots[strings.ToLower(c.From)]
+				if !ok {
+					t.Fatalf("COPY --from=%s: no earlier stage of that name was replayed", c.From)
 				}
-				// The console's build output, stood in for.
-				if err := os.MkdirAll(dest, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(filepath.Join(dest, "index.html"), []byte(consoleStandIn), 0o644); err != nil {
-					t.Fatal(err)
+				for _, src := range c.SourcePaths {
+					copyTree(t, filepath.Join(from, filepath.Clean(src)), dest, toDir)
 				}
 				continue
 			}
@@ -126,8 +179,8 @@ func replayStage(t *testing.T, root string, s instructions.Stage, ignore *patter
 			}
 			for _, part := range strings.Split(line, "&&") {
 				f := strings.Fields(part)
-				if len(f) == 0 || (f[0] != "go" && f[0] != "mkdir") {
-					t.Fatalf("RUN %s: the replay runs go and mkdir only; teach it this command first", line)
+				if len(f) == 0 || (f[0] != "go" && f[0] != "mkdir" && f[0] != "npm") {
+					t.Fatalf("RUN %s: the replay runs go, npm and mkdir only; teach it this command first", line)
 				}
 			}
 			cmd := exec.Command("sh", "-c", line)
@@ -142,8 +195,14 @@ func replayStage(t *testing.T, root string, s instructions.Stage, ignore *patter
 			for k, v := range env {
 				cmd.Env = append(cmd.Env, k+"="+v)
 			}
+			// npm from its cache only: no registry from a test.
+			cmd.Env = append(cmd.Env, "npm_config_offline=true", "npm_config_update_notifier=false")
 			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("RUN %s: %v\n%s", line, err, out)
+				hint := ""
+				if strings.Contains(line, "npm ci") {
+					hint = "\n(npm ci runs offline here: make build fills the npm cache it needs)"
+				}
+				t.Fatalf("RUN %s: %v\n%s%s", line, err, out, hint)
 			}
 		default:
 			t.Fatalf("%s: the replay does not know this instruction", c.Name())
@@ -156,14 +215,47 @@ func replayStage(t *testing.T, root string, s instructions.Stage, ignore *patter
 // not in the context, so not copied.
 func copyFromContext(t *testing.T, src, dest string, toDir bool, ignore *patternmatcher.PatternMatcher) {
 	t.Helper()
-	from := filepath.Join(repoRoot, src)
+	if _, err := os.Stat(filepath.Join(repoRoot, src)); err != nil {
+		t.Fatalf("COPY %s: %v", src, err)
+	}
+	copyTreeFiltered(t, filepath.Join(repoRoot, src), dest, toDir, func(p string, dir bool) (skip, skipDir bool) {
+		rel, _ := filepath.Rel(repoRoot, p)
+		rel = filepath.ToSlash(rel)
+		if excluded, _ := ignore.MatchesOrParentMatches(rel); !excluded || rel == src {
+			return false, false
+		}
+		// An excluded directory is walked only if a ! pattern could
+		// bring back something below it.
+		for _, pat := range ignore.Patterns() {
+			if pat.Exclusion() && strings.HasPrefix(pat.String(), rel+"/") {
+				return true, false
+			}
+		}
+		return true, dir
+	})
+}
+
+// copyTree copies a file or a directory's contents, as COPY --from does.
+func copyTree(t *testing.T, from, dest string, toDir bool) {
+	t.Helper()
+	if _, err := os.Stat(from); err != nil {
+		t.Fatalf("COPY --from: %v", err)
+	}
+	copyTreeFiltered(t, from, dest, toDir, func(string, bool) (bool, bool) { return false, false })
+}
+
+// copyTreeFiltered copies from (a file, or a directory's contents) to
+// dest; a file goes into dest when toDir. skip leaves a path out, skipDir
+// also all below it.
+func copyTreeFiltered(t *testing.T, from, dest string, toDir bool, skip func(path string, dir bool) (skip, skipDir bool)) {
+	t.Helper()
 	fi, err := os.Stat(from)
 	if err != nil {
-		t.Fatalf("COPY %s: %v", src, err)
+		t.Fatal(err)
 	}
 	if !fi.IsDir() {
 		if toDir {
-			dest = filepath.Join(dest, filepath.Base(src))
+			dest = filepath.Join(dest, filepath.Base(from))
 		}
 		copyFile(t, from, dest)
 		return
@@ -172,11 +264,9 @@ func copyFromContext(t *testing.T, src, dest string, toDir bool, ignore *pattern
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(repoRoot, p)
-		if excluded, _ := ignore.MatchesOrParentMatches(filepath.ToSlash(rel)); excluded && rel != src {
-			if e.IsDir() {
-				return nil // a re-included file below could exist: keep walking
-			}
+		if sk, skDir := skip(p, e.IsDir()); skDir {
+			return filepath.SkipDir
+		} else if sk {
 			return nil
 		}
 		inner, _ := filepath.Rel(from, p)
@@ -191,7 +281,7 @@ func copyFromContext(t *testing.T, src, dest string, toDir bool, ignore *pattern
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("COPY %s: %v", src, err)
+		t.Fatalf("copy %s: %v", from, err)
 	}
 }
 
