@@ -83,6 +83,9 @@ func TestCompose(t *testing.T) {
 				t.Errorf("image %q, want %q", s.Image, want)
 			}
 			checkHardened(t, s)
+			if s.Init == nil || !*s.Init {
+				t.Error("init is not true: the binary would be PID 1 and never reap its functions' orphans")
+			}
 			// Every variable set is one the binary reads.
 			allowed := envNames(t, im)
 			for k := range s.Environment {
