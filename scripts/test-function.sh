@@ -41,7 +41,7 @@ api() {
   local method=$1 path=$2 data=${3-} out
   shift 3 2>/dev/null || shift $#
   out=$(curl -sS -m 30 -X "$method" -w '\n%{http_code}' ${TOKEN:+-H "Authorization: Bearer $TOKEN"} \
-    ${data:+--data-binary "$data"} "$@" "$URL$path") || fail "$method $path: gateway unreachable at $URL"
+    ${data:+--data-binary "$data"} "$@" "$URL$path") || fail "$method $path: gateway unreachable at $URL, or no answer within 30s (curl exit $?)"
   CODE=${out##*$'\n'}
   BODY=${out%$'\n'*}
 }
