@@ -21,6 +21,7 @@ var WantRules = map[string][]string{
 		"get,list,watch,create,patch,delete services",
 		"get,list,watch,create,patch,delete podtemplates",
 		"get,list,watch,create,patch,delete horizontalpodautoscalers.autoscaling",
+		"get,list,watch,create,patch networkpolicies.networking.k8s.io",
 		"list,watch pods",
 		"list,delete,deletecollection jobs.batch"),
 	"invoker": expand(
@@ -127,11 +128,13 @@ func accessMatrix(svc, ns, tenant string) (allow, deny []Access) {
 		}
 		allow = append(allow,
 			access("create", "", "namespaces", "", ""), access("get", "", "namespaces", "", ""), access("patch", "", "namespaces", "", ""),
-			access("watch", "", "pods", "", ""), access("delete", "batch", "jobs", "", tenant))
+			access("watch", "", "pods", "", ""), access("delete", "batch", "jobs", "", tenant),
+			access("patch", "networking.k8s.io", "networkpolicies", "", tenant), access("watch", "networking.k8s.io", "networkpolicies", "", ""))
 		deny = append(deny,
 			access("create", "", "pods", "", tenant), access("delete", "", "pods", "", tenant),
 			access("create", "batch", "jobs", "", tenant), access("get", "", "pods", "log", tenant),
-			access("create", "", "secrets", "", tenant), access("update", "apps", "deployments", "", tenant))
+			access("create", "", "secrets", "", tenant), access("update", "apps", "deployments", "", tenant),
+			access("delete", "networking.k8s.io", "networkpolicies", "", tenant))
 	case "invoker":
 		allow = append(allow,
 			access("create", "batch", "jobs", "", tenant), access("get", "batch", "jobs", "", tenant),
