@@ -177,6 +177,14 @@ func replayStage(t *testing.T, root string, s instructions.Stage, ignore *patter
 			if !c.PrependShell {
 				t.Fatalf("RUN %v: the replay runs shell-form RUNs only", c.CmdLine)
 			}
+			// A cache mount changes how fast, not what: the replay uses
+			// the host's caches. Other mounts would bring in files the
+			// replay does not.
+			for _, m := range instructions.GetMounts(c) {
+				if m.Type != instructions.MountTypeCache {
+					t.Fatalf("RUN --mount=type=%s: the replay knows only cache mounts", m.Type)
+				}
+			}
 			for _, part := range strings.Split(line, "&&") {
 				f := strings.Fields(part)
 				if len(f) == 0 || (f[0] != "go" && f[0] != "mkdir" && f[0] != "npm") {
