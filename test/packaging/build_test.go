@@ -180,6 +180,16 @@ func replayStage(t *testing.T, root string, s instructions.Stage, ignore *patter
 			// A cache mount changes how fast, not what: the replay uses
 			// the host's caches. Other mounts would bring in files the
 			// replay does not.
+			// BuildKit reads the mount options only when it expands
+			// them; none of ours uses a variable.
+			if err := c.Expand(func(w string) (string, error) {
+				if strings.Contains(w, "$") {
+					return "", fmt.Errorf("%s: the replay does not expand variables", w)
+				}
+				return w, nil
+			}); err != nil {
+				t.Fatalf("RUN %v: %v", c.CmdLine, err)
+			}
 			for _, m := range instructions.GetMounts(c) {
 				if m.Type != instructions.MountTypeCache {
 					t.Fatalf("RUN --mount=type=%s: the replay knows only cache mounts", m.Type)
