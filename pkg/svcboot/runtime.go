@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 
 	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
@@ -23,19 +25,27 @@ type RuntimeFlags struct {
 	Name            string
 	Kubeconfig      string
 	NamespacePrefix string
+	// ControlNamespace is where EventFlow's services (its invoker) run.
+	ControlNamespace string
 }
 
-// Flags registers --runtime, --kubeconfig and --namespace-prefix.
+// Flags registers --runtime, --kubeconfig, --namespace-prefix and
+// --control-namespace.
 func (r *RuntimeFlags) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&r.Name, "runtime", Env("EVENTFLOW_RUNTIME", RuntimeProcess), "where functions run: process or kubernetes [EVENTFLOW_RUNTIME]")
 	fs.StringVar(&r.Kubeconfig, "kubeconfig", Env("KUBECONFIG", ""), "kubeconfig for the kubernetes runtime; empty: in-cluster config [KUBECONFIG]")
 	fs.StringVar(&r.NamespacePrefix, "namespace-prefix", Env("EVENTFLOW_NAMESPACE_PREFIX", "eventflow-"), "kubernetes runtime: a tenant's namespace is <prefix><tenant> [EVENTFLOW_NAMESPACE_PREFIX]")
+	fs.StringVar(&r.ControlNamespace, "control-namespace", Env("EVENTFLOW_CONTROL_NAMESPACE", kube.PodNamespace()), "kubernetes runtime: EventFlow's own namespace, the only one whose invoker pods may reach function pods (each tenant namespace gets a NetworkPolicy); default: this pod's namespace, else eventflow [EVENTFLOW_CONTROL_NAMESPACE]")
 }
 
-// Validate checks the runtime name.
+// Validate checks the runtime name and, for kubernetes, the control
+// namespace (empty: the default).
 func (r RuntimeFlags) Validate() error {
 	if r.Name != RuntimeProcess && r.Name != RuntimeKubernetes {
 		return fmt.Errorf("runtime %q: use %q or %q", r.Name, RuntimeProcess, RuntimeKubernetes)
+	}
+	if errs := validation.IsDNS1123Label(r.ControlNamespace); r.Name == RuntimeKubernetes && r.ControlNamespace != "" && len(errs) > 0 {
+		return fmt.Errorf("control namespace %q: %s", r.ControlNamespace, strings.Join(errs, "; "))
 	}
 	return nil
 }
@@ -51,7 +61,7 @@ func (r RuntimeFlags) Kube(log *slog.Logger) (kubernetes.Interface, kube.Config,
 	if err != nil {
 		return nil, kube.Config{}, err
 	}
-	return client, kube.Config{NamespacePrefix: r.NamespacePrefix, Logger: log}, nil
+	return client, kube.Config{NamespacePrefix: r.NamespacePrefix, ControlNamespace: r.ControlNamespace, Logger: log}, nil
 }
 
 // BuildRuntime returns the part T (runtime.Deployments, runtime.Invoker or

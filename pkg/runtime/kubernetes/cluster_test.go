@@ -11,6 +11,7 @@ import (
 	"time"
 
 	authzv1 "k8s.io/api/authorization/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -247,6 +248,115 @@ func TestAutoscalingAsDeployer(t *testing.T) {
 	}
 }
 
+// TestNetworkPolicyAsDeployer: with only the deployer's RBAC, a tenant's
+// namespace gets the policy that lets only the control namespace's invoker
+// pods reach its function pods; deleted or widened by hand, the change is
+// reported as the tenant's functions' and the next Apply puts it back.
+func TestNetworkPolicyAsDeployer(t *testing.T) {
+	env := cluster(t)
+	ctx := testCtx(t)
+	cfg := testConfig
+	cfg.ControlNamespace = "ef-control"
+	d, err := kube.NewDeployments(ctx, as(t, env, "deployer"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := function.Spec{Name: "iso", Image: "busybox", Command: []string{"cat"}}.WithDefaults()
+	if err := d.Apply(ctx, "pol", fn); err != nil {
+		t.Fatal(err)
+	}
+	const ns = "rt-pol"
+	pols := env.Admin.NetworkingV1().NetworkPolicies(ns)
+	want := kube.NewNetworkPolicy(ns, "pol", "ef-control")
+	check := func(what string) {
+		t.Helper()
+		p, err := pols.Get(ctx, kube.NetworkPolicyName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		// As the API server stores it (defaults and all), it is the policy
+		// the deployer builds: it is not applied again on every reconcile.
+		if !kube.PolicyCurrent(p, want) || p.Labels[kube.LabelTenant] != "pol" {
+			t.Fatalf("%s: policy %+v", what, p)
+		}
+		s := p.Spec
+		if s.PodSelector.MatchLabels[kube.LabelManagedBy] != kube.ManagedBy || len(s.PolicyTypes) != 1 || s.PolicyTypes[0] != "Ingress" ||
+			len(s.Ingress) != 1 || len(s.Ingress[0].From) != 1 || len(s.Ingress[0].Ports) != 1 || s.Ingress[0].Ports[0].Port.IntValue() != kube.HTTPPort {
+			t.Fatalf("%s: spec %+v", what, s)
+		}
+		peer := s.Ingress[0].From[0]
+		if peer.NamespaceSelector == nil || peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "ef-control" ||
+			peer.PodSelector == nil || peer.PodSelector.MatchLabels["app.kubernetes.io/component"] != "invoker" {
+			t.Fatalf("%s: peer %+v", what, peer)
+		}
+	}
+	check("after Apply")
+	ref := runtime.Ref{Tenant: "pol", Name: "iso"}
+	// Once the cache holds the PodTemplate its events are out: drop them,
+	// so only what happens to the policy from here on is seen.
+	waitFor(t, "the cache to see the function", 10*time.Second, func() (bool, string) {
+		_, found, err := d.Observe(ctx, "pol", "iso")
+		return found, fmt.Sprint(err)
+	})
+	drain := func() {
+		for {
+			select {
+			case <-d.Changes():
+			default:
+				return
+			}
+		}
+	}
+	// changed waits for the function on Changes (the deployer's queue);
+	// the cache has seen the change by then.
+	changed := func(what string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case r := <-d.Changes():
+				if r == ref {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("%s: %v not reported on Changes", what, ref)
+			}
+		}
+	}
+
+	drain()
+	if err := pols.Delete(ctx, kube.NetworkPolicyName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	changed("policy deleted")
+	if err := d.Apply(ctx, "pol", fn); err != nil {
+		t.Fatal(err)
+	}
+	check("after the delete")
+
+	// Widened by hand to let everything in: reported, and narrowed again.
+	drain()
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		p, err := pols.Get(ctx, kube.NetworkPolicyName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		p.Spec.Ingress = append(p.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{})
+		_, err = pols.Update(ctx, p, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	changed("policy widened")
+	if err := d.Apply(ctx, "pol", fn); err != nil {
+		t.Fatal(err)
+	}
+	check("after the edit")
+	if err := d.Remove(ctx, "pol", "iso"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func containsRef(refs []runtime.Ref, r runtime.Ref) bool {
 	for _, x := range refs {
 		if x == r {
@@ -424,6 +534,8 @@ func TestRBACRefusesWhatIsNotNeeded(t *testing.T) {
 		{"deployer", "get", "", "pods", "log", false},
 		{"deployer", "create", "batch", "jobs", "", false},
 		{"deployer", "get", "", "secrets", "", false},
+		{"deployer", "patch", "networking.k8s.io", "networkpolicies", "", true},
+		{"deployer", "delete", "networking.k8s.io", "networkpolicies", "", false},
 		{"invoker", "create", "batch", "jobs", "", true},
 		{"invoker", "create", "", "secrets", "", true},
 		{"invoker", "get", "", "secrets", "", false},

@@ -3,6 +3,8 @@ package kubernetes
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +19,10 @@ import (
 type Config struct {
 	// NamespacePrefix makes a tenant's namespace: <prefix><tenant>.
 	NamespacePrefix string
+	// ControlNamespace is where EventFlow's own services run: the tenant
+	// namespaces' NetworkPolicy lets in only its invoker pods. Default:
+	// the namespace of this pod (PodNamespace), else "eventflow".
+	ControlNamespace string
 	// FieldManager owns the fields EventFlow applies (server-side apply).
 	FieldManager string
 	// JobTTL is how long a finished invocation Job is kept.
@@ -32,6 +38,9 @@ func (c Config) withDefaults() Config {
 	if c.NamespacePrefix == "" {
 		c.NamespacePrefix = "eventflow-"
 	}
+	if c.ControlNamespace == "" {
+		c.ControlNamespace = PodNamespace()
+	}
 	if c.FieldManager == "" {
 		c.FieldManager = "eventflow"
 	}
@@ -45,6 +54,21 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	return c
+}
+
+// serviceAccountNamespace is where the kubelet writes the pod's namespace
+// along with its service-account token.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// PodNamespace is the namespace this process runs in when it is a pod with
+// a service-account token mounted, else "eventflow" (the manifests' own).
+func PodNamespace() string {
+	if b, err := os.ReadFile(serviceAccountNamespace); err == nil {
+		if ns := strings.TrimSpace(string(b)); ns != "" {
+			return ns
+		}
+	}
+	return "eventflow"
 }
 
 // RESTConfig loads in-cluster configuration when running in a pod, else the

@@ -17,6 +17,7 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	autoscalinglisters "k8s.io/client-go/listers/autoscaling/v2"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/eventflow/eventflow/pkg/function"
@@ -26,8 +27,9 @@ import (
 // Deployments is the deployer's side of the Kubernetes runtime. It reads
 // from informer caches (watches, not polling) and writes with server-side
 // apply. It needs: namespaces (get, create, patch), deployments, services
-// and podtemplates (get, list, watch, create, patch, delete), pods (list,
-// watch) and jobs (list, delete: a deleted function's runs go too).
+// and podtemplates (get, list, watch, create, patch, delete), networkpolicies
+// (get, list, watch, create, patch), pods (list, watch) and jobs (list,
+// delete: a deleted function's runs go too).
 type Deployments struct {
 	cfg     Config
 	client  kubernetes.Interface
@@ -35,6 +37,7 @@ type Deployments struct {
 	temps   corelisters.PodTemplateLister
 	svcs    corelisters.ServiceLister
 	hpas    autoscalinglisters.HorizontalPodAutoscalerLister
+	npols   networkinglisters.NetworkPolicyLister
 	pods    corelisters.PodLister
 	changes chan runtime.Ref
 
@@ -54,6 +57,7 @@ func NewDeployments(ctx context.Context, client kubernetes.Interface, cfg Config
 		temps:   f.Core().V1().PodTemplates().Lister(),
 		svcs:    f.Core().V1().Services().Lister(),
 		hpas:    f.Autoscaling().V2().HorizontalPodAutoscalers().Lister(),
+		npols:   f.Networking().V1().NetworkPolicies().Lister(),
 		pods:    f.Core().V1().Pods().Lister(),
 		changes: make(chan runtime.Ref, 1024),
 		ns:      map[string]bool{},
@@ -71,6 +75,15 @@ func NewDeployments(ctx context.Context, client kubernetes.Interface, cfg Config
 		if _, err := inf.AddEventHandler(h); err != nil {
 			return nil, err
 		}
+	}
+	// A tenant's policy belongs to no function: a change to it (deleted or
+	// edited by hand) puts the tenant's functions in the queue, whose next
+	// Apply writes it again.
+	if _, err := f.Networking().V1().NetworkPolicies().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(_, n any) { d.notifyTenant(n) },
+		DeleteFunc: d.notifyTenant,
+	}); err != nil {
+		return nil, err
 	}
 	f.Start(ctx.Done())
 	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
@@ -103,6 +116,29 @@ func (d *Deployments) notify(obj any) {
 	}
 }
 
+// notifyTenant queues every function of the tenant whose namespace holds
+// obj; like notify, it never blocks.
+func (d *Deployments) notifyTenant(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	m, err := metaOf(obj)
+	if err != nil || m.GetLabels()[LabelTenant] == "" {
+		return
+	}
+	refs, err := d.refs(m.GetNamespace())
+	if err != nil {
+		return
+	}
+	for _, r := range refs {
+		select {
+		case d.changes <- r:
+		default:
+			return
+		}
+	}
+}
+
 // Changes delivers functions whose objects changed.
 func (d *Deployments) Changes() <-chan runtime.Ref { return d.changes }
 
@@ -111,16 +147,24 @@ func (d *Deployments) namespace(ctx context.Context, tenant string) (string, err
 	d.nsMu.Lock()
 	known := d.ns[name]
 	d.nsMu.Unlock()
-	if known {
+	opts := metav1.ApplyOptions{FieldManager: d.cfg.FieldManager, Force: true}
+	if !known {
+		if _, err := d.client.CoreV1().Namespaces().Apply(ctx, NewNamespace(d.cfg.NamespacePrefix, tenant), opts); err != nil {
+			return "", fmt.Errorf("namespace %s: %w", name, err)
+		}
+		d.nsMu.Lock()
+		d.ns[name] = true
+		d.nsMu.Unlock()
+	}
+	// The policy is checked on every ensure, against the cache: missing or
+	// edited, it is applied again.
+	pol := NewNetworkPolicy(name, tenant, d.cfg.ControlNamespace)
+	if cur, err := d.npols.NetworkPolicies(name).Get(NetworkPolicyName); err == nil && policyCurrent(cur, pol) {
 		return name, nil
 	}
-	if _, err := d.client.CoreV1().Namespaces().Apply(ctx, NewNamespace(d.cfg.NamespacePrefix, tenant),
-		metav1.ApplyOptions{FieldManager: d.cfg.FieldManager, Force: true}); err != nil {
-		return "", fmt.Errorf("namespace %s: %w", name, err)
+	if _, err := d.client.NetworkingV1().NetworkPolicies(name).Apply(ctx, pol, opts); err != nil {
+		return "", fmt.Errorf("apply networkpolicy %s/%s: %w", name, NetworkPolicyName, err)
 	}
-	d.nsMu.Lock()
-	d.ns[name] = true
-	d.nsMu.Unlock()
 	return name, nil
 }
 
@@ -354,8 +398,13 @@ func containerMessage(p *corev1.Pod) string {
 
 // List returns every function that has objects.
 func (d *Deployments) List(context.Context) ([]runtime.Ref, error) {
+	return d.refs(metav1.NamespaceAll)
+}
+
+// refs are the functions with objects in ns (every namespace: NamespaceAll).
+func (d *Deployments) refs(ns string) ([]runtime.Ref, error) {
 	seen := map[runtime.Ref]bool{}
-	deps, err := d.deploys.List(labels.Everything())
+	deps, err := d.deploys.Deployments(ns).List(labels.Everything())
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +413,7 @@ func (d *Deployments) List(context.Context) ([]runtime.Ref, error) {
 			seen[r] = true
 		}
 	}
-	temps, err := d.temps.List(labels.Everything())
+	temps, err := d.temps.PodTemplates(ns).List(labels.Everything())
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -21,6 +23,7 @@ import (
 	batchv1ac "k8s.io/client-go/applyconfigurations/batch/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
 
 	"github.com/eventflow/eventflow/pkg/function"
 )
@@ -62,6 +65,56 @@ func SpecHash(spec function.Spec) string {
 func NewNamespace(prefix, tenant string) *corev1ac.NamespaceApplyConfiguration {
 	return corev1ac.Namespace(NamespaceName(prefix, tenant)).
 		WithLabels(map[string]string{LabelManagedBy: ManagedBy, LabelTenant: tenant})
+}
+
+// NetworkPolicyName is the policy in every tenant namespace.
+const NetworkPolicyName = "eventflow-functions"
+
+// Labels EventFlow's invoker pods carry, with the kustomize base and with
+// the Helm chart alike (deploy/).
+const (
+	LabelPartOf    = "app.kubernetes.io/part-of"
+	LabelComponent = "app.kubernetes.io/component"
+)
+
+// NewNetworkPolicy isolates a tenant's function pods (every pod EventFlow
+// makes in the namespace): they accept connections only on HTTPPort, and
+// only from EventFlow's invoker pods in controlNS, so neither other
+// tenants' pods nor anything else in the cluster reaches them. Job pods
+// listen on nothing and are covered too. Policies add up, so a cluster
+// operator may allow more with a policy of their own.
+func NewNetworkPolicy(ns, tenant, controlNS string) *networkingv1ac.NetworkPolicyApplyConfiguration {
+	spec := networkingv1ac.NetworkPolicySpec().
+		WithPodSelector(metav1ac.LabelSelector().WithMatchLabels(map[string]string{LabelManagedBy: ManagedBy})).
+		WithPolicyTypes(networkingv1.PolicyTypeIngress).
+		WithIngress(networkingv1ac.NetworkPolicyIngressRule().
+			WithFrom(networkingv1ac.NetworkPolicyPeer().
+				// One peer with both selectors: invoker pods AND in the
+				// control namespace (two peers would mean OR).
+				WithNamespaceSelector(metav1ac.LabelSelector().
+					WithMatchLabels(map[string]string{corev1.LabelMetadataName: controlNS})).
+				WithPodSelector(metav1ac.LabelSelector().
+					WithMatchLabels(map[string]string{LabelPartOf: "eventflow", LabelComponent: "invoker"}))).
+			WithPorts(networkingv1ac.NetworkPolicyPort().
+				WithProtocol(corev1.ProtocolTCP).WithPort(intstr.FromInt32(HTTPPort))))
+	return networkingv1ac.NetworkPolicy(NetworkPolicyName, ns).
+		WithLabels(map[string]string{LabelManagedBy: ManagedBy, LabelTenant: tenant}).
+		WithSpec(spec)
+}
+
+// policyCurrent reports whether the policy in the cluster has the spec
+// EventFlow would apply; an edit by hand (or a new control namespace)
+// makes it false.
+func policyCurrent(cur *networkingv1.NetworkPolicy, want *networkingv1ac.NetworkPolicyApplyConfiguration) bool {
+	b, err := json.Marshal(want.Spec)
+	if err != nil {
+		return false
+	}
+	var spec networkingv1.NetworkPolicySpec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return false
+	}
+	return apiequality.Semantic.DeepEqual(cur.Spec, spec)
 }
 
 // podLabels are the function's own labels under EventFlow's, which win.

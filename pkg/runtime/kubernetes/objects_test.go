@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/eventflow/eventflow/pkg/function"
@@ -85,6 +86,31 @@ func TestHPAGolden(t *testing.T) {
 }
 
 func TestServiceGolden(t *testing.T) { golden(t, "service", NewService("ef-acme", "acme", httpSpec())) }
+
+func TestNetworkPolicyGolden(t *testing.T) {
+	p := NewNetworkPolicy("ef-acme", "acme", "eventflow-system")
+	golden(t, "networkpolicy", p)
+	// Both selectors in one peer: invoker pods of the control namespace
+	// only, not every pod there nor every invoker-labelled pod anywhere.
+	if n := len(p.Spec.Ingress); n != 1 || len(p.Spec.Ingress[0].From) != 1 {
+		t.Fatalf("want one rule with one peer: %+v", p.Spec.Ingress)
+	}
+	var cur networkingv1.NetworkPolicy
+	b, _ := json.Marshal(p)
+	if err := json.Unmarshal(b, &cur); err != nil {
+		t.Fatal(err)
+	}
+	if !policyCurrent(&cur, p) {
+		t.Fatal("the policy as built must be current")
+	}
+	if policyCurrent(&cur, NewNetworkPolicy("ef-acme", "acme", "other")) {
+		t.Fatal("a policy for another control namespace must not be current")
+	}
+	cur.Spec.Ingress = append(cur.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{})
+	if policyCurrent(&cur, p) {
+		t.Fatal("a policy widened by hand (allow all) must not be current")
+	}
+}
 
 func TestPodTemplateGolden(t *testing.T) {
 	pt, err := NewPodTemplate("ef-acme", "acme", jobSpec())
