@@ -440,6 +440,10 @@ func TestDockerignore(t *testing.T) {
 		"services/gateway/internal/console/console.go":      false,
 		"web/package.json":                    false,
 		"web/src/main.tsx":                    false,
+		"web/package-lock.json":               false,
+		"web/tsconfig.json":                   false,
+		"web/scripts/check-api.mjs":           false, // scripts/ is the root's only
+		"web/e2e/console.e2e.ts":              false, // the type check includes e2e/
 		"pkg/go.mod":                          false,
 		"go.work":                             false,
 		"go.work.sum":                         false,
