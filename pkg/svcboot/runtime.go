@@ -35,7 +35,7 @@ func (r *RuntimeFlags) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&r.Name, "runtime", Env("EVENTFLOW_RUNTIME", RuntimeProcess), "where functions run: process or kubernetes [EVENTFLOW_RUNTIME]")
 	fs.StringVar(&r.Kubeconfig, "kubeconfig", Env("KUBECONFIG", ""), "kubeconfig for the kubernetes runtime; empty: in-cluster config [KUBECONFIG]")
 	fs.StringVar(&r.NamespacePrefix, "namespace-prefix", Env("EVENTFLOW_NAMESPACE_PREFIX", "eventflow-"), "kubernetes runtime: a tenant's namespace is <prefix><tenant> [EVENTFLOW_NAMESPACE_PREFIX]")
-	fs.StringVar(&r.ControlNamespace, "control-namespace", Env("EVENTFLOW_CONTROL_NAMESPACE", kube.PodNamespace()), "kubernetes runtime: EventFlow's own namespace, the only one whose invoker pods may reach function pods (each tenant namespace gets a NetworkPolicy); default: this pod's namespace, else eventflow [EVENTFLOW_CONTROL_NAMESPACE]")
+	fs.StringVar(&r.ControlNamespace, "control-namespace", Env("EVENTFLOW_CONTROL_NAMESPACE", kube.PodNamespace()), "kubernetes runtime: EventFlow's namespace; a NetworkPolicy in each tenant namespace lets only its invoker pods reach function pods; default: this pod's namespace [EVENTFLOW_CONTROL_NAMESPACE]")
 }
 
 // Validate checks the runtime name and, for kubernetes, the control
