@@ -93,7 +93,7 @@ images: ## build the container images (REGISTRY/<service>:VERSION, default ghcr.
 
 compose-up: ## run NATS and the four services as containers (docker compose), console on http://127.0.0.1:8080
 	$(DOCKER) compose up -d --build --wait
-	@echo "EventFlow is up: $(URL) (make test-function checks it; make logs FROM=compose follows it)"
+	@echo "EventFlow is up: $(URL). Smoke test: FUNCTION_SHELL=/functions/sh make test-function (a static shell in .eventflow/functions, see docs/CONTAINERS.md); logs: make logs FROM=compose"
 
 compose-down: ## stop the docker compose platform (add -v by hand to drop its data)
 	$(DOCKER) compose down
