@@ -268,3 +268,77 @@ func TestFollowLogsAfterCancelFlushesBuffered(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowLogsAfterCancelWaitsForReader: the buffered lines are handed
+// over even when out has no room for them at once, as when the follower is
+// busy publishing: a reader that keeps reading until FollowLogs returns
+// gets every line and none is dropped.
+func TestFollowLogsAfterCancelWaitsForReader(t *testing.T) {
+	r := New(Config{})
+	const n = 200
+	res, err := r.Invoke(context.Background(), "acme", jobSpec("slow", "sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line-$i >&2; i=$((i+1)); done"), runtime.InvokeRequest{ID: "s"})
+	if err != nil || !res.Succeeded {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out := make(chan events.LogLine) // no room: every line waits for the reader
+	done := make(chan error, 1)
+	go func() { done <- r.FollowLogs(ctx, out) }()
+	var got []string
+	for following := true; following; {
+		select {
+		case l := <-out:
+			got = append(got, l.Line)
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			following = false
+		case <-time.After(10 * time.Second):
+			t.Fatalf("FollowLogs still running after %d lines", len(got))
+		}
+	}
+	if len(got) != n || r.DroppedLogLines() != 0 {
+		t.Fatalf("reader got %d of %d lines, %d dropped", len(got), n, r.DroppedLogLines())
+	}
+	for i, l := range got {
+		if l != "line-"+strconv.Itoa(i) {
+			t.Fatalf("line %d is %q", i, l)
+		}
+	}
+}
+
+// TestFollowLogsAfterCancelGivesUp: a follower that stops reading does not
+// hold FollowLogs past flushWait; the line in hand counts as dropped.
+func TestFollowLogsAfterCancelGivesUp(t *testing.T) {
+	defer func(d time.Duration) { flushWait = d }(flushWait)
+	flushWait = 50 * time.Millisecond
+	r := New(Config{})
+	res, err := r.Invoke(context.Background(), "acme", jobSpec("stuck", "sh", "-c", "echo a; echo b; echo c"), runtime.InvokeRequest{ID: "g"})
+	if err != nil || !res.Succeeded {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out := make(chan events.LogLine, 1) // room for one line, never read
+	done := make(chan error, 1)
+	go func() { done <- r.FollowLogs(ctx, out) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("FollowLogs blocked on a reader that stopped reading")
+	}
+	if len(out) != 1 || r.DroppedLogLines() != 1 {
+		t.Errorf("out holds %d lines, %d dropped; want 1 and 1", len(out), r.DroppedLogLines())
+	}
+}

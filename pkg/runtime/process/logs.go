@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/eventflow/eventflow/pkg/events"
 )
@@ -41,9 +42,11 @@ var errFollowing = errors.New("process runtime: logs are already being followed"
 // FollowLogs sends buffered and new log lines to out until ctx ends, then
 // returns nil. It keeps going after Close, so the last lines of the stopped
 // processes (all buffered by the time Close returns) are still delivered:
-// when ctx ends, the lines buffered by then go to out as far as out has
+// when ctx ends, the lines buffered by then are handed to out, waiting for
 // room, so a caller that ends ctx after Close and reads out until
-// FollowLogs returns gets them all. Only one caller may follow at a time.
+// FollowLogs returns gets them all (up to flushWait; a caller that stops
+// reading loses the rest, counted as dropped). Only one caller may follow
+// at a time.
 func (r *Runtime) FollowLogs(ctx context.Context, out chan<- events.LogLine) error {
 	b := r.logs
 	if !b.following.CompareAndSwap(false, true) {
@@ -66,15 +69,29 @@ func (r *Runtime) FollowLogs(ctx context.Context, out chan<- events.LogLine) err
 	}
 }
 
-// flush hands first (if not nil) and then what is buffered to out, without
-// waiting: it stops at the first line out has no room for, which it counts
-// as dropped; the rest stays buffered for a later follower.
+// flushWait bounds how long flush waits for room in out: the follower is
+// shutting down, and one that stopped reading must not hold it forever.
+var flushWait = 5 * time.Second
+
+// flush hands first (if not nil) and then the lines buffered when it starts
+// to out. It waits for room, since the follower reads out until FollowLogs
+// returns and a full out (its reader busy publishing) is the usual case at
+// shutdown, not a reason to drop; lines that arrive meanwhile wait for a
+// later follower. After flushWait, what is left stays buffered and the
+// line in hand counts as dropped.
 func (b *logBuffer) flush(out chan<- events.LogLine, first *events.LogLine) {
+	timer := time.NewTimer(flushWait)
+	defer timer.Stop()
+	n := len(b.ch)
 	for {
 		var l events.LogLine
 		if first != nil {
 			l, first = *first, nil
 		} else {
+			if n == 0 {
+				return
+			}
+			n--
 			select {
 			case l = <-b.ch:
 			default:
@@ -83,7 +100,7 @@ func (b *logBuffer) flush(out chan<- events.LogLine, first *events.LogLine) {
 		}
 		select {
 		case out <- l:
-		default:
+		case <-timer.C:
 			b.dropped.Add(1)
 			return
 		}
