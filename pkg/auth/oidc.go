@@ -327,7 +327,8 @@ func parseJWK(raw json.RawMessage) (string, jwk, error) {
 
 // key returns the key for kid, fetching the key set again when kid is
 // unknown or the set is older than KeysMaxAge, but never more often than
-// RefetchInterval.
+// RefetchInterval. While one request fetches an old set, others with a
+// known kid use the cached key.
 func (o *OIDC) key(kid string) (jwk, bool) {
 	o.mu.Lock()
 	k, ok := o.keys[kid]
@@ -336,7 +337,16 @@ func (o *OIDC) key(kid string) (jwk, bool) {
 	if ok && !stale {
 		return k, true
 	}
-	o.fetchMu.Lock()
+	if ok {
+		// Only the set's age calls for this fetch, and another request is
+		// already at it: use the key rather than wait behind that fetch, or
+		// a slow provider would hold up every request once an hour.
+		if !o.fetchMu.TryLock() {
+			return k, true
+		}
+	} else {
+		o.fetchMu.Lock()
+	}
 	defer o.fetchMu.Unlock()
 	o.mu.Lock()
 	k, ok = o.keys[kid]

@@ -468,3 +468,45 @@ func TestCombined(t *testing.T) {
 		t.Error("no verifier at all must fail")
 	}
 }
+
+// TestOIDCStaleKeysDoNotWaitForAFetch: once the key set is due for a
+// refresh, one request fetches it; the others, whose kid is known, are
+// verified with the cached key instead of waiting behind a slow provider.
+func TestOIDCStaleKeysDoNotWaitForAFetch(t *testing.T) {
+	s := newSetup(t, func(c *auth.OIDCConfig) { c.KeysMaxAge = 10 * time.Minute })
+	s.clock.Advance(11 * time.Minute)
+	tok := s.idp.Sign(t, "rsa-1", s.claims())
+	arrived, release := s.idp.HoldKeySet()
+	defer release()
+	fetcher := make(chan error, 1)
+	go func() {
+		_, err := s.v.Verify(tok)
+		fetcher <- err
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stale key set was not fetched again")
+	}
+	known := s.idp.Sign(t, "ec-1", s.claims())
+	other := make(chan error, 1)
+	go func() {
+		_, err := s.v.Verify(known)
+		other <- err
+	}()
+	select {
+	case err := <-other:
+		if err != nil {
+			t.Fatalf("a known key while the set is fetched: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a request with a known key waited for the provider's key set")
+	}
+	release()
+	if err := <-fetcher; err != nil {
+		t.Fatalf("the request that fetched: %v", err)
+	}
+	if n := s.idp.JWKSHits(); n != 2 {
+		t.Fatalf("%d key set fetches, want 2", n)
+	}
+}

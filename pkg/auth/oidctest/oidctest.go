@@ -31,6 +31,7 @@ type Provider struct {
 
 	discoveryHits, jwksHits atomic.Int64
 	failDiscovery           atomic.Int64
+	hold                    atomic.Pointer[holdKeySet]
 
 	mu        sync.Mutex
 	keys      map[string]crypto.Signer // every key ever made, by kid
@@ -95,8 +96,35 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// holdKeySet keeps key-set requests waiting (see HoldKeySet).
+type holdKeySet struct {
+	arrived chan struct{} // closed by the first held request
+	once    sync.Once
+	release chan struct{}
+}
+
+// HoldKeySet makes key-set requests wait until release is called (or the
+// request is cancelled), like a provider that hangs; arrived is closed once
+// the first of them is waiting. Release is idempotent.
+func (p *Provider) HoldKeySet() (arrived <-chan struct{}, release func()) {
+	h := &holdKeySet{arrived: make(chan struct{}), release: make(chan struct{})}
+	p.hold.Store(h)
+	return h.arrived, sync.OnceFunc(func() {
+		p.hold.CompareAndSwap(h, nil)
+		close(h.release)
+	})
+}
+
 func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 	p.jwksHits.Add(1)
+	if h := p.hold.Load(); h != nil {
+		h.once.Do(func() { close(h.arrived) })
+		select {
+		case <-h.release:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	p.mu.Lock()
 	keys := []map[string]string{}
 	for _, kid := range p.published {
