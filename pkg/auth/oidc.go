@@ -224,6 +224,11 @@ func (o *OIDC) discover(ctx context.Context) (string, error) {
 	if err != nil || (j.Scheme != "https" && j.Scheme != "http") || j.Host == "" {
 		return "", &permanentError{fmt.Errorf("%w: %s has no usable jwks_uri (%q)", ErrOIDCDiscovery, u, doc.JWKSURI)}
 	}
+	// The keys decide which tokens are genuine: an https issuer's must not
+	// come over plain http, where anyone on the path could swap them.
+	if iss, _ := url.Parse(o.cfg.Issuer); iss.Scheme == "https" && j.Scheme != "https" {
+		return "", &permanentError{fmt.Errorf("%w: %s names jwks_uri %q, not https like the issuer", ErrOIDCDiscovery, u, doc.JWKSURI)}
+	}
 	return doc.JWKSURI, nil
 }
 

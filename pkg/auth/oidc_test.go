@@ -385,6 +385,25 @@ func TestOIDCDiscovery(t *testing.T) {
 			t.Fatalf("err %v", err)
 		}
 	})
+	t.Run("https issuer", func(t *testing.T) {
+		idp := oidctest.StartTLS(t)
+		idp.NewRSAKey(t, "k")
+		cfg := auth.OIDCConfig{Issuer: idp.Issuer, Audience: audience, HTTPClient: idp.Client()}
+		if _, err := auth.NewOIDC(ctx, cfg); err != nil {
+			t.Fatalf("keys over https: %v", err)
+		}
+		// The same server's key set named over plain http: refused before
+		// it is fetched, and not retried.
+		idp.SetJWKSURI("http" + strings.TrimPrefix(idp.Issuer, "https") + "/jwks")
+		hits := idp.JWKSHits()
+		_, err := auth.WaitOIDC(ctx, cfg, 30*time.Second, nil)
+		if !errors.Is(err, auth.ErrOIDCDiscovery) || !strings.Contains(err.Error(), "not https") {
+			t.Fatalf("an http jwks_uri for an https issuer: %v", err)
+		}
+		if idp.JWKSHits() != hits || idp.DiscoveryHits() != 2 {
+			t.Fatalf("%d key set fetches, %d discovery fetches; want none, 2", idp.JWKSHits()-hits, idp.DiscoveryHits())
+		}
+	})
 	t.Run("no usable keys", func(t *testing.T) {
 		idp := oidctest.Start(t)
 		_, err := auth.NewOIDC(ctx, auth.OIDCConfig{Issuer: idp.Issuer, Audience: audience})

@@ -37,20 +37,37 @@ type Provider struct {
 	keys      map[string]crypto.Signer // every key ever made, by kid
 	published []string                 // kids in the key set
 	docIssuer string                   // issuer named by the discovery document
+	jwksURI   string                   // key set named by the discovery document
 }
 
 // Start runs a provider until the test ends. It publishes no keys yet.
-func Start(tb testing.TB) *Provider {
+func Start(tb testing.TB) *Provider { return start(tb, httptest.NewServer) }
+
+// StartTLS is Start over HTTPS (a test certificate: fetch with Client).
+func StartTLS(tb testing.TB) *Provider { return start(tb, httptest.NewTLSServer) }
+
+func start(tb testing.TB, newServer func(http.Handler) *httptest.Server) *Provider {
 	tb.Helper()
 	p := &Provider{keys: map[string]crypto.Signer{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
 	mux.HandleFunc("GET /jwks", p.jwks)
-	p.srv = httptest.NewServer(mux)
+	p.srv = newServer(mux)
 	tb.Cleanup(p.srv.Close)
 	p.Issuer = p.srv.URL
 	p.docIssuer = p.Issuer
+	p.jwksURI = p.srv.URL + "/jwks"
 	return p
+}
+
+// Client is an HTTP client that trusts the provider's certificate.
+func (p *Provider) Client() *http.Client { return p.srv.Client() }
+
+// SetJWKSURI makes the discovery document point at uri for the key set.
+func (p *Provider) SetJWKSURI(uri string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.jwksURI = uri
 }
 
 // Close stops the server.
@@ -87,11 +104,11 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.mu.Lock()
-	iss := p.docIssuer
+	iss, jwksURI := p.docIssuer, p.jwksURI
 	p.mu.Unlock()
 	writeJSON(w, map[string]any{
 		"issuer":                                iss,
-		"jwks_uri":                              p.srv.URL + "/jwks",
+		"jwks_uri":                              jwksURI,
 		"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
 	})
 }
