@@ -213,4 +213,39 @@ describe("EventFlow console", () => {
     expect(await page.getByRole("rowheader", { name: "shout" }).count()).toBe(0);
     await shot("dashboard-after-delete");
   });
+
+  it("lists an async invocation that failed its only attempt under Dead letters, and redrives it", async () => {
+    const { page, shot } = await start("dead letters");
+    await signInWithDevToken(page, freshTenant("e2e-dl"));
+    // The form has no retry policy fields: the function is created through the API, with the console's token.
+    const created = await page.evaluate(async () => {
+      const res = await fetch("/v1/functions", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${sessionStorage.getItem("eventflow.token") ?? ""}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ name: "doomed", command: ["sh", "-c", "exit 3"], invocation: { mode: "job", retry: { maxAttempts: 1 } } }),
+      });
+      return res.status;
+    });
+    expect(created).toBe(202);
+    await page.goto("/functions/doomed");
+    await page.getByRole("region", { name: "Status" }).getByTestId("phase").filter({ hasText: "Ready" }).waitFor({ timeout: 30_000 });
+    const panel = page.getByRole("region", { name: "Dead letters" });
+    await panel.getByText("No dead letters").waitFor();
+
+    await page.getByLabel("Async (queue it)").check();
+    await page.getByRole("button", { name: "Invoke", exact: true }).click();
+    await page.getByTestId("async-status").filter({ hasText: "dead_lettered" }).waitFor({ timeout: 30_000 });
+    // A fresh tenant's only function: the table's one body row is this invocation, after its one attempt.
+    const row = panel.getByRole("table", { name: "Dead letters, oldest first" }).locator("tbody tr");
+    await row.waitFor({ timeout: 20_000 });
+    expect(await row.getByRole("cell").first().textContent()).toBe("1");
+    expect(await row.getByRole("cell").nth(1).textContent()).toBe("exit code 3");
+    await shot("dead-letters");
+    await row.getByRole("button", { name: /^Redrive …/ }).click();
+    await panel.getByRole("status").filter({ hasText: "Redriven 1 invocation: queued again." }).waitFor();
+    // It fails again: its second attempt (the count goes on) shows in the history and back in the dead letters.
+    const history = page.getByRole("table", { name: /Invocation history/ }).locator("tbody tr");
+    await history.getByRole("cell").nth(2).filter({ hasText: /^2$/ }).waitFor({ timeout: 20_000 });
+    await row.getByRole("cell").first().filter({ hasText: /^2$/ }).waitFor({ timeout: 20_000 });
+  });
 });

@@ -107,6 +107,7 @@ export function useFunctionEvents(name: string): { state: StreamState; events: L
         invalidate(keys.functions);
       } else {
         invalidate(keys.invocations(name));
+        invalidate(keys.deadLetters(name));
       }
     },
     [invalidate, name],

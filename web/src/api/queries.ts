@@ -3,13 +3,14 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "./client";
 import { toApiError } from "./errors";
-import { toWireSpec, type FunctionView, type InvocationRecord, type SpecInput } from "./types";
+import { toWireSpec, type DeadLetter, type FunctionView, type InvocationRecord, type SpecInput } from "./types";
 
 export const keys = {
   functions: ["functions"] as const,
   fn: (name: string) => ["functions", name] as const,
   invocations: (name: string) => ["functions", name, "invocations"] as const,
   invocation: (id: string) => ["invocations", id] as const,
+  deadLetters: (name: string) => ["functions", name, "dead-letters"] as const,
 };
 
 /** openapi-fetch gives { data, error, response }: this keeps the data or throws an ApiError. */
@@ -46,6 +47,36 @@ export function useInvocations(name: string, opts: { live: boolean; enabled?: bo
     queryFn: async ({ signal }): Promise<InvocationRecord[]> =>
       unwrap(await api.GET("/v1/functions/{name}/invocations", { params: { path: { name }, query: { limit: HISTORY_LIMIT } }, signal })).items,
     refetchInterval: opts.live ? 30_000 : 5_000,
+  });
+}
+
+export function useDeadLetters(name: string, opts: { live: boolean; enabled?: boolean }) {
+  return useQuery({
+    queryKey: keys.deadLetters(name),
+    enabled: opts.enabled ?? true,
+    queryFn: async ({ signal }): Promise<DeadLetter[]> =>
+      unwrap(await api.GET("/v1/functions/{name}/dead-letters", { params: { path: { name } }, signal })).items,
+    refetchInterval: opts.live ? 30_000 : 5_000,
+  });
+}
+
+/**
+ * Queues dead letters again: the given ids, or all of them with null (a body
+ * without ids, the API's "all" form). Answers the ids redriven; the dead
+ * letters and the history are read again either way.
+ */
+export function useRedrive(name: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: async (ids: string[] | null): Promise<string[]> => {
+      // The API reads an empty ids list as "all": an empty selection must not become that.
+      if (ids !== null && ids.length === 0) return [];
+      return unwrap(await api.POST("/v1/functions/{name}/dead-letters/redrive", { params: { path: { name } }, body: ids === null ? {} : { ids } })).redriven;
+    },
+    onSettled: () => {
+      void qc.invalidateQueries({ queryKey: keys.deadLetters(name), exact: true });
+      void qc.invalidateQueries({ queryKey: keys.invocations(name), exact: true });
+    },
   });
 }
 

@@ -12,6 +12,7 @@ export type Mode = NonNullable<Schemas["Invocation"]["mode"]>;
 export type InvocationRecord = Schemas["InvocationRecord"];
 export type InvocationStatus = InvocationRecord["status"];
 export type LogLine = Schemas["LogLine"];
+export type DeadLetter = Schemas["DeadLetter"];
 export type ErrorBody = Schemas["Error"];
 
 /**

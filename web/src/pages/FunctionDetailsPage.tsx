@@ -10,6 +10,7 @@ import { EventsTimeline } from "../components/details/EventsTimeline";
 import { LogsPanel } from "../components/details/LogsPanel";
 import { InvokePanel } from "../components/details/InvokePanel";
 import { HistoryTable } from "../components/details/HistoryTable";
+import { DeadLettersPanel } from "../components/details/DeadLettersPanel";
 import { Charts } from "../components/details/Charts";
 import { DeleteFunction } from "../components/details/DeleteFunction";
 import { BackLink, Card, ErrorAlert, LinkButton } from "../components/ui";
@@ -79,6 +80,7 @@ function FunctionDetails({ name }: { name: string }) {
               history.isPending && <p className="text-sm text-slate-400">Loading the history…</p>
             )}
           </Card>
+          <DeadLettersPanel name={name} live={live} enabled={!leaving} now={now} />
         </>
       ) : (
         fn.isPending && <p className="text-slate-400">Loading…</p>
