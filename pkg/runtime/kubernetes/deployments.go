@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	autoscalinglisters "k8s.io/client-go/listers/autoscaling/v2"
@@ -85,13 +86,22 @@ func NewDeployments(ctx context.Context, client kubernetes.Interface, cfg Config
 	}); err != nil {
 		return nil, err
 	}
+	if err := startAndSync(ctx, f); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// startAndSync starts every informer of f and waits until their caches
+// hold the cluster's state, so the first reads see what exists.
+func startAndSync(ctx context.Context, f informers.SharedInformerFactory) error {
 	f.Start(ctx.Done())
 	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
 		if !ok {
-			return nil, fmt.Errorf("informer cache for %v did not sync", typ)
+			return fmt.Errorf("informer cache for %v did not sync", typ)
 		}
 	}
-	return d, nil
+	return nil
 }
 
 // notify tells the deployer a function's objects changed; it never blocks

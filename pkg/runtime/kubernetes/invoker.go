@@ -65,11 +65,8 @@ func NewInvoker(ctx context.Context, client kubernetes.Interface, cfg Config) (*
 			return nil, err
 		}
 	}
-	f.Start(ctx.Done())
-	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return nil, fmt.Errorf("informer cache for %v did not sync", typ)
-		}
+	if err := startAndSync(ctx, f); err != nil {
+		return nil, err
 	}
 	return iv, nil
 }

@@ -3,6 +3,7 @@ package process
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -239,20 +240,29 @@ func TestLongLinesAreCapped(t *testing.T) {
 	}
 }
 
-// TestFollowLogsAfterCancelFlushesBuffered: ending FollowLogs's context
-// after Close still delivers every line the stopped processes left in the
-// buffer, so a service that stops its functions and then its follower
-// publishes their last lines.
-func TestFollowLogsAfterCancelFlushesBuffered(t *testing.T) {
+// closedAfterLines is a closed runtime whose one job wrote n lines
+// (line-0 …) to stderr, all of them still buffered for a follower.
+func closedAfterLines(t *testing.T, n int) *Runtime {
+	t.Helper()
 	r := New(Config{})
-	const n = 200
-	res, err := r.Invoke(context.Background(), "acme", jobSpec("last", "sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line-$i >&2; i=$((i+1)); done"), runtime.InvokeRequest{ID: "f"})
+	script := fmt.Sprintf("i=0; while [ $i -lt %d ]; do echo line-$i >&2; i=$((i+1)); done", n)
+	res, err := r.Invoke(context.Background(), "acme", jobSpec("lines", "sh", "-c", script), runtime.InvokeRequest{ID: "l"})
 	if err != nil || !res.Succeeded {
 		t.Fatalf("%v %+v", err, res)
 	}
 	if err := r.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// TestFollowLogsAfterCancelFlushesBuffered: ending FollowLogs's context
+// after Close still delivers every line the stopped processes left in the
+// buffer, so a service that stops its functions and then its follower
+// publishes their last lines.
+func TestFollowLogsAfterCancelFlushesBuffered(t *testing.T) {
+	const n = 200
+	r := closedAfterLines(t, n)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the follower starts only as the service stops
 	out := make(chan events.LogLine, n)
@@ -274,15 +284,8 @@ func TestFollowLogsAfterCancelFlushesBuffered(t *testing.T) {
 // busy publishing: a reader that keeps reading until FollowLogs returns
 // gets every line and none is dropped.
 func TestFollowLogsAfterCancelWaitsForReader(t *testing.T) {
-	r := New(Config{})
 	const n = 200
-	res, err := r.Invoke(context.Background(), "acme", jobSpec("slow", "sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line-$i >&2; i=$((i+1)); done"), runtime.InvokeRequest{ID: "s"})
-	if err != nil || !res.Succeeded {
-		t.Fatalf("%v %+v", err, res)
-	}
-	if err := r.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	r := closedAfterLines(t, n)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	out := make(chan events.LogLine) // no room: every line waits for the reader
@@ -313,11 +316,9 @@ func TestFollowLogsAfterCancelWaitsForReader(t *testing.T) {
 }
 
 // TestFollowLogsAfterCancelGivesUp: a follower that stops reading does not
-// hold FollowLogs past flushWait; the line in hand counts as dropped.
+// hold FollowLogs past LogFlushWait; the line in hand counts as dropped.
 func TestFollowLogsAfterCancelGivesUp(t *testing.T) {
-	defer func(d time.Duration) { flushWait = d }(flushWait)
-	flushWait = 50 * time.Millisecond
-	r := New(Config{})
+	r := New(Config{LogFlushWait: 50 * time.Millisecond})
 	res, err := r.Invoke(context.Background(), "acme", jobSpec("stuck", "sh", "-c", "echo a; echo b; echo c"), runtime.InvokeRequest{ID: "g"})
 	if err != nil || !res.Succeeded {
 		t.Fatalf("%v %+v", err, res)

@@ -20,12 +20,13 @@ const maxLogLine = 64 << 10
 // its own output because nobody follows the logs.
 type logBuffer struct {
 	ch        chan events.LogLine
+	flushWait time.Duration
 	dropped   atomic.Uint64
 	following atomic.Bool
 }
 
-func newLogBuffer(n int) *logBuffer {
-	return &logBuffer{ch: make(chan events.LogLine, n)}
+func newLogBuffer(n int, flushWait time.Duration) *logBuffer {
+	return &logBuffer{ch: make(chan events.LogLine, n), flushWait: flushWait}
 }
 
 func (b *logBuffer) add(l events.LogLine) {
@@ -44,7 +45,7 @@ var errFollowing = errors.New("process runtime: logs are already being followed"
 // processes (all buffered by the time Close returns) are still delivered:
 // when ctx ends, the lines buffered by then are handed to out, waiting for
 // room, so a caller that ends ctx after Close and reads out until
-// FollowLogs returns gets them all (up to flushWait; a caller that stops
+// FollowLogs returns gets them all (up to Config.LogFlushWait; a caller that stops
 // reading loses the rest, counted as dropped). Only one caller may follow
 // at a time.
 func (r *Runtime) FollowLogs(ctx context.Context, out chan<- events.LogLine) error {
@@ -69,18 +70,14 @@ func (r *Runtime) FollowLogs(ctx context.Context, out chan<- events.LogLine) err
 	}
 }
 
-// flushWait bounds how long flush waits for room in out: the follower is
-// shutting down, and one that stopped reading must not hold it forever.
-var flushWait = 5 * time.Second
-
 // flush hands first (if not nil) and then the lines buffered when it starts
 // to out. It waits for room, since the follower reads out until FollowLogs
 // returns and a full out (its reader busy publishing) is the usual case at
 // shutdown, not a reason to drop; lines that arrive meanwhile wait for a
-// later follower. After flushWait, what is left stays buffered and the
+// later follower. After b.flushWait, what is left stays buffered and the
 // line in hand counts as dropped.
 func (b *logBuffer) flush(out chan<- events.LogLine, first *events.LogLine) {
-	timer := time.NewTimer(flushWait)
+	timer := time.NewTimer(b.flushWait)
 	defer timer.Stop()
 	n := len(b.ch)
 	for {

@@ -25,6 +25,7 @@ var ErrClosed = errors.New("process runtime is closed")
 const (
 	DefaultOutputLimit       = 1 << 20
 	DefaultLogBuffer         = 10000
+	DefaultLogFlushWait      = 5 * time.Second
 	DefaultStopGrace         = 5 * time.Second
 	DefaultRestartBackoffMin = 100 * time.Millisecond
 	DefaultRestartBackoffMax = 10 * time.Second
@@ -39,6 +40,10 @@ type Config struct {
 	OutputLimit int
 	// LogBuffer is how many log lines wait for FollowLogs before new ones are dropped.
 	LogBuffer int
+	// LogFlushWait bounds how long a stopping FollowLogs waits for room to
+	// hand over the lines still buffered: a follower that stopped reading
+	// must not hold it forever.
+	LogFlushWait time.Duration
 	// StopGrace is how long a stopped instance has between SIGTERM and SIGKILL.
 	StopGrace time.Duration
 	// RestartBackoffMin and RestartBackoffMax bound the delay before an exited
@@ -55,6 +60,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LogBuffer <= 0 {
 		c.LogBuffer = DefaultLogBuffer
+	}
+	if c.LogFlushWait <= 0 {
+		c.LogFlushWait = DefaultLogFlushWait
 	}
 	if c.StopGrace <= 0 {
 		c.StopGrace = DefaultStopGrace
@@ -102,7 +110,7 @@ func New(cfg Config) *Runtime {
 	return &Runtime{
 		cfg:       cfg,
 		log:       cfg.Logger,
-		logs:      newLogBuffer(cfg.LogBuffer),
+		logs:      newLogBuffer(cfg.LogBuffer, cfg.LogFlushWait),
 		changes:   newNotifier(),
 		transport: newTransport(),
 		fns:       make(map[runtime.Ref]*deployment),

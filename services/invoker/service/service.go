@@ -414,16 +414,8 @@ func (iv *Invoker) deadLetter(ctx context.Context, log *slog.Logger, msg jetstre
 	if err := iv.records.Put(ctx, r); err != nil {
 		log.WarnContext(ctx, "record dead-lettered", "err", err)
 	}
-	iv.emit(ctx, events.TypeInvocationDeadLettered, r)
 	log.InfoContext(ctx, "invocation dead-lettered", "attempts", r.Attempts, "error", r.Error)
-	if err := iv.queueCallback(ctx, r); err != nil {
-		log.WarnContext(ctx, "queue callback; will retry", "err", err)
-		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
-		return
-	}
-	if err := msg.DoubleAck(ctx); err != nil {
-		log.WarnContext(ctx, "ack", "err", err)
-	}
+	iv.settle(ctx, log, msg, events.TypeInvocationDeadLettered, r)
 }
 
 // complete records the final result and only then acks, waiting for the
@@ -438,6 +430,13 @@ func (iv *Invoker) complete(ctx context.Context, log *slog.Logger, msg jetstream
 	if r.Status == events.StatusFailed {
 		typ = events.TypeInvocationFailed
 	}
+	iv.settle(ctx, log, msg, typ, r)
+}
+
+// settle finishes a recorded final outcome: the lifecycle event, the
+// callback queued durably, and only then the ack (a failed queueing naks,
+// so the message comes back and the callback is not lost).
+func (iv *Invoker) settle(ctx context.Context, log *slog.Logger, msg jetstream.Msg, typ string, r events.InvocationRecord) {
 	iv.emit(ctx, typ, r)
 	if err := iv.queueCallback(ctx, r); err != nil {
 		log.WarnContext(ctx, "queue callback; will retry", "err", err)
