@@ -29,6 +29,7 @@ const notBuilt = `<!doctype html><html lang="en"><head><meta charset="utf-8"><ti
 type Console struct {
 	dist  fs.FS
 	index []byte
+	built bool
 }
 
 // New serves the build embedded in the binary.
@@ -44,16 +45,13 @@ func New() *Console {
 func FromFS(dist fs.FS) *Console {
 	index, err := fs.ReadFile(dist, "index.html")
 	if err != nil {
-		index = []byte(notBuilt)
+		return &Console{dist: dist, index: []byte(notBuilt)}
 	}
-	return &Console{dist: dist, index: index}
+	return &Console{dist: dist, index: index, built: true}
 }
 
 // Built reports whether the console's build is embedded.
-func (c *Console) Built() bool {
-	_, err := fs.Stat(c.dist, "index.html")
-	return err == nil
-}
+func (c *Console) Built() bool { return c.built }
 
 // ServeHTTP serves a file of the build, or index.html for the app's routes.
 // Vite names assets by content hash, so they may be cached for good; the
