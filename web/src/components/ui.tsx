@@ -95,3 +95,27 @@ export function Card({ title, actions, children, className = "" }: { title: stri
     </section>
   );
 }
+
+/**
+ * A compact, scrolling table with a caption for screen readers and one
+ * column header per entry of columns; children are the body's rows.
+ */
+export function ScrollTable({ caption, columns, children }: { caption: string; columns: ReactNode[]; children: ReactNode }) {
+  return (
+    <div className="max-h-96 overflow-auto">
+      <table className="w-full text-left text-sm">
+        <caption className="sr-only">{caption}</caption>
+        <thead className="sticky top-0 bg-slate-900 text-xs uppercase tracking-wide text-slate-400">
+          <tr>
+            {columns.map((c, i) => (
+              <th key={i} scope="col" className="px-2 py-1.5">
+                {c}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody className="divide-y divide-slate-800">{children}</tbody>
+      </table>
+    </div>
+  );
+}

@@ -4,7 +4,7 @@ import { useDeadLetters, useRedrive } from "../../api/queries";
 import { errorMessage } from "../../api/errors";
 import { shortId, timeAgo } from "../../lib/format";
 import { ConfirmDialog } from "../ConfirmDialog";
-import { Button, Card, ErrorAlert } from "../ui";
+import { Button, Card, ErrorAlert, ScrollTable } from "../ui";
 
 function redrivenText(n: number): string {
   if (n === 0) return "Nothing was redriven.";
@@ -63,52 +63,36 @@ export function DeadLettersPanel({ name, live, enabled, now }: { name: string; l
           </div>
         )}
         {items.length > 0 && (
-          <div className="max-h-96 overflow-auto">
-            <table className="w-full text-left text-sm">
-              <caption className="sr-only">Dead letters, oldest first</caption>
-              <thead className="sticky top-0 bg-slate-900 text-xs uppercase tracking-wide text-slate-400">
-                <tr>
-                  <th scope="col" className="px-2 py-1.5">Invocation</th>
-                  <th scope="col" className="px-2 py-1.5">Attempts</th>
-                  <th scope="col" className="px-2 py-1.5">Last error</th>
-                  <th scope="col" className="px-2 py-1.5">Dead-lettered</th>
-                  <th scope="col" className="px-2 py-1.5">
-                    <span className="sr-only">Actions</span>
+          <ScrollTable caption="Dead letters, oldest first" columns={["Invocation", "Attempts", "Last error", "Dead-lettered", <span className="sr-only">Actions</span>]}>
+            {items.map((d) => {
+              const busy = pendingIds === null || (pendingIds?.includes(d.id) ?? false);
+              return (
+                <tr key={d.id} data-dead-letter={d.id}>
+                  <th scope="row" className="px-2 py-1.5 font-mono text-xs font-normal" title={d.id}>
+                    {shortId(d.id)}
                   </th>
+                  <td className="px-2 py-1.5 tabular-nums">{d.attempts}</td>
+                  <td className="max-w-[18rem] truncate px-2 py-1.5 text-rose-300" title={d.error}>
+                    {d.error}
+                  </td>
+                  <td className="px-2 py-1.5 text-slate-400">
+                    <time dateTime={d.deadLetteredAt}>{timeAgo(d.deadLetteredAt, now)}</time>
+                  </td>
+                  <td className="px-2 py-1.5 text-right">
+                    <Button
+                      variant="ghost"
+                      aria-label={`Redrive ${shortId(d.id)}`}
+                      // aria-disabled, not disabled: the focus stays on the button while the redrive is out.
+                      aria-disabled={redrive.isPending}
+                      onClick={redrive.isPending ? undefined : () => run([d.id])}
+                    >
+                      <RotateCcw aria-hidden className="size-4" /> {busy ? "Redriving…" : "Redrive"}
+                    </Button>
+                  </td>
                 </tr>
-              </thead>
-              <tbody className="divide-y divide-slate-800">
-                {items.map((d) => {
-                  const busy = pendingIds === null || (pendingIds?.includes(d.id) ?? false);
-                  return (
-                    <tr key={d.id} data-dead-letter={d.id}>
-                      <th scope="row" className="px-2 py-1.5 font-mono text-xs font-normal" title={d.id}>
-                        {shortId(d.id)}
-                      </th>
-                      <td className="px-2 py-1.5 tabular-nums">{d.attempts}</td>
-                      <td className="max-w-[18rem] truncate px-2 py-1.5 text-rose-300" title={d.error}>
-                        {d.error}
-                      </td>
-                      <td className="px-2 py-1.5 text-slate-400">
-                        <time dateTime={d.deadLetteredAt}>{timeAgo(d.deadLetteredAt, now)}</time>
-                      </td>
-                      <td className="px-2 py-1.5 text-right">
-                        <Button
-                          variant="ghost"
-                          aria-label={`Redrive ${shortId(d.id)}`}
-                          // aria-disabled, not disabled: the focus stays on the button while the redrive is out.
-                          aria-disabled={redrive.isPending}
-                          onClick={redrive.isPending ? undefined : () => run([d.id])}
-                        >
-                          <RotateCcw aria-hidden className="size-4" /> {busy ? "Redriving…" : "Redrive"}
-                        </Button>
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
+              );
+            })}
+          </ScrollTable>
         )}
       </div>
       {confirming && (

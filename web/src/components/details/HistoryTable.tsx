@@ -1,5 +1,6 @@
 import type { InvocationRecord, InvocationStatus } from "../../api/types";
 import { formatMs, shortId, timeAgo } from "../../lib/format";
+import { ScrollTable } from "../ui";
 
 const TONE: Record<InvocationStatus, string> = {
   queued: "text-slate-300",
@@ -14,40 +15,24 @@ const TONE: Record<InvocationStatus, string> = {
 export function HistoryTable({ items, now }: { items: InvocationRecord[]; now: number }) {
   if (items.length === 0) return <p className="text-sm text-slate-400">No invocations yet.</p>;
   return (
-    <div className="max-h-96 overflow-auto">
-      <table className="w-full text-left text-sm">
-        <caption className="sr-only">Invocation history, newest first</caption>
-        <thead className="sticky top-0 bg-slate-900 text-xs uppercase tracking-wide text-slate-400">
-          <tr>
-            <th scope="col" className="px-2 py-1.5">Invocation</th>
-            <th scope="col" className="px-2 py-1.5">Status</th>
-            <th scope="col" className="px-2 py-1.5">Kind</th>
-            <th scope="col" className="px-2 py-1.5">Attempts</th>
-            <th scope="col" className="px-2 py-1.5">Started</th>
-            <th scope="col" className="px-2 py-1.5">Duration</th>
-            <th scope="col" className="px-2 py-1.5">Error</th>
-          </tr>
-        </thead>
-        <tbody className="divide-y divide-slate-800">
-          {items.map((i) => (
-            <tr key={i.id} data-invocation={i.id}>
-              <th scope="row" className="px-2 py-1.5 font-mono text-xs font-normal" title={i.id}>
-                {shortId(i.id)}
-              </th>
-              <td className={`px-2 py-1.5 ${TONE[i.status]}`}>{i.status}</td>
-              <td className="px-2 py-1.5">{i.async ? "async" : "sync"}</td>
-              <td className="px-2 py-1.5 tabular-nums">{i.attempts}</td>
-              <td className="px-2 py-1.5 text-slate-400">
-                <time dateTime={i.startedAt ?? i.createdAt}>{timeAgo(i.startedAt ?? i.createdAt, now)}</time>
-              </td>
-              <td className="px-2 py-1.5 tabular-nums">{formatMs(i.durationMs)}</td>
-              <td className="max-w-[14rem] truncate px-2 py-1.5 text-rose-300" title={i.error}>
-                {i.error ?? ""}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <ScrollTable caption="Invocation history, newest first" columns={["Invocation", "Status", "Kind", "Attempts", "Started", "Duration", "Error"]}>
+      {items.map((i) => (
+        <tr key={i.id} data-invocation={i.id}>
+          <th scope="row" className="px-2 py-1.5 font-mono text-xs font-normal" title={i.id}>
+            {shortId(i.id)}
+          </th>
+          <td className={`px-2 py-1.5 ${TONE[i.status]}`}>{i.status}</td>
+          <td className="px-2 py-1.5">{i.async ? "async" : "sync"}</td>
+          <td className="px-2 py-1.5 tabular-nums">{i.attempts}</td>
+          <td className="px-2 py-1.5 text-slate-400">
+            <time dateTime={i.startedAt ?? i.createdAt}>{timeAgo(i.startedAt ?? i.createdAt, now)}</time>
+          </td>
+          <td className="px-2 py-1.5 tabular-nums">{formatMs(i.durationMs)}</td>
+          <td className="max-w-[14rem] truncate px-2 py-1.5 text-rose-300" title={i.error}>
+            {i.error ?? ""}
+          </td>
+        </tr>
+      ))}
+    </ScrollTable>
   );
 }
