@@ -48,10 +48,14 @@ web: $(CONSOLE_DIST)/index.html ## build the web console (npm ci + vite build) i
 web-test: $(WEB_DEPS) ## the console's type check and component tests (Vitest)
 	cd web && npm test
 
+# Stamps the release into pkg/version (GET /version, the CLI); the commit
+# comes from the go command's VCS stamping.
+LDFLAGS := -X github.com/eventflow/eventflow/pkg/version.Version=$(VERSION)
+
 build: web ## build bin/eventflow and the four service binaries (console embedded)
 	@mkdir -p $(BIN)
-	cd cmd/eventflow && $(GO) build -o $(BIN)/eventflow .
-	@for s in $(SERVICES); do (cd services/$$s && $(GO) build -o $(BIN)/$$s .) || exit 1; done
+	cd cmd/eventflow && $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/eventflow .
+	@for s in $(SERVICES); do (cd services/$$s && $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/$$s .) || exit 1; done
 	@echo "built: $$(ls $(BIN) | tr '\n' ' ')"
 
 run: build ## run the whole platform on this machine (bin/eventflow dev)

@@ -44,6 +44,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Version
+         * @description Which build of the gateway answers: its release, the commit it was built from and the Go version. Needs no token, so a client can check what it talks to first.
+         */
+        get: operations["version"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -76,6 +96,26 @@ export interface paths {
          * @description The OpenAPI 3.1 description of this API.
          */
         get: operations["openapi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/schemas/function-file.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The function file's JSON Schema
+         * @description The JSON Schema (draft 2020-12) of one document of a function file, the YAML that `eventflow deploy -f` applies. Generated from the Go types of the function spec. Editors with a YAML language server use it through a `# yaml-language-server: $schema=<gateway>/schemas/function-file.json` comment. Needs no token.
+         */
+        get: operations["functionFileSchema"];
         put?: never;
         post?: never;
         delete?: never;
@@ -218,7 +258,7 @@ export interface paths {
         };
         /**
          * Read a function's logs
-         * @description The last `tail` lines of stdout and stderr of every instance and invocation of the function, oldest first, then, with `follow`, new lines as they are written until the client disconnects.
+         * @description The last `tail` lines of stdout and stderr of every instance and invocation of the function, oldest first, then, with `follow`, new lines as they are written until the client disconnects. With `since`, only lines stored at or after that time count: `tail` keeps the last lines of those (pass a larger `tail` for more than 100), and `follow` goes on from there.
          *
          *     - **Text** (default): one line per log line, `<time RFC 3339 with nanoseconds, UTC> <instance> <stream> <line>`, e.g. `2025-01-02T15:04:05.123456789Z upper-7f3c stdout HELLO`.
          *     - **Server-sent events** when the request has `Accept: text/event-stream`: one event per line, `id: <stream sequence>`, `event: log`, `data: <LogLine as JSON>` (see the `LogLine` schema); a `: keep-alive` comment every 15 seconds. With SSE, `follow` defaults to true.
@@ -269,6 +309,8 @@ export interface paths {
         /**
          * Stream the tenant's lifecycle events (SSE)
          * @description Server-sent events of the caller's tenant: every function transition (`io.eventflow.function.deploying|ready|failed|deleted`) and every transition of an asynchronous invocation (`io.eventflow.invocation.queued|started|succeeded|failed`; synchronous invocations answer their caller directly and publish no events). Each SSE event has `id:` = the event's sequence in the events stream, `event:` = its CloudEvents type, and `data:` = the CloudEvents 1.0 JSON (structured mode; extension attribute `tenant`). Without `Last-Event-ID` the stream starts with new events; with it (or `?since=`) it resumes right after that event, so a client that reconnects misses nothing (events are kept 7 days). A comment line opens the stream and one is sent every 15 s to keep it alive.
+         *
+         *     With `follow=false` the response sends the stored events that match instead (from the first one kept, or from after `Last-Event-ID` / `since`) and ends once it has sent those stored when the request came in; events stored meanwhile are not sent (resume from the last `id:` to get them).
          *
          *     Requires a bearer token with scope `functions:read`.
          */
@@ -619,6 +661,15 @@ export interface components {
             /** Format: date-time */
             expiresAt: string;
         };
+        /** @description The build of EventFlow that answers (`GET /version`). */
+        VersionInfo: {
+            /** @description The release it was built as (`make build VERSION=...`); `dev` when none was given. */
+            version: string;
+            /** @description The git commit it was built from; empty when the build had no git checkout (e.g. container images). */
+            commit: string;
+            /** @description The Go release that built it, e.g. `go1.26.8`. */
+            goVersion: string;
+        };
         /** @description http mode only: the replica count follows CPU use between the bounds (a HorizontalPodAutoscaler on Kubernetes; the process runtime keeps `replicas` fixed). `replicas` is then only the starting point. */
         Autoscaling: {
             minReplicas: number;
@@ -912,6 +963,33 @@ export interface operations {
             };
         };
     };
+    version: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The gateway's version. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "version": "v1.4.0",
+                     *       "commit": "6881ab9bfdf341ff9195388fcf72cfd3a10aef4d",
+                     *       "goVersion": "go1.26.8"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["VersionInfo"];
+                };
+            };
+        };
+    };
     metrics: {
         parameters: {
             query?: never;
@@ -953,6 +1031,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": Record<string, never>;
+                };
+            };
+        };
+    };
+    functionFileSchema: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schema. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/schema+json": Record<string, never>;
                 };
             };
         };
@@ -1332,6 +1430,8 @@ export interface operations {
                 tail?: number;
                 /** @description Keep the response open and stream new lines. Default: false for text, true for `text/event-stream`. Accepts `true`/`false`/`1`/`0`. */
                 follow?: boolean;
+                /** @description Only lines stored at or after this time: a duration before now (Go syntax, units `h`, `m`, `s`: `10m`, `1h30m`; more than 0 and at most `720h`, 30 days) or an RFC 3339 time (`2026-01-02T15:04:05Z`; URL-encode a `+` offset as `%2B`). The time is when the gateway's log stream stored the line, which is a moment after the `time` the line carries. */
+                since?: string;
             };
             header?: never;
             path: {
@@ -1361,7 +1461,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description `tail` or `follow` is not a valid value. */
+            /** @description `tail`, `follow` or `since` is not a valid value. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1418,7 +1518,9 @@ export interface operations {
                 function?: string;
                 /** @description Only events of this type. */
                 type?: "io.eventflow.function.deploying" | "io.eventflow.function.ready" | "io.eventflow.function.failed" | "io.eventflow.function.deleted" | "io.eventflow.invocation.queued" | "io.eventflow.invocation.started" | "io.eventflow.invocation.succeeded" | "io.eventflow.invocation.failed" | "io.eventflow.invocation.retrying" | "io.eventflow.invocation.dead_lettered";
-                /** @description Resume after this event id (as `Last-Event-ID`). */
+                /** @description `true` (the default) keeps the stream open for new events; `false` sends the stored events and ends the response. Accepts `true`/`false`/`1`/`0`. */
+                follow?: boolean;
+                /** @description Resume after this event id (as `Last-Event-ID`); with `follow=false`, send the stored events after it. */
                 since?: number;
             };
             header?: {
@@ -1430,7 +1532,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The event stream. */
+            /** @description The event stream; with `follow=false` it ends after the stored events. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1444,7 +1546,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description A malformed `function`, `type` or `Last-Event-ID` (`bad_request`). */
+            /** @description A malformed `function`, `type`, `follow` or `Last-Event-ID` (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;

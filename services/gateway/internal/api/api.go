@@ -18,6 +18,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/catalog"
+	"github.com/eventflow/eventflow/pkg/version"
 	"github.com/eventflow/eventflow/services/gateway/internal/console"
 	"github.com/eventflow/eventflow/services/gateway/internal/store"
 )
@@ -86,8 +87,10 @@ func New(cfg Config, d Deps) *gin.Engine {
 
 	r.GET("/healthz", a.healthz)
 	r.GET("/readyz", a.readyz)
+	r.GET("/version", a.version)
 	r.GET("/metrics", gin.WrapH(d.Metrics.Handler()))
 	r.GET("/openapi.json", a.openapi)
+	r.GET("/schemas/function-file.json", a.functionFileSchema)
 	if cfg.EnableTokenIssuer {
 		r.POST("/auth/token", a.issueToken)
 	}
@@ -113,7 +116,7 @@ func New(cfg Config, d Deps) *gin.Engine {
 
 // isAPIPath tells the API's paths from the console's.
 func isAPIPath(p string) bool {
-	for _, prefix := range []string{"/v1/", "/auth/"} {
+	for _, prefix := range []string{"/v1/", "/auth/", "/schemas/"} {
 		if strings.HasPrefix(p, prefix) || p == strings.TrimSuffix(prefix, "/") {
 			return true
 		}
@@ -122,6 +125,10 @@ func isAPIPath(p string) bool {
 }
 
 func (a *API) healthz(c *gin.Context) { c.PureJSON(http.StatusOK, gin.H{"status": "ok"}) }
+
+// version is public like /healthz: a client checks what it talks to before
+// it has a token.
+func (a *API) version(c *gin.Context) { c.PureJSON(http.StatusOK, version.Get()) }
 
 func (a *API) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)

@@ -22,7 +22,8 @@ const Source = "/eventflow/gateway"
 // events as SSE (CloudEvents JSON as data, the stream sequence as id),
 // optionally of one function (?function=) and one type (?type=). New events
 // by default; with Last-Event-ID (or ?since=) everything after that event,
-// so a client that reconnects misses nothing.
+// so a client that reconnects misses nothing. With ?follow=false it sends
+// what is stored (from the first event unless since is given) and ends.
 func (a *API) lifecycleEvents(c *gin.Context) {
 	tenant := claimsOf(c).Tenant
 	fn, typ := c.Query("function"), c.Query("type")
@@ -34,9 +35,21 @@ func (a *API) lifecycleEvents(c *gin.Context) {
 		abort(c, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("type=%q is not an event type; known: %s", typ, strings.Join(events.EventTypes, ", ")))
 		return
 	}
+	follow := true
+	if c.Query("follow") != "" {
+		var err error
+		if follow, err = queryBool(c, "follow"); err != nil {
+			abort(c, http.StatusBadRequest, CodeBadRequest, err.Error())
+			return
+		}
+	}
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{events.EventFilter(tenant, fn, typ)},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
+	}
+	if !follow {
+		// Only stored events would be sent: all of them.
+		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
 	}
 	last := c.GetHeader("Last-Event-ID")
 	if last == "" {
@@ -52,17 +65,31 @@ func (a *API) lifecycleEvents(c *gin.Context) {
 	}
 	ctx, cancel := context.WithCancel(c)
 	defer cancel()
-	cons, err := a.JS.OrderedConsumer(ctx, events.StreamEvents, cfg)
+	cons, release, err := a.openOrdered(ctx, events.StreamEvents, cfg)
 	if err != nil {
 		a.fail(c, fmt.Errorf("open events: %w", err))
 		return
 	}
-	it, err := cons.Messages()
-	if err != nil {
-		a.fail(c, fmt.Errorf("open events: %w", err))
-		return
+	defer release()
+	// Without follow the response ends after the events stored now: as many
+	// as the consumer has pending when it opens.
+	var pending uint64
+	if !follow {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			a.fail(c, fmt.Errorf("open events: %w", err))
+			return
+		}
+		pending = info.NumPending
 	}
-	defer it.Stop()
+	var it jetstream.MessagesContext
+	if follow || pending > 0 {
+		if it, err = cons.Messages(); err != nil {
+			a.fail(c, fmt.Errorf("open events: %w", err))
+			return
+		}
+		defer it.Stop()
+	}
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -72,17 +99,27 @@ func (a *API) lifecycleEvents(c *gin.Context) {
 	_, _ = c.Writer.WriteString(": stream of " + events.EventFilter(tenant, fn, typ) + "\n\n")
 	c.Writer.Flush()
 
-	followStream(ctx, it, func(m jetstream.Msg) {
-		md, err := m.Metadata()
-		if err != nil {
-			return
-		}
+	write := func(m jetstream.Msg, md *jetstream.MsgMetadata) {
 		typ := strings.TrimPrefix(m.Subject(), events.SubjectEvents+".")
 		if parts := strings.SplitN(typ, ".", 3); len(parts) == 3 {
 			typ = "io.eventflow." + parts[2]
 		}
 		_, _ = c.Writer.WriteString("id: " + strconv.FormatUint(md.Sequence.Stream, 10) + "\nevent: " + typ + "\ndata: " + string(m.Data()) + "\n\n")
 		c.Writer.Flush()
+	}
+	if !follow {
+		// The status is sent: an error can only end the stream early.
+		if err := replay(ctx, it, pending, write); err != nil && ctx.Err() == nil {
+			a.Log.ErrorContext(ctx, "events replay ended early", "err", err)
+		}
+		return
+	}
+	followStream(ctx, it, func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
+			return
+		}
+		write(m, md)
 	}, func() {
 		_, _ = c.Writer.WriteString(": keep-alive\n\n")
 		c.Writer.Flush()

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,11 +18,14 @@ import (
 const (
 	defaultTail = 100
 	maxTail     = 10000
+	// maxSinceAge bounds since=<duration>; the logs stream keeps less.
+	maxSinceAge = 30 * 24 * time.Hour
 )
 
 // logs serves GET /v1/functions/{name}/logs: the last `tail` lines of every
-// instance, then (with follow) new lines as they come. Text by default, SSE
-// on Accept: text/event-stream (where follow defaults to true).
+// instance (of those stored at or after `since`, when given), then (with
+// follow) new lines as they come. Text by default, SSE on Accept:
+// text/event-stream (where follow defaults to true).
 func (a *API) logs(c *gin.Context) {
 	name := c.Param("name")
 	tenant := claimsOf(c).Tenant
@@ -42,17 +46,28 @@ func (a *API) logs(c *gin.Context) {
 			return
 		}
 	}
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{events.LogFilter(tenant, name)},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	}
+	if v := c.Query("since"); v != "" {
+		start, err := parseSince(v, time.Now())
+		if err != nil {
+			abort(c, http.StatusBadRequest, CodeBadRequest, err.Error())
+			return
+		}
+		// The server skips older lines; the time is when each was stored.
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+	}
 
 	ctx, cancel := context.WithCancel(c)
 	defer cancel()
-	cons, err := a.JS.OrderedConsumer(ctx, events.StreamLogs, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.LogFilter(tenant, name)},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
+	cons, release, err := a.openOrdered(ctx, events.StreamLogs, cfg)
 	if err != nil {
 		a.fail(c, fmt.Errorf("open logs: %w", err))
 		return
 	}
+	defer release()
 	info, err := cons.Info(ctx)
 	if err != nil {
 		a.fail(c, fmt.Errorf("open logs: %w", err))
@@ -61,31 +76,28 @@ func (a *API) logs(c *gin.Context) {
 	w := newLogWriter(c, sse)
 	// Replay: keep the last `tail` of what is stored now.
 	ring := make([]logEntry, 0, min(tail, 1024))
-	pending := info.NumPending
 	var it jetstream.MessagesContext
-	if pending > 0 || follow {
+	if info.NumPending > 0 || follow {
 		if it, err = cons.Messages(); err != nil {
 			a.fail(c, fmt.Errorf("open logs: %w", err))
 			return
 		}
 		defer it.Stop()
 	}
-	for pending > 0 {
-		m, err := it.Next()
-		if err != nil {
-			a.fail(c, fmt.Errorf("read logs: %w", err))
-			return
-		}
-		md, _ := m.Metadata()
+	err = replay(ctx, it, info.NumPending, func(m jetstream.Msg, md *jetstream.MsgMetadata) {
 		if tail > 0 {
 			if len(ring) == tail {
 				ring = ring[1:]
 			}
 			ring = append(ring, decodeLog(m.Data(), md))
 		}
-		if md == nil || md.NumPending == 0 {
-			break
-		}
+	})
+	if ctx.Err() != nil {
+		return // the client is gone
+	}
+	if err != nil {
+		a.fail(c, fmt.Errorf("read logs: %w", err))
+		return
 	}
 	w.start()
 	for _, e := range ring {
@@ -100,6 +112,22 @@ func (a *API) logs(c *gin.Context) {
 		w.write(decodeLog(m.Data(), md))
 		w.flush()
 	}, w.keepAlive)
+}
+
+// parseSince reads since=: a positive Go duration up to maxSinceAge before
+// now, or an RFC 3339 time.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	maxHours := int(maxSinceAge.Hours())
+	if d, err := time.ParseDuration(v); err == nil {
+		if d <= 0 || d > maxSinceAge {
+			return time.Time{}, fmt.Errorf("query parameter since=%q: a duration must be more than 0 and at most %dh (30 days)", v, maxHours)
+		}
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("query parameter since=%q must be a duration such as 10m or 1h30m (units h, m, s; at most %dh) or an RFC 3339 time such as 2026-01-02T15:04:05Z", v, maxHours)
 }
 
 type logEntry struct {

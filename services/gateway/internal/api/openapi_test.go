@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,6 +24,8 @@ import (
 	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/functionfile"
+	"github.com/eventflow/eventflow/pkg/version"
 )
 
 // These tests keep openapi.json in step with the handlers: every route New
@@ -346,13 +349,31 @@ func TestOpenAPIPublicRoutes(t *testing.T) {
 	if w := serve("GET", "/readyz", ""); w.Code != http.StatusServiceUnavailable {
 		t.Errorf("GET /readyz when not ready: %d, want 503", w.Code)
 	}
+	// GET /schemas/function-file.json is the function file's JSON Schema.
+	if w := serve("GET", "/schemas/function-file.json", ""); w.Code != http.StatusOK || w.Body.String() != string(functionfile.Schema()) ||
+		w.Header().Get("Content-Type") != "application/schema+json" {
+		t.Errorf("GET /schemas/function-file.json: %d %s, body equal to functionfile.Schema(): %v", w.Code, w.Header().Get("Content-Type"), w.Body.String() == string(functionfile.Schema()))
+	}
+	if w := serve("GET", "/schemas/nothing.json", ""); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), CodeNotFound) {
+		t.Errorf("GET /schemas/nothing.json: %d %s, want a JSON 404 (not the console)", w.Code, w.Body)
+	}
+	// GET /version answers, without a token, exactly the documented fields.
+	w := serve("GET", "/version", "")
+	var ver map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &ver); w.Code != http.StatusOK || err != nil {
+		t.Fatalf("GET /version: %d %s", w.Code, w.Body)
+	}
+	assertSameFields(t, "VersionInfo (GET /version answer)", schemaProperties(t, doc, "#/components/schemas/VersionInfo"), sortedKeys(ver))
+	if v := version.Get(); ver["version"] != v.Version || ver["goVersion"] != v.GoVersion {
+		t.Errorf("GET /version = %v, want %+v", ver, v)
+	}
 	readyResponses, _ := operations(t, doc)["GET /readyz"]["responses"].(map[string]any)
 	if _, ok := readyResponses["503"]; !ok {
 		t.Error("GET /readyz: 503 not documented")
 	}
 
 	// POST /auth/token answers with exactly the documented fields.
-	w := serve("POST", "/auth/token", `{"tenant":"demo"}`)
+	w = serve("POST", "/auth/token", `{"tenant":"demo"}`)
 	if w.Code != http.StatusOK {
 		t.Fatalf("POST /auth/token: %d %s", w.Code, w.Body)
 	}
@@ -395,6 +416,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"#/components/schemas/InvocationRecord", reflect.TypeFor[events.InvocationRecord]()},
 		{"#/components/schemas/LogLine", reflect.TypeFor[events.LogLine]()},
 		{"#/components/schemas/TokenRequest", reflect.TypeFor[auth.TokenRequest]()},
+		{"#/components/schemas/VersionInfo", reflect.TypeFor[version.Info]()},
 		{"#/components/schemas/Error", reflect.TypeFor[ErrorBody]()},
 		{"#/components/schemas/Error/properties/error", reflect.TypeFor[ErrorDetail]()},
 	} {
@@ -509,6 +531,22 @@ func TestOpenAPIEnumsAndLimits(t *testing.T) {
 	}
 	if follow, _ := params["follow"]["schema"].(map[string]any); follow["type"] != "boolean" {
 		t.Errorf("logs follow: want a boolean query parameter, got %v", params["follow"])
+	}
+	if since, _ := params["since"]["schema"].(map[string]any); since["type"] != "string" {
+		t.Errorf("logs since: want a string query parameter, got %v", params["since"])
+	}
+	if d, _ := params["since"]["description"].(string); !strings.Contains(d, fmt.Sprintf("`%dh`", int(maxSinceAge.Hours()))) {
+		t.Errorf("logs since: the description should give the longest duration, %dh: %q", int(maxSinceAge.Hours()), d)
+	}
+
+	// Events query parameters: follow is a boolean that defaults to true.
+	eventParams := map[string]map[string]any{}
+	for _, p := range operations(t, doc)["GET /v1/events"]["parameters"].([]any) {
+		p := deref(t, doc, p)
+		eventParams[p["name"].(string)] = p
+	}
+	if follow, _ := eventParams["follow"]["schema"].(map[string]any); follow["type"] != "boolean" || follow["default"] != true {
+		t.Errorf("events follow: want a boolean query parameter defaulting to true, got %v", eventParams["follow"])
 	}
 }
 
