@@ -1,6 +1,7 @@
-// Command eventflow is EventFlow's all-in-one binary: `eventflow dev` runs
-// the whole platform on one machine; `eventflow token` mints a development
-// token from the data dir's secret.
+// Command eventflow is EventFlow's command line: the CLI that deploys,
+// invokes and watches functions on a gateway (internal/cli), and the
+// all-in-one platform of one machine, `eventflow dev`, with `eventflow
+// token` to mint a development token from the data dir's secret.
 package main
 
 import (
@@ -11,41 +12,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eventflow/eventflow/cmd/eventflow/internal/cli"
 	"github.com/eventflow/eventflow/cmd/eventflow/internal/dev"
 	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/svcboot"
 )
 
-const usage = `eventflow: a functions-as-a-service platform on NATS JetStream
-
-Usage:
-  eventflow dev [flags]     run the platform on this machine (embedded NATS, local processes)
-  eventflow token [flags]   print a development token signed with the dev secret
-
-Run "eventflow <command> -h" for the flags of a command.
-`
-
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
-	var err error
-	switch os.Args[1] {
-	case "dev":
-		err = runDev(os.Args[2:])
-	case "token":
-		err = runToken(os.Args[2:])
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-	default:
-		fmt.Fprintf(os.Stderr, "eventflow: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "eventflow:", err)
-		os.Exit(1)
-	}
+	ctx, stop := svcboot.SignalContext()
+	code := cli.Run(ctx, os.Args[1:], cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv},
+		map[string]func([]string) error{"dev": runDev, "token": runToken})
+	stop()
+	os.Exit(code)
 }
 
 func devFlags(fs *flag.FlagSet, cfg *dev.Config) {

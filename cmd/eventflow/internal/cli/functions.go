@@ -1,0 +1,347 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/eventflow/eventflow/pkg/client"
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+)
+
+func (a *app) listCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the tenant's functions",
+		Example: `  eventflow list
+  eventflow list -o wide
+  eventflow list -o name`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			fns, err := c.ListFunctions(cmd.Context())
+			if err != nil {
+				return err
+			}
+			sort.Slice(fns, func(i, j int) bool { return fns[i].Name < fns[j].Name })
+			return printFunctions(a.io.Out, a.output, fns, time.Now())
+		},
+	}
+	a.addOutputFlag(cmd, outTable, outWide, outJSON, outYAML, outName)
+	return cmd
+}
+
+func (a *app) getCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "get NAME",
+		Short: "Show one function (-o json is the API's function document)",
+		Example: `  eventflow get upper
+  eventflow get upper -o yaml`,
+		Args:              args(cobra.ExactArgs(1)),
+		ValidArgsFunction: a.completeFunctions,
+		RunE: func(cmd *cobra.Command, names []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			f, err := c.GetFunction(cmd.Context(), names[0])
+			if err != nil {
+				return err
+			}
+			if a.output == outJSON || a.output == outYAML {
+				return printDoc(a.io.Out, a.output, f)
+			}
+			return printFunctions(a.io.Out, a.output, []function.Function{f}, time.Now())
+		},
+	}
+	a.addOutputFlag(cmd, outTable, outWide, outJSON, outYAML, outName)
+	return cmd
+}
+
+// printFunctions prints functions as a table, names, or the API's list
+// document.
+func printFunctions(w io.Writer, format string, fns []function.Function, now time.Time) error {
+	switch format {
+	case outJSON, outYAML:
+		if fns == nil {
+			fns = []function.Function{}
+		}
+		return printDoc(w, format, map[string]any{"items": fns})
+	case outName:
+		for _, f := range fns {
+			fmt.Fprintln(w, f.Name)
+		}
+		return nil
+	}
+	header := []string{"NAME", "PHASE", "READY", "MODE", "AGE"}
+	if format == outWide {
+		header = append(header, "GENERATION", "IMAGE", "COMMAND", "MESSAGE")
+	}
+	t := newTable(w, header...)
+	for _, f := range fns {
+		row := []string{f.Name, string(f.Status.Phase), ready(f), f.Mode(), age(now, f.CreatedAt)}
+		if format == outWide {
+			row = append(row, strconv.FormatInt(f.Generation, 10), dash(f.Image), dash(truncate(shellJoin(f.Command), 40)), dash(truncate(f.Status.Message, 60)))
+		}
+		t.row(row...)
+	}
+	return t.flush()
+}
+
+// ready is "ready/desired" for http mode; job mode runs a process per
+// invocation, so it has no instances to count.
+func ready(f function.Function) string {
+	if f.Mode() != function.ModeHTTP {
+		return "-"
+	}
+	return fmt.Sprintf("%d/%d", f.Status.ReadyReplicas, f.ReplicaCount())
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// shellJoin prints argv as one shell line, quoting where needed.
+func shellJoin(argv []string) string {
+	out := make([]string, len(argv))
+	for i, s := range argv {
+		if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`;&|<>()*?[]{}!#~") {
+			out[i] = s
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
+}
+
+func (a *app) describeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:               "describe NAME",
+		Short:             "Show a function's spec, status, recent events and invocations",
+		Example:           `  eventflow describe upper`,
+		Args:              args(cobra.ExactArgs(1)),
+		ValidArgsFunction: a.completeFunctions,
+		RunE: func(cmd *cobra.Command, names []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			f, err := c.GetFunction(ctx, names[0])
+			if err != nil {
+				return err
+			}
+			evs, err := recentEvents(ctx, c, f.Name, 10)
+			if err != nil {
+				return err
+			}
+			page, err := c.Invocations(ctx, f.Name, client.InvocationsOptions{Limit: 10})
+			if err != nil && !errors.Is(err, client.ErrForbidden) {
+				return err
+			}
+			return describe(a.io.Out, f, evs, page.Items, time.Now())
+		},
+	}
+}
+
+// recentEvents reads the last n stored lifecycle events of a function.
+func recentEvents(ctx context.Context, c *client.Client, name string, n int) ([]client.Event, error) {
+	s, err := c.Events(ctx, client.EventsOptions{Function: name, Since: "0"})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	var out []client.Event
+	for {
+		ev, err := s.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(out) == n {
+			out = out[1:]
+		}
+		out = append(out, ev)
+	}
+}
+
+func describe(w io.Writer, f function.Function, evs []client.Event, invs []events.InvocationRecord, now time.Time) error {
+	t := newTable(w, "Name:", f.Name)
+	t.row("Tenant:", f.Tenant)
+	t.row("Labels:", dash(pairs(f.Labels)))
+	t.row("Mode:", f.Mode())
+	if f.Image != "" {
+		t.row("Image:", f.Image)
+	}
+	t.row("Command:", dash(shellJoin(f.Command)))
+	t.row("Env:", dash(strings.Join(sortedKeys(f.Env), ", ")))
+	t.row("Timeout:", f.Timeout().String())
+	if f.Mode() == function.ModeHTTP {
+		t.row("Replicas:", fmt.Sprintf("%d desired, %d ready", f.ReplicaCount(), f.Status.ReadyReplicas))
+	}
+	t.row("Phase:", string(f.Status.Phase))
+	if f.Status.Message != "" {
+		t.row("Message:", f.Status.Message)
+	}
+	t.row("Generation:", fmt.Sprintf("%d (observed %d)", f.Generation, f.Status.ObservedGeneration))
+	t.row("Created:", fmt.Sprintf("%s (%s ago)", f.CreatedAt.UTC().Format(time.RFC3339), age(now, f.CreatedAt)))
+	t.row("Updated:", fmt.Sprintf("%s (%s ago)", f.UpdatedAt.UTC().Format(time.RFC3339), age(now, f.UpdatedAt)))
+	if err := t.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nRecent events:")
+	if len(evs) == 0 {
+		fmt.Fprintln(w, "  <none>")
+	} else {
+		t = newTable(w, "  AGE", "TYPE", "DETAIL")
+		for _, ev := range evs {
+			t.row("  "+age(now, ev.Time), strings.TrimPrefix(ev.Type, "io.eventflow."), truncate(eventDetail(ev), 80))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w, "\nRecent invocations:")
+	if len(invs) == 0 {
+		fmt.Fprintln(w, "  <none>")
+		return nil
+	}
+	t = newTable(w, "  ID", "STATUS", "ASYNC", "ATTEMPTS", "DURATION", "AGE")
+	for _, r := range invs {
+		t.row("  "+r.ID, r.Status, strconv.FormatBool(r.Async), strconv.Itoa(r.Attempts), duration(r.DurationMs), age(now, r.CreatedAt))
+	}
+	return t.flush()
+}
+
+func pairs(m map[string]string) string {
+	var out []string
+	for _, k := range sortedKeys(m) {
+		out = append(out, k+"="+m[k])
+	}
+	return strings.Join(out, ",")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func duration(ms *int64) string {
+	if ms == nil {
+		return "-"
+	}
+	return (time.Duration(*ms) * time.Millisecond).String()
+}
+
+func (a *app) deleteCmd() *cobra.Command {
+	var wait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:     "delete NAME...",
+		Aliases: []string{"rm"},
+		Short:   "Delete functions",
+		Example: `  eventflow delete upper
+  eventflow delete upper echo --wait`,
+		Args:              args(cobra.MinimumNArgs(1)),
+		ValidArgsFunction: a.completeFunctions,
+		RunE: func(cmd *cobra.Command, names []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			for _, n := range names {
+				if _, err := c.DeleteFunction(ctx, n); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.io.Out, "%s: deleting\n", n)
+			}
+			if !wait {
+				return nil
+			}
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			for _, n := range names {
+				if err := waitGone(ctx, c, n); err != nil {
+					return fmt.Errorf("%s: %w", n, err)
+				}
+				fmt.Fprintf(a.io.Out, "%s: deleted\n", n)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until each function is gone")
+	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long --wait waits")
+	return cmd
+}
+
+// waitGone polls until the function answers 404.
+func waitGone(ctx context.Context, c *client.Client, name string) error {
+	return poll(ctx, func() (bool, error) {
+		_, err := c.GetFunction(ctx, name)
+		if errors.Is(err, client.ErrNotFound) {
+			return true, nil
+		}
+		return false, err
+	})
+}
+
+// poll calls check every 250ms until it is done, fails, or ctx ends.
+func poll(ctx context.Context, check func() (bool, error)) error {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		done, err := check()
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up waiting: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// completeFunctions completes function names from the gateway; a
+// completion that cannot reach it offers nothing.
+func (a *app) completeFunctions(cmd *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+	c, err := a.client()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
+	defer cancel()
+	fns, err := c.ListFunctions(ctx)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, f := range fns {
+		if strings.HasPrefix(f.Name, prefix) {
+			out = append(out, f.Name)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}

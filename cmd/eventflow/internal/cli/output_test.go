@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/eventflow/eventflow/pkg/client"
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// golden compares got with testdata/NAME.golden (go test -update rewrites
+// it).
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+var now = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+
+func fixtures() []function.Function {
+	two := int32(2)
+	return []function.Function{
+		{Spec: function.Spec{Name: "echo", Command: []string{"node", "-e", "require('http').createServer((q,s)=>q.pipe(s)).listen(process.env.PORT)"},
+			Replicas: &two, Invocation: function.Invocation{Mode: function.ModeHTTP}, Labels: map[string]string{"team": "web", managedByLabel: managedByCLI}},
+			Tenant: "demo", Generation: 3, CreatedAt: now.Add(-3 * time.Hour), UpdatedAt: now.Add(-time.Minute),
+			Status: function.Status{Phase: function.PhaseDeploying, ReadyReplicas: 1, ObservedGeneration: 3, Message: "1 of 2 instances ready"}},
+		{Spec: function.Spec{Name: "upper", Command: []string{"tr", "a-z", "A-Z"}, Env: map[string]string{"LANG": "C", "GREETING": "hi"}},
+			Tenant: "demo", Generation: 1, CreatedAt: now.Add(-90 * time.Second), UpdatedAt: now.Add(-90 * time.Second),
+			Status: function.Status{Phase: function.PhaseReady, ObservedGeneration: 1}},
+	}
+}
+
+func TestFunctionTables(t *testing.T) {
+	for _, format := range []string{outTable, outWide, outName} {
+		var b bytes.Buffer
+		if err := printFunctions(&b, format, fixtures(), now); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "list-"+format, b.Bytes())
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	ms := int64(12)
+	evs := []client.Event{{Seq: "41", CloudEvent: events.CloudEvent{Type: "io.eventflow.function.ready", Time: now.Add(-time.Minute),
+		Data: json.RawMessage(`{"phase":"Ready","generation":3,"tenant":"demo"}`)}}}
+	invs := []events.InvocationRecord{{ID: "0193a1b2c3d4e5f60718293a4b5c", Status: events.StatusSucceeded, Attempts: 1, DurationMs: &ms, CreatedAt: now.Add(-30 * time.Second)}}
+	var b bytes.Buffer
+	if err := describe(&b, fixtures()[0], evs, invs, now); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "describe", b.Bytes())
+}
+
+func TestPlanOutput(t *testing.T) {
+	from := fixtures()[1].Spec.WithDefaults()
+	to := from
+	to.Command = []string{"tr", "A-Z", "a-z"}
+	to.Env = map[string]string{"LANG": "C.UTF-8", "GREETING": "hi"}
+	diffs, err := diffSpecs(from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	printPlan(&b, []change{{name: "new", action: "created"}, {name: "upper", action: "changed", fields: diffs},
+		{name: "same", action: "unchanged"}, {name: "old", action: "pruned"}}, false)
+	golden(t, "plan", b.Bytes())
+	if d, _ := diffSpecs(from, from); len(d) != 0 {
+		t.Errorf("a spec differs from itself: %v", d)
+	}
+}
+
+func TestYAMLOutputReadsBack(t *testing.T) {
+	f := fixtures()[0]
+	f.Env = map[string]string{"N": "123", "B": "true", "EMPTY": "", "MULTI": "a\nb"}
+	var b bytes.Buffer
+	if err := printDoc(&b, outYAML, f); err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := yaml.Unmarshal(b.Bytes(), &back); err != nil {
+		t.Fatalf("YAML output does not parse: %v\n%s", err, b.String())
+	}
+	raw, _ := json.Marshal(back)
+	var got function.Function
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatalf("YAML output is not a function document: %v\n%s", err, b.String())
+	}
+	if got.Env["N"] != "123" || got.Env["B"] != "true" || got.Env["MULTI"] != "a\nb" || got.Name != "echo" || got.Generation != 3 {
+		t.Errorf("YAML output lost values: %+v\n%s", got, b.String())
+	}
+}
+
+func TestShellJoin(t *testing.T) {
+	got := shellJoin([]string{"sh", "-c", "echo it's", "", "a$b"})
+	if want := `sh -c 'echo it'\''s' '' 'a$b'`; got != want {
+		t.Errorf("shellJoin = %s, want %s", got, want)
+	}
+}
