@@ -57,7 +57,7 @@ func waitInvocation(t *testing.T, c *client, id string, within time.Duration) in
 	return inv
 }
 
-// TestUserJourney walks the README's tour against a real `eventflow dev`:
+// TestUserJourney walks docs/API.md's curl tour against a real `eventflow dev`:
 // token → create → Ready → sync invoke → async invoke → status → logs →
 // delete → 404.
 func TestUserJourney(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -249,15 +250,29 @@ EventFlow dev is running.
   NATS:     %s
   Data dir: %s
 
-Get a token:
-  curl -s -X POST %s/auth/token -d '{"tenant":"demo"}'
-Then, with TOKEN set to it:
-  curl -s -X POST %s/v1/functions -H "Authorization: Bearer $TOKEN" \
-       -d '{"name":"upper","command":["tr","a-z","A-Z"]}'
-  curl -s -X POST %s/v1/functions/upper:invoke -H "Authorization: Bearer $TOKEN" -d hello
+In another terminal, with the CLI (%s):
+  eventflow login --url %s --tenant demo
+  eventflow deploy -f examples/eventflow.yaml --wait
+  echo hello | eventflow invoke upper
+  eventflow logs upper
 
 Press Ctrl+C to stop.
-`, api, api, natsURL, dataDir, api, api, api)
+`, api, api, natsURL, dataDir, cliPath(), api)
+}
+
+// cliPath says where this binary is, so the banner's commands can be
+// pasted whether or not it is on PATH.
+func cliPath() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "bin/eventflow"
+	}
+	if p, err := exec.LookPath("eventflow"); err == nil {
+		if abs, err := filepath.Abs(p); err == nil && abs == exe {
+			return "on your PATH"
+		}
+	}
+	return `export PATH="` + filepath.Dir(exe) + `:$PATH" first`
 }
 
 // LoadSecret returns the configured secret, or the one kept in the data
