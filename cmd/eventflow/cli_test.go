@@ -6,11 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -174,6 +177,9 @@ func TestCLIJourney(t *testing.T) {
 	c.fails(2, "", "list", "--no-such-flag")
 	c.fails(2, "", "no-such-command")
 	c.fails(2, "", "list", "-o", "xml")
+	c.fails(2, "", "dead-letters", "redrvie", "upper")
+	c.fails(2, "", "context", "lst")
+	c.fails(2, "", "invoke", "upper", "--timeout", "0s")
 
 	// Log in with a context.
 	if out := c.ok("", "login", "--url", p.URL, "--tenant", "demo"); !strings.Contains(out, `tenant "demo"`) {
@@ -236,8 +242,11 @@ func TestCLIJourney(t *testing.T) {
 	// only.
 	cg := &cliRunner{t: t, env: append(slices.Clone(c.env), "GREETING=bonjour")}
 	out = cg.ok("", "deploy", "-f", example, "--dry-run")
-	if !strings.Contains(out, "changed   echo") || !strings.Contains(out, `env.GREETING: "hello" → "bonjour"`) || !strings.Contains(out, "Dry run") {
+	if !strings.Contains(out, "changed   echo") || !strings.Contains(out, "env.GREETING: changed (value hidden)") || !strings.Contains(out, "Dry run") {
 		t.Errorf("dry run:\n%s", out)
+	}
+	if strings.Contains(out, "bonjour") {
+		t.Errorf("the plan shows an env value:\n%s", out)
 	}
 	if after := generations(t, c); !equalMaps(before, after) {
 		t.Errorf("dry run changed generations: %v → %v", before, after)
@@ -260,19 +269,34 @@ func TestCLIJourney(t *testing.T) {
 kind: Function
 metadata: {name: failing}
 spec: {command: "sh -c 'cat >/dev/null; echo broken >&2; exit 3'", invocation: {retry: {maxAttempts: 1}}}
-`, "deploy", "-f", "-", "--wait")
+`, "deploy", "-f", "-", "--project", "examples", "--wait")
+	// Another project's function, and one made without the CLI.
+	c.ok("apiVersion: eventflow.io/v1\nkind: Function\nmetadata: {name: other}\nspec: {command: [cat]}\n", "deploy", "-f", "-", "--project", "other")
 	keep := "apiVersion: eventflow.io/v1\nkind: Function\nmetadata: {name: upper}\nspec: {command: [tr, a-z, A-Z]}\n"
-	out = c.ok(keep, "deploy", "-f", "-", "--prune", "--dry-run")
+	out = c.ok(keep, "deploy", "-f", "-", "--project", "examples", "--prune", "--dry-run")
 	for _, n := range []string{"echo", "wordcount", "failing"} {
 		if !strings.Contains(out, "pruned    "+n) {
 			t.Errorf("prune dry run lacks %s:\n%s", n, out)
 		}
+	}
+	if strings.Contains(out, "other") {
+		t.Errorf("prune of project examples would delete project other's function:\n%s", out)
 	}
 
 	// Invoke: stdin, argument, file; async with --wait; a failing
 	// function's exit code.
 	if got := c.ok("hello", "invoke", "upper"); got != "HELLO" {
 		t.Errorf("invoke from stdin = %q", got)
+	}
+	type syncRecord struct {
+		ID, Status, Output, Error string
+		ExitCode                  *int
+	}
+	if r := parseJSON[syncRecord](t, c.ok("json", "invoke", "upper", "-o", "json")); r.Status != "succeeded" || r.Output != "JSON" || r.ID == "" {
+		t.Errorf("invoke -o json: %+v", r)
+	}
+	if r := parseYAML[syncRecord](t, c.run("x", "invoke", "failing", "-o", "yaml").out); r.Status != "failed" || r.ExitCode == nil || *r.ExitCode != 3 {
+		t.Errorf("invoke -o yaml of a failing function: %+v", r)
 	}
 	if got := c.ok("", "invoke", "upper", "abc"); got != "ABC" {
 		t.Errorf("invoke with an argument = %q", got)
@@ -328,7 +352,11 @@ spec: {command: "sh -c 'cat >/dev/null; echo broken >&2; exit 3'", invocation: {
 
 	// Logs and events followed while invoking.
 	logs := c.start("logs", "failing", "-f", "-o", "json")
-	events := c.start("events", "-f", "--function", "upper", "-o", "json")
+	// Follow from the last stored event, so none is missed however late
+	// the stream opens.
+	stored := strings.Split(strings.TrimSpace(c.ok("", "events", "--function", "upper", "-o", "json")), "\n")
+	lastSeq := parseJSON[struct{ Seq string }](t, stored[len(stored)-1]).Seq
+	events := c.start("events", "-f", "--function", "upper", "--since", lastSeq, "-o", "json")
 	await(t, logs, 30*time.Second, "the stored log line", func(l string) bool { return strings.Contains(l, "broken") })
 	invoked := time.Now()
 	c.ok("follow-me", "invoke", "upper", "--async", "--wait")
@@ -347,19 +375,19 @@ spec: {command: "sh -c 'cat >/dev/null; echo broken >&2; exit 3'", invocation: {
 	if out := c.ok("", "events", "--function", "upper"); !strings.Contains(out, "io.eventflow.function") {
 		t.Errorf("stored events:\n%s", out)
 	}
-	if out := c.ok("", "logs", "upper", "--since", "1h", "--tail", "5"); strings.Count(out, "\n") > 5 {
-		t.Errorf("logs --tail 5 printed more:\n%s", out)
+	if out := c.ok("", "logs", "failing", "--since", "1h", "--tail", "2"); strings.Count(out, "\n") != 2 || strings.Count(out, "broken") != 2 {
+		t.Errorf("logs --tail 2 of a function with more lines printed:\n%s", out)
 	}
 	if out := c.ok("", "describe", "upper"); !strings.Contains(out, "Recent invocations:") || !strings.Contains(out, id) || !strings.Contains(out, "Phase:") {
 		t.Errorf("describe:\n%s", out)
 	}
 
 	// Prune for real, then delete.
-	c.ok(keep, "deploy", "-f", "-", "--prune", "--wait")
-	if names := strings.Fields(c.ok("", "list", "-o", "name")); strings.Join(names, ",") != "upper" {
+	c.ok(keep, "deploy", "-f", "-", "--project", "examples", "--prune", "--wait")
+	if names := strings.Fields(c.ok("", "list", "-o", "name")); strings.Join(names, ",") != "other,upper" {
 		t.Errorf("after prune: %v", names)
 	}
-	c.ok("", "delete", "upper", "--wait")
+	c.ok("", "delete", "upper", "other", "--wait")
 	if out := c.ok("", "list", "-o", "name"); strings.TrimSpace(out) != "" {
 		t.Errorf("after delete: %q", out)
 	}
@@ -391,6 +419,20 @@ spec: {command: "sh -c 'cat >/dev/null; echo broken >&2; exit 3'", invocation: {
 	ci := newCLI(t, "EVENTFLOW_URL="+p.URL, "EVENTFLOW_TOKEN="+expired)
 	if msg := ci.fails(1, "", "list"); !strings.Contains(msg, "log in again") {
 		t.Errorf("expired token: %s", msg)
+	}
+
+	// A context's token is never sent to another gateway named by
+	// EVENTFLOW_URL alone.
+	var seen atomic.Value
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.Header.Get("Authorization"))
+		http.Error(w, `{"error":{"code":"unauthenticated","message":"no"}}`, http.StatusUnauthorized)
+	}))
+	defer other.Close()
+	co := &cliRunner{t: t, env: append(slices.Clone(c.env), "EVENTFLOW_URL="+other.URL)}
+	co.fails(1, "", "list")
+	if auth, _ := seen.Load().(string); auth != "" {
+		t.Errorf("the current context's token went to another gateway: %q", auth)
 	}
 
 	c.ok("", "logout")

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -20,7 +21,11 @@ import (
 
 func main() {
 	ctx, stop := svcboot.SignalContext()
-	code := cli.Run(ctx, os.Args[1:], cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv},
+	// The first Ctrl+C cancels the command; the next one ends the process
+	// as if no handler were installed (a command blocked reading stdin
+	// does not see its context).
+	context.AfterFunc(ctx, stop)
+	code := cli.Run(ctx, os.Args[1:], cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, LookupEnv: os.LookupEnv},
 		map[string]func([]string) error{"dev": runDev, "token": runToken})
 	stop()
 	os.Exit(code)

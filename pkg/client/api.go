@@ -223,6 +223,11 @@ func (c *Client) Invocation(ctx context.Context, id string) (events.InvocationRe
 	return r, err
 }
 
+// recordGrace is how long WaitInvocation takes a missing record for one
+// not written yet: the gateway answers an async invocation once its message
+// is stored, and the invoker answers a sync one before it records it.
+const recordGrace = 10 * time.Second
+
 // WaitInvocation polls an invocation's record until it is final or ctx
 // ends, calling progress (if set) whenever its status changes.
 func (c *Client) WaitInvocation(ctx context.Context, id string, every time.Duration, progress func(events.InvocationRecord)) (events.InvocationRecord, error) {
@@ -232,16 +237,20 @@ func (c *Client) WaitInvocation(ctx context.Context, id string, every time.Durat
 	last := ""
 	t := time.NewTicker(every)
 	defer t.Stop()
+	start := time.Now()
 	for {
 		r, err := c.Invocation(ctx, id)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNotFound) && time.Since(start) < recordGrace:
+			r.Status = last // not recorded yet: wait
+		case err != nil:
 			return r, err
 		}
 		if r.Status != last && progress != nil {
 			progress(r)
 		}
 		last = r.Status
-		if r.Done() {
+		if err == nil && r.Done() {
 			return r, nil
 		}
 		select {

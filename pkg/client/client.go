@@ -46,8 +46,8 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway URL %q: %w", baseURL, err)
 	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("gateway URL %q: want http(s)://host[:port]", baseURL)
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("gateway URL %q: want http(s)://host[:port][/path]", u.Redacted())
 	}
 	c := &Client{base: u, token: token, http: http.DefaultClient, userAgent: "eventflow-go-client"}
 	for _, o := range opts {
@@ -58,6 +58,9 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 
 // BaseURL is the gateway's address.
 func (c *Client) BaseURL() string { return c.base.String() }
+
+// DisplayURL is the gateway's address with any password masked.
+func (c *Client) DisplayURL() string { return c.base.Redacted() }
 
 // Sentinel errors an *Error matches with errors.Is, by HTTP status.
 var (
@@ -125,10 +128,11 @@ type request struct {
 // send performs r and returns the answer when its status is below 400; the
 // caller closes its body. Anything else becomes an *Error.
 func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
-	u := *c.base
-	u.Path = c.base.Path + r.path
+	// r.path is escaped already (pathEscape): joined as text, so it is not
+	// escaped twice.
+	target := c.base.String() + r.path
 	if len(r.query) > 0 {
-		u.RawQuery = r.query.Encode()
+		target += "?" + r.query.Encode()
 	}
 	body := r.body
 	if r.json != nil {
@@ -138,7 +142,7 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
+	req, err := http.NewRequestWithContext(ctx, r.method, target, body)
 	if err != nil {
 		return nil, err
 	}

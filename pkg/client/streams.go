@@ -18,8 +18,8 @@ type Stream[T any] struct {
 	body   io.ReadCloser
 	frames *frameReader
 	decode func(Frame) (T, bool, error)
-	// LastID is the id of the last item read: pass it back (Since) to
-	// resume after a broken connection.
+	// LastID is the id of the last item read: for events, its Seq, which
+	// EventsOptions.Since takes to resume after a broken connection.
 	LastID string
 }
 
@@ -58,9 +58,9 @@ func (c *Client) stream(ctx context.Context, path string, q url.Values) (io.Read
 
 // LogsOptions choose which log lines to read.
 type LogsOptions struct {
-	// Tail is how many stored lines to start with (0: the gateway's
-	// default of 100).
-	Tail int
+	// Tail is how many stored lines to start with (nil: the gateway's
+	// default of 100; 0: none, only new lines).
+	Tail *int
 	// Follow keeps the stream open for new lines.
 	Follow bool
 	// Since keeps only lines at or after now minus Since (0: all).
@@ -70,8 +70,8 @@ type LogsOptions struct {
 // Logs streams a function's log lines.
 func (c *Client) Logs(ctx context.Context, name string, o LogsOptions) (*Stream[events.LogLine], error) {
 	q := url.Values{"follow": {strconv.FormatBool(o.Follow)}}
-	if o.Tail > 0 {
-		q.Set("tail", strconv.Itoa(o.Tail))
+	if o.Tail != nil {
+		q.Set("tail", strconv.Itoa(*o.Tail))
 	}
 	if o.Since > 0 {
 		q.Set("since", o.Since.String())

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -19,15 +22,14 @@ import (
 	"github.com/eventflow/eventflow/pkg/functionfile"
 )
 
-// Functions deployed from a file carry this label, so --prune deletes only
-// what the CLI deployed, never a function made another way.
+// Functions deployed from a file carry these labels: --prune deletes only
+// what the CLI deployed for the same project, never a function made
+// another way or another project's.
 const (
 	managedByLabel = "managed-by"
 	managedByCLI   = "eventflow-cli"
+	projectLabel   = "eventflow-project"
 )
-
-// maxFileBytes bounds a function file read from stdin.
-const maxFileBytes = 4 << 20
 
 // change is what deploy does to one function.
 type change struct {
@@ -37,11 +39,15 @@ type change struct {
 	spec   function.Spec
 }
 
-type fieldDiff struct{ path, from, to string }
+type fieldDiff struct {
+	path, from, to string
+	hidden         bool // env values: only whether they changed is shown
+}
 
 func (a *app) deployCmd() *cobra.Command {
 	var (
 		files, filter              []string
+		project                    string
 		prune, dryRun, wait, quiet bool
 		timeout                    time.Duration
 	)
@@ -51,10 +57,15 @@ func (a *app) deployCmd() *cobra.Command {
 		Long: `Apply a function file: every function it names is created, or updated when
 its spec differs from the gateway's (the change is printed field by field);
 an unchanged function is left alone, so applying the same file twice changes
-nothing. --prune also deletes the functions earlier deploys made (labelled
-managed-by=eventflow-cli) that the file no longer names. --dry-run prints the
-plan and changes nothing. --wait shows progress until every function is
-Ready, and fails with the reason of any that failed.
+nothing. Env values are not printed, only that they changed.
+
+Deployed functions are labelled with their project (--project, by default
+the name of the first file's directory, as docker compose does). --prune
+also deletes the functions earlier deploys of the same project made that the
+files no longer name; functions made another way, or by another project,
+are never pruned. --dry-run prints the plan and changes nothing. --wait
+shows progress until every function is Ready, and fails with the reason of
+any that failed.
 
 A function file holds YAML documents separated by ---:
 
@@ -77,6 +88,15 @@ Its JSON Schema is served at /schemas/function-file.json.`,
 			if prune && len(filter) > 0 {
 				return usagef("--prune deletes what the file does not name: it cannot be combined with --filter")
 			}
+			if timeout <= 0 {
+				return usagef("--timeout must be positive")
+			}
+			if project == "" {
+				project = defaultProject(files)
+			}
+			if err := validProject(project); err != nil {
+				return usageError{err}
+			}
 			fns, err := a.readFunctionFiles(files)
 			if err != nil {
 				return err
@@ -90,7 +110,7 @@ Its JSON Schema is served at /schemas/function-file.json.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			plan, err := planDeploy(ctx, c, fns, prune)
+			plan, err := planDeploy(ctx, c, fns, project, prune)
 			if err != nil {
 				return err
 			}
@@ -111,7 +131,8 @@ Its JSON Schema is served at /schemas/function-file.json.`,
 	f := cmd.Flags()
 	f.StringArrayVarP(&files, "file", "f", nil, "function file (repeatable; - reads stdin)")
 	f.StringSliceVar(&filter, "filter", nil, "only the functions of these names")
-	f.BoolVar(&prune, "prune", false, "delete the functions earlier deploys made that the file no longer names")
+	f.StringVar(&project, "project", "", "project the functions belong to (default: the first file's directory name)")
+	f.BoolVar(&prune, "prune", false, "delete the project's functions, made by earlier deploys, that the files no longer name")
 	f.BoolVar(&dryRun, "dry-run", false, "print what would change and change nothing")
 	f.BoolVar(&wait, "wait", false, "wait until every function is Ready (fail with the reason of one that failed)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "do not list unchanged functions")
@@ -125,17 +146,7 @@ func (a *app) readFunctionFiles(files []string) ([]functionfile.Function, error)
 	var all []functionfile.Function
 	seen := map[string]functionfile.Function{}
 	for _, path := range files {
-		var fns []functionfile.Function
-		var err error
-		if path == "-" {
-			var b []byte
-			b, err = io.ReadAll(io.LimitReader(a.io.In, maxFileBytes+1))
-			if err == nil {
-				fns, err = functionfile.Parse("<stdin>", b, lookupEnv(a.io.Getenv))
-			}
-		} else {
-			fns, err = functionfile.ParseFile(path)
-		}
+		fns, err := a.readFunctionFile(path)
 		if err != nil {
 			return nil, err
 		}
@@ -153,12 +164,65 @@ func (a *app) readFunctionFiles(files []string) ([]functionfile.Function, error)
 	return all, nil
 }
 
-// lookupEnv adapts the CLI's environment to the function file's ${VAR}.
-func lookupEnv(getenv func(string) string) func(string) (string, bool) {
-	return func(k string) (string, bool) {
-		v := getenv(k)
-		return v, v != ""
+// readFunctionFile parses one file ("-": stdin), reading ${VAR} from the
+// CLI's environment.
+func (a *app) readFunctionFile(path string) ([]functionfile.Function, error) {
+	name, in := path, a.io.In
+	if path == "-" {
+		name = "<stdin>"
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		in = f
 	}
+	// One byte over the limit, so the parser reports the file as too large.
+	b, err := io.ReadAll(io.LimitReader(in, functionfile.MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return functionfile.Parse(name, b, a.io.LookupEnv)
+}
+
+// defaultProject is the name of the first file's directory (of the
+// working directory for stdin), made a valid label value.
+func defaultProject(files []string) string {
+	dir := "."
+	if len(files) > 0 && files[0] != "-" {
+		dir = filepath.Dir(files[0])
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	name := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + ('a' - 'A')
+		}
+		return '-'
+	}, filepath.Base(dir))
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	if name = strings.Trim(name, "-_."); name == "" {
+		return "default"
+	}
+	return name
+}
+
+// projectName is what a label value may be (as on Kubernetes).
+var projectName = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
+
+// validProject checks --project with the rules of a label value.
+func validProject(p string) error {
+	if !projectName.MatchString(p) {
+		return fmt.Errorf("--project %q: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", p)
+	}
+	return nil
 }
 
 func filterFunctions(fns []functionfile.Function, names []string) ([]functionfile.Function, error) {
@@ -177,7 +241,7 @@ func filterFunctions(fns []functionfile.Function, names []string) ([]functionfil
 }
 
 // planDeploy compares the file with the gateway.
-func planDeploy(ctx context.Context, c *client.Client, fns []functionfile.Function, prune bool) ([]change, error) {
+func planDeploy(ctx context.Context, c *client.Client, fns []functionfile.Function, project string, prune bool) ([]change, error) {
 	var plan []change
 	named := map[string]bool{}
 	for _, fn := range fns {
@@ -187,6 +251,7 @@ func planDeploy(ctx context.Context, c *client.Client, fns []functionfile.Functi
 			spec.Labels = map[string]string{}
 		}
 		spec.Labels[managedByLabel] = managedByCLI
+		spec.Labels[projectLabel] = project
 		named[spec.Name] = true
 		cur, err := c.GetFunction(ctx, spec.Name)
 		switch {
@@ -196,12 +261,15 @@ func planDeploy(ctx context.Context, c *client.Client, fns []functionfile.Functi
 		case err != nil:
 			return nil, fmt.Errorf("%s: %w", spec.Name, err)
 		}
+		if cur.Status.Phase == function.PhaseDeleting {
+			return nil, fmt.Errorf("%s:%d: function %q is being deleted: deploy again once it is gone ('eventflow delete %s --wait' waits for that)", fn.File, fn.Line, spec.Name, spec.Name)
+		}
 		diffs, err := diffSpecs(cur.Spec, spec.WithDefaults())
 		if err != nil {
 			return nil, err
 		}
 		action := "changed"
-		if len(diffs) == 0 && cur.Status.Phase != function.PhaseDeleting {
+		if len(diffs) == 0 {
 			action = "unchanged"
 		}
 		plan = append(plan, change{name: spec.Name, action: action, fields: diffs, spec: spec})
@@ -213,7 +281,7 @@ func planDeploy(ctx context.Context, c *client.Client, fns []functionfile.Functi
 		}
 		sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
 		for _, f := range all {
-			if !named[f.Name] && f.Labels[managedByLabel] == managedByCLI && f.Status.Phase != function.PhaseDeleting {
+			if !named[f.Name] && f.Labels[managedByLabel] == managedByCLI && f.Labels[projectLabel] == project && f.Status.Phase != function.PhaseDeleting {
 				plan = append(plan, change{name: f.Name, action: "pruned"})
 			}
 		}
@@ -234,9 +302,11 @@ func diffSpecs(from, to function.Spec) ([]fieldDiff, error) {
 	}
 	var out []fieldDiff
 	for _, k := range sortedKeys(mergeKeys(a, b)) {
-		if a[k] != b[k] {
-			out = append(out, fieldDiff{k, dash(a[k]), dash(b[k])})
+		if a[k] == b[k] {
+			continue
 		}
+		// Env values may be credentials, and a plan ends up in CI logs.
+		out = append(out, fieldDiff{k, dash(a[k]), dash(b[k]), strings.HasPrefix(k, "env.")})
 	}
 	return out, nil
 }
@@ -288,7 +358,16 @@ func printPlan(w io.Writer, plan []change, quiet bool) {
 		}
 		fmt.Fprintf(w, "%-9s %s\n", ch.action, ch.name)
 		for _, d := range ch.fields {
-			fmt.Fprintf(w, "            %s: %s → %s\n", d.path, d.from, d.to)
+			switch {
+			case !d.hidden:
+				fmt.Fprintf(w, "            %s: %s → %s\n", d.path, d.from, d.to)
+			case d.from == "-":
+				fmt.Fprintf(w, "            %s: added (value hidden)\n", d.path)
+			case d.to == "-":
+				fmt.Fprintf(w, "            %s: removed\n", d.path)
+			default:
+				fmt.Fprintf(w, "            %s: changed (value hidden)\n", d.path)
+			}
 		}
 	}
 }

@@ -36,6 +36,10 @@ func (a *app) listCmd() *cobra.Command {
 				return err
 			}
 			sort.Slice(fns, func(i, j int) bool { return fns[i].Name < fns[j].Name })
+			if len(fns) == 0 && (a.output == outTable || a.output == outWide) {
+				fmt.Fprintln(a.io.Err, "No functions yet: 'eventflow deploy -f FILE' deploys some.")
+				return nil
+			}
 			return printFunctions(a.io.Out, a.output, fns, time.Now())
 		},
 	}
@@ -270,25 +274,33 @@ func (a *app) deleteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if timeout <= 0 {
+				return usagef("--timeout must be positive")
+			}
 			ctx := cmd.Context()
+			// Every name is tried; the failures are reported together.
+			var errs []error
+			var deleting []string
 			for _, n := range names {
 				if _, err := c.DeleteFunction(ctx, n); err != nil {
-					return err
+					errs = append(errs, fmt.Errorf("%s: %w", n, err))
+					continue
 				}
+				deleting = append(deleting, n)
 				fmt.Fprintf(a.io.Out, "%s: deleting\n", n)
 			}
-			if !wait {
-				return nil
-			}
-			ctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			for _, n := range names {
-				if err := waitGone(ctx, c, n); err != nil {
-					return fmt.Errorf("%s: %w", n, err)
+			if wait {
+				ctx, cancel := context.WithTimeout(ctx, timeout)
+				defer cancel()
+				for _, n := range deleting {
+					if err := waitGone(ctx, c, n); err != nil {
+						errs = append(errs, fmt.Errorf("%s: %w", n, err))
+						continue
+					}
+					fmt.Fprintf(a.io.Out, "%s: deleted\n", n)
 				}
-				fmt.Fprintf(a.io.Out, "%s: deleted\n", n)
 			}
-			return nil
+			return errors.Join(errs...)
 		},
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until each function is gone")

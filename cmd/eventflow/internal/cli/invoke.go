@@ -32,7 +32,7 @@ func (a *app) invokeCmd() *cobra.Command {
 		Use:   "invoke NAME [DATA]",
 		Short: "Invoke a function with a body from an argument, a file or stdin",
 		Long: `Invoke a function. The body is DATA, or -d (@FILE reads a file, @- stdin), or
-stdin when it is not a terminal. A synchronous invocation prints the
+stdin when it is a pipe or a file. A synchronous invocation prints the
 function's output; one that failed exits with the function's exit code (1 when
 it has none). --async prints the invocation id once the invocation is durably
 queued; with --wait it follows the invocation to its end.`,
@@ -53,6 +53,9 @@ queued; with --wait it follows the invocation to its end.`,
 			if callback != "" && !async {
 				return usagef("--callback is for async invocations: add --async")
 			}
+			if timeout <= 0 {
+				return usagef("--timeout must be positive")
+			}
 			h := http.Header{}
 			for _, kv := range headers {
 				k, v, ok := strings.Cut(kv, ":")
@@ -68,7 +71,9 @@ queued; with --wait it follows the invocation to its end.`,
 			if err != nil {
 				return err
 			}
-			c, err := a.client()
+			// A sync invocation may run as long as its timeout: no
+			// bound on the wait for the answer but --timeout.
+			c, err := a.clientWithin(0)
 			if err != nil {
 				return err
 			}
@@ -79,18 +84,18 @@ queued; with --wait it follows the invocation to its end.`,
 				return a.invokeAsync(ctx, c, argv[0], body, opts, wait)
 			}
 			res, err := c.Invoke(ctx, argv[0], bytes.NewReader(body), opts)
-			if err != nil {
-				return functionExit(err)
-			}
 			if a.output == outJSON || a.output == outYAML {
-				rec, err := c.WaitInvocation(ctx, res.InvocationID, 100*time.Millisecond, nil)
-				if err != nil {
-					return err
+				// The answer itself, as a record: the invoker writes the
+				// stored one only after it has answered.
+				if rec, ok := syncRecord(argv[0], res, err); ok {
+					if perr := printDoc(a.io.Out, a.output, rec); perr != nil {
+						return perr
+					}
 				}
-				return printDoc(a.io.Out, a.output, rec)
+			} else if err == nil {
+				return a.writeOutput(res.Output)
 			}
-			_, err = a.io.Out.Write(res.Output)
-			return err
+			return functionExit(err)
 		},
 	}
 	f := cmd.Flags()
@@ -104,6 +109,27 @@ queued; with --wait it follows the invocation to its end.`,
 	f.DurationVar(&timeout, "timeout", 16*time.Minute, "how long to wait for the answer")
 	a.addOutputFlag(cmd, "raw", outJSON, outYAML)
 	return cmd
+}
+
+// syncRecord is a sync invocation's answer in the shape of its record:
+// succeeded, or failed with the function's error and exit code. Other
+// errors (no such function, unreachable gateway) have no record.
+func syncRecord(name string, res client.Result, err error) (events.InvocationRecord, bool) {
+	rec := events.InvocationRecord{ID: res.InvocationID, Function: name, Status: events.StatusSucceeded, Attempts: 1,
+		Output: string(res.Output), ExitCode: res.ExitCode}
+	if res.Duration > 0 {
+		ms := res.Duration.Milliseconds()
+		rec.DurationMs = &ms
+	}
+	var ae *client.Error
+	switch {
+	case err == nil:
+		return rec, true
+	case errors.As(err, &ae) && (errors.Is(err, client.ErrFunctionFailed) || errors.Is(err, client.ErrTimeout)):
+		rec.Status, rec.Error, rec.ExitCode, rec.Output = events.StatusFailed, ae.Message, ae.ExitCode, ""
+		return rec, true
+	}
+	return rec, false
 }
 
 // invokeBody reads the body: text, @file, @- (stdin), or stdin when no
@@ -123,7 +149,7 @@ func (a *app) invokeBody(data string, given bool) ([]byte, error) {
 	case given:
 		return []byte(data), nil
 	default:
-		if f, ok := a.io.In.(*os.File); (ok && isTerminal(f)) || a.io.In == nil {
+		if !pipedIn(a.io.In) {
 			return nil, nil
 		}
 		r = a.io.In
@@ -136,6 +162,21 @@ func (a *app) invokeBody(data string, given bool) ([]byte, error) {
 		return nil, fmt.Errorf("body: larger than %d bytes", maxInvokeBody)
 	}
 	return b, nil
+}
+
+// pipedIn reports whether stdin is a pipe or a file, which a body is read
+// from when none is given; a terminal, /dev/null or a closed stdin gives
+// an empty body rather than a wait for input that never comes.
+func pipedIn(in io.Reader) bool {
+	f, ok := in.(*os.File)
+	if !ok {
+		return in != nil
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	return st.Mode()&os.ModeNamedPipe != 0 || st.Mode().IsRegular()
 }
 
 func (a *app) invokeAsync(ctx context.Context, c *client.Client, name string, body []byte, opts client.InvokeOptions, wait bool) error {
@@ -157,22 +198,35 @@ func (a *app) invokeAsync(ctx context.Context, c *client.Client, name string, bo
 		}
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("waiting for invocation %s: %w (it is queued and goes on: eventflow invocations get %s)", acc.ID, err, acc.ID)
 	}
 	if a.output == outJSON || a.output == outYAML {
 		if err := printDoc(a.io.Out, a.output, rec); err != nil {
 			return err
 		}
 	} else if rec.Status == events.StatusSucceeded {
-		if _, err := io.WriteString(a.io.Out, rec.Output); err != nil {
+		if err := a.writeOutput([]byte(rec.Output)); err != nil {
 			return err
 		}
 	}
 	if rec.Status == events.StatusSucceeded {
 		return nil
 	}
-	err = fmt.Errorf("invocation %s %s after %d attempt(s): %s", rec.ID, rec.Status, rec.Attempts, rec.Error)
+	err = fmt.Errorf("invocation %s %s after %d attempt(s): %s (eventflow invocations get %s)", rec.ID, rec.Status, rec.Attempts, rec.Error, rec.ID)
 	return exitError{code: exitCodeOf(rec.ExitCode), err: err}
+}
+
+// writeOutput writes a function's output as it is, with a final newline
+// added on a terminal only, so the prompt does not run into it.
+func (a *app) writeOutput(b []byte) error {
+	if _, err := a.io.Out.Write(b); err != nil {
+		return err
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' && isTerminal(a.io.Out) {
+		_, err := io.WriteString(a.io.Out, "\n")
+		return err
+	}
+	return nil
 }
 
 // functionExit turns a failed function's error into its exit code.
@@ -194,11 +248,11 @@ func exitCodeOf(code *int) int {
 }
 
 func (a *app) invocationsCmd() *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := group(&cobra.Command{
 		Use:     "invocations",
 		Aliases: []string{"inv"},
 		Short:   "List a function's invocations, or show one",
-	}
+	})
 	var status string
 	var limit int
 	list := &cobra.Command{
@@ -219,6 +273,10 @@ func (a *app) invocationsCmd() *cobra.Command {
 			}
 			if a.output != outTable {
 				return printDoc(a.io.Out, a.output, page)
+			}
+			if len(page.Items) == 0 {
+				fmt.Fprintf(a.io.Err, "No invocations of %s%s.\n", argv[0], map[bool]string{true: " with status " + status}[status != ""])
+				return nil
 			}
 			now := time.Now()
 			t := newTable(a.io.Out, "ID", "STATUS", "ASYNC", "ATTEMPTS", "DURATION", "EXIT", "AGE")
@@ -259,11 +317,11 @@ func (a *app) invocationsCmd() *cobra.Command {
 }
 
 func (a *app) deadLettersCmd() *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := group(&cobra.Command{
 		Use:     "dead-letters",
 		Aliases: []string{"dl"},
 		Short:   "List or redrive the async invocations that failed every attempt",
-	}
+	})
 	list := &cobra.Command{
 		Use:               "list NAME",
 		Short:             "A function's dead letters, oldest first",
@@ -283,6 +341,10 @@ func (a *app) deadLettersCmd() *cobra.Command {
 					dls = []client.DeadLetter{}
 				}
 				return printDoc(a.io.Out, a.output, map[string]any{"items": dls})
+			}
+			if len(dls) == 0 {
+				fmt.Fprintf(a.io.Err, "No dead letters of %s.\n", argv[0])
+				return nil
 			}
 			now := time.Now()
 			t := newTable(a.io.Out, "ID", "ATTEMPTS", "AGE", "BYTES", "ERROR")

@@ -7,11 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/eventflow/eventflow/pkg/client"
 	"github.com/eventflow/eventflow/pkg/version"
@@ -40,14 +44,14 @@ token (POST /auth/token). The token is checked against the gateway first.`,
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			if token == "-" {
-				line, err := bufio.NewReader(a.io.In).ReadString('\n')
-				if err != nil && line == "" {
-					return fmt.Errorf("read the token from stdin: %w", err)
+				t, err := a.readToken()
+				if err != nil {
+					return err
 				}
-				token = strings.TrimSpace(line)
+				token = t
 			}
 			if tenant != "" {
-				anon, err := newClient(gw, "")
+				anon, err := newClient(gw, "", a.requestTimeout)
 				if err != nil {
 					return usageError{err}
 				}
@@ -57,21 +61,24 @@ token (POST /auth/token). The token is checked against the gateway first.`,
 				}
 				token = t.Token
 			}
-			c, err := newClient(gw, token)
+			c, err := newClient(gw, token, a.requestTimeout)
 			if err != nil {
 				return usageError{err}
+			}
+			if u, err := url.Parse(c.BaseURL()); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+				fmt.Fprintf(a.io.Err, "warning: %s is plain http: the token crosses the network unencrypted\n", c.DisplayURL())
 			}
 			// Any scope proves the token: a token that may only invoke
 			// is refused the list with 403, not 401.
 			if _, err := c.ListFunctions(ctx); err != nil && !errors.Is(err, client.ErrForbidden) {
-				return fmt.Errorf("log in to %s: %w", c.BaseURL(), err)
+				return fmt.Errorf("log in to %s: %w", c.DisplayURL(), err)
 			}
 			claims := tokenClaims(token)
 			if tenant == "" {
 				tenant = claims.Tenant
 			}
 			if name == "" {
-				name = contextName(tenant, c.BaseURL())
+				name = contextName(tenant, c.DisplayURL())
 			}
 			cfg, path, err := a.loadConfig()
 			if err != nil {
@@ -81,7 +88,7 @@ token (POST /auth/token). The token is checked against the gateway first.`,
 			if err := cfg.save(path); err != nil {
 				return err
 			}
-			msg := fmt.Sprintf("Logged in to %s as tenant %q; context %q is current.", c.BaseURL(), tenant, name)
+			msg := fmt.Sprintf("Logged in to %s as tenant %q; context %q is current.", c.DisplayURL(), tenant, name)
 			if claims.Exp > 0 {
 				msg += fmt.Sprintf(" The token expires %s.", time.Unix(claims.Exp, 0).UTC().Format(time.RFC3339))
 			}
@@ -94,6 +101,36 @@ token (POST /auth/token). The token is checked against the gateway first.`,
 	cmd.Flags().StringVar(&tenant, "tenant", "", "on a development gateway: get a token for this tenant")
 	cmd.Flags().StringVar(&name, "name", "", "context name (default TENANT@HOST)")
 	return cmd
+}
+
+// maxTokenBytes bounds a token read from stdin.
+const maxTokenBytes = 64 << 10
+
+// readToken reads a token from stdin: without echo on a terminal, else its
+// first line.
+func (a *app) readToken() (string, error) {
+	if f, ok := a.io.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(a.io.Err, "Token: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(a.io.Err)
+		if err != nil {
+			return "", fmt.Errorf("read the token: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(a.io.In, maxTokenBytes)).ReadString('\n')
+	if err != nil && line == "" {
+		return "", fmt.Errorf("read the token from stdin: %w", err)
+	}
+	return strings.TrimSpace(line), nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // contextName is tenant@host, or the host alone.
@@ -159,10 +196,10 @@ func (a *app) logoutCmd() *cobra.Command {
 }
 
 func (a *app) contextCmd() *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := group(&cobra.Command{
 		Use:   "context",
 		Short: "List, show or switch the saved contexts (gateway and token)",
-	}
+	})
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the contexts; * marks the current one",
@@ -191,7 +228,11 @@ func (a *app) contextCmd() *cobra.Command {
 				if c.Name == cfg.CurrentContext {
 					cur = "*"
 				}
-				t.row(cur, c.Name, c.URL, dash(c.Tenant))
+				shown := c.URL
+				if u, err := url.Parse(c.URL); err == nil {
+					shown = u.Redacted()
+				}
+				t.row(cur, c.Name, shown, dash(c.Tenant))
 			}
 			return t.flush()
 		},
@@ -262,7 +303,7 @@ func (a *app) versionCmd() *cobra.Command {
 			var serverErr error
 			if t, err := a.target(); err != nil {
 				serverErr = err
-			} else if c, err := newClient(t.URL, ""); err != nil {
+			} else if c, err := newClient(t.URL, "", a.requestTimeout); err != nil {
 				serverErr = err
 			} else {
 				ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)

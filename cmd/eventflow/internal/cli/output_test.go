@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,7 +80,7 @@ func TestPlanOutput(t *testing.T) {
 	from := fixtures()[1].Spec.WithDefaults()
 	to := from
 	to.Command = []string{"tr", "A-Z", "a-z"}
-	to.Env = map[string]string{"LANG": "C.UTF-8", "GREETING": "hi"}
+	to.Env = map[string]string{"LANG": "C.UTF-8", "TOKEN": "s3cret"}
 	diffs, err := diffSpecs(from, to)
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +89,9 @@ func TestPlanOutput(t *testing.T) {
 	printPlan(&b, []change{{name: "new", action: "created"}, {name: "upper", action: "changed", fields: diffs},
 		{name: "same", action: "unchanged"}, {name: "old", action: "pruned"}}, false)
 	golden(t, "plan", b.Bytes())
+	if strings.Contains(b.String(), "s3cret") || strings.Contains(b.String(), "UTF-8") {
+		t.Errorf("the plan shows env values:\n%s", b.String())
+	}
 	if d, _ := diffSpecs(from, from); len(d) != 0 {
 		t.Errorf("a spec differs from itself: %v", d)
 	}

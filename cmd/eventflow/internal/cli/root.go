@@ -32,6 +32,9 @@ type IO struct {
 	Out    io.Writer
 	Err    io.Writer
 	Getenv func(string) string
+	// LookupEnv tells an unset variable from an empty one (function
+	// files' ${VAR}).
+	LookupEnv func(string) (string, bool)
 }
 
 // app is the state every command shares.
@@ -40,6 +43,8 @@ type app struct {
 	configFile string // --config
 	context    string // --context
 	output     string // -o, where a command has it
+	// requestTimeout bounds the wait for a gateway's answer (--request-timeout).
+	requestTimeout time.Duration
 }
 
 // usageError is a mistake in how the command was called: exit status 2.
@@ -65,15 +70,22 @@ func Run(ctx context.Context, args []string, stdio IO, legacy map[string]func([]
 	if stdio.Getenv == nil {
 		stdio.Getenv = os.Getenv
 	}
+	if stdio.LookupEnv == nil {
+		stdio.LookupEnv = os.LookupEnv
+	}
 	a := &app{io: stdio}
 	root := a.rootCmd(legacy)
 	root.SetArgs(args)
 	root.SetIn(stdio.In)
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.Err)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	help := "eventflow --help"
+	if cmd != nil {
+		help = cmd.CommandPath() + " --help"
 	}
 	var ue usageError
 	var ee exitError
@@ -82,7 +94,7 @@ func Run(ctx context.Context, args []string, stdio IO, legacy map[string]func([]
 		fmt.Fprintln(stdio.Err, "eventflow:", ee.err)
 		return ee.code
 	case errors.As(err, &ue) || isCobraUsage(err):
-		fmt.Fprintf(stdio.Err, "eventflow: %v\nRun 'eventflow --help' for usage.\n", err)
+		fmt.Fprintf(stdio.Err, "eventflow: %v\nRun '%s' for usage.\n", err, help)
 		return ExitUsage
 	default:
 		fmt.Fprintln(stdio.Err, "eventflow:", a.explain(err))
@@ -129,6 +141,7 @@ EVENTFLOW_URL and EVENTFLOW_TOKEN override the current context (for CI).`,
 	}
 	root.PersistentFlags().StringVar(&a.configFile, "config", "", "config file (default $XDG_CONFIG_HOME/eventflow/config.yaml) [EVENTFLOW_CONFIG]")
 	root.PersistentFlags().StringVar(&a.context, "context", "", "context to use instead of the current one")
+	root.PersistentFlags().DurationVar(&a.requestTimeout, "request-timeout", 30*time.Second, "give up on a gateway that has not begun to answer within this long")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddGroup(&cobra.Group{ID: "basic", Title: "Functions:"},
 		&cobra.Group{ID: "observe", Title: "Invocations, logs and events:"},
@@ -195,7 +208,9 @@ func (a *app) loadConfig() (*Config, string, error) {
 }
 
 // target is the gateway and token commands use: EVENTFLOW_URL and
-// EVENTFLOW_TOKEN first, then --context, then the current context.
+// EVENTFLOW_TOKEN first, then --context, then the current context. A
+// context's token goes only to that context's gateway: with EVENTFLOW_URL
+// naming another one and no EVENTFLOW_TOKEN, no token is sent.
 func (a *app) target() (Context, error) {
 	url, tok := a.io.Getenv("EVENTFLOW_URL"), a.io.Getenv("EVENTFLOW_TOKEN")
 	var cur Context
@@ -217,8 +232,8 @@ func (a *app) target() (Context, error) {
 			return Context{}, errors.New("not logged in: run 'eventflow login --url URL --token TOKEN' (or --tenant NAME on a development gateway), or set EVENTFLOW_URL and EVENTFLOW_TOKEN")
 		}
 	}
-	if url != "" {
-		cur.URL = url
+	if url != "" && strings.TrimRight(url, "/") != strings.TrimRight(cur.URL, "/") {
+		cur = Context{URL: url}
 	}
 	if tok != "" {
 		cur.Token = tok
@@ -226,17 +241,40 @@ func (a *app) target() (Context, error) {
 	return cur, nil
 }
 
-// client returns an API client of the target.
+// client returns an API client of the target whose calls give up when a
+// gateway has not begun to answer within --request-timeout.
 func (a *app) client() (*client.Client, error) {
+	return a.clientWithin(a.requestTimeout)
+}
+
+// clientWithin is client with another bound on the wait for an answer's
+// headers (0: none, for invocations that run as long as their timeout).
+func (a *app) clientWithin(d time.Duration) (*client.Client, error) {
 	t, err := a.target()
 	if err != nil {
 		return nil, err
 	}
-	return newClient(t.URL, t.Token)
+	return newClient(t.URL, t.Token, d)
 }
 
-func newClient(url, token string) (*client.Client, error) {
-	return client.New(url, token, client.WithUserAgent("eventflow-cli"))
+func newClient(url, token string, headerTimeout time.Duration) (*client.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = headerTimeout
+	return client.New(url, token, client.WithUserAgent("eventflow-cli"), client.WithHTTPClient(&http.Client{Transport: tr}))
+}
+
+// group makes a command that only holds subcommands: with none named it
+// prints its help; with an unknown one it is a usage error (cobra would
+// print the help and succeed).
+func group(cmd *cobra.Command) *cobra.Command {
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usagef("unknown command %q for %q", args[0], c.CommandPath())
+		}
+		return c.Help()
+	}
+	return cmd
 }
 
 // isTerminal reports whether w is a terminal (for colour and progress).

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,7 +18,10 @@ import (
 )
 
 func (a *app) logsCmd() *cobra.Command {
-	var o client.LogsOptions
+	var (
+		o    client.LogsOptions
+		tail int
+	)
 	cmd := &cobra.Command{
 		Use:   "logs NAME",
 		Short: "Print a function's logs (stdout and stderr of every run and instance)",
@@ -27,9 +31,10 @@ func (a *app) logsCmd() *cobra.Command {
 		Args:              args(cobra.ExactArgs(1)),
 		ValidArgsFunction: a.completeFunctions,
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			if o.Tail < 0 || o.Since < 0 {
+			if tail < 0 || o.Since < 0 {
 				return usagef("--tail and --since must not be negative")
 			}
+			o.Tail = &tail // 0 too: only new lines
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -56,7 +61,7 @@ func (a *app) logsCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep printing new lines")
-	cmd.Flags().IntVar(&o.Tail, "tail", 100, "start with the last N stored lines")
+	cmd.Flags().IntVar(&tail, "tail", 100, "start with the last N stored lines (0: only new ones)")
 	cmd.Flags().DurationVar(&o.Since, "since", 0, "only lines of the last DURATION (e.g. 10m)")
 	a.addOutputFlag(cmd, "text", outJSON)
 	return cmd
@@ -93,6 +98,9 @@ pass the last one to --since to resume).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Type != "" && !slices.Contains(events.EventTypes, o.Type) {
 				return usagef("--type %q: not an event type; known: %s", o.Type, strings.Join(events.EventTypes, ", "))
+			}
+			if _, err := strconv.ParseUint(o.Since, 10, 64); o.Since != "" && err != nil {
+				return usagef("--since %q: want the seq of an event (a whole number; 0: from the first)", o.Since)
 			}
 			c, err := a.client()
 			if err != nil {
