@@ -43,21 +43,7 @@ func (a *app) logsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			enc := json.NewEncoder(a.io.Out)
-			for {
-				l, err := s.Next()
-				if err != nil {
-					return endOfStream(cmd, err)
-				}
-				if a.output == outJSON {
-					if err := enc.Encode(l); err != nil {
-						return err
-					}
-					continue
-				}
-				a.printLog(l)
-			}
+			return printStream(cmd, a, s, a.printLog)
 		},
 	}
 	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep printing new lines")
@@ -75,12 +61,26 @@ func (a *app) printLog(l events.LogLine) {
 	fmt.Fprintf(a.io.Out, "%s %s %s %s\n", a.colour(a.io.Out, "2", l.Time.UTC().Format(time.RFC3339Nano)), a.colour(a.io.Out, "36", l.Instance), stream, l.Line)
 }
 
-// endOfStream treats the end of a stream, or Ctrl+C, as success.
-func endOfStream(cmd *cobra.Command, err error) error {
-	if errors.Is(err, io.EOF) || cmd.Context().Err() != nil {
-		return nil
+// printStream prints every item of s, as a JSON line each with -o json or
+// with text otherwise, until the stream ends or Ctrl+C (both success).
+func printStream[T any](cmd *cobra.Command, a *app, s *client.Stream[T], text func(T)) error {
+	defer s.Close()
+	enc := json.NewEncoder(a.io.Out)
+	for {
+		v, err := s.Next()
+		switch {
+		case errors.Is(err, io.EOF) || (err != nil && cmd.Context().Err() != nil):
+			return nil
+		case err != nil:
+			return err
+		case a.output == outJSON:
+			if err := enc.Encode(v); err != nil {
+				return err
+			}
+		default:
+			text(v)
+		}
 	}
-	return err
 }
 
 func (a *app) eventsCmd() *cobra.Command {
@@ -113,22 +113,10 @@ pass the last one to --since to resume).`,
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			enc := json.NewEncoder(a.io.Out)
-			for {
-				ev, err := s.Next()
-				if err != nil {
-					return endOfStream(cmd, err)
-				}
-				if a.output == outJSON {
-					if err := enc.Encode(ev); err != nil {
-						return err
-					}
-					continue
-				}
+			return printStream(cmd, a, s, func(ev client.Event) {
 				fmt.Fprintf(a.io.Out, "%s %-6s %-38s %-20s %s\n", a.colour(a.io.Out, "2", ev.Time.UTC().Format(time.RFC3339)), ev.Seq,
 					a.colour(a.io.Out, "36", ev.Type), ev.Subject, eventDetail(ev))
-			}
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep printing new events")
