@@ -325,6 +325,7 @@ func (a *app) deadLettersCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use:               "list NAME",
 		Short:             "A function's dead letters, oldest first",
+		Example:           "  eventflow dead-letters list upper\n  eventflow dead-letters list upper -o json",
 		Args:              args(cobra.ExactArgs(1)),
 		ValidArgsFunction: a.completeFunctions,
 		RunE: func(cmd *cobra.Command, argv []string) error {

@@ -201,9 +201,10 @@ func (a *app) contextCmd() *cobra.Command {
 		Short: "List, show or switch the saved contexts (gateway and token)",
 	})
 	list := &cobra.Command{
-		Use:   "list",
-		Short: "List the contexts; * marks the current one",
-		Args:  args(cobra.NoArgs),
+		Use:     "list",
+		Short:   "List the contexts; * marks the current one",
+		Example: "  eventflow context list\n  eventflow context list -o json",
+		Args:    args(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			cfg, _, err := a.loadConfig()
 			if err != nil {
@@ -239,9 +240,10 @@ func (a *app) contextCmd() *cobra.Command {
 	}
 	a.addOutputFlag(list, outTable, outJSON, outYAML)
 	use := &cobra.Command{
-		Use:   "use NAME",
-		Short: "Make a context the current one",
-		Args:  args(cobra.ExactArgs(1)),
+		Use:     "use NAME",
+		Short:   "Make a context the current one",
+		Example: "  eventflow context use prod",
+		Args:    args(cobra.ExactArgs(1)),
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			cfg, _, err := a.loadConfig()
 			if err != nil {
@@ -270,9 +272,10 @@ func (a *app) contextCmd() *cobra.Command {
 		},
 	}
 	current := &cobra.Command{
-		Use:   "current",
-		Short: "Print the current context's name",
-		Args:  args(cobra.NoArgs),
+		Use:     "current",
+		Short:   "Print the current context's name",
+		Example: "  eventflow context current",
+		Args:    args(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			cfg, _, err := a.loadConfig()
 			if err != nil {
@@ -291,9 +294,10 @@ func (a *app) contextCmd() *cobra.Command {
 
 func (a *app) versionCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "version",
-		Short: "Print the client's and the gateway's versions",
-		Args:  args(cobra.NoArgs),
+		Use:     "version",
+		Short:   "Print the client's and the gateway's versions",
+		Example: "  eventflow version\n  eventflow version -o json",
+		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := struct {
 				Client version.Info  `json:"client"`

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/eventflow/eventflow/pkg/client"
@@ -122,5 +123,35 @@ func TestShellJoin(t *testing.T) {
 	got := shellJoin([]string{"sh", "-c", "echo it's", "", "a$b"})
 	if want := `sh -c 'echo it'\''s' '' 'a$b'`; got != want {
 		t.Errorf("shellJoin = %s, want %s", got, want)
+	}
+}
+
+// TestEveryCommandHasHelpAndExamples: each command a user runs says what it
+// does and shows how.
+func TestEveryCommandHasHelpAndExamples(t *testing.T) {
+	a := &app{io: IO{Getenv: func(string) string { return "" }}}
+	noop := func([]string) error { return nil }
+	root := a.rootCmd(map[string]func([]string) error{"dev": noop, "token": noop})
+	var walk func(c *cobra.Command)
+	n := 0
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if !c.Runnable() || c.Hidden || c.HasSubCommands() || c == root {
+			return
+		}
+		switch c.Name() {
+		case "help", "completion", "bash", "zsh", "fish", "powershell":
+			return
+		}
+		n++
+		if c.Short == "" || c.Example == "" {
+			t.Errorf("%s: Short %q, Example %q: every command needs both", c.CommandPath(), c.Short, c.Example)
+		}
+	}
+	walk(root)
+	if n < 20 {
+		t.Errorf("walked %d commands, want every one", n)
 	}
 }

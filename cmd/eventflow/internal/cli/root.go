@@ -161,9 +161,9 @@ EVENTFLOW_URL and EVENTFLOW_TOKEN override the current context (for CI).`,
 		c.GroupID = "config"
 		root.AddCommand(c)
 	}
-	for _, l := range []struct{ name, short string }{
-		{"dev", "Run the whole platform on this machine (embedded NATS, local processes)"},
-		{"token", "Print a development token signed with the data dir's secret"},
+	for _, l := range []struct{ name, short, example string }{
+		{"dev", "Run the whole platform on this machine (embedded NATS, local processes)", "  eventflow dev\n  eventflow dev --http-addr 127.0.0.1:9090 --data-dir /tmp/ef"},
+		{"token", "Print a development token signed with the data dir's secret", "  eventflow token --tenant demo --data-dir .eventflow"},
 	} {
 		run := legacy[l.name]
 		if run == nil {
@@ -172,6 +172,7 @@ EVENTFLOW_URL and EVENTFLOW_TOKEN override the current context (for CI).`,
 		root.AddCommand(&cobra.Command{
 			Use:                l.name + " [flags]",
 			Short:              l.short,
+			Example:            l.example,
 			GroupID:            "platform",
 			DisableFlagParsing: true, // its own flag set; "eventflow " + l.name + " -h" lists the flags
 			RunE:               func(_ *cobra.Command, args []string) error { return run(args) },
