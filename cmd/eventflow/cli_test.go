@@ -540,3 +540,15 @@ func equalMaps(a, b map[string]int64) bool {
 	}
 	return true
 }
+
+// TestTokenHelpNamesItsFlags: `eventflow token -h` shows each flag with its
+// kind of value, not a phrase of its description.
+func TestTokenHelpNamesItsFlags(t *testing.T) {
+	out, err := exec.Command(binPath, "token", "-h").CombinedOutput()
+	if err != nil {
+		t.Fatalf("eventflow token -h: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "-data-dir string") {
+		t.Errorf("eventflow token -h:\n%s", out)
+	}
+}

@@ -56,7 +56,7 @@ func runDev(args []string) error {
 
 func runToken(args []string) error {
 	fs := flag.NewFlagSet("eventflow token", flag.ExitOnError)
-	dataDir := fs.String("data-dir", svcboot.Env("EVENTFLOW_DATA_DIR", "./.eventflow"), "data dir of `eventflow dev` [EVENTFLOW_DATA_DIR]")
+	dataDir := fs.String("data-dir", svcboot.Env("EVENTFLOW_DATA_DIR", "./.eventflow"), "data dir of eventflow dev [EVENTFLOW_DATA_DIR]")
 	secret := fs.String("jwt-secret", svcboot.Env("EVENTFLOW_JWT_SECRET", ""), "HS256 secret; default: the data dir's [EVENTFLOW_JWT_SECRET]")
 	tenant := fs.String("tenant", "demo", "tenant of the token")
 	subject := fs.String("subject", "", "subject (default: the tenant)")
