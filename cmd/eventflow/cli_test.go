@@ -552,3 +552,18 @@ func TestTokenHelpNamesItsFlags(t *testing.T) {
 		t.Errorf("eventflow token -h:\n%s", out)
 	}
 }
+
+// TestTokenNeedsThePlatformsSecret: away from the platform's data dir,
+// `eventflow token` says where the secret is looked for, and writes no new
+// one (whose tokens the platform would refuse).
+func TestTokenNeedsThePlatformsSecret(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(binPath, "token", "--tenant", "demo", "--data-dir", dir)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no development secret in "+dir) {
+		t.Errorf("token with an empty data dir: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "jwt-secret")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("token wrote a secret into %s: %v", dir, err)
+	}
+}

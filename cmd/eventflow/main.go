@@ -7,9 +7,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -64,6 +66,13 @@ func runToken(args []string) error {
 	ttl := fs.String("ttl", "24h", "lifetime")
 	asJSON := fs.Bool("json", false, "print {token, expiresAt} as JSON")
 	_ = fs.Parse(args)
+	// Only `eventflow dev` makes the secret: one made here would sign a
+	// token that the running platform refuses.
+	if *secret == "" {
+		if _, err := os.Stat(filepath.Join(*dataDir, "jwt-secret")); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("no development secret in %s: run eventflow token where eventflow dev runs, or give --data-dir (the platform's data dir) or --jwt-secret", *dataDir)
+		}
+	}
 	key, err := dev.LoadSecret(*dataDir, *secret)
 	if err != nil {
 		return err
