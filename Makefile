@@ -123,6 +123,9 @@ logs: ## follow EventFlow's logs on the cluster (FROM=compose: of docker compose
 ifeq ($(FROM),compose)
 	$(DOCKER) compose logs -f
 else
+	@# Without a context kubectl falls back to localhost:8080, which is
+	@# EventFlow's own API under make run: say what is missing instead.
+	@$(KUBECTL) config current-context >/dev/null 2>&1 || { echo "make logs: kubectl has no current context (set KUBECONFIG, or FROM=compose for docker compose; under make run the logs are in its terminal)" >&2; exit 1; }
 	$(KUBECTL) -n $(NAMESPACE) logs -f --prefix --all-containers --max-log-requests 20 -l app.kubernetes.io/part-of=eventflow
 endif
 
