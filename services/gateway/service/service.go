@@ -30,6 +30,58 @@ type Config struct {
 	// CallbackSecret derives the tenants' callback signing keys (the
 	// invoker must have the same one).
 	CallbackSecret []byte
+	// HTTP bounds the connections; zero fields take the defaults below.
+	HTTP HTTPLimits
+}
+
+// HTTPLimits are the http.Server's limits, so that slow and idle clients
+// cannot hold connections (and goroutines) forever.
+type HTTPLimits struct {
+	// ReadHeaderTimeout: a request's headers must arrive within it.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout: a request's headers and body must arrive within it
+	// (net/http lifts it once the body is read, so it does not end
+	// long-running handlers).
+	ReadTimeout time.Duration
+	// WriteTimeout: an answer must be written within it (from the end of
+	// the headers). Streams (logs, events) and sync invocations lift it on
+	// their own connection: a stream bounds each write by it instead, a
+	// sync invocation waits its function's timeout plus this.
+	WriteTimeout time.Duration
+	// IdleTimeout: a keep-alive connection with no request for this long
+	// is closed.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds the request line and headers (431 beyond).
+	MaxHeaderBytes int
+}
+
+// The defaults. A body of the default 1 MiB limit needs 17 KiB/s to arrive
+// within ReadTimeout. IdleTimeout is above the 60 s idle timeout of common
+// load balancers, so that they, not the gateway, close an idle connection
+// (a gateway closing it first races the balancer's next request).
+// MaxHeaderBytes leaves room for large OIDC tokens.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = time.Minute
+	DefaultWriteTimeout      = time.Minute
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultMaxHeaderBytes    = 64 << 10
+)
+
+func (l HTTPLimits) withDefaults() HTTPLimits {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	def(&l.ReadTimeout, DefaultReadTimeout)
+	def(&l.WriteTimeout, DefaultWriteTimeout)
+	def(&l.IdleTimeout, DefaultIdleTimeout)
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	return l
 }
 
 // Deps are what the gateway needs from its host.
@@ -48,6 +100,7 @@ type Gateway struct {
 	handler http.Handler
 	log     *slog.Logger
 	events  *bus.AsyncPublisher
+	limits  HTTPLimits
 }
 
 // New binds the gateway to its buckets and builds its handler; it watches
@@ -73,13 +126,17 @@ func New(ctx context.Context, cfg Config, d Deps) (*Gateway, error) {
 			d.Log.Warn("lifecycle event not stored", "err", err)
 		}
 	})
-	h := api.New(api.Config{MaxBodyBytes: cfg.MaxBodyBytes, EnableTokenIssuer: cfg.EnableTokenIssuer, CallbackSecret: cfg.CallbackSecret}, api.Deps{
+	limits := cfg.HTTP.withDefaults()
+	h := api.New(api.Config{
+		MaxBodyBytes: cfg.MaxBodyBytes, EnableTokenIssuer: cfg.EnableTokenIssuer, CallbackSecret: cfg.CallbackSecret,
+		WriteTimeout: limits.WriteTimeout,
+	}, api.Deps{
 		NC: d.NC, JS: d.JS, Store: st, Cache: cache, Auth: d.Auth, Log: d.Log, Tracer: d.Tracer,
 		Metrics: api.NewMetrics(d.Registerer, d.Gatherer),
 		Ready:   func(ctx context.Context) error { return bus.Ready(ctx, d.NC, d.JS) },
 		Events:  pub,
 	})
-	return &Gateway{handler: h, log: d.Log, events: pub}, nil
+	return &Gateway{handler: h, log: d.Log, events: pub, limits: limits}, nil
 }
 
 // Handler is the gateway's HTTP handler.
@@ -87,7 +144,15 @@ func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // Serve answers on ln until ctx ends, then drains in-flight requests.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: g.handler, ReadHeaderTimeout: 10 * time.Second}
+	l := g.limits
+	srv := &http.Server{
+		Handler:           g.handler,
+		ReadHeaderTimeout: l.ReadHeaderTimeout,
+		ReadTimeout:       l.ReadTimeout,
+		WriteTimeout:      l.WriteTimeout,
+		IdleTimeout:       l.IdleTimeout,
+		MaxHeaderBytes:    l.MaxHeaderBytes,
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

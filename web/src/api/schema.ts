@@ -137,7 +137,7 @@ export interface paths {
          * Issue a development token
          * @description Mints a bearer token for any tenant, without checking who asks. **Development only:** the route exists only when the gateway runs with `--enable-token-endpoint` (`EVENTFLOW_ENABLE_TOKEN_ENDPOINT=true`) or under `eventflow dev`; otherwise it answers 404.
          *
-         *     A request without `scopes` (or with an empty list) gets all scopes. The body is read as JSON whatever its Content-Type.
+         *     A request without `scopes` (or with an empty list) gets all scopes. The body must be exactly one JSON object (whitespace may follow it, nothing else; 400 `invalid_json` otherwise), sent with no Content-Type, `application/json`, an `application/*+json` type or `application/x-www-form-urlencoded` (what `curl -d` sends); any other type (`text/plain`, YAML, XML, multipart) is answered 415 `unsupported_media_type`. Either way nothing is changed.
          */
         post: operations["issueToken"];
         delete?: never;
@@ -169,6 +169,8 @@ export interface paths {
          *
          *     To create without ever replacing, send `If-None-Match: *`: the function is stored only if the tenant has none of that name (one being deleted counts), checked and written in one atomic step, so of concurrent creates exactly one succeeds. Otherwise the answer is 412 `already_exists` and nothing is written.
          *
+         *     The body must be exactly one JSON object (whitespace may follow it, nothing else; 400 `invalid_json` otherwise), sent with no Content-Type, `application/json`, an `application/*+json` type or `application/x-www-form-urlencoded` (what `curl -d` sends); any other type (`text/plain`, YAML, XML, multipart) is answered 415 `unsupported_media_type`. Either way nothing is changed.
+         *
          *     Requires a bearer token with scope `functions:write`.
          */
         post: operations["createFunction"];
@@ -198,6 +200,8 @@ export interface paths {
         /**
          * Update a function
          * @description Replaces the spec of an existing function; it does not create one (use `POST /v1/functions`). `name` may be left out of the body; if given it must equal the name in the path. Answers like the create: 202 with the stored function in phase `Pending` (unless nothing changed).
+         *
+         *     The body must be exactly one JSON object (whitespace may follow it, nothing else; 400 `invalid_json` otherwise), sent with no Content-Type, `application/json`, an `application/*+json` type or `application/x-www-form-urlencoded` (what `curl -d` sends); any other type (`text/plain`, YAML, XML, multipart) is answered 415 `unsupported_media_type`. Either way nothing is changed.
          *
          *     Requires a bearer token with scope `functions:write`.
          */
@@ -364,6 +368,8 @@ export interface paths {
          * Run dead letters again
          * @description Queues the named dead letters (or all of them, with no body or no `ids`) again as new attempts of the same invocations: each gets a fresh set of attempts under the function's retry policy, its attempt count goes on from where it stopped, its record is `queued` again, and it leaves the dead letters. 202 once all are stored on the queue.
          *
+         *     A body, if sent, follows the rule of every JSON body: the body must be exactly one JSON object (whitespace may follow it, nothing else; 400 `invalid_json` otherwise), sent with no Content-Type, `application/json`, an `application/*+json` type or `application/x-www-form-urlencoded` (what `curl -d` sends); any other type (`text/plain`, YAML, XML, multipart) is answered 415 `unsupported_media_type`. Either way nothing is changed.
+         *
          *     Requires a bearer token with scope `functions:invoke`.
          */
         post: operations["redriveDeadLetters"];
@@ -428,10 +434,10 @@ export interface components {
         Error: {
             error: {
                 /**
-                 * @description Stable, for programs: `bad_request` (a malformed query parameter, an invalid token request), `invalid_json` (the body is not the expected JSON), `validation_failed` (a field breaks a rule; the message names it), `unauthenticated`, `forbidden`, `not_found`, `conflict`, `already_exists` (412: a create with `If-None-Match: *` found the name taken), `payload_too_large`, `method_not_allowed` (405), `unavailable` (retry later), `function_failed`, `timeout`, `internal`.
+                 * @description Stable, for programs: `bad_request` (a malformed or out-of-range query parameter or header, an invalid token request, a body that could not be read), `invalid_json` (the body is not exactly one JSON object of the expected shape), `validation_failed` (a field breaks a rule; the message names it), `unauthenticated`, `forbidden`, `not_found`, `conflict`, `already_exists` (412: a create with `If-None-Match: *` found the name taken), `payload_too_large`, `unsupported_media_type` (415: a JSON endpoint sent a body of another type), `request_timeout` (408: the body did not arrive within the server's read timeout), `method_not_allowed` (405), `unavailable` (retry later), `function_failed`, `timeout`, `internal`.
                  * @enum {string}
                  */
-                code: "bad_request" | "invalid_json" | "validation_failed" | "unauthenticated" | "forbidden" | "not_found" | "conflict" | "already_exists" | "payload_too_large" | "method_not_allowed" | "unavailable" | "function_failed" | "timeout" | "internal";
+                code: "bad_request" | "invalid_json" | "validation_failed" | "unauthenticated" | "forbidden" | "not_found" | "conflict" | "already_exists" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "method_not_allowed" | "unavailable" | "function_failed" | "timeout" | "internal";
                 /** @description For people; not stable. */
                 message: string;
             };
@@ -734,7 +740,7 @@ export interface components {
                 "application/json": components["schemas"]["Function"];
             };
         };
-        /** @description The body is not valid JSON or has unknown fields (`invalid_json`), or a field breaks a rule (`validation_failed`; the message names the field). */
+        /** @description The body is not exactly one JSON object (malformed, trailing data after it, `null`) or has unknown fields (`invalid_json`), or a field breaks a rule (`validation_failed`; the message names the field). Nothing was changed. */
         BadSpec: {
             headers: {
                 [name: string]: unknown;
@@ -849,6 +855,40 @@ export interface components {
                  *       "error": {
                  *         "code": "payload_too_large",
                  *         "message": "request body is larger than 1048576 bytes"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The body's Content-Type is not JSON (`unsupported_media_type`). A JSON body may come with no Content-Type, `application/json`, any `application/*+json`, or `application/x-www-form-urlencoded` (what `curl -d` sends); a charset, if given, must be UTF-8. Nothing was changed. */
+        UnsupportedMediaType: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "unsupported_media_type",
+                 *         "message": "unsupported media type: Content-Type application/yaml: this endpoint takes a JSON body (application/json)"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The request body did not arrive within the gateway's read timeout (`request_timeout`; 1 minute for headers and body). Nothing was changed. */
+        RequestTimeout: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "request_timeout",
+                 *         "message": "the request body did not arrive in time: send it within the server's read timeout"
                  *       }
                  *     }
                  */
@@ -1083,7 +1123,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
-            /** @description The body is not valid JSON, has unknown fields (`invalid_json`), or asks for an invalid tenant, an unknown scope or an invalid ttl (`bad_request`). */
+            /** @description The body is not exactly one JSON object or has unknown fields (`invalid_json`), or asks for an invalid tenant, an unknown scope or an invalid ttl (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1100,7 +1140,9 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["Internal"];
         };
     };
@@ -1147,7 +1189,7 @@ export interface operations {
         };
         responses: {
             202: components["responses"]["FunctionAccepted"];
-            /** @description The body is not valid JSON or has unknown fields (`invalid_json`), a field breaks a rule (`validation_failed`; the message names the field), or If-None-Match is not `*` (`bad_request`). */
+            /** @description The body is not exactly one JSON object (malformed, trailing data after it, `null`) or has unknown fields (`invalid_json`), a field breaks a rule (`validation_failed`; the message names the field), or If-None-Match is not `*` (`bad_request`). Nothing was changed. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1166,9 +1208,11 @@ export interface operations {
             };
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["AlreadyExists"];
             413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["Internal"];
         };
     };
@@ -1230,8 +1274,10 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["Internal"];
         };
     };
@@ -1332,7 +1378,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvocationAccepted"];
                 };
             };
-            /** @description `?async=` is not a boolean, the Idempotency-Key is malformed, or X-Callback-Url is not an absolute http(s) URL or comes with a sync invocation (`bad_request`). */
+            /** @description `?async=` is not a boolean, the Idempotency-Key is malformed, X-Callback-Url is not an absolute http(s) URL or comes with a sync invocation, or the body could not be read (broken chunked encoding) (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1361,6 +1407,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
             /** @description Synchronous: the function failed (a non-zero exit, a crash, an http function's error answer); the message says how. */
@@ -1520,11 +1567,11 @@ export interface operations {
                 type?: "io.eventflow.function.deploying" | "io.eventflow.function.ready" | "io.eventflow.function.failed" | "io.eventflow.function.deleted" | "io.eventflow.invocation.queued" | "io.eventflow.invocation.started" | "io.eventflow.invocation.succeeded" | "io.eventflow.invocation.failed" | "io.eventflow.invocation.retrying" | "io.eventflow.invocation.dead_lettered";
                 /** @description `true` (the default) keeps the stream open for new events; `false` sends the stored events and ends the response. Accepts `true`/`false`/`1`/`0`. */
                 follow?: boolean;
-                /** @description Resume after this event id (as `Last-Event-ID`); with `follow=false`, send the stored events after it. */
+                /** @description Resume after this event id (as `Last-Event-ID`); with `follow=false`, send the stored events after it. A whole number from 0 to 9223372036854775807 (2^63-1); anything else is answered 400. */
                 since?: number;
             };
             header?: {
-                /** @description Resume after this event id; EventSource sends it on reconnect. */
+                /** @description Resume after this event id; EventSource sends it on reconnect. A whole number from 0 to 9223372036854775807 (2^63-1); anything else is answered 400. */
                 "Last-Event-ID"?: number;
             };
             path?: never;
@@ -1546,7 +1593,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description A malformed `function`, `type`, `follow` or `Last-Event-ID` (`bad_request`). */
+            /** @description A malformed `function`, `type` or `follow`, or a `since` / `Last-Event-ID` that is not a whole number from 0 to 2^63-1 (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1619,7 +1666,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`). */
+            /** @description The body is not exactly one JSON object (for example trailing data after it) or has unknown fields (`invalid_json`); nothing is redriven. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1639,6 +1686,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            408: components["responses"]["RequestTimeout"];
             /** @description The body is too large (`payload_too_large`). */
             413: {
                 headers: {
@@ -1648,6 +1696,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["Internal"];
         };
     };

@@ -34,6 +34,9 @@ type Config struct {
 	// SyncTimeoutGrace is added to a function's timeout while waiting for a
 	// sync reply, for the trip through NATS and the invoker.
 	SyncTimeoutGrace time.Duration
+	// WriteTimeout is the http.Server's: the routes that outlast it on
+	// purpose (streams, sync invocations) lift it, see deadlines.go.
+	WriteTimeout time.Duration
 }
 
 // Deps are the API's collaborators.
@@ -64,6 +67,9 @@ func New(cfg Config, d Deps) *gin.Engine {
 	}
 	if cfg.SyncTimeoutGrace <= 0 {
 		cfg.SyncTimeoutGrace = 5 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = time.Minute
 	}
 	a := &API{Deps: d, cfg: cfg}
 	gin.SetMode(gin.ReleaseMode)

@@ -111,7 +111,7 @@ func (a *API) redrive(c *gin.Context) {
 	}
 	var req redriveRequest
 	if c.Request.ContentLength != 0 {
-		if err := decodeJSON(c.Request.Body, &req); err != nil {
+		if err := readJSON(c, &req); err != nil {
 			a.fail(c, err)
 			return
 		}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -17,6 +18,22 @@ import (
 
 // Source is the CloudEvents source of the gateway's events.
 const Source = "/eventflow/gateway"
+
+// maxEventID bounds Last-Event-ID and since: event ids are stream
+// sequences, and the stream resumes at id+1, which must not wrap around to
+// 0 (JetStream refuses a start sequence of 0: that was a 500). The int64
+// range is what clients' integers hold, and more than a stream will reach.
+const maxEventID = math.MaxInt64
+
+// parseEventID reads the id of an event to resume after; from names where
+// it came from for the message.
+func parseEventID(from, v string) (uint64, error) {
+	seq, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || seq > maxEventID {
+		return 0, fmt.Errorf("%s=%q must be the id of an event: a whole number from 0 to %d", from, truncate(v), uint64(maxEventID))
+	}
+	return seq, nil
+}
 
 // lifecycleEvents serves GET /v1/events: the caller's tenant's lifecycle
 // events as SSE (CloudEvents JSON as data, the stream sequence as id),
@@ -51,18 +68,21 @@ func (a *API) lifecycleEvents(c *gin.Context) {
 		// Only stored events would be sent: all of them.
 		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
 	}
-	last := c.GetHeader("Last-Event-ID")
+	last, from := c.GetHeader("Last-Event-ID"), "Last-Event-ID"
 	if last == "" {
-		last = c.Query("since")
+		last, from = c.Query("since"), "query parameter since"
 	}
 	if last != "" {
-		seq, err := strconv.ParseUint(last, 10, 64)
+		seq, err := parseEventID(from, last)
 		if err != nil {
-			abort(c, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("Last-Event-ID %q must be the id of an event (a whole number)", last))
+			abort(c, http.StatusBadRequest, CodeBadRequest, err.Error())
 			return
 		}
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq+1
 	}
+	// A stream outlasts the server's write timeout; each write is bounded
+	// instead.
+	a.streaming(c)
 	ctx, cancel := context.WithCancel(c)
 	defer cancel()
 	cons, release, err := a.openOrdered(ctx, events.StreamEvents, cfg)
@@ -96,6 +116,7 @@ func (a *API) lifecycleEvents(c *gin.Context) {
 	h.Set("X-Accel-Buffering", "no")
 	c.Status(http.StatusOK)
 	// A comment first, so clients see the stream open before any event.
+	a.writeWithin(c)
 	_, _ = c.Writer.WriteString(": stream of " + events.EventFilter(tenant, fn, typ) + "\n\n")
 	c.Writer.Flush()
 
@@ -104,6 +125,7 @@ func (a *API) lifecycleEvents(c *gin.Context) {
 		if parts := strings.SplitN(typ, ".", 3); len(parts) == 3 {
 			typ = "io.eventflow." + parts[2]
 		}
+		a.writeWithin(c)
 		_, _ = c.Writer.WriteString("id: " + strconv.FormatUint(md.Sequence.Stream, 10) + "\nevent: " + typ + "\ndata: " + string(m.Data()) + "\n\n")
 		c.Writer.Flush()
 	}
@@ -121,6 +143,7 @@ func (a *API) lifecycleEvents(c *gin.Context) {
 		}
 		write(m, md)
 	}, func() {
+		a.writeWithin(c)
 		_, _ = c.Writer.WriteString(": keep-alive\n\n")
 		c.Writer.Flush()
 	})

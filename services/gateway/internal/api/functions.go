@@ -24,7 +24,7 @@ func (a *API) createFunction(c *gin.Context) {
 		return
 	}
 	var spec function.Spec
-	if err := decodeJSON(c.Request.Body, &spec); err != nil {
+	if err := readJSON(c, &spec); err != nil {
 		a.fail(c, err)
 		return
 	}
@@ -58,7 +58,7 @@ func (a *API) updateFunction(c *gin.Context) {
 		return
 	}
 	var spec function.Spec
-	if err := decodeJSON(c.Request.Body, &spec); err != nil {
+	if err := readJSON(c, &spec); err != nil {
 		a.fail(c, err)
 		return
 	}

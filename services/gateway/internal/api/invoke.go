@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -36,7 +35,7 @@ func (a *API) invoke(c *gin.Context) {
 		a.fail(c, notFound(name, err))
 		return
 	}
-	payload, err := io.ReadAll(c.Request.Body)
+	payload, err := readBody(c.Request.Body)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -137,6 +136,9 @@ func (a *API) invokeSync(c *gin.Context, tenant string, spec function.Spec, id s
 	msg.Data = payload
 	telemetry.Inject(c, msg)
 
+	// The wait may outlast the server's write timeout (a function may run
+	// 15 minutes); ctx bounds it instead.
+	a.waitUpTo(c, spec.Timeout()+a.cfg.SyncTimeoutGrace)
 	ctx, cancel := context.WithTimeout(c, spec.Timeout()+a.cfg.SyncTimeoutGrace)
 	defer cancel()
 	reply, err := a.NC.RequestMsgWithContext(ctx, msg)
@@ -268,10 +270,7 @@ func (a *API) listInvocations(c *gin.Context) {
 		a.fail(c, notFound(name, err))
 		return
 	}
-	limit, err := queryInt(c, "limit", defaultPage, maxPage)
-	if err == nil && limit < 1 {
-		err = fmt.Errorf("query parameter limit must be from 1 to %d", maxPage)
-	}
+	limit, err := queryInt(c, "limit", defaultPage, 1, maxPage)
 	if err != nil {
 		abort(c, http.StatusBadRequest, CodeBadRequest, err.Error())
 		return

@@ -33,7 +33,7 @@ func (a *API) logs(c *gin.Context) {
 		a.fail(c, notFound(name, err))
 		return
 	}
-	tail, err := queryInt(c, "tail", defaultTail, maxTail)
+	tail, err := queryInt(c, "tail", defaultTail, 0, maxTail)
 	if err != nil {
 		abort(c, http.StatusBadRequest, CodeBadRequest, err.Error())
 		return
@@ -60,6 +60,9 @@ func (a *API) logs(c *gin.Context) {
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
 	}
 
+	// Replaying a long stream and following it outlast the server's write
+	// timeout; each write is bounded instead.
+	a.streaming(c)
 	ctx, cancel := context.WithCancel(c)
 	defer cancel()
 	cons, release, err := a.openOrdered(ctx, events.StreamLogs, cfg)
@@ -73,7 +76,7 @@ func (a *API) logs(c *gin.Context) {
 		a.fail(c, fmt.Errorf("open logs: %w", err))
 		return
 	}
-	w := newLogWriter(c, sse)
+	w := a.newLogWriter(c, sse)
 	// Replay: keep the last `tail` of what is stored now.
 	ring := make([]logEntry, 0, min(tail, 1024))
 	var it jetstream.MessagesContext
@@ -146,15 +149,20 @@ func decodeLog(data []byte, md *jetstream.MsgMetadata) logEntry {
 	return e
 }
 
-// logWriter writes log lines as text or as SSE events.
+// logWriter writes log lines as text or as SSE events, each write bounded
+// by the server's write timeout.
 type logWriter struct {
+	a   *API
 	c   *gin.Context
 	sse bool
 }
 
-func newLogWriter(c *gin.Context, sse bool) *logWriter { return &logWriter{c: c, sse: sse} }
+func (a *API) newLogWriter(c *gin.Context, sse bool) *logWriter {
+	return &logWriter{a: a, c: c, sse: sse}
+}
 
 func (w *logWriter) start() {
+	w.a.writeWithin(w.c)
 	h := w.c.Writer.Header()
 	if w.sse {
 		h.Set("Content-Type", "text/event-stream")
@@ -168,6 +176,7 @@ func (w *logWriter) start() {
 }
 
 func (w *logWriter) write(e logEntry) {
+	w.a.writeWithin(w.c)
 	if w.sse {
 		b, _ := json.Marshal(e.line)
 		_, _ = w.c.Writer.WriteString("id: " + strconv.FormatUint(e.seq, 10) + "\nevent: log\ndata: " + string(b) + "\n\n")
@@ -178,6 +187,7 @@ func (w *logWriter) write(e logEntry) {
 
 func (w *logWriter) keepAlive() {
 	if w.sse {
+		w.a.writeWithin(w.c)
 		_, _ = w.c.Writer.WriteString(": keep-alive\n\n")
 		w.flush()
 	}

@@ -104,7 +104,7 @@ func (a *API) requireAny(scopes ...string) gin.HandlerFunc {
 
 func (a *API) issueToken(c *gin.Context) {
 	var req auth.TokenRequest
-	if err := decodeJSON(c.Request.Body, &req); err != nil {
+	if err := readJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
 	}
@@ -121,27 +121,46 @@ func (a *API) issueToken(c *gin.Context) {
 	c.PureJSON(http.StatusOK, gin.H{"token": tok, "expiresAt": exp.UTC()})
 }
 
-// queryInt reads a non-negative integer query parameter.
-func queryInt(c *gin.Context, name string, def, max int) (int, error) {
-	v := c.Query(name)
+// queryInt reads an integer query parameter from min to max; def when it
+// is absent or empty.
+func queryInt(c *gin.Context, name string, def, min, max int) (int, error) {
+	return parseIntParam(name, c.Query(name), def, min, max)
+}
+
+// parseIntParam is queryInt's parsing, for min >= 0: digits only (no
+// sign), and strconv refuses what does not fit in 63 bits, so no value
+// wraps around before the range check.
+func parseIntParam(name, v string, def, min, max int) (int, error) {
 	if v == "" {
 		return def, nil
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > max {
-		return 0, fmt.Errorf("query parameter %s=%q must be a whole number from 0 to %d", name, v, max)
+	n, err := strconv.ParseUint(v, 10, 63)
+	if err != nil || int(n) < min || int(n) > max {
+		return 0, fmt.Errorf("query parameter %s=%q must be a whole number from %d to %d", name, truncate(v), min, max)
 	}
-	return n, nil
+	return int(n), nil
 }
 
 func queryBool(c *gin.Context, name string) (bool, error) {
-	v := c.Query(name)
+	return parseBoolParam(name, c.Query(name))
+}
+
+func parseBoolParam(name, v string) (bool, error) {
 	if v == "" {
 		return false, nil
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		return false, fmt.Errorf("query parameter %s=%q must be true or false", name, v)
+		return false, fmt.Errorf("query parameter %s=%q must be true or false", name, truncate(v))
 	}
 	return b, nil
+}
+
+// truncate shortens a client's value quoted back in an error message.
+func truncate(v string) string {
+	const max = 64
+	if len(v) <= max {
+		return v
+	}
+	return v[:max] + "…"
 }
