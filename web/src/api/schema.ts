@@ -434,10 +434,10 @@ export interface components {
         Error: {
             error: {
                 /**
-                 * @description Stable, for programs: `bad_request` (a malformed or out-of-range query parameter or header, an invalid token request, a body that could not be read), `invalid_json` (the body is not exactly one JSON object of the expected shape), `validation_failed` (a field breaks a rule; the message names it), `unauthenticated`, `forbidden`, `not_found`, `conflict`, `already_exists` (412: a create with `If-None-Match: *` found the name taken), `payload_too_large`, `unsupported_media_type` (415: a JSON endpoint sent a body of another type), `request_timeout` (408: the body did not arrive within the server's read timeout), `method_not_allowed` (405), `unavailable` (retry later), `function_failed`, `timeout`, `internal`.
+                 * @description Stable, for programs: `bad_request` (a malformed or out-of-range query parameter or header, an invalid token request, a body that could not be read), `invalid_json` (the body is not exactly one JSON object of the expected shape), `validation_failed` (a field breaks a rule; the message names it), `unauthenticated`, `forbidden`, `not_found`, `conflict`, `already_exists` (412: a create with `If-None-Match: *` found the name taken), `payload_too_large`, `unsupported_media_type` (415: a JSON endpoint sent a body of another type), `request_timeout` (408: the body did not arrive within the server's read timeout), `method_not_allowed` (405), `unavailable` (retry later), `too_many_requests` (429: the tenant has as many log and event streams open on the gateway as it allows; retry after `Retry-After`), `function_failed`, `timeout`, `internal`.
                  * @enum {string}
                  */
-                code: "bad_request" | "invalid_json" | "validation_failed" | "unauthenticated" | "forbidden" | "not_found" | "conflict" | "already_exists" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "method_not_allowed" | "unavailable" | "function_failed" | "timeout" | "internal";
+                code: "bad_request" | "invalid_json" | "validation_failed" | "unauthenticated" | "forbidden" | "not_found" | "conflict" | "already_exists" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "method_not_allowed" | "unavailable" | "too_many_requests" | "function_failed" | "timeout" | "internal";
                 /** @description For people; not stable. */
                 message: string;
             };
@@ -889,6 +889,25 @@ export interface components {
                  *       "error": {
                  *         "code": "request_timeout",
                  *         "message": "the request body did not arrive in time: send it within the server's read timeout"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The tenant already has as many log and event streams (`GET /v1/functions/{name}/logs` and `GET /v1/events`, following or not) open on this gateway as it allows (32 by default; `too_many_requests`). Close one, or retry after `Retry-After` seconds. */
+        TooManyStreams: {
+            headers: {
+                /** @description Seconds to wait before retrying: `1`. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "too_many_requests",
+                 *         "message": "too many streams: tenant \"demo\" has 32 log or event streams open on this gateway, the most it allows; close one or retry later"
                  *       }
                  *     }
                  */
@@ -1528,6 +1547,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyStreams"];
             500: components["responses"]["Internal"];
         };
     };
@@ -1604,6 +1624,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyStreams"];
             500: components["responses"]["Internal"];
         };
     };

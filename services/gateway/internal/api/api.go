@@ -37,6 +37,10 @@ type Config struct {
 	// WriteTimeout is the http.Server's: the routes that outlast it on
 	// purpose (streams, sync invocations) lift it, see deadlines.go.
 	WriteTimeout time.Duration
+	// MaxStreamsPerTenant bounds the log and event streams (GET
+	// …/logs and /v1/events, following or not) one tenant has open on this
+	// gateway at once; past it they are answered 429. 0 means 32.
+	MaxStreamsPerTenant int
 }
 
 // Deps are the API's collaborators.
@@ -57,7 +61,8 @@ type Deps struct {
 // API holds the handlers.
 type API struct {
 	Deps
-	cfg Config
+	cfg     Config
+	streams *streamLimiter
 }
 
 // New builds the gin engine with every route.
@@ -71,7 +76,10 @@ func New(cfg Config, d Deps) *gin.Engine {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = time.Minute
 	}
-	a := &API{Deps: d, cfg: cfg}
+	if cfg.MaxStreamsPerTenant <= 0 {
+		cfg.MaxStreamsPerTenant = defaultMaxStreamsPerTenant
+	}
+	a := &API{Deps: d, cfg: cfg, streams: newStreamLimiter(cfg.MaxStreamsPerTenant)}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.ContextWithFallback = true

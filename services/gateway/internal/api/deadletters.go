@@ -35,12 +35,15 @@ type storedDeadLetter struct {
 
 // deadLetters reads a function's dead letters, oldest first.
 func (a *API) deadLetters(ctx context.Context, tenant, name string) ([]storedDeadLetter, error) {
-	cons, err := a.JS.OrderedConsumer(ctx, events.StreamDeadLetters, jetstream.OrderedConsumerConfig{
+	cons, release, err := a.openOrdered(ctx, events.StreamDeadLetters, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{events.DeadLetterSubject(tenant, name)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open dead letters: %w", err)
 	}
+	// The messages read stay usable (redrive reads their data and
+	// headers, and deletes them by sequence) without the consumer.
+	defer release()
 	info, err := cons.Info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open dead letters: %w", err)

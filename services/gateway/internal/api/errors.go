@@ -33,6 +33,7 @@ const (
 	CodeRequestTimeout   = "request_timeout"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeUnavailable      = "unavailable"
+	CodeTooManyRequests  = "too_many_requests"
 	CodeFunctionFailed   = "function_failed"
 	CodeTimeout          = "timeout"
 	CodeInternal         = "internal"

@@ -80,6 +80,11 @@ func (a *API) lifecycleEvents(c *gin.Context) {
 		}
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq+1
 	}
+	done, ok := a.acquireStream(c, tenant)
+	if !ok {
+		return
+	}
+	defer done()
 	// A stream outlasts the server's write timeout; each write is bounded
 	// instead.
 	a.streaming(c)

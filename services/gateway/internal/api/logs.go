@@ -59,6 +59,11 @@ func (a *API) logs(c *gin.Context) {
 		// The server skips older lines; the time is when each was stored.
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
 	}
+	done, ok := a.acquireStream(c, tenant)
+	if !ok {
+		return
+	}
+	defer done()
 
 	// Replaying a long stream and following it outlast the server's write
 	// timeout; each write is bounded instead.

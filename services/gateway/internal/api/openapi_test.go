@@ -472,7 +472,7 @@ func TestOpenAPIEnumsAndLimits(t *testing.T) {
 	codes := []string{
 		CodeBadRequest, CodeInvalidJSON, CodeValidation, CodeUnauthenticated,
 		CodeForbidden, CodeNotFound, CodeConflict, CodeAlreadyExists, CodeTooLarge,
-		CodeUnsupportedMedia, CodeRequestTimeout, CodeMethodNotAllowed, CodeUnavailable, CodeFunctionFailed, CodeTimeout,
+		CodeUnsupportedMedia, CodeRequestTimeout, CodeMethodNotAllowed, CodeUnavailable, CodeTooManyRequests, CodeFunctionFailed, CodeTimeout,
 		CodeInternal,
 	}
 	assertSameSet(t, "Error code enum vs the Code* constants", enum("#/components/schemas/Error/properties/error/properties/code"), codes)

@@ -9,6 +9,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// orderedInactiveThreshold is how long the server keeps an ordered
+// consumer nobody pulls from: the backstop for one that release could not
+// delete (the gateway stopped, NATS did not answer, or the request ended
+// while the consumer was being created).
+const orderedInactiveThreshold = 30 * time.Second
+
 // sseKeepAlive is how often an idle stream sends a comment, so proxies and
 // clients do not take it for dead.
 const sseKeepAlive = 15 * time.Second
@@ -16,9 +22,12 @@ const sseKeepAlive = 15 * time.Second
 // openOrdered opens an ordered consumer on stream. The returned release
 // deletes it on the server (call it after stopping any iterator): an
 // ordered consumer otherwise outlives the request by its inactivity
-// threshold (5 minutes), and a client reading short replays in a loop would
-// pile them up.
+// threshold, and a client reading short replays in a loop would pile them
+// up. The threshold is set short (orderedInactiveThreshold) as a backstop.
 func (a *API) openOrdered(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, func(), error) {
+	if cfg.InactiveThreshold == 0 {
+		cfg.InactiveThreshold = orderedInactiveThreshold
+	}
 	cons, err := a.JS.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {
 		return nil, nil, err

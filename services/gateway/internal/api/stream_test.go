@@ -38,9 +38,16 @@ type streamFixture struct {
 	srv   *httptest.Server
 	js    jetstream.JetStream
 	token string // tenant acme, every scope
+	// issue makes a token of tenant with every scope.
+	issue func(tenant string) string
 }
 
 func startStreamAPI(t *testing.T) *streamFixture {
+	t.Helper()
+	return startStreamAPIWith(t, Config{})
+}
+
+func startStreamAPIWith(t *testing.T, cfg Config) *streamFixture {
 	t.Helper()
 	_, nc, js, b := natstest.Provisioned(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -55,7 +62,7 @@ func startStreamAPI(t *testing.T) *streamFixture {
 	}
 	pub := bus.NewAsyncPublisher(js, func(error) {})
 	t.Cleanup(pub.Close)
-	h := New(Config{}, Deps{
+	h := New(cfg, Deps{
 		NC: nc, JS: js, Store: store.New(js, b), Cache: cache, Auth: signer,
 		Log:     slog.New(slog.DiscardHandler),
 		Tracer:  noop.NewTracerProvider().Tracer(""),
@@ -65,11 +72,14 @@ func startStreamAPI(t *testing.T) *streamFixture {
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	tok, _, err := signer.Issue(auth.TokenRequest{Tenant: "acme"})
-	if err != nil {
-		t.Fatal(err)
+	issue := func(tenant string) string {
+		tok, _, err := signer.Issue(auth.TokenRequest{Tenant: tenant})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
 	}
-	return &streamFixture{srv: srv, js: js, token: tok}
+	return &streamFixture{srv: srv, js: js, token: issue("acme"), issue: issue}
 }
 
 // open starts GET path; the response body is the caller's to close.
