@@ -58,7 +58,7 @@ func DefaultOptions() Options {
 	}
 }
 
-// Streams returns the stream configurations of DESIGN.md §3.
+// Streams returns the stream configurations (docs/ARCHITECTURE.md, "The bus").
 func (o Options) Streams() []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{
@@ -126,7 +126,7 @@ func (o Options) Streams() []jetstream.StreamConfig {
 	}
 }
 
-// Buckets returns the KV bucket configurations of DESIGN.md §3. Desired spec
+// Buckets returns the KV bucket configurations (docs/ARCHITECTURE.md). Desired spec
 // and observed status live in two buckets so each key has one writer (the
 // gateway, the deployer) and no write ever races another service's.
 func (o Options) Buckets() []jetstream.KeyValueConfig {

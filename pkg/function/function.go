@@ -1,4 +1,4 @@
-// Package function defines the function model of the API (DESIGN.md §4): the
+// Package function defines the function model of the API (openapi.json): the
 // desired spec a user hands in, the status EventFlow observes, and the pure
 // validation rules both the gateway and the runtimes rely on.
 package function

@@ -1,4 +1,4 @@
-// Package api is the gateway's HTTP API (DESIGN.md §4) on gin. It never
+// Package api is the gateway's HTTP API (openapi.json) on gin. It never
 // talks to a runtime: writes become commands and invocations on JetStream,
 // reads come from JetStream KV.
 package api
