@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -240,8 +239,25 @@ func filterFunctions(fns []functionfile.Function, names []string) ([]functionfil
 	return out, nil
 }
 
+// functionsByName reads the tenant's functions in one request.
+func functionsByName(ctx context.Context, c *client.Client) (map[string]function.Function, error) {
+	all, err := c.ListFunctions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]function.Function, len(all))
+	for _, f := range all {
+		m[f.Name] = f
+	}
+	return m, nil
+}
+
 // planDeploy compares the file with the gateway.
 func planDeploy(ctx context.Context, c *client.Client, fns []functionfile.Function, project string, prune bool) ([]change, error) {
+	current, err := functionsByName(ctx, c)
+	if err != nil {
+		return nil, err
+	}
 	var plan []change
 	named := map[string]bool{}
 	for _, fn := range fns {
@@ -253,13 +269,10 @@ func planDeploy(ctx context.Context, c *client.Client, fns []functionfile.Functi
 		spec.Labels[managedByLabel] = managedByCLI
 		spec.Labels[projectLabel] = project
 		named[spec.Name] = true
-		cur, err := c.GetFunction(ctx, spec.Name)
-		switch {
-		case errors.Is(err, client.ErrNotFound):
+		cur, ok := current[spec.Name]
+		if !ok {
 			plan = append(plan, change{name: spec.Name, action: "created", spec: spec})
 			continue
-		case err != nil:
-			return nil, fmt.Errorf("%s: %w", spec.Name, err)
 		}
 		if cur.Status.Phase == function.PhaseDeleting {
 			return nil, fmt.Errorf("%s:%d: function %q is being deleted: deploy again once it is gone ('eventflow delete %s --wait' waits for that)", fn.File, fn.Line, spec.Name, spec.Name)
@@ -275,12 +288,8 @@ func planDeploy(ctx context.Context, c *client.Client, fns []functionfile.Functi
 		plan = append(plan, change{name: spec.Name, action: action, fields: diffs, spec: spec})
 	}
 	if prune {
-		all, err := c.ListFunctions(ctx)
-		if err != nil {
-			return nil, err
-		}
-		sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
-		for _, f := range all {
+		for _, name := range sortedKeys(current) {
+			f := current[name]
 			if !named[f.Name] && f.Labels[managedByLabel] == managedByCLI && f.Labels[projectLabel] == project && f.Status.Phase != function.PhaseDeleting {
 				plan = append(plan, change{name: f.Name, action: "pruned"})
 			}
@@ -397,19 +406,23 @@ func (a *app) waitPlan(ctx context.Context, c *client.Client, plan []change) err
 	pending := slices.Clone(plan)
 	last := map[string]string{}
 	err := poll(ctx, func() (bool, error) {
+		current, err := functionsByName(ctx, c)
+		if err != nil {
+			return false, err
+		}
 		var still []change
 		for _, ch := range pending {
-			f, err := c.GetFunction(ctx, ch.name)
+			f, ok := current[ch.name]
 			if ch.action == "pruned" {
-				if errors.Is(err, client.ErrNotFound) {
+				if !ok {
 					fmt.Fprintf(a.io.Out, "%s: deleted\n", ch.name)
 					continue
 				}
 				still = append(still, ch)
 				continue
 			}
-			if err != nil {
-				return false, fmt.Errorf("%s: %w", ch.name, err)
+			if !ok {
+				return false, fmt.Errorf("%s: %w", ch.name, client.ErrNotFound)
 			}
 			state := string(f.Status.Phase)
 			if f.Mode() == function.ModeHTTP {

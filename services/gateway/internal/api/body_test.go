@@ -26,18 +26,7 @@ func (f *streamFixture) do(t *testing.T, method, path, body string, hdr ...strin
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitWithin)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, f.srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+f.token)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := f.send(t, ctx, method, path, body, hdr...)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {

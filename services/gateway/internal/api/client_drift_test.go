@@ -69,7 +69,8 @@ func TestClientCoversEveryOperation(t *testing.T) {
 		"POST /v1/functions/{name}/dead-letters/redrive": func() error { _, err := c.Redrive(ctx, "f", nil); return err },
 		"GET /v1/callback-key":                           func() error { _, err := c.CallbackKey(ctx); return err },
 	}
-	for _, op := range sortedKeys(operations(t, doc)) {
+	documented := operations(t, doc)
+	for _, op := range sortedKeys(documented) {
 		if notForClients[op] {
 			continue
 		}
@@ -94,7 +95,7 @@ func TestClientCoversEveryOperation(t *testing.T) {
 		}
 	}
 	for op := range calls {
-		if _, ok := operations(t, doc)[op]; !ok {
+		if _, ok := documented[op]; !ok {
 			t.Errorf("pkg/client calls %s, which openapi.json does not document", op)
 		}
 	}

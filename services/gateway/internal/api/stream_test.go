@@ -85,7 +85,14 @@ func startStreamAPIWith(t *testing.T, cfg Config) *streamFixture {
 // open starts GET path; the response body is the caller's to close.
 func (f *streamFixture) open(t *testing.T, ctx context.Context, path string, hdr ...string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, "GET", f.srv.URL+path, nil)
+	return f.send(t, ctx, http.MethodGet, path, "", hdr...)
+}
+
+// send starts method path with body and headers (name, value pairs), as
+// the fixture's tenant; the response body is the caller's to close.
+func (f *streamFixture) send(t *testing.T, ctx context.Context, method, path, body string, hdr ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, f.srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
