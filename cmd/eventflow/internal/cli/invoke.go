@@ -275,7 +275,11 @@ func (a *app) invocationsCmd() *cobra.Command {
 				return printDoc(a.io.Out, a.output, page)
 			}
 			if len(page.Items) == 0 {
-				fmt.Fprintf(a.io.Err, "No invocations of %s%s.\n", argv[0], map[bool]string{true: " with status " + status}[status != ""])
+				what := argv[0]
+				if status != "" {
+					what += " with status " + status
+				}
+				fmt.Fprintf(a.io.Err, "No invocations of %s.\n", what)
 				return nil
 			}
 			now := time.Now()

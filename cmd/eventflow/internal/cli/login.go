@@ -304,22 +304,10 @@ func (a *app) versionCmd() *cobra.Command {
 				Server *version.Info `json:"server,omitempty"`
 				Error  string        `json:"serverError,omitempty"`
 			}{Client: version.Get()}
-			var serverErr error
-			if t, err := a.target(); err != nil {
-				serverErr = err
-			} else if c, err := newClient(t.URL, "", a.requestTimeout); err != nil {
-				serverErr = err
+			if v, err := a.serverVersion(cmd.Context()); err != nil {
+				out.Error = err.Error()
 			} else {
-				ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-				defer cancel()
-				v, err := c.Version(ctx)
-				if err == nil {
-					out.Server = &v
-				}
-				serverErr = err
-			}
-			if serverErr != nil {
-				out.Error = serverErr.Error()
+				out.Server = &v
 			}
 			if a.output != "text" {
 				return printDoc(a.io.Out, a.output, out)
@@ -335,4 +323,19 @@ func (a *app) versionCmd() *cobra.Command {
 	}
 	a.addOutputFlag(cmd, "text", outJSON, outYAML)
 	return cmd
+}
+
+// serverVersion asks the target gateway for its version (no token needed).
+func (a *app) serverVersion(ctx context.Context) (version.Info, error) {
+	t, err := a.target()
+	if err != nil {
+		return version.Info{}, err
+	}
+	c, err := newClient(t.URL, "", a.requestTimeout)
+	if err != nil {
+		return version.Info{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return c.Version(ctx)
 }
