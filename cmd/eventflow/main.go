@@ -18,6 +18,7 @@ import (
 	"github.com/eventflow/eventflow/cmd/eventflow/internal/cli"
 	"github.com/eventflow/eventflow/cmd/eventflow/internal/dev"
 	"github.com/eventflow/eventflow/pkg/auth"
+	"github.com/eventflow/eventflow/pkg/busauth"
 	"github.com/eventflow/eventflow/pkg/svcboot"
 )
 
@@ -28,7 +29,7 @@ func main() {
 	// does not see its context).
 	context.AfterFunc(ctx, stop)
 	code := cli.Run(ctx, os.Args[1:], cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, LookupEnv: os.LookupEnv},
-		map[string]func([]string) error{"dev": runDev, "token": runToken})
+		map[string]func([]string) error{"dev": runDev, "token": runToken, "nats-creds": runNATSCreds, "nats-auth": runNATSAuth})
 	stop()
 	os.Exit(code)
 }
@@ -93,5 +94,73 @@ func runToken(args []string) error {
 		return json.NewEncoder(os.Stdout).Encode(map[string]any{"token": tok, "expiresAt": exp})
 	}
 	fmt.Println(tok)
+	return nil
+}
+
+func runNATSCreds(args []string) error {
+	fs := flag.NewFlagSet("eventflow nats-creds", flag.ExitOnError)
+	dataDir := fs.String("data-dir", svcboot.Env("EVENTFLOW_DATA_DIR", "./.eventflow"), "data dir of eventflow dev, whose keys sign the credentials [EVENTFLOW_DATA_DIR]")
+	keys := fs.String("keys", "", "the keys/ directory made by `eventflow nats-auth init`, for a cluster's bus (instead of --data-dir)")
+	tenant := fs.String("tenant", "", "the tenant whose programs use the credentials")
+	admin := fs.Bool("admin", false, "an operator's credentials instead: everything in the EventFlow account")
+	ttl := fs.Duration("ttl", 30*24*time.Hour, "how long the credentials are valid (0: no expiry)")
+	_ = fs.Parse(args)
+	if (*tenant == "") == !*admin {
+		fmt.Fprintln(os.Stderr, "give --tenant NAME (or --admin)")
+		os.Exit(2)
+	}
+	dir := *keys
+	if dir == "" {
+		dir = busauth.DataDirKeys(*dataDir)
+	}
+	// Only `eventflow dev` (or nats-auth init) makes keys: new ones here
+	// would sign credentials the running server refuses.
+	kit, err := busauth.Load(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no bus keys in %s: run eventflow nats-creds where eventflow dev runs, or give --data-dir (the platform's data dir) or --keys", dir)
+	}
+	if err != nil {
+		return err
+	}
+	var creds []byte
+	if *admin {
+		creds, err = kit.AdminCreds(*ttl, time.Now())
+	} else {
+		creds, err = kit.TenantCreds(*tenant, *ttl, time.Now())
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stdout.Write(creds); err != nil {
+		return err
+	}
+	if *tenant != "" {
+		fmt.Fprintf(os.Stderr, "# Save these as %[1]s.creds (mode 0600), then, with the nats CLI:\n"+
+			"#   nats --creds %[1]s.creds --inbox-prefix %[2]s pub --jetstream eventflow.invoke.%[1]s.<function> 'payload'\n"+
+			"#   nats --creds %[1]s.creds --inbox-prefix %[2]s sub 'eventflow.events.%[1]s.>'\n", *tenant, busauth.TenantInboxPrefix(*tenant))
+	}
+	return nil
+}
+
+func runNATSAuth(args []string) error {
+	if len(args) == 0 || args[0] != "init" {
+		fmt.Fprintln(os.Stderr, "usage: eventflow nats-auth init [--dir DIR]")
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet("eventflow nats-auth init", flag.ExitOnError)
+	dir := fs.String("dir", "nats-auth", "where to write the keys and the cluster's Secret files")
+	_ = fs.Parse(args[1:])
+	if err := busauth.WriteBundle(*dir); err != nil {
+		return err
+	}
+	fmt.Printf(`Bus authentication written to %[1]s:
+  %[1]s/keys/    the keys that sign credentials: keep them offline, never in the cluster
+  %[1]s/secret/  auth.conf (for the NATS servers) and one .creds file per service
+
+Give the cluster its Secret:
+  kubectl -n eventflow create secret generic eventflow-nats-auth --from-file=%[1]s/secret
+Credentials for a tenant's producers and subscribers:
+  eventflow nats-creds --keys %[1]s/keys --tenant acme > acme.creds
+`, *dir)
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/eventflow/eventflow/cmd/eventflow/internal/benchkit"
+	"github.com/eventflow/eventflow/pkg/busauth"
+	"github.com/eventflow/eventflow/pkg/natsserver"
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
 )
 
@@ -116,12 +118,35 @@ func startServices(t *testing.T, natsURL string, env map[string][]string) map[st
 }
 
 // TestStandaloneServices runs the four service binaries against one
-// external NATS server on the process runtime: each serves its probes and
+// external NATS server on the process runtime, as in a cluster with bus
+// authentication (`eventflow nats-auth init`, each service its own
+// credentials, the deployer provisioning): each serves its probes and
 // metrics, and a job-mode function goes from create to Ready to sync and
 // async invocation across them.
 func TestStandaloneServices(t *testing.T) {
-	ns := natstest.Start(t)
-	addrs := startServices(t, ns.ClientURL(), nil)
+	bundle := t.TempDir()
+	if out, err := exec.Command(binPath, "nats-auth", "init", "--dir", bundle).CombinedOutput(); err != nil {
+		t.Fatalf("nats-auth init: %v %s", err, out)
+	}
+	kit, err := busauth.Load(filepath.Join(bundle, busauth.BundleKeys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust, err := kit.Server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := natsserver.Start(natsserver.Config{Addr: "127.0.0.1:0", StoreDir: t.TempDir(), Auth: &trust})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	// The deployer first: the others wait for the streams it creates.
+	addrs := map[string]string{}
+	for _, name := range []string{"deployer", "gateway", "invoker", "logstream"} {
+		creds := "NATS_CREDS=" + filepath.Join(bundle, busauth.BundleSecret, busauth.CredsFile(name))
+		addrs[name] = startService(t, name, ns.ClientURL(), []string{creds}).addr
+	}
 	base := "http://" + addrs["gateway"]
 	c := newClient(t, base, token(t, base, "solo"))
 	if r := c.do("POST", "/v1/functions", map[string]any{"name": "upper", "command": []string{"tr", "a-z", "A-Z"}}); r.Status != 202 {

@@ -3,7 +3,8 @@
 //
 //   - straight from NATS JetStream with nats.go, needing nothing of
 //     EventFlow's code, only the subjects and the CloudEvents JSON:
-//     go run ./subscriber -nats nats://127.0.0.1:4222 -tenant demo
+//     eventflow nats-creds --tenant demo > demo.creds
+//     go run ./subscriber -nats nats://127.0.0.1:4222 -tenant demo -creds demo.creds
 //   - from the gateway's GET /v1/events with EventFlow's Go client
 //     (pkg/client), resuming after a broken connection where it left off:
 //     EVENTFLOW_TOKEN=... go run ./subscriber -url http://127.0.0.1:8080
@@ -106,6 +107,7 @@ func main() {
 	url := flag.String("nats", nats.DefaultURL, "NATS server (eventflow dev prints it)")
 	tenant := flag.String("tenant", "demo", "tenant whose events to print (NATS; over HTTP the token's tenant)")
 	fn := flag.String("function", "", "only this function's events")
+	creds := flag.String("creds", "", "NATS credentials of the tenant (eventflow nats-creds --tenant demo > demo.creds)")
 	gateway := flag.String("url", "", "read events from this gateway's /v1/events instead of NATS (token in EVENTFLOW_TOKEN)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -123,7 +125,13 @@ func main() {
 		}
 		return
 	}
-	nc, err := nats.Connect(*url)
+	var opts []nats.Option
+	if *creds != "" {
+		// A tenant's credentials may read replies only under its own
+		// inbox prefix, not the shared _INBOX.
+		opts = append(opts, nats.UserCredentials(*creds), nats.CustomInboxPrefix("_INBOX_tenant_"+*tenant))
+	}
+	nc, err := nats.Connect(*url, opts...)
 	if err != nil {
 		log.Fatal(err)
 	}

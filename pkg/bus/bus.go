@@ -17,7 +17,8 @@ import (
 
 // Connect dials NATS and keeps reconnecting for ever, as a long-running
 // service must. The first connection attempt is retried until ctx ends.
-func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Conn, error) {
+// extra carries the identity (busauth.ConnectOptions).
+func Connect(ctx context.Context, url, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -29,7 +30,17 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+		// Permission violations arrive here, not at the call that caused
+		// them: log them, or a missing permission looks like a timeout.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				log.Error("nats", "subject", sub.Subject, "err", err)
+				return
+			}
+			log.Error("nats", "err", err)
+		}),
 	}
+	opts = append(opts, extra...)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to nats at %s: %w", url, err)
@@ -57,6 +68,41 @@ func Provision(ctx context.Context, js jetstream.JetStream, o events.Options) er
 	for _, cfg := range o.Buckets() {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
 			return fmt.Errorf("provision bucket %s: %w", cfg.Bucket, err)
+		}
+	}
+	return nil
+}
+
+// WaitProvisioned waits until every stream and bucket exists, for a
+// service whose identity may use them but not create them (the deployer
+// provisions when the bus has authentication).
+func WaitProvisioned(ctx context.Context, js jetstream.JetStream, o events.Options, log *slog.Logger) error {
+	var names []string
+	for _, cfg := range o.Streams() {
+		names = append(names, cfg.Name)
+	}
+	for _, cfg := range o.Buckets() {
+		names = append(names, "KV_"+cfg.Bucket)
+	}
+	logged := false
+	for _, name := range names {
+		for {
+			_, err := js.Stream(ctx, name)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, jetstream.ErrStreamNotFound) {
+				return fmt.Errorf("stream %s: %w", name, err)
+			}
+			if !logged {
+				log.Info("waiting for the deployer to create the streams", "stream", name)
+				logged = true
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("stream %s was not created (is the deployer running?): %w", name, ctx.Err())
+			case <-time.After(250 * time.Millisecond):
+			}
 		}
 	}
 	return nil

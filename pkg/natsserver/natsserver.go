@@ -8,7 +8,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/eventflow/eventflow/pkg/busauth"
 )
 
 // Config of an embedded server.
@@ -25,6 +28,9 @@ type Config struct {
 	ClusterName string
 	ClusterAddr string
 	Routes      []string
+	// Auth, when set, makes the server trust only users signed by the
+	// bus kit (busauth); nil leaves it open, as for most tests.
+	Auth *busauth.Server
 }
 
 // Start runs the server and waits until it accepts clients and JetStream is
@@ -50,6 +56,17 @@ func Start(cfg Config) (*server.Server, error) {
 		MaxPayload: cfg.MaxPayload,
 		NoSigs:     true,
 		NoLog:      true,
+	}
+	if cfg.Auth != nil {
+		res := &server.MemAccResolver{}
+		for pub, j := range cfg.Auth.Accounts {
+			if err := res.Store(pub, j); err != nil {
+				return nil, fmt.Errorf("nats account %s: %w", pub, err)
+			}
+		}
+		opts.TrustedOperators = []*jwt.OperatorClaims{cfg.Auth.Operator}
+		opts.SystemAccount = cfg.Auth.SystemAccount
+		opts.AccountResolver = res
 	}
 	if opts.MaxPayload == 0 {
 		opts.MaxPayload = 8 << 20

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventflow/eventflow/pkg/bus"
+	"github.com/eventflow/eventflow/pkg/busauth"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/opshttp"
 	"github.com/eventflow/eventflow/pkg/telemetry"
@@ -65,7 +66,9 @@ func EnvDuration(name string, def time.Duration) time.Duration {
 
 // Common are the settings of every standalone service.
 type Common struct {
-	NATSURL        string
+	NATSURL string
+	// NATSCreds is the service's own bus credentials (a .creds file).
+	NATSCreds      string
 	LogLevel       string
 	StreamReplicas int
 	// InvocationTTL is how long invocation records are kept, which is also
@@ -77,6 +80,7 @@ type Common struct {
 // EVENTFLOW_LOG_LEVEL, EVENTFLOW_STREAM_REPLICAS) on fs.
 func (c *Common) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSURL, "nats-url", Env("NATS_URL", nats.DefaultURL), "NATS server URL(s), comma-separated [NATS_URL]")
+	fs.StringVar(&c.NATSCreds, "nats-creds", Env("NATS_CREDS", ""), "this service's NATS credentials file, from `eventflow nats-auth init` (empty: no authentication) [NATS_CREDS]")
 	fs.StringVar(&c.LogLevel, "log-level", Env("EVENTFLOW_LOG_LEVEL", "info"), "debug, info, warn or error [EVENTFLOW_LOG_LEVEL]")
 	fs.DurationVar(&c.InvocationTTL, "invocation-ttl", EnvDuration("EVENTFLOW_INVOCATION_TTL", 24*time.Hour), "how long invocation records (and Idempotency-Keys) are kept [EVENTFLOW_INVOCATION_TTL]")
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", EnvInt("EVENTFLOW_STREAM_REPLICAS", 1), "replicas of streams and buckets when provisioning (3 in a cluster) [EVENTFLOW_STREAM_REPLICAS]")
@@ -102,7 +106,13 @@ func Start(ctx context.Context, name string, c Common) (*Service, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	nc, err := bus.Connect(ctx, c.NATSURL, "eventflow-"+name, log)
+	var auth []nats.Option
+	if c.NATSCreds != "" {
+		if auth, err = busauth.ConnectOptionsFile(c.NATSCreds); err != nil {
+			return nil, err
+		}
+	}
+	nc, err := bus.Connect(ctx, c.NATSURL, "eventflow-"+name, log, auth...)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +126,15 @@ func Start(ctx context.Context, name string, c Common) (*Service, error) {
 	if c.InvocationTTL > 0 {
 		opts.InvocationsTTL = c.InvocationTTL
 	}
-	if err := bus.Provision(ctx, js, opts); err != nil {
+	// With credentials, only the deployer's identity may create and
+	// update streams; the others wait for them.
+	provision := bus.Provision
+	if c.NATSCreds != "" && name != busauth.Deployer {
+		provision = func(ctx context.Context, js jetstream.JetStream, o events.Options) error {
+			return bus.WaitProvisioned(ctx, js, o, log)
+		}
+	}
+	if err := provision(ctx, js, opts); err != nil {
 		nc.Close()
 		return nil, err
 	}

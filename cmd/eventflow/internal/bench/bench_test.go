@@ -172,7 +172,7 @@ func runAll(b *testing.B) (*report, error) {
 	// Baselines 1 and 2.
 	t0 = time.Now()
 	k0 = r.mark(ctx, p, a)
-	if r.raw, err = rawJetStream(ctx, p.natsURL, rawMessages, rawWarmup, payload); err != nil {
+	if r.raw, err = rawJetStream(ctx, p.natsURL, p.natsID, rawMessages, rawWarmup, payload); err != nil {
 		return nil, fmt.Errorf("raw JetStream: %w", err)
 	}
 	r.window("raw JetStream baselines (incl. warm-up)", k0, r.mark(ctx, p, a))
@@ -215,7 +215,7 @@ func runAll(b *testing.B) (*report, error) {
 
 	// Async through the gateway.
 	t0 = time.Now()
-	cw, err := watchCompletions(ctx, p.natsURL, asyncFunction, false)
+	cw, err := watchCompletions(ctx, p.natsURL, p.natsID, asyncFunction, false)
 	if err != nil {
 		return nil, fmt.Errorf("watch invocations: %w", err)
 	}

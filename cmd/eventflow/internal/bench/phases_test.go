@@ -51,11 +51,11 @@ type rawResult struct {
 // message): PublishAsync of n messages with rawWindow in flight until every
 // ack is in; then a pull consumer that acks each message until the server
 // reports nothing pending and nothing unacked.
-func rawJetStream(ctx context.Context, natsURL string, n, warmup int, payload []byte) (rawResult, error) {
+func rawJetStream(ctx context.Context, natsURL string, id []nats.Option, n, warmup int, payload []byte) (rawResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, rawPhaseTimeout)
 	defer cancel()
 	res := rawResult{n: n}
-	nc, err := nats.Connect(natsURL, nats.Name("eventflow-bench-raw"), nats.Timeout(5*time.Second))
+	nc, err := nats.Connect(natsURL, append(id, nats.Name("eventflow-bench-raw"), nats.Timeout(5*time.Second))...)
 	if err != nil {
 		return res, fmt.Errorf("connect %s: %w", natsURL, err)
 	}
@@ -272,8 +272,8 @@ type doneMark struct {
 
 // watchCompletions follows fn's invocations; if timed, it also parses each
 // final record's createdAt, startedAt and finishedAt.
-func watchCompletions(ctx context.Context, natsURL, fn string, timed bool) (*completionWatcher, error) {
-	nc, err := nats.Connect(natsURL, nats.Name("eventflow-bench-watch"), nats.Timeout(5*time.Second))
+func watchCompletions(ctx context.Context, natsURL string, id []nats.Option, fn string, timed bool) (*completionWatcher, error) {
+	nc, err := nats.Connect(natsURL, append(id, nats.Name("eventflow-bench-watch"), nats.Timeout(5*time.Second))...)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/eventflow/eventflow/cmd/eventflow/internal/benchkit"
+	"github.com/eventflow/eventflow/pkg/busauth"
 	"github.com/eventflow/eventflow/pkg/function"
 )
 
@@ -66,7 +69,10 @@ type platform struct {
 	proc    *benchkit.Proc
 	apiURL  string
 	natsURL string
-	logs    *benchkit.LogSink
+	// natsID is an operator's identity on the platform's bus (from the
+	// data dir's keys), for the raw baseline and the completion watch.
+	natsID []nats.Option
+	logs   *benchkit.LogSink
 }
 
 // startPlatform starts `eventflow dev` on loopback with random ports and
@@ -97,6 +103,20 @@ func startPlatform(ctx context.Context, bin, dataDir string) (*platform, error) 
 	select {
 	case <-banner.found:
 		p.apiURL, p.natsURL = banner.urls()
+		kit, err := busauth.Load(busauth.DataDirKeys(dataDir))
+		if err != nil {
+			p.stop()
+			return nil, err
+		}
+		creds, err := kit.AdminCreds(time.Hour, time.Now())
+		if err != nil {
+			p.stop()
+			return nil, err
+		}
+		if p.natsID, err = busauth.ConnectOptions(creds); err != nil {
+			p.stop()
+			return nil, err
+		}
 		return p, nil
 	case <-p.proc.Exited():
 		return nil, fmt.Errorf("eventflow dev exited before it was ready: %v\nstderr tail:\n%s", p.proc.Err(), p.logs.TailText())

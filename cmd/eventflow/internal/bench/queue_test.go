@@ -78,7 +78,7 @@ func queueOfferedRate() float64 {
 func (r *report) steadyQueue(ctx context.Context, p *platform, a *benchkit.Client, fn string) (queueResult, error) {
 	q := queueResult{fn: fn, offered: queueOfferedRate()}
 	n := int(q.offered * queueDuration.Seconds())
-	cw, err := watchCompletions(ctx, p.natsURL, fn, true)
+	cw, err := watchCompletions(ctx, p.natsURL, p.natsID, fn, true)
 	if err != nil {
 		return q, fmt.Errorf("watch invocations: %w", err)
 	}

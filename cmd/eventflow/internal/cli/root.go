@@ -164,6 +164,8 @@ EVENTFLOW_URL and EVENTFLOW_TOKEN override the current context (for CI).`,
 	for _, l := range []struct{ name, short, example string }{
 		{"dev", "Run the whole platform on this machine (embedded NATS, local processes)", "  eventflow dev\n  eventflow dev --http-addr 127.0.0.1:9090 --data-dir /tmp/ef"},
 		{"token", "Print a development token signed with the data dir's secret", "  eventflow token --tenant demo --data-dir .eventflow"},
+		{"nats-creds", "Print NATS credentials for a tenant's producers and subscribers", "  eventflow nats-creds --tenant demo > demo.creds\n  eventflow nats-creds --keys nats-auth/keys --tenant acme > acme.creds"},
+		{"nats-auth", "Make the bus's keys and services' credentials for a cluster", "  eventflow nats-auth init --dir nats-auth"},
 	} {
 		run := legacy[l.name]
 		if run == nil {
