@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
 )
 
 // TestDeadLettersAndRedrive: an async invocation that fails every attempt
@@ -14,7 +16,7 @@ import (
 func TestDeadLettersAndRedrive(t *testing.T) {
 	p := startDev(t, t.TempDir())
 	c := newClient(t, p.URL, token(t, p.URL, "dlq"))
-	marker := filepath.Join(t.TempDir(), "fixed")
+	marker := filepath.Join(proctest.SharedDir(t), "fixed")
 	r := c.do("POST", "/v1/functions", map[string]any{"name": "picky", "env": map[string]string{"MARKER": marker},
 		"command":    []string{"sh", "-c", `test -f "$MARKER" || { echo "not fixed yet" >&2; exit 1; }; tr a-z A-Z`},
 		"invocation": map[string]any{"retry": map[string]any{"maxAttempts": 2, "initialDelay": "100ms"}}})

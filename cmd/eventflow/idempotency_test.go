@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
 )
 
 // TestIdempotencyKey: the same Idempotency-Key gives one invocation and one
@@ -15,7 +17,7 @@ import (
 func TestIdempotencyKey(t *testing.T) {
 	p := startDev(t, t.TempDir())
 	c := newClient(t, p.URL, token(t, p.URL, "idem"))
-	runs := filepath.Join(t.TempDir(), "runs")
+	runs := filepath.Join(proctest.SharedDir(t), "runs")
 	if r := c.do("POST", "/v1/functions", map[string]any{"name": "once", "env": map[string]string{"RUNS": runs},
 		"command": []string{"sh", "-c", `echo run >> "$RUNS"; tr a-z A-Z`}}); r.Status != 202 {
 		t.Fatalf("create: %d %s", r.Status, r.Body)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
+	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
 )
 
 // output is what the service has printed so far.
@@ -70,7 +71,7 @@ func TestStandaloneFunctionLogs(t *testing.T) {
 
 	// A job still running when the invoker is told to stop finishes, and
 	// the line it writes at its end is published before the invoker exits.
-	started := filepath.Join(t.TempDir(), "started")
+	started := filepath.Join(proctest.SharedDir(t), "started")
 	if r := c.do("POST", "/v1/functions", map[string]any{"name": "slow", "env": map[string]string{"STARTED": started},
 		"command": []string{"sh", "-c", `: > "$STARTED"; sleep 1; echo last-words >&2`}}); r.Status != 202 {
 		t.Fatalf("create slow: %d %s", r.Status, r.Body)

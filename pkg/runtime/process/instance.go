@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eventflow/eventflow/pkg/function"
 	"github.com/eventflow/eventflow/pkg/runtime"
 )
 
@@ -27,7 +28,13 @@ type instance struct {
 	name string
 	path string
 	args []string
-	env  []string // without PORT, which changes per run
+	// dir is the instance's private working directory, made by its first
+	// run and kept across restarts (like a pod's emptyDir); env is built
+	// with it, without PORT, which changes per run. Only the supervisor
+	// touches them.
+	dir, tenant string
+	spec        function.Spec
+	env         []string
 
 	stopCh   chan struct{}
 	stopOnce sync.Once
@@ -60,7 +67,8 @@ func (r *Runtime) newInstance(d *deployment, tenant string, index int) *instance
 		name:   name,
 		path:   d.path,
 		args:   d.spec.Command,
-		env:    buildEnv(d.spec, tenant, name),
+		tenant: tenant,
+		spec:   d.spec,
 		stopCh: make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -91,6 +99,7 @@ func (in *instance) stopping() bool {
 func (in *instance) supervise() {
 	defer in.r.wg.Done()
 	defer func() {
+		in.r.removeDir(in.dir)
 		in.r.mu.Lock()
 		delete(in.d.retiring, in)
 		in.r.mu.Unlock()
@@ -122,7 +131,16 @@ func (in *instance) supervise() {
 func (in *instance) runOnce() (stopped bool) {
 	log := in.r.log.With("tenant", in.ref.Tenant, "function", in.ref.Name, "instance", in.name)
 	started := time.Now()
-	port, err := freePort()
+	var err error
+	if in.dir == "" {
+		if in.dir, err = in.r.privateDir(in.tenant + "." + in.name + "-"); err == nil {
+			in.env = buildEnv(in.spec, in.tenant, in.name, in.dir)
+		}
+	}
+	var port int
+	if err == nil {
+		port, err = freePort()
+	}
 	var p *proc
 	if err == nil {
 		env := append(in.env[:len(in.env):len(in.env)], "PORT="+strconv.Itoa(port))
@@ -130,6 +148,7 @@ func (in *instance) runOnce() (stopped bool) {
 			path: in.path,
 			args: in.args,
 			env:  env,
+			dir:  in.dir,
 			meta: logMeta{tenant: in.ref.Tenant, function: in.ref.Name, instance: in.name},
 		})
 	}

@@ -40,11 +40,18 @@ func (r *Runtime) invokeJob(ctx context.Context, tenant string, spec function.Sp
 		id = "run-" + strconv.FormatUint(r.runSeq.Add(1), 10)
 	}
 	name := spec.Name + "-" + id
+	// A working directory of its own, emptied after the run.
+	dir, err := r.jobDir()
+	if err != nil {
+		return fail("cannot start " + spec.Command[0] + ": " + err.Error())
+	}
+	defer r.releaseJobDir(dir)
 	out := &cappedBuffer{limit: r.cfg.OutputLimit}
 	p, err := r.startProc(procSpec{
 		path:   path,
 		args:   spec.Command,
-		env:    buildEnv(spec, tenant, name, "EVENTFLOW_INVOCATION_ID", id),
+		env:    buildEnv(spec, tenant, name, dir, "EVENTFLOW_INVOCATION_ID", id),
+		dir:    dir,
 		stdin:  req.Payload,
 		meta:   logMeta{tenant: tenant, function: spec.Name, instance: name},
 		output: out,

@@ -28,6 +28,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Functions may run as another user (as root, nobody): the server must
+	// be reachable by it, as a deployed command must be.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	echoServer = filepath.Join(dir, "echoserver")
 	build := exec.Command("go", "build", "-o", echoServer, "./testdata/echoserver/main.go")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr

@@ -22,8 +22,20 @@ const readerGrace = time.Second
 const msgNoCommand = "the process runtime runs a command; this function has none (image is not run locally)"
 
 // resolve finds the executable for argv0 the way a shell would, but relative
-// paths are taken relative to WorkDir, where the process runs.
+// paths are taken relative to WorkDir, and checks that the function user
+// may run it.
 func (r *Runtime) resolve(argv0 string) (string, error) {
+	p, err := r.lookup(argv0)
+	if err != nil {
+		return "", err
+	}
+	if err := r.id.checkExec(p); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+func (r *Runtime) lookup(argv0 string) (string, error) {
 	if strings.ContainsRune(argv0, '/') {
 		p := argv0
 		if !filepath.IsAbs(p) && r.cfg.WorkDir != "" {
@@ -53,6 +65,7 @@ type procSpec struct {
 	path  string
 	args  []string
 	env   []string
+	dir   string // working directory
 	stdin []byte // nil or empty: /dev/null
 	meta  logMeta
 	// output, if set, receives stdout; only the stdout reader writes it.
@@ -93,11 +106,12 @@ func (r *Runtime) startProc(ps procSpec) (*proc, error) {
 		Path:   ps.path,
 		Args:   ps.args,
 		Env:    ps.env,
-		Dir:    r.cfg.WorkDir,
+		Dir:    ps.dir,
 		Stdout: outW,
 		Stderr: errW,
-		// Own process group: stop and timeout signal the whole tree.
-		SysProcAttr: sysProcAttr(),
+		// Own process group: stop and timeout signal the whole tree; run
+		// as the function user.
+		SysProcAttr: sysProcAttr(r.id.cred),
 	}
 	var stdin io.WriteCloser
 	if len(ps.stdin) > 0 {
@@ -113,7 +127,7 @@ func (r *Runtime) startProc(ps procSpec) (*proc, error) {
 		if stdin != nil {
 			stdin.Close()
 		}
-		return nil, err
+		return nil, r.id.explainStart(ps.path, err)
 	}
 	// Our copies of the write ends must go, or the readers never see EOF.
 	closeAll(outW, errW)

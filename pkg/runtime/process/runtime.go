@@ -34,8 +34,19 @@ const (
 // Config configures a Runtime. Zero fields take the defaults above.
 type Config struct {
 	Logger *slog.Logger
-	// WorkDir is the working directory of every process; "" is the current one.
+	// WorkDir is what relative command paths (./fn) are resolved against; ""
+	// is the current directory. Processes do not run there: each job run and
+	// each instance gets a private working directory under RunDir.
 	WorkDir string
+	// RunDir holds the private working directories (mode 0700, owned by the
+	// function user; an instance's removed with it, a job run's emptied when
+	// the run ends and kept for later runs); "" is a new temporary
+	// directory. Close removes what it made.
+	RunDir string
+	// User is who functions run as. nil: DefaultUser when this process runs
+	// as root, else this process's own user (the weaker mode: functions can
+	// then read whatever it can, its memory and data dir included).
+	User *User
 	// OutputLimit is the most bytes of output kept per invocation.
 	OutputLimit int
 	// LogBuffer is how many log lines wait for FollowLogs before new ones are dropped.
@@ -86,6 +97,13 @@ type Runtime struct {
 	logs      *logBuffer
 	changes   *notifier
 	transport *http.Transport
+	id        identity // who functions run as
+
+	runDirOnce sync.Once
+	runDir     string // RunDir, once made
+	runDirErr  error
+	ownRunDir  bool // made by us: Close removes it
+	dirs       dirPool
 
 	mu      sync.RWMutex
 	fns     map[runtime.Ref]*deployment
@@ -107,16 +125,28 @@ var (
 // New returns a Runtime with nothing running.
 func New(cfg Config) *Runtime {
 	cfg = cfg.withDefaults()
-	return &Runtime{
+	r := &Runtime{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		logs:      newLogBuffer(cfg.LogBuffer, cfg.LogFlushWait),
 		changes:   newNotifier(),
 		transport: newTransport(),
+		id:        newIdentity(cfg.User),
 		fns:       make(map[runtime.Ref]*deployment),
 		closing:   make(chan struct{}),
 	}
+	if r.id.separate() {
+		r.log.Info("functions run as their own user", "uid", r.id.UID, "gid", r.id.GID)
+	} else {
+		r.log.Warn("functions run as this process's own user: they can read its environment, memory and files (the data dir and its secret included); run as root, or set a function user (--function-user, EVENTFLOW_FUNCTION_USER) this process may switch to",
+			"uid", r.id.UID, "gid", r.id.GID)
+	}
+	return r
 }
+
+// FunctionUser is who functions run as, and whether that is another user
+// than this process's.
+func (r *Runtime) FunctionUser() (u User, separate bool) { return r.id.User, r.id.separate() }
 
 // Invoke runs one invocation: a process per call in job mode, a POST to a
 // ready instance in http mode.
@@ -161,6 +191,8 @@ func (r *Runtime) Close(ctx context.Context) error {
 	var err error
 	select {
 	case <-done:
+		// Every run and instance has ended: nothing works in RunDir now.
+		r.removeRunDir()
 	case <-ctx.Done():
 		err = fmt.Errorf("process runtime: close: %w", ctx.Err())
 	}

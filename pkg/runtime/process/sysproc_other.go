@@ -4,5 +4,8 @@ package process
 
 import "syscall"
 
-// sysProcAttr puts a function in its own process group.
-func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+// sysProcAttr puts a function in its own process group, run as cred (nil:
+// our own user).
+func sysProcAttr(cred *syscall.Credential) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/function"
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
 	"github.com/eventflow/eventflow/pkg/runtime/process"
+	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
 )
 
 type fixture struct {
@@ -177,7 +178,7 @@ func TestAsyncInvocation(t *testing.T) {
 func TestRetriesWithBackoffThenDeadLetter(t *testing.T) {
 	f := start(t)
 	policy := function.RetryPolicy{MaxAttempts: 3, InitialDelay: function.Duration(200 * time.Millisecond), MaxDelay: function.Duration(time.Second)}
-	marker := filepath.Join(t.TempDir(), "attempts")
+	marker := filepath.Join(proctest.SharedDir(t), "attempts")
 	f.deploy(t, "t", function.Spec{Name: "flaky", Command: []string{"sh", "-c", "date +%s%N >> " + marker + "; echo broken >&2; exit 3"},
 		Invocation: function.Invocation{Retry: &policy}})
 	id := events.NewInvocationID()
@@ -216,7 +217,7 @@ func TestRetriesWithBackoffThenDeadLetter(t *testing.T) {
 // run a second time.
 func TestRecordedResultIsNotRunAgain(t *testing.T) {
 	f := start(t)
-	marker := filepath.Join(t.TempDir(), "ran")
+	marker := filepath.Join(proctest.SharedDir(t), "ran")
 	f.deploy(t, "t", function.Spec{Name: "touch", Command: []string{"sh", "-c", "echo run >> " + marker}})
 	id := events.NewInvocationID()
 	done := events.InvocationRecord{ID: id, Tenant: "t", Function: "touch", Async: true, Status: events.StatusSucceeded, Attempts: 1, CreatedAt: time.Now()}
@@ -265,7 +266,7 @@ func waitQueueEmptyWithin(t *testing.T, js jetstream.JetStream, within time.Dura
 // another attempt meanwhile.
 func TestLongRunIsNotRedelivered(t *testing.T) {
 	f := startWith(t, Config{AckWait: time.Second})
-	marker := filepath.Join(t.TempDir(), "runs")
+	marker := filepath.Join(proctest.SharedDir(t), "runs")
 	f.deploy(t, "t", function.Spec{Name: "slow", Command: []string{"sh", "-c", "echo run >> " + marker + "; sleep 3; echo done"}})
 	id := events.NewInvocationID()
 	f.enqueue(t, "t", "slow", id, "")
@@ -330,7 +331,7 @@ func TestFairnessAcrossFunctions(t *testing.T) {
 // runs at once, though the invoker has slots to spare.
 func TestMaxConcurrencyPerFunction(t *testing.T) {
 	f := startWith(t, Config{AckWait: 30 * time.Second, MaxConcurrent: 16})
-	log := filepath.Join(t.TempDir(), "runs")
+	log := filepath.Join(proctest.SharedDir(t), "runs")
 	f.deploy(t, "t", function.Spec{Name: "narrow", Command: []string{"sh", "-c",
 		`echo "+ $(date +%s%N)" >> ` + log + `; sleep 0.3; echo "- $(date +%s%N)" >> ` + log},
 		Invocation: function.Invocation{MaxConcurrency: 2}})
