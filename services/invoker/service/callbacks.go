@@ -4,22 +4,28 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/eventflow/eventflow/pkg/egress"
 	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/webhook"
 )
 
 // Callbacks: when an async invocation that asked for one (X-Callback-Url)
 // ends, its final record is queued on EVENTFLOW_CALLBACKS before the
 // invocation is acked, so a crash cannot lose it; a consumer of its own
 // POSTs it, signed, and JetStream redelivers on failure after the backoff.
+// Whatever checked the URL before (the gateway; nothing, for a producer
+// publishing on the bus), the address dialled is checked here.
 
 // callbackBackoff is the wait before each further delivery attempt.
 func (iv *Invoker) callbackBackoff() []time.Duration {
@@ -79,6 +85,10 @@ func (iv *Invoker) deliverCallback(ctx context.Context, msg jetstream.Msg) {
 	status := events.CallbackDelivered
 	switch {
 	case err == nil:
+	case errors.Is(err, egress.ErrRefused):
+		// A destination the policy refuses stays refused: no retries.
+		status = events.CallbackFailed
+		log.WarnContext(ctx, "callback destination not allowed; giving up", "err", err)
 	case attempt >= iv.cfg.CallbackAttempts:
 		status = events.CallbackFailed
 		log.WarnContext(ctx, "callback not delivered; giving up", "err", err)
@@ -96,6 +106,11 @@ func (iv *Invoker) deliverCallback(ctx context.Context, msg jetstream.Msg) {
 	}
 }
 
+// post sends one callback: the record JSON, signed as Standard Webhooks
+// are (pkg/webhook) with the tenant's key, and, for receivers written
+// before that, with the deprecated X-Eventflow-Signature over the body
+// alone. The client dials only permitted destinations and follows no
+// redirects (egress.Policy.HTTPClient).
 func (iv *Invoker) post(ctx context.Context, url, id string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -103,12 +118,21 @@ func (iv *Invoker) post(ctx context.Context, url, id string, body []byte) error 
 	if err != nil {
 		return err
 	}
+	var rec struct {
+		Tenant   string
+		Attempts int
+	}
+	_ = json.Unmarshal(body, &rec)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(events.CallbackIDHeader, id)
+	msgID, now := callbackMessageID(id, rec.Attempts), time.Now()
 	if len(iv.cfg.CallbackSecret) > 0 {
-		var tenant struct{ Tenant string }
-		_ = json.Unmarshal(body, &tenant)
-		req.Header.Set(events.CallbackSignatureHeader, events.SignCallback(events.CallbackKey(iv.cfg.CallbackSecret, tenant.Tenant), body))
+		key := events.CallbackKey(iv.cfg.CallbackSecret, rec.Tenant)
+		webhook.SetHeaders(req.Header, key, msgID, now, body)
+		req.Header.Set(events.CallbackSignatureHeader, events.SignCallback(key, body))
+	} else {
+		req.Header.Set(webhook.HeaderID, msgID)
+		req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
 	}
 	resp, err := iv.callbackClient.Do(req)
 	if err != nil {
@@ -116,10 +140,20 @@ func (iv *Invoker) post(ctx context.Context, url, id string, body []byte) error 
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
+	switch {
+	case resp.StatusCode/100 == 3:
+		return fmt.Errorf("HTTP %d: redirects are not followed", resp.StatusCode)
+	case resp.StatusCode/100 != 2:
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// callbackMessageID is a callback's webhook-id: the same on every delivery
+// attempt of it (receivers de-duplicate by it), and new when a redriven
+// invocation ends again (its attempts go on counting).
+func callbackMessageID(invocationID string, attempts int) string {
+	return invocationID + "-" + strconv.Itoa(attempts)
 }
 
 // recordCallback updates only the callback part of the invocation record.

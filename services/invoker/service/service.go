@@ -23,6 +23,7 @@ import (
 
 	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/catalog"
+	"github.com/eventflow/eventflow/pkg/egress"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
 	"github.com/eventflow/eventflow/pkg/runtime"
@@ -50,6 +51,10 @@ type Config struct {
 	// (default 1s).
 	CallbackAttempts   int
 	CallbackRetryDelay time.Duration
+	// CallbackDestinations is checked on every address a callback dials
+	// (public ones only by default); a refused one fails the callback at
+	// once.
+	CallbackDestinations egress.Policy
 }
 
 // Deps are what the invoker needs from its host.
@@ -116,7 +121,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 		return nil, fmt.Errorf("remove the old invocations consumer: %w", err)
 	}
 	iv := &Invoker{cfg: cfg, d: d, records: records.Store{KV: b.Invocations},
-		callbackClient: &http.Client{Timeout: 15 * time.Second}}
+		callbackClient: cfg.CallbackDestinations.HTTPClient(15 * time.Second)}
 	iv.queues = newQueues(iv)
 	if iv.fns, err = catalog.NewCacheWithHook(ctx, b.Functions, iv.queues.onChange); err != nil {
 		return nil, err

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,16 +11,29 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/webhook"
 )
 
-// callbackURL checks an X-Callback-Url: absolute http or https, bounded.
-func callbackURL(raw string) (string, error) {
+// errCallbackURL: the X-Callback-Url is malformed or points where
+// callbacks may not go (400).
+var errCallbackURL = errors.New("invalid X-Callback-Url")
+
+// callbackURL checks an X-Callback-Url: absolute http or https, bounded,
+// and to a destination callbacks may reach. A literal address the policy
+// refuses, or a name resolving only to refused addresses, is answered 400
+// now instead of accepted for a delivery that cannot happen; a name that
+// does not resolve now is accepted (the invoker checks every address it
+// dials, which is what stops DNS rebinding).
+func (a *API) callbackURL(ctx context.Context, raw string) (string, error) {
 	if raw == "" {
 		return "", nil
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(raw) > 2048 {
-		return "", fmt.Errorf("X-Callback-Url %q must be an absolute http or https URL of at most 2048 characters", raw)
+		return "", fmt.Errorf("%w: %q must be an absolute http or https URL of at most 2048 characters", errCallbackURL, raw)
+	}
+	if err := a.cfg.CallbackDestinations.CheckHost(ctx, u.Hostname()); err != nil {
+		return "", fmt.Errorf("%w %q: %w; callbacks go to public addresses unless the platform's callback allow-list permits others", errCallbackURL, raw, err)
 	}
 	return u.String(), nil
 }
@@ -32,9 +47,12 @@ func (a *API) callbackKey(c *gin.Context) {
 	}
 	key := events.CallbackKey(a.cfg.CallbackSecret, claimsOf(c).Tenant)
 	c.PureJSON(http.StatusOK, gin.H{
+		// The Standard Webhooks form of the key (pkg/webhook).
+		"secret":    webhook.EncodeSecret(key),
 		"key":       hex.EncodeToString(key),
 		"algorithm": "HMAC-SHA256",
-		"header":    events.CallbackSignatureHeader,
-		"format":    "sha256=<hex HMAC-SHA256 of the request body, keyed with the hex-decoded key>",
+		// The deprecated signature over the body alone.
+		"header": events.CallbackSignatureHeader,
+		"format": "sha256=<hex HMAC-SHA256 of the request body, keyed with the hex-decoded key>",
 	})
 }
