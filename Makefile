@@ -28,7 +28,7 @@ WEB_SRC := $(shell find web -path web/node_modules -prune -o -path web/dist -pru
 # Playwright drives Debian's Chromium; it must never download a browser.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: help build run test bench bench-k8s lint fmt vet clean k8s-build k8s-up k8s-down web web-test \
+.PHONY: help build run test fuzz bench bench-k8s lint fmt vet clean k8s-build k8s-up k8s-down web web-test \
 	helm-build images compose-up compose-down k8s-deploy helm-install kind-setup kind-clean test-function logs
 
 help: ## list the targets
@@ -64,11 +64,22 @@ run: build ## run the whole platform on this machine (bin/eventflow dev)
 # The Kubernetes tests need the control plane's binaries: built (or found in
 # the cache) first, so a cold build (about 15 minutes) is not inside a test's
 # timeout.
-test: build k8s-build helm-build web-test ## run every test: unit, integration (real NATS, Kubernetes, Chromium) and end to end
+test: build k8s-build helm-build web-test ## run every test: unit, integration (real NATS, Kubernetes, Chromium), end to end, then a minute of fuzzing
 	@set -o pipefail; for m in $(MODULES); do \
 		echo "=== go test $$m"; \
 		(cd $$m && EVENTFLOW_BIN=$(BIN) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...) || exit 1; \
 	done
+	@# Then every fuzz target, FUZZ_BUDGET seconds in all (each at least 2 s).
+	@echo "=== fuzz"
+	hack/fuzz.sh --budget $(FUZZ_BUDGET)
+
+# Fuzzing (hack/fuzz.sh): make test gives all targets FUZZ_BUDGET seconds
+# together; make fuzz gives each FUZZTIME (a go test -fuzztime value).
+FUZZ_BUDGET ?= 60
+FUZZTIME ?= 1m
+
+fuzz: ## run every Go fuzz target, one after another, FUZZTIME each (default 1m)
+	hack/fuzz.sh --fuzztime $(FUZZTIME)
 
 bench: build ## benchmarks: gateway against raw JetStream and direct calls (see docs/BENCHMARKS.md)
 	cd cmd/eventflow && EVENTFLOW_BIN=$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./internal/bench/

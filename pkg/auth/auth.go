@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -92,6 +93,10 @@ func (h *HS256) Issue(req TokenRequest) (token string, expiresAt time.Time, err 
 	if err := function.ValidateTenant(req.Tenant); err != nil {
 		return "", time.Time{}, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
+	if !utf8.ValidString(req.Subject) {
+		// JSON would carry it as U+FFFD: the token would name another subject.
+		return "", time.Time{}, fmt.Errorf("%w: subject %q is not valid UTF-8", ErrInvalidRequest, req.Subject)
+	}
 	if req.Subject == "" {
 		req.Subject = req.Tenant
 	}
@@ -143,6 +148,9 @@ func (h *HS256) Verify(token string) (*Claims, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(30*time.Second),
 		jwt.WithTimeFunc(h.now),
+		// One token has one spelling: base64url with unused bits set
+		// (another string for the same signature) is refused.
+		jwt.WithStrictDecoding(),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnauthenticated, err)

@@ -301,7 +301,9 @@ func parseJWK(raw json.RawMessage) (string, jwk, error) {
 		}
 		n, _, err1 := b64int(k.N)
 		e, _, err2 := b64int(k.E)
-		if err1 != nil || err2 != nil || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 {
+		// An RSA modulus and exponent are odd: crypto/rsa refuses to
+		// verify with any other, so such a key is no usable key.
+		if err1 != nil || err2 != nil || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 || e.Bit(0) == 0 || n.Bit(0) == 0 {
 			return "", jwk{}, fmt.Errorf("key %q: bad RSA modulus or exponent", k.Kid)
 		}
 		if n.BitLen() < minRSABits {
@@ -398,6 +400,7 @@ func (o *OIDC) Verify(token string) (*Claims, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(oidcLeeway),
 		jwt.WithTimeFunc(o.cfg.Now),
+		jwt.WithStrictDecoding(), // as HS256.Verify
 	)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)

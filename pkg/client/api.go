@@ -57,10 +57,17 @@ type DeadLetter struct {
 
 // CallbackKey is the key a tenant verifies callback signatures with.
 type CallbackKey struct {
+	// Secret is the key as Standard Webhooks write it, "whsec_<base64>":
+	// what webhook.DecodeSecret (pkg/webhook) and the specification's
+	// libraries take to verify webhook-signature.
+	Secret string `json:"secret"`
+	// Key is the same key in hex.
 	Key       string `json:"key"`
 	Algorithm string `json:"algorithm"`
-	Header    string `json:"header"`
-	Format    string `json:"format"`
+	// Header and Format describe the deprecated X-Eventflow-Signature
+	// (over the body alone).
+	Header string `json:"header"`
+	Format string `json:"format"`
 }
 
 // IssueToken asks a development gateway (POST /auth/token) for a token.

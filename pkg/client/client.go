@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -189,7 +190,9 @@ func decodeError(resp *http.Response) *Error {
 		e.Message = fmt.Sprintf("%d %s: %.200s", resp.StatusCode, http.StatusText(resp.StatusCode), line)
 	}
 	if s := resp.Header.Get("Retry-After"); s != "" {
-		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+		// Seconds beyond what a Duration holds (292 years) would wrap
+		// around to a negative wait: such a header is ignored.
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 && n <= math.MaxInt64/int64(time.Second) {
 			e.RetryAfter = time.Duration(n) * time.Second
 		}
 	}

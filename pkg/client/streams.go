@@ -129,10 +129,10 @@ func (c *Client) Events(ctx context.Context, o EventsOptions) (*Stream[Event], e
 		return nil, err
 	}
 	return &Stream[Event]{body: body, frames: newFrameReader(body), decode: func(f Frame) (Event, bool, error) {
-		ev := Event{Seq: f.ID}
-		if err := json.Unmarshal(f.Data, &ev.CloudEvent); err != nil {
-			return ev, false, fmt.Errorf("event %s: %w", f.ID, err)
+		ce, err := events.ParseCloudEvent(f.Data)
+		if err != nil {
+			return Event{Seq: f.ID}, false, fmt.Errorf("event %s: %w", f.ID, err)
 		}
-		return ev, true, nil
+		return Event{Seq: f.ID, CloudEvent: ce}, true, nil
 	}}, nil
 }

@@ -2,6 +2,8 @@ package events
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -100,6 +102,24 @@ func InvocationEvent(eventType, source string, r InvocationRecord) (CloudEvent, 
 		ID: r.ID, Tenant: r.Tenant, Function: r.Function, Status: r.Status, Attempts: r.Attempts,
 		Error: r.Error, ExitCode: r.ExitCode, DurationMs: r.DurationMs,
 	})
+}
+
+// ParseCloudEvent reads a CloudEvent in its JSON format (structured mode),
+// as stored on the events stream and sent by GET /v1/events: it must be a
+// JSON object with the attributes the spec requires (specversion "1.0",
+// id, source and type).
+func ParseCloudEvent(data []byte) (CloudEvent, error) {
+	var ev CloudEvent
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return CloudEvent{}, fmt.Errorf("cloudevent: %w", err)
+	}
+	switch {
+	case ev.SpecVersion != "1.0":
+		return CloudEvent{}, fmt.Errorf("cloudevent: specversion %q, want 1.0", ev.SpecVersion)
+	case ev.ID == "" || ev.Source == "" || ev.Type == "":
+		return CloudEvent{}, errors.New("cloudevent: id, source and type are required")
+	}
+	return ev, nil
 }
 
 // Msg is the message that stores ev on the events stream: CloudEvents

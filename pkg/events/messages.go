@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -31,10 +32,13 @@ const (
 	HeaderCallbackURL = "Eventflow-Callback-Url"
 )
 
-// Headers of a callback POST.
+// Headers of a callback POST, besides the Standard Webhooks ones
+// (pkg/webhook), which sign the id and the time with the body.
 const (
 	// CallbackSignatureHeader is "sha256=<hex HMAC-SHA256 of the body>",
-	// keyed with the tenant's callback key.
+	// keyed with the tenant's callback key. Deprecated: it does not cover
+	// the time, so a captured callback can be replayed; it is still sent
+	// for receivers written before webhook-signature.
 	CallbackSignatureHeader = "X-Eventflow-Signature"
 	CallbackIDHeader        = "X-Eventflow-Invocation-Id"
 )
@@ -63,7 +67,8 @@ func CallbackKey(secret []byte, tenant string) []byte {
 	return m.Sum(nil)
 }
 
-// SignCallback is the signature header value of a callback body.
+// SignCallback is the deprecated CallbackSignatureHeader value of a
+// callback body.
 func SignCallback(key, body []byte) string {
 	m := hmac.New(sha256.New, key)
 	m.Write(body)
@@ -92,6 +97,24 @@ type Command struct {
 	Function   string `json:"function"`
 	Generation int64  `json:"generation"`
 	Action     string `json:"action"`
+}
+
+// ParseCommand reads a command message: a JSON object naming a tenant and
+// a function (each one subject token) and a known action.
+func ParseCommand(data []byte) (Command, error) {
+	var c Command
+	if err := json.Unmarshal(data, &c); err != nil {
+		return Command{}, fmt.Errorf("command: %w", err)
+	}
+	switch {
+	case !validToken(c.Tenant) || !validToken(c.Function):
+		return Command{}, fmt.Errorf("command: tenant %q and function %q must be names", c.Tenant, c.Function)
+	case c.Action != ActionApply && c.Action != ActionDelete:
+		return Command{}, fmt.Errorf("command: action %q is not %s or %s", c.Action, ActionApply, ActionDelete)
+	case c.Generation < 0:
+		return Command{}, fmt.Errorf("command: generation %d", c.Generation)
+	}
+	return c, nil
 }
 
 // MsgID is the de-duplication id of the command.
@@ -144,12 +167,20 @@ func NewInvocationID() string {
 	return fmt.Sprintf("%012x%s", time.Now().UnixMilli(), hex.EncodeToString(b[:]))
 }
 
-// IdempotentInvocationID is the invocation id of a request carrying an
-// Idempotency-Key: the same tenant, function and key always give the same
-// id, so a repeated request finds the first one's invocation.
-func IdempotentInvocationID(tenant, fn, key string) string {
+// IdempotencyHash identifies an Idempotency-Key of one tenant's function:
+// the key itself may hold any printable character, a KV key may not.
+func IdempotencyHash(tenant, fn, key string) string {
 	sum := sha256.Sum256([]byte(tenant + "\x00" + fn + "\x00" + key))
 	return hex.EncodeToString(sum[:16])
+}
+
+// LegacyIdempotentInvocationID is the id an invocation with an
+// Idempotency-Key had before such ids were made by NewInvocationID like any
+// other (they sorted out of time order): the key's hash. The gateway still
+// looks it up, so a key used before an upgrade keeps its invocation until
+// that record expires.
+func LegacyIdempotentInvocationID(tenant, fn, key string) string {
+	return IdempotencyHash(tenant, fn, key)
 }
 
 // ValidInvocationID reports whether s has the shape NewInvocationID makes;

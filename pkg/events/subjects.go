@@ -6,6 +6,8 @@ package events
 import (
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Subject roots. Each is followed by ".<tenant>.<function>" (and more).
@@ -68,10 +70,11 @@ func CallbackSubject(tenant, fn string) string { return join(SubjectCallbacks, t
 func LogFilter(tenant, fn string) string { return join(SubjectLogs, tenant, fn, ">") }
 
 // TenantFunction extracts tenant and function from a subject made by the
-// helpers above ("<root a>.<root b>.<tenant>.<function>...").
+// helpers above ("<root a>.<root b>.<tenant>.<function>..."). Both must be
+// literal tokens: never empty, a wildcard or whitespace.
 func TenantFunction(subject string) (tenant, fn string, err error) {
-	parts := strings.Split(subject, ".")
-	if len(parts) < 4 {
+	parts := strings.SplitN(subject, ".", 5)
+	if len(parts) < 4 || !validToken(parts[2]) || !validToken(parts[3]) {
 		return "", "", fmt.Errorf("subject %q has no tenant and function", subject)
 	}
 	return parts[2], parts[3], nil
@@ -85,19 +88,44 @@ func InvocationKey(tenant, fn, id string) string { return tenant + "." + fn + ".
 // InvocationKeyByID matches the record of id among a tenant's functions.
 func InvocationKeyByID(tenant, id string) string { return tenant + ".*." + id }
 
+// IdempotencyKey is the key, in the invocations bucket, that maps an
+// Idempotency-Key of a function to the id of the invocation it made (kept,
+// like the records, for the bucket's TTL). It has four tokens, so neither
+// "<tenant>.<function>.*" (a function's records) nor InvocationKeyByID
+// ever matches it.
+func IdempotencyKey(tenant, fn, key string) string {
+	return tenant + "." + fn + ".idempotency." + IdempotencyHash(tenant, fn, key)
+}
+
 // FunctionKey is the key of a function in the functions and status buckets.
 func FunctionKey(tenant, fn string) string { return tenant + "." + fn }
 
-// SubjectToken makes s safe as one subject token: NATS forbids '.', '*',
-// '>' and whitespace inside a token.
+// SubjectToken makes s safe as one subject token: every character NATS
+// forbids inside a token (badTokenRune: '.', '*', '>', whitespace, NUL,
+// invalid UTF-8) becomes '_', and an empty s is "_".
 func SubjectToken(s string) string {
+	if s == "" {
+		return "_"
+	}
+	// strings.Map sees each invalid UTF-8 byte as utf8.RuneError.
 	return strings.Map(func(r rune) rune {
-		switch r {
-		case '.', '*', '>', ' ', '\t', '\r', '\n':
+		if badTokenRune(r) {
 			return '_'
 		}
 		return r
 	}, s)
+}
+
+// validToken reports whether s can be one literal subject token as it is.
+func validToken(s string) bool {
+	return s != "" && utf8.ValidString(s) && !strings.ContainsFunc(s, badTokenRune)
+}
+
+// badTokenRune is what a token may not hold: NATS splits subjects on '.',
+// takes '*' and '>' as wildcards, and refuses whitespace, NUL and invalid
+// UTF-8; control characters are refused too.
+func badTokenRune(r rune) bool {
+	return r == '.' || r == '*' || r == '>' || unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError
 }
 
 func join(parts ...string) string { return strings.Join(parts, ".") }

@@ -3,6 +3,7 @@ package function
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -21,7 +22,13 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	switch x := v.(type) {
 	case float64:
-		*d = Duration(time.Duration(x * float64(time.Second)))
+		// Converting a float beyond int64 to an integer wraps around
+		// (1e10 seconds read as a negative duration): refuse it instead.
+		ns := x * float64(time.Second)
+		if ns >= math.MaxInt64 || ns < math.MinInt64 {
+			return fmt.Errorf("invalid duration %s: out of range (at most about 292 years)", string(b))
+		}
+		*d = Duration(time.Duration(ns))
 	case string:
 		p, err := time.ParseDuration(x)
 		if err != nil {

@@ -25,7 +25,9 @@ var (
 	envName      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	labelValue   = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
 	labelName    = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
-	quantity     = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$`)
+	// dns1123Subdomain is a label key's prefix, as Kubernetes has it.
+	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	quantity         = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$`)
 )
 
 // Limits that keep one function's record small and Kubernetes-compatible.
@@ -150,8 +152,8 @@ func validateLabelPair(k, v string) error {
 	if i := strings.LastIndexByte(k, '/'); i >= 0 {
 		prefix := k[:i]
 		name = k[i+1:]
-		if prefix == "" || len(prefix) > 253 {
-			return &FieldError{"labels", fmt.Sprintf("key %q has an invalid prefix", k)}
+		if len(prefix) > 253 || !dns1123Subdomain.MatchString(prefix) {
+			return &FieldError{"labels", fmt.Sprintf("key %q has an invalid prefix: it must be a DNS subdomain such as example.com (lower case letters, digits, '-' and '.'), at most 253 characters", k)}
 		}
 	}
 	if name == "" || len(name) > 63 || !labelName.MatchString(name) {

@@ -5,7 +5,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -141,8 +140,8 @@ func (dp *Deployer) Run(ctx context.Context) error {
 // onCommand queues the function and acks: a command is only a nudge; the
 // desired state is in KV and the resync covers a crash after the ack.
 func (dp *Deployer) onCommand(msg jetstream.Msg) {
-	var cmd events.Command
-	if err := json.Unmarshal(msg.Data(), &cmd); err != nil || cmd.Tenant == "" || cmd.Function == "" {
+	cmd, err := events.ParseCommand(msg.Data())
+	if err != nil {
 		dp.d.Log.Warn("dropping malformed command", "subject", msg.Subject(), "err", err)
 		_ = msg.Term()
 		return

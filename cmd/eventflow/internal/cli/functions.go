@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -120,17 +121,26 @@ func dash(s string) string {
 	return s
 }
 
-// shellJoin prints argv as one shell line, quoting where needed.
+// shellJoin prints argv as one shell line, quoting where needed, so that
+// the line reads back as argv in a function file's one-line command.
 func shellJoin(argv []string) string {
 	out := make([]string, len(argv))
 	for i, s := range argv {
-		if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`;&|<>()*?[]{}!#~") {
+		if s != "" && !strings.ContainsFunc(s, needsQuote) {
 			out[i] = s
 			continue
 		}
 		out[i] = "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 	}
 	return strings.Join(out, " ")
+}
+
+// needsQuote: a shell's special characters, and every space or control
+// character (also those only functionfile.SplitCommand splits on, such as
+// U+FEFF and U+2028).
+func needsQuote(r rune) bool {
+	return strings.ContainsRune(" \t\n'\"\\$`;&|<>()*?[]{}!#~", r) || unicode.IsSpace(r) || unicode.IsControl(r) || r == '\ufeff' ||
+		unicode.Is(unicode.Zs, r) || r == '\u2028' || r == '\u2029'
 }
 
 func (a *app) describeCmd() *cobra.Command {

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -61,10 +63,36 @@ func printDoc(w io.Writer, format string, v any) error {
 	return err
 }
 
+// yamlSafeJSON escapes, as \uXXXX, the characters json.Marshal writes as
+// they are but a YAML parser does not read as themselves: those YAML does
+// not allow in a document (DEL, the C1 controls, U+FFFE, U+FFFF) and
+// those it takes for line breaks, which a quoted scalar folds into a
+// space (U+0085, U+2028, U+2029). In valid JSON they can only be inside
+// strings, where the escape means the same character.
+func yamlSafeJSON(b []byte) []byte {
+	unsafe := func(r rune) bool {
+		return r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0x2028 || r == 0x2029 || r == 0xfffe || r == 0xffff
+	}
+	if !bytes.ContainsFunc(b, unsafe) {
+		return b
+	}
+	var out bytes.Buffer
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if unsafe(r) {
+			fmt.Fprintf(&out, `\u%04x`, r)
+		} else {
+			out.Write(b[:n])
+		}
+		b = b[n:]
+	}
+	return out.Bytes()
+}
+
 // jsonToYAML re-renders a JSON document as block YAML, keeping key order.
 func jsonToYAML(b []byte) ([]byte, error) {
 	var n yaml.Node
-	if err := yaml.Unmarshal(b, &n); err != nil {
+	if err := yaml.Unmarshal(yamlSafeJSON(b), &n); err != nil {
 		return nil, err
 	}
 	var block func(*yaml.Node)

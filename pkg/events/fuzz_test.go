@@ -1,0 +1,233 @@
+package events_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+)
+
+// badTokenRune: what no subject token may hold. NATS splits on '.', takes
+// '*' and '>' as wildcards and refuses whitespace, NUL and invalid UTF-8;
+// control characters are refused here too (they break logs and headers).
+func badTokenRune(r rune) bool {
+	return r == '.' || r == '*' || r == '>' || unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError
+}
+
+// checkToken fails unless tok is one literal subject token.
+func checkToken(t *testing.T, what, tok string) {
+	t.Helper()
+	if tok == "" || !utf8.ValidString(tok) || strings.ContainsFunc(tok, badTokenRune) {
+		t.Fatalf("%s: %q is not a subject token", what, tok)
+	}
+}
+
+// checkSubject fails unless s is a literal subject of n tokens.
+func checkSubject(t *testing.T, what, s string, n int) {
+	t.Helper()
+	parts := strings.Split(s, ".")
+	if len(parts) != n {
+		t.Fatalf("%s: %q has %d tokens, want %d", what, s, len(parts), n)
+	}
+	for _, p := range parts {
+		checkToken(t, what+" "+s, p)
+	}
+}
+
+// checkFilter fails unless s is a subject filter: literal tokens, '*'
+// tokens, and '>' only as the last one.
+func checkFilter(t *testing.T, what, s string) {
+	t.Helper()
+	parts := strings.Split(s, ".")
+	for i, p := range parts {
+		if p == "*" || (p == ">" && i == len(parts)-1) {
+			continue
+		}
+		checkToken(t, what+" "+s, p)
+	}
+}
+
+// kvKey is what JetStream KV accepts as a key (nats.go's validKeyRe), and
+// no empty token.
+var kvKey = regexp.MustCompile(`^[-/_=a-zA-Z0-9]+(\.[-/_=a-zA-Z0-9]+)*$`)
+
+func checkKey(t *testing.T, what, k string) {
+	t.Helper()
+	if !kvKey.MatchString(k) {
+		t.Fatalf("%s: %q is not a KV key", what, k)
+	}
+}
+
+// FuzzSubjects: for tenant and function names that validation accepts,
+// every subject and key built from them is valid (no empty tokens, no
+// wildcards, no whitespace), has its shape, and gives the names back;
+// SubjectToken makes any string one token.
+func FuzzSubjects(f *testing.F) {
+	for _, s := range []struct {
+		tenant, fn, instance, key, id string
+		typ                           uint8
+	}{
+		{"acme", "upper", "upper-0", "order-42", "01a24e648f7458bb6493788d572b6857", 0},
+		{"a", "b", "", "", "", 3},
+		{"t-1", "f-2", "upper.x*y>z 1", "k e y.*>", "0123456789ABCDEF0123456789abcdef", 9},
+		{"tenant-with-forty-characters-0123456789", strings.Repeat("f", 63), "\f\v\x00\x85\u00a0\u2028", "\xff", "../../etc", 255},
+		{"Acme", "Upper", "\xff\xfe", "ключ", "zz", 1},
+	} {
+		f.Add(s.tenant, s.fn, s.instance, s.key, s.id, s.typ)
+	}
+	f.Fuzz(func(t *testing.T, tenant, fn, instance, key, id string, typ uint8) {
+		checkToken(t, "SubjectToken", events.SubjectToken(instance))
+		if function.ValidateTenant(tenant) != nil || function.ValidateName(fn) != nil {
+			return
+		}
+		eventType := events.EventTypes[int(typ)%len(events.EventTypes)]
+		for _, c := range []struct {
+			what, subject string
+			tokens        int
+		}{
+			{"CommandSubject", events.CommandSubject(tenant, fn), 4},
+			{"InvocationSubject", events.InvocationSubject(tenant, fn), 4},
+			{"SyncSubject", events.SyncSubject(tenant, fn), 4},
+			{"DeadLetterSubject", events.DeadLetterSubject(tenant, fn), 4},
+			{"CallbackSubject", events.CallbackSubject(tenant, fn), 4},
+			{"EventSubject", events.EventSubject(tenant, fn, eventType), 6},
+			{"LogSubject", events.LogSubject(tenant, fn, instance), 5},
+		} {
+			checkSubject(t, c.what, c.subject, c.tokens)
+			gotTenant, gotFn, err := events.TenantFunction(c.subject)
+			if err != nil || gotTenant != tenant || gotFn != fn {
+				t.Fatalf("TenantFunction(%s(%q, %q)) = %q, %q, %v", c.what, tenant, fn, gotTenant, gotFn, err)
+			}
+		}
+		for _, fl := range []string{
+			events.EventFilter(tenant, "", ""), events.EventFilter(tenant, fn, ""),
+			events.EventFilter(tenant, "", eventType), events.EventFilter(tenant, fn, eventType),
+			events.LogFilter(tenant, fn),
+		} {
+			checkFilter(t, "filter", fl)
+		}
+		checkKey(t, "FunctionKey", events.FunctionKey(tenant, fn))
+		checkKey(t, "IdempotencyKey", events.IdempotencyKey(tenant, fn, key))
+		checkKey(t, "InvocationKey", events.InvocationKey(tenant, fn, events.NewInvocationID()))
+		if events.ValidInvocationID(id) {
+			checkKey(t, "InvocationKey", events.InvocationKey(tenant, fn, id))
+			checkFilter(t, "InvocationKeyByID", events.InvocationKeyByID(tenant, id))
+			// Never the shape of an idempotency entry, nor the other way.
+			if strings.Count(events.InvocationKey(tenant, fn, id), ".") == strings.Count(events.IdempotencyKey(tenant, fn, key), ".") {
+				t.Fatal("an invocation key and an idempotency entry have the same shape")
+			}
+		}
+	})
+}
+
+// FuzzTenantFunction: the subject parser of every bus consumer never
+// panics, and what it accepts is two literal tokens of the subject.
+func FuzzTenantFunction(f *testing.F) {
+	for _, s := range []string{
+		"eventflow.invoke.acme.upper", "eventflow.logs.acme.upper.upper-0", "eventflow.events.acme.upper.function.ready",
+		"eventflow.sync", "", ".", "a.b..", "a.b.*.>", "a.b. .x", "a.b.c", "eventflow.invoke.acme.upper.", "\xff.\xfe.\x00.\x01",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, subject string) {
+		tenant, fn, err := events.TenantFunction(subject)
+		if err != nil {
+			if tenant != "" || fn != "" {
+				t.Fatalf("TenantFunction(%q) failed with %q, %q", subject, tenant, fn)
+			}
+			return
+		}
+		checkToken(t, "tenant", tenant)
+		checkToken(t, "function", fn)
+		if parts := strings.Split(subject, "."); parts[2] != tenant || parts[3] != fn {
+			t.Fatalf("TenantFunction(%q) = %q, %q", subject, tenant, fn)
+		}
+	})
+}
+
+// FuzzParseCloudEvent: the CloudEvent parser never panics; what it accepts
+// has the required attributes, encodes again, and reads back the same.
+func FuzzParseCloudEvent(f *testing.F) {
+	ev, _ := events.NewCloudEvent(events.TypeFunctionReady, "/eventflow/deployer", "acme", "upper", map[string]int{"readyReplicas": 2})
+	good, _ := json.Marshal(ev)
+	for _, s := range []string{
+		string(good), `{}`, `null`, `[]`, `{"specversion":"1.0","id":"1","source":"/s","type":"t"}`,
+		`{"specversion":"0.3","id":"1","source":"/s","type":"t"}`, `{"specversion":"1.0","id":"","source":"/s","type":"t"}`,
+		`{"specversion":"1.0","id":"1","source":"/s","type":"t","time":"9999-12-31T23:59:59-23:59","data":null}`,
+		`{"specversion":"1.0","id":"1","source":"/s","type":"t","data":{ "a" : [1, 2] }}`, `{"specversion":1}`, `{"time":"x"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, err := events.ParseCloudEvent(data)
+		if err != nil {
+			return
+		}
+		if ev.SpecVersion != "1.0" || ev.ID == "" || ev.Source == "" || ev.Type == "" {
+			t.Fatalf("accepted %q without the required attributes: %+v", data, ev)
+		}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatalf("accepted %q that does not encode: %v", data, err)
+		}
+		again, err := events.ParseCloudEvent(b)
+		if err != nil {
+			t.Fatalf("%s (from %q) does not parse again: %v", b, data, err)
+		}
+		b2, _ := json.Marshal(again)
+		if string(b) != string(b2) || !again.Time.Equal(ev.Time) {
+			t.Fatalf("round trip of %q: %s, then %s", data, b, b2)
+		}
+		if function.ValidateTenant(ev.Tenant) == nil && function.ValidateName(ev.Subject) == nil {
+			for _, typ := range events.EventTypes {
+				if ev.Type == typ {
+					msg, err := ev.Msg()
+					if err != nil {
+						t.Fatalf("Msg of %s: %v", b, err)
+					}
+					checkSubject(t, "Msg", msg.Subject, 6)
+				}
+			}
+		}
+	})
+}
+
+// FuzzParseCommand: the deployer's command parser never panics; what it
+// accepts names a tenant and a function that are subject tokens, a known
+// action, and reads back the same.
+func FuzzParseCommand(f *testing.F) {
+	good, _ := json.Marshal(events.Command{Tenant: "acme", Function: "upper", Generation: 3, Action: events.ActionApply})
+	for _, s := range []string{
+		string(good), `{}`, `null`, `[]`, `{"tenant":"acme","function":"upper","action":"delete"}`,
+		`{"tenant":"acme","function":"","action":"apply"}`, `{"tenant":"a.b","function":"*","action":"apply"}`,
+		`{"tenant":"acme","function":"upper","action":"explode"}`, `{"tenant":"acme","function":"upper","generation":-1,"action":"apply"}`,
+		`{"tenant":"acme","function":"upper","generation":1e30,"action":"apply"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cmd, err := events.ParseCommand(data)
+		if err != nil {
+			return
+		}
+		checkToken(t, "tenant", cmd.Tenant)
+		checkToken(t, "function", cmd.Function)
+		if cmd.Action != events.ActionApply && cmd.Action != events.ActionDelete {
+			t.Fatalf("accepted action %q", cmd.Action)
+		}
+		if cmd.Generation < 0 {
+			t.Fatalf("accepted generation %d", cmd.Generation)
+		}
+		b, _ := json.Marshal(cmd)
+		again, err := events.ParseCommand(b)
+		if err != nil || !reflect.DeepEqual(again, cmd) {
+			t.Fatalf("round trip of %q: %+v, %v", data, again, err)
+		}
+	})
+}

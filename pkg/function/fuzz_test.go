@@ -1,0 +1,166 @@
+package function
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// FuzzSpec: a spec decoded the way the gateway decodes one (unknown fields
+// refused) never panics validation; a spec validation accepts is one the
+// runtimes can use: Kubernetes accepts its name, labels, env names and
+// quantities, its defaults keep it valid, its bounds hold, and it reads back
+// the same after being stored as JSON.
+func FuzzSpec(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"upper","command":["tr","a-z","A-Z"]}`,
+		`{"name": "upper", "command": ["tr", "a-z", "A-Z"], "env": {"LANG": "C"},
+		  "invocation": {"mode": "job", "timeout": "30s", "maxConcurrency": 10,
+		                 "retry": {"maxAttempts": 3, "initialDelay": "1s", "maxDelay": "1m", "retryOn": ["exit"]}},
+		  "labels": {"team": "search", "example.com/tier": "a.b-c_d"}}`,
+		`{"name":"web","image":"ghcr.io/acme/web:1","replicas":3,"invocation":{"mode":"http","timeout":900},
+		  "autoscaling":{"minReplicas":2,"maxReplicas":10},"resources":{"limits":{"cpu":"500m","memory":"128Mi"},"requests":{"cpu":"0.5"}}}`,
+		`{"name":"x","command":["x"],"labels":{"A/b":"c"}}`,
+		`{"name":"x","command":["x"],"labels":{"a..b/c":"d"}}`,
+		`{"name":"x","command":["x"],"invocation":{"timeout":1e300}}`,
+		`{"name":"x","command":["x"],"invocation":{"timeout":-1e300}}`,
+		`{"name":"x","command":["x"],"invocation":{"retry":{"initialDelay":1e10}}}`,
+		`{"name":"x","command":["x"],"resources":{"limits":{"cpu":"99999999999999999999999T"}}}`,
+		`{"name":"x","command":["x"],"env":{"PORT":"1"}}`,
+		`{"name":"x","image":" "}`, `{"name":"-x-","command":["x"]}`, `{}`, `null`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s Spec
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if dec.Decode(&s) != nil {
+			return
+		}
+		if s.Validate() != nil {
+			return
+		}
+		checkKubernetes(t, s)
+		d := s.WithDefaults()
+		if err := d.Validate(); err != nil {
+			t.Fatalf("%s: valid, but not with its defaults: %v", data, err)
+		}
+		if d2 := d.WithDefaults(); !sameJSON(t, d, d2) {
+			t.Fatalf("%s: WithDefaults is not idempotent", data)
+		}
+		if to := s.Timeout(); to <= 0 || to > MaxTimeout {
+			t.Fatalf("%s: timeout %s", data, to)
+		}
+		if r := s.ReplicaCount(); r < 0 || r > MaxReplicas {
+			t.Fatalf("%s: %d replicas", data, r)
+		}
+		p := s.Retry()
+		if p.MaxAttempts < 1 || p.MaxAttempts > MaxAttemptsLimit {
+			t.Fatalf("%s: %d attempts", data, p.MaxAttempts)
+		}
+		for attempt := 1; attempt <= MaxAttemptsLimit+1; attempt++ {
+			for _, jitter := range []float64{0, 0.5, math.Nextafter(1, 0)} {
+				if d := p.Delay(attempt, jitter); d < 0 || d > MaxRetryDelay {
+					t.Fatalf("%s: delay %s before attempt %d", data, d, attempt+1)
+				}
+			}
+		}
+		// Stored as JSON and read back (the functions bucket, the API).
+		b, err := json.Marshal(d)
+		if err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		var back Spec
+		dec = json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&back); err != nil {
+			t.Fatalf("%s: stored as %s, which does not read back: %v", data, b, err)
+		}
+		if err := back.Validate(); err != nil || !sameJSON(t, d, back) {
+			t.Fatalf("%s: stored as %s, read back differently (%v)", data, b, err)
+		}
+	})
+}
+
+// checkKubernetes fails unless Kubernetes' own validation accepts what a
+// valid spec puts in its objects.
+func checkKubernetes(t *testing.T, s Spec) {
+	t.Helper()
+	if errs := validation.IsDNS1123Label(s.Name); len(errs) > 0 {
+		t.Fatalf("name %q: %v", s.Name, errs)
+	}
+	for k, v := range s.Labels {
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			t.Fatalf("label key %q: %v", k, errs)
+		}
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			t.Fatalf("label value %q: %v", v, errs)
+		}
+	}
+	for k := range s.Env {
+		if errs := validation.IsEnvVarName(k); len(errs) > 0 {
+			t.Fatalf("env %q: %v", k, errs)
+		}
+	}
+	if s.Resources != nil {
+		for _, m := range []map[string]string{s.Resources.Requests, s.Resources.Limits} {
+			for res, q := range m {
+				if _, err := resource.ParseQuantity(q); err != nil {
+					t.Fatalf("resources %s %q: %v", res, q, err)
+				}
+			}
+		}
+	}
+}
+
+func sameJSON(t *testing.T, a, b Spec) bool {
+	t.Helper()
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("marshal: %v %v", err1, err2)
+	}
+	return bytes.Equal(ja, jb)
+}
+
+// FuzzDuration: a duration field never panics; what it accepts has the
+// sign of what was written (no wrap-around past the int64 range) and reads
+// back the same after being written.
+func FuzzDuration(f *testing.F) {
+	for _, s := range []string{
+		`"30s"`, `"1m30s"`, `30`, `1.5`, `0`, `-1`, `"-1s"`, `1e300`, `-1e300`, `9.3e9`, `9.2e9`, `1e-10`,
+		`"2562047h47m16.854775807s"`, `"2562048h"`, `null`, `true`, `{}`, `[]`, `""`, `"x"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d Duration
+		if d.UnmarshalJSON(data) != nil {
+			return
+		}
+		var v any
+		if json.Unmarshal(data, &v) == nil {
+			if x, ok := v.(float64); ok && ((x > 0 && d < 0) || (x < 0 && d > 0)) {
+				t.Fatalf("%s read as %s", data, time.Duration(d))
+			}
+			if x, ok := v.(string); ok && strings.HasPrefix(x, "-") != (d < 0) && d != 0 {
+				t.Fatalf("%s read as %s", data, time.Duration(d))
+			}
+		}
+		b, err := d.MarshalJSON()
+		if err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		var back Duration
+		if err := back.UnmarshalJSON(b); err != nil || back != d {
+			t.Fatalf("%s written as %s, read back as %s (%v)", data, b, time.Duration(back), err)
+		}
+	})
+}
