@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/eventflow/eventflow/deploy/internal/manifest"
+	"github.com/eventflow/eventflow/pkg/busauth"
 	"github.com/eventflow/eventflow/pkg/runtime/kubernetes/k8stest"
 )
 
@@ -29,6 +30,13 @@ type release struct {
 	operatorSecret string
 }
 
+// natsAuth is the Secret of the bus authentication each release expects
+// (`eventflow nats-auth init`, created by the operator: helm cannot make
+// its keys), with its keys.
+func natsAuth(name string) map[string][]string {
+	return map[string][]string{name: manifest.NATSAuthKeys()}
+}
+
 var oidc = map[string]string{
 	"EVENTFLOW_OIDC_ISSUER":       "https://idp.example.com/realms/eventflow",
 	"EVENTFLOW_OIDC_AUDIENCE":     "eventflow-api",
@@ -40,27 +48,33 @@ func releases(t *testing.T) []release {
 	return []release{
 		{name: "defaults", release: "eventflow", namespace: "eventflow",
 			exp: manifest.Expect{Prefix: "eventflow", ImageTag: "0.1.0", NATSReplicas: 3, StreamReplicas: 3, MinGateway: 2,
-				NetworkPolicies: true, GatewayEnvAbsent: []string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT", "EVENTFLOW_OIDC_ISSUER"}}},
+				NetworkPolicies: true, GatewayEnvAbsent: []string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT", "EVENTFLOW_OIDC_ISSUER"},
+				NATSAuthSecret: "eventflow-nats-auth", ExternalSecrets: natsAuth("eventflow-nats-auth")}},
 		{name: "external-nats", release: "ext", namespace: "ef-ext",
 			args: []string{"--set", "nats.url=nats://nats.messaging.svc:4222", "--set", "streamReplicas=3"},
 			exp: manifest.Expect{Prefix: "ext-eventflow", ImageTag: "0.1.0", NATSURL: "nats://nats.messaging.svc:4222", StreamReplicas: 3,
-				MinGateway: 2, NetworkPolicies: true}},
+				MinGateway: 2, NetworkPolicies: true,
+				NATSAuthSecret: "ext-eventflow-nats-auth", ExternalSecrets: natsAuth("ext-eventflow-nats-auth")}},
 		{name: "oidc", release: "oidc", namespace: "ef-oidc",
 			args: []string{"--set", "auth.oidc.issuer=" + oidc["EVENTFLOW_OIDC_ISSUER"], "--set", "auth.oidc.audience=" + oidc["EVENTFLOW_OIDC_AUDIENCE"],
 				"--set", "auth.oidc.tenantClaim=" + oidc["EVENTFLOW_OIDC_TENANT_CLAIM"], "--set", "auth.oidc.scopesClaim=" + oidc["EVENTFLOW_OIDC_SCOPES_CLAIM"]},
 			exp: manifest.Expect{Prefix: "oidc-eventflow", ImageTag: "0.1.0", NATSReplicas: 3, StreamReplicas: 3, MinGateway: 2,
-				NetworkPolicies: true, GatewayEnv: oidc, GatewayEnvAbsent: []string{"EVENTFLOW_JWT_SECRET"}}},
+				NetworkPolicies: true, GatewayEnv: oidc, GatewayEnvAbsent: []string{"EVENTFLOW_JWT_SECRET"},
+				NATSAuthSecret: "oidc-eventflow-nats-auth", ExternalSecrets: natsAuth("oidc-eventflow-nats-auth")}},
 		{name: "production", release: "prod", namespace: "ef-prod",
 			args: []string{"-f", filepath.Join(manifest.Root(t), "deploy", "helm", "testdata", "production.yaml")},
 			exp: manifest.Expect{Prefix: "prod-eventflow", Registry: "registry.example.com/eventflow", ImageTag: "1.2.3", NATSReplicas: 3,
 				StreamReplicas: 3, MinGateway: 3, NetworkPolicies: true,
-				ExternalSecrets: map[string][]string{"prod-secrets": {"jwt-secret", "callback-secret"}}},
+				// nats.auth.secretName: prod-nats-auth
+				NATSAuthSecret:  "prod-nats-auth",
+				ExternalSecrets: map[string][]string{"prod-secrets": {"jwt-secret", "callback-secret"}, "prod-nats-auth": manifest.NATSAuthKeys()}},
 			operatorSecret: "prod-secrets"},
 		{name: "dev", release: "dev", namespace: "ef-dev",
 			args: []string{"--set", "nats.replicas=1", "--set", "auth.enableTokenEndpoint=true", "--set", "networkPolicy.enabled=false",
 				"--set", "auth.jwtSecret=dev-only-change-me-0123456789abcdef", "--set", "logLevel=debug"},
 			exp: manifest.Expect{Prefix: "dev-eventflow", ImageTag: "0.1.0", NATSReplicas: 1, StreamReplicas: 1, MinGateway: 2,
-				GatewayEnv: map[string]string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT": "true"}}},
+				GatewayEnv:     map[string]string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT": "true"},
+				NATSAuthSecret: "dev-eventflow-nats-auth", ExternalSecrets: natsAuth("dev-eventflow-nats-auth")}},
 	}
 }
 
@@ -105,12 +119,14 @@ func TestBadValuesFail(t *testing.T) {
 		"short jwt secret":         {"auth.jwtSecret=too-short", "/auth/jwtSecret"},
 		"OIDC without an audience": {"auth.oidc.issuer=https://idp.example.com", "auth.oidc.issuer needs auth.oidc.audience"},
 		// values.schema.json
-		"an even NATS cluster":       {"nats.replicas=2", "/nats/replicas"},
-		"a misspelt value":           {"gateway.autoscalling.enabled=false", "autoscalling"},
-		"an unknown Service type":    {"gateway.service.type=Ingress", "/gateway/service/type"},
-		"a prefix no namespace fits": {"runtime.namespacePrefix=Tenant_", "/runtime/namespacePrefix"},
-		"HPA minimum above maximum":  {"invoker.autoscaling.minReplicas=12", "invoker.autoscaling.minReplicas (12) is above maxReplicas"},
-		"a PDB blocking drains":      {"gateway.autoscaling.enabled=false,gateway.replicas=1", "gateway.pdb.minAvailable (1) with 1 replica(s) would block"},
+		"an even NATS cluster":             {"nats.replicas=2", "/nats/replicas"},
+		"a misspelt value":                 {"gateway.autoscalling.enabled=false", "autoscalling"},
+		"an unknown Service type":          {"gateway.service.type=Ingress", "/gateway/service/type"},
+		"a prefix no namespace fits":       {"runtime.namespacePrefix=Tenant_", "/runtime/namespacePrefix"},
+		"HPA minimum above maximum":        {"invoker.autoscaling.minReplicas=12", "invoker.autoscaling.minReplicas (12) is above maxReplicas"},
+		"a PDB blocking drains":            {"gateway.autoscaling.enabled=false,gateway.replicas=1", "gateway.pdb.minAvailable (1) with 1 replica(s) would block"},
+		"bus auth not a boolean":           {"nats.auth.enabled=maybe", "/nats/auth/enabled"},
+		"a Secret name Kubernetes refuses": {"nats.auth.secretName=Bus_Auth", "/nats/auth/secretName"},
 	} {
 		_, err := manifest.Run(t, time.Minute, nil, helm, "template", "x", chart(t), "--set", c.set)
 		if err == nil {
@@ -136,17 +152,46 @@ func TestNotes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notes := string(out)
-	if i := strings.Index(notes, "NOTES:"); i >= 0 {
-		notes = notes[i:]
-	} else {
-		t.Fatalf("no NOTES in:\n%s", out)
-	}
-	for _, want := range []string{"port-forward service/eventflow-gateway 8080:80", "/v1/functions", "eventflow token --tenant demo", "rollout status statefulset/eventflow-nats"} {
+	notes := notesOf(t, out)
+	for _, want := range []string{"port-forward service/eventflow-gateway 8080:80", "/v1/functions", "eventflow token --tenant demo", "rollout status statefulset/eventflow-nats",
+		// The bus authentication's Secret, which helm cannot make.
+		"eventflow nats-auth init --dir nats-auth",
+		"kubectl -n eventflow create secret generic eventflow-nats-auth --from-file=nats-auth/secret",
+		"eventflow nats-creds --keys nats-auth/keys --tenant demo"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("NOTES lack %q:\n%s", want, notes)
 		}
 	}
+	if strings.Contains(notes, "WARNING") {
+		t.Errorf("NOTES warn with the defaults:\n%s", notes)
+	}
+	// The insecure opt-out says so.
+	out, err = manifest.Run(t, 2*time.Minute, nil, helm, "install", "eventflow", chart(t), "--namespace", "eventflow",
+		"--dry-run=client", "--kubeconfig", env.Kubeconfig, "--set", "nats.auth.enabled=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := notesOf(t, out); !strings.Contains(notes, "WARNING: the bus has NO authentication") || strings.Contains(notes, "nats-auth init") {
+		t.Errorf("NOTES with nats.auth.enabled=false do not warn (or still ask for the Secret):\n%s", notes)
+	}
+	// With an external NATS, the notes say it must trust the bundle.
+	out, err = manifest.Run(t, 2*time.Minute, nil, helm, "install", "eventflow", chart(t), "--namespace", "eventflow",
+		"--dry-run=client", "--kubeconfig", env.Kubeconfig, "--set", "nats.url=nats://nats.messaging:4222")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := notesOf(t, out); !strings.Contains(notes, "must trust it: include nats-auth/secret/auth.conf") {
+		t.Errorf("NOTES with nats.url do not say the server must include auth.conf:\n%s", notes)
+	}
+}
+
+func notesOf(t *testing.T, out []byte) string {
+	t.Helper()
+	i := strings.Index(string(out), "NOTES:")
+	if i < 0 {
+		t.Fatalf("no NOTES in:\n%s", out)
+	}
+	return string(out[i:])
 }
 
 // TestAppliedToCluster applies every release, side by side, with
@@ -167,6 +212,9 @@ func TestAppliedToCluster(t *testing.T) {
 				manifest.CreateSecret(t, env, r.namespace, r.operatorSecret, map[string]string{
 					"jwt-secret": strings.Repeat("s", 40), "callback-secret": strings.Repeat("c", 40)})
 			}
+			// What NOTES.txt tells the operator to make first.
+			files, _ := manifest.NATSAuthBundle(t)
+			manifest.CreateNATSAuthSecret(t, env, r.namespace, r.exp.NATSAuthSecret, files)
 			manifest.Apply(t, env, rendered)
 			wantSTS := 0
 			if r.exp.NATSReplicas > 0 {
@@ -209,6 +257,10 @@ func TestInstallUpgradeKeepsSecrets(t *testing.T) {
 		}
 		return s.Data
 	}
+	// The bus authentication's Secret, made first as NOTES.txt says.
+	manifest.Namespace(t, env, ns)
+	files, _ := manifest.NATSAuthBundle(t)
+	manifest.CreateNATSAuthSecret(t, env, ns, "keep-eventflow-nats-auth", files)
 	install()
 	first := secret()
 	if len(first["jwt-secret"]) < 32 || len(first["callback-secret"]) < 32 {
@@ -251,5 +303,49 @@ func TestToggles(t *testing.T) {
 		if w.Name == "eventflow-gateway" && w.Replicas != 4 {
 			t.Errorf("gateway replicas %d, want gateway.replicas=4", w.Replicas)
 		}
+	}
+
+	// nats.auth: the documented insecure opt-out renders no credentials,
+	// no NATS_CREDS and no include; a Secret name of the operator's is
+	// the one every pod mounts.
+	exp := manifest.Expect{Namespace: "eventflow", Prefix: "eventflow", ImageTag: "0.1.0", NATSReplicas: 3, StreamReplicas: 3, MinGateway: 2, NetworkPolicies: true}
+	t.Run("nats.auth.enabled=false", func(t *testing.T) {
+		objs := manifest.Parse(t, manifest.HelmTemplate(t, "eventflow", "eventflow", "--set", "nats.auth.enabled=false"))
+		manifest.Check(t, objs, exp)
+		for _, w := range manifest.Workloads(t, objs) {
+			for _, v := range w.Template.Spec.Volumes {
+				if v.Secret != nil {
+					t.Errorf("%s mounts Secret %s without bus authentication", w.Name, v.Secret.SecretName)
+				}
+			}
+		}
+	})
+	t.Run("nats.auth.secretName", func(t *testing.T) {
+		objs := manifest.Parse(t, manifest.HelmTemplate(t, "eventflow", "eventflow", "--set", "nats.auth.secretName=bus-auth"))
+		exp := exp
+		exp.NATSAuthSecret, exp.ExternalSecrets = "bus-auth", natsAuth("bus-auth")
+		manifest.Check(t, objs, exp)
+	})
+}
+
+// TestNATSAuthConfig runs the chart's NATS configuration (3 servers, and
+// 1) in a real nats-server, its files laid out as the pod mounts them with
+// an operator's Secret from `eventflow nats-auth init` (manifest.StartNATS):
+// a client without credentials is refused, every service's credentials
+// connect and reach JetStream.
+func TestNATSAuthConfig(t *testing.T) {
+	for _, r := range releases(t) {
+		if r.exp.NATSReplicas == 0 {
+			continue // no bundled NATS
+		}
+		t.Run(r.name, func(t *testing.T) {
+			r.exp.Namespace = r.namespace
+			objs := manifest.Parse(t, manifest.HelmTemplate(t, r.release, r.namespace, r.args...))
+			files, _ := manifest.NATSAuthBundle(t)
+			url := manifest.StartNATS(t, objs, r.exp, map[string]map[string][]byte{r.exp.NATSAuthSecret: files})
+			for _, svc := range busauth.Services {
+				t.Run(svc, func(t *testing.T) { manifest.CheckBusAuth(t, url, files[busauth.CredsFile(svc)]) })
+			}
+		})
 	}
 }

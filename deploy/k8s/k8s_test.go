@@ -8,15 +8,18 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/eventflow/eventflow/deploy/internal/manifest"
+	"github.com/eventflow/eventflow/pkg/busauth"
 	"github.com/eventflow/eventflow/pkg/runtime/kubernetes/k8stest"
 )
 
@@ -24,8 +27,17 @@ func TestMain(m *testing.M) { os.Exit(k8stest.Main(m)) }
 
 const ns = "eventflow"
 
-// The Secret production (and the bare base) expect from the operator.
-var operatorSecret = map[string][]string{"eventflow-secrets": {"jwt-secret", "callback-secret"}}
+// The Secrets production (and the bare base) expect from the operator:
+// the service secrets and the bus authentication (`eventflow nats-auth
+// init`'s secret/ directory).
+var operatorSecret = map[string][]string{
+	"eventflow-secrets":   {"jwt-secret", "callback-secret"},
+	"eventflow-nats-auth": manifest.NATSAuthKeys(),
+}
+
+// The bus authentication's Secret: the operator's, or the dev overlay's
+// generated one (eventflow-nats-auth-<hash>).
+const natsAuthSecret = "eventflow-nats-auth"
 
 var renderings = []struct {
 	name, dir string
@@ -34,16 +46,17 @@ var renderings = []struct {
 	{"base", "base", manifest.Expect{
 		Namespace: ns, Prefix: "eventflow", ImageTag: "latest", NATSReplicas: 3, StreamReplicas: 3, MinGateway: 2,
 		ExternalSecrets: operatorSecret, NetworkPolicies: true,
-		GatewayEnvAbsent: []string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT"},
+		GatewayEnvAbsent: []string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT"}, NATSAuthSecret: natsAuthSecret,
 	}},
 	{"dev", "overlays/dev", manifest.Expect{
 		Namespace: ns, Prefix: "eventflow", ImageTag: "dev", NATSReplicas: 1, StreamReplicas: 1, MinGateway: 2,
 		NetworkPolicies: true, GatewayEnv: map[string]string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT": "true"},
+		NATSAuthSecret: natsAuthSecret,
 	}},
 	{"production", "overlays/production", manifest.Expect{
 		Namespace: ns, Prefix: "eventflow", ImageTag: "0.1.0", NATSReplicas: 3, StreamReplicas: 3, MinGateway: 3,
 		ExternalSecrets: operatorSecret, NetworkPolicies: true,
-		GatewayEnvAbsent: []string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT"},
+		GatewayEnvAbsent: []string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT"}, NATSAuthSecret: natsAuthSecret,
 	}},
 }
 
@@ -64,28 +77,119 @@ func TestRendered(t *testing.T) {
 	}
 }
 
-// TestSecrets: dev generates its Secret (marked as a development value to
-// change), production and the base render none and name the operator's.
+// TestSecrets: dev generates its Secrets (marked as development values to
+// change): the service secrets and the bus authentication, whose Secret
+// holds exactly the secret/ files of its committed `eventflow nats-auth
+// init` bundle and none of its signing keys. Production and the base
+// render none and name the operator's.
 func TestSecrets(t *testing.T) {
-	dev := manifest.Parse(t, manifest.Kustomize(t, dir(t, "overlays/dev")))
-	if n := len(dev.Of("Secret")); n != 1 {
-		t.Fatalf("dev renders %d Secrets, want 1", n)
+	rendered := manifest.Kustomize(t, dir(t, "overlays/dev"))
+	dev := manifest.Parse(t, rendered)
+	var names []string
+	for _, u := range dev.Of("Secret") {
+		names = append(names, u.GetName())
 	}
-	if name := dev.Of("Secret")[0].GetName(); !strings.HasPrefix(name, "eventflow-secrets-") {
-		t.Errorf("dev's Secret is %s, want the generated eventflow-secrets-<hash>", name)
+	if len(names) != 2 || !slices.ContainsFunc(names, hasPrefix("eventflow-secrets-")) || !slices.ContainsFunc(names, hasPrefix(natsAuthSecret+"-")) {
+		t.Fatalf("dev renders Secrets %v, want the generated eventflow-secrets-<hash> and %s-<hash>", names, natsAuthSecret)
 	}
 	src, err := os.ReadFile(dir(t, "overlays/dev/kustomization.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(src), "CHANGE ME") {
-		t.Error("the dev overlay's generated secrets are not marked CHANGE ME")
+	if n := strings.Count(string(src), "CHANGE ME"); n < 2 {
+		t.Errorf("the dev overlay's generated secrets are not each marked CHANGE ME (%d marks, want one per generator)", n)
+	}
+	bundle := dir(t, "overlays/dev/nats-auth")
+	for _, u := range dev.Of("Secret") {
+		if !strings.HasPrefix(u.GetName(), natsAuthSecret+"-") {
+			continue
+		}
+		var sec corev1.Secret
+		manifest.Into(t, u, &sec)
+		var keys []string
+		for k, v := range sec.Data {
+			keys = append(keys, k)
+			committed, err := os.ReadFile(filepath.Join(bundle, busauth.BundleSecret, k))
+			if err != nil || string(committed) != string(v) {
+				t.Errorf("%s key %s is not the committed %s/%s/%s (%v)", sec.Name, k, bundle, busauth.BundleSecret, k, err)
+			}
+		}
+		slices.Sort(keys)
+		want := slices.Sorted(slices.Values(manifest.NATSAuthKeys()))
+		if !slices.Equal(keys, want) {
+			t.Errorf("%s has keys %v, want %v", sec.Name, keys, want)
+		}
+	}
+	// The signing keys stay out of the cluster.
+	seeds, err := filepath.Glob(filepath.Join(bundle, busauth.BundleKeys, "*"))
+	if err != nil || len(seeds) != 3 {
+		t.Fatalf("committed keys %v (%v), want the operator's, system account's and account's", seeds, err)
+	}
+	for _, f := range seeds {
+		seed, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(rendered), strings.TrimSpace(string(seed))) {
+			t.Errorf("the dev rendering contains the seed of %s", f)
+		}
 	}
 	for _, d := range []string{"base", "overlays/production"} {
 		objs := manifest.Parse(t, manifest.Kustomize(t, dir(t, d)))
 		if n := len(objs.Of("Secret")); n != 0 {
 			t.Errorf("%s renders %d Secrets: secrets must not be in git", d, n)
 		}
+	}
+}
+
+func hasPrefix(p string) func(string) bool {
+	return func(s string) bool { return strings.HasPrefix(s, p) }
+}
+
+// TestNATSAuthConfig runs each rendering's NATS configuration in a real
+// nats-server (manifest.StartNATS: the files laid out as the pod mounts
+// them, the include resolved as the server resolves it): base and
+// production with an operator's Secret from `eventflow nats-auth init`,
+// dev with its generated Secret. A client without credentials is refused;
+// every service's credentials connect and reach JetStream; for dev, those
+// are the committed files, and a tenant's credentials minted with the
+// committed keys (as deploy/README.md says) connect too, so the committed
+// bundle is consistent.
+func TestNATSAuthConfig(t *testing.T) {
+	for _, r := range renderings {
+		t.Run(r.name, func(t *testing.T) {
+			objs := manifest.Parse(t, manifest.Kustomize(t, dir(t, r.dir)))
+			files, kit := manifest.NATSAuthBundle(t)
+			if r.name == "dev" {
+				var err error
+				if kit, err = busauth.Load(dir(t, "overlays/dev/nats-auth/"+busauth.BundleKeys)); err != nil {
+					t.Fatal(err)
+				}
+				files = map[string][]byte{}
+				for _, k := range manifest.NATSAuthKeys() {
+					if files[k], err = os.ReadFile(dir(t, "overlays/dev/nats-auth/"+busauth.BundleSecret+"/"+k)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			url := manifest.StartNATS(t, objs, r.exp, map[string]map[string][]byte{natsAuthSecret: files})
+			for _, svc := range busauth.Services {
+				t.Run(svc, func(t *testing.T) { manifest.CheckBusAuth(t, url, files[busauth.CredsFile(svc)]) })
+			}
+			creds, err := kit.TenantCreds("demo", time.Hour, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts, err := busauth.ConnectOptions(creds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nc, err := nats.Connect(url, append(opts, nats.NoReconnect())...)
+			if err != nil {
+				t.Fatalf("a tenant's credentials minted with the bundle's keys: %v", err)
+			}
+			nc.Close()
+		})
 	}
 }
 
@@ -104,6 +208,8 @@ func TestAppliedToCluster(t *testing.T) {
 				manifest.Namespace(t, env, ns)
 				manifest.CreateSecret(t, env, ns, "eventflow-secrets", map[string]string{
 					"jwt-secret": strings.Repeat("s", 40), "callback-secret": strings.Repeat("c", 40)})
+				files, _ := manifest.NATSAuthBundle(t)
+				manifest.CreateNATSAuthSecret(t, env, ns, natsAuthSecret, files)
 			}
 			manifest.Apply(t, env, rendered)
 			pvs := manifest.WaitReady(t, env, ns, 4, 1, 2*time.Minute)

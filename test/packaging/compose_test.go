@@ -154,6 +154,10 @@ func TestCompose(t *testing.T) {
 		if env(aio, "EVENTFLOW_JWT_SECRET") != env(gw, "EVENTFLOW_JWT_SECRET") {
 			t.Error("the all-in-one's JWT secret differs from the gateway's")
 		}
+		if env(gw, "EVENTFLOW_CALLBACK_ALLOW_PRIVATE") != "false" || env(iv, "EVENTFLOW_CALLBACK_ALLOW_PRIVATE") != "false" {
+			t.Errorf("EVENTFLOW_CALLBACK_ALLOW_PRIVATE: gateway %q, invoker %q; want false for both (callbacks to public addresses only)",
+				env(gw, "EVENTFLOW_CALLBACK_ALLOW_PRIVATE"), env(iv, "EVENTFLOW_CALLBACK_ALLOW_PRIVATE"))
+		}
 		if env(gw, "EVENTFLOW_ENABLE_TOKEN_ENDPOINT") != "true" {
 			t.Errorf("EVENTFLOW_ENABLE_TOKEN_ENDPOINT=%q: the development compose serves /auth/token", env(gw, "EVENTFLOW_ENABLE_TOKEN_ENDPOINT"))
 		}
@@ -233,6 +237,8 @@ func TestCompose(t *testing.T) {
 			t.Errorf("nats: read_only %v, cap_drop %v, ports %v: want read-only, ALL dropped, nothing published", s.ReadOnly, s.CapDrop, s.Ports)
 		}
 	})
+
+	t.Run("nats auth", func(t *testing.T) { checkComposeNATSAuth(t, p) })
 }
 
 // checkHardened: read-only root, numeric non-root user, every capability

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,7 +40,9 @@ import (
 // async invocation whose callback, signed by the invoker, verifies with the
 // key the gateway hands out (so their secrets match).
 func TestComposeTopology(t *testing.T) {
-	p := loadCompose(t, nil)
+	// The journey's callback receiver is on loopback, which callbacks may
+	// reach only when allowed, as a compose user allows it (.env).
+	p := loadCompose(t, []string{"EVENTFLOW_CALLBACK_ALLOW_PRIVATE=true"})
 	bins := binaries(t)
 	probe := probeBinary(t)
 
@@ -54,11 +57,25 @@ func TestComposeTopology(t *testing.T) {
 		}
 	}
 
-	// NATS, as the compose command starts it.
+	// The bus authentication, made in the nats-auth volume (a temporary
+	// directory, wherever a service mounts it) by its one-shot services.
+	authDir := composeNATSAuth(t, p, bins)
+	for _, name := range append([]string{"nats"}, eventflowServices...) {
+		if m, ok := natsAuthMount(service(t, p, name)); ok && !slices.Contains(rw.from, m.Target+"/") {
+			rw.add(m.Target+"/", authDir+"/")
+		}
+	}
+
+	// NATS, as the compose command starts it, with the bundle's auth.conf.
 	natsSvc := service(t, p, "nats")
+	natsSvc.Command = slices.Clone(natsSvc.Command)
+	for i, a := range natsSvc.Command {
+		natsSvc.Command[i] = rw.apply(t, "nats command", a)
+	}
 	natsAddr, monAddr := freeAddr(t), freeAddr(t)
 	rw.add("nats:4222", natsAddr)
 	startNATS(t, natsSvc, natsAddr, monAddr)
+	natsRefusesAnonymous(t, natsAddr)
 
 	// Each EventFlow service listens on a free loopback port instead of
 	// 0.0.0.0:<its port>.
@@ -374,10 +391,19 @@ func (a api) waitLog(name, text string) {
 }
 
 // functionsDir stands in for the /functions mount: a temporary directory
-// holding the probe binary, the job-mode function the tests deploy.
+// holding the probe binary, the job-mode function the tests deploy. The
+// function may run as another user than the test (as root, nobody), so it
+// is not in t.TempDir(), which only the test's user may enter.
 func functionsDir(t *testing.T, probe string) string {
 	t.Helper()
-	dir := t.TempDir()
+	dir, err := os.MkdirTemp("", "eventflow-functions-mount-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	copyFile(t, probe, filepath.Join(dir, "probe"))
 	if err := os.Chmod(filepath.Join(dir, "probe"), 0o755); err != nil {
 		t.Fatal(err)

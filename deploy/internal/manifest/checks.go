@@ -46,6 +46,12 @@ type Expect struct {
 	// GatewayEnvAbsent must not be set on the gateway.
 	GatewayEnvAbsent []string
 	NetworkPolicies  bool
+	// NATSAuthSecret is the Secret of the bus authentication made by
+	// `eventflow nats-auth init` (keys NATSAuthKeys: auth.conf, which the
+	// bundled NATS must include, and <service>.creds, each mounted by its
+	// service only, NATS_CREDS); kustomize's generated <name>-<hash>
+	// counts. Empty: the rendering must have no bus authentication.
+	NATSAuthSecret string
 }
 
 // Workload is a Deployment or StatefulSet's pod template.
@@ -89,6 +95,7 @@ func Check(t *testing.T, objs Objects, exp Expect) {
 	t.Run("services: images, ports, probes, scrape annotations", func(t *testing.T) { checkServices(t, objs, exp) })
 	t.Run("gateway replicas, HPAs and PDBs", func(t *testing.T) { checkScaling(t, objs, exp) })
 	t.Run("NATS", func(t *testing.T) { checkNATS(t, objs, exp) })
+	t.Run("bus authentication: NATS includes auth.conf, each service mounts its own creds", func(t *testing.T) { checkNATSAuth(t, objs, exp) })
 	t.Run("ConfigMap and Secret references resolve", func(t *testing.T) { checkRefs(t, objs, exp) })
 	t.Run("env names are ones the services read", func(t *testing.T) { checkEnvNames(t, objs, exp) })
 	t.Run("RBAC: one ServiceAccount per service, no Secret reads, no wildcards", func(t *testing.T) { checkRBAC(t, objs, exp) })
@@ -177,6 +184,22 @@ func checkContainers(t *testing.T, objs Objects) {
 				t.Errorf("%s: seccompProfile is not RuntimeDefault", where)
 			case sc.Privileged != nil && *sc.Privileged:
 				t.Errorf("%s: privileged", where)
+			}
+		}
+		// A ConfigMap or Secret volume is a read-only, atomically
+		// replaced directory: the runtime cannot make another volume's
+		// mount point inside it, so the container would not start.
+		projected := map[string]bool{}
+		for _, v := range pod.Volumes {
+			projected[v.Name] = v.ConfigMap != nil || v.Secret != nil || v.Projected != nil
+		}
+		for _, c := range containers {
+			for _, outer := range c.VolumeMounts {
+				for _, inner := range c.VolumeMounts {
+					if projected[outer.Name] && inner.Name != outer.Name && strings.HasPrefix(inner.MountPath, strings.TrimSuffix(outer.MountPath, "/")+"/") {
+						t.Errorf("%s %s container %s: %s is mounted inside %s, a ConfigMap or Secret volume (use sibling directories)", w.Kind, w.Name, c.Name, inner.MountPath, outer.MountPath)
+					}
+				}
 			}
 		}
 		if pod.HostNetwork || pod.HostPID || pod.HostIPC {
@@ -614,6 +637,13 @@ func checkRefs(t *testing.T, objs Objects, exp Expect) {
 			if v.Secret != nil && secrets[v.Secret.SecretName] == nil {
 				t.Errorf("%s %s: volume from missing Secret %s", w.Kind, w.Name, v.Secret.SecretName)
 			}
+			if v.Secret != nil && secrets[v.Secret.SecretName] != nil && (v.Secret.Optional == nil || !*v.Secret.Optional) {
+				for _, it := range v.Secret.Items {
+					if !slices.Contains(secrets[v.Secret.SecretName], it.Key) {
+						t.Errorf("%s %s: volume %s from Secret %s key %s, which is not there (have %v)", w.Kind, w.Name, v.Name, v.Secret.SecretName, it.Key, secrets[v.Secret.SecretName])
+					}
+				}
+			}
 		}
 		if spec.ServiceAccountName != "" && objs.Get("ServiceAccount", spec.ServiceAccountName) == nil {
 			t.Errorf("%s %s: ServiceAccount %s not rendered", w.Kind, w.Name, spec.ServiceAccountName)
@@ -678,6 +708,9 @@ func checkEnvNames(t *testing.T, objs Objects, exp Expect) {
 		}
 		if svc == "invoker" {
 			want = append(want, "EVENTFLOW_CALLBACK_SECRET")
+		}
+		if exp.NATSAuthSecret != "" {
+			want = append(want, "NATS_CREDS")
 		}
 		for _, name := range want {
 			if !slices.Contains(set, name) {

@@ -57,6 +57,14 @@ app.kubernetes.io/component: {{ . }}
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret made by `eventflow nats-auth init` (auth.conf and each
+service's <service>.creds); empty when bus authentication is off. */}}
+{{- define "eventflow.natsAuthSecret" -}}
+{{- if .Values.nats.auth.enabled -}}
+{{- .Values.nats.auth.secretName | default (printf "%s-nats-auth" (include "eventflow.fullname" .)) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "eventflow.secretName" -}}
 {{- .Values.auth.existingSecret | default (printf "%s-secrets" (include "eventflow.fullname" .)) -}}
 {{- end -}}
