@@ -34,6 +34,11 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		binDir = tmp
+		// Runnable by other users too (startDevAs).
+		if err := os.Chmod(tmp, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 		pkgs := []string{"."}
 		for _, s := range serviceNames {
 			pkgs = append(pkgs, "github.com/eventflow/eventflow/services/"+s)
@@ -72,9 +77,16 @@ type devProc struct {
 // waits until it prints where it listens.
 func startDev(t *testing.T, dataDir string, extraEnv ...string) *devProc {
 	t.Helper()
+	return startDevAs(t, dataDir, nil, extraEnv...)
+}
+
+// startDevAs is startDev with the platform running as cred (nil: as the
+// test does).
+func startDevAs(t *testing.T, dataDir string, cred *syscall.Credential, extraEnv ...string) *devProc {
+	t.Helper()
 	cmd := exec.Command(binPath, "dev", "--http-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", dataDir)
 	cmd.Env = append(os.Environ(), extraEnv...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +97,16 @@ func startDev(t *testing.T, dataDir string, extraEnv ...string) *devProc {
 		t.Fatalf("start eventflow dev: %v", err)
 	}
 	go func() { _ = cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() { p.kill() })
+	t.Cleanup(func() {
+		p.kill()
+		// A service refused by the bus is a missing permission in
+		// pkg/busauth, whatever the test was about.
+		for _, line := range strings.Split(p.stderr.String(), "\n") {
+			if strings.Contains(line, "Permissions Violation") {
+				t.Errorf("a service was refused by the bus: %s", line)
+			}
+		}
+	})
 
 	found := make(chan struct{})
 	go func() {

@@ -34,24 +34,35 @@ func main() {
 	os.Exit(code)
 }
 
-func devFlags(fs *flag.FlagSet, cfg *dev.Config) {
+// devFlags registers dev's flags; call the returned function after Parse
+// to fill in the secret (a flag value that -h never shows).
+func devFlags(fs *flag.FlagSet, cfg *dev.Config) (parsed func()) {
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", svcboot.Env("EVENTFLOW_HTTP_ADDR", "127.0.0.1:8080"), "HTTP API listen address [EVENTFLOW_HTTP_ADDR]")
 	fs.StringVar(&cfg.DataDir, "data-dir", svcboot.Env("EVENTFLOW_DATA_DIR", "./.eventflow"), "where JetStream data and the dev secret live [EVENTFLOW_DATA_DIR]")
 	fs.StringVar(&cfg.NATSAddr, "nats-addr", svcboot.Env("EVENTFLOW_NATS_ADDR", "127.0.0.1:4222"), "embedded NATS client address, for subscribers and the nats CLI [EVENTFLOW_NATS_ADDR]")
-	fs.StringVar(&cfg.JWTSecret, "jwt-secret", svcboot.Env("EVENTFLOW_JWT_SECRET", ""), "HS256 token secret; default: a random one kept in the data dir [EVENTFLOW_JWT_SECRET]")
+	secret := svcboot.SecretString(fs, "jwt-secret", "EVENTFLOW_JWT_SECRET", "HS256 token secret; default: a random one kept in the data dir [EVENTFLOW_JWT_SECRET]")
 	cfg.Runtime.Flags(fs)
 	fs.StringVar(&cfg.LogLevel, "log-level", svcboot.Env("EVENTFLOW_LOG_LEVEL", "info"), "debug, info, warn or error [EVENTFLOW_LOG_LEVEL]")
 	fs.DurationVar(&cfg.InvokerAckWait, "invoker-ack-wait", svcboot.EnvDuration("EVENTFLOW_INVOKER_ACK_WAIT", 30*time.Second), "how long an unacknowledged async invocation waits before redelivery [EVENTFLOW_INVOKER_ACK_WAIT]")
 	fs.DurationVar(&cfg.InvocationTTL, "invocation-ttl", svcboot.EnvDuration("EVENTFLOW_INVOCATION_TTL", 24*time.Hour), "how long invocation records (and Idempotency-Keys) are kept [EVENTFLOW_INVOCATION_TTL]")
 	fs.DurationVar(&cfg.CallbackRetryDelay, "callback-retry-delay", svcboot.EnvDuration("EVENTFLOW_CALLBACK_RETRY_DELAY", time.Second), "first wait before a failed callback is tried again, doubled each time (5 attempts) [EVENTFLOW_CALLBACK_RETRY_DELAY]")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", int64(svcboot.EnvInt("EVENTFLOW_MAX_BODY_BYTES", 1<<20)), "largest request body accepted [EVENTFLOW_MAX_BODY_BYTES]")
+	return func() { cfg.JWTSecret = *secret }
 }
 
 func runDev(args []string) error {
+	// The kernel shows a process's environment and arguments as they were
+	// at exec (/proc/<pid>/environ and cmdline), whatever Unsetenv does:
+	// start again without the secret in them (docs/ARCHITECTURE.md,
+	// "Isolation on the process runtime").
+	if err := svcboot.ExecWithoutSecrets(svcboot.Secret{Env: "EVENTFLOW_JWT_SECRET", Flag: "jwt-secret"}); err != nil {
+		fmt.Fprintln(os.Stderr, "eventflow dev: warning: the JWT secret stays visible in /proc:", err)
+	}
 	var cfg dev.Config
 	fs := flag.NewFlagSet("eventflow dev", flag.ExitOnError)
-	devFlags(fs, &cfg)
+	parsed := devFlags(fs, &cfg)
 	_ = fs.Parse(args)
+	parsed()
 	ctx, stop := svcboot.SignalContext()
 	defer stop()
 	return dev.Run(ctx, cfg, os.Stdout)
@@ -60,7 +71,7 @@ func runDev(args []string) error {
 func runToken(args []string) error {
 	fs := flag.NewFlagSet("eventflow token", flag.ExitOnError)
 	dataDir := fs.String("data-dir", svcboot.Env("EVENTFLOW_DATA_DIR", "./.eventflow"), "data dir of eventflow dev [EVENTFLOW_DATA_DIR]")
-	secret := fs.String("jwt-secret", svcboot.Env("EVENTFLOW_JWT_SECRET", ""), "HS256 secret; default: the data dir's [EVENTFLOW_JWT_SECRET]")
+	secret := svcboot.SecretString(fs, "jwt-secret", "EVENTFLOW_JWT_SECRET", "HS256 secret; default: the data dir's [EVENTFLOW_JWT_SECRET]")
 	tenant := fs.String("tenant", "demo", "tenant of the token")
 	subject := fs.String("subject", "", "subject (default: the tenant)")
 	scopes := fs.String("scopes", "", "comma-separated scopes (default: all)")

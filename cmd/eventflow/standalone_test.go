@@ -17,6 +17,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/busauth"
 	"github.com/eventflow/eventflow/pkg/natsserver"
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
+	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -67,6 +68,11 @@ func startService(t *testing.T, name, natsURL string, env []string) *svcProc {
 			t.Errorf("%s did not stop on SIGTERM", name)
 			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 			<-p.exited
+		}
+		for _, line := range strings.Split(p.out.w.String(), "\n") {
+			if strings.Contains(line, "Permissions Violation") {
+				t.Errorf("%s was refused by the bus: %s", name, line)
+			}
 		}
 		if code := p.cmd.ProcessState.ExitCode(); (code != 0 && !t.Failed()) || testing.Verbose() {
 			if code != 0 {
@@ -176,7 +182,7 @@ func TestInvokerKilledMidQueueLosesNothing(t *testing.T) {
 	iv := startService(t, "invoker", ns.ClientURL(), ackWait)
 	base := "http://" + gw.addr
 	c := newClient(t, base, token(t, base, "crash"))
-	runs := filepath.Join(t.TempDir(), "runs")
+	runs := filepath.Join(proctest.SharedDir(t), "runs")
 	if r := c.do("POST", "/v1/functions", map[string]any{"name": "work", "env": map[string]string{"RUNS": runs},
 		"command": []string{"sh", "-c", `sleep 0.05; echo "$EVENTFLOW_INVOCATION_ID" >> "$RUNS"; tr a-z A-Z`}}); r.Status != 202 {
 		t.Fatalf("create: %d %s", r.Status, r.Body)

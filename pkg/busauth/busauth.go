@@ -112,6 +112,9 @@ type Server struct {
 	OperatorJWT   string
 	SystemAccount string
 	Accounts      map[string]string
+	// Account is the EventFlow account's public key (its JetStream
+	// store's directory name).
+	Account string
 }
 
 // Server signs the operator and account JWTs.
@@ -148,7 +151,7 @@ func (k *Kit) Server() (Server, error) {
 	if err != nil {
 		return Server{}, fmt.Errorf("account jwt: %w", err)
 	}
-	return Server{Operator: oc, OperatorJWT: opJWT, SystemAccount: sysPub, Accounts: map[string]string{sysPub: sysJWT, accPub: accJWT}}, nil
+	return Server{Operator: oc, OperatorJWT: opJWT, SystemAccount: sysPub, Accounts: map[string]string{sysPub: sysJWT, accPub: accJWT}, Account: accPub}, nil
 }
 
 // Config is the server configuration fragment (nats.conf syntax) that
@@ -157,6 +160,7 @@ func (s Server) Config() string {
 	var b strings.Builder
 	b.WriteString("# EventFlow's bus authentication, made by `eventflow nats-auth init`.\n")
 	b.WriteString("# Public JWTs only: the keys that sign users are not here.\n")
+	fmt.Fprintf(&b, "# The EventFlow account (its streams are under <store_dir>/jetstream/<account>): %s\n", s.Account)
 	fmt.Fprintf(&b, "operator: %q\nsystem_account: %s\nresolver: MEMORY\nresolver_preload: {\n", s.OperatorJWT, s.SystemAccount)
 	for _, pub := range slices.Sorted(maps.Keys(s.Accounts)) {
 		fmt.Fprintf(&b, "  %s: %q\n", pub, s.Accounts[pub])

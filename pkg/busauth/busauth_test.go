@@ -417,7 +417,9 @@ func TestServicesWaitForTheDeployer(t *testing.T) {
 		t.Fatalf("waiting without a deployer: %v", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- bus.WaitProvisioned(ctx(t), id[busauth.Gateway].js, events.DefaultOptions(), discard()) }()
+	go func() {
+		done <- bus.WaitProvisioned(ctx(t), id[busauth.Gateway].js, events.DefaultOptions(), discard())
+	}()
 	if err := bus.Provision(ctx(t), id[busauth.Deployer].js, events.DefaultOptions()); err != nil {
 		t.Fatal(err)
 	}
@@ -428,5 +430,48 @@ func TestServicesWaitForTheDeployer(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("gateway still waits after the deployer provisioned")
+	}
+}
+
+// TestAuthKeepsWhatWasStored: a data dir written by a server without
+// authentication (an EventFlow from before bus credentials) keeps its
+// streams when the server starts with them: nothing queued is lost.
+func TestAuthKeepsWhatWasStored(t *testing.T) {
+	dir := t.TempDir()
+	open, err := natsserver.Start(natsserver.Config{Addr: "127.0.0.1:0", StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(open.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	if err := bus.Provision(ctx(t), js, events.DefaultOptions()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx(t), events.InvocationSubject("acme", "f"), []byte("queued before")); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	open.Shutdown()
+	open.WaitForShutdown()
+
+	kit, _ := busauth.Generate()
+	srv, _ := kit.Server()
+	s, err := natsserver.Start(natsserver.Config{Addr: "127.0.0.1:0", StoreDir: dir, Auth: &srv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	creds, _ := kit.AdminCreds(time.Hour, time.Now())
+	admin := connect(t, s.ClientURL(), "admin", creds)
+	st, err := admin.js.Stream(ctx(t), events.StreamInvocations)
+	if err != nil {
+		t.Fatalf("the invocations stream after turning authentication on: %v", err)
+	}
+	m, err := st.GetMsg(ctx(t), 1)
+	if err != nil || string(m.Data) != "queued before" {
+		t.Fatalf("the queued invocation: %v %v", m, err)
 	}
 }

@@ -66,7 +66,8 @@ func ServicePermissions(service string) (Permissions, error) {
 		p.read(events.StreamCommands, events.StreamEvents)
 		p.readBucket(events.BucketFunctions, events.BucketStatus)
 		p.write(events.SubjectCommands, events.SubjectEvents, events.SubjectLogs)
-		p.writeBucket(events.BucketStatus)
+		// It purges a function's spec once the function is gone.
+		p.writeBucket(events.BucketStatus, events.BucketFunctions)
 	case Invoker:
 		p.read(events.StreamInvocations, events.StreamDeadLetters, events.StreamCallbacks)
 		p.readBucket(events.BucketFunctions, events.BucketStatus, events.BucketInvocations)

@@ -1,6 +1,8 @@
 package events
 
 import (
+	"errors"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -41,7 +43,21 @@ type Options struct {
 	// stream has one per function (the others one per open log or event
 	// stream).
 	MaxConsumers int
+	// MaxQueuedPerFunction caps the async invocations one function has on
+	// EVENTFLOW_INVOCATIONS (queued, running or waiting for a retry: a
+	// work-queue message stays until its last attempt acks it). The server
+	// enforces it per subject (MaxMsgsPerSubject with DiscardNew and
+	// DiscardNewPerSubject), so it holds atomically for every publisher
+	// and gateway; a publish past it fails with an error IsQueueFull
+	// tells apart. 0 or less: no cap. Every service provisions the
+	// streams, so all must use the same value.
+	MaxQueuedPerFunction int
 }
+
+// DefaultMaxQueuedPerFunction is DefaultOptions' MaxQueuedPerFunction. It
+// is well above the 20,000 invocations `make bench` queues for one function
+// at once.
+const DefaultMaxQueuedPerFunction = 100_000
 
 // DefaultOptions are the settings for one machine.
 func DefaultOptions() Options {
@@ -55,11 +71,32 @@ func DefaultOptions() Options {
 		InvocationsTTL: 24 * time.Hour,
 		DLQMaxAge:      14 * 24 * time.Hour,
 		MaxConsumers:   100_000,
+
+		MaxQueuedPerFunction: DefaultMaxQueuedPerFunction,
 	}
 }
 
 // Streams returns the stream configurations (docs/ARCHITECTURE.md, "The bus").
 func (o Options) Streams() []jetstream.StreamConfig {
+	invocations := jetstream.StreamConfig{
+		Name:         StreamInvocations,
+		Description:  "Queued asynchronous invocations",
+		Subjects:     []string{SubjectInvocations + ".>"},
+		Retention:    jetstream.WorkQueuePolicy,
+		Storage:      o.Storage,
+		Replicas:     o.Replicas,
+		MaxConsumers: o.MaxConsumers,
+		Duplicates:   o.DedupeWindow,
+	}
+	if o.MaxQueuedPerFunction > 0 {
+		// One subject per function: a full function refuses new
+		// invocations (DiscardNew per subject) instead of dropping queued
+		// ones, and the others are not affected. The stream has no other
+		// limit, so DiscardNew changes nothing else.
+		invocations.MaxMsgsPerSubject = int64(o.MaxQueuedPerFunction)
+		invocations.Discard = jetstream.DiscardNew
+		invocations.DiscardNewPerSubject = true
+	}
 	return []jetstream.StreamConfig{
 		{
 			Name:         StreamCommands,
@@ -71,16 +108,7 @@ func (o Options) Streams() []jetstream.StreamConfig {
 			MaxConsumers: o.MaxConsumers,
 			Duplicates:   o.DedupeWindow,
 		},
-		{
-			Name:         StreamInvocations,
-			Description:  "Queued asynchronous invocations",
-			Subjects:     []string{SubjectInvocations + ".>"},
-			Retention:    jetstream.WorkQueuePolicy,
-			Storage:      o.Storage,
-			Replicas:     o.Replicas,
-			MaxConsumers: o.MaxConsumers,
-			Duplicates:   o.DedupeWindow,
-		},
+		invocations,
 		{
 			Name:         StreamDeadLetters,
 			Description:  "Invocations that failed their last attempt",
@@ -135,4 +163,19 @@ func (o Options) Buckets() []jetstream.KeyValueConfig {
 		{Bucket: BucketStatus, Description: "Observed function status", History: 1, Storage: o.Storage, Replicas: o.Replicas},
 		{Bucket: BucketInvocations, Description: "Invocation records", History: 1, TTL: o.InvocationsTTL, Storage: o.Storage, Replicas: o.Replicas},
 	}
+}
+
+// errCodeStreamStoreFailed is nats-server's JSStreamStoreFailedF (nats.go
+// names no constant for it): the stream did not store a publish, and the
+// description says why.
+const errCodeStreamStoreFailed jetstream.ErrorCode = 10077
+
+// IsQueueFull reports whether err is JetStream refusing a publish to
+// EVENTFLOW_INVOCATIONS because the function already has
+// MaxQueuedPerFunction invocations there ("maximum messages per subject
+// exceeded"). Nothing was stored.
+func IsQueueFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeStreamStoreFailed &&
+		strings.Contains(apiErr.Description, "maximum messages per subject exceeded")
 }

@@ -5,6 +5,8 @@ package natsserver
 import (
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -58,6 +60,9 @@ func Start(cfg Config) (*server.Server, error) {
 		NoLog:      true,
 	}
 	if cfg.Auth != nil {
+		if err := adoptAnonymousStore(cfg.StoreDir, cfg.Auth.Account); err != nil {
+			return nil, err
+		}
 		res := &server.MemAccResolver{}
 		for pub, j := range cfg.Auth.Accounts {
 			if err := res.Store(pub, j); err != nil {
@@ -102,4 +107,26 @@ func joinRoutes(r []string) string {
 		out += x
 	}
 	return out
+}
+
+// adoptAnonymousStore moves the streams a server without authentication
+// kept (in the global account, "$G") to the account that now owns them,
+// so turning authentication on loses no function, record or queued
+// invocation. It does nothing once the account has a store of its own.
+func adoptAnonymousStore(storeDir, account string) error {
+	if storeDir == "" || account == "" {
+		return nil
+	}
+	js := filepath.Join(storeDir, server.JetStreamStoreDir)
+	old, cur := filepath.Join(js, server.DEFAULT_GLOBAL_ACCOUNT), filepath.Join(js, account)
+	if _, err := os.Stat(old); err != nil {
+		return nil
+	}
+	if _, err := os.Stat(cur); err == nil {
+		return nil
+	}
+	if err := os.Rename(old, cur); err != nil {
+		return fmt.Errorf("move the streams of the unauthenticated server to account %s: %w", account, err)
+	}
+	return nil
 }

@@ -74,6 +74,9 @@ type Common struct {
 	// InvocationTTL is how long invocation records are kept, which is also
 	// how long an Idempotency-Key maps to its invocation.
 	InvocationTTL time.Duration
+	// MaxQueuedPerFunction caps the async invocations one function may
+	// have on the invocations stream; 0: no cap.
+	MaxQueuedPerFunction int
 }
 
 // Flags registers the common flags (defaults from NATS_URL,
@@ -83,6 +86,7 @@ func (c *Common) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSCreds, "nats-creds", Env("NATS_CREDS", ""), "this service's NATS credentials file, from `eventflow nats-auth init` (empty: no authentication) [NATS_CREDS]")
 	fs.StringVar(&c.LogLevel, "log-level", Env("EVENTFLOW_LOG_LEVEL", "info"), "debug, info, warn or error [EVENTFLOW_LOG_LEVEL]")
 	fs.DurationVar(&c.InvocationTTL, "invocation-ttl", EnvDuration("EVENTFLOW_INVOCATION_TTL", 24*time.Hour), "how long invocation records (and Idempotency-Keys) are kept [EVENTFLOW_INVOCATION_TTL]")
+	fs.IntVar(&c.MaxQueuedPerFunction, "max-queued-per-function", EnvInt("EVENTFLOW_MAX_QUEUED_PER_FUNCTION", events.DefaultMaxQueuedPerFunction), "async invocations one function may have queued, running or waiting for a retry; more are refused with 429 queue_full; 0: no limit; give every service the same value (with bus credentials the deployer's counts) [EVENTFLOW_MAX_QUEUED_PER_FUNCTION]")
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", EnvInt("EVENTFLOW_STREAM_REPLICAS", 1), "replicas of streams and buckets when provisioning (3 in a cluster) [EVENTFLOW_STREAM_REPLICAS]")
 }
 
@@ -123,6 +127,7 @@ func Start(ctx context.Context, name string, c Common) (*Service, error) {
 	}
 	opts := events.DefaultOptions()
 	opts.Replicas = c.StreamReplicas
+	opts.MaxQueuedPerFunction = c.MaxQueuedPerFunction
 	if c.InvocationTTL > 0 {
 		opts.InvocationsTTL = c.InvocationTTL
 	}

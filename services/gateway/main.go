@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eventflow/eventflow/pkg/auth"
+	"github.com/eventflow/eventflow/pkg/egress"
 	"github.com/eventflow/eventflow/pkg/svcboot"
 	"github.com/eventflow/eventflow/services/gateway/service"
 )
@@ -28,7 +29,7 @@ func run() error {
 	var common svcboot.Common
 	common.Flags(flag.CommandLine)
 	addr := flag.String("http-addr", svcboot.Env("EVENTFLOW_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address of the API [EVENTFLOW_HTTP_ADDR]")
-	secret := flag.String("jwt-secret", svcboot.Env("EVENTFLOW_JWT_SECRET", ""), "HS256 secret for bearer tokens, at least 32 bytes; optional when --oidc-issuer is set [EVENTFLOW_JWT_SECRET]")
+	secret := svcboot.SecretString(flag.CommandLine, "jwt-secret", "EVENTFLOW_JWT_SECRET", "HS256 secret for bearer tokens, at least 32 bytes; optional when --oidc-issuer is set [EVENTFLOW_JWT_SECRET]")
 	var oidc oidcFlags
 	flag.StringVar(&oidc.issuer, "oidc-issuer", svcboot.Env("EVENTFLOW_OIDC_ISSUER", ""), "OpenID Connect issuer URL whose RS256/ES256 tokens are accepted; discovery at <issuer>/.well-known/openid-configuration [EVENTFLOW_OIDC_ISSUER]")
 	flag.StringVar(&oidc.audience, "oidc-audience", svcboot.Env("EVENTFLOW_OIDC_AUDIENCE", ""), "audience OIDC tokens must carry in aud; required with --oidc-issuer [EVENTFLOW_OIDC_AUDIENCE]")
@@ -36,8 +37,18 @@ func run() error {
 	flag.StringVar(&oidc.scopesClaim, "oidc-scopes-claim", svcboot.Env("EVENTFLOW_OIDC_SCOPES_CLAIM", auth.DefaultScopesClaim), "OIDC token claim holding the scopes, a space-separated string or an array [EVENTFLOW_OIDC_SCOPES_CLAIM]")
 	maxBody := flag.Int64("max-body-bytes", int64(svcboot.EnvInt("EVENTFLOW_MAX_BODY_BYTES", 1<<20)), "largest request body accepted [EVENTFLOW_MAX_BODY_BYTES]")
 	tokens := flag.Bool("enable-token-endpoint", svcboot.Env("EVENTFLOW_ENABLE_TOKEN_ENDPOINT", "") == "true", "serve POST /auth/token, which mints tokens for any tenant: development only [EVENTFLOW_ENABLE_TOKEN_ENDPOINT]")
-	callbackSecret := flag.String("callback-secret", svcboot.Env("EVENTFLOW_CALLBACK_SECRET", ""), "secret the tenants' callback signing keys derive from; the invoker's must match [EVENTFLOW_CALLBACK_SECRET]")
+	callbackSecret := svcboot.SecretString(flag.CommandLine, "callback-secret", "EVENTFLOW_CALLBACK_SECRET", "secret the tenants' callback signing keys derive from; the invoker's must match [EVENTFLOW_CALLBACK_SECRET]")
+	// Callbacks go where tenants say: by default only to public addresses,
+	// never into the cluster (docs/API.md, Callbacks).
+	callbackAllowPrivate := flag.Bool("callback-allow-private", svcboot.Env("EVENTFLOW_CALLBACK_ALLOW_PRIVATE", "") == "true", "let callbacks reach loopback, private (RFC 1918, fc00::/7) and shared (100.64.0.0/10) addresses; default false: public addresses only. The invoker's should match [EVENTFLOW_CALLBACK_ALLOW_PRIVATE]")
+	callbackAllowCIDRs := flag.String("callback-allow-cidrs", svcboot.Env("EVENTFLOW_CALLBACK_ALLOW_CIDRS", ""), "comma-separated CIDRs and addresses callbacks may reach although they are not public, e.g. 10.20.0.0/16,169.254.10.1; default none. The invoker's should match [EVENTFLOW_CALLBACK_ALLOW_CIDRS]")
+	var tenants tenantFlags
+	tenants.register(flag.CommandLine)
 	flag.Parse()
+	callbackAllow, err := egress.ParseAllowList(*callbackAllowCIDRs)
+	if err != nil {
+		return fmt.Errorf("EVENTFLOW_CALLBACK_ALLOW_CIDRS (--callback-allow-cidrs): %w", err)
+	}
 
 	// An empty value (a chart's unset default) means the default claim.
 	if oidc.tenantClaim == "" {
@@ -72,7 +83,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	gw, err := service.New(ctx, service.Config{MaxBodyBytes: *maxBody, EnableTokenIssuer: *tokens, CallbackSecret: []byte(*callbackSecret)}, service.Deps{
+	gw, err := service.New(ctx, service.Config{MaxBodyBytes: *maxBody, EnableTokenIssuer: *tokens, CallbackSecret: []byte(*callbackSecret),
+		CallbackDestinations: egress.Policy{AllowPrivate: *callbackAllowPrivate, Allow: callbackAllow}, Tenants: tenants.limits()}, service.Deps{
 		NC: svc.NC, JS: svc.JS, Auth: verifier, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry, Gatherer: svc.Registry,
 	})
 	if err != nil {
@@ -87,6 +99,32 @@ func run() error {
 }
 
 type oidcFlags struct{ issuer, audience, tenantClaim, scopesClaim string }
+
+// tenantFlags are the per-tenant limits (docs/API.md, "Limits"); 0 turns
+// one off.
+type tenantFlags struct{ rate, burst, functions, streams int }
+
+func (f *tenantFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&f.rate, "tenant-rate", svcboot.EnvInt("EVENTFLOW_TENANT_RATE", service.DefaultRequestsPerSecond), "requests per second each tenant may make to this gateway (/v1; a stream counts once); more get 429 with Retry-After; 0: no limit [EVENTFLOW_TENANT_RATE]")
+	fs.IntVar(&f.burst, "tenant-burst", svcboot.EnvInt("EVENTFLOW_TENANT_BURST", 0), "requests a tenant may make at once before --tenant-rate applies; 0: twice the rate [EVENTFLOW_TENANT_BURST]")
+	fs.IntVar(&f.functions, "tenant-max-functions", svcboot.EnvInt("EVENTFLOW_TENANT_MAX_FUNCTIONS", service.DefaultMaxFunctions), "functions a tenant may have; creating more gets 403 quota_exceeded; 0: no limit [EVENTFLOW_TENANT_MAX_FUNCTIONS]")
+	fs.IntVar(&f.streams, "tenant-max-streams", svcboot.EnvInt("EVENTFLOW_TENANT_MAX_STREAMS", service.DefaultMaxStreams), "log and event streams a tenant may have open on this gateway; more get 429; 0: no limit [EVENTFLOW_TENANT_MAX_STREAMS]")
+}
+
+// limits are the flags in service.TenantLimits' terms, where 0 is the
+// default and a negative value no limit.
+func (f tenantFlags) limits() service.TenantLimits {
+	off := func(n int) int {
+		if n <= 0 {
+			return service.Unlimited
+		}
+		return n
+	}
+	return service.TenantLimits{
+		RequestsPerSecond: float64(off(f.rate)), Burst: max(f.burst, 0),
+		MaxFunctions: off(f.functions), MaxStreams: off(f.streams),
+	}
+}
 
 // oidcDiscoveryWait bounds how long the gateway waits for its identity
 // provider at start-up (a pod may start before the provider's).

@@ -97,7 +97,7 @@ describe("EventFlow console", () => {
     expectHttpError(412, "/v1/functions");
     await page.getByRole("button", { name: "Create function" }).click();
     await nameError.waitFor();
-    expect(await nameError.textContent()).toBe('function "refused" already exists; update it with PUT /v1/functions/refused');
+    expect(await nameError.textContent()).toBe('function "refused" already exists; replace it with POST /v1/functions without If-None-Match: *, or PUT /v1/functions/refused');
     expect(new URL(page.url()).pathname).toBe("/functions/new");
     await shot("duplicate-name");
   });

@@ -58,7 +58,7 @@ func TestCreateIfNoneMatch(t *testing.T) {
 		t.Fatalf("second create: %d %s, want 412", resp.StatusCode, body)
 	}
 	e := decode[errView](t, body)
-	if e.Error.Code != "already_exists" || e.Error.Message != `function "once" already exists; update it with PUT /v1/functions/once` {
+	if e.Error.Code != "already_exists" || e.Error.Message != `function "once" already exists; replace it with POST /v1/functions without If-None-Match: *, or PUT /v1/functions/once` {
 		t.Fatalf("second create: %s", body)
 	}
 	if n := f.streamMsgs(t, events.StreamCommands); n != 1 {

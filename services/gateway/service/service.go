@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/catalog"
+	"github.com/eventflow/eventflow/pkg/egress"
 	"github.com/eventflow/eventflow/services/gateway/internal/api"
 	"github.com/eventflow/eventflow/services/gateway/internal/store"
 )
@@ -30,8 +32,68 @@ type Config struct {
 	// CallbackSecret derives the tenants' callback signing keys (the
 	// invoker must have the same one).
 	CallbackSecret []byte
+	// CallbackDestinations is where X-Callback-Url may point (public
+	// addresses only by default); the invoker's should match.
+	CallbackDestinations egress.Policy
 	// HTTP bounds the connections; zero fields take the defaults below.
 	HTTP HTTPLimits
+	// Tenants bounds what each tenant may use; zero fields take the
+	// defaults below.
+	Tenants TenantLimits
+}
+
+// TenantLimits are the per-tenant limits (docs/API.md, "Limits"). A zero
+// field takes its default, a negative one (Unlimited) turns that limit
+// off. The rate and the streams are counted by each gateway on its own:
+// with N replicas behind a balancer a tenant may have up to N times as
+// much. The queued invocations per function are bounded by the
+// invocations stream instead (events.Options.MaxQueuedPerFunction).
+type TenantLimits struct {
+	// RequestsPerSecond refills each tenant's token bucket for /v1
+	// requests (a stream counts once, when opened); a request finding it
+	// empty gets 429 too_many_requests with Retry-After.
+	RequestsPerSecond float64
+	// Burst is the bucket's size: how many requests may come at once.
+	// Zero: twice RequestsPerSecond.
+	Burst int
+	// MaxFunctions: creating another function is refused with 403
+	// quota_exceeded (exact on one gateway; creates racing on N replicas
+	// can leave a tenant up to N-1 over it).
+	MaxFunctions int
+	// MaxStreams bounds the open log and event streams; more get 429
+	// too_many_requests with Retry-After: 1.
+	MaxStreams int
+}
+
+// Unlimited, in a TenantLimits field, turns that limit off.
+const Unlimited = -1
+
+// The per-tenant defaults: far above what one person at a console or CLI
+// does and room for a busy producer, low enough that one tenant cannot
+// take more than about a quarter of a gateway's capacity (about 4,000
+// requests/s on 2 cores, docs/BENCHMARKS.md) from the others.
+const (
+	DefaultRequestsPerSecond = 1000
+	DefaultMaxFunctions      = 100
+	DefaultMaxStreams        = 32
+)
+
+// withDefaults fills in the defaults; then 0 or less means no limit (as
+// api.Config has it, but for MaxStreams, still negative).
+func (l TenantLimits) withDefaults() TenantLimits {
+	if l.RequestsPerSecond == 0 {
+		l.RequestsPerSecond = DefaultRequestsPerSecond
+	}
+	if l.Burst <= 0 && l.RequestsPerSecond > 0 {
+		l.Burst = int(math.Ceil(2 * l.RequestsPerSecond))
+	}
+	if l.MaxFunctions == 0 {
+		l.MaxFunctions = DefaultMaxFunctions
+	}
+	if l.MaxStreams == 0 {
+		l.MaxStreams = DefaultMaxStreams
+	}
+	return l
 }
 
 // HTTPLimits are the http.Server's limits, so that slow and idle clients
@@ -127,9 +189,12 @@ func New(ctx context.Context, cfg Config, d Deps) (*Gateway, error) {
 		}
 	})
 	limits := cfg.HTTP.withDefaults()
+	tenants := cfg.Tenants.withDefaults()
 	h := api.New(api.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, EnableTokenIssuer: cfg.EnableTokenIssuer, CallbackSecret: cfg.CallbackSecret,
-		WriteTimeout: limits.WriteTimeout,
+		CallbackDestinations: cfg.CallbackDestinations, WriteTimeout: limits.WriteTimeout,
+		TenantRate: max(tenants.RequestsPerSecond, 0), TenantBurst: tenants.Burst,
+		MaxFunctionsPerTenant: max(tenants.MaxFunctions, 0), MaxStreamsPerTenant: tenants.MaxStreams,
 	}, api.Deps{
 		NC: d.NC, JS: d.JS, Store: st, Cache: cache, Auth: d.Auth, Log: d.Log, Tracer: d.Tracer,
 		Metrics: api.NewMetrics(d.Registerer, d.Gatherer),

@@ -69,7 +69,7 @@ export function useRedrive(name: string) {
   const qc = useQueryClient();
   return useMutation({
     mutationFn: async (ids: string[] | null): Promise<string[]> => {
-      // The API reads an empty ids list as "all": an empty selection must not become that.
+      // An empty selection redrives nothing, without asking (the API refuses an empty ids list).
       if (ids !== null && ids.length === 0) return [];
       return unwrap(await api.POST("/v1/functions/{name}/dead-letters/redrive", { params: { path: { name } }, body: ids === null ? {} : { ids } })).redriven;
     },

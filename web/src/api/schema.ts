@@ -169,6 +169,8 @@ export interface paths {
          *
          *     To create without ever replacing, send `If-None-Match: *`: the function is stored only if the tenant has none of that name (one being deleted counts), checked and written in one atomic step, so of concurrent creates exactly one succeeds. Otherwise the answer is 412 `already_exists` and nothing is written.
          *
+         *     A tenant may have a limited number of functions (100 by default; functions being deleted count until they are gone): creating one more is answered 403 `quota_exceeded` and nothing is written. Replacing an existing function is never refused.
+         *
          *     The body must be exactly one JSON object (whitespace may follow it, nothing else; 400 `invalid_json` otherwise), sent with no Content-Type, `application/json`, an `application/*+json` type or `application/x-www-form-urlencoded` (what `curl -d` sends); any other type (`text/plain`, YAML, XML, multipart) is answered 415 `unsupported_media_type`. Either way nothing is changed.
          *
          *     Requires a bearer token with scope `functions:write`.
@@ -237,7 +239,7 @@ export interface paths {
          *
          *     **Synchronous** (the default): the gateway waits for the answer, up to the function's `invocation.timeout` plus a few seconds of grace, and answers 200 with the function's output as the body, or an error. Nothing is written to disk on the way; the invocation record is written after the answer.
          *
-         *     **Asynchronous** (`?async=true` or `Prefer: respond-async`): the gateway stores the invocation on a durable work queue and answers 202 once it is stored; follow `Location` (`GET /v1/invocations/{id}`) for the outcome.
+         *     **Asynchronous** (`?async=true` or `Prefer: respond-async`): the gateway stores the invocation on a durable work queue and answers 202 once it is stored; follow `Location` (`GET /v1/invocations/{id}`) for the outcome. A function may have a limited number of invocations queued, running or waiting for a retry (100,000 by default); past it the answer is 429 `queue_full` with `Retry-After`, and nothing is stored.
          *
          *     The path is the function's path with the suffix `:invoke`, e.g. `/v1/functions/upper:invoke`; a POST to `/v1/functions/{name}` without the suffix answers 404.
          *
@@ -366,7 +368,7 @@ export interface paths {
         put?: never;
         /**
          * Run dead letters again
-         * @description Queues the named dead letters (or all of them, with no body or no `ids`) again as new attempts of the same invocations: each gets a fresh set of attempts under the function's retry policy, its attempt count goes on from where it stopped, its record is `queued` again, and it leaves the dead letters. 202 once all are stored on the queue.
+         * @description Queues the named dead letters (or all of them, with no body or no `ids`) again as new attempts of the same invocations: each gets a fresh set of attempts under the function's retry policy, its attempt count goes on from where it stopped, its record is `queued` again, and it leaves the dead letters. 202 once all are stored on the queue. If the function's queue fills up on the way (429 `queue_full`), the ones queued so far have left the dead letters and the others stay: repeat the request later for the rest.
          *
          *     A body, if sent, follows the rule of every JSON body: the body must be exactly one JSON object (whitespace may follow it, nothing else; 400 `invalid_json` otherwise), sent with no Content-Type, `application/json`, an `application/*+json` type or `application/x-www-form-urlencoded` (what `curl -d` sends); any other type (`text/plain`, YAML, XML, multipart) is answered 415 `unsupported_media_type`. Either way nothing is changed.
          *
@@ -388,7 +390,7 @@ export interface paths {
         };
         /**
          * The tenant's callback signing key
-         * @description The key that verifies the `X-Eventflow-Signature` of the caller's tenant's callbacks: HMAC-SHA256 of the request body, keyed with the hex-decoded key, as `sha256=<hex>`.
+         * @description The key that verifies the caller's tenant's callbacks: `secret` is it in the Standard Webhooks form (`whsec_` and the base64 of the key), which verifies `webhook-signature` (HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}`); `key` is the same key in hex. A tenant's key is HMAC-SHA256 of `eventflow-callback:<tenant>` keyed with the platform's callback secret. `header` and `format` describe the deprecated `X-Eventflow-Signature` (HMAC-SHA256 of the request body alone, keyed with the hex-decoded key, as `sha256=<hex>`), which does not protect against replays.
          *
          *     Requires a bearer token with scope `functions:write`.
          */
@@ -434,10 +436,10 @@ export interface components {
         Error: {
             error: {
                 /**
-                 * @description Stable, for programs: `bad_request` (a malformed or out-of-range query parameter or header, an invalid token request, a body that could not be read), `invalid_json` (the body is not exactly one JSON object of the expected shape), `validation_failed` (a field breaks a rule; the message names it), `unauthenticated`, `forbidden`, `not_found`, `conflict`, `already_exists` (412: a create with `If-None-Match: *` found the name taken), `payload_too_large`, `unsupported_media_type` (415: a JSON endpoint sent a body of another type), `request_timeout` (408: the body did not arrive within the server's read timeout), `method_not_allowed` (405), `unavailable` (retry later), `too_many_requests` (429: the tenant has as many log and event streams open on the gateway as it allows; retry after `Retry-After`), `function_failed`, `timeout`, `internal`.
+                 * @description Stable, for programs: `bad_request` (a malformed or out-of-range query parameter or header, an invalid token request, a body that could not be read), `invalid_json` (the body is not exactly one JSON object of the expected shape), `validation_failed` (a field breaks a rule; the message names it), `unauthenticated`, `forbidden`, `not_found`, `conflict`, `already_exists` (412: a create with `If-None-Match: *` found the name taken), `payload_too_large`, `unsupported_media_type` (415: a JSON endpoint sent a body of another type), `request_timeout` (408: the body did not arrive within the server's read timeout), `method_not_allowed` (405), `unavailable` (retry later), `too_many_requests` (429: the tenant made more requests per second than the gateway allows, or has as many log and event streams open on it as it allows; retry after `Retry-After`), `quota_exceeded` (403: a create would take the tenant past its number of functions; delete one or have the quota raised), `queue_full` (429: the function has as many asynchronous invocations queued as it may; nothing was stored; retry after `Retry-After`), `function_failed`, `timeout`, `internal`.
                  * @enum {string}
                  */
-                code: "bad_request" | "invalid_json" | "validation_failed" | "unauthenticated" | "forbidden" | "not_found" | "conflict" | "already_exists" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "method_not_allowed" | "unavailable" | "too_many_requests" | "function_failed" | "timeout" | "internal";
+                code: "bad_request" | "invalid_json" | "validation_failed" | "unauthenticated" | "forbidden" | "not_found" | "conflict" | "already_exists" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "method_not_allowed" | "unavailable" | "too_many_requests" | "quota_exceeded" | "queue_full" | "function_failed" | "timeout" | "internal";
                 /** @description For people; not stable. */
                 message: string;
             };
@@ -513,7 +515,7 @@ export interface components {
             replicas?: number;
             invocation?: components["schemas"]["Invocation"];
             resources?: components["schemas"]["Resources"];
-            /** @description Kubernetes-style labels: keys `[prefix/]name` (name at most 63 characters), values at most 63 characters. */
+            /** @description Kubernetes-style labels: keys `[prefix/]name` (name at most 63 characters; the prefix a DNS subdomain such as `example.com`, at most 253 characters), values at most 63 characters. */
             labels?: {
                 [key: string]: string;
             };
@@ -548,7 +550,7 @@ export interface components {
             replicas?: number;
             invocation: components["schemas"]["Invocation"];
             resources?: components["schemas"]["Resources"];
-            /** @description Kubernetes-style labels: keys `[prefix/]name` (name at most 63 characters), values at most 63 characters. */
+            /** @description Kubernetes-style labels: keys `[prefix/]name` (name at most 63 characters; the prefix a DNS subdomain such as `example.com`, at most 253 characters), values at most 63 characters. */
             labels?: {
                 [key: string]: string;
             };
@@ -695,15 +697,15 @@ export interface components {
              */
             maxAttempts?: number;
             /**
-             * @description Wait before the second attempt; doubled for each further one (with jitter: between half and all of it).
+             * @description Wait before the second attempt, at most `1h`; doubled for each further one (with jitter: between half and all of it). A Go duration string, or a bare number of seconds.
              * @default 1s
              */
-            initialDelay?: string;
+            initialDelay?: string | number;
             /**
-             * @description Longest wait between attempts.
+             * @description Longest wait between attempts, at most `1h`. A Go duration string, or a bare number of seconds.
              * @default 1m
              */
-            maxDelay?: string;
+            maxDelay?: string | number;
             /** @description Failures worth another attempt (default: all four). Other failures (an HTTP 4xx) go to the dead letters at once. */
             retryOn?: ("timeout" | "exit" | "http5xx" | "http429")[];
         };
@@ -793,6 +795,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description The token lacks scope `functions:write` (`forbidden`), or the function is new and the tenant already has as many functions as it may have (100 by default; `quota_exceeded`; functions being deleted count until they are gone). Nothing was written. */
+        ForbiddenOrQuota: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description No such function or invocation for the token's tenant. */
         NotFound: {
             headers: {
@@ -827,7 +838,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description Sent with `If-None-Match: *`: the tenant already has a function of this name (perhaps one being deleted). Nothing was written; change it with `PUT /v1/functions/{name}`. */
+        /** @description Sent with `If-None-Match: *`: the tenant already has a function of this name (perhaps one being deleted). Nothing was written; replace it with `POST /v1/functions` without `If-None-Match: *`, or `PUT /v1/functions/{name}`. */
         AlreadyExists: {
             headers: {
                 [name: string]: unknown;
@@ -837,7 +848,7 @@ export interface components {
                  * @example {
                  *       "error": {
                  *         "code": "already_exists",
-                 *         "message": "function \"upper\" already exists; update it with PUT /v1/functions/upper"
+                 *         "message": "function \"upper\" already exists; replace it with POST /v1/functions without If-None-Match: *, or PUT /v1/functions/upper"
                  *       }
                  *     }
                  */
@@ -895,11 +906,28 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The tenant already has as many log and event streams (`GET /v1/functions/{name}/logs` and `GET /v1/events`, following or not) open on this gateway as it allows (32 by default; `too_many_requests`). Close one, or retry after `Retry-After` seconds. */
+        /** @description The tenant made more requests to this gateway than its rate allows (100 per second, in bursts of 200, by default; `too_many_requests`). Nothing was done; retry after `Retry-After` seconds, when the tenant's next request is allowed. */
+        TooManyRequests: {
+            headers: {
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "too_many_requests",
+                 *         "message": "too many requests: tenant \"demo\" may make 100 requests per second to this gateway (bursts of 200); retry after 1 s"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The tenant already has as many log and event streams (`GET /v1/functions/{name}/logs` and `GET /v1/events`, following or not) open on this gateway as it allows (32 by default; `Retry-After: 1`), or it made more requests to this gateway than its rate allows (see `TooManyRequests`); `too_many_requests` either way. Close a stream, or retry after `Retry-After` seconds. */
         TooManyStreams: {
             headers: {
-                /** @description Seconds to wait before retrying: `1`. */
-                "Retry-After"?: number;
+                "Retry-After": components["headers"]["Retry-After"];
                 [name: string]: unknown;
             };
             content: {
@@ -911,6 +939,16 @@ export interface components {
                  *       }
                  *     }
                  */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The function already has as many asynchronous invocations queued, running or waiting for a retry as one function may have (100,000 by default; `queue_full`): nothing was stored, or, for a redrive, the message says how many dead letters were queued before the queue filled (they are no longer dead letters; the others stay). Or the tenant made more requests to this gateway than its rate allows (`too_many_requests`). Retry after `Retry-After` seconds. */
+        TooManyInvocations: {
+            headers: {
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
                 "application/json": components["schemas"]["Error"];
             };
         };
@@ -944,6 +982,8 @@ export interface components {
         "X-Duration-Ms": number;
         /** @description The process's exit code (job mode), when the invoker reports one (today it does only for failed runs). */
         "X-Exit-Code": number;
+        /** @description Seconds to wait before retrying: a whole number, at least 1. */
+        "Retry-After": number;
     };
     pathItems: never;
 }
@@ -1185,6 +1225,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
     };
@@ -1226,12 +1267,13 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthenticated"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["ForbiddenOrQuota"];
             408: components["responses"]["RequestTimeout"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["AlreadyExists"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
     };
@@ -1259,6 +1301,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
     };
@@ -1297,6 +1340,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
     };
@@ -1325,6 +1369,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
     };
@@ -1342,7 +1387,7 @@ export interface operations {
                 Prefer?: string;
                 /** @description Makes a repeated request map to the same invocation (kept as long as invocation records, 24 h by default): async, the repeat answers 202 with the first one's id and status; sync, once the first has finished, the repeat answers its recorded result without running again. Either way with `Idempotent-Replayed: true`. 1 to 255 printable characters. */
                 "Idempotency-Key"?: string;
-                /** @description Async only: when the invocation ends (succeeded, failed or dead-lettered), its final record (the InvocationRecord JSON) is POSTed here, with `X-Eventflow-Signature: sha256=<hex HMAC-SHA256 of the body>` keyed with the tenant's callback key (`GET /v1/callback-key`) and `X-Eventflow-Invocation-Id`. A non-2xx answer is retried 5 times in all, the waits doubling from 1 s; the record's `callback` says how it went. An absolute http or https URL. */
+                /** @description Async only: when the invocation ends (succeeded, failed or dead-lettered), its final record (the InvocationRecord JSON) is POSTed here, signed as Standard Webhooks are (https://www.standardwebhooks.com/): `webhook-id` (`<invocation id>-<attempts>`, the same on every delivery attempt), `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of {webhook-id}.{webhook-timestamp}.{body}>`), keyed with the tenant's callback key (`GET /v1/callback-key`, `secret`); also `X-Eventflow-Invocation-Id` and the deprecated `X-Eventflow-Signature: sha256=<hex HMAC-SHA256 of the body>`. A non-2xx answer (a redirect included: they are not followed) is retried 5 times in all, the waits doubling from 1 s; the record's `callback` says how it went. An absolute http or https URL to a public address: loopback, private, link-local (cloud metadata), shared, unspecified, multicast and other special-purpose addresses are refused unless the platform's callback allow-list permits them (`EVENTFLOW_CALLBACK_ALLOW_PRIVATE`, `EVENTFLOW_CALLBACK_ALLOW_CIDRS`), when the invocation is accepted (400) and again for the address the invoker connects to (the callback then fails without retries). */
                 "X-Callback-Url"?: string;
             };
             path: {
@@ -1397,7 +1442,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvocationAccepted"];
                 };
             };
-            /** @description `?async=` is not a boolean, the Idempotency-Key is malformed, X-Callback-Url is not an absolute http(s) URL or comes with a sync invocation, or the body could not be read (broken chunked encoding) (`bad_request`). */
+            /** @description `?async=` is not a boolean, the Idempotency-Key is malformed, X-Callback-Url is not an absolute http(s) URL, comes with a sync invocation, or points where callbacks may not go (its host is, or resolves only to, an address the callback allow-list refuses, such as loopback, private or link-local; or a number not written as a dotted quad; the message says why; a name that does not resolve is accepted), or the body could not be read (broken chunked encoding) (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1428,6 +1473,7 @@ export interface operations {
             };
             408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyInvocations"];
             500: components["responses"]["Internal"];
             /** @description Synchronous: the function failed (a non-zero exit, a crash, an http function's error answer); the message says how. */
             502: {
@@ -1575,6 +1621,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
     };
@@ -1654,6 +1701,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
     };
@@ -1670,7 +1718,7 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": {
-                    /** @description Invocation ids; none: every dead letter of the function. */
+                    /** @description Invocation ids; left out: every dead letter of the function. An empty list is refused (400 `bad_request`), so a list filtered down to nothing never redrives everything. */
                     ids?: string[];
                 };
             };
@@ -1718,6 +1766,7 @@ export interface operations {
                 };
             };
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyInvocations"];
             500: components["responses"]["Internal"];
         };
     };
@@ -1737,17 +1786,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** @description The key as Standard Webhooks write it: `whsec_` and its base64. What the specification's libraries, and `pkg/webhook`'s DecodeSecret, take. */
+                        secret: string;
                         /** @description Hex. */
                         key: string;
                         /** @constant */
                         algorithm: "HMAC-SHA256";
+                        /**
+                         * @deprecated
+                         * @description `X-Eventflow-Signature`, deprecated.
+                         */
                         header: string;
+                        /**
+                         * @deprecated
+                         * @description The deprecated header's format.
+                         */
                         format: string;
                     };
                 };
             };
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             /** @description Callbacks are not configured on this gateway (`unavailable`). */
             503: {
@@ -1803,6 +1863,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
     };

@@ -13,7 +13,7 @@ function stored(name: string, generation = 1) {
 describe("function form page", () => {
   it("creates with If-None-Match: * and shows the API's 412 beside the name", async () => {
     setToken("t");
-    const taken = 'function "upper" already exists; update it with PUT /v1/functions/upper';
+    const taken = 'function "upper" already exists; replace it with POST /v1/functions without If-None-Match: *, or PUT /v1/functions/upper';
     const { calls } = fakeApi({
       // The gateway's conditional create: refused unless the header asks for create-only.
       "POST /v1/functions": (call: Call) =>

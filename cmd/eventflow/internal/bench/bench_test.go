@@ -34,6 +34,7 @@ import (
 
 	"github.com/eventflow/eventflow/cmd/eventflow/internal/benchkit"
 	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
 )
 
 // Workload sizes and bounds. A run takes well under a minute on two cores
@@ -127,7 +128,8 @@ func runAll(b *testing.B) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	echoBin := filepath.Join(tmp, "echo")
+	// The function may run as another user (as root, nobody): not in tmp.
+	echoBin := filepath.Join(proctest.SharedDir(b), "echo")
 	if err := goBuild(ctx, echoBin, "./testdata/echo"); err != nil {
 		return nil, err
 	}

@@ -74,6 +74,10 @@ func rawJetStream(ctx context.Context, natsURL string, id []nats.Option, n, warm
 		Storage:    opts.Storage,
 		Replicas:   opts.Replicas,
 		Duplicates: opts.DedupeWindow,
+		// EVENTFLOW_INVOCATIONS' per-function cap (one subject here).
+		MaxMsgsPerSubject:    int64(opts.MaxQueuedPerFunction),
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
 	}); err != nil {
 		return res, fmt.Errorf("create stream %s: %w", rawStream, err)
 	}

@@ -26,6 +26,8 @@ import (
 
 	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/bus"
+	"github.com/eventflow/eventflow/pkg/busauth"
+	"github.com/eventflow/eventflow/pkg/egress"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/logship"
 	"github.com/eventflow/eventflow/pkg/natsserver"
@@ -67,8 +69,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		return err
 	}
 	log := telemetry.NewLogger(os.Stderr, cfg.LogLevel)
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	if err := privateDataDir(cfg.DataDir, log); err != nil {
+		return err
 	}
 	secret, err := LoadSecret(cfg.DataDir, cfg.JWTSecret)
 	if err != nil {
@@ -85,7 +87,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	defer ln.Close()
 
-	ns, err := natsserver.Start(natsserver.Config{Addr: cfg.NATSAddr, StoreDir: filepath.Join(cfg.DataDir, "jetstream")})
+	// The bus has authentication here as in a cluster: each service its
+	// own identity, tenants credentials from `eventflow nats-creds`.
+	kit, err := busauth.LoadOrCreate(busauth.DataDirKeys(cfg.DataDir))
+	if err != nil {
+		return err
+	}
+	trust, err := kit.Server()
+	if err != nil {
+		return err
+	}
+	ns, err := natsserver.Start(natsserver.Config{Addr: cfg.NATSAddr, StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Auth: &trust})
 	if err != nil {
 		return fmt.Errorf("%w (set EVENTFLOW_NATS_ADDR or --nats-addr)", err)
 	}
@@ -101,7 +113,15 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		}
 	}()
 	connect := func(service string) (*nats.Conn, jetstream.JetStream, error) {
-		nc, err := bus.Connect(ctx, natsURL, "eventflow-"+service, log)
+		creds, err := kit.ServiceCreds(service)
+		if err != nil {
+			return nil, nil, err
+		}
+		id, err := busauth.ConnectOptions(creds)
+		if err != nil {
+			return nil, nil, err
+		}
+		nc, err := bus.Connect(ctx, natsURL, "eventflow-"+service, log, id...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -114,7 +134,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		js jetstream.JetStream
 	}
 	conn := map[string]svcConn{}
-	for _, name := range []string{"gateway", "deployer", "invoker", "logstream"} {
+	for _, name := range busauth.Services {
 		nc, js, err := connect(name)
 		if err != nil {
 			return err
@@ -125,7 +145,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if cfg.InvocationTTL > 0 {
 		opts.InvocationsTTL = cfg.InvocationTTL
 	}
-	if err := bus.Provision(ctx, conn["gateway"].js, opts); err != nil {
+	if err := bus.Provision(ctx, conn[busauth.Deployer].js, opts); err != nil {
 		return err
 	}
 	tp, err := telemetry.NewTracerProvider(ctx)
@@ -145,7 +165,15 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		return err
 	}
 
-	gw, err := gateway.New(ctx, gateway.Config{MaxBodyBytes: cfg.MaxBodyBytes, EnableTokenIssuer: true, CallbackSecret: secret}, gateway.Deps{
+	// Development callbacks go to this machine and its network: loopback
+	// and private destinations are allowed (never in the standalone
+	// services unless configured).
+	devCallbacks := egress.Policy{AllowPrivate: true}
+	// One developer, and `make bench`, which sends thousands of requests a
+	// second as one tenant: no request rate limit (the other per-tenant
+	// limits keep their defaults).
+	devTenants := gateway.TenantLimits{RequestsPerSecond: gateway.Unlimited}
+	gw, err := gateway.New(ctx, gateway.Config{MaxBodyBytes: cfg.MaxBodyBytes, EnableTokenIssuer: true, CallbackSecret: secret, CallbackDestinations: devCallbacks, Tenants: devTenants}, gateway.Deps{
 		NC: conn["gateway"].nc, JS: conn["gateway"].js, Auth: signer, Log: log.With("service", "gateway"), Tracer: tp.Tracer("eventflow/gateway"),
 		Registerer: reg, Gatherer: reg,
 	})
@@ -158,7 +186,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	iv, err := invoker.New(ctx, invoker.Config{AckWait: cfg.InvokerAckWait, CallbackSecret: secret, CallbackRetryDelay: cfg.CallbackRetryDelay}, invoker.Deps{
+	iv, err := invoker.New(ctx, invoker.Config{AckWait: cfg.InvokerAckWait, CallbackSecret: secret, CallbackRetryDelay: cfg.CallbackRetryDelay, CallbackDestinations: devCallbacks}, invoker.Deps{
 		NC: conn["invoker"].nc, JS: conn["invoker"].js, Runtime: rt.invoker, Log: log.With("service", "invoker"), Tracer: tp.Tracer("eventflow/invoker"), Registerer: reg,
 	})
 	if err != nil {
@@ -222,7 +250,11 @@ type runtimes struct {
 // services, or the Kubernetes runtime's three parts on one client.
 func newRuntimes(ctx context.Context, rf svcboot.RuntimeFlags, log *slog.Logger) (runtimes, error) {
 	if rf.Name == svcboot.RuntimeProcess {
-		rt := process.New(process.Config{Logger: log})
+		pcfg, err := rf.ProcessConfig(log)
+		if err != nil {
+			return runtimes{}, err
+		}
+		rt := process.New(pcfg)
 		return runtimes{deployments: rt, invoker: rt, logs: rt, close: rt.Close}, nil
 	}
 	client, kcfg, err := rf.Kube(log)
@@ -248,6 +280,7 @@ EventFlow dev is running.
   Console:  %s/
   API:      %s
   NATS:     %s
+            (credentials: eventflow nats-creds --tenant demo > demo.creds)
   Data dir: %s
 
 In another terminal, with the CLI (%s):
@@ -273,6 +306,30 @@ func cliPath() string {
 		}
 	}
 	return `export PATH="` + filepath.Dir(exe) + `:$PATH" first`
+}
+
+// privateDataDir makes the data dir, or keeps it, readable by this user
+// only: it holds the secrets and the JetStream store (every tenant's
+// payloads and records), and functions may run as other users of this
+// machine (docs/ARCHITECTURE.md, "Isolation on the process runtime").
+func privateDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		// Not ours to change (a volume mounted as another user's): say so,
+		// and run.
+		if err := os.Chmod(dir, 0o700); err != nil {
+			log.Warn("the data dir is open to other users, functions included, and cannot be made private", "dir", dir, "mode", fi.Mode().Perm().String(), "err", err)
+			return nil
+		}
+		log.Warn("the data dir was open to other users; made it private (mode 0700)", "dir", dir, "was", fi.Mode().Perm().String())
+	}
+	return nil
 }
 
 // LoadSecret returns the configured secret, or the one kept in the data

@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/catalog"
+	"github.com/eventflow/eventflow/pkg/egress"
 	"github.com/eventflow/eventflow/pkg/version"
 	"github.com/eventflow/eventflow/services/gateway/internal/console"
 	"github.com/eventflow/eventflow/services/gateway/internal/store"
@@ -31,6 +33,10 @@ type Config struct {
 	EnableTokenIssuer bool
 	// CallbackSecret derives each tenant's callback signing key.
 	CallbackSecret []byte
+	// CallbackDestinations is where X-Callback-Url may point: checked
+	// when the invocation is accepted (the invoker checks again when it
+	// connects).
+	CallbackDestinations egress.Policy
 	// SyncTimeoutGrace is added to a function's timeout while waiting for a
 	// sync reply, for the trip through NATS and the invoker.
 	SyncTimeoutGrace time.Duration
@@ -39,8 +45,18 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MaxStreamsPerTenant bounds the log and event streams (GET
 	// …/logs and /v1/events, following or not) one tenant has open on this
-	// gateway at once; past it they are answered 429. 0 means 32.
+	// gateway at once; past it they are answered 429. 0 means 32, a
+	// negative value no limit.
 	MaxStreamsPerTenant int
+	// TenantRate is how many /v1 requests per second each tenant may make
+	// to this gateway, in bursts of up to TenantBurst (a token bucket);
+	// past it they are answered 429. 0 means no limit; a TenantBurst
+	// below 1 means TenantRate rounded up.
+	TenantRate  float64
+	TenantBurst int
+	// MaxFunctionsPerTenant bounds the functions a tenant may have; a
+	// create past it is answered 403 quota_exceeded. 0 means no limit.
+	MaxFunctionsPerTenant int
 }
 
 // Deps are the API's collaborators.
@@ -63,6 +79,8 @@ type API struct {
 	Deps
 	cfg     Config
 	streams *streamLimiter
+	rates   *tenantRates // nil: no rate limit
+	writes  tenantLocks  // a tenant's function writes, one at a time
 }
 
 // New builds the gin engine with every route.
@@ -80,10 +98,20 @@ func New(cfg Config, d Deps) *gin.Engine {
 		cfg.MaxStreamsPerTenant = defaultMaxStreamsPerTenant
 	}
 	a := &API{Deps: d, cfg: cfg, streams: newStreamLimiter(cfg.MaxStreamsPerTenant)}
+	if cfg.TenantRate > 0 {
+		if cfg.TenantBurst < 1 {
+			cfg.TenantBurst = int(math.Ceil(cfg.TenantRate))
+		}
+		a.rates = newTenantRates(cfg.TenantRate, cfg.TenantBurst, maxRateTenants)
+	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true
+	// A path that differs from a route by a trailing slash is not
+	// redirected (a 301 or 307 without a JSON body): it is an unknown
+	// path, answered by NoRoute like any other.
+	r.RedirectTrailingSlash = false
 	r.Use(a.recovery(), a.observe(), a.limitBody())
 	ui := console.New()
 	r.NoRoute(func(c *gin.Context) {
@@ -109,7 +137,7 @@ func New(cfg Config, d Deps) *gin.Engine {
 		r.POST("/auth/token", a.issueToken)
 	}
 
-	v1 := r.Group("/v1", a.authenticate())
+	v1 := r.Group("/v1", a.authenticate(), a.limitRate())
 	v1.POST("/functions", a.require(auth.ScopeWrite), a.createFunction)
 	v1.GET("/functions", a.require(auth.ScopeRead), a.listFunctions)
 	v1.GET("/functions/:name", a.knownName, a.require(auth.ScopeRead), a.getFunction)

@@ -79,8 +79,8 @@ func TestBodyMustBeOneJSONValue(t *testing.T) {
 		t.Fatalf("function after a refused update: %d %s", code, body)
 	}
 
-	// Redrive: {"ids":[]} would redrive every dead letter; with trailing
-	// data nothing is.
+	// Redrive: with trailing data nothing is redriven; an explicit empty
+	// list is not "all" (only a missing one is).
 	dl := natsMsg(events.DeadLetterSubject("acme", "f"), "payload", events.HeaderInvocationID, "0123456789abcdef0123456789abcdef", events.HeaderAttempts, "3")
 	if _, err := f.js.PublishMsg(context.Background(), dl); err != nil {
 		t.Fatal(err)
@@ -89,6 +89,8 @@ func TestBodyMustBeOneJSONValue(t *testing.T) {
 		code, resp := f.do(t, "POST", "/v1/functions/f/dead-letters/redrive", body)
 		wantError(t, "redrive "+body, code, resp, http.StatusBadRequest, CodeInvalidJSON)
 	}
+	code, resp = f.do(t, "POST", "/v1/functions/f/dead-letters/redrive", `{"ids":[]}`)
+	wantError(t, `redrive {"ids":[]}`, code, resp, http.StatusBadRequest, CodeBadRequest)
 	if code, body := f.do(t, "GET", "/v1/functions/f/dead-letters", ""); code != http.StatusOK || !strings.Contains(body, "0123456789abcdef0123456789abcdef") {
 		t.Fatalf("dead letters after refused redrives: %d %s, want the dead letter still there", code, body)
 	}

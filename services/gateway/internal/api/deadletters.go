@@ -98,7 +98,9 @@ func (a *API) listDeadLetters(c *gin.Context) {
 	c.PureJSON(http.StatusOK, gin.H{"items": items})
 }
 
-// redriveRequest names the dead letters to run again; none means all.
+// redriveRequest names the dead letters to run again; no ids means all,
+// an empty list is refused (a client that filtered its list down to
+// nothing must not redrive everything).
 type redriveRequest struct {
 	IDs []string `json:"ids"`
 }
@@ -118,6 +120,10 @@ func (a *API) redrive(c *gin.Context) {
 			a.fail(c, err)
 			return
 		}
+	}
+	if req.IDs != nil && len(req.IDs) == 0 {
+		abort(c, http.StatusBadRequest, CodeBadRequest, `"ids" is empty: name the dead letters to redrive, or leave "ids" out to redrive them all; nothing was redriven`)
+		return
 	}
 	dls, err := a.deadLetters(c, tenant, name)
 	if err != nil {
@@ -163,6 +169,13 @@ func (a *API) redrive(c *gin.Context) {
 		}
 		if _, err := a.JS.PublishMsg(c, msg); err != nil {
 			_ = a.Store.SetInvocationStatus(context.WithoutCancel(c), tenant, d.ID, events.StatusDeadLettered)
+			if events.IsQueueFull(err) {
+				// The ones before stay redriven (they are no longer dead
+				// letters), so repeating the request redrives the rest.
+				a.refuseQueueFull(c, tenant, name, fmt.Sprintf(
+					"%d of the %d dead letters were redriven, the others (from %s on) stay dead letters", len(redriven), len(chosen), d.ID))
+				return
+			}
 			a.fail(c, fmt.Errorf("redrive %s: %w", d.ID, err))
 			return
 		}

@@ -34,6 +34,8 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeUnavailable      = "unavailable"
 	CodeTooManyRequests  = "too_many_requests"
+	CodeQuotaExceeded    = "quota_exceeded"
+	CodeQueueFull        = "queue_full"
 	CodeFunctionFailed   = "function_failed"
 	CodeTimeout          = "timeout"
 	CodeInternal         = "internal"
@@ -63,7 +65,7 @@ func (a *API) fail(c *gin.Context, err error) {
 		abort(c, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body is larger than %d bytes", maxErr.Limit))
 	case errors.Is(err, errBodyTimeout):
 		abort(c, http.StatusRequestTimeout, CodeRequestTimeout, err.Error())
-	case errors.Is(err, errBodyRead):
+	case errors.Is(err, errBodyRead), errors.Is(err, errCallbackURL):
 		abort(c, http.StatusBadRequest, CodeBadRequest, err.Error())
 	case errors.Is(err, errUnsupportedMedia):
 		abort(c, http.StatusUnsupportedMediaType, CodeUnsupportedMedia, err.Error())
@@ -119,16 +121,16 @@ func jsonContentType(h http.Header) error {
 	mt, params, err := mime.ParseMediaType(ct)
 	// A malformed parameter still leaves the type to judge by.
 	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
-		return fmt.Errorf("%w: Content-Type %q is not a media type; send application/json", errUnsupportedMedia, ct)
+		return fmt.Errorf("%w: Content-Type %q is not a media type; send application/json", errUnsupportedMedia, truncate(ct))
 	}
 	switch {
 	case mt == "application/json", mt == "application/x-www-form-urlencoded",
 		strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"):
 	default:
-		return fmt.Errorf("%w: Content-Type %s: this endpoint takes a JSON body (application/json)", errUnsupportedMedia, mt)
+		return fmt.Errorf("%w: Content-Type %s: this endpoint takes a JSON body (application/json)", errUnsupportedMedia, truncate(mt))
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
-		return fmt.Errorf("%w: charset %q: JSON bodies are UTF-8", errUnsupportedMedia, cs)
+		return fmt.Errorf("%w: charset %q: JSON bodies are UTF-8", errUnsupportedMedia, truncate(cs))
 	}
 	return nil
 }

@@ -68,9 +68,17 @@ func (a *API) lifecycleEvents(c *gin.Context) {
 		// Only stored events would be sent: all of them.
 		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
 	}
+	// Last-Event-ID (an EventSource reconnecting) wins over since, but a
+	// malformed since is refused all the same.
 	last, from := c.GetHeader("Last-Event-ID"), "Last-Event-ID"
-	if last == "" {
-		last, from = c.Query("since"), "query parameter since"
+	if since := c.Query("since"); since != "" {
+		if _, err := parseEventID("query parameter since", since); err != nil {
+			abort(c, http.StatusBadRequest, CodeBadRequest, err.Error())
+			return
+		}
+		if last == "" {
+			last, from = since, "query parameter since"
+		}
 	}
 	if last != "" {
 		seq, err := parseEventID(from, last)

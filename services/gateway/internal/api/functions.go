@@ -47,7 +47,7 @@ func ifNoneMatchAny(h http.Header) (bool, error) {
 		if strings.TrimSpace(got) == "" {
 			got = "an empty value"
 		}
-		return false, fmt.Errorf(`If-None-Match: only "*" is supported (create only if no function of that name exists), not %s`, got)
+		return false, fmt.Errorf(`If-None-Match: only "*" is supported (create only if no function of that name exists), not %s`, truncate(got))
 	}
 }
 
@@ -88,6 +88,28 @@ func (a *API) save(c *gin.Context, spec function.Spec, createOnly bool) {
 		return
 	}
 	tenant := claimsOf(c).Tenant
+	if limit := a.cfg.MaxFunctionsPerTenant; limit > 0 {
+		// Counted and written under the tenant's lock, so concurrent
+		// creates on this gateway cannot both take the last place. Across
+		// gateway replicas the count is not shared: creates racing on N
+		// replicas can leave a tenant up to N-1 over the cap.
+		unlock := a.writes.lock(tenant)
+		defer unlock()
+		n, exists, err := a.Store.CountFunctions(c, tenant, spec.Name)
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		// Replacing an existing function is never refused, even over a
+		// cap lowered since it was made.
+		if !exists && n >= limit {
+			a.refused(c, limitFunctions, tenant)
+			abort(c, http.StatusForbidden, CodeQuotaExceeded, fmt.Sprintf(
+				"quota exceeded: tenant %q has %d functions and may have at most %d (functions being deleted count until they are gone); delete one, or ask the operator to raise the gateway's limit (--tenant-max-functions, EVENTFLOW_TENANT_MAX_FUNCTIONS)",
+				tenant, n, limit))
+			return
+		}
+	}
 	// The status is read before the write, so the answer describes the
 	// change as accepted (Pending) instead of racing the deployer, which
 	// may have applied it by the time a later read ran.

@@ -40,32 +40,70 @@ func (a *API) invoke(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	// Every id, also one an Idempotency-Key makes, is a new time-ordered
+	// one, so the history lists invocations in the order they were made.
 	id := events.NewInvocationID()
-	if key := c.GetHeader("Idempotency-Key"); key != "" {
-		if len(key) > 255 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			abort(c, http.StatusBadRequest, CodeBadRequest, "Idempotency-Key must be 1 to 255 printable characters")
+	key := c.GetHeader("Idempotency-Key")
+	keyFound := false
+	if key != "" {
+		if err := checkIdempotencyKey(key); err != nil {
+			abort(c, http.StatusBadRequest, CodeBadRequest, err.Error())
 			return
 		}
-		id = events.IdempotentInvocationID(tenant, name, key)
-		if prev, err := a.Store.Invocation(c, tenant, id); err == nil {
-			a.replay(c, prev, async)
+		prevID, found, err := a.Store.IdempotentID(c, tenant, name, key)
+		if err != nil {
+			a.fail(c, err)
 			return
+		}
+		if found {
+			// A repeat: the first request's invocation, or (if that one
+			// was not recorded, e.g. not queued) the same id again.
+			id, keyFound = prevID, true
+			if prev, err := a.Store.Invocation(c, tenant, id); err == nil {
+				a.replay(c, prev, async)
+				return
+			}
 		}
 	}
-	callback, err := callbackURL(c.GetHeader("X-Callback-Url"))
+	callback, err := a.callbackURL(c, c.GetHeader("X-Callback-Url"))
 	if err != nil {
-		abort(c, http.StatusBadRequest, CodeBadRequest, err.Error())
+		a.fail(c, err)
 		return
+	}
+	if !async && callback != "" {
+		abort(c, http.StatusBadRequest, CodeBadRequest, "X-Callback-Url is for async invocations: add ?async=true")
+		return
+	}
+	if key != "" && !keyFound {
+		// Only now, with the request found valid, is the key taken; a
+		// request with the same key that took it first wins.
+		claimed, err := a.Store.ClaimIdempotencyKey(c, tenant, name, key, id)
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		if claimed != id {
+			id = claimed
+			if prev, err := a.Store.Invocation(c, tenant, id); err == nil {
+				a.replay(c, prev, async)
+				return
+			}
+		}
 	}
 	if async {
 		a.invokeAsync(c, tenant, name, id, callback, payload)
 		return
 	}
-	if callback != "" {
-		abort(c, http.StatusBadRequest, CodeBadRequest, "X-Callback-Url is for async invocations: add ?async=true")
-		return
-	}
 	a.invokeSync(c, tenant, rec.Spec, id, payload)
+}
+
+// checkIdempotencyKey accepts an Idempotency-Key of 1 to 255 printable
+// characters.
+func checkIdempotencyKey(key string) error {
+	if key == "" || len(key) > 255 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return errors.New("Idempotency-Key must be 1 to 255 printable characters")
+	}
+	return nil
 }
 
 // replay answers a repeated request (same Idempotency-Key) with the first
@@ -218,6 +256,11 @@ func (a *API) invokeAsync(c *gin.Context, tenant, name, id, callback string, pay
 	if pubErr != nil {
 		if recErr == nil {
 			a.Store.DeleteInvocation(context.WithoutCancel(c), tenant, name, id)
+		}
+		if events.IsQueueFull(pubErr) {
+			a.Metrics.invocations.WithLabelValues("async", "queue_full").Inc()
+			a.refuseQueueFull(c, tenant, name, "the invocation was not queued and nothing was stored")
+			return
 		}
 		a.Metrics.invocations.WithLabelValues("async", "unavailable").Inc()
 		a.Log.ErrorContext(c, "invocation not queued", "tenant", tenant, "function", name, "err", pubErr)

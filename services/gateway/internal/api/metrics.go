@@ -14,8 +14,18 @@ type Metrics struct {
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	invocations *prometheus.CounterVec
+	limited     *prometheus.CounterVec
 	gatherer    prometheus.Gatherer
 }
+
+// The per-tenant limits, the values of eventflow_gateway_limited_total's
+// label limit.
+const (
+	limitRate      = "rate"      // requests per second
+	limitFunctions = "functions" // functions per tenant
+	limitQueue     = "queue"     // queued invocations per function
+	limitStreams   = "streams"   // open log and event streams
+)
 
 // NewMetrics registers the gateway's metrics with reg; g serves /metrics
 // (in `eventflow dev` it gathers every service's metrics).
@@ -34,9 +44,21 @@ func NewMetrics(reg prometheus.Registerer, g prometheus.Gatherer) *Metrics {
 			Name: "eventflow_gateway_invocations_total",
 			Help: "Invocations handled by the gateway by mode (sync, async) and outcome.",
 		}, []string{"mode", "outcome"}),
+		// Labelled by limit only, never by tenant: tenants are as many as
+		// valid tokens name, and a series per tenant would grow the
+		// registry (and every scrape) without bound, the very thing these
+		// limits guard against. Which tenant was refused is in the
+		// gateway's debug log and in the client's 429 or 403.
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventflow_gateway_limited_total",
+			Help: "Requests the gateway refused for a per-tenant limit, by limit: rate (requests per second), functions (functions per tenant), queue (queued invocations per function), streams (open log and event streams).",
+		}, []string{"limit"}),
 		gatherer: g,
 	}
-	reg.MustRegister(m.requests, m.latency, m.invocations)
+	for _, l := range []string{limitRate, limitFunctions, limitQueue, limitStreams} {
+		m.limited.WithLabelValues(l) // every series from 0
+	}
+	reg.MustRegister(m.requests, m.latency, m.invocations, m.limited)
 	return m
 }
 

@@ -223,6 +223,12 @@ func TestOpenAPIResponses(t *testing.T) {
 			if _, ok := responses["403"]; !ok {
 				t.Errorf("%s: routes under /v1 check a scope and must declare a 403 response", k)
 			}
+			// limitRate runs on every /v1 route.
+			if r, ok := responses["429"]; !ok {
+				t.Errorf("%s: routes under /v1 are rate limited per tenant and must declare a 429 response", k)
+			} else if h, _ := deref(t, doc, r)["headers"].(map[string]any); h["Retry-After"] == nil {
+				t.Errorf("%s: the 429 response must declare Retry-After", k)
+			}
 			sec, _ := op["security"].([]any)
 			if len(sec) == 0 {
 				t.Errorf("%s: routes under /v1 must declare security (bearerAuth)", k)
@@ -473,7 +479,7 @@ func TestOpenAPIEnumsAndLimits(t *testing.T) {
 		CodeBadRequest, CodeInvalidJSON, CodeValidation, CodeUnauthenticated,
 		CodeForbidden, CodeNotFound, CodeConflict, CodeAlreadyExists, CodeTooLarge,
 		CodeUnsupportedMedia, CodeRequestTimeout, CodeMethodNotAllowed, CodeUnavailable, CodeTooManyRequests, CodeFunctionFailed, CodeTimeout,
-		CodeInternal,
+		CodeInternal, CodeQuotaExceeded, CodeQueueFull,
 	}
 	assertSameSet(t, "Error code enum vs the Code* constants", enum("#/components/schemas/Error/properties/error/properties/code"), codes)
 	assertSameSet(t, "FunctionStatus.phase enum", enum("#/components/schemas/FunctionStatus/properties/phase"), []string{

@@ -62,11 +62,12 @@ func startStreamAPIWith(t *testing.T, cfg Config) *streamFixture {
 	}
 	pub := bus.NewAsyncPublisher(js, func(error) {})
 	t.Cleanup(pub.Close)
+	reg := prometheus.NewRegistry() // GET /metrics serves what is registered
 	h := New(cfg, Deps{
 		NC: nc, JS: js, Store: store.New(js, b), Cache: cache, Auth: signer,
 		Log:     slog.New(slog.DiscardHandler),
 		Tracer:  noop.NewTracerProvider().Tracer(""),
-		Metrics: NewMetrics(prometheus.NewRegistry(), prometheus.NewRegistry()),
+		Metrics: NewMetrics(reg, reg),
 		Ready:   func(ctx context.Context) error { return bus.Ready(ctx, nc, js) },
 		Events:  pub,
 	})

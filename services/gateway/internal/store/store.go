@@ -120,10 +120,23 @@ func (s *Store) List(ctx context.Context, tenant string) ([]function.Function, e
 	return out, nil
 }
 
+// CountFunctions counts the tenant's functions, those being deleted
+// included (they hold their resources until the deployer has removed
+// them), and tells whether name is one of them. It reads the keys only.
+func (s *Store) CountFunctions(ctx context.Context, tenant, name string) (n int, exists bool, err error) {
+	err = scan(ctx, s.b.Functions, tenant, func(fn string, _ []byte) error {
+		n++
+		exists = exists || fn == name
+		return nil
+	}, jetstream.MetaOnly())
+	return n, exists, err
+}
+
 // scan calls fn for every current key "<tenant>.<name>" of a bucket, using
-// one filtered watch instead of a round trip per key.
-func scan(ctx context.Context, kv jetstream.KeyValue, tenant string, fn func(name string, v []byte) error) error {
-	w, err := kv.WatchFiltered(ctx, []string{tenant + ".*"}, jetstream.IgnoreDeletes())
+// one filtered watch instead of a round trip per key. opts are added to the
+// watch's (jetstream.MetaOnly: keys without values).
+func scan(ctx context.Context, kv jetstream.KeyValue, tenant string, fn func(name string, v []byte) error, opts ...jetstream.WatchOpt) error {
+	w, err := kv.WatchFiltered(ctx, []string{tenant + ".*"}, append([]jetstream.WatchOpt{jetstream.IgnoreDeletes()}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", kv.Bucket(), err)
 	}
@@ -196,7 +209,9 @@ func (s *Store) Create(ctx context.Context, tenant string, spec function.Spec) (
 		if cur, _, rerr := s.Record(ctx, tenant, spec.Name); rerr == nil && cur.Deleting {
 			return function.Record{}, fmt.Errorf("function %q %w and is being deleted; create it again once it is gone", spec.Name, ErrExists)
 		}
-		return function.Record{}, fmt.Errorf("function %q %w; update it with PUT /v1/functions/%s", spec.Name, ErrExists, spec.Name)
+		// Both ways to replace it: POST without the header upserts, PUT
+		// updates an existing function.
+		return function.Record{}, fmt.Errorf("function %q %w; replace it with POST /v1/functions without If-None-Match: *, or PUT /v1/functions/%s", spec.Name, ErrExists, spec.Name)
 	}
 	if err != nil {
 		return function.Record{}, fmt.Errorf("write function %s/%s: %w", tenant, spec.Name, err)
@@ -294,6 +309,56 @@ func (s *Store) CreateQueued(ctx context.Context, r events.InvocationRecord) err
 		return fmt.Errorf("record invocation %s: %w", r.ID, err)
 	}
 	return nil
+}
+
+// IdempotentID returns the id of the invocation an Idempotency-Key of the
+// function made; found is false if the key is new (or expired with the
+// records). Such ids are made by events.NewInvocationID like any other,
+// so they sort by time; the key finds its id through an index entry
+// (events.IdempotencyKey). A record under the key's hash, the id keys had
+// before, is found too.
+func (s *Store) IdempotentID(ctx context.Context, tenant, fn, key string) (id string, found bool, err error) {
+	e, err := s.b.Invocations.Get(ctx, events.IdempotencyKey(tenant, fn, key))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		legacy := events.LegacyIdempotentInvocationID(tenant, fn, key)
+		if r, err := s.Invocation(ctx, tenant, legacy); err == nil && r.Function == fn {
+			return legacy, true, nil
+		}
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("read Idempotency-Key: %w", err)
+	}
+	id = string(e.Value())
+	if !events.ValidInvocationID(id) {
+		return "", false, fmt.Errorf("read Idempotency-Key: %q is not an invocation id", id)
+	}
+	return id, true, nil
+}
+
+// ClaimIdempotencyKey maps a new Idempotency-Key to id, unless a request
+// with the same key claimed it first: the write expects the key to have no
+// value, so of concurrent requests exactly one wins, and the others get the
+// winner's id.
+func (s *Store) ClaimIdempotencyKey(ctx context.Context, tenant, fn, key, id string) (string, error) {
+	for range casRetries {
+		_, err := s.b.Invocations.Create(ctx, events.IdempotencyKey(tenant, fn, key), []byte(id))
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return "", fmt.Errorf("record Idempotency-Key: %w", err)
+		}
+		prev, found, err := s.IdempotentID(ctx, tenant, fn, key)
+		if err != nil {
+			return "", err
+		}
+		if found {
+			return prev, nil
+		}
+		// It expired between the two steps: the key is new again.
+	}
+	return "", fmt.Errorf("%w: Idempotency-Key is being used concurrently; try again", ErrConflict)
 }
 
 func isCASConflict(err error) bool {

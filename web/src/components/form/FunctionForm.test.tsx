@@ -63,7 +63,7 @@ describe("FunctionForm", () => {
   });
 
   it("shows the API's refusal of a taken name beside the name, and clears it when the name changes", async () => {
-    const taken = 'function "upper" already exists; update it with PUT /v1/functions/upper';
+    const taken = 'function "upper" already exists; replace it with POST /v1/functions without If-None-Match: *, or PUT /v1/functions/upper';
     const onSave = vi.fn(async (spec: SpecInput) => {
       if (spec.name === "upper") throw new ApiError(412, "already_exists", taken);
     });

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"testing"
+
+	"github.com/eventflow/eventflow/services/gateway/service"
+)
+
+// TestTenantFlags: the flags' defaults are the service's, and 0 turns a
+// limit off (service.Unlimited) instead of meaning its default.
+func TestTenantFlags(t *testing.T) {
+	for _, v := range []string{"EVENTFLOW_TENANT_RATE", "EVENTFLOW_TENANT_BURST", "EVENTFLOW_TENANT_MAX_FUNCTIONS", "EVENTFLOW_TENANT_MAX_STREAMS"} {
+		if _, ok := os.LookupEnv(v); ok {
+			t.Skipf("%s is set: the flags' defaults are not the service's", v)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want service.TenantLimits
+	}{
+		{nil, service.TenantLimits{RequestsPerSecond: service.DefaultRequestsPerSecond, MaxFunctions: service.DefaultMaxFunctions, MaxStreams: service.DefaultMaxStreams}},
+		{[]string{"-tenant-rate", "500", "-tenant-burst", "50", "-tenant-max-functions", "7", "-tenant-max-streams", "3"},
+			service.TenantLimits{RequestsPerSecond: 500, Burst: 50, MaxFunctions: 7, MaxStreams: 3}},
+		{[]string{"-tenant-rate", "0", "-tenant-max-functions", "0", "-tenant-max-streams", "0"},
+			service.TenantLimits{RequestsPerSecond: service.Unlimited, MaxFunctions: service.Unlimited, MaxStreams: service.Unlimited}},
+	} {
+		var f tenantFlags
+		fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+		f.register(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.limits(); got != tc.want {
+			t.Errorf("%v: %+v, want %+v", tc.args, got, tc.want)
+		}
+	}
+}
