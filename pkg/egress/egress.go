@@ -114,6 +114,27 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
+// Hosts is a Resolver that answers from a fixed table, as /etc/hosts
+// does: a name not in it does not resolve. Addresses must parse.
+type Hosts map[string][]string
+
+// LookupNetIP implements Resolver.
+func (h Hosts) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	ss, ok := h[host]
+	if !ok {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	out := make([]netip.Addr, 0, len(ss))
+	for _, s := range ss {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, &net.DNSError{Err: "bad address " + s, Name: host}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
 // Policy says which destinations are permitted: public addresses always,
 // loopback, private and shared ones with AllowPrivate, and any address in
 // Allow. An unspecified address (0.0.0.0, ::) is never permitted: it is

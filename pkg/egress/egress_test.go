@@ -138,23 +138,8 @@ func TestParseAllowList(t *testing.T) {
 	}
 }
 
-// fakeResolver answers from a map; a missing name is a DNS failure.
-type fakeResolver map[string][]string
-
-func (f fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
-	ss, ok := f[host]
-	if !ok {
-		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
-	}
-	var out []netip.Addr
-	for _, s := range ss {
-		out = append(out, netip.MustParseAddr(s))
-	}
-	return out, nil
-}
-
 func TestCheckHost(t *testing.T) {
-	dns := fakeResolver{
+	dns := Hosts{
 		"public.example":   {"93.184.216.34"},
 		"internal.example": {"10.0.0.5", "fd00::5"},
 		"mixed.example":    {"127.0.0.1", "93.184.216.34"},

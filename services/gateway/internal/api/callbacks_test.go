@@ -3,9 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"testing"
 
@@ -14,22 +12,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/webhook"
 )
 
-// fakeDNS answers from a map; a missing name does not resolve.
-type fakeDNS map[string][]string
-
-func (f fakeDNS) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
-	ss, ok := f[host]
-	if !ok {
-		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
-	}
-	var out []netip.Addr
-	for _, s := range ss {
-		out = append(out, netip.MustParseAddr(s))
-	}
-	return out, nil
-}
-
-var callbackDNS = fakeDNS{
+var callbackDNS = egress.Hosts{
 	"localhost":        {"127.0.0.1", "::1"},
 	"hooks.example":    {"93.184.216.34"},
 	"internal.example": {"10.0.0.5", "fd00::5"},
