@@ -41,7 +41,7 @@ func devFlags(fs *flag.FlagSet, cfg *dev.Config) (parsed func()) {
 	fs.StringVar(&cfg.DataDir, "data-dir", svcboot.Env("EVENTFLOW_DATA_DIR", "./.eventflow"), "where JetStream data and the dev secret live [EVENTFLOW_DATA_DIR]")
 	fs.StringVar(&cfg.NATSAddr, "nats-addr", svcboot.Env("EVENTFLOW_NATS_ADDR", "127.0.0.1:4222"), "embedded NATS client address, for subscribers and the nats CLI [EVENTFLOW_NATS_ADDR]")
 	secret := svcboot.SecretString(fs, "jwt-secret", "EVENTFLOW_JWT_SECRET", "HS256 token secret; default: a random one kept in the data dir [EVENTFLOW_JWT_SECRET]")
-	cfg.Runtime.Flags(fs)
+	cfg.Runtime.Register(fs)
 	fs.StringVar(&cfg.LogLevel, "log-level", svcboot.Env("EVENTFLOW_LOG_LEVEL", "info"), "debug, info, warn or error [EVENTFLOW_LOG_LEVEL]")
 	fs.DurationVar(&cfg.InvokerAckWait, "invoker-ack-wait", svcboot.EnvDuration("EVENTFLOW_INVOKER_ACK_WAIT", 30*time.Second), "how long an unacknowledged async invocation waits before redelivery [EVENTFLOW_INVOKER_ACK_WAIT]")
 	fs.DurationVar(&cfg.InvocationTTL, "invocation-ttl", svcboot.EnvDuration("EVENTFLOW_INVOCATION_TTL", 24*time.Hour), "how long invocation records (and Idempotency-Keys) are kept [EVENTFLOW_INVOCATION_TTL]")

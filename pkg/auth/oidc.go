@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/eventflow/eventflow/pkg/function"
@@ -41,7 +42,7 @@ const (
 
 // oidcAlgs are the only algorithms OIDC tokens may use: never "none", never
 // HS* (an HMAC "signed" with the provider's public key must not verify).
-var oidcAlgs = []string{jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg()}
+var oidcAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
 
 // OIDCConfig configures an OIDC verifier.
 type OIDCConfig struct {
@@ -79,8 +80,9 @@ type jwk struct {
 // OIDC verifies RS256 and ES256 tokens from an OpenID Connect provider
 // against its published keys (JWKS).
 type OIDC struct {
-	cfg     OIDCConfig
-	jwksURI string
+	cfg      OIDCConfig
+	jwksURI  string
+	verifier *oidc.IDTokenVerifier
 
 	fetchMu sync.Mutex // one key-set fetch at a time
 
@@ -90,7 +92,10 @@ type OIDC struct {
 	triedAt   time.Time // last attempt, successful or not
 }
 
-var _ Verifier = (*OIDC)(nil)
+var (
+	_ Verifier    = (*OIDC)(nil)
+	_ oidc.KeySet = (*OIDC)(nil)
+)
 
 // NewOIDC reads the provider's discovery document and key set once; it
 // fails (wrapping ErrOIDCDiscovery) when either cannot be read or the
@@ -108,6 +113,16 @@ func NewOIDC(ctx context.Context, cfg OIDCConfig) (*OIDC, error) {
 	if err := o.fetchKeys(ctx); err != nil {
 		return nil, err
 	}
+	algs := make([]string, len(oidcAlgs))
+	for i, a := range oidcAlgs {
+		algs[i] = string(a)
+	}
+	o.verifier = oidc.NewVerifier(cfg.Issuer, o, &oidc.Config{
+		ClientID:             cfg.Audience,
+		SupportedSigningAlgs: algs,
+		// go-oidc allows no leeway on exp: its clock runs 30 s behind.
+		Now: func() time.Time { return cfg.Now().Add(-oidcLeeway) },
+	})
 	return o, nil
 }
 
@@ -263,72 +278,45 @@ func (o *OIDC) fetchKeys(ctx context.Context) error {
 	return nil
 }
 
-func b64int(s string) (*big.Int, []byte, error) {
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
-	if err != nil || len(b) == 0 {
-		return nil, nil, errors.New("bad base64url number")
-	}
-	return new(big.Int).SetBytes(b), b, nil
-}
-
-// parseJWK reads one JSON Web Key. Keys without a kid, for encryption only,
-// or for algorithms other than RS256 and ES256 are refused.
+// parseJWK reads one JSON Web Key (go-jose parses it). Keys without a kid,
+// for encryption only, private or symmetric, for algorithms other than
+// RS256 and ES256, RSA keys under 2048 bits and EC keys off P-256 are
+// refused.
 func parseJWK(raw json.RawMessage) (string, jwk, error) {
-	var k struct {
-		Kty string `json:"kty"`
-		Kid string `json:"kid"`
-		Use string `json:"use"`
-		Alg string `json:"alg"`
-		N   string `json:"n"`
-		E   string `json:"e"`
-		Crv string `json:"crv"`
-		X   string `json:"x"`
-		Y   string `json:"y"`
-	}
-	if err := json.Unmarshal(raw, &k); err != nil {
+	var k jose.JSONWebKey
+	if err := k.UnmarshalJSON(raw); err != nil {
 		return "", jwk{}, err
 	}
-	if k.Kid == "" {
-		return "", jwk{}, fmt.Errorf("a %s key has no kid", k.Kty)
+	if k.KeyID == "" {
+		return "", jwk{}, fmt.Errorf("a %T key has no kid", k.Key)
 	}
 	if k.Use != "" && k.Use != "sig" {
-		return "", jwk{}, fmt.Errorf("key %q is for %q, not sig", k.Kid, k.Use)
+		return "", jwk{}, fmt.Errorf("key %q is for %q, not sig", k.KeyID, k.Use)
 	}
-	switch k.Kty {
-	case "RSA":
-		if k.Alg != "" && k.Alg != "RS256" {
-			return "", jwk{}, fmt.Errorf("key %q: algorithm %q not accepted", k.Kid, k.Alg)
+	switch pub := k.Key.(type) {
+	case *rsa.PublicKey:
+		if k.Algorithm != "" && k.Algorithm != string(jose.RS256) {
+			return "", jwk{}, fmt.Errorf("key %q: algorithm %q not accepted", k.KeyID, k.Algorithm)
 		}
-		n, _, err1 := b64int(k.N)
-		e, _, err2 := b64int(k.E)
 		// An RSA modulus and exponent are odd: crypto/rsa refuses to
 		// verify with any other, so such a key is no usable key.
-		if err1 != nil || err2 != nil || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 || e.Bit(0) == 0 || n.Bit(0) == 0 {
-			return "", jwk{}, fmt.Errorf("key %q: bad RSA modulus or exponent", k.Kid)
+		if pub.E < 3 || pub.E%2 == 0 || pub.N.Bit(0) == 0 {
+			return "", jwk{}, fmt.Errorf("key %q: bad RSA modulus or exponent", k.KeyID)
 		}
-		if n.BitLen() < minRSABits {
-			return "", jwk{}, fmt.Errorf("key %q: RSA key of %d bits, want at least %d", k.Kid, n.BitLen(), minRSABits)
+		if pub.N.BitLen() < minRSABits {
+			return "", jwk{}, fmt.Errorf("key %q: RSA key of %d bits, want at least %d", k.KeyID, pub.N.BitLen(), minRSABits)
 		}
-		return k.Kid, jwk{alg: "RS256", key: &rsa.PublicKey{N: n, E: int(e.Int64())}}, nil
-	case "EC":
-		if k.Alg != "" && k.Alg != "ES256" {
-			return "", jwk{}, fmt.Errorf("key %q: algorithm %q not accepted", k.Kid, k.Alg)
+		return k.KeyID, jwk{alg: string(jose.RS256), key: pub}, nil
+	case *ecdsa.PublicKey:
+		if k.Algorithm != "" && k.Algorithm != string(jose.ES256) {
+			return "", jwk{}, fmt.Errorf("key %q: algorithm %q not accepted", k.KeyID, k.Algorithm)
 		}
-		if k.Crv != "P-256" {
-			return "", jwk{}, fmt.Errorf("key %q: curve %q not accepted", k.Kid, k.Crv)
+		if pub.Curve != elliptic.P256() {
+			return "", jwk{}, fmt.Errorf("key %q: curve %s not accepted", k.KeyID, pub.Curve.Params().Name)
 		}
-		_, x, err1 := b64int(k.X)
-		_, y, err2 := b64int(k.Y)
-		if err1 != nil || err2 != nil || len(x) != 32 || len(y) != 32 {
-			return "", jwk{}, fmt.Errorf("key %q: bad P-256 coordinates", k.Kid)
-		}
-		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
-		if err != nil {
-			return "", jwk{}, fmt.Errorf("key %q: %w", k.Kid, err)
-		}
-		return k.Kid, jwk{alg: "ES256", key: pub}, nil
+		return k.KeyID, jwk{alg: string(jose.ES256), key: pub}, nil
 	default:
-		return "", jwk{}, fmt.Errorf("key %q: key type %q not accepted", k.Kid, k.Kty)
+		return "", jwk{}, fmt.Errorf("key %q: a %T is not accepted", k.KeyID, k.Key)
 	}
 }
 
@@ -374,36 +362,78 @@ func (o *OIDC) key(kid string) (jwk, bool) {
 	return k, ok
 }
 
+// VerifySignature is the oidc.KeySet go-oidc's verifier checks signatures
+// with: the token's kid chooses the key (a token without one is refused),
+// whose algorithm must be the token's.
+func (o *OIDC) VerifySignature(_ context.Context, token string) ([]byte, error) {
+	jws, err := jose.ParseSigned(token, oidcAlgs)
+	if err != nil {
+		return nil, err
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, errors.New("token has not exactly one signature")
+	}
+	h := jws.Signatures[0].Header
+	if h.KeyID == "" {
+		return nil, errors.New("token has no kid")
+	}
+	k, ok := o.key(h.KeyID)
+	if !ok {
+		return nil, fmt.Errorf("no key %q in the issuer's key set", h.KeyID)
+	}
+	if k.alg != h.Algorithm {
+		return nil, fmt.Errorf("key %q is for %s, the token is %s", h.KeyID, k.alg, h.Algorithm)
+	}
+	return jws.Verify(k.key)
+}
+
+// compactParts checks that token is three parts of canonical base64url (no
+// padding, unused bits zero, no line breaks), as HS256.Verify does: one
+// token has one spelling. go-jose alone would also accept a signature whose
+// last character was changed in its unused bits.
+func compactParts(token string) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return errors.New("token is not three dot-separated parts")
+	}
+	for _, p := range parts {
+		b, err := base64.RawURLEncoding.Strict().DecodeString(p)
+		if err != nil || base64.RawURLEncoding.EncodeToString(b) != p {
+			return errors.New("token part is not canonical base64url")
+		}
+	}
+	return nil
+}
+
 // Verify checks an OIDC token: RS256 or ES256 only, signed by a key of the
 // provider's key set chosen by kid, iss exactly the issuer, aud including
 // the audience, exp required, nbf honoured (30 s leeway), and a valid
 // tenant in the tenant claim. Scopes EventFlow does not know are dropped.
+//
+// go-oidc checks the signature (through VerifySignature), the algorithm,
+// iss, aud and exp; this adds the canonical encoding, nbf with the same
+// 30 s leeway as exp (go-oidc allows 5 minutes), tenant and scopes.
 func (o *OIDC) Verify(token string) (*Claims, error) {
-	mc := jwt.MapClaims{}
-	_, err := jwt.ParseWithClaims(token, mc, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		if kid == "" {
-			return nil, errors.New("token has no kid")
-		}
-		k, ok := o.key(kid)
-		if !ok {
-			return nil, fmt.Errorf("no key %q in the issuer's key set", kid)
-		}
-		if k.alg != t.Method.Alg() {
-			return nil, fmt.Errorf("key %q is for %s, the token is %s", kid, k.alg, t.Method.Alg())
-		}
-		return k.key, nil
-	},
-		jwt.WithValidMethods(oidcAlgs),
-		jwt.WithIssuer(o.cfg.Issuer),
-		jwt.WithAudience(o.cfg.Audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(oidcLeeway),
-		jwt.WithTimeFunc(o.cfg.Now),
-		jwt.WithStrictDecoding(), // as HS256.Verify
-	)
+	if err := compactParts(token); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	if alg := headerAlg(token); !slices.Contains(oidcAlgs, jose.SignatureAlgorithm(alg)) {
+		return nil, fmt.Errorf("%w: signing method %q is not accepted (RS256 or ES256)", ErrUnauthenticated, alg)
+	}
+	idt, err := o.verifier.Verify(context.Background(), token)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	mc := jwt.MapClaims{}
+	if err := idt.Claims(&mc); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	nbf, err := mc.GetNotBefore()
+	if err != nil {
+		return nil, fmt.Errorf("%w: nbf: %w", ErrUnauthenticated, err)
+	}
+	if now := o.cfg.Now(); nbf != nil && now.Add(oidcLeeway).Before(nbf.Time) {
+		return nil, fmt.Errorf("%w: token is not valid before %s", ErrUnauthenticated, nbf.Time.UTC().Format(time.RFC3339))
 	}
 	tenant, _ := mc[o.cfg.TenantClaim].(string)
 	if err := function.ValidateTenant(tenant); err != nil {
@@ -414,10 +444,21 @@ func (o *OIDC) Verify(token string) (*Claims, error) {
 	c.Subject, _ = mc.GetSubject()
 	c.Audience, _ = mc.GetAudience()
 	c.ExpiresAt, _ = mc.GetExpirationTime()
-	c.NotBefore, _ = mc.GetNotBefore()
+	c.NotBefore = nbf
 	c.IssuedAt, _ = mc.GetIssuedAt()
 	c.ID, _ = mc["jti"].(string)
 	return c, nil
+}
+
+// headerAlg is the alg of a token whose parts compactParts accepted, or
+// "" when its header is no JSON object.
+func headerAlg(token string) string {
+	b, _ := base64.RawURLEncoding.DecodeString(token[:strings.IndexByte(token, '.')])
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	_ = json.Unmarshal(b, &h)
+	return h.Alg
 }
 
 // mapScopes keeps EventFlow's scopes from a space-separated string or an

@@ -529,3 +529,61 @@ func TestOIDCStaleKeysDoNotWaitForAFetch(t *testing.T) {
 		t.Fatalf("%d key set fetches, want 2", n)
 	}
 }
+
+// TestOIDCLeeway: exp and nbf both get 30 s of clock skew, no more (go-oidc
+// alone allows none on exp and 5 minutes on nbf).
+func TestOIDCLeeway(t *testing.T) {
+	s := newSetup(t)
+	now := s.clock.Now()
+	for _, kid := range []string{"rsa-1", "ec-1"} {
+		for name, tc := range map[string]struct {
+			mod func(jwt.MapClaims)
+			ok  bool
+		}{
+			"expired 20 s ago":       {func(c jwt.MapClaims) { c["exp"] = now.Add(-20 * time.Second).Unix() }, true},
+			"expired 40 s ago":       {func(c jwt.MapClaims) { c["exp"] = now.Add(-40 * time.Second).Unix() }, false},
+			"valid in 20 s":          {func(c jwt.MapClaims) { c["nbf"] = now.Add(20 * time.Second).Unix() }, true},
+			"valid in 40 s":          {func(c jwt.MapClaims) { c["nbf"] = now.Add(40 * time.Second).Unix() }, false},
+			"valid in 4 minutes":     {func(c jwt.MapClaims) { c["nbf"] = now.Add(4 * time.Minute).Unix() }, false},
+			"no nbf":                 {func(c jwt.MapClaims) { delete(c, "nbf") }, true},
+			"nbf not a number":       {func(c jwt.MapClaims) { c["nbf"] = "now" }, false},
+			"exp not a number":       {func(c jwt.MapClaims) { c["exp"] = "later" }, false},
+			"audience as one string": {func(c jwt.MapClaims) { c["aud"] = audience }, true},
+		} {
+			c, err := s.v.Verify(s.idp.Sign(t, kid, s.claims(tc.mod)))
+			if tc.ok && err != nil {
+				t.Errorf("%s, %s: %v", kid, name, err)
+			}
+			if !tc.ok && !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Errorf("%s, %s: claims %+v, err %v; want ErrUnauthenticated", kid, name, c, err)
+			}
+		}
+	}
+}
+
+// TestOIDCCanonicalEncoding: a token has one spelling. The same signature
+// written with its last base64url character's unused bits set, which
+// go-jose alone decodes to the same bytes, is refused, as are padding and
+// line breaks.
+func TestOIDCCanonicalEncoding(t *testing.T) {
+	s := newSetup(t)
+	const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for _, kid := range []string{"rsa-1", "ec-1"} {
+		good := s.idp.Sign(t, kid, s.claims())
+		if _, err := s.v.Verify(good); err != nil {
+			t.Fatalf("%s: %v", kid, err)
+		}
+		last := strings.IndexByte(b64, good[len(good)-1])
+		dot := strings.IndexByte(good, '.')
+		for name, tok := range map[string]string{
+			"unused bits of the signature set": good[:len(good)-1] + string(b64[last^1]),
+			"padded signature":                 good + "==",
+			"line break in the header":         good[:dot-1] + "\n" + good[dot-1:],
+			"four parts":                       good + ".",
+		} {
+			if c, err := s.v.Verify(tok); !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Errorf("%s, %s: claims %+v, err %v; want ErrUnauthenticated", kid, name, c, err)
+			}
+		}
+	}
+}

@@ -1,6 +1,9 @@
 // Package svcboot is the start-up every standalone service shares: flags
 // with environment defaults, the JSON logger, the tracer, the NATS
-// connection and stream provisioning, and signal handling.
+// connection and stream provisioning, and signal handling. It imports no
+// runtime and nothing of Kubernetes: choosing a runtime is
+// pkg/runtime/runtimeboot's, which only the services that run functions
+// use, so the gateway does not link client-go.
 package svcboot
 
 import (

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventflow/eventflow/pkg/runtime"
 	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
+	"github.com/eventflow/eventflow/pkg/runtime/runtimeboot"
 	"github.com/eventflow/eventflow/pkg/svcboot"
 	"github.com/eventflow/eventflow/services/deployer/service"
 )
@@ -27,8 +28,8 @@ func run() error {
 	var common svcboot.Common
 	common.Flags(flag.CommandLine)
 	opsAddr := flag.String("ops-addr", svcboot.Env("EVENTFLOW_OPS_ADDR", "127.0.0.1:8081"), "address of /healthz, /readyz and /metrics [EVENTFLOW_OPS_ADDR]")
-	var rtFlags svcboot.RuntimeFlags
-	rtFlags.Flags(flag.CommandLine)
+	var rtFlags runtimeboot.Flags
+	rtFlags.Register(flag.CommandLine)
 	workers := flag.Int("workers", svcboot.EnvInt("EVENTFLOW_DEPLOYER_WORKERS", 4), "concurrent reconciles [EVENTFLOW_DEPLOYER_WORKERS]")
 	resync := flag.Duration("resync", svcboot.EnvDuration("EVENTFLOW_RESYNC_INTERVAL", 0), "full resync period, default 30s [EVENTFLOW_RESYNC_INTERVAL]")
 	flag.Parse()
@@ -42,7 +43,7 @@ func run() error {
 		return err
 	}
 	defer svc.Close()
-	rt, closeRT, err := svcboot.BuildRuntime(ctx, rtFlags, svc.Log,
+	rt, closeRT, err := runtimeboot.Build(ctx, rtFlags, svc.Log,
 		func(ctx context.Context, c kubernetes.Interface, k kube.Config) (runtime.Deployments, error) {
 			return kube.NewDeployments(ctx, c, k)
 		})
@@ -51,7 +52,7 @@ func run() error {
 	}
 	// On the process runtime the functions are this process's children:
 	// it publishes their log lines itself, the last ones before exiting.
-	defer svc.ShipLogs(ctx, rtFlags, rt, closeRT)()
+	defer runtimeboot.ShipLogs(ctx, svc, rtFlags, rt, closeRT)()
 	dp, err := service.New(ctx, service.Config{Workers: *workers, ResyncInterval: *resync}, service.Deps{
 		JS: svc.JS, Runtime: rt, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry,
 	})

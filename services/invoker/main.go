@@ -14,6 +14,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/egress"
 	"github.com/eventflow/eventflow/pkg/runtime"
 	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
+	"github.com/eventflow/eventflow/pkg/runtime/runtimeboot"
 	"github.com/eventflow/eventflow/pkg/svcboot"
 	"github.com/eventflow/eventflow/services/invoker/service"
 )
@@ -35,8 +36,8 @@ func run() error {
 	var common svcboot.Common
 	common.Flags(flag.CommandLine)
 	opsAddr := flag.String("ops-addr", svcboot.Env("EVENTFLOW_OPS_ADDR", "127.0.0.1:8082"), "address of /healthz, /readyz and /metrics [EVENTFLOW_OPS_ADDR]")
-	var rtFlags svcboot.RuntimeFlags
-	rtFlags.Flags(flag.CommandLine)
+	var rtFlags runtimeboot.Flags
+	rtFlags.Register(flag.CommandLine)
 	maxConc := flag.Int("max-concurrent", svcboot.EnvInt("EVENTFLOW_INVOKER_MAX_CONCURRENT", 64), "invocations run at once, sync and async each [EVENTFLOW_INVOKER_MAX_CONCURRENT]")
 	ackWait := flag.Duration("ack-wait", svcboot.EnvDuration("EVENTFLOW_INVOKER_ACK_WAIT", 0), "redelivery timeout of an unacknowledged async invocation, default 30s [EVENTFLOW_INVOKER_ACK_WAIT]")
 	callbackSecret := svcboot.SecretString(flag.CommandLine, "callback-secret", "EVENTFLOW_CALLBACK_SECRET", "secret the tenants' callback signing keys derive from; the gateway's must match [EVENTFLOW_CALLBACK_SECRET]")
@@ -62,7 +63,7 @@ func run() error {
 	defer svc.Close()
 	// Standalone, the invoker runs job-mode functions as its own child
 	// processes; http-mode instances belong to the deployer's runtime.
-	rt, closeRT, err := svcboot.BuildRuntime(ctx, rtFlags, svc.Log,
+	rt, closeRT, err := runtimeboot.Build(ctx, rtFlags, svc.Log,
 		func(ctx context.Context, c kubernetes.Interface, k kube.Config) (runtime.Invoker, error) {
 			return kube.NewInvoker(ctx, c, k)
 		})
@@ -71,7 +72,7 @@ func run() error {
 	}
 	// On the process runtime the functions are this process's children:
 	// it publishes their log lines itself, the last ones before exiting.
-	defer svc.ShipLogs(ctx, rtFlags, rt, closeRT)()
+	defer runtimeboot.ShipLogs(ctx, svc, rtFlags, rt, closeRT)()
 	iv, err := service.New(ctx, service.Config{MaxConcurrent: *maxConc, AckWait: *ackWait, CallbackSecret: []byte(*callbackSecret), CallbackRetryDelay: *callbackDelay,
 		CallbackDestinations: egress.Policy{AllowPrivate: *callbackAllowPrivate, Allow: callbackAllow}}, service.Deps{
 		NC: svc.NC, JS: svc.JS, Runtime: rt, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry,

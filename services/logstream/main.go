@@ -17,6 +17,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/logship"
 	"github.com/eventflow/eventflow/pkg/runtime"
 	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
+	"github.com/eventflow/eventflow/pkg/runtime/runtimeboot"
 	"github.com/eventflow/eventflow/pkg/svcboot"
 )
 
@@ -31,8 +32,8 @@ func run() error {
 	var common svcboot.Common
 	common.Flags(flag.CommandLine)
 	opsAddr := flag.String("ops-addr", svcboot.Env("EVENTFLOW_OPS_ADDR", "127.0.0.1:8083"), "address of /healthz, /readyz and /metrics [EVENTFLOW_OPS_ADDR]")
-	var rtFlags svcboot.RuntimeFlags
-	rtFlags.Flags(flag.CommandLine)
+	var rtFlags runtimeboot.Flags
+	rtFlags.Register(flag.CommandLine)
 	flag.Parse()
 	if err := rtFlags.Validate(); err != nil {
 		return err
@@ -44,7 +45,7 @@ func run() error {
 		return err
 	}
 	defer svc.Close()
-	if rtFlags.Name == svcboot.RuntimeProcess {
+	if rtFlags.Name == runtimeboot.Process {
 		// Kept running rather than refused, so one topology (compose's, a
 		// supervisor's) serves both runtimes and stays healthy.
 		svc.Log.Warn("nothing to follow on the process runtime: functions run inside the invoker and the deployer, which publish their own log lines; logstream only serves its probes and metrics (it collects logs with --runtime kubernetes)",
@@ -53,7 +54,7 @@ func run() error {
 		<-ctx.Done()
 		return nil
 	}
-	src, closeRT, err := svcboot.BuildRuntime(ctx, rtFlags, svc.Log,
+	src, closeRT, err := runtimeboot.Build(ctx, rtFlags, svc.Log,
 		func(_ context.Context, c kubernetes.Interface, k kube.Config) (runtime.LogSource, error) {
 			return kube.NewLogSource(c, k), nil
 		})

@@ -59,8 +59,8 @@ var helpEnv = regexp.MustCompile(`\[([A-Z][A-Z0-9_]+)\]`)
 // EVENTFLOW_BIN set (make test sets it to the freshly built bin/), they are
 // the [NAME]s its binary's -h lists for its flags; otherwise the names in
 // its main package and in the shared start-up code it uses (pkg/svcboot:
-// the common flags for every service, the runtime flags for those that
-// register them).
+// the common flags for every service; pkg/runtime/runtimeboot: the runtime
+// flags, for those that register them).
 func ServiceEnv(tb testing.TB, service string) map[string]bool {
 	tb.Helper()
 	if bin := os.Getenv("EVENTFLOW_BIN"); bin != "" {
@@ -83,8 +83,8 @@ func ServiceEnv(tb testing.TB, service string) map[string]bool {
 			all[n] = true
 		}
 	}
-	if strings.Contains(string(main), "svcboot.RuntimeFlags") {
-		for n := range literalsOfFile(tb, filepath.Join(svcboot, "runtime.go")) {
+	if strings.Contains(string(main), "runtimeboot.Flags") {
+		for n := range literalsOfFile(tb, filepath.Join(root, "pkg", "runtime", "runtimeboot", "runtimeboot.go")) {
 			all[n] = true
 		}
 	}

@@ -34,7 +34,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/runtime"
 	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
 	"github.com/eventflow/eventflow/pkg/runtime/process"
-	"github.com/eventflow/eventflow/pkg/svcboot"
+	"github.com/eventflow/eventflow/pkg/runtime/runtimeboot"
 	"github.com/eventflow/eventflow/pkg/telemetry"
 	deployer "github.com/eventflow/eventflow/services/deployer/service"
 	gateway "github.com/eventflow/eventflow/services/gateway/service"
@@ -47,7 +47,7 @@ type Config struct {
 	DataDir      string
 	NATSAddr     string
 	JWTSecret    string
-	Runtime      svcboot.RuntimeFlags
+	Runtime      runtimeboot.Flags
 	LogLevel     string
 	MaxBodyBytes int64
 	// InvokerAckWait is how long an unacknowledged async invocation waits
@@ -248,8 +248,8 @@ type runtimes struct {
 
 // newRuntimes builds the runtime: one local process runtime shared by the
 // services, or the Kubernetes runtime's three parts on one client.
-func newRuntimes(ctx context.Context, rf svcboot.RuntimeFlags, log *slog.Logger) (runtimes, error) {
-	if rf.Name == svcboot.RuntimeProcess {
+func newRuntimes(ctx context.Context, rf runtimeboot.Flags, log *slog.Logger) (runtimes, error) {
+	if rf.Name == runtimeboot.Process {
 		pcfg, err := rf.ProcessConfig(log)
 		if err != nil {
 			return runtimes{}, err
