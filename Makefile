@@ -102,7 +102,7 @@ test-function: ## smoke-test the user journey against a running gateway: make te
 images: ## build the container images (REGISTRY/<service>:VERSION, default ghcr.io/eventflow/...:dev) with Docker
 	@for s in $(SERVICES); do \
 		echo "=== $(REGISTRY)/$$s:$(VERSION)"; \
-		$(DOCKER) build --build-arg VERSION=$(VERSION) -f services/$$s/Dockerfile -t $(REGISTRY)/$$s:$(VERSION) . || exit 1; \
+		$(DOCKER) build --build-arg VERSION=$(VERSION) --build-arg SERVICE=$$s -f services/Dockerfile -t $(REGISTRY)/$$s:$(VERSION) . || exit 1; \
 	done
 	$(DOCKER) build --build-arg VERSION=$(VERSION) -f cmd/eventflow/Dockerfile -t $(REGISTRY)/eventflow:$(VERSION) .
 

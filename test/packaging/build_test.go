@@ -36,7 +36,7 @@ func TestDockerfileBuilds(t *testing.T) {
 	roots := t.TempDir() // outlives the subtests, for the replayed stages
 	for _, im := range images {
 		t.Run(im.name, func(t *testing.T) {
-			d := parseDockerfile(t, im.dockerfile)
+			d := resolvedDockerfile(t, im)
 			stageRoots := map[string]string{}
 			for _, s := range d.stages[:len(d.stages)-1] {
 				key := stageKey(s)
@@ -94,11 +94,28 @@ func TestDockerfileBuilds(t *testing.T) {
 	}
 }
 
-// stageKey identifies a stage by its base and instructions.
+// stageKey identifies a stage by its base and instructions, as expanded
+// (an instruction's String is its source text, variables unexpanded).
 func stageKey(s instructions.Stage) string {
 	k := s.BaseName
 	for _, c := range s.Commands {
 		k += "\n" + fmt.Sprint(c)
+		switch c := c.(type) {
+		case *instructions.CopyCommand:
+			k += fmt.Sprintf(" %q %q %q", c.From, c.SourcePaths, c.DestPath)
+		case *instructions.RunCommand:
+			k += fmt.Sprintf(" %q", c.CmdLine)
+		case *instructions.EnvCommand:
+			k += fmt.Sprintf(" %v", c.Env)
+		case *instructions.WorkdirCommand:
+			k += fmt.Sprintf(" %q", c.Path)
+		case *instructions.ArgCommand:
+			for _, a := range c.Args {
+				if a.Value != nil {
+					k += fmt.Sprintf(" %s=%q", a.Key, *a.Value)
+				}
+			}
+		}
 	}
 	return k
 }

@@ -66,9 +66,20 @@ func imageOf(t *testing.T, s types.ServiceConfig) image {
 	if filepath.Clean(s.Build.Context) != repoRoot {
 		t.Errorf("service %s: build context %s, want the repository root", s.Name, s.Build.Context)
 	}
-	im, ok := imageByDockerfile(s.Build.Dockerfile)
+	if s.Build.Target != "" {
+		t.Errorf("service %s: build target %s: the images are chosen by build argument (the Dockerfile's last stage)", s.Name, s.Build.Target)
+	}
+	args := map[string]string{}
+	for k, v := range s.Build.Args {
+		if v == nil {
+			t.Errorf("service %s: build argument %s has no value", s.Name, k)
+			continue
+		}
+		args[k] = *v
+	}
+	im, ok := imageByBuild(s.Build.Dockerfile, args)
 	if !ok {
-		t.Fatalf("service %s: dockerfile %s is not one of the images", s.Name, s.Build.Dockerfile)
+		t.Fatalf("service %s: dockerfile %s with build arguments %v is not one of the images", s.Name, s.Build.Dockerfile, args)
 	}
 	return im
 }

@@ -3,73 +3,88 @@ package packaging
 import (
 	"os"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 )
 
-// The four service Dockerfiles are one Dockerfile per service (Docker has
-// no include), so they are kept alike by this test: each must be the
-// reference (the deployer's) with only the service's own name, port,
-// listen-address variable and description put in, plus, for the gateway,
-// the web stage and its copy into the console's embed directory. The
-// all-in-one differs in what it builds, but its web stage and its module
-// files up to `go mod download` must be the same text as the services'.
-const referenceDockerfile = "deployer"
+// The four services are built from one Dockerfile, services/Dockerfile,
+// the build argument SERVICE choosing the service: what the images share
+// is written once. Docker expands no variable in HEALTHCHECK or in an
+// exec-form ENTRYPOINT, so each service has one small final stage, named
+// after it, holding only what is its own (description, listen address,
+// port, health check, entrypoint). The all-in-one differs in what it
+// builds, but its web stage and its module files up to `go mod download`
+// must be the same text as the services'.
+const serviceDockerfile = "services/Dockerfile"
 
 // webStageStart begins the web stage's block (its comment) in the images
 // that embed the console; the block runs to the first blank line after
 // its FROM.
 const webStageStart = "# The web console"
 
-func TestServiceDockerfilesAgree(t *testing.T) {
-	ref, ok := imageByName(referenceDockerfile)
-	if !ok {
-		t.Fatalf("no image %s", referenceDockerfile)
+// TestOneServiceDockerfile: every service (a main package under
+// services/) is an image built from services/Dockerfile with SERVICE set to
+// its name; no per-service Dockerfile is left to drift; the per-service
+// final stages hold only what cannot be shared.
+func TestOneServiceDockerfile(t *testing.T) {
+	mains, err := filepath.Glob(filepath.Join(repoRoot, "services", "*", "main.go"))
+	if err != nil || len(mains) == 0 {
+		t.Fatalf("no services/*/main.go: %v", err)
 	}
-	refLines := dockerfileLines(t, ref)
-	refPort := defaultPort(t, ref)
-	refDesc := labelDescription(t, ref)
-	gw, _ := imageByName("gateway")
-	webBlock, _ := cutWebStage(t, dockerfileLines(t, gw))
-	for _, im := range images {
-		if im.name == ref.name || im.name == "eventflow" {
-			continue
-		}
-		t.Run(im.name, func(t *testing.T) {
-			got := dockerfileLines(t, im)
-			if im.web {
-				_, rest := cutWebStage(t, got)
-				got = dropCopyFromWeb(t, rest)
+	d := parseDockerfile(t, serviceDockerfile)
+	for _, m := range mains {
+		name := filepath.Base(filepath.Dir(m))
+		t.Run(name, func(t *testing.T) {
+			im, ok := imageByBuild(serviceDockerfile, map[string]string{"SERVICE": name})
+			if !ok || im.name != name || im.pkg != "services/"+name {
+				t.Fatalf("no image %s built from %s with SERVICE=%s", name, serviceDockerfile, name)
 			}
-			sub := strings.NewReplacer(
-				refDesc, labelDescription(t, im),
-				ref.addrEnv, im.addrEnv,
-				refPort, defaultPort(t, im),
-			)
-			name := regexp.MustCompile(`\b` + regexp.QuoteMeta(ref.name) + `\b`)
-			want := make([]string, len(refLines))
-			for i, l := range refLines {
-				// Every module's go.mod is copied in every image: those
-				// lines name the reference without being about it.
-				if !strings.Contains(l, "go.mod") {
-					l = name.ReplaceAllString(l, im.name)
+			if _, err := os.Stat(filepath.Join(repoRoot, "services", name, "Dockerfile")); err == nil {
+				t.Errorf("services/%s/Dockerfile exists: the services are built from %s", name, serviceDockerfile)
+			}
+			s, _, ok := d.stage(name)
+			if !ok {
+				t.Fatalf("%s has no stage %s", serviceDockerfile, name)
+			}
+			for _, c := range s.Commands {
+				switch c := c.(type) {
+				case *instructions.LabelCommand:
+					for _, kv := range c.Labels {
+						if kv.Key != "org.opencontainers.image.description" {
+							t.Errorf("stage %s: LABEL %s: only the description is the service's own", name, kv.Key)
+						}
+					}
+				case *instructions.EnvCommand:
+					for _, kv := range c.Env {
+						if kv.Key != im.addrEnv {
+							t.Errorf("stage %s: ENV %s: only the listen address is the service's own", name, kv.Key)
+						}
+					}
+				case *instructions.ExposeCommand, *instructions.HealthCheckCommand, *instructions.EntrypointCommand:
+				default:
+					t.Errorf("stage %s: %s belongs in the shared stages (it can take ${SERVICE})", name, c.Name())
 				}
-				want[i] = sub.Replace(l)
 			}
-			compareLines(t, im.dockerfile, got, "the "+ref.name+"'s Dockerfile made "+im.name+"'s", want)
 		})
+	}
+	// Nothing but the SERVICE argument chooses the image: the last stage is
+	// the service's stage.
+	if last := d.final(); last.BaseName != "${SERVICE}" || len(last.Commands) != 0 {
+		t.Errorf("last stage FROM %s with %d instructions: want FROM ${SERVICE} and nothing else", last.BaseName, len(last.Commands))
 	}
 
 	t.Run("eventflow", func(t *testing.T) {
 		im, _ := imageByName("eventflow")
-		got := dockerfileLines(t, im)
+		got := dockerfileLines(t, im.dockerfile)
+		svc := dockerfileLines(t, serviceDockerfile)
 		block, rest := cutWebStage(t, got)
-		compareLines(t, im.dockerfile+" (web stage)", block, "the gateway's", webBlock)
-		// The build stage's start, to `go mod download`, is the
-		// reference's.
+		webBlock, svcRest := cutWebStage(t, svc)
+		compareLines(t, im.dockerfile+" (web stage)", block, serviceDockerfile+"'s", webBlock)
+		// The Go stage's start, to `go mod download`, is the services',
+		// but for the stage's name.
 		prefix := func(lines []string) []string {
 			from, to := -1, -1
 			for i, l := range lines {
@@ -84,9 +99,11 @@ func TestServiceDockerfilesAgree(t *testing.T) {
 			if from < 0 || to < 0 {
 				t.Fatal("no FROM golang: ... RUN go mod download")
 			}
-			return lines[from:to]
+			out := slices.Clone(lines[from:to])
+			out[0], _, _ = strings.Cut(out[0], " AS ")
+			return out
 		}
-		compareLines(t, im.dockerfile+" (build stage)", prefix(rest), "the "+ref.name+"'s", prefix(refLines))
+		compareLines(t, im.dockerfile+" (build stage)", prefix(rest), serviceDockerfile+"'s", prefix(svcRest))
 	})
 }
 
@@ -100,30 +117,13 @@ func imageByName(name string) (image, bool) {
 }
 
 // dockerfileLines is a Dockerfile's text, line by line.
-func dockerfileLines(t *testing.T, im image) []string {
+func dockerfileLines(t *testing.T, path string) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot, im.dockerfile))
+	b, err := os.ReadFile(filepath.Join(repoRoot, path))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-}
-
-// labelDescription is the final stage's org.opencontainers.image.description.
-func labelDescription(t *testing.T, im image) string {
-	t.Helper()
-	for _, c := range parseDockerfile(t, im.dockerfile).final().Commands {
-		if l, ok := c.(*instructions.LabelCommand); ok {
-			for _, kv := range l.Labels {
-				// BuildKit keeps a LABEL value's quotes.
-				if v := strings.Trim(kv.Value, `"`); kv.Key == "org.opencontainers.image.description" && v != "" {
-					return v
-				}
-			}
-		}
-	}
-	t.Fatalf("%s: no LABEL org.opencontainers.image.description", im.dockerfile)
-	return ""
 }
 
 // cutWebStage splits lines into the web stage's block (from its comment to
@@ -150,24 +150,6 @@ func cutWebStage(t *testing.T, lines []string) (block, rest []string) {
 	end++ // the blank line
 	rest = append(append([]string{}, lines[:start]...), lines[end:]...)
 	return lines[start:end], rest
-}
-
-// dropCopyFromWeb removes the one COPY --from=web line.
-func dropCopyFromWeb(t *testing.T, lines []string) []string {
-	t.Helper()
-	var out []string
-	n := 0
-	for _, l := range lines {
-		if strings.HasPrefix(l, "COPY --from=web ") {
-			n++
-			continue
-		}
-		out = append(out, l)
-	}
-	if n != 1 {
-		t.Fatalf("%d COPY --from=web lines, want 1", n)
-	}
-	return out
 }
 
 // compareLines fails at the first line where got and want differ.

@@ -124,7 +124,7 @@ func TestDockerfiles(t *testing.T) {
 	modules := workspaceModules(t)
 	for _, im := range images {
 		t.Run(im.name, func(t *testing.T) {
-			d := parseDockerfile(t, im.dockerfile)
+			d := resolvedDockerfile(t, im)
 			if len(d.stages) < 2 {
 				t.Fatalf("%d stage(s): want a multi-stage build", len(d.stages))
 			}

@@ -26,28 +26,40 @@ var repoRoot = func() string {
 	return abs
 }()
 
-// image describes one Dockerfile and the binary it ships.
+// image describes one image: the Dockerfile and build arguments it is
+// built with, and the binary it ships.
 type image struct {
-	name       string // image ghcr.io/eventflow/<name>, binary /<name>
-	dockerfile string // relative to repoRoot
-	pkg        string // main package, relative to repoRoot
-	web        bool   // builds and embeds the web console
+	name       string            // image ghcr.io/eventflow/<name>, binary /<name>
+	dockerfile string            // relative to repoRoot
+	args       map[string]string // build arguments (--build-arg) that select it
+	pkg        string            // main package, relative to repoRoot
+	web        bool              // builds and embeds the web console
 	helpArgs   []string
 	addrFlag   string // the flag whose default holds the listen port
 	addrEnv    string // its environment variable
 }
 
 var images = []image{
-	{name: "gateway", dockerfile: "services/gateway/Dockerfile", pkg: "services/gateway", web: true, addrFlag: "http-addr", addrEnv: "EVENTFLOW_HTTP_ADDR"},
-	{name: "deployer", dockerfile: "services/deployer/Dockerfile", pkg: "services/deployer", addrFlag: "ops-addr", addrEnv: "EVENTFLOW_OPS_ADDR"},
-	{name: "invoker", dockerfile: "services/invoker/Dockerfile", pkg: "services/invoker", addrFlag: "ops-addr", addrEnv: "EVENTFLOW_OPS_ADDR"},
-	{name: "logstream", dockerfile: "services/logstream/Dockerfile", pkg: "services/logstream", addrFlag: "ops-addr", addrEnv: "EVENTFLOW_OPS_ADDR"},
+	{name: "gateway", dockerfile: "services/Dockerfile", args: map[string]string{"SERVICE": "gateway"}, pkg: "services/gateway", web: true, addrFlag: "http-addr", addrEnv: "EVENTFLOW_HTTP_ADDR"},
+	{name: "deployer", dockerfile: "services/Dockerfile", args: map[string]string{"SERVICE": "deployer"}, pkg: "services/deployer", addrFlag: "ops-addr", addrEnv: "EVENTFLOW_OPS_ADDR"},
+	{name: "invoker", dockerfile: "services/Dockerfile", args: map[string]string{"SERVICE": "invoker"}, pkg: "services/invoker", addrFlag: "ops-addr", addrEnv: "EVENTFLOW_OPS_ADDR"},
+	{name: "logstream", dockerfile: "services/Dockerfile", args: map[string]string{"SERVICE": "logstream"}, pkg: "services/logstream", addrFlag: "ops-addr", addrEnv: "EVENTFLOW_OPS_ADDR"},
 	{name: "eventflow", dockerfile: "cmd/eventflow/Dockerfile", pkg: "cmd/eventflow", web: true, helpArgs: []string{"dev"}, addrFlag: "http-addr", addrEnv: "EVENTFLOW_HTTP_ADDR"},
 }
 
-func imageByDockerfile(path string) (image, bool) {
+// imageByBuild is the image a Dockerfile and build arguments build.
+func imageByBuild(path string, args map[string]string) (image, bool) {
 	for _, im := range images {
-		if filepath.Clean(path) == im.dockerfile {
+		if filepath.Clean(path) != im.dockerfile || len(args) != len(im.args) {
+			continue
+		}
+		same := true
+		for k, v := range im.args {
+			if args[k] != v {
+				same = false
+			}
+		}
+		if same {
 			return im, true
 		}
 	}

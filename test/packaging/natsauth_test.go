@@ -65,7 +65,7 @@ func checkComposeNATSAuth(t *testing.T, p *types.Project) {
 	// mounted on: the one the eventflow image's final stage copies with
 	// --chown to the user every service runs as.
 	owned := false
-	for _, c := range parseDockerfile(t, imageOf(t, gen).dockerfile).final().Commands {
+	for _, c := range resolvedDockerfile(t, imageOf(t, gen)).final().Commands {
 		if cp, ok := c.(*instructions.CopyCommand); ok && path.Clean(cp.DestPath) == genMount.Target && cp.Chown == gen.User {
 			owned = true
 		}

@@ -22,7 +22,6 @@ import (
 	"github.com/eventflow/eventflow/pkg/runtime"
 	"github.com/eventflow/eventflow/pkg/telemetry"
 	"github.com/eventflow/eventflow/services/deployer/internal/reconcile"
-	"github.com/eventflow/eventflow/services/deployer/internal/workqueue"
 )
 
 // Config of the deployer.
@@ -45,12 +44,11 @@ type Deployer struct {
 	cfg     Config
 	d       Deps
 	buckets bus.Buckets
-	rec     *reconcile.Reconciler
-	queue   *workqueue.Queue[runtime.Ref, trace.SpanContext]
-	m       metrics
-
-	mu       sync.Mutex
-	failures map[runtime.Ref]int
+	rec     interface {
+		Reconcile(context.Context, runtime.Ref) error
+	} // a *reconcile.Reconciler; a fake in tests of the workers
+	queue *workQueue
+	m     metrics
 }
 
 type metrics struct {
@@ -74,9 +72,8 @@ func New(ctx context.Context, cfg Config, d Deps) (*Deployer, error) {
 	}
 	dp := &Deployer{
 		cfg: cfg, d: d, buckets: b,
-		rec:      &reconcile.Reconciler{JS: d.JS, Buckets: b, Runtime: d.Runtime, Log: d.Log},
-		queue:    workqueue.New[runtime.Ref, trace.SpanContext](),
-		failures: map[runtime.Ref]int{},
+		rec:   &reconcile.Reconciler{JS: d.JS, Buckets: b, Runtime: d.Runtime, Log: d.Log},
+		queue: newWorkQueue(nil),
 	}
 	dp.m = metrics{
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -91,7 +88,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Deployer, error) {
 		}),
 		queueDepth: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "eventflow_deployer_queue_depth", Help: "Functions waiting to be reconciled.",
-		}, func() float64 { return float64(dp.queue.Len()) }),
+		}, func() float64 { return float64(dp.queue.len()) }),
 	}
 	d.Registerer.MustRegister(dp.m.commands, dp.m.reconciles, dp.m.duration, dp.m.queueDepth)
 	return dp, nil
@@ -132,7 +129,7 @@ func (dp *Deployer) Run(ctx context.Context) error {
 	<-ctx.Done()
 	cc.Drain()
 	<-cc.Closed()
-	dp.queue.Close()
+	dp.queue.shutDown()
 	wg.Wait()
 	return nil
 }
@@ -148,21 +145,29 @@ func (dp *Deployer) onCommand(msg jetstream.Msg) {
 	}
 	dp.m.commands.WithLabelValues(cmd.Action).Inc()
 	ctx := telemetry.Extract(context.Background(), msg.Headers())
-	dp.queue.Add(runtime.Ref{Tenant: cmd.Tenant, Name: cmd.Function}, trace.SpanContextFromContext(ctx))
+	dp.queue.add(runtime.Ref{Tenant: cmd.Tenant, Name: cmd.Function}, trace.SpanContextFromContext(ctx))
 	_ = msg.Ack()
 }
 
+// worker reconciles refs from the queue until it is shut down. Once ctx is
+// done, refs still waiting are dropped (the start-up resync of the next run
+// covers them); a reconcile in flight finishes first.
 func (dp *Deployer) worker(ctx context.Context) {
 	for {
-		ref, sc, ok := dp.queue.Get()
+		ref, sc, ok := dp.queue.get()
 		if !ok {
 			return
 		}
+		if ctx.Err() != nil {
+			dp.queue.skip(ref)
+			continue
+		}
 		dp.reconcile(ctx, ref, sc)
-		dp.queue.Done(ref)
 	}
 }
 
+// reconcile runs one reconcile of ref and settles it in the queue: a
+// success forgets its failures, an error queues it again with backoff.
 func (dp *Deployer) reconcile(ctx context.Context, ref runtime.Ref, sc trace.SpanContext) {
 	if sc.IsValid() {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
@@ -173,23 +178,19 @@ func (dp *Deployer) reconcile(ctx context.Context, ref runtime.Ref, sc trace.Spa
 	start := time.Now()
 	err := dp.rec.Reconcile(ctx, ref)
 	dp.m.duration.Observe(time.Since(start).Seconds())
-	dp.mu.Lock()
-	defer dp.mu.Unlock()
 	if err == nil {
 		dp.m.reconciles.WithLabelValues("ok").Inc()
-		delete(dp.failures, ref)
+		dp.queue.done(ref, false)
 		return
 	}
 	if errors.Is(err, context.Canceled) {
+		dp.queue.skip(ref)
 		return
 	}
 	dp.m.reconciles.WithLabelValues("error").Inc()
 	span.RecordError(err)
-	n := dp.failures[ref] + 1
-	dp.failures[ref] = n
-	delay := min(100*time.Millisecond<<min(n, 9), 30*time.Second)
+	delay, n := dp.queue.done(ref, true)
 	dp.d.Log.WarnContext(ctx, "reconcile failed; will retry", "tenant", ref.Tenant, "function", ref.Name, "attempt", n, "retryIn", delay.String(), "err", err)
-	dp.queue.AddAfter(ref, trace.SpanContext{}, delay)
 }
 
 func (dp *Deployer) watchRuntime(ctx context.Context) {
@@ -198,7 +199,7 @@ func (dp *Deployer) watchRuntime(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ref := <-dp.d.Runtime.Changes():
-			dp.queue.Add(ref, trace.SpanContext{})
+			dp.queue.add(ref, trace.SpanContext{})
 		}
 	}
 }
@@ -228,7 +229,7 @@ func (dp *Deployer) resync(ctx context.Context) error {
 	for k := range keys.Keys() {
 		tenant, name, ok := strings.Cut(k, ".")
 		if ok {
-			dp.queue.Add(runtime.Ref{Tenant: tenant, Name: name}, trace.SpanContext{})
+			dp.queue.add(runtime.Ref{Tenant: tenant, Name: name}, trace.SpanContext{})
 		}
 	}
 	refs, err := dp.d.Runtime.List(ctx)
@@ -236,7 +237,7 @@ func (dp *Deployer) resync(ctx context.Context) error {
 		return fmt.Errorf("list runtime: %w", err)
 	}
 	for _, ref := range refs {
-		dp.queue.Add(ref, trace.SpanContext{})
+		dp.queue.add(ref, trace.SpanContext{})
 	}
 	return nil
 }
