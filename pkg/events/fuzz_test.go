@@ -9,6 +9,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
 )
@@ -228,6 +230,57 @@ func FuzzParseCommand(f *testing.F) {
 		again, err := events.ParseCommand(b)
 		if err != nil || !reflect.DeepEqual(again, cmd) {
 			t.Fatalf("round trip of %q: %+v, %v", data, again, err)
+		}
+	})
+}
+
+// FuzzInvocationFromMsg: the invoker's reader of invocation messages never
+// panics, and whatever it accepts is an invocation it can run and record
+// (an id usable as a key token, tenant and function tokens, attempts not
+// negative, a callback URL absolute http or https), written back by Msg to
+// the same invocation.
+func FuzzInvocationFromMsg(f *testing.F) {
+	const id = "01a24e6700000000000000000000aaaa"
+	f.Add("eventflow.invoke.acme.upper", id, "", "", "", "", []byte("hi"))
+	f.Add("eventflow.invoke.acme.upper", id, "application/json", "https://hooks.example.com/x", "2026-12-07T04:05:06.789Z", "3", []byte("{}"))
+	f.Add("eventflow.invoke.acme.upper", id, "", "/relative", "", "", []byte(nil))
+	f.Add("eventflow.invoke.*.upper", id, "", "", "", "", []byte(nil))
+	f.Add("eventflow.invoke.acme.upper", "acme.other.x", "", "", "", "-1", []byte(nil))
+	f.Add("eventflow.invoke.acme.upper", id, "", "", "yesterday", "+1", []byte(nil))
+	f.Add("eventflow.dlq.acme.upper", id, "", "", "", "", []byte(nil))
+	f.Fuzz(func(t *testing.T, subject, invID, contentType, callback, acceptedAt, prior string, payload []byte) {
+		h := nats.Header{}
+		for k, v := range map[string]string{events.HeaderInvocationID: invID, events.HeaderContentType: contentType,
+			events.HeaderCallbackURL: callback, events.HeaderAcceptedAt: acceptedAt, events.HeaderPriorAttempts: prior} {
+			if v != "" {
+				h.Set(k, v)
+			}
+		}
+		inv, err := events.ParseInvocation(subject, h, payload)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an empty error")
+			}
+			return
+		}
+		if !events.ValidInvocationID(inv.ID) || strings.ContainsAny(inv.ID, ".*> ") {
+			t.Fatalf("id %q accepted", inv.ID)
+		}
+		checkToken(t, "tenant", inv.Tenant)
+		checkToken(t, "function", inv.Function)
+		if inv.PriorAttempts < 0 {
+			t.Fatalf("prior attempts %d", inv.PriorAttempts)
+		}
+		if inv.CallbackURL != "" && !strings.HasPrefix(inv.CallbackURL, "http://") && !strings.HasPrefix(inv.CallbackURL, "https://") {
+			t.Fatalf("callback %q accepted", inv.CallbackURL)
+		}
+		back, err := events.InvocationFromMsg(inv.Msg())
+		if err != nil {
+			t.Fatalf("Msg of %+v is refused: %v", inv, err)
+		}
+		if back.ID != inv.ID || back.Tenant != inv.Tenant || back.Function != inv.Function || back.PriorAttempts != inv.PriorAttempts ||
+			back.ContentType != inv.ContentType || back.CallbackURL != inv.CallbackURL || !back.AcceptedAt.Equal(inv.AcceptedAt) || string(back.Payload) != string(payload) {
+			t.Fatalf("round trip of %+v gave %+v", inv, back)
 		}
 	})
 }

@@ -135,7 +135,9 @@ const (
 	StatusDeadLettered = "dead_lettered"
 )
 
-// InvocationRecord is what the invocations bucket keeps per invocation id.
+// InvocationRecord is an invocation as the API answers it
+// (GET /v1/invocations/{id}, the history, a callback's body, the data of
+// invocation events): the view of the stored record (StoredInvocation.View).
 type InvocationRecord struct {
 	ID         string     `json:"id"`
 	Tenant     string     `json:"tenant"`
@@ -157,6 +159,45 @@ type InvocationRecord struct {
 // Done reports whether the invocation reached a final status.
 func (r InvocationRecord) Done() bool {
 	return r.Status == StatusSucceeded || r.Status == StatusFailed || r.Status == StatusDeadLettered
+}
+
+// StoredInvocation is what the invocations bucket keeps per invocation,
+// under InvocationKey. It is written only through UpdateInvocation (see
+// records.go for its state machine); what the API shows is its View. The
+// two have the same fields today; a field only the store needs goes here,
+// and View decides what the API shows.
+type StoredInvocation struct {
+	ID         string     `json:"id"`
+	Tenant     string     `json:"tenant"`
+	Function   string     `json:"function"`
+	Async      bool       `json:"async"`
+	Status     string     `json:"status"`
+	Attempts   int        `json:"attempts"`
+	Output     string     `json:"output,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	ExitCode   *int       `json:"exitCode,omitempty"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	DurationMs *int64     `json:"durationMs,omitempty"`
+	// Callback is set when the invocation asked for one (X-Callback-Url).
+	Callback *CallbackStatus `json:"callback,omitempty"`
+}
+
+// Done reports whether the invocation reached a final status.
+func (r StoredInvocation) Done() bool {
+	return r.Status == StatusSucceeded || r.Status == StatusFailed || r.Status == StatusDeadLettered
+}
+
+// View is the API's answer for the stored record: the same fields, with
+// the callback status copied (the view shares nothing with the record).
+func (r StoredInvocation) View() InvocationRecord {
+	v := InvocationRecord(r)
+	if r.Callback != nil {
+		cb := *r.Callback
+		v.Callback = &cb
+	}
+	return v
 }
 
 // NewInvocationID returns a new id: a millisecond timestamp (so ids sort by

@@ -198,11 +198,8 @@ func (x *attack) seedData() {
 
 	// A dead letter of alpha, as the invoker stores one.
 	x.deadID = events.NewInvocationID()
-	dl := nats.NewMsg(events.DeadLetterSubject("acme", "alpha"))
-	dl.Data = []byte("dead payload")
-	dl.Header.Set(events.HeaderInvocationID, x.deadID)
-	dl.Header.Set(events.HeaderAttempts, "2")
-	dl.Header.Set(events.HeaderError, "exit status 1")
+	dl := events.DeadLetter{Invocation: events.Invocation{ID: x.deadID, Tenant: "acme", Function: "alpha", Payload: []byte("dead payload")},
+		Attempts: 2, Error: "exit status 1"}.Msg()
 	if _, err := x.js.PublishMsg(context.Background(), dl); err != nil {
 		t.Fatal(err)
 	}

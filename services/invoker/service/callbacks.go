@@ -52,11 +52,11 @@ func (iv *Invoker) callbacksConsumer(ctx context.Context) (jetstream.Consumer, e
 }
 
 // queueCallback stores the final record for delivery, if asked for.
-func (iv *Invoker) queueCallback(ctx context.Context, r events.InvocationRecord) error {
+func (iv *Invoker) queueCallback(ctx context.Context, r events.StoredInvocation) error {
 	if r.Callback == nil {
 		return nil
 	}
-	body, err := json.Marshal(r)
+	body, err := json.Marshal(r.View()) // the API's view of the record
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,9 @@ func (iv *Invoker) queueCallback(ctx context.Context, r events.InvocationRecord)
 	msg.Data = body
 	msg.Header.Set(events.HeaderCallbackURL, r.Callback.URL)
 	msg.Header.Set(events.HeaderInvocationID, r.ID)
-	msg.Header.Set(nats.MsgIdHdr, r.ID+"-callback-"+r.Status)
+	// One per end: a redriven invocation that ends again within the
+	// de-duplication window is called back again.
+	msg.Header.Set(nats.MsgIdHdr, r.ID+"-callback-"+r.Status+"-"+strconv.Itoa(r.Attempts))
 	_, err = iv.d.JS.PublishMsg(ctx, msg)
 	return err
 }
@@ -95,7 +97,9 @@ func (iv *Invoker) deliverCallback(ctx context.Context, msg jetstream.Msg) {
 	default:
 		status = events.CallbackPending
 	}
-	iv.recordCallback(ctx, log, tenant, fn, id, status, attempt, err)
+	var end struct{ Attempts int }
+	_ = json.Unmarshal(msg.Data(), &end)
+	iv.recordCallback(ctx, log, tenant, fn, id, end.Attempts, status, attempt, err)
 	switch status {
 	case events.CallbackDelivered:
 		_ = msg.Ack()
@@ -156,18 +160,25 @@ func callbackMessageID(invocationID string, attempts int) string {
 	return invocationID + "-" + strconv.Itoa(attempts)
 }
 
-// recordCallback updates only the callback part of the invocation record.
-func (iv *Invoker) recordCallback(ctx context.Context, log *slog.Logger, tenant, fn, id, status string, attempts int, deliveryErr error) {
-	r, ok, err := iv.records.Get(ctx, tenant, fn, id)
-	if err != nil || !ok || r.Callback == nil {
-		log.WarnContext(ctx, "callback outcome not recorded", "err", err)
-		return
-	}
-	r.Callback.Status, r.Callback.Attempts, r.Callback.LastError = status, attempts, ""
+// recordCallback updates only the callback part of the invocation record,
+// revision-checked, and only while the record still is the end the
+// callback is about (endAttempts): never the status, so a redrive that
+// queued the invocation again meanwhile is kept (events.WithCallbackOutcome).
+func (iv *Invoker) recordCallback(ctx context.Context, log *slog.Logger, tenant, fn, id string, endAttempts int, status string, attempts int, deliveryErr error) {
+	lastError := ""
 	if deliveryErr != nil {
-		r.Callback.LastError = deliveryErr.Error()
+		lastError = deliveryErr.Error()
 	}
-	if err := iv.records.Put(ctx, r); err != nil {
+	_, err := iv.records.Update(ctx, tenant, fn, id, func(cur events.StoredInvocation, exists bool) (events.StoredInvocation, error) {
+		if !exists {
+			return cur, errors.New("no record")
+		}
+		return events.WithCallbackOutcome(cur, endAttempts, status, attempts, lastError)
+	})
+	switch {
+	case errors.Is(err, events.ErrInvalidTransition):
+		log.InfoContext(ctx, "callback outcome of an earlier end not recorded", "err", err)
+	case err != nil:
 		log.WarnContext(ctx, "callback outcome not recorded", "err", err)
 	}
 }

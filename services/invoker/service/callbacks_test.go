@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/eventflow/eventflow/pkg/egress"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
@@ -69,11 +67,7 @@ func (h *hook) port() string { return strconv.Itoa(h.Listener.Addr().(*net.TCPAd
 // as a producer on the bus does (no gateway, so no accept-time check).
 func (f *fixture) enqueueWithCallback(t *testing.T, tenant, name, id, callback string) {
 	t.Helper()
-	msg := nats.NewMsg(events.InvocationSubject(tenant, name))
-	msg.Header.Set(events.HeaderInvocationID, id)
-	msg.Header.Set(nats.MsgIdHdr, id)
-	msg.Header.Set(events.HeaderCallbackURL, callback)
-	msg.Data = []byte("hi")
+	msg := events.Invocation{ID: id, Tenant: tenant, Function: name, CallbackURL: callback, Payload: []byte("hi")}.Msg()
 	if _, err := f.js.PublishMsg(context.Background(), msg); err != nil {
 		t.Fatal(err)
 	}

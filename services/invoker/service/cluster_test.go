@@ -138,10 +138,7 @@ func TestClusterNodeLossLosesNothing(t *testing.T) {
 			stopped = true
 		}
 		id := events.NewInvocationID()
-		msg := nats.NewMsg(events.InvocationSubject("t", "upper"))
-		msg.Header.Set(events.HeaderInvocationID, id)
-		msg.Header.Set(nats.MsgIdHdr, id)
-		msg.Data = []byte(fmt.Sprintf("item-%d", i))
+		msg := events.Invocation{ID: id, Tenant: "t", Function: "upper", Payload: []byte(fmt.Sprintf("item-%d", i))}.Msg()
 		for try := 0; try < 20; try++ {
 			pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
 			_, err := js.PublishMsg(pctx, msg)

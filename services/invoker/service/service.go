@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -270,7 +269,7 @@ func (iv *Invoker) handleSync(ctx context.Context, msg *nats.Msg) {
 	r := newRecord(id, tenant, name, false, created)
 	finish(&r, res, runErr)
 	r.Attempts = 1
-	if err := iv.records.Put(ctx, r); err != nil {
+	if _, err := iv.write(ctx, r); err != nil {
 		iv.d.Log.WarnContext(ctx, "sync invocation not recorded", "id", id, "err", err)
 	}
 }
@@ -286,13 +285,13 @@ func (iv *Invoker) replyError(msg *nats.Msg, reply *nats.Msg, code, text string)
 // in-progress acks, record the result, then ack.
 func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) {
 	ctx = telemetry.Extract(ctx, msg.Headers())
-	id := msg.Headers().Get(events.HeaderInvocationID)
-	tenant, name, err := events.TenantFunction(msg.Subject())
-	if err != nil || !events.ValidInvocationID(id) {
-		iv.d.Log.Warn("dropping malformed invocation", "subject", msg.Subject(), "id", id)
+	inv, err := events.ParseInvocation(msg.Subject(), msg.Headers(), msg.Data())
+	if err != nil {
+		iv.d.Log.Warn("dropping malformed invocation", "subject", msg.Subject(), "err", err)
 		_ = msg.Term()
 		return
 	}
+	id, tenant, name := inv.ID, inv.Tenant, inv.Function
 	ctx, span := iv.d.Tracer.Start(ctx, "invoke async", trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("eventflow.invocation_id", id)))
 	defer span.End()
@@ -304,8 +303,7 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	// Attempts go on counting across a redrive from the dead letters.
-	prior, _ := strconv.Atoi(msg.Headers().Get(events.HeaderPriorAttempts))
-	attempt := prior + int(md.NumDelivered)
+	attempt := inv.PriorAttempts + int(md.NumDelivered)
 
 	r, ok, err := iv.records.Get(ctx, tenant, name, id)
 	if err != nil {
@@ -326,10 +324,14 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	if !ok {
-		r = newRecord(id, tenant, name, true, acceptedAt(msg.Headers(), md.Timestamp))
+		created := inv.AcceptedAt
+		if created.IsZero() {
+			created = md.Timestamp
+		}
+		r = newRecord(id, tenant, name, true, created.UTC())
 	}
-	if url := msg.Headers().Get(events.HeaderCallbackURL); url != "" && r.Callback == nil {
-		r.Callback = &events.CallbackStatus{URL: url, Status: events.CallbackPending}
+	if inv.CallbackURL != "" && r.Callback == nil {
+		r.Callback = &events.CallbackStatus{URL: inv.CallbackURL, Status: events.CallbackPending}
 	}
 	fnRec, err := iv.fns.Lookup(ctx, tenant, name)
 	if err == nil && fnRec.Deleting {
@@ -347,7 +349,13 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) {
 	}
 	now := time.Now().UTC()
 	r.Status, r.Attempts, r.StartedAt = events.StatusRunning, attempt, &now
-	if err := iv.records.Put(ctx, r); err != nil {
+	if r, err = iv.write(ctx, r); err != nil {
+		if errors.Is(err, events.ErrInvalidTransition) {
+			// Another delivery finished it meanwhile: it is settled.
+			log.InfoContext(ctx, "invocation finished elsewhere; not running it again", "err", err)
+			_ = msg.Ack()
+			return
+		}
 		log.WarnContext(ctx, "record running; will retry", "err", err)
 		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
 		return
@@ -355,7 +363,7 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) {
 	iv.emit(ctx, events.TypeInvocationStarted, r)
 
 	stop := iv.heartbeat(msg)
-	res, runErr := iv.run(ctx, tenant, fnRec.Spec, id, msg.Data(), msg.Headers().Get(events.HeaderContentType), "async")
+	res, runErr := iv.run(ctx, tenant, fnRec.Spec, id, inv.Payload, inv.ContentType, "async")
 	stop()
 	finish(&r, res, runErr)
 	if r.Status == events.StatusSucceeded {
@@ -369,14 +377,14 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) {
 	if (runErr != nil || policy.Retries(failureKind(res))) && int(md.NumDelivered) < policy.MaxAttempts {
 		delay := policy.Delay(int(md.NumDelivered), rand.Float64())
 		r.Status = events.StatusRetrying
-		if err := iv.records.Put(ctx, r); err != nil {
+		if _, err := iv.write(ctx, r); err != nil {
 			log.WarnContext(ctx, "record retrying", "err", err)
 		}
 		iv.emit(ctx, events.TypeInvocationRetrying, r)
 		_ = msg.NakWithDelay(delay)
 		return
 	}
-	iv.deadLetter(ctx, log, msg, r)
+	iv.deadLetter(ctx, log, msg, inv, r)
 }
 
 // failureKind names a failed run the way retry policies do.
@@ -397,26 +405,17 @@ func failureKind(res runtime.InvokeResult) string {
 
 // deadLetter stores the invocation (payload, attempts, last error) on the
 // dead-letter stream, records it dead_lettered, and only then acks.
-func (iv *Invoker) deadLetter(ctx context.Context, log *slog.Logger, msg jetstream.Msg, r events.InvocationRecord) {
-	dl := nats.NewMsg(events.DeadLetterSubject(r.Tenant, r.Function))
-	dl.Data = msg.Data()
-	for _, h := range []string{events.HeaderInvocationID, events.HeaderContentType, events.HeaderAcceptedAt} {
-		if v := msg.Headers().Get(h); v != "" {
-			dl.Header.Set(h, v)
-		}
-	}
-	dl.Header.Set(events.HeaderAttempts, strconv.Itoa(r.Attempts))
-	dl.Header.Set(events.HeaderError, headerSafe(r.Error))
+func (iv *Invoker) deadLetter(ctx context.Context, log *slog.Logger, msg jetstream.Msg, inv events.Invocation, r events.StoredInvocation) {
 	// The same dead letter published twice (a crash before the ack) is
-	// stored once.
-	dl.Header.Set(nats.MsgIdHdr, r.ID+"-dlq-"+strconv.Itoa(r.Attempts))
-	if _, err := iv.d.JS.PublishMsg(ctx, dl); err != nil {
+	// stored once (its Nats-Msg-Id is per id and attempts).
+	dl := events.DeadLetter{Invocation: inv, Attempts: r.Attempts, Error: r.Error}
+	if _, err := iv.d.JS.PublishMsg(ctx, dl.Msg()); err != nil {
 		log.WarnContext(ctx, "dead-letter; will retry", "err", err)
 		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
 		return
 	}
 	r.Status = events.StatusDeadLettered
-	if err := iv.records.Put(ctx, r); err != nil {
+	if _, err := iv.write(ctx, r); err != nil {
 		log.WarnContext(ctx, "record dead-lettered", "err", err)
 	}
 	log.InfoContext(ctx, "invocation dead-lettered", "attempts", r.Attempts, "error", r.Error)
@@ -425,8 +424,15 @@ func (iv *Invoker) deadLetter(ctx context.Context, log *slog.Logger, msg jetstre
 
 // complete records the final result and only then acks, waiting for the
 // server to confirm the ack.
-func (iv *Invoker) complete(ctx context.Context, log *slog.Logger, msg jetstream.Msg, r events.InvocationRecord) {
-	if err := iv.records.Put(ctx, r); err != nil {
+func (iv *Invoker) complete(ctx context.Context, log *slog.Logger, msg jetstream.Msg, r events.StoredInvocation) {
+	r, err := iv.write(ctx, r)
+	if errors.Is(err, events.ErrInvalidTransition) {
+		// Another delivery recorded its end first; that one settles it.
+		log.InfoContext(ctx, "invocation finished elsewhere", "err", err)
+		_ = msg.Ack()
+		return
+	}
+	if err != nil {
 		log.WarnContext(ctx, "record result; will retry", "err", err)
 		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
 		return
@@ -441,7 +447,7 @@ func (iv *Invoker) complete(ctx context.Context, log *slog.Logger, msg jetstream
 // settle finishes a recorded final outcome: the lifecycle event, the
 // callback queued durably, and only then the ack (a failed queueing naks,
 // so the message comes back and the callback is not lost).
-func (iv *Invoker) settle(ctx context.Context, log *slog.Logger, msg jetstream.Msg, typ string, r events.InvocationRecord) {
+func (iv *Invoker) settle(ctx context.Context, log *slog.Logger, msg jetstream.Msg, typ string, r events.StoredInvocation) {
 	iv.emit(ctx, typ, r)
 	if err := iv.queueCallback(ctx, r); err != nil {
 		log.WarnContext(ctx, "queue callback; will retry", "err", err)
@@ -453,10 +459,31 @@ func (iv *Invoker) settle(ctx context.Context, log *slog.Logger, msg jetstream.M
 	}
 }
 
+// write records this invoker's state of an invocation over the stored
+// record, revision-checked: a record another writer finished (or one being
+// redriven) is not overwritten (events.ErrInvalidTransition), and the
+// stored callback part and creation time are kept.
+func (iv *Invoker) write(ctx context.Context, r events.StoredInvocation) (events.StoredInvocation, error) {
+	return iv.records.Update(ctx, r.Tenant, r.Function, r.ID, func(cur events.StoredInvocation, exists bool) (events.StoredInvocation, error) {
+		if !exists {
+			return r, nil
+		}
+		if cur.Done() {
+			return cur, fmt.Errorf("%w: the record is %s", events.ErrInvalidTransition, cur.Status)
+		}
+		next := r
+		next.CreatedAt = cur.CreatedAt
+		if cur.Callback != nil {
+			next.Callback = cur.Callback
+		}
+		return next, nil
+	})
+}
+
 // emit publishes a lifecycle event without waiting for it to be stored:
 // events inform subscribers; the record is the source of truth.
-func (iv *Invoker) emit(ctx context.Context, typ string, r events.InvocationRecord) {
-	ev, err := events.InvocationEvent(typ, Source, r)
+func (iv *Invoker) emit(ctx context.Context, typ string, r events.StoredInvocation) {
+	ev, err := events.InvocationEvent(typ, Source, r.View())
 	if err != nil {
 		return
 	}
@@ -503,11 +530,11 @@ func (iv *Invoker) run(ctx context.Context, tenant string, spec function.Spec, i
 	return res, err
 }
 
-func newRecord(id, tenant, name string, async bool, created time.Time) events.InvocationRecord {
-	return events.InvocationRecord{ID: id, Tenant: tenant, Function: name, Async: async, Status: events.StatusQueued, CreatedAt: created}
+func newRecord(id, tenant, name string, async bool, created time.Time) events.StoredInvocation {
+	return events.StoredInvocation{ID: id, Tenant: tenant, Function: name, Async: async, Status: events.StatusQueued, CreatedAt: created}
 }
 
-func finish(r *events.InvocationRecord, res runtime.InvokeResult, runErr error) {
+func finish(r *events.StoredInvocation, res runtime.InvokeResult, runErr error) {
 	now := time.Now().UTC()
 	r.FinishedAt = &now
 	if r.StartedAt == nil {
@@ -527,24 +554,6 @@ func finish(r *events.InvocationRecord, res runtime.InvokeResult, runErr error) 
 	}
 }
 
-func acceptedAt(h nats.Header, fallback time.Time) time.Time {
-	if t, err := time.Parse(time.RFC3339Nano, h.Get(events.HeaderAcceptedAt)); err == nil {
-		return t
-	}
-	return fallback.UTC()
-}
-
 // headerSafe keeps a message usable as a NATS header value (one line,
 // bounded).
-func headerSafe(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c == '\r' || c == '\n' {
-			b[i] = ' '
-		}
-	}
-	if len(b) > 2048 {
-		b = append(b[:2045], "..."...)
-	}
-	return string(b)
-}
+func headerSafe(s string) string { return events.HeaderSafe(s) }

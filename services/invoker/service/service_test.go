@@ -35,7 +35,11 @@ type fixture struct {
 
 func start(t *testing.T) *fixture { return startWith(t, Config{AckWait: 3 * time.Second}) }
 
-func startWith(t *testing.T, cfg Config) *fixture {
+func startWith(t *testing.T, cfg Config) *fixture { return startHooked(t, cfg, nil) }
+
+// startHooked is startWith with a hook that may change the invoker (say,
+// wrap its bucket) before it runs.
+func startHooked(t *testing.T, cfg Config, hook func(*Invoker)) *fixture {
 	t.Helper()
 	_, nc, js, b := natstest.Provisioned(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -44,6 +48,9 @@ func startWith(t *testing.T, cfg Config) *fixture {
 	iv, err := New(ctx, cfg, Deps{NC: nc, JS: js, Runtime: rt, Log: log, Tracer: noop.NewTracerProvider().Tracer(""), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if hook != nil {
+		hook(iv)
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = iv.Run(ctx) }()
@@ -89,10 +96,7 @@ func (f *fixture) syncInvoke(t *testing.T, tenant, name, payload string) *nats.M
 
 func (f *fixture) enqueue(t *testing.T, tenant, name, id, payload string) {
 	t.Helper()
-	msg := nats.NewMsg(events.InvocationSubject(tenant, name))
-	msg.Header.Set(events.HeaderInvocationID, id)
-	msg.Header.Set(nats.MsgIdHdr, id)
-	msg.Data = []byte(payload)
+	msg := events.Invocation{ID: id, Tenant: tenant, Function: name, Payload: []byte(payload)}.Msg()
 	if _, err := f.js.PublishMsg(context.Background(), msg); err != nil {
 		t.Fatal(err)
 	}
@@ -206,9 +210,9 @@ func TestRetriesWithBackoffThenDeadLetter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(m.Data) != "the payload" || m.Header.Get(events.HeaderInvocationID) != id || m.Header.Get(events.HeaderAttempts) != "3" ||
-		!strings.Contains(m.Header.Get(events.HeaderError), "exit code 3") {
-		t.Fatalf("dead letter %q %v", m.Data, m.Header)
+	dl, err := events.ParseDeadLetter(m.Subject, m.Header, m.Data)
+	if err != nil || string(dl.Payload) != "the payload" || dl.ID != id || dl.Attempts != 3 || !strings.Contains(dl.Error, "exit code 3") {
+		t.Fatalf("dead letter %+v %v (%v)", dl, m.Header, err)
 	}
 }
 
@@ -287,10 +291,7 @@ func TestFairnessAcrossFunctions(t *testing.T) {
 	f.deploy(t, "t", function.Spec{Name: "urgent", Command: []string{"cat"}})
 	ctx := context.Background()
 	for i := range 5000 {
-		msg := nats.NewMsg(events.InvocationSubject("t", "flood"))
-		id := events.NewInvocationID()
-		msg.Header.Set(events.HeaderInvocationID, id)
-		msg.Header.Set(nats.MsgIdHdr, id)
+		msg := events.Invocation{ID: events.NewInvocationID(), Tenant: "t", Function: "flood"}.Msg()
 		if _, err := f.js.PublishMsgAsync(msg); err != nil {
 			t.Fatalf("enqueue %d: %v", i, err)
 		}
@@ -433,8 +434,8 @@ func TestQueueDoesNotStall(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 400 {
-				msg := nats.NewMsg(events.InvocationSubject("t", "quick"))
-				msg.Header.Set(events.HeaderInvocationID, events.NewInvocationID())
+				msg := events.Invocation{ID: events.NewInvocationID(), Tenant: "t", Function: "quick"}.Msg()
+				msg.Header.Del(nats.MsgIdHdr) // as a producer that sets none
 				if _, err := f.js.PublishMsg(context.Background(), msg); err != nil {
 					t.Errorf("enqueue %d/%d: %v", w, i, err)
 					return

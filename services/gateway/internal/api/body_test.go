@@ -81,7 +81,7 @@ func TestBodyMustBeOneJSONValue(t *testing.T) {
 
 	// Redrive: with trailing data nothing is redriven; an explicit empty
 	// list is not "all" (only a missing one is).
-	dl := natsMsg(events.DeadLetterSubject("acme", "f"), "payload", events.HeaderInvocationID, "0123456789abcdef0123456789abcdef", events.HeaderAttempts, "3")
+	dl := events.DeadLetter{Invocation: events.Invocation{ID: "0123456789abcdef0123456789abcdef", Tenant: "acme", Function: "f", Payload: []byte("payload")}, Attempts: 3}.Msg()
 	if _, err := f.js.PublishMsg(context.Background(), dl); err != nil {
 		t.Fatal(err)
 	}

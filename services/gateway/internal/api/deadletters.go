@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventflow/eventflow/pkg/events"
@@ -30,7 +29,8 @@ type DeadLetter struct {
 
 type storedDeadLetter struct {
 	DeadLetter
-	msg jetstream.Msg
+	dl       events.DeadLetter
+	parseErr error // a dead letter that could not be read is listed, not redriven
 }
 
 // deadLetters reads a function's dead letters, oldest first.
@@ -62,13 +62,25 @@ func (a *API) deadLetters(ctx context.Context, tenant, name string) ([]storedDea
 			if err != nil {
 				continue
 			}
-			h := m.Headers()
-			attempts, _ := strconv.Atoi(h.Get(events.HeaderAttempts))
+			dl, err := events.ParseDeadLetter(m.Subject(), m.Headers(), m.Data())
+			if err != nil {
+				// Only EventFlow writes dead letters; one it cannot read
+				// is shown (so it can be seen) but cannot be redriven.
+				a.Log.WarnContext(ctx, "malformed dead letter", "sequence", md.Sequence.Stream, "err", err)
+				h := m.Headers()
+				attempts, _ := strconv.Atoi(h.Get(events.HeaderAttempts))
+				out = append(out, storedDeadLetter{DeadLetter: DeadLetter{
+					ID: h.Get(events.HeaderInvocationID), Attempts: attempts, Error: h.Get(events.HeaderError),
+					DeadLetteredAt: md.Timestamp.UTC(), PayloadBytes: len(m.Data()), ContentType: h.Get(events.HeaderContentType),
+					Sequence: md.Sequence.Stream,
+				}, parseErr: err})
+				continue
+			}
 			out = append(out, storedDeadLetter{DeadLetter: DeadLetter{
-				ID: h.Get(events.HeaderInvocationID), Attempts: attempts, Error: h.Get(events.HeaderError),
-				DeadLetteredAt: md.Timestamp.UTC(), PayloadBytes: len(m.Data()), ContentType: h.Get(events.HeaderContentType),
+				ID: dl.ID, Attempts: dl.Attempts, Error: dl.Error,
+				DeadLetteredAt: md.Timestamp.UTC(), PayloadBytes: len(dl.Payload), ContentType: dl.ContentType,
 				Sequence: md.Sequence.Stream,
-			}, msg: m})
+			}, dl: dl})
 		}
 		if err := batch.Error(); err != nil {
 			return nil, fmt.Errorf("read dead letters: %w", err)
@@ -153,22 +165,21 @@ func (a *API) redrive(c *gin.Context) {
 	}
 	redriven := make([]string, 0, len(chosen))
 	for _, d := range chosen {
-		msg := nats.NewMsg(events.InvocationSubject(tenant, name))
-		msg.Data = d.msg.Data()
-		for _, h := range []string{events.HeaderInvocationID, events.HeaderContentType, events.HeaderAcceptedAt} {
-			if v := d.msg.Headers().Get(h); v != "" {
-				msg.Header.Set(h, v)
-			}
+		if d.parseErr != nil {
+			a.fail(c, fmt.Errorf("redrive dead letter %d: %w", d.Sequence, d.parseErr))
+			return
 		}
-		msg.Header.Set(events.HeaderPriorAttempts, strconv.Itoa(d.Attempts))
-		msg.Header.Set(nats.MsgIdHdr, d.ID+"-redrive-"+strconv.FormatUint(d.Sequence, 10))
+		msg := d.dl.Redrive(d.Sequence)
 		// The record first: once the message is queued the invoker may
 		// finish it at once, and its records must not be overwritten.
-		if err := a.Store.SetInvocationStatus(c, tenant, d.ID, events.StatusQueued); err != nil {
-			a.Log.WarnContext(c, "redriven invocation's record not reset", "id", d.ID, "err", err)
+		reset := a.Store.RedriveInvocation(c, tenant, name, d.ID)
+		if reset != nil {
+			a.Log.WarnContext(c, "redriven invocation's record not reset", "id", d.ID, "err", reset)
 		}
 		if _, err := a.JS.PublishMsg(c, msg); err != nil {
-			_ = a.Store.SetInvocationStatus(context.WithoutCancel(c), tenant, d.ID, events.StatusDeadLettered)
+			if reset == nil {
+				_ = a.Store.UndoRedrive(context.WithoutCancel(c), tenant, name, d.ID)
+			}
 			if events.IsQueueFull(err) {
 				// The ones before stay redriven (they are no longer dead
 				// letters), so repeating the request redrives the rest.

@@ -230,19 +230,12 @@ func (a *API) invokeSync(c *gin.Context, tenant string, spec function.Spec, id s
 // written alongside; the invoker's own records take precedence.
 func (a *API) invokeAsync(c *gin.Context, tenant, name, id, callback string, payload []byte) {
 	now := time.Now().UTC()
-	msg := nats.NewMsg(events.InvocationSubject(tenant, name))
-	msg.Header.Set(nats.MsgIdHdr, id)
-	msg.Header.Set(events.HeaderInvocationID, id)
-	msg.Header.Set(events.HeaderAcceptedAt, now.Format(time.RFC3339Nano))
-	if ct := c.GetHeader("Content-Type"); ct != "" {
-		msg.Header.Set(events.HeaderContentType, ct)
-	}
-	msg.Data = payload
+	msg := events.Invocation{ID: id, Tenant: tenant, Function: name, Payload: payload,
+		ContentType: c.GetHeader("Content-Type"), CallbackURL: callback, AcceptedAt: now}.Msg()
 	telemetry.Inject(c, msg)
 
-	rec := events.InvocationRecord{ID: id, Tenant: tenant, Function: name, Async: true, Status: events.StatusQueued, CreatedAt: now}
+	rec := events.StoredInvocation{ID: id, Tenant: tenant, Function: name, Async: true, Status: events.StatusQueued, CreatedAt: now}
 	if callback != "" {
-		msg.Header.Set(events.HeaderCallbackURL, callback)
 		rec.Callback = &events.CallbackStatus{URL: callback, Status: events.CallbackPending}
 	}
 	recorded := make(chan error, 1)
@@ -271,7 +264,7 @@ func (a *API) invokeAsync(c *gin.Context, tenant, name, id, callback string, pay
 		a.Log.WarnContext(c, "queued invocation has no record yet; the invoker will write it", "id", id, "err", recErr)
 	}
 	a.Metrics.invocations.WithLabelValues("async", "accepted").Inc()
-	if ev, err := events.InvocationEvent(events.TypeInvocationQueued, Source, rec); err == nil {
+	if ev, err := events.InvocationEvent(events.TypeInvocationQueued, Source, rec.View()); err == nil {
 		if msg, err := ev.Msg(); err == nil {
 			telemetry.Inject(c, msg)
 			a.Events.Publish(msg)

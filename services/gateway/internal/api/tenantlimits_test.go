@@ -388,7 +388,7 @@ func TestQueueFull(t *testing.T) {
 
 	// Two dead letters of busy; its queue is full.
 	for _, id := range []string{"0123456789abcdef0123456789abcde1", "0123456789abcdef0123456789abcde2"} {
-		if _, err := f.js.PublishMsg(ctx, natsMsg(events.DeadLetterSubject("acme", "busy"), "dead", events.HeaderInvocationID, id, events.HeaderAttempts, "3")); err != nil {
+		if _, err := f.js.PublishMsg(ctx, events.DeadLetter{Invocation: events.Invocation{ID: id, Tenant: "acme", Function: "busy", Payload: []byte("dead")}, Attempts: 3}.Msg()); err != nil {
 			t.Fatal(err)
 		}
 	}

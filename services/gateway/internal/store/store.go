@@ -1,6 +1,10 @@
 // Package store keeps the gateway's view of functions and invocations in
 // JetStream KV: desired records (written here), observed status (written by
-// the deployer) and invocation records (written by the invoker).
+// the deployer) and invocation records (created here for an async accept
+// and set back to queued on a redrive, revision-checked through
+// events.UpdateInvocation; the invoker writes the rest). Invocations are
+// read as stored (events.StoredInvocation) and answered as their view
+// (events.InvocationRecord).
 package store
 
 import (
@@ -248,13 +252,13 @@ func (s *Store) MarkDeleting(ctx context.Context, tenant, name string) (function
 // functions: one direct get of the last message on the key's wildcard
 // subject ($KV.<bucket>.<tenant>.*.<id>). Another tenant's is ErrNotFound.
 func (s *Store) Invocation(ctx context.Context, tenant, id string) (events.InvocationRecord, error) {
-	var r events.InvocationRecord
+	var r events.StoredInvocation
 	s.invMu.Lock()
 	if s.invStream == nil {
 		st, err := s.js.Stream(ctx, "KV_"+events.BucketInvocations)
 		if err != nil {
 			s.invMu.Unlock()
-			return r, fmt.Errorf("read invocation %s: %w", id, err)
+			return events.InvocationRecord{}, fmt.Errorf("read invocation %s: %w", id, err)
 		}
 		s.invStream = st
 	}
@@ -262,21 +266,21 @@ func (s *Store) Invocation(ctx context.Context, tenant, id string) (events.Invoc
 	s.invMu.Unlock()
 	m, err := stream.GetLastMsgForSubject(ctx, "$KV."+events.BucketInvocations+"."+events.InvocationKeyByID(tenant, id))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return r, ErrNotFound
+		return events.InvocationRecord{}, ErrNotFound
 	}
 	if err != nil {
-		return r, fmt.Errorf("read invocation %s: %w", id, err)
+		return events.InvocationRecord{}, fmt.Errorf("read invocation %s: %w", id, err)
 	}
 	if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
-		return r, ErrNotFound
+		return events.InvocationRecord{}, ErrNotFound
 	}
 	if err := json.Unmarshal(m.Data, &r); err != nil {
-		return r, fmt.Errorf("decode invocation %s: %w", id, err)
+		return events.InvocationRecord{}, fmt.Errorf("decode invocation %s: %w", id, err)
 	}
 	if r.Tenant != tenant {
 		return events.InvocationRecord{}, ErrNotFound
 	}
-	return r, nil
+	return r.View(), nil
 }
 
 // Invocations lists a function's invocation records, newest first (ids
@@ -286,12 +290,12 @@ func (s *Store) Invocation(ctx context.Context, tenant, id string) (events.Invoc
 func (s *Store) Invocations(ctx context.Context, tenant, fn, status, before string, limit int) ([]events.InvocationRecord, error) {
 	var all []events.InvocationRecord
 	err := scan(ctx, s.b.Invocations, tenant+"."+fn, func(_ string, v []byte) error {
-		var r events.InvocationRecord
+		var r events.StoredInvocation
 		if json.Unmarshal(v, &r) != nil || (status != "" && r.Status != status) || (before != "" && r.ID >= before) {
 			return nil
 		}
 		r.Output = ""
-		all = append(all, r)
+		all = append(all, r.View())
 		return nil
 	})
 	if err != nil {
@@ -303,7 +307,7 @@ func (s *Store) Invocations(ctx context.Context, tenant, fn, status, before stri
 
 // CreateQueued writes the "queued" record of an accepted async invocation.
 // If the invoker got there first, its record wins and this is a no-op.
-func (s *Store) CreateQueued(ctx context.Context, r events.InvocationRecord) error {
+func (s *Store) CreateQueued(ctx context.Context, r events.StoredInvocation) error {
 	_, err := s.b.Invocations.Create(ctx, events.InvocationKey(r.Tenant, r.Function, r.ID), mustJSON(r))
 	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("record invocation %s: %w", r.ID, err)
@@ -381,15 +385,34 @@ func (s *Store) DeleteInvocation(ctx context.Context, tenant, fn, id string) {
 	_ = s.b.Invocations.Purge(ctx, events.InvocationKey(tenant, fn, id))
 }
 
-// SetInvocationStatus changes an invocation record's status, for a
-// redrive: queued before the invocation is queued again (so the invoker's
-// later records win), or back to dead_lettered if queueing failed.
-func (s *Store) SetInvocationStatus(ctx context.Context, tenant, id, status string) error {
-	r, err := s.Invocation(ctx, tenant, id)
-	if err != nil {
-		return err
-	}
-	r.Status = status
-	_, err = s.b.Invocations.Put(ctx, events.InvocationKey(r.Tenant, r.Function, id), mustJSON(r))
+// RedriveInvocation sets a dead-lettered invocation's record back to
+// queued (events.Redriven), before the invocation is queued again, so the
+// invoker's later records win. The write is revision-checked
+// (events.UpdateInvocation): a record that is no longer dead_lettered is
+// left alone (events.ErrInvalidTransition).
+func (s *Store) RedriveInvocation(ctx context.Context, tenant, fn, id string) error {
+	_, err := events.UpdateInvocation(ctx, s.b.Invocations, events.InvocationKey(tenant, fn, id), func(cur events.StoredInvocation, exists bool) (events.StoredInvocation, error) {
+		if !exists {
+			return cur, ErrNotFound
+		}
+		next, ok := events.Redriven(cur)
+		if !ok {
+			return cur, fmt.Errorf("%w: the record is %s, not %s", events.ErrInvalidTransition, cur.Status, events.StatusDeadLettered)
+		}
+		return next, nil
+	})
+	return err
+}
+
+// UndoRedrive sets the record of an invocation that could not be queued
+// again back to dead_lettered, if it is still queued.
+func (s *Store) UndoRedrive(ctx context.Context, tenant, fn, id string) error {
+	_, err := events.UpdateInvocation(ctx, s.b.Invocations, events.InvocationKey(tenant, fn, id), func(cur events.StoredInvocation, exists bool) (events.StoredInvocation, error) {
+		if !exists || cur.Status != events.StatusQueued {
+			return cur, fmt.Errorf("%w: the record is no longer queued", events.ErrInvalidTransition)
+		}
+		cur.Status = events.StatusDeadLettered
+		return cur, nil
+	})
 	return err
 }

@@ -1,4 +1,7 @@
-// Package records writes invocation records into the invocations bucket.
+// Package records reads and writes invocation records in the invocations
+// bucket. Every write is revision-checked (events.UpdateInvocation): a
+// change is applied to the record as stored and refused when the state
+// machine no longer allows it, so no write puts back a stale state.
 package records
 
 import (
@@ -16,7 +19,7 @@ import (
 type Store struct{ KV jetstream.KeyValue }
 
 // Get reads a record; ok is false when there is none.
-func (s Store) Get(ctx context.Context, tenant, fn, id string) (r events.InvocationRecord, ok bool, err error) {
+func (s Store) Get(ctx context.Context, tenant, fn, id string) (r events.StoredInvocation, ok bool, err error) {
 	e, err := s.KV.Get(ctx, events.InvocationKey(tenant, fn, id))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return r, false, nil
@@ -30,14 +33,8 @@ func (s Store) Get(ctx context.Context, tenant, fn, id string) (r events.Invocat
 	return r, true, nil
 }
 
-// Put writes a record, waiting for JetStream to store it.
-func (s Store) Put(ctx context.Context, r events.InvocationRecord) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	if _, err := s.KV.Put(ctx, events.InvocationKey(r.Tenant, r.Function, r.ID), b); err != nil {
-		return fmt.Errorf("write invocation %s: %w", r.ID, err)
-	}
-	return nil
+// Update applies change to the record of id as stored (see
+// events.UpdateInvocation) and returns what it wrote.
+func (s Store) Update(ctx context.Context, tenant, fn, id string, change func(cur events.StoredInvocation, exists bool) (events.StoredInvocation, error)) (events.StoredInvocation, error) {
+	return events.UpdateInvocation(ctx, s.KV, events.InvocationKey(tenant, fn, id), change)
 }
