@@ -39,6 +39,7 @@ func run() error {
 	var rtFlags runtimeboot.Flags
 	rtFlags.Register(flag.CommandLine)
 	maxConc := flag.Int("max-concurrent", svcboot.EnvInt("EVENTFLOW_INVOKER_MAX_CONCURRENT", 64), "invocations run at once, sync and async each [EVENTFLOW_INVOKER_MAX_CONCURRENT]")
+	maxFnSeries := flag.Int("max-function-series", svcboot.EnvInt("EVENTFLOW_INVOKER_MAX_FUNCTION_SERIES", service.DefaultMaxFunctionSeries), "distinct (tenant, function) label pairs of the per-function metrics; past it they count under function=\"_other\" [EVENTFLOW_INVOKER_MAX_FUNCTION_SERIES]")
 	ackWait := flag.Duration("ack-wait", svcboot.EnvDuration("EVENTFLOW_INVOKER_ACK_WAIT", 0), "redelivery timeout of an unacknowledged async invocation, default 30s [EVENTFLOW_INVOKER_ACK_WAIT]")
 	callbackSecret := svcboot.SecretString(flag.CommandLine, "callback-secret", "EVENTFLOW_CALLBACK_SECRET", "secret the tenants' callback signing keys derive from; the gateway's must match [EVENTFLOW_CALLBACK_SECRET]")
 	callbackDelay := flag.Duration("callback-retry-delay", svcboot.EnvDuration("EVENTFLOW_CALLBACK_RETRY_DELAY", time.Second), "first wait before a failed callback is tried again, doubled each time (5 attempts) [EVENTFLOW_CALLBACK_RETRY_DELAY]")
@@ -73,7 +74,7 @@ func run() error {
 	// On the process runtime the functions are this process's children:
 	// it publishes their log lines itself, the last ones before exiting.
 	defer runtimeboot.ShipLogs(ctx, svc, rtFlags, rt, closeRT)()
-	iv, err := service.New(ctx, service.Config{MaxConcurrent: *maxConc, AckWait: *ackWait, CallbackSecret: []byte(*callbackSecret), CallbackRetryDelay: *callbackDelay,
+	iv, err := service.New(ctx, service.Config{MaxConcurrent: *maxConc, MaxFunctionSeries: *maxFnSeries, AckWait: *ackWait, CallbackSecret: []byte(*callbackSecret), CallbackRetryDelay: *callbackDelay,
 		CallbackDestinations: egress.Policy{AllowPrivate: *callbackAllowPrivate, Allow: callbackAllow}}, service.Deps{
 		NC: svc.NC, JS: svc.JS, Runtime: rt, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry,
 	})

@@ -54,6 +54,10 @@ type Config struct {
 	// (public ones only by default); a refused one fails the callback at
 	// once.
 	CallbackDestinations egress.Policy
+	// MaxFunctionSeries caps the distinct (tenant, function) label pairs of
+	// the per-function metrics (default DefaultMaxFunctionSeries); past it,
+	// series go to function="_other" (docs/ARCHITECTURE.md, Observability).
+	MaxFunctionSeries int
 }
 
 // Deps are what the invoker needs from its host.
@@ -91,6 +95,21 @@ type metrics struct {
 	duration    *prometheus.HistogramVec
 	running     prometheus.Gauge
 	queueDepth  prometheus.GaugeFunc
+
+	// Per function, labels bounded by fnLabels.
+	fnLabels      *fnLabels
+	fnInvocations *prometheus.CounterVec
+	fnDuration    *prometheus.HistogramVec
+}
+
+// forgetFunction deletes the per-function series of a deleted function.
+func (m *metrics) forgetFunction(tenant, name string) {
+	if !m.fnLabels.forget(tenant, name) {
+		return
+	}
+	l := prometheus.Labels{"tenant": tenant, "function": name}
+	m.fnInvocations.DeletePartialMatch(l)
+	m.fnDuration.DeletePartialMatch(l)
 }
 
 // New builds an invoker.
@@ -122,7 +141,14 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 	iv := &Invoker{cfg: cfg, d: d, records: records.Store{KV: b.Invocations},
 		callbackClient: cfg.CallbackDestinations.HTTPClient(15 * time.Second)}
 	iv.queues = newQueues(iv)
-	if iv.fns, err = catalog.NewCacheWithHook(ctx, b.Functions, iv.queues.onChange); err != nil {
+	iv.m = newMetrics(cfg, d)
+	onChange := func(ch catalog.Change) {
+		iv.queues.onChange(ch)
+		if ch.Deleted {
+			iv.m.forgetFunction(ch.Tenant, ch.Name)
+		}
+	}
+	if iv.fns, err = catalog.NewCacheWithHook(ctx, b.Functions, onChange); err != nil {
 		return nil, err
 	}
 	if iv.cbs, err = iv.callbacksConsumer(ctx); err != nil {
@@ -133,7 +159,13 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 			d.Log.Warn("lifecycle event not stored", "err", err)
 		}
 	})
-	iv.m = metrics{
+	d.Registerer.MustRegister(iv.m.invocations, iv.m.duration, iv.m.running, iv.m.queueDepth, iv.m.fnInvocations, iv.m.fnDuration)
+	return iv, nil
+}
+
+// newMetrics builds the invoker's metrics (registered by New).
+func newMetrics(cfg Config, d Deps) metrics {
+	return metrics{
 		invocations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventflow_invocations_total", Help: "Invocations run, by mode (sync, async) and outcome.",
 		}, []string{"mode", "outcome"}),
@@ -159,9 +191,15 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 			}
 			return float64(info.State.Msgs)
 		}),
+		fnLabels: newFnLabels(cfg.MaxFunctionSeries),
+		fnInvocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventflow_function_invocations_total", Help: "Invocations run per function, by mode and outcome (tenant/function bounded: past the cap they count under function=\"_other\").",
+		}, []string{"tenant", "function", "mode", "outcome"}),
+		fnDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "eventflow_function_invocation_duration_seconds", Help: "Run time of invocations per function, by mode (tenant/function bounded as for eventflow_function_invocations_total).",
+			Buckets: []float64{0.005, 0.025, 0.1, 0.5, 2.5, 10, 60},
+		}, []string{"tenant", "function", "mode"}),
 	}
-	d.Registerer.MustRegister(iv.m.invocations, iv.m.duration, iv.m.running, iv.m.queueDepth)
-	return iv, nil
 }
 
 // Run serves until ctx ends, then stops taking work and lets running
@@ -527,6 +565,9 @@ func (iv *Invoker) run(ctx context.Context, tenant string, spec function.Spec, i
 	}
 	iv.m.invocations.WithLabelValues(mode, outcome).Inc()
 	iv.m.duration.WithLabelValues(mode).Observe(res.Duration.Seconds())
+	ft, ff := iv.m.fnLabels.labels(tenant, spec.Name)
+	iv.m.fnInvocations.WithLabelValues(ft, ff, mode, outcome).Inc()
+	iv.m.fnDuration.WithLabelValues(ft, ff, mode).Observe(res.Duration.Seconds())
 	return res, err
 }
 
