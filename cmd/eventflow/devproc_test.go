@@ -99,13 +99,7 @@ func startDevAs(t *testing.T, dataDir string, cred *syscall.Credential, extraEnv
 	go func() { _ = cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
 		p.kill()
-		// A service refused by the bus is a missing permission in
-		// pkg/busauth, whatever the test was about.
-		for _, line := range strings.Split(p.stderr.String(), "\n") {
-			if strings.Contains(line, "Permissions Violation") {
-				t.Errorf("a service was refused by the bus: %s", line)
-			}
-		}
+		busRefusals(t, "a service", p.stderr.String())
 	})
 
 	found := make(chan struct{})
@@ -267,5 +261,17 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() (bo
 			t.Fatalf("%s: not reached within %s; last state: %s", what, within, last)
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// busRefusals fails the test for each NATS permission violation in a
+// process's log: a service refused by the bus is a missing permission in
+// pkg/busauth, whatever the test was about.
+func busRefusals(t *testing.T, who, log string) {
+	t.Helper()
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "Permissions Violation") {
+			t.Errorf("%s was refused by the bus: %s", who, line)
+		}
 	}
 }

@@ -69,11 +69,7 @@ func startService(t *testing.T, name, natsURL string, env []string) *svcProc {
 			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 			<-p.exited
 		}
-		for _, line := range strings.Split(p.out.w.String(), "\n") {
-			if strings.Contains(line, "Permissions Violation") {
-				t.Errorf("%s was refused by the bus: %s", name, line)
-			}
-		}
+		busRefusals(t, name, p.out.w.String())
 		if code := p.cmd.ProcessState.ExitCode(); (code != 0 && !t.Failed()) || testing.Verbose() {
 			if code != 0 {
 				t.Errorf("%s exited with %d", name, code)

@@ -77,15 +77,8 @@ func Provision(ctx context.Context, js jetstream.JetStream, o events.Options) er
 // service whose identity may use them but not create them (the deployer
 // provisions when the bus has authentication).
 func WaitProvisioned(ctx context.Context, js jetstream.JetStream, o events.Options, log *slog.Logger) error {
-	var names []string
-	for _, cfg := range o.Streams() {
-		names = append(names, cfg.Name)
-	}
-	for _, cfg := range o.Buckets() {
-		names = append(names, "KV_"+cfg.Bucket)
-	}
 	logged := false
-	for _, name := range names {
+	for _, name := range o.StreamNames() {
 		for {
 			_, err := js.Stream(ctx, name)
 			if err == nil {

@@ -299,6 +299,3 @@ func writeFile(path string, b []byte) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
-
-// WriteFile writes credentials or configuration to path with mode 0600.
-func WriteFile(path string, b []byte) error { return writeFile(path, b) }

@@ -163,14 +163,4 @@ func (p *Permissions) provision() {
 }
 
 // streamNames are EventFlow's streams, buckets' included.
-func streamNames() []string {
-	opts := events.DefaultOptions()
-	var names []string
-	for _, s := range opts.Streams() {
-		names = append(names, s.Name)
-	}
-	for _, b := range opts.Buckets() {
-		names = append(names, "KV_"+b.Bucket)
-	}
-	return names
-}
+func streamNames() []string { return events.DefaultOptions().StreamNames() }

@@ -154,6 +154,19 @@ func (o Options) Streams() []jetstream.StreamConfig {
 	}
 }
 
+// StreamNames are the names of every stream, the buckets' own streams
+// (KV_<bucket>) included.
+func (o Options) StreamNames() []string {
+	var names []string
+	for _, s := range o.Streams() {
+		names = append(names, s.Name)
+	}
+	for _, b := range o.Buckets() {
+		names = append(names, "KV_"+b.Bucket)
+	}
+	return names
+}
+
 // Buckets returns the KV bucket configurations (docs/ARCHITECTURE.md). Desired spec
 // and observed status live in two buckets so each key has one writer (the
 // gateway, the deployer) and no write ever races another service's.
