@@ -906,7 +906,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The tenant made more requests to this gateway than its rate allows (100 per second, in bursts of 200, by default; `too_many_requests`). Nothing was done; retry after `Retry-After` seconds, when the tenant's next request is allowed. */
+        /** @description The tenant made more requests to this gateway than its rate allows (1,000 per second, in bursts of 2,000, by default; `too_many_requests`). Nothing was done; retry after `Retry-After` seconds, when the tenant's next request is allowed. */
         TooManyRequests: {
             headers: {
                 "Retry-After": components["headers"]["Retry-After"];
@@ -917,7 +917,7 @@ export interface components {
                  * @example {
                  *       "error": {
                  *         "code": "too_many_requests",
-                 *         "message": "too many requests: tenant \"demo\" may make 100 requests per second to this gateway (bursts of 200); retry after 1 s"
+                 *         "message": "too many requests: tenant \"demo\" may make 1000 requests per second to this gateway (bursts of 2000); retry after 1 s"
                  *       }
                  *     }
                  */
