@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from "react";
+import { useLayoutEffect, useRef, useState } from "react";
 import { Eraser, Pause, Play } from "lucide-react";
 import { clockTime, shortId } from "../../lib/format";
 import { LiveIndicator } from "../LiveIndicator";
@@ -16,8 +16,10 @@ export function LogsPanel({ name }: { name: string }) {
   const shown = needle === "" ? lines : lines.filter((l) => l.line.toLowerCase().includes(needle) || l.instance.toLowerCase().includes(needle));
 
   // On every new line, not on a new count: once the buffer is full the count stays the same.
+  // A layout effect scrolls in the same commit that adds the line, before the browser paints,
+  // so the newest line never shows a frame out of view (a passive effect may run a task later).
   const newest = lines.at(-1)?.seq;
-  useEffect(() => {
+  useLayoutEffect(() => {
     const el = box.current;
     if (follow && el) el.scrollTop = el.scrollHeight;
   }, [follow, newest, needle]);
