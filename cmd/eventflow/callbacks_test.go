@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/testkit"
 	"github.com/eventflow/eventflow/pkg/webhook"
 )
 
@@ -98,7 +99,7 @@ func TestCallbackSignedAndRetried(t *testing.T) {
 		t.Errorf("webhook-ids %v, want %s-1 on every attempt", ids, acc.ID)
 	}
 	mu.Unlock()
-	eventually(t, 10*time.Second, "delivery recorded", func() (bool, string) {
+	testkit.Eventually(t, 10*time.Second, "delivery recorded", func() (bool, string) {
 		var inv events.InvocationRecord
 		c.do("GET", "/v1/invocations/"+acc.ID, nil).json(t, &inv)
 		return inv.Callback != nil && inv.Callback.Status == "delivered" && inv.Callback.Attempts == 3, string(mustJSON(inv))

@@ -22,6 +22,7 @@ import (
 
 	"github.com/eventflow/eventflow/cmd/eventflow/internal/dev"
 	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 // cli runs bin/eventflow as a user would, with its own config directory.
@@ -335,7 +336,7 @@ spec: {command: "sh -c 'cat >/dev/null; echo broken >&2; exit 3'", invocation: {
 	type record struct {
 		ID, Status, Output string
 	}
-	eventually(t, 30*time.Second, "the async invocation to succeed", func() (bool, string) {
+	testkit.Eventually(t, 30*time.Second, "the async invocation to succeed", func() (bool, string) {
 		r := parseJSON[record](t, c.ok("", "invocations", "get", id, "-o", "json"))
 		return r.Status == "succeeded" && r.Output == "ASYNC", r.Status
 	})

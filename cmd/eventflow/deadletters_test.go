@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 // TestDeadLettersAndRedrive: an async invocation that fails every attempt
@@ -31,7 +32,7 @@ func TestDeadLettersAndRedrive(t *testing.T) {
 		Status, Error, Output string
 		Attempts              int
 	}
-	eventually(t, 20*time.Second, "dead-lettered", func() (bool, string) {
+	testkit.Eventually(t, 20*time.Second, "dead-lettered", func() (bool, string) {
 		r := c.do("GET", "/v1/invocations/"+acc.ID, nil)
 		r.json(t, &inv)
 		return inv.Status == "dead_lettered", string(r.Body)
@@ -61,7 +62,7 @@ func TestDeadLettersAndRedrive(t *testing.T) {
 	if r.Status != 202 || !strings.Contains(string(r.Body), acc.ID) {
 		t.Fatalf("redrive: %d %s", r.Status, r.Body)
 	}
-	eventually(t, 20*time.Second, "redriven invocation succeeded", func() (bool, string) {
+	testkit.Eventually(t, 20*time.Second, "redriven invocation succeeded", func() (bool, string) {
 		r := c.do("GET", "/v1/invocations/"+acc.ID, nil)
 		r.json(t, &inv)
 		return inv.Status == "succeeded", string(r.Body)

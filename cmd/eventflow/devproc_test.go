@@ -246,24 +246,6 @@ func token(t *testing.T, base, tenant string, scopes ...string) string {
 	return out.Token
 }
 
-// eventually polls cond until it returns true or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	last := ""
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s; last state: %s", what, within, last)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // busRefusals fails the test for each NATS permission violation in a
 // process's log: a service refused by the bus is a missing permission in
 // pkg/busauth, whatever the test was about.

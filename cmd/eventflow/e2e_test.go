@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 type fnView struct {
@@ -32,7 +34,7 @@ type invocationView struct {
 func waitPhase(t *testing.T, c *client, name, phase string) fnView {
 	t.Helper()
 	var f fnView
-	eventually(t, 20*time.Second, name+" phase "+phase, func() (bool, string) {
+	testkit.Eventually(t, 20*time.Second, name+" phase "+phase, func() (bool, string) {
 		r := c.do("GET", "/v1/functions/"+name, nil)
 		if r.Status != http.StatusOK {
 			return false, fmt.Sprintf("%d %s", r.Status, r.Body)
@@ -46,7 +48,7 @@ func waitPhase(t *testing.T, c *client, name, phase string) fnView {
 func waitInvocation(t *testing.T, c *client, id string, within time.Duration) invocationView {
 	t.Helper()
 	var inv invocationView
-	eventually(t, within, "invocation "+id+" done", func() (bool, string) {
+	testkit.Eventually(t, within, "invocation "+id+" done", func() (bool, string) {
 		r := c.do("GET", "/v1/invocations/"+id, nil)
 		if r.Status != http.StatusOK {
 			return false, fmt.Sprintf("%d %s", r.Status, r.Body)
@@ -119,7 +121,7 @@ func TestUserJourney(t *testing.T) {
 	if r = c.do("POST", "/v1/functions/noisy:invoke", "payload-line"); r.Status != http.StatusOK {
 		t.Fatalf("invoke noisy: %d %s", r.Status, r.Body)
 	}
-	eventually(t, 10*time.Second, "stderr line in logs", func() (bool, string) {
+	testkit.Eventually(t, 10*time.Second, "stderr line in logs", func() (bool, string) {
 		r := c.do("GET", "/v1/functions/noisy/logs?tail=10", nil)
 		body := string(r.Body)
 		return r.Status == 200 && strings.Contains(body, "stderr warming-up") && strings.Contains(body, "stdout payload-line"), body
@@ -141,7 +143,7 @@ func TestUserJourney(t *testing.T) {
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
-	eventually(t, 10*time.Second, "upper gone", func() (bool, string) {
+	testkit.Eventually(t, 10*time.Second, "upper gone", func() (bool, string) {
 		r := c.do("GET", "/v1/functions/upper", nil)
 		return r.Status == http.StatusNotFound, fmt.Sprint(r.Status)
 	})
@@ -347,7 +349,7 @@ func TestCrashLosesNoAcceptedInvocation(t *testing.T) {
 	}
 	unfinishedAtRestart, redelivered := 0, 0
 	first := true
-	eventually(t, 90*time.Second, "all 200 invocations succeeded", func() (bool, string) {
+	testkit.Eventually(t, 90*time.Second, "all 200 invocations succeeded", func() (bool, string) {
 		for i := range pending {
 			r := c2.do("GET", "/v1/invocations/"+ids[i], nil)
 			if r.Status != http.StatusOK {
@@ -392,14 +394,14 @@ func TestHardKillLeavesNoFunctionProcesses(t *testing.T) {
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("create: %d %s", r.Status, r.Body)
 	}
-	eventually(t, 10*time.Second, "2 instances running", func() (bool, string) {
+	testkit.Eventually(t, 10*time.Second, "2 instances running", func() (bool, string) {
 		n := len(processesWith(marker))
 		return n == 2, fmt.Sprintf("%d running", n)
 	})
 	// Kill only eventflow itself (not its process group) as a crash would.
 	_ = p.cmd.Process.Kill()
 	<-p.exited
-	eventually(t, 5*time.Second, "instances gone with the platform", func() (bool, string) {
+	testkit.Eventually(t, 5*time.Second, "instances gone with the platform", func() (bool, string) {
 		pids := processesWith(marker)
 		return len(pids) == 0, fmt.Sprintf("still running: %v", pids)
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 // TestIdempotencyKey: the same Idempotency-Key gives one invocation and one
@@ -55,7 +56,7 @@ func TestIdempotencyKey(t *testing.T) {
 
 	// Sync: the repeat replays the recorded output without running again.
 	first := c.do("POST", "/v1/functions/once:invoke", "sync", "Idempotency-Key", "sync-1")
-	eventually(t, 10*time.Second, "sync invocation recorded", func() (bool, string) {
+	testkit.Eventually(t, 10*time.Second, "sync invocation recorded", func() (bool, string) {
 		r := c.do("GET", "/v1/invocations/"+first.Header.Get("X-Invocation-Id"), nil)
 		return r.Status == 200, string(r.Body)
 	})

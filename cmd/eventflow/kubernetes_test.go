@@ -17,6 +17,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
 	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
 	"github.com/eventflow/eventflow/pkg/runtime/kubernetes/k8stest"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 var rbacOnce sync.Once
@@ -100,7 +101,7 @@ func TestKubernetesJourney(t *testing.T) {
 	}
 
 	// Logs stream the pods' lines, live.
-	eventually(t, 30*time.Second, "web's pod lines in its logs", func() (bool, string) {
+	testkit.Eventually(t, 30*time.Second, "web's pod lines in its logs", func() (bool, string) {
 		r := a.do("GET", "/v1/functions/web/logs?tail=10", nil)
 		return r.Status == 200 && strings.Contains(string(r.Body), "combined HELLO"), string(r.Body)
 	})
@@ -111,7 +112,7 @@ func TestKubernetesJourney(t *testing.T) {
 		"command": []string{"/srv"}, "invocation": map[string]any{"mode": "http"}}); r.Status != 202 {
 		t.Fatalf("update: %d %s", r.Status, r.Body)
 	}
-	eventually(t, 30*time.Second, "web at generation 2 with 3 ready", func() (bool, string) {
+	testkit.Eventually(t, 30*time.Second, "web at generation 2 with 3 ready", func() (bool, string) {
 		var f fnView
 		a.do("GET", "/v1/functions/web", nil).json(t, &f)
 		return f.Status.ObservedGeneration == 2 && f.Status.Phase == "Ready" && f.Status.ReadyReplicas == 3, fmt.Sprintf("%+v", f.Status)
@@ -124,7 +125,7 @@ func TestKubernetesJourney(t *testing.T) {
 	if err := admin.AppsV1().Deployments(nsA).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "deleted Deployment put back", func() (bool, string) {
+	testkit.Eventually(t, 60*time.Second, "deleted Deployment put back", func() (bool, string) {
 		d, err := admin.AppsV1().Deployments(nsA).Get(ctx, "web", metav1.GetOptions{})
 		return err == nil && d.DeletionTimestamp == nil && *d.Spec.Replicas == 3, fmt.Sprint(err)
 	})
@@ -149,7 +150,7 @@ func TestKubernetesJourney(t *testing.T) {
 	if r := a.do("DELETE", "/v1/functions/web", nil); r.Status != 202 {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
-	eventually(t, 60*time.Second, "web gone", func() (bool, string) {
+	testkit.Eventually(t, 60*time.Second, "web gone", func() (bool, string) {
 		r := a.do("GET", "/v1/functions/web", nil)
 		return r.Status == 404, fmt.Sprint(r.Status)
 	})

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 // runSmoke runs scripts/test-function.sh against url with extra env and
@@ -65,7 +67,7 @@ func TestSmokeScript(t *testing.T) {
 		}
 	})
 	t.Run("no gateway fails", func(t *testing.T) {
-		out, err := runSmoke(t, "http://"+freeAddr(t))
+		out, err := runSmoke(t, "http://"+testkit.FreeAddr(t))
 		if err == nil || !strings.Contains(out, "unreachable") {
 			t.Fatalf("want a failure saying the gateway is unreachable, got err=%v:\n%s", err, out)
 		}

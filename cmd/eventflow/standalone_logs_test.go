@@ -10,6 +10,7 @@ import (
 
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
 	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 // output is what the service has printed so far.
@@ -44,7 +45,7 @@ func TestStandaloneFunctionLogs(t *testing.T) {
 	}
 	waitLog := func(name, want string) {
 		t.Helper()
-		eventually(t, 20*time.Second, name+" logs have "+want, func() (bool, string) {
+		testkit.Eventually(t, 20*time.Second, name+" logs have "+want, func() (bool, string) {
 			ok, body := logsOf(name)()
 			return ok && strings.Contains(body, want), body
 		})
@@ -80,7 +81,7 @@ func TestStandaloneFunctionLogs(t *testing.T) {
 	if r := c.do("POST", "/v1/functions/slow:invoke?async=true", ""); r.Status != 202 {
 		t.Fatalf("invoke slow: %d %s", r.Status, r.Body)
 	}
-	eventually(t, 20*time.Second, "slow job running", func() (bool, string) {
+	testkit.Eventually(t, 20*time.Second, "slow job running", func() (bool, string) {
 		_, err := os.Stat(started)
 		return err == nil, "no " + started
 	})

@@ -13,21 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventflow/eventflow/cmd/eventflow/internal/benchkit"
 	"github.com/eventflow/eventflow/pkg/busauth"
 	"github.com/eventflow/eventflow/pkg/natsserver"
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
 	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	addr, err := benchkit.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
 
 // svcProc is one running service binary.
 type svcProc struct {
@@ -44,7 +35,7 @@ const testJWTSecret = "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
 // waits until it is ready, and stops it (SIGTERM) when the test ends.
 func startService(t *testing.T, name, natsURL string, env []string) *svcProc {
 	t.Helper()
-	p := &svcProc{name: name, addr: freeAddr(t), out: &lockedWriter{w: new(bytes.Buffer)}, exited: make(chan struct{})}
+	p := &svcProc{name: name, addr: testkit.FreeAddr(t), out: &lockedWriter{w: new(bytes.Buffer)}, exited: make(chan struct{})}
 	p.cmd = exec.Command(filepath.Join(binDir, name))
 	p.cmd.Env = append(os.Environ(), "NATS_URL="+natsURL, "EVENTFLOW_JWT_SECRET="+testJWTSecret,
 		"EVENTFLOW_HTTP_ADDR="+p.addr, "EVENTFLOW_OPS_ADDR="+p.addr, "EVENTFLOW_ENABLE_TOKEN_ENDPOINT=true", "EVENTFLOW_LOG_LEVEL=warn")
@@ -78,7 +69,7 @@ func startService(t *testing.T, name, natsURL string, env []string) *svcProc {
 		}
 	})
 	base := "http://" + p.addr
-	eventually(t, 30*time.Second, name+" ready", func() (bool, string) {
+	testkit.Eventually(t, 30*time.Second, name+" ready", func() (bool, string) {
 		select {
 		case <-p.exited:
 			t.Fatalf("%s exited during start-up:\n%s", name, p.out.w.String())
@@ -225,7 +216,7 @@ func TestInvokerKilledMidQueueLosesNothing(t *testing.T) {
 	for i := range n {
 		pending[i] = true
 	}
-	eventually(t, 120*time.Second, "all 1,000 succeeded", func() (bool, string) {
+	testkit.Eventually(t, 120*time.Second, "all 1,000 succeeded", func() (bool, string) {
 		for i := range pending {
 			var inv invocationView
 			r := c.do("GET", "/v1/invocations/"+ids[i], nil)

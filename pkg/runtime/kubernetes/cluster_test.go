@@ -24,6 +24,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/runtime"
 	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
 	"github.com/eventflow/eventflow/pkg/runtime/kubernetes/k8stest"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(k8stest.Main(m)) }
@@ -65,21 +66,6 @@ func deployerAs(ctx context.Context, t *testing.T, env *k8stest.Env) *kube.Deplo
 	return d
 }
 
-func waitFor(t *testing.T, what string, within time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last: %s", what, within, state)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -88,7 +74,7 @@ func testCtx(t *testing.T) context.Context {
 
 func ready(t *testing.T, d *kube.Deployments, tenant, name string, replicas int32) {
 	t.Helper()
-	waitFor(t, name+" Ready", 30*time.Second, func() (bool, string) {
+	testkit.Eventually(t, 30*time.Second, name+" Ready", func() (bool, string) {
 		o, found, err := d.Observe(context.Background(), tenant, name)
 		return found && err == nil && o.Phase == function.PhaseReady && o.ReadyReplicas == replicas, strings.Join([]string{string(o.Phase), o.Message}, " ")
 	})
@@ -156,7 +142,7 @@ func TestDeploymentsAsDeployer(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the cache to see the scale", 10*time.Second, func() (bool, string) {
+	testkit.Eventually(t, 10*time.Second, "the cache to see the scale", func() (bool, string) {
 		o, _, _ := d.Observe(ctx, "dep", "web")
 		return o.Phase != function.PhaseReady || o.ReadyReplicas == 7, string(o.Phase)
 	})
@@ -167,7 +153,7 @@ func TestDeploymentsAsDeployer(t *testing.T) {
 	if err := env.Admin.AppsV1().Deployments(ns).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the cache to see the delete", 10*time.Second, func() (bool, string) {
+	testkit.Eventually(t, 10*time.Second, "the cache to see the delete", func() (bool, string) {
 		_, found, _ := d.Observe(ctx, "dep", "web")
 		return !found, "still found"
 	})
@@ -182,7 +168,7 @@ func TestDeploymentsAsDeployer(t *testing.T) {
 	if err := d.Apply(ctx, "dep", job); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "deployment gone after the switch to job mode", 30*time.Second, func() (bool, string) {
+	testkit.Eventually(t, 30*time.Second, "deployment gone after the switch to job mode", func() (bool, string) {
 		_, errD := env.Admin.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
 		_, errS := env.Admin.CoreV1().Services(ns).Get(ctx, "web", metav1.GetOptions{})
 		return apierrors.IsNotFound(errD) && apierrors.IsNotFound(errS), "still there"
@@ -230,13 +216,13 @@ func TestAutoscalingAsDeployer(t *testing.T) {
 	if err := d.Apply(ctx, "hpa", spec); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "hpa deleted", 30*time.Second, func() (bool, string) {
+	testkit.Eventually(t, 30*time.Second, "hpa deleted", func() (bool, string) {
 		_, err := env.Admin.AutoscalingV2().HorizontalPodAutoscalers("rt-hpa").Get(ctx, "auto", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
 	// The HPA controller may scale once more while its HPA goes; the
 	// deployer re-applies on every change, as this loop does.
-	waitFor(t, "back to the spec's replicas", 30*time.Second, func() (bool, string) {
+	testkit.Eventually(t, 30*time.Second, "back to the spec's replicas", func() (bool, string) {
 		if err := d.Apply(ctx, "hpa", spec); err != nil {
 			return false, err.Error()
 		}
@@ -294,7 +280,7 @@ func TestNetworkPolicyAsDeployer(t *testing.T) {
 	ref := runtime.Ref{Tenant: "pol", Name: "iso"}
 	// Once the cache holds the PodTemplate its events are out: drop them,
 	// so only what happens to the policy from here on is seen.
-	waitFor(t, "the cache to see the function", 10*time.Second, func() (bool, string) {
+	testkit.Eventually(t, 10*time.Second, "the cache to see the function", func() (bool, string) {
 		_, found, err := d.Observe(ctx, "pol", "iso")
 		return found, fmt.Sprint(err)
 	})

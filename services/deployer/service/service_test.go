@@ -18,6 +18,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
 	"github.com/eventflow/eventflow/pkg/runtime"
 	"github.com/eventflow/eventflow/pkg/runtime/process"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 type fixture struct {
@@ -81,22 +82,11 @@ func (f *fixture) status(t *testing.T, tenant, name string) *function.Status {
 	return &st
 }
 
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // waitCommandsConsumed waits until the deployer has taken and acked every
 // command, and its work queue is empty.
 func (f *fixture) waitCommandsConsumed(t *testing.T) {
 	t.Helper()
-	waitFor(t, "commands consumed", 10*time.Second, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "commands consumed", func() bool {
 		c, err := f.js.Consumer(context.Background(), events.StreamCommands, events.ConsumerDeployer)
 		if err != nil {
 			return false
@@ -124,7 +114,7 @@ func TestConvergesUnderDuplicatedAndReorderedCommands(t *testing.T) {
 	for _, g := range []int64{2, 1, 2, 1, 2} {
 		f.command(t, "t1", "conv", g, events.ActionApply)
 	}
-	waitFor(t, "observed generation 2 and Ready", 10*time.Second, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "observed generation 2 and Ready", func() bool {
 		st := f.status(t, "t1", "conv")
 		return st != nil && st.ObservedGeneration == 2 && st.Phase == function.PhaseReady
 	})
@@ -143,7 +133,7 @@ func TestResyncRepairsDrift(t *testing.T) {
 	rec := function.Record{Spec: jobSpec("drift", 1), Tenant: "t1", Generation: 1}
 	f.putRecord(t, rec)
 	f.command(t, "t1", "drift", 1, events.ActionApply)
-	waitFor(t, "Ready", 10*time.Second, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "Ready", func() bool {
 		st := f.status(t, "t1", "drift")
 		return st != nil && st.Phase == function.PhaseReady
 	})
@@ -151,7 +141,7 @@ func TestResyncRepairsDrift(t *testing.T) {
 	if err := f.rt.Remove(ctx, "t1", "drift"); err != nil { // someone deleted it
 		t.Fatal(err)
 	}
-	waitFor(t, "function back in the runtime", 10*time.Second, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "function back in the runtime", func() bool {
 		_, found, _ := f.rt.Observe(ctx, "t1", "drift")
 		return found
 	})
@@ -164,7 +154,7 @@ func TestDeleteRemovesEverythingAndPublishesEvents(t *testing.T) {
 	rec := function.Record{Spec: jobSpec("gone", 1), Tenant: "t2", Generation: 1}
 	f.putRecord(t, rec)
 	f.command(t, "t2", "gone", 1, events.ActionApply)
-	waitFor(t, "Ready", 10*time.Second, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "Ready", func() bool {
 		st := f.status(t, "t2", "gone")
 		return st != nil && st.Phase == function.PhaseReady
 	})
@@ -172,7 +162,7 @@ func TestDeleteRemovesEverythingAndPublishesEvents(t *testing.T) {
 	f.putRecord(t, rec)
 	f.command(t, "t2", "gone", 2, events.ActionDelete)
 	ctx := context.Background()
-	waitFor(t, "records removed", 10*time.Second, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "records removed", func() bool {
 		_, errF := f.b.Functions.Get(ctx, events.FunctionKey("t2", "gone"))
 		_, errS := f.b.Status.Get(ctx, events.FunctionKey("t2", "gone"))
 		return errF != nil && errS != nil

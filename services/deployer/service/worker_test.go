@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/eventflow/eventflow/pkg/runtime"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 // fakeReconciler records reconciles; fn decides each one's outcome.
@@ -113,7 +114,7 @@ func TestWorkersNeverReconcileOneFunctionTwiceAtOnce(t *testing.T) {
 		last[r] = rec.count(r)
 		dp.queue.add(r, spanCtx(1)) // the last nudge
 	}
-	waitFor(t, "a reconcile after each last nudge", 5*time.Second, func() bool {
+	testkit.WaitFor(t, 5*time.Second, "a reconcile after each last nudge", func() bool {
 		for _, r := range refs {
 			if rec.count(r) <= last[r] {
 				return false
@@ -146,7 +147,7 @@ func TestWorkersRetryFailuresWithBackoff(t *testing.T) {
 	}}
 	dp, _ := workers(t, context.Background(), 2, rec)
 	dp.queue.add(refA, spanCtx(1))
-	waitFor(t, "4 reconciles (3 failures, then success)", 10*time.Second, func() bool { return rec.count(refA) >= 4 })
+	testkit.WaitFor(t, 10*time.Second, "4 reconciles (3 failures, then success)", func() bool { return rec.count(refA) >= 4 })
 	time.Sleep(2 * retryBase * 8) // longer than a 4th retry would wait
 	if n := rec.count(refA); n != 4 {
 		t.Fatalf("%d reconciles, want 4: a success must not be retried", n)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/testkit"
 	"github.com/eventflow/eventflow/services/gateway/internal/api"
 )
 
@@ -97,7 +98,7 @@ const (
 )
 
 func newAttack(t *testing.T, seed uint64) *attack {
-	signer, _ := auth.NewHS256([]byte(strings.Repeat("k", 32)))
+	signer := testkit.Signer(t)
 	srv, js, err := startGateway(t, Config{
 		MaxBodyBytes: attackBody, EnableTokenIssuer: true, CallbackSecret: []byte(strings.Repeat("c", 32)),
 		// The requests come from one tenant, faster than a person would
@@ -115,18 +116,11 @@ func newAttack(t *testing.T, seed uint64) *attack {
 	for _, c := range x.schema("#/components/schemas/Error")["properties"].(map[string]any)["error"].(map[string]any)["properties"].(map[string]any)["code"].(map[string]any)["enum"].([]any) {
 		x.codes = append(x.codes, c.(string))
 	}
-	issue := func(req auth.TokenRequest) string {
-		tok, _, err := signer.Issue(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-	x.acme = issue(auth.TokenRequest{Tenant: "acme"})
-	x.acmeRead = issue(auth.TokenRequest{Tenant: "acme", Scopes: []string{auth.ScopeRead}})
-	x.acmeInvoke = issue(auth.TokenRequest{Tenant: "acme", Scopes: []string{auth.ScopeInvoke}})
-	x.acmeWrite = issue(auth.TokenRequest{Tenant: "acme", Scopes: []string{auth.ScopeWrite}})
-	x.other = issue(auth.TokenRequest{Tenant: "other"})
+	x.acme = testkit.Token(t, signer, "acme")
+	x.acmeRead = testkit.Token(t, signer, "acme", auth.ScopeRead)
+	x.acmeInvoke = testkit.Token(t, signer, "acme", auth.ScopeInvoke)
+	x.acmeWrite = testkit.Token(t, signer, "acme", auth.ScopeWrite)
+	x.other = testkit.Token(t, signer, "other")
 	claims := func(tenant string, exp time.Time) auth.Claims {
 		return auth.Claims{Tenant: tenant, Scopes: auth.AllScopes, RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: "eventflow", Audience: jwt.ClaimStrings{"eventflow"}, ExpiresAt: jwt.NewNumericDate(exp)}}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 // fnView is the part of a function answer these tests look at.
@@ -48,7 +49,7 @@ func TestCreateIfNoneMatch(t *testing.T) {
 	if fn := decode[fnView](t, body); fn.Generation != 1 || resp.Header.Get("Location") != "/v1/functions/once" {
 		t.Fatalf("create: generation %d, Location %q", fn.Generation, resp.Header.Get("Location"))
 	}
-	if n := f.streamMsgs(t, events.StreamCommands); n != 1 {
+	if n := testkit.StreamState(t, f.js, events.StreamCommands).Msgs; n != 1 {
 		t.Fatalf("%d commands after the create, want 1", n)
 	}
 
@@ -61,7 +62,7 @@ func TestCreateIfNoneMatch(t *testing.T) {
 	if e.Error.Code != "already_exists" || e.Error.Message != `function "once" already exists; replace it with POST /v1/functions without If-None-Match: *, or PUT /v1/functions/once` {
 		t.Fatalf("second create: %s", body)
 	}
-	if n := f.streamMsgs(t, events.StreamCommands); n != 1 {
+	if n := testkit.StreamState(t, f.js, events.StreamCommands).Msgs; n != 1 {
 		t.Fatalf("%d commands after a refused create, want 1", n)
 	}
 	_, body = f.do(t, "GET", "/v1/functions/once", "")
@@ -85,12 +86,12 @@ func TestCreateIfNoneMatch(t *testing.T) {
 	if resp, body := f.do(t, "DELETE", "/v1/functions/once", ""); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("delete: %d %s", resp.StatusCode, body)
 	}
-	commands := f.streamMsgs(t, events.StreamCommands)
+	commands := testkit.StreamState(t, f.js, events.StreamCommands).Msgs
 	resp, body = f.do(t, "POST", "/v1/functions", `{"name":"once","command":["cat"]}`, inm...)
 	if e := decode[errView](t, body); resp.StatusCode != http.StatusPreconditionFailed || e.Error.Code != "already_exists" || !strings.Contains(e.Error.Message, "being deleted") {
 		t.Fatalf("create while deleting: %d %s, want 412 already_exists saying it is being deleted", resp.StatusCode, body)
 	}
-	if n := f.streamMsgs(t, events.StreamCommands); n != commands {
+	if n := testkit.StreamState(t, f.js, events.StreamCommands).Msgs; n != commands {
 		t.Fatalf("%d commands after a create refused while deleting, want %d", n, commands)
 	}
 
@@ -123,7 +124,7 @@ func TestCreateIfNoneMatchRefusesOtherValues(t *testing.T) {
 	if resp, body := f.do(t, "GET", "/v1/functions/odd", ""); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("after refused creates: %d %s, want 404", resp.StatusCode, body)
 	}
-	if n := f.streamMsgs(t, events.StreamCommands); n != 0 {
+	if n := testkit.StreamState(t, f.js, events.StreamCommands).Msgs; n != 0 {
 		t.Fatalf("%d commands published by refused creates", n)
 	}
 }
@@ -188,7 +189,7 @@ func TestCreateIfNoneMatchConcurrent(t *testing.T) {
 	if fn := decode[fnView](t, body); fn.Generation != 1 || !slices.Equal(fn.Command, []string{"echo", fmt.Sprint(winner)}) {
 		t.Fatalf("stored: generation %d, command %v; want 1, the winner's [echo %d]", fn.Generation, fn.Command, winner)
 	}
-	if c := f.streamMsgs(t, events.StreamCommands); c != 1 {
+	if c := testkit.StreamState(t, f.js, events.StreamCommands).Msgs; c != 1 {
 		t.Fatalf("%d commands published, want 1", c)
 	}
 }

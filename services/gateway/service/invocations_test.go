@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 type invocationPage struct {
@@ -132,7 +133,7 @@ func TestIdempotencyKeyConcurrentAndLegacy(t *testing.T) {
 			t.Fatalf("ids %v: want one", ids)
 		}
 	}
-	if m := f.streamMsgs(t, events.StreamInvocations); m != 1 {
+	if m := testkit.StreamState(t, f.js, events.StreamInvocations).Msgs; m != 1 {
 		t.Fatalf("%d invocations queued, want 1", m)
 	}
 
@@ -150,7 +151,7 @@ func TestIdempotencyKeyConcurrentAndLegacy(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("X-Invocation-Id") != legacy || resp.Header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("legacy key: %d %s id %s", resp.StatusCode, body, resp.Header.Get("X-Invocation-Id"))
 	}
-	if m := f.streamMsgs(t, events.StreamInvocations); m != 1 {
+	if m := testkit.StreamState(t, f.js, events.StreamInvocations).Msgs; m != 1 {
 		t.Fatalf("%d invocations queued after the legacy replay, want 1", m)
 	}
 }

@@ -20,10 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"github.com/eventflow/eventflow/pkg/auth"
-	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 // These tests run Gateway.Serve, the http.Server the gateway and
@@ -42,18 +41,9 @@ type served struct {
 
 func serve(t *testing.T, limits HTTPLimits) *served {
 	t.Helper()
-	ns := natstest.Start(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	_, nc, js, _ := natstest.Provisioned(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := bus.Provision(ctx, js, events.DefaultOptions()); err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := auth.NewHS256([]byte(strings.Repeat("k", 32)))
+	signer := testkit.Signer(t)
 	reg := prometheus.NewRegistry()
 	gw, err := New(ctx, Config{MaxBodyBytes: 4096, HTTP: limits}, Deps{
 		NC: nc, JS: js, Auth: signer, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -74,8 +64,7 @@ func serve(t *testing.T, limits HTTPLimits) *served {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	tok, _, _ := signer.Issue(auth.TokenRequest{Tenant: "acme"})
-	return &served{addr: ln.Addr().String(), nc: nc, js: js, token: tok}
+	return &served{addr: ln.Addr().String(), nc: nc, js: js, token: testkit.Token(t, signer, "acme")}
 }
 
 func (s *served) dial(t *testing.T) net.Conn {

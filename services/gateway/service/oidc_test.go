@@ -17,6 +17,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/auth/oidctest"
 	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 const oidcAudience = "eventflow-gateway"
@@ -120,10 +121,7 @@ func functionNames(t *testing.T, r reply) []string {
 // (RS256 and ES256) and development tokens both work, each confined to its
 // tenant; refused tokens get 401 with the reason.
 func TestOIDCTokensThroughTheAPI(t *testing.T) {
-	hs, err := auth.NewHS256([]byte(strings.Repeat("k", 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	hs := testkit.Signer(t)
 	g, err := startOIDCGateway(t, hs, true)
 	if err != nil {
 		t.Fatal(err)
@@ -209,11 +207,8 @@ func TestOIDCOnlyGateway(t *testing.T) {
 	if names := functionNames(t, g.call(t, tok, "GET", "/v1/functions", "")); !slices.Equal(names, []string{"only"}) {
 		t.Fatalf("list %v, want [only]", names)
 	}
-	other, _ := auth.NewHS256([]byte(strings.Repeat("k", 32)))
-	dev, _, err := other.Issue(auth.TokenRequest{Tenant: "acme"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A development token of another signer over the same key.
+	dev := testkit.Token(t, testkit.Signer(t), "acme")
 	if r := g.call(t, dev, "GET", "/v1/functions", ""); r.status != http.StatusUnauthorized {
 		t.Fatalf("an HS256 token with OIDC only: %d %s", r.status, r.body)
 	}

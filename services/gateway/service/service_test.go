@@ -10,15 +10,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/eventflow/eventflow/pkg/auth"
-	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 type fixture struct {
@@ -30,31 +29,21 @@ type fixture struct {
 // start runs the gateway alone (no deployer, no invoker) on a real NATS.
 func start(t *testing.T) *fixture {
 	t.Helper()
-	signer, _ := auth.NewHS256([]byte(strings.Repeat("k", 32)))
+	signer := testkit.Signer(t)
 	srv, js, err := startGateway(t, Config{MaxBodyBytes: 4096}, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, _ := signer.Issue(auth.TokenRequest{Tenant: "acme"})
-	return &fixture{srv: srv, js: js, token: tok}
+	return &fixture{srv: srv, js: js, token: testkit.Token(t, signer, "acme")}
 }
 
 // startGateway serves a gateway with cfg and the verifier v over a fresh,
 // provisioned NATS server; the error is New's.
 func startGateway(t *testing.T, cfg Config, v auth.Verifier) (*httptest.Server, jetstream.JetStream, error) {
 	t.Helper()
-	ns := natstest.Start(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	_, nc, js, _ := natstest.Provisioned(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	if err := bus.Provision(ctx, js, events.DefaultOptions()); err != nil {
-		t.Fatal(err)
-	}
 	reg := prometheus.NewRegistry()
 	gw, err := New(ctx, cfg, Deps{
 		NC: nc, JS: js, Auth: v, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -84,19 +73,6 @@ func (f *fixture) do(t *testing.T, method, path, body string, hdr ...string) (*h
 	return resp, string(b)
 }
 
-func (f *fixture) streamMsgs(t *testing.T, stream string) uint64 {
-	t.Helper()
-	s, err := f.js.Stream(context.Background(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
-}
-
 // TestTraceContextCrossesIntoCommand: the caller's W3C traceparent reaches
 // the command message, so the deployer's span joins the same trace.
 func TestTraceContextCrossesIntoCommand(t *testing.T) {
@@ -121,7 +97,7 @@ func TestTraceContextCrossesIntoCommand(t *testing.T) {
 	}
 	// The same spec again is not a new generation and sends no command.
 	f.do(t, "POST", "/v1/functions", `{"name":"traced","command":["cat"]}`)
-	if n := f.streamMsgs(t, events.StreamCommands); n != 1 {
+	if n := testkit.StreamState(t, f.js, events.StreamCommands).Msgs; n != 1 {
 		t.Fatalf("%d commands after an identical upsert, want 1", n)
 	}
 }
@@ -137,10 +113,10 @@ func TestRefusedRequestsPublishNothing(t *testing.T) {
 	if resp, _ := f.do(t, "POST", "/v1/functions/nope:invoke?async=true", "x"); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("invoke of unknown function: %d", resp.StatusCode)
 	}
-	if n := f.streamMsgs(t, events.StreamCommands); n != 0 {
+	if n := testkit.StreamState(t, f.js, events.StreamCommands).Msgs; n != 0 {
 		t.Fatalf("%d commands published by refused requests", n)
 	}
-	if n := f.streamMsgs(t, events.StreamInvocations); n != 0 {
+	if n := testkit.StreamState(t, f.js, events.StreamInvocations).Msgs; n != 0 {
 		t.Fatalf("%d invocations queued by refused requests", n)
 	}
 }

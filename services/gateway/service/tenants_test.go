@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eventflow/eventflow/pkg/auth"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 func TestTenantLimitsDefaults(t *testing.T) {
@@ -27,8 +27,8 @@ func TestTenantLimitsDefaults(t *testing.T) {
 // TestTenantLimitsReachTheAPI: the gateway applies Config.Tenants, its
 // defaults when unset, and no limit when Unlimited.
 func TestTenantLimitsReachTheAPI(t *testing.T) {
-	signer, _ := auth.NewHS256([]byte(strings.Repeat("k", 32)))
-	tok, _, _ := signer.Issue(auth.TokenRequest{Tenant: "acme"})
+	signer := testkit.Signer(t)
+	tok := testkit.Token(t, signer, "acme")
 	send := func(srvURL, method, path, body string) int {
 		t.Helper()
 		req, _ := http.NewRequest(method, srvURL+path, strings.NewReader(body))

@@ -15,9 +15,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 // do sends method path with body and headers (name, value pairs) and reads
@@ -98,7 +98,7 @@ func TestBodyMustBeOneJSONValue(t *testing.T) {
 
 // TestTokenBodyMustBeOneJSONValue: POST /auth/token decodes the same way.
 func TestTokenBodyMustBeOneJSONValue(t *testing.T) {
-	h := openAPITestEngine(t, mustSigner(t), nil)
+	h := openAPITestEngine(t, testkit.Signer(t), nil)
 	for body, want := range map[string]int{
 		`{"tenant":"demo"}`:   http.StatusOK,
 		`{"tenant":"demo"}}`:  http.StatusBadRequest,
@@ -157,7 +157,7 @@ func TestJSONContentTypes(t *testing.T) {
 		t.Errorf("async invoke with a YAML payload: %d %s, want 202", code, body)
 	}
 
-	h := openAPITestEngine(t, mustSigner(t), nil)
+	h := openAPITestEngine(t, testkit.Signer(t), nil)
 	req := httptest.NewRequest("POST", "/auth/token", strings.NewReader(`{"tenant":"demo"}`))
 	req.Header.Set("Content-Type", "application/yaml")
 	w := httptest.NewRecorder()
@@ -242,15 +242,6 @@ func natsMsg(subject, data string, hdr ...string) *nats.Msg {
 		m.Header.Set(hdr[i], hdr[i+1])
 	}
 	return m
-}
-
-func mustSigner(t *testing.T) *auth.HS256 {
-	t.Helper()
-	s, err := auth.NewHS256([]byte(strings.Repeat("k", 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 type errReader struct{ err error }

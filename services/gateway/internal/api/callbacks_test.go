@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/eventflow/eventflow/pkg/egress"
 	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/testkit"
 	"github.com/eventflow/eventflow/pkg/webhook"
 )
 
@@ -17,20 +17,6 @@ var callbackDNS = egress.Hosts{
 	"hooks.example":    {"93.184.216.34"},
 	"internal.example": {"10.0.0.5", "fd00::5"},
 	"metadata.example": {"169.254.169.254"},
-}
-
-// invocationsStored is how many invocations the work queue holds.
-func (f *streamFixture) invocationsStored(t *testing.T) uint64 {
-	t.Helper()
-	s, err := f.js.Stream(context.Background(), events.StreamInvocations)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
 }
 
 // TestCallbackDestinationRefusedAtAccept: with the default policy (public
@@ -72,7 +58,7 @@ func TestCallbackDestinationRefusedAtAccept(t *testing.T) {
 			t.Errorf("%s: %s does not say why (%q)", callback, body, why)
 		}
 	}
-	if n := f.invocationsStored(t); n != 0 {
+	if n := testkit.StreamState(t, f.js, events.StreamInvocations).Msgs; n != 0 {
 		t.Fatalf("%d invocations queued for refused callbacks", n)
 	}
 	// Public destinations, and a name that does not resolve now (the
@@ -82,7 +68,7 @@ func TestCallbackDestinationRefusedAtAccept(t *testing.T) {
 			t.Errorf("%s: %d %s, want 202", callback, code, body)
 		}
 	}
-	if n := f.invocationsStored(t); n != 3 {
+	if n := testkit.StreamState(t, f.js, events.StreamInvocations).Msgs; n != 3 {
 		t.Fatalf("%d invocations queued, want 3", n)
 	}
 }

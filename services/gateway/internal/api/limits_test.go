@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 // request sends GET path with token through client; the response body is
@@ -49,7 +50,7 @@ func TestStreamsLeaveNothingBehind(t *testing.T) {
 	streams := []string{events.StreamLogs, events.StreamEvents, events.StreamDeadLetters}
 	base := map[string]int{}
 	for _, s := range streams {
-		base[s] = f.consumers(t, s)
+		base[s] = testkit.StreamState(t, f.js, s).Consumers
 	}
 	baseG := runtime.NumGoroutine()
 
@@ -122,11 +123,11 @@ func TestStreamsLeaveNothingBehind(t *testing.T) {
 	tr.CloseIdleConnections()
 
 	for _, s := range streams {
-		waitUntil(t, s+" consumers back to "+fmt.Sprint(base[s]), func() bool { return f.consumers(t, s) == base[s] })
+		testkit.WaitFor(t, waitWithin, s+" consumers back to "+fmt.Sprint(base[s]), func() bool { return testkit.StreamState(t, f.js, s).Consumers == base[s] })
 	}
 	const margin = 10
 	var g int
-	waitUntil(t, fmt.Sprintf("goroutines back within %d of %d", margin, baseG), func() bool {
+	testkit.WaitFor(t, waitWithin, fmt.Sprintf("goroutines back within %d of %d", margin, baseG), func() bool {
 		g = runtime.NumGoroutine()
 		return g <= baseG+margin
 	})
@@ -221,7 +222,7 @@ func TestStreamsBoundedPerTenant(t *testing.T) {
 
 	// Closing one stream frees its place.
 	cancels[0]()
-	waitUntil(t, "a place freed once a stream closed", func() bool {
+	testkit.WaitFor(t, waitWithin, "a place freed once a stream closed", func() bool {
 		code, _, _ := get(f.token, "/v1/events?follow=false")
 		return code == http.StatusOK
 	})

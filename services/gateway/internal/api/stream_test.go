@@ -19,11 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/catalog"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
+	"github.com/eventflow/eventflow/pkg/testkit"
 	"github.com/eventflow/eventflow/services/gateway/internal/store"
 )
 
@@ -56,10 +56,7 @@ func startStreamAPIWith(t *testing.T, cfg Config) *streamFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := auth.NewHS256([]byte(strings.Repeat("k", 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := testkit.Signer(t)
 	pub := bus.NewAsyncPublisher(js, func(error) {})
 	t.Cleanup(pub.Close)
 	reg := prometheus.NewRegistry() // GET /metrics serves what is registered
@@ -73,13 +70,7 @@ func startStreamAPIWith(t *testing.T, cfg Config) *streamFixture {
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	issue := func(tenant string) string {
-		tok, _, err := signer.Issue(auth.TokenRequest{Tenant: tenant})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	issue := func(tenant string) string { return testkit.Token(t, signer, tenant) }
 	return &streamFixture{srv: srv, js: js, token: issue("acme"), issue: issue}
 }
 
@@ -130,34 +121,6 @@ func (f *streamFixture) publish(t *testing.T, subject string, data []byte) uint6
 		t.Fatal(err)
 	}
 	return ack.Sequence
-}
-
-// consumers is how many consumers stream has on the server.
-func (f *streamFixture) consumers(t *testing.T, stream string) int {
-	t.Helper()
-	s, err := f.js.Stream(context.Background(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Consumers
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(waitWithin)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("%s: not within %s", what, waitWithin)
-		case <-tick.C:
-		}
-	}
 }
 
 type sseFrame struct {
@@ -273,7 +236,7 @@ func TestEventsFollowFalse(t *testing.T) {
 		}
 		assertFrames(t, "GET "+tc.path+" "+strings.Join(tc.hdr, ": "), parseSSE(t, body), tc.want...)
 		// The handler deletes its consumer before the response ends.
-		if n := f.consumers(t, events.StreamEvents); n != 0 {
+		if n := testkit.StreamState(t, f.js, events.StreamEvents).Consumers; n != 0 {
 			t.Fatalf("GET %s: %d consumers left on the events stream, want 0", tc.path, n)
 		}
 	}
@@ -325,7 +288,7 @@ func TestEventsFollowByDefault(t *testing.T) {
 	if l, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(l, ": stream of ") {
 		t.Fatalf("first line %q: %v", l, err)
 	}
-	if n := f.consumers(t, events.StreamEvents); n != 1 {
+	if n := testkit.StreamState(t, f.js, events.StreamEvents).Consumers; n != 1 {
 		t.Fatalf("%d consumers while following, want 1", n)
 	}
 	fresh := f.publishEvent(t, "acme", "b", "io.eventflow.invocation.queued")
@@ -333,7 +296,7 @@ func TestEventsFollowByDefault(t *testing.T) {
 
 	cancel()
 	resp.Body.Close()
-	waitUntil(t, "consumer deleted after the client left", func() bool { return f.consumers(t, events.StreamEvents) == 0 })
+	testkit.WaitFor(t, waitWithin, "consumer deleted after the client left", func() bool { return testkit.StreamState(t, f.js, events.StreamEvents).Consumers == 0 })
 }
 
 // storedLine is a log line as the logs stream holds it.
@@ -423,7 +386,7 @@ func TestLogsSince(t *testing.T) {
 		if got := textLines(body); !slices.Equal(got, tc.want) {
 			t.Errorf("?%s: lines %q, want %q", tc.query, got, tc.want)
 		}
-		if n := f.consumers(t, events.StreamLogs); n != 0 {
+		if n := testkit.StreamState(t, f.js, events.StreamLogs).Consumers; n != 0 {
 			t.Fatalf("?%s: %d consumers left on the logs stream, want 0", tc.query, n)
 		}
 	}
@@ -452,7 +415,7 @@ func TestLogsSince(t *testing.T) {
 	}
 	cancel()
 	resp.Body.Close()
-	waitUntil(t, "logs consumer deleted after the client left", func() bool { return f.consumers(t, events.StreamLogs) == 0 })
+	testkit.WaitFor(t, waitWithin, "logs consumer deleted after the client left", func() bool { return testkit.StreamState(t, f.js, events.StreamLogs).Consumers == 0 })
 }
 
 func TestLogsSinceRefusesBadValues(t *testing.T) {

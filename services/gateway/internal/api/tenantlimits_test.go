@@ -15,6 +15,7 @@ import (
 
 	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 // These tests play the per-tenant limits (limits.go) against the API
@@ -119,7 +120,7 @@ func TestTenantRateLimit(t *testing.T) {
 		t.Fatalf("acme again at once: %d, want 429", code)
 	}
 	refused++
-	waitUntil(t, "acme's next token", func() bool {
+	testkit.WaitFor(t, waitWithin, "acme's next token", func() bool {
 		code, _, _ := f.doAs(t, f.token, "GET", "/v1/functions", "")
 		if code == http.StatusTooManyRequests {
 			refused++
@@ -202,18 +203,6 @@ func TestFunctionQuota(t *testing.T) {
 		code, body, _ := f.doAs(t, token, "POST", "/v1/functions", `{"name":"`+name+`","command":["cat"]}`, hdr...)
 		return code, body
 	}
-	commands := func() uint64 {
-		t.Helper()
-		s, err := f.js.Stream(context.Background(), events.StreamCommands)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := s.Info(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return info.State.Msgs
-	}
 	for _, name := range []string{"one", "two"} {
 		if code, body := create(f.token, name); code != http.StatusAccepted {
 			t.Fatalf("create %s: %d %s", name, code, body)
@@ -230,7 +219,7 @@ func TestFunctionQuota(t *testing.T) {
 	if code, body := f.get(t, "/v1/functions"); code != http.StatusOK || strings.Count(body, `"name":`) != 2 {
 		t.Errorf("list after the refusal: %d %s, want two functions", code, body)
 	}
-	if n := commands(); n != 2 {
+	if n := testkit.StreamState(t, f.js, events.StreamCommands).Msgs; n != 2 {
 		t.Errorf("%d commands published, want 2 (none for the refused create)", n)
 	}
 
