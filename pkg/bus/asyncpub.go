@@ -6,46 +6,63 @@ import (
 )
 
 // AsyncPublisher publishes without waiting for each ack, for messages
-// nobody waits on (log lines, lifecycle events): one goroutine settles the
-// acks in order and reports each outcome, so publishing never costs a round
-// trip. JetStream bounds the acks in flight.
+// nobody waits on (log lines, lifecycle events, the gateway's queued
+// records): one goroutine settles the acks in order and reports each
+// outcome, so publishing never costs a round trip. JetStream bounds the
+// acks in flight.
 type AsyncPublisher struct {
 	js      jetstream.JetStream
-	futures chan jetstream.PubAckFuture
+	futures chan pending
 	done    chan struct{}
 	onAck   func(err error)
 }
 
+type pending struct {
+	f    jetstream.PubAckFuture
+	then func(err error)
+}
+
 // NewAsyncPublisher starts the settling goroutine; onAck (may be nil) is
-// called with nil or the error of every message.
+// called with nil or the error of every message published without a
+// callback of its own.
 func NewAsyncPublisher(js jetstream.JetStream, onAck func(err error)) *AsyncPublisher {
-	p := &AsyncPublisher{js: js, futures: make(chan jetstream.PubAckFuture, 4096), done: make(chan struct{}), onAck: onAck}
+	p := &AsyncPublisher{js: js, futures: make(chan pending, 4096), done: make(chan struct{}), onAck: onAck}
 	go func() {
 		defer close(p.done)
-		for f := range p.futures {
+		for pf := range p.futures {
 			var err error
 			select {
-			case <-f.Ok():
-			case err = <-f.Err():
+			case <-pf.f.Ok():
+			case err = <-pf.f.Err():
 			}
-			if p.onAck != nil {
-				p.onAck(err)
-			}
+			p.report(pf.then, err)
 		}
 	}()
 	return p
 }
 
 // Publish sends msg; a failure to send is reported to onAck at once.
-func (p *AsyncPublisher) Publish(msg *nats.Msg) {
+func (p *AsyncPublisher) Publish(msg *nats.Msg) { p.PublishThen(msg, nil) }
+
+// PublishThen sends msg and calls then (instead of onAck) with its
+// outcome, from the settling goroutine, or at once if it could not be
+// sent. then must not block for long: acks after it wait for it.
+func (p *AsyncPublisher) PublishThen(msg *nats.Msg, then func(err error)) {
 	f, err := p.js.PublishMsgAsync(msg)
 	if err != nil {
-		if p.onAck != nil {
-			p.onAck(err)
-		}
+		p.report(then, err)
 		return
 	}
-	p.futures <- f
+	p.futures <- pending{f: f, then: then}
+}
+
+func (p *AsyncPublisher) report(then func(error), err error) {
+	switch {
+	case then != nil:
+		then(err)
+	case p.onAck != nil:
+		p.onAck(err)
+	}
 }
 
 // Close waits until every published message is settled. No Publish may

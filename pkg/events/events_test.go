@@ -2,7 +2,9 @@ package events
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestSubjects(t *testing.T) {
@@ -64,5 +66,20 @@ func TestCloudEventJSON(t *testing.T) {
 	}
 	if m["specversion"] != "1.0" || EventSubject("acme", "upper", ev.Type) != "eventflow.events.acme.upper.function.ready" {
 		t.Fatalf("event %s", b)
+	}
+}
+
+func TestInvocationIDTime(t *testing.T) {
+	before := time.Now().Truncate(time.Millisecond)
+	id := NewInvocationID()
+	after := time.Now()
+	got, ok := InvocationIDTime(id)
+	if !ok || got.Before(before) || got.After(after) {
+		t.Fatalf("InvocationIDTime(%s) = %v, %v; made between %v and %v", id, got, ok, before, after)
+	}
+	for _, bad := range []string{"", "xyz", strings.Repeat("g", 32), strings.Repeat("0", 31)} {
+		if _, ok := InvocationIDTime(bad); ok {
+			t.Errorf("InvocationIDTime(%q) ok", bad)
+		}
 	}
 }

@@ -234,6 +234,21 @@ func ValidInvocationID(s string) bool {
 	return err == nil
 }
 
+// InvocationIDTime is when NewInvocationID made id (to the millisecond,
+// the clock of the host that made it); ok is false for an id not of its
+// shape. An id made otherwise (LegacyIdempotentInvocationID) gives a
+// meaningless time.
+func InvocationIDTime(id string) (t time.Time, ok bool) {
+	if !ValidInvocationID(id) {
+		return time.Time{}, false
+	}
+	ms, err := strconv.ParseUint(id[:12], 16, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(int64(ms)), true
+}
+
 // LogLine is the body of a message on the logs stream.
 type LogLine struct {
 	Time     time.Time `json:"time"`

@@ -70,7 +70,9 @@ type Deps struct {
 	Tracer  trace.Tracer
 	Metrics *Metrics
 	Ready   func(context.Context) error
-	// Events publishes lifecycle events without waiting for them.
+	// Events publishes lifecycle events, and the queued records of
+	// accepted async invocations, without waiting for them; closing it
+	// (after the server stopped) waits until they are stored.
 	Events *bus.AsyncPublisher
 }
 
@@ -81,10 +83,17 @@ type API struct {
 	streams *streamLimiter
 	rates   *tenantRates // nil: no rate limit
 	writes  tenantLocks  // a tenant's function writes, one at a time
+	queued  *queuedRecords
 }
 
 // New builds the gin engine with every route.
 func New(cfg Config, d Deps) *gin.Engine {
+	h, _ := newAPI(cfg, d)
+	return h
+}
+
+// newAPI builds the engine and the API behind it (which tests look into).
+func newAPI(cfg Config, d Deps) (*gin.Engine, *API) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
@@ -97,7 +106,7 @@ func New(cfg Config, d Deps) *gin.Engine {
 	if cfg.MaxStreamsPerTenant <= 0 {
 		cfg.MaxStreamsPerTenant = defaultMaxStreamsPerTenant
 	}
-	a := &API{Deps: d, cfg: cfg, streams: newStreamLimiter(cfg.MaxStreamsPerTenant)}
+	a := &API{Deps: d, cfg: cfg, streams: newStreamLimiter(cfg.MaxStreamsPerTenant), queued: newQueuedRecords(d.Store, d.Events, d.Log)}
 	if cfg.TenantRate > 0 {
 		if cfg.TenantBurst < 1 {
 			cfg.TenantBurst = int(math.Ceil(cfg.TenantRate))
@@ -153,7 +162,7 @@ func New(cfg Config, d Deps) *gin.Engine {
 	v1.GET("/invocations/:id", a.requireAny(auth.ScopeRead, auth.ScopeInvoke), a.getInvocation)
 	v1.GET("/events", a.require(auth.ScopeRead), a.lifecycleEvents)
 	v1.GET("/callback-key", a.require(auth.ScopeWrite), a.callbackKey)
-	return r
+	return r, a
 }
 
 // isAPIPath tells the API's paths from the console's.

@@ -59,7 +59,7 @@ func (a *API) invoke(c *gin.Context) {
 			// A repeat: the first request's invocation, or (if that one
 			// was not recorded, e.g. not queued) the same id again.
 			id, keyFound = prevID, true
-			if prev, err := a.Store.Invocation(c, tenant, id); err == nil {
+			if prev, err := a.invocationRecord(c, tenant, id); err == nil {
 				a.replay(c, prev, async)
 				return
 			}
@@ -84,7 +84,7 @@ func (a *API) invoke(c *gin.Context) {
 		}
 		if claimed != id {
 			id = claimed
-			if prev, err := a.Store.Invocation(c, tenant, id); err == nil {
+			if prev, err := a.invocationRecord(c, tenant, id); err == nil {
 				a.replay(c, prev, async)
 				return
 			}
@@ -226,50 +226,44 @@ func (a *API) invokeSync(c *gin.Context, tenant string, spec function.Spec, id s
 }
 
 // invokeAsync stores the invocation on the JetStream work queue and answers
-// 202 only once JetStream has acknowledged it. The "queued" record is
-// written alongside; the invoker's own records take precedence.
+// 202 once JetStream has acknowledged it: the accept's one durable write.
+// The "queued" record and event follow without being waited for
+// (queuedRecords); a GET right after the 202 still finds the record.
 func (a *API) invokeAsync(c *gin.Context, tenant, name, id, callback string, payload []byte) {
 	now := time.Now().UTC()
 	msg := events.Invocation{ID: id, Tenant: tenant, Function: name, Payload: payload,
 		ContentType: c.GetHeader("Content-Type"), CallbackURL: callback, AcceptedAt: now}.Msg()
 	telemetry.Inject(c, msg)
-
-	rec := events.StoredInvocation{ID: id, Tenant: tenant, Function: name, Async: true, Status: events.StatusQueued, CreatedAt: now}
-	if callback != "" {
-		rec.Callback = &events.CallbackStatus{URL: callback, Status: events.CallbackPending}
-	}
-	recorded := make(chan error, 1)
-	go func() { recorded <- a.Store.CreateQueued(c, rec) }()
-	ack, pubErr := a.JS.PublishMsg(c, msg)
-	recErr := <-recorded
-	if pubErr == nil && ack.Duplicate {
-		// The same Idempotency-Key arrived twice at once: JetStream kept one.
-		c.Header("Idempotent-Replayed", "true")
-	}
-	if pubErr != nil {
-		if recErr == nil {
-			a.Store.DeleteInvocation(context.WithoutCancel(c), tenant, name, id)
-		}
-		if events.IsQueueFull(pubErr) {
+	ack, err := a.JS.PublishMsg(c, msg)
+	if err != nil {
+		if events.IsQueueFull(err) {
 			a.Metrics.invocations.WithLabelValues("async", "queue_full").Inc()
 			a.refuseQueueFull(c, tenant, name, "the invocation was not queued and nothing was stored")
 			return
 		}
 		a.Metrics.invocations.WithLabelValues("async", "unavailable").Inc()
-		a.Log.ErrorContext(c, "invocation not queued", "tenant", tenant, "function", name, "err", pubErr)
+		a.Log.ErrorContext(c, "invocation not queued", "tenant", tenant, "function", name, "err", err)
 		abort(c, http.StatusServiceUnavailable, CodeUnavailable, "the invocation could not be queued; nothing was stored; try again")
 		return
 	}
-	if recErr != nil {
-		a.Log.WarnContext(c, "queued invocation has no record yet; the invoker will write it", "id", id, "err", recErr)
+	if ack.Duplicate {
+		// The same Idempotency-Key arrived twice at once: JetStream kept
+		// one, and the request that stored it writes its record.
+		c.Header("Idempotent-Replayed", "true")
+	} else {
+		rec := events.StoredInvocation{ID: id, Tenant: tenant, Function: name, Async: true, Status: events.StatusQueued, CreatedAt: now}
+		if callback != "" {
+			rec.Callback = &events.CallbackStatus{URL: callback, Status: events.CallbackPending}
+		}
+		var evMsg *nats.Msg
+		if ev, err := events.InvocationEvent(events.TypeInvocationQueued, Source, rec.View()); err == nil {
+			if evMsg, err = ev.Msg(); err == nil {
+				telemetry.Inject(c, evMsg)
+			}
+		}
+		a.queued.write(rec, evMsg)
 	}
 	a.Metrics.invocations.WithLabelValues("async", "accepted").Inc()
-	if ev, err := events.InvocationEvent(events.TypeInvocationQueued, Source, rec.View()); err == nil {
-		if msg, err := ev.Msg(); err == nil {
-			telemetry.Inject(c, msg)
-			a.Events.Publish(msg)
-		}
-	}
 	loc := "/v1/invocations/" + id
 	c.Header("Location", loc)
 	c.Header("X-Invocation-Id", id)
@@ -283,7 +277,7 @@ func (a *API) getInvocation(c *gin.Context) {
 		abort(c, http.StatusNotFound, CodeNotFound, fmt.Sprintf("invocation %q: not found", id))
 		return
 	}
-	r, err := a.Store.Invocation(c, claimsOf(c).Tenant, id)
+	r, err := a.invocationRecord(c, claimsOf(c).Tenant, id)
 	if err != nil {
 		a.fail(c, fmt.Errorf("invocation %q: %w", id, err))
 		return

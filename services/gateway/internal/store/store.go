@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventflow/eventflow/pkg/bus"
@@ -305,8 +306,10 @@ func (s *Store) Invocations(ctx context.Context, tenant, fn, status, before stri
 	return all[:min(limit, len(all))], nil
 }
 
-// CreateQueued writes the "queued" record of an accepted async invocation.
-// If the invoker got there first, its record wins and this is a no-op.
+// CreateQueued writes the "queued" record of an accepted async invocation
+// and waits for it. If the invoker got there first, its record wins and
+// this is a no-op. The accept path sends QueuedMsg instead, without
+// waiting; this is its retry.
 func (s *Store) CreateQueued(ctx context.Context, r events.StoredInvocation) error {
 	_, err := s.b.Invocations.Create(ctx, events.InvocationKey(r.Tenant, r.Function, r.ID), mustJSON(r))
 	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
@@ -314,6 +317,22 @@ func (s *Store) CreateQueued(ctx context.Context, r events.StoredInvocation) err
 	}
 	return nil
 }
+
+// QueuedMsg is the write of the "queued" record of an accepted async
+// invocation as a message to publish without waiting for it: a create
+// ($KV.<bucket>.<key>, expecting no earlier revision of the key), so it
+// never overwrites a record the invoker already wrote; IsRecordTaken
+// tells that refusal from a failure.
+func QueuedMsg(r events.StoredInvocation) *nats.Msg {
+	m := nats.NewMsg("$KV." + events.BucketInvocations + "." + events.InvocationKey(r.Tenant, r.Function, r.ID))
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+	m.Data = mustJSON(r)
+	return m
+}
+
+// IsRecordTaken reports whether a QueuedMsg was refused because the key
+// already has a record.
+func IsRecordTaken(err error) bool { return isCASConflict(err) }
 
 // IdempotentID returns the id of the invocation an Idempotency-Key of the
 // function made; found is false if the key is new (or expired with the
@@ -377,12 +396,6 @@ func mustJSON(v any) []byte {
 		panic(fmt.Sprintf("marshal %T: %v", v, err)) // only our own plain structs come here
 	}
 	return b
-}
-
-// DeleteInvocation removes a record written for an invocation that was then
-// not queued after all.
-func (s *Store) DeleteInvocation(ctx context.Context, tenant, fn, id string) {
-	_ = s.b.Invocations.Purge(ctx, events.InvocationKey(tenant, fn, id))
 }
 
 // RedriveInvocation sets a dead-lettered invocation's record back to

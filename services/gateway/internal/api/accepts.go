@@ -1,0 +1,154 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/eventflow/eventflow/pkg/bus"
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/services/gateway/internal/store"
+)
+
+// An async accept makes one durable write before its 202: the invocation
+// message on the work queue. The "queued" record and event follow without
+// being waited for (queuedRecords), so a 202 never waits for them; the
+// record is still there for a GET right after the 202: this gateway
+// remembers the records it has sent until they are stored, and a GET for
+// one waits for it (invocationRecord). If the record cannot be written,
+// the invocation is still queued and the invoker writes its record when it
+// runs it.
+
+const (
+	// recordWait bounds how long a GET waits for a record this gateway
+	// has sent and JetStream not yet stored.
+	recordWait = 5 * time.Second
+	// freshID is how young an id (by the time in it) must be for a GET
+	// that finds no record to look again: another gateway may have
+	// accepted it a moment ago and be writing its record.
+	freshID = 2 * time.Second
+	// maxRecordRetries bounds the retries of failed record writes running
+	// at once; past it, a failed write is left to the invoker.
+	maxRecordRetries = 64
+)
+
+// freshLooks are the waits before each second look for the record of a
+// fresh id (at most their sum, 215 ms, for an id nobody accepted).
+var freshLooks = []time.Duration{5 * time.Millisecond, 30 * time.Millisecond, 180 * time.Millisecond}
+
+// queuedRecords writes the queued records and events of accepted
+// invocations off the request path.
+type queuedRecords struct {
+	store   *store.Store
+	pub     *bus.AsyncPublisher
+	log     *slog.Logger
+	retries chan struct{}
+
+	mu      sync.Mutex
+	pending map[string]chan struct{} // id → closed once its record is settled
+}
+
+func newQueuedRecords(st *store.Store, pub *bus.AsyncPublisher, log *slog.Logger) *queuedRecords {
+	return &queuedRecords{store: st, pub: pub, log: log, retries: make(chan struct{}, maxRecordRetries), pending: map[string]chan struct{}{}}
+}
+
+// write sends the record of an accepted invocation, and its queued event
+// (ev, may be nil), without waiting for either.
+func (q *queuedRecords) write(rec events.StoredInvocation, ev *nats.Msg) {
+	done := make(chan struct{})
+	q.mu.Lock()
+	q.pending[rec.ID] = done
+	q.mu.Unlock()
+	q.pub.PublishThen(store.QueuedMsg(rec), func(err error) {
+		if err == nil || store.IsRecordTaken(err) { // taken: the invoker's record is newer
+			q.settle(rec.ID, done)
+			return
+		}
+		select {
+		case q.retries <- struct{}{}:
+			go func() {
+				defer func() { <-q.retries }()
+				ctx, cancel := context.WithTimeout(context.Background(), recordWait)
+				defer cancel()
+				if err := q.store.CreateQueued(ctx, rec); err != nil {
+					q.log.Warn("queued invocation has no record yet; the invoker will write it", "id", rec.ID, "err", err)
+				}
+				q.settle(rec.ID, done)
+			}()
+		default:
+			q.log.Warn("queued invocation has no record yet; the invoker will write it", "id", rec.ID, "err", err)
+			q.settle(rec.ID, done)
+		}
+	})
+	if ev != nil {
+		q.pub.Publish(ev)
+	}
+}
+
+func (q *queuedRecords) settle(id string, done chan struct{}) {
+	q.mu.Lock()
+	if q.pending[id] == done {
+		delete(q.pending, id)
+	}
+	q.mu.Unlock()
+	close(done)
+}
+
+// wait waits (bounded by ctx and recordWait) until the record of id, if
+// this gateway is writing it, is settled; it reports whether it was.
+func (q *queuedRecords) wait(ctx context.Context, id string) bool {
+	q.mu.Lock()
+	done := q.pending[id]
+	q.mu.Unlock()
+	if done == nil {
+		return false
+	}
+	t := time.NewTimer(recordWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return true
+}
+
+// invocationRecord reads the record of an invocation of the tenant's, as
+// GET /v1/invocations/{id} and Idempotency-Key replays do: read-your-writes
+// holds after a 202 even though its record is written after it.
+func (a *API) invocationRecord(ctx context.Context, tenant, id string) (events.InvocationRecord, error) {
+	r, err := a.Store.Invocation(ctx, tenant, id)
+	if !errors.Is(err, store.ErrNotFound) {
+		return r, err
+	}
+	if a.queued.wait(ctx, id) {
+		return a.Store.Invocation(ctx, tenant, id)
+	}
+	if !fresh(id, time.Now()) {
+		return r, err
+	}
+	for _, d := range freshLooks {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return r, err
+		case <-t.C:
+		}
+		if r, err = a.Store.Invocation(ctx, tenant, id); !errors.Is(err, store.ErrNotFound) {
+			return r, err
+		}
+	}
+	return r, err
+}
+
+// fresh reports whether id was made within freshID of now (either way:
+// clocks of two gateways differ a little).
+func fresh(id string, now time.Time) bool {
+	t, ok := events.InvocationIDTime(id)
+	return ok && t.After(now.Add(-freshID)) && t.Before(now.Add(freshID))
+}
