@@ -90,44 +90,70 @@ const maxUpdateTries = 16
 // does a change whose status is not a ValidTransition from the current
 // one (ErrInvalidTransition). It returns the record written.
 func UpdateInvocation(ctx context.Context, kv jetstream.KeyValue, key string, change func(cur StoredInvocation, exists bool) (StoredInvocation, error)) (StoredInvocation, error) {
-	for range maxUpdateTries {
-		var cur StoredInvocation
-		var rev uint64
-		e, err := kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return cur, fmt.Errorf("read invocation record %s: %w", key, err)
-		default:
-			if err := json.Unmarshal(e.Value(), &cur); err != nil {
-				return cur, fmt.Errorf("decode invocation record %s: %w", key, err)
+	cur, rev, err := readInvocation(ctx, kv, key)
+	if err != nil {
+		return cur, err
+	}
+	next, _, err := UpdateInvocationFrom(ctx, kv, key, cur, rev, change)
+	return next, err
+}
+
+// UpdateInvocationFrom is UpdateInvocation for a writer that already holds
+// the record as of revision rev (0: it found none), e.g. from its own last
+// write: the first try applies change to cur and writes with that revision,
+// with no read; only a conflict reads again (and re-applies change, as
+// UpdateInvocation does). It returns the record written and its revision,
+// for the writer's next write.
+func UpdateInvocationFrom(ctx context.Context, kv jetstream.KeyValue, key string, cur StoredInvocation, rev uint64, change func(cur StoredInvocation, exists bool) (StoredInvocation, error)) (StoredInvocation, uint64, error) {
+	for try := range maxUpdateTries {
+		if try > 0 {
+			var err error
+			if cur, rev, err = readInvocation(ctx, kv, key); err != nil {
+				return cur, 0, err
 			}
-			rev = e.Revision()
 		}
 		next, err := change(cur, rev != 0)
 		if err != nil {
-			return cur, err
+			return cur, rev, err
 		}
 		if from := cur.Status; rev != 0 && !ValidTransition(from, next.Status) {
-			return cur, fmt.Errorf("%w: %s to %s", ErrInvalidTransition, from, next.Status)
+			return cur, rev, fmt.Errorf("%w: %s to %s", ErrInvalidTransition, from, next.Status)
 		}
 		b, err := json.Marshal(next)
 		if err != nil {
-			return cur, err
+			return cur, rev, err
 		}
+		var nrev uint64
 		if rev == 0 {
-			_, err = kv.Create(ctx, key, b)
+			nrev, err = kv.Create(ctx, key, b)
 		} else {
-			_, err = kv.Update(ctx, key, b, rev)
+			nrev, err = kv.Update(ctx, key, b, rev)
 		}
 		if err == nil {
-			return next, nil
+			return next, nrev, nil
 		}
 		if !isRevisionMismatch(err) {
-			return cur, fmt.Errorf("write invocation record %s: %w", key, err)
+			return cur, rev, fmt.Errorf("write invocation record %s: %w", key, err)
 		}
 	}
-	return StoredInvocation{}, fmt.Errorf("write invocation record %s: still changing after %d tries", key, maxUpdateTries)
+	return StoredInvocation{}, 0, fmt.Errorf("write invocation record %s: still changing after %d tries", key, maxUpdateTries)
+}
+
+// readInvocation reads the record under key and its revision (0 and a
+// zero record when there is none).
+func readInvocation(ctx context.Context, kv jetstream.KeyValue, key string) (StoredInvocation, uint64, error) {
+	var cur StoredInvocation
+	e, err := kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return cur, 0, nil
+	case err != nil:
+		return cur, 0, fmt.Errorf("read invocation record %s: %w", key, err)
+	}
+	if err := json.Unmarshal(e.Value(), &cur); err != nil {
+		return cur, 0, fmt.Errorf("decode invocation record %s: %w", key, err)
+	}
+	return cur, e.Revision(), nil
 }
 
 // isRevisionMismatch reports a Create or Update that lost to another

@@ -128,7 +128,7 @@ func (q *queues) handle(msg jetstream.Msg) {
 	q.wg.Add(1)
 	go func() {
 		defer func() { <-q.slots; q.wg.Done() }()
-		q.iv.handleAsync(q.runCtx, msg)
+		q.iv.consume(q.runCtx, msg)
 	}()
 }
 

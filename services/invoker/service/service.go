@@ -80,6 +80,9 @@ type Invoker struct {
 	queues  *queues
 	cbs     jetstream.Consumer
 	events  *bus.AsyncPublisher
+	// consume takes an async invocation message to its settlement:
+	// handleAsync decides, the settler carries the decision out.
+	consume msgHandler
 
 	callbackClient *http.Client
 }
@@ -141,6 +144,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 	iv := &Invoker{cfg: cfg, d: d, records: records.Store{KV: b.Invocations},
 		callbackClient: cfg.CallbackDestinations.HTTPClient(15 * time.Second)}
 	iv.queues = newQueues(iv)
+	iv.consume = traced(d.Tracer, iv.settler().settled(iv.handleAsync))
 	iv.m = newMetrics(cfg, d)
 	onChange := func(ch catalog.Change) {
 		iv.queues.onChange(ch)
@@ -161,6 +165,22 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 	})
 	d.Registerer.MustRegister(iv.m.invocations, iv.m.duration, iv.m.running, iv.m.queueDepth, iv.m.fnInvocations, iv.m.fnDuration)
 	return iv, nil
+}
+
+// settler settles async invocations with the invoker's bucket, streams
+// and event publisher.
+func (iv *Invoker) settler() settler {
+	return settler{
+		retryDelay: iv.cfg.RetryDelay,
+		log:        iv.d.Log,
+		write:      iv.write,
+		publishDeadLetter: func(ctx context.Context, dl events.DeadLetter) error {
+			_, err := iv.d.JS.PublishMsg(ctx, dl.Msg())
+			return err
+		},
+		queueCallback: iv.queueCallback,
+		emit:          iv.emit,
+	}
 }
 
 // newMetrics builds the invoker's metrics (registered by New).
@@ -307,7 +327,9 @@ func (iv *Invoker) handleSync(ctx context.Context, msg *nats.Msg) {
 	r := newRecord(id, tenant, name, false, created)
 	finish(&r, res, runErr)
 	r.Attempts = 1
-	if _, err := iv.write(ctx, r); err != nil {
+	// No read first: a sync invocation has no record yet (a Create, which
+	// falls back to a read if there is one after all).
+	if _, _, err := iv.write(ctx, r, held{}); err != nil {
 		iv.d.Log.WarnContext(ctx, "sync invocation not recorded", "id", id, "err", err)
 	}
 }
@@ -319,49 +341,37 @@ func (iv *Invoker) replyError(msg *nats.Msg, reply *nats.Msg, code, text string)
 	_ = msg.RespondMsg(reply)
 }
 
-// handleAsync runs one queued invocation: record running, run with
-// in-progress acks, record the result, then ack.
-func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) {
-	ctx = telemetry.Extract(ctx, msg.Headers())
+// handleAsync runs one queued invocation and decides what becomes of it:
+// record running, run with in-progress acks, and return the outcome, which
+// the settler (settle.go) records and acks. The record is read once and
+// each write goes from the revision of the last, so a completion on the
+// happy path is one read and two revision-checked writes.
+func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) outcome {
 	inv, err := events.ParseInvocation(msg.Subject(), msg.Headers(), msg.Data())
 	if err != nil {
-		iv.d.Log.Warn("dropping malformed invocation", "subject", msg.Subject(), "err", err)
-		_ = msg.Term()
-		return
+		return drop(fmt.Errorf("subject %s: %w", msg.Subject(), err))
 	}
 	id, tenant, name := inv.ID, inv.Tenant, inv.Function
-	ctx, span := iv.d.Tracer.Start(ctx, "invoke async", trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(attribute.String("eventflow.invocation_id", id)))
-	defer span.End()
-	log := iv.d.Log.With("id", id, "tenant", tenant, "function", name)
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("eventflow.invocation_id", id))
+	who := newRecord(id, tenant, name, true, time.Time{})
 	md, err := msg.Metadata()
 	if err != nil {
-		log.WarnContext(ctx, "invocation without metadata", "err", err)
-		_ = msg.Nak()
-		return
+		return redeliverLater(who, fmt.Errorf("invocation without metadata: %w", err))
 	}
 	// Attempts go on counting across a redrive from the dead letters.
 	attempt := inv.PriorAttempts + int(md.NumDelivered)
 
-	r, ok, err := iv.records.Get(ctx, tenant, name, id)
+	r, rev, err := iv.records.Read(ctx, tenant, name, id)
 	if err != nil {
-		log.WarnContext(ctx, "read record; will retry", "err", err)
-		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
-		return
+		return redeliverLater(who, fmt.Errorf("read record: %w", err))
 	}
-	if ok && r.Done() {
+	from := held{rec: r, rev: rev}
+	if rev != 0 && r.Done() {
 		// Redelivered after the result was recorded but before the ack
 		// landed: do not run it twice (but do not lose its callback).
-		if r.Callback != nil && r.Callback.Status == events.CallbackPending {
-			if err := iv.queueCallback(ctx, r); err != nil {
-				_ = msg.NakWithDelay(iv.cfg.RetryDelay)
-				return
-			}
-		}
-		_ = msg.Ack()
-		return
+		return alreadySettled(r, nil)
 	}
-	if !ok {
+	if rev == 0 {
 		created := inv.AcceptedAt
 		if created.IsZero() {
 			created = md.Timestamp
@@ -377,26 +387,21 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) {
 	}
 	if err != nil {
 		if !errors.Is(err, catalog.ErrNotFound) {
-			_ = msg.NakWithDelay(iv.cfg.RetryDelay)
-			return
+			return redeliverLater(who, fmt.Errorf("function %q: %w", name, err))
 		}
 		r.Attempts = attempt
 		finish(&r, runtime.InvokeResult{Error: fmt.Sprintf("function %q no longer exists", name)}, nil)
-		iv.complete(ctx, log, msg, r)
-		return
+		return done(r, from)
 	}
 	now := time.Now().UTC()
 	r.Status, r.Attempts, r.StartedAt = events.StatusRunning, attempt, &now
-	if r, err = iv.write(ctx, r); err != nil {
-		if errors.Is(err, events.ErrInvalidTransition) {
-			// Another delivery finished it meanwhile: it is settled.
-			log.InfoContext(ctx, "invocation finished elsewhere; not running it again", "err", err)
-			_ = msg.Ack()
-			return
-		}
-		log.WarnContext(ctx, "record running; will retry", "err", err)
-		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
-		return
+	r, from, err = iv.write(ctx, r, from)
+	if errors.Is(err, events.ErrInvalidTransition) {
+		// Another delivery finished it meanwhile (r is its record).
+		return alreadySettled(r, err)
+	}
+	if err != nil {
+		return redeliverLater(who, fmt.Errorf("record running: %w", err))
 	}
 	iv.emit(ctx, events.TypeInvocationStarted, r)
 
@@ -405,24 +410,16 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) {
 	stop()
 	finish(&r, res, runErr)
 	if r.Status == events.StatusSucceeded {
-		iv.complete(ctx, log, msg, r)
-		return
+		return done(r, from)
 	}
 	// A failed attempt: again after a backoff while the policy allows
 	// (the runtime failing to run it at all is always worth another try),
 	// else to the dead letters.
 	policy := fnRec.Spec.Retry()
 	if (runErr != nil || policy.Retries(failureKind(res))) && int(md.NumDelivered) < policy.MaxAttempts {
-		delay := policy.Delay(int(md.NumDelivered), rand.Float64())
-		r.Status = events.StatusRetrying
-		if _, err := iv.write(ctx, r); err != nil {
-			log.WarnContext(ctx, "record retrying", "err", err)
-		}
-		iv.emit(ctx, events.TypeInvocationRetrying, r)
-		_ = msg.NakWithDelay(delay)
-		return
+		return retryAfter(r, from, policy.Delay(int(md.NumDelivered), rand.Float64()))
 	}
-	iv.deadLetter(ctx, log, msg, inv, r)
+	return deadLettered(inv, r, from)
 }
 
 // failureKind names a failed run the way retry policies do.
@@ -441,68 +438,14 @@ func failureKind(res runtime.InvokeResult) string {
 	}
 }
 
-// deadLetter stores the invocation (payload, attempts, last error) on the
-// dead-letter stream, records it dead_lettered, and only then acks.
-func (iv *Invoker) deadLetter(ctx context.Context, log *slog.Logger, msg jetstream.Msg, inv events.Invocation, r events.StoredInvocation) {
-	// The same dead letter published twice (a crash before the ack) is
-	// stored once (its Nats-Msg-Id is per id and attempts).
-	dl := events.DeadLetter{Invocation: inv, Attempts: r.Attempts, Error: r.Error}
-	if _, err := iv.d.JS.PublishMsg(ctx, dl.Msg()); err != nil {
-		log.WarnContext(ctx, "dead-letter; will retry", "err", err)
-		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
-		return
-	}
-	r.Status = events.StatusDeadLettered
-	if _, err := iv.write(ctx, r); err != nil {
-		log.WarnContext(ctx, "record dead-lettered", "err", err)
-	}
-	log.InfoContext(ctx, "invocation dead-lettered", "attempts", r.Attempts, "error", r.Error)
-	iv.settle(ctx, log, msg, events.TypeInvocationDeadLettered, r)
-}
-
-// complete records the final result and only then acks, waiting for the
-// server to confirm the ack.
-func (iv *Invoker) complete(ctx context.Context, log *slog.Logger, msg jetstream.Msg, r events.StoredInvocation) {
-	r, err := iv.write(ctx, r)
-	if errors.Is(err, events.ErrInvalidTransition) {
-		// Another delivery recorded its end first; that one settles it.
-		log.InfoContext(ctx, "invocation finished elsewhere", "err", err)
-		_ = msg.Ack()
-		return
-	}
-	if err != nil {
-		log.WarnContext(ctx, "record result; will retry", "err", err)
-		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
-		return
-	}
-	typ := events.TypeInvocationSucceeded
-	if r.Status == events.StatusFailed {
-		typ = events.TypeInvocationFailed
-	}
-	iv.settle(ctx, log, msg, typ, r)
-}
-
-// settle finishes a recorded final outcome: the lifecycle event, the
-// callback queued durably, and only then the ack (a failed queueing naks,
-// so the message comes back and the callback is not lost).
-func (iv *Invoker) settle(ctx context.Context, log *slog.Logger, msg jetstream.Msg, typ string, r events.StoredInvocation) {
-	iv.emit(ctx, typ, r)
-	if err := iv.queueCallback(ctx, r); err != nil {
-		log.WarnContext(ctx, "queue callback; will retry", "err", err)
-		_ = msg.NakWithDelay(iv.cfg.RetryDelay)
-		return
-	}
-	if err := msg.DoubleAck(ctx); err != nil {
-		log.WarnContext(ctx, "ack", "err", err)
-	}
-}
-
 // write records this invoker's state of an invocation over the stored
-// record, revision-checked: a record another writer finished (or one being
-// redriven) is not overwritten (events.ErrInvalidTransition), and the
-// stored callback part and creation time are kept.
-func (iv *Invoker) write(ctx context.Context, r events.StoredInvocation) (events.StoredInvocation, error) {
-	return iv.records.Update(ctx, r.Tenant, r.Function, r.ID, func(cur events.StoredInvocation, exists bool) (events.StoredInvocation, error) {
+// record, revision-checked from the record held (held{}: none read, so a
+// Create), re-read only on a conflict: a record another writer finished
+// (or one being redriven) is not overwritten (events.ErrInvalidTransition,
+// with the record as stored), and the stored callback part and creation
+// time are kept. It returns what it wrote, held for the next write.
+func (iv *Invoker) write(ctx context.Context, r events.StoredInvocation, from held) (events.StoredInvocation, held, error) {
+	w, rev, err := iv.records.UpdateFrom(ctx, r.Tenant, r.Function, r.ID, from.rec, from.rev, func(cur events.StoredInvocation, exists bool) (events.StoredInvocation, error) {
 		if !exists {
 			return r, nil
 		}
@@ -516,6 +459,7 @@ func (iv *Invoker) write(ctx context.Context, r events.StoredInvocation) (events
 		}
 		return next, nil
 	})
+	return w, held{rec: w, rev: rev}, err
 }
 
 // emit publishes a lifecycle event without waiting for it to be stored:

@@ -20,21 +20,36 @@ type Store struct{ KV jetstream.KeyValue }
 
 // Get reads a record; ok is false when there is none.
 func (s Store) Get(ctx context.Context, tenant, fn, id string) (r events.StoredInvocation, ok bool, err error) {
+	r, rev, err := s.Read(ctx, tenant, fn, id)
+	return r, rev != 0, err
+}
+
+// Read reads a record and its revision (0 when there is none), for a
+// writer that goes on with UpdateFrom.
+func (s Store) Read(ctx context.Context, tenant, fn, id string) (r events.StoredInvocation, rev uint64, err error) {
 	e, err := s.KV.Get(ctx, events.InvocationKey(tenant, fn, id))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return r, false, nil
+		return r, 0, nil
 	}
 	if err != nil {
-		return r, false, fmt.Errorf("read invocation %s: %w", id, err)
+		return r, 0, fmt.Errorf("read invocation %s: %w", id, err)
 	}
 	if err := json.Unmarshal(e.Value(), &r); err != nil {
-		return r, false, fmt.Errorf("decode invocation %s: %w", id, err)
+		return r, 0, fmt.Errorf("decode invocation %s: %w", id, err)
 	}
-	return r, true, nil
+	return r, e.Revision(), nil
 }
 
 // Update applies change to the record of id as stored (see
 // events.UpdateInvocation) and returns what it wrote.
 func (s Store) Update(ctx context.Context, tenant, fn, id string, change func(cur events.StoredInvocation, exists bool) (events.StoredInvocation, error)) (events.StoredInvocation, error) {
 	return events.UpdateInvocation(ctx, s.KV, events.InvocationKey(tenant, fn, id), change)
+}
+
+// UpdateFrom is Update from the record cur the caller holds as of revision
+// rev (0: none), read by Read or written by its last UpdateFrom: no read
+// unless the revision went stale (events.UpdateInvocationFrom). It returns
+// what it wrote and the revision to go on from.
+func (s Store) UpdateFrom(ctx context.Context, tenant, fn, id string, cur events.StoredInvocation, rev uint64, change func(cur events.StoredInvocation, exists bool) (events.StoredInvocation, error)) (events.StoredInvocation, uint64, error) {
+	return events.UpdateInvocationFrom(ctx, s.KV, events.InvocationKey(tenant, fn, id), cur, rev, change)
 }
