@@ -84,6 +84,7 @@ type API struct {
 	rates   *tenantRates // nil: no rate limit
 	writes  tenantLocks  // a tenant's function writes, one at a time
 	queued  *queuedRecords
+	tokens  auth.Verifier // Deps.Auth behind a cache of verified tokens
 }
 
 // New builds the gin engine with every route.
@@ -106,7 +107,8 @@ func newAPI(cfg Config, d Deps) (*gin.Engine, *API) {
 	if cfg.MaxStreamsPerTenant <= 0 {
 		cfg.MaxStreamsPerTenant = defaultMaxStreamsPerTenant
 	}
-	a := &API{Deps: d, cfg: cfg, streams: newStreamLimiter(cfg.MaxStreamsPerTenant), queued: newQueuedRecords(d.Store, d.Events, d.Log)}
+	a := &API{Deps: d, cfg: cfg, streams: newStreamLimiter(cfg.MaxStreamsPerTenant), queued: newQueuedRecords(d.Store, d.Events, d.Log),
+		tokens: auth.NewCache(d.Auth, 0, 0)}
 	if cfg.TenantRate > 0 {
 		if cfg.TenantBurst < 1 {
 			cfg.TenantBurst = int(math.Ceil(cfg.TenantRate))

@@ -74,7 +74,7 @@ func (a *API) authenticate() gin.HandlerFunc {
 			abort(c, http.StatusUnauthorized, CodeUnauthenticated, "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)")
 			return
 		}
-		claims, err := a.Auth.Verify(token)
+		claims, err := a.tokens.Verify(token)
 		if err != nil {
 			c.Header("WWW-Authenticate", `Bearer realm="eventflow", error="invalid_token"`)
 			abort(c, http.StatusUnauthorized, CodeUnauthenticated, err.Error())
