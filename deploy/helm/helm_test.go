@@ -320,6 +320,32 @@ func TestToggles(t *testing.T) {
 			}
 		}
 	})
+	t.Run("invoker.maxFunctionSeries", func(t *testing.T) {
+		envOf := func(objs manifest.Objects, workload string) map[string]string {
+			env := map[string]string{}
+			for _, w := range manifest.Workloads(t, objs) {
+				if w.Name == workload {
+					for _, c := range w.Template.Spec.Containers {
+						for _, e := range c.Env {
+							env[e.Name] = e.Value
+						}
+					}
+				}
+			}
+			return env
+		}
+		const name = "EVENTFLOW_INVOKER_MAX_FUNCTION_SERIES"
+		objs := manifest.Parse(t, manifest.HelmTemplate(t, "eventflow", "eventflow", "--set", "invoker.maxFunctionSeries=250"))
+		if got := envOf(objs, "eventflow-invoker")[name]; got != "250" {
+			t.Errorf("invoker %s = %q, want 250", name, got)
+		}
+		if _, ok := envOf(objs, "eventflow-gateway")[name]; ok {
+			t.Errorf("gateway has %s", name)
+		}
+		if _, ok := envOf(manifest.Parse(t, manifest.HelmTemplate(t, "eventflow", "eventflow")), "eventflow-invoker")[name]; ok {
+			t.Errorf("invoker has %s with the default (0)", name)
+		}
+	})
 	t.Run("nats.auth.secretName", func(t *testing.T) {
 		objs := manifest.Parse(t, manifest.HelmTemplate(t, "eventflow", "eventflow", "--set", "nats.auth.secretName=bus-auth"))
 		exp := exp
