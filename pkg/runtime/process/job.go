@@ -23,7 +23,7 @@ func (r *Runtime) invokeJob(ctx context.Context, tenant string, spec function.Sp
 	if len(spec.Command) == 0 {
 		return fail(msgNoCommand)
 	}
-	path, err := r.resolve(spec.Command[0])
+	path, err := r.resolveCached(spec.Command[0])
 	if err != nil {
 		return fail(err.Error())
 	}

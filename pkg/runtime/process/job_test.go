@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
 	"github.com/eventflow/eventflow/pkg/runtime"
+	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
 )
 
 func invoke(t *testing.T, r *Runtime, spec function.Spec, req runtime.InvokeRequest) runtime.InvokeResult {
@@ -336,5 +338,109 @@ func TestFollowLogsAfterCancelGivesUp(t *testing.T) {
 	}
 	if len(out) != 1 || r.DroppedLogLines() != 1 {
 		t.Errorf("out holds %d lines, %d dropped; want 1 and 1", len(out), r.DroppedLogLines())
+	}
+}
+
+// TestJobStdinAndDescriptors: the payload reaches stdin whole whether it
+// fits in the pipe (written before the start) or not (the rest written as
+// the process reads); a process that never reads a large payload still
+// ends; a run's process has only stdin, stdout and stderr open; and runs
+// leave no descriptor of theirs open in this process.
+func TestJobStdinAndDescriptors(t *testing.T) {
+	r := newTestRuntime(t)
+	openFDs := func() int {
+		names, err := readDirNames("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd:", err)
+		}
+		return len(names)
+	}
+	before := openFDs()
+	cat := jobSpec("cat", "cat")
+	for _, n := range []int{1, 4095, 4096, 4097, 65535, 65536, 65537, 300 << 10} {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte('a' + i%26)
+		}
+		res := invoke(t, r, cat, runtime.InvokeRequest{ID: "cat" + strconv.Itoa(n), Payload: p})
+		if !res.Succeeded || string(res.Output) != string(p) {
+			t.Errorf("%d bytes: got %d bytes back, %+v", n, len(res.Output), res.Error)
+		}
+	}
+	start := time.Now()
+	res := invoke(t, r, jobSpec("deaf", "true"), runtime.InvokeRequest{ID: "deaf", Payload: make([]byte, 1<<20)})
+	if !res.Succeeded || time.Since(start) > 5*time.Second {
+		t.Errorf("a process that does not read its stdin: %+v after %s", res, time.Since(start))
+	}
+	// ls's own descriptors: 0, 1 and 2 our pipes, and whatever this
+	// process inherited without close-on-exec (not ours to close); no pipe
+	// of a run leaked into it.
+	inherited := map[string]bool{}
+	if names, err := readDirNames("/proc/self/fd"); err == nil {
+		for _, n := range names {
+			if l, err := os.Readlink("/proc/self/fd/" + n); err == nil {
+				inherited[l] = true
+			}
+		}
+	}
+	res = invoke(t, r, jobSpec("fds", "sh", "-c", "exec ls -l /proc/self/fd"), runtime.InvokeRequest{ID: "fds", Payload: []byte("x")})
+	pipes := 0
+	for _, line := range strings.Split(string(res.Output), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[len(f)-2] != "->" {
+			continue
+		}
+		fd, target := f[len(f)-3], f[len(f)-1]
+		switch {
+		case fd == "0" || fd == "1" || fd == "2":
+			if strings.HasPrefix(target, "pipe:") {
+				pipes++
+			}
+		case (strings.HasPrefix(target, "pipe:") || strings.HasPrefix(target, "socket:")) && !inherited[target]:
+			t.Errorf("descriptor %s -> %s leaked into the run", fd, target)
+		}
+	}
+	if !res.Succeeded || pipes != 3 {
+		t.Errorf("the run's descriptors:\n%s(%+v)", res.Output, res)
+	}
+	// The readers' goroutines close their ends as the run returns.
+	deadline := time.Now().Add(5 * time.Second)
+	for openFDs() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after := openFDs(); after > before {
+		t.Errorf("%d descriptors open before the runs, %d after", before, after)
+	}
+}
+
+// TestJobCommandResolvedAgain: a job's command is resolved once per
+// resolveTTL, not per run, and a change is seen: a removed command fails
+// at once (exec's error), and once the TTL has passed it is resolved anew.
+func TestJobCommandResolvedAgain(t *testing.T) {
+	r := newTestRuntime(t)
+	dir := proctest.SharedDir(t)
+	fn := filepath.Join(dir, "fn")
+	if err := os.WriteFile(fn, []byte("#!/bin/sh\necho one\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := jobSpec("fn", fn)
+	if res := invoke(t, r, spec, runtime.InvokeRequest{ID: "1"}); !res.Succeeded || strings.TrimSpace(string(res.Output)) != "one" {
+		t.Fatalf("first run: %+v", res)
+	}
+	if err := os.Remove(fn); err != nil {
+		t.Fatal(err)
+	}
+	if res := invoke(t, r, spec, runtime.InvokeRequest{ID: "2"}); res.Succeeded || !strings.Contains(res.Error, "no such file") {
+		t.Fatalf("run of a removed command: %+v", res)
+	}
+	time.Sleep(resolveTTL + 100*time.Millisecond)
+	if res := invoke(t, r, spec, runtime.InvokeRequest{ID: "3"}); res.Succeeded || !strings.Contains(res.Error, "not found") {
+		t.Fatalf("run of a removed command after the TTL: %+v", res)
+	}
+	if err := os.WriteFile(fn, []byte("#!/bin/sh\necho two\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if res := invoke(t, r, spec, runtime.InvokeRequest{ID: "4"}); !res.Succeeded || strings.TrimSpace(string(res.Output)) != "two" {
+		t.Fatalf("run of the command made again: %+v", res)
 	}
 }

@@ -98,6 +98,7 @@ type Runtime struct {
 	changes   *notifier
 	transport *http.Transport
 	id        identity // who functions run as
+	resolved  resolveCache
 
 	runDirOnce sync.Once
 	runDir     string // RunDir, once made

@@ -143,14 +143,7 @@ func (r *Runtime) releaseJobDir(dir string) {
 // a directory: its parent is RunDir, where a function cannot rename or
 // replace anything unless it runs as this process's own user.
 func emptyDir(dir string) error {
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is no longer a directory", dir)
-	}
-	names, err := readDirNames(dir)
+	mode, names, err := dirContents(dir)
 	if err != nil {
 		return err
 	}
@@ -159,10 +152,23 @@ func emptyDir(dir string) error {
 			return err
 		}
 	}
-	if fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0o700 {
+	if mode&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0o700 {
 		return os.Chmod(dir, 0o700)
 	}
 	return nil
+}
+
+// dirContentsPortable is dirContents with os calls.
+func dirContentsPortable(dir string) (fs.FileMode, []string, error) {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return 0, nil, err
+	}
+	if !fi.IsDir() {
+		return 0, nil, fmt.Errorf("%s is no longer a directory", dir)
+	}
+	names, err := readDirNames(dir)
+	return fi.Mode(), names, err
 }
 
 func readDirNames(dir string) ([]string, error) {

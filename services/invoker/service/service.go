@@ -54,6 +54,12 @@ type Config struct {
 	// (public ones only by default); a refused one fails the callback at
 	// once.
 	CallbackDestinations egress.Policy
+	// RunningAfter is how long an async run goes on before its record is
+	// written running (default DefaultRunningAfter; negative: at once).
+	// A run that ends sooner has its record go straight to its end: one
+	// write per completion instead of two. Its started event is sent at
+	// the start either way.
+	RunningAfter time.Duration
 	// MaxFunctionSeries caps the distinct (tenant, function) label pairs of
 	// the per-function metrics (default DefaultMaxFunctionSeries); past it,
 	// series go to function="_other" (docs/ARCHITECTURE.md, Observability).
@@ -86,6 +92,9 @@ type Invoker struct {
 
 	callbackClient *http.Client
 }
+
+// DefaultRunningAfter is Config.RunningAfter's default.
+const DefaultRunningAfter = 100 * time.Millisecond
 
 // Source is the CloudEvents source of the invoker's events.
 const Source = "/eventflow/invoker"
@@ -125,6 +134,12 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 	}
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = time.Second
+	}
+	switch {
+	case cfg.RunningAfter == 0:
+		cfg.RunningAfter = DefaultRunningAfter
+	case cfg.RunningAfter < 0:
+		cfg.RunningAfter = 0
 	}
 	if cfg.CallbackAttempts <= 0 {
 		cfg.CallbackAttempts = 5
@@ -342,10 +357,11 @@ func (iv *Invoker) replyError(msg *nats.Msg, reply *nats.Msg, code, text string)
 }
 
 // handleAsync runs one queued invocation and decides what becomes of it:
-// record running, run with in-progress acks, and return the outcome, which
-// the settler (settle.go) records and acks. The record is read once and
-// each write goes from the revision of the last, so a completion on the
-// happy path is one read and two revision-checked writes.
+// run with in-progress acks (the record written running once the run has
+// lasted Config.RunningAfter), and return the outcome, which the settler
+// (settle.go) records and acks. The record is read once and each write
+// goes from the revision of the last, so a completion on the happy path
+// is one read and one revision-checked write (two for a longer run).
 func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) outcome {
 	inv, err := events.ParseInvocation(msg.Subject(), msg.Headers(), msg.Data())
 	if err != nil {
@@ -395,19 +411,16 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) outcome {
 	}
 	now := time.Now().UTC()
 	r.Status, r.Attempts, r.StartedAt = events.StatusRunning, attempt, &now
-	r, from, err = iv.write(ctx, r, from)
-	if errors.Is(err, events.ErrInvalidTransition) {
-		// Another delivery finished it meanwhile (r is its record).
-		return alreadySettled(r, err)
-	}
-	if err != nil {
-		return redeliverLater(who, fmt.Errorf("record running: %w", err))
-	}
 	iv.emit(ctx, events.TypeInvocationStarted, r)
 
+	// The record says running only once the run has lasted
+	// RunningAfter: most runs end before, and their record goes from
+	// queued (or retrying) to its end in one write.
+	mark := iv.markRunning(ctx, r, from)
 	stop := iv.heartbeat(msg)
 	res, runErr := iv.run(ctx, tenant, fnRec.Spec, id, inv.Payload, inv.ContentType, "async")
 	stop()
+	from = mark.stop()
 	finish(&r, res, runErr)
 	if r.Status == events.StatusSucceeded {
 		return done(r, from)
@@ -478,22 +491,69 @@ func (iv *Invoker) emit(ctx context.Context, typ string, r events.StoredInvocati
 }
 
 // heartbeat tells JetStream the invocation is still running, so it is not
-// redelivered while a long run goes on.
+// redelivered while a long run goes on. A timer, not a goroutine: most
+// runs end before its first beat.
 func (iv *Invoker) heartbeat(msg jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(iv.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
+	every := iv.cfg.AckWait / 3
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	mu.Lock()
+	t = time.AfterFunc(every, func() {
+		_ = msg.InProgress()
+		mu.Lock()
+		if !stopped {
+			t.Reset(every)
 		}
-	}()
-	return func() { close(done) }
+		mu.Unlock()
+	})
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
+}
+
+// runningMark writes an async invocation's running record once its run
+// has lasted Config.RunningAfter.
+type runningMark struct {
+	timer *time.Timer
+	// done is closed when the timer's write has returned; from is what
+	// the next write goes from, set by that write (read after done).
+	done chan struct{}
+	from held
+}
+
+// markRunning arms the running write of r over from. It goes from the
+// revision read, revision-checked as every write: a record another
+// delivery finished meanwhile is not overwritten (the end's write then
+// finds it so too, and acks without recording again).
+func (iv *Invoker) markRunning(ctx context.Context, r events.StoredInvocation, from held) *runningMark {
+	m := &runningMark{done: make(chan struct{}), from: from}
+	m.timer = time.AfterFunc(iv.cfg.RunningAfter, func() {
+		defer close(m.done)
+		_, h, err := iv.write(ctx, r, from)
+		switch {
+		case err == nil, errors.Is(err, events.ErrInvalidTransition):
+			m.from = h // the record as now stored
+		default:
+			// The end's write goes from the revision read; on a conflict
+			// it reads again.
+			iv.d.Log.WarnContext(ctx, "record running", "id", r.ID, "tenant", r.Tenant, "function", r.Function, "err", err)
+		}
+	})
+	return m
+}
+
+// stop disarms the running write, or waits for it if it started, and
+// returns what the end's write goes from.
+func (m *runningMark) stop() held {
+	if !m.timer.Stop() {
+		<-m.done
+	}
+	return m.from
 }
 
 func (iv *Invoker) run(ctx context.Context, tenant string, spec function.Spec, id string, payload []byte, ct, mode string) (runtime.InvokeResult, error) {

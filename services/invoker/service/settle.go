@@ -169,10 +169,7 @@ func traced(tracer trace.Tracer, next msgHandler) msgHandler {
 // settle turns o into its writes and exactly one settlement of msg.
 func (s settler) settle(ctx context.Context, msg acker, o outcome) {
 	r := o.record
-	log := s.log
-	if r.ID != "" {
-		log = log.With("id", r.ID, "tenant", r.Tenant, "function", r.Function)
-	}
+	log := &invLog{base: s.log, r: r}
 	switch o.kind {
 	case outcomeDrop:
 		log.WarnContext(ctx, "dropping malformed invocation", "err", o.reason)
@@ -248,7 +245,7 @@ func (s settler) settle(ctx context.Context, msg acker, o outcome) {
 // final finishes a recorded end: its event, its callback queued durably,
 // and only then the ack, confirmed by the server (a failed queueing naks,
 // so the message comes back and the callback is not lost).
-func (s settler) final(ctx context.Context, log *slog.Logger, msg acker, typ string, r events.StoredInvocation) {
+func (s settler) final(ctx context.Context, log *invLog, msg acker, typ string, r events.StoredInvocation) {
 	s.emit(ctx, typ, r)
 	if err := s.queueCallback(ctx, r); err != nil {
 		log.WarnContext(ctx, "queue callback; will retry", "err", err)
@@ -264,7 +261,7 @@ func (s settler) final(ctx context.Context, log *slog.Logger, msg acker, typ str
 // already (stored, as read), without running it: its callback is queued
 // again if still pending, since the crash that caused the redelivery may
 // have come before the queueing (the queue de-duplicates).
-func (s settler) settledElsewhere(ctx context.Context, log *slog.Logger, msg acker, stored events.StoredInvocation, why error) {
+func (s settler) settledElsewhere(ctx context.Context, log *invLog, msg acker, stored events.StoredInvocation, why error) {
 	if why != nil {
 		log.InfoContext(ctx, "invocation settled already; not running it again", "status", stored.Status, "err", why)
 	}
@@ -276,4 +273,34 @@ func (s settler) settledElsewhere(ctx context.Context, log *slog.Logger, msg ack
 		}
 	}
 	_ = msg.Ack()
+}
+
+// invLog is the settler's logger with the invocation's identity, made
+// only when something is logged: most settlements log nothing.
+type invLog struct {
+	base *slog.Logger
+	r    events.StoredInvocation
+	l    *slog.Logger
+}
+
+func (l *invLog) get() *slog.Logger {
+	if l.l == nil {
+		l.l = l.base
+		if l.r.ID != "" {
+			l.l = l.base.With("id", l.r.ID, "tenant", l.r.Tenant, "function", l.r.Function)
+		}
+	}
+	return l.l
+}
+
+func (l *invLog) InfoContext(ctx context.Context, msg string, args ...any) {
+	l.get().InfoContext(ctx, msg, args...)
+}
+
+func (l *invLog) WarnContext(ctx context.Context, msg string, args ...any) {
+	l.get().WarnContext(ctx, msg, args...)
+}
+
+func (l *invLog) ErrorContext(ctx context.Context, msg string, args ...any) {
+	l.get().ErrorContext(ctx, msg, args...)
 }

@@ -66,28 +66,41 @@ func (c *countingKV) Put(ctx context.Context, key string, value []byte) (uint64,
 	return c.KeyValue.Put(ctx, key, value)
 }
 
-// TestCompletionWritesTwice: an async invocation that succeeds at once is
-// one read of its record and two revision-checked writes (running, then
-// the result), each write going from the revision of the one before: two
-// new revisions of the record, with or without the gateway's queued record
-// before them.
-func TestCompletionWritesTwice(t *testing.T) {
+// TestCompletionWrites: an async invocation is one read of its record
+// and revision-checked writes, each going from the revision of the one
+// before, with or without the gateway's queued record before them. A run
+// that ends before Config.RunningAfter is one write, straight to its end
+// (its record is never running); a longer run's record says running while
+// it runs (the write made when RunningAfter has passed), then its end: two
+// writes.
+func TestCompletionWrites(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		queued bool // the gateway created the queued record first
+		slow   bool // the run outlasts RunningAfter
 		want   map[string]int
 	}{
-		{"no record before", false, map[string]int{"get": 1, "create": 1, "update": 1}},
-		{"gateway's queued record", true, map[string]int{"get": 1, "update": 2}},
+		{"short run, no record before", false, false, map[string]int{"get": 1, "create": 1}},
+		{"short run, gateway's queued record", true, false, map[string]int{"get": 1, "update": 1}},
+		{"long run, no record before", false, true, map[string]int{"get": 1, "create": 1, "update": 1}},
+		{"long run, gateway's queued record", true, true, map[string]int{"get": 1, "update": 2}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			id := events.NewInvocationID()
 			kv := &countingKV{id: id, n: map[string]int{}}
-			f := startHooked(t, Config{AckWait: 3 * time.Second}, func(iv *Invoker) {
+			cfg := Config{AckWait: 3 * time.Second, RunningAfter: 5 * time.Second}
+			cmd := []string{"tr", "a-z", "A-Z"}
+			want := []string{events.StatusSucceeded}
+			if c.slow {
+				cfg.RunningAfter = 50 * time.Millisecond
+				cmd = []string{"sh", "-c", "sleep 1; tr a-z A-Z"}
+				want = []string{events.StatusRunning, events.StatusSucceeded}
+			}
+			f := startHooked(t, cfg, func(iv *Invoker) {
 				kv.KeyValue = iv.records.KV
 				iv.records.KV = kv
 			})
-			f.deploy(t, "t", function.Spec{Name: "upper", Command: []string{"tr", "a-z", "A-Z"}})
+			f.deploy(t, "t", function.Spec{Name: "upper", Command: cmd})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			key := events.InvocationKey("t", "upper", id)
@@ -131,8 +144,15 @@ func TestCompletionWritesTwice(t *testing.T) {
 				t.Fatalf("a revision after the result: %s", e.Value())
 			case <-time.After(300 * time.Millisecond):
 			}
-			if want := []string{events.StatusRunning, events.StatusSucceeded}; strings.Join(statuses, ",") != strings.Join(want, ",") {
+			if strings.Join(statuses, ",") != strings.Join(want, ",") {
 				t.Fatalf("revisions %v, want %v", statuses, want)
+			}
+			r := f.waitRecord(t, id)
+			if r.Output != "ONCE" || r.Attempts != 1 || r.StartedAt == nil || r.FinishedAt == nil || r.DurationMs == nil || r.ExitCode == nil || *r.ExitCode != 0 {
+				t.Fatalf("final record %+v", r)
+			}
+			if c.slow && *r.DurationMs < 900 {
+				t.Fatalf("duration %d ms of a run of 1s", *r.DurationMs)
 			}
 			got := kv.counts()
 			if len(got) != len(c.want) {
@@ -176,5 +196,62 @@ func TestRedeliveredEndQueuesItsPendingCallback(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); !os.IsNotExist(err) {
 		t.Fatalf("the function ran again (%v)", err)
+	}
+}
+
+// TestEndRecordedElsewhereIsNotOverwritten: while a run goes on, another
+// writer records the invocation's end (as another delivery of it would).
+// Whether that happens after the running write, before it, or with no
+// running write at all (a run shorter than RunningAfter as far as the
+// record goes), the invoker's own end does not overwrite it: the message
+// is acked and the record stays the other writer's.
+func TestEndRecordedElsewhereIsNotOverwritten(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		runningAfter time.Duration
+	}{
+		{"after the running write", 50 * time.Millisecond},
+		{"before the running write", 700 * time.Millisecond},
+		{"no running write", 10 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := startWith(t, Config{AckWait: 5 * time.Second, RunningAfter: c.runningAfter})
+			marker := filepath.Join(proctest.SharedDir(t), "started")
+			f.deploy(t, "t", function.Spec{Name: "slow", Command: []string{"sh", "-c", "echo started > " + marker + "; sleep 1.5; echo mine"}})
+			ctx := context.Background()
+			id := events.NewInvocationID()
+			key := events.InvocationKey("t", "slow", id)
+			if _, err := f.b.Invocations.Create(ctx, key, mustMarshal(t, newRecord(id, "t", "slow", true, time.Now().UTC()))); err != nil {
+				t.Fatal(err)
+			}
+			f.enqueue(t, "t", "slow", id, "x")
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				if _, err := os.Stat(marker); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the function did not start")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(200 * time.Millisecond)
+			other := newRecord(id, "t", "slow", true, time.Now().UTC())
+			other.Status, other.Attempts, other.Output = events.StatusSucceeded, 1, "theirs"
+			if _, err := f.b.Invocations.Put(ctx, key, mustMarshal(t, other)); err != nil {
+				t.Fatal(err)
+			}
+			waitQueueEmpty(t, f.js)
+			time.Sleep(300 * time.Millisecond)
+			e, err := f.b.Invocations.Get(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r events.StoredInvocation
+			_ = json.Unmarshal(e.Value(), &r)
+			if r.Status != events.StatusSucceeded || r.Output != "theirs" {
+				t.Fatalf("record %+v, want the other writer's end", r)
+			}
+		})
 	}
 }
