@@ -72,7 +72,7 @@ const (
 
 	// Targets of the issue.
 	targetAcceptRatio = 0.30
-	targetAddedP50    = time.Millisecond
+	targetAddedP50    = 500 * time.Microsecond // what a sync invoke may add to a direct call, p50
 )
 
 // payload is the small body of every message and invocation.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -119,6 +120,10 @@ type pathsReport struct {
 	gatewayObserved             float64       // requests in that mean
 	gatewayCodes                map[string]float64
 	queued                      int // accepted by the gateway, warm-up included
+
+	// writes: messages each stream stored over the gateway's accepts
+	// (the records and events written after the 202 included).
+	writes map[string]uint64
 
 	queue                  queueRun
 	workerFork, workerHTTP workerResult
@@ -435,6 +440,18 @@ func runPaths(b *testing.B) (*pathsReport, error) {
 	}
 	phase("start nats-server, deployer, gateway; deploy", t0)
 
+	// An operator's connection: stream states here, pre-fills and the
+	// minimal workers later.
+	nc, err := nats.Connect(natsURL, append(adminID, nats.Name("eventflow-bench-paths"), nats.Timeout(5*time.Second))...)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(rawWindow), jetstream.WithPublishAsyncTimeout(20*time.Second))
+	if err != nil {
+		return nil, err
+	}
+
 	// Phase 1: accepts through the gateway alone.
 	t0 = time.Now()
 	warm := acceptAsync(ctx, a, pathsFunction, pathsWarmup, pathsClients/4, body, 30*time.Second)
@@ -442,11 +459,13 @@ func runPaths(b *testing.B) (*pathsReport, error) {
 		return nil, fmt.Errorf("gateway warm-up: %d of %d accepted: %v %v", len(warm.ids), pathsWarmup, warm.codes, warm.samples)
 	}
 	m0, err0 := a.Scrape(ctx)
+	s0 := storedWrites(ctx, js)
 	c0 := cpuNow(procs)
 	r.gateway = acceptAsync(ctx, a, pathsFunction, n, pathsClients, body, pathsAcceptLimit)
 	c1 := cpuNow(procs)
 	m1, err1 := a.Scrape(ctx)
 	r.window("accept, gateway alone", procs, c0, c1)
+	r.writes = settledWrites(ctx, js, s0)
 	if err := errors.Join(err0, err1); err != nil {
 		r.notes = append(r.notes, "gateway /metrics: "+err.Error())
 	} else {
@@ -503,15 +522,6 @@ func runPaths(b *testing.B) (*pathsReport, error) {
 	// Phase 3: the invoker, from its start until every accepted
 	// invocation is final.
 	t0 = time.Now()
-	nc, err := nats.Connect(natsURL, append(adminID, nats.Name("eventflow-bench-paths"), nats.Timeout(5*time.Second))...)
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(rawWindow), jetstream.WithPublishAsyncTimeout(20*time.Second))
-	if err != nil {
-		return nil, err
-	}
 	invAddr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
@@ -538,7 +548,15 @@ func runPaths(b *testing.B) (*pathsReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := []string{"PATH=" + os.Getenv("PATH")}
+	// The environment the process runtime passes a function (PATH, LANG,
+	// LC_ALL, TZ from its own, which is the benchmark's): a locale alone
+	// costs cat a measurable 150-200 µs of start-up.
+	var env []string
+	for _, k := range []string{"PATH", "LANG", "LC_ALL", "TZ"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
 	forkCat := func(ctx context.Context, in []byte) ([]byte, error) {
 		var out, stderr bytes.Buffer
 		cmd := &exec.Cmd{Path: cat, Args: []string{"cat"}, Env: env,
@@ -968,6 +986,7 @@ func (r *pathsReport) print(w io.Writer) {
 	}
 	fmt.Fprintln(w, "- The queue path runs a job-mode function: standalone on the process runtime the invoker cannot call http-mode instances "+
 		"(they are the deployer's children; it answers \"no ready instance\"), so the goal is set against the worker that forks `cat` too.")
+	r.printCostPerAccept(w)
 	for _, n := range r.notes {
 		fmt.Fprintf(w, "- %s\n", n)
 	}
@@ -993,4 +1012,84 @@ func (r *pathsReport) print(w io.Writer) {
 		fmt.Fprintln(w, "\nProcess logs (warn and above): none.")
 	}
 	r.phases.Print(w, r.total)
+}
+
+// acceptStreams are the streams an async accept may write to: the work
+// queue (the one write the 202 waits for), the invocation records' bucket
+// and the lifecycle events.
+var acceptStreams = []string{events.StreamInvocations, "KV_" + events.BucketInvocations, events.StreamEvents}
+
+// storedWrites is the last sequence of each accept stream (0 when it
+// cannot be read).
+func storedWrites(ctx context.Context, js jetstream.JetStream) map[string]uint64 {
+	seqs := map[string]uint64{}
+	for _, name := range acceptStreams {
+		if st, err := js.Stream(ctx, name); err == nil {
+			if info, err := st.Info(ctx); err == nil {
+				seqs[name] = info.State.LastSeq
+			}
+		}
+	}
+	return seqs
+}
+
+// settledWrites is what each accept stream stored since from, once the
+// writes sent after the 202s have landed (bounded: 5 s).
+func settledWrites(ctx context.Context, js jetstream.JetStream, from map[string]uint64) map[string]uint64 {
+	var last map[string]uint64
+	for range 50 {
+		now := storedWrites(ctx, js)
+		if maps.Equal(now, last) {
+			break
+		}
+		last = now
+		time.Sleep(100 * time.Millisecond)
+	}
+	d := map[string]uint64{}
+	for k, v := range last {
+		d[k] = v - from[k]
+	}
+	return d
+}
+
+// printCostPerAccept explains an accept's cost: the durable writes it made
+// (from the streams' own sequences) and the CPU each process spent per
+// accepted request in each accept phase.
+func (r *pathsReport) printCostPerAccept(w io.Writer) {
+	acc := len(r.gateway.ids)
+	if acc == 0 {
+		return
+	}
+	if len(r.writes) > 0 {
+		parts := []string{}
+		total := 0.0
+		for _, name := range acceptStreams {
+			per := float64(r.writes[name]) / float64(acc)
+			total += per
+			parts = append(parts, fmt.Sprintf("%s %.2f", name, per))
+		}
+		fmt.Fprintf(w, "- stored writes per gateway accept: %.2f (%s); the 202 waits for the first only.\n", total, strings.Join(parts, ", "))
+	}
+	for _, x := range []struct {
+		window string
+		n      int
+	}{{"accept, gateway alone", acc}, {"accept, minimal handler", len(r.minimal.ids)}, {"accept, minimal handler -kv", len(r.minimalKV.ids)}} {
+		for _, win := range r.cpu {
+			if win.name != x.window || x.n == 0 {
+				continue
+			}
+			parts := []string{}
+			var sum time.Duration
+			for _, u := range win.use {
+				d := u.self + u.children
+				if d <= 0 || u.name == "rest of the machine" {
+					continue
+				}
+				sum += d
+				parts = append(parts, fmt.Sprintf("%s %.0f", u.name, float64(d.Microseconds())/float64(x.n)))
+			}
+			fmt.Fprintf(w, "- CPU µs per accept, %s: %.0f in all (%s).\n", strings.TrimPrefix(x.window, "accept, "),
+				float64(sum.Microseconds())/float64(x.n), strings.Join(parts, ", "))
+		}
+	}
 }
