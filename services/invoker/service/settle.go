@@ -183,17 +183,14 @@ func (s settler) settle(ctx context.Context, msg acker, o outcome) {
 		s.settledElsewhere(ctx, log, msg, r, o.reason)
 
 	case outcomeRetry:
-		w, _, err := s.write(ctx, r, o.from)
-		switch {
-		case errors.Is(err, events.ErrInvalidTransition):
-			s.settledElsewhere(ctx, log, msg, w, err)
+		r, goOn, err := s.record(ctx, log, msg, r, o.from)
+		if !goOn {
 			return
-		case err != nil:
+		}
+		if err != nil {
 			// The nak below brings the attempt back whatever the record
 			// says, so this is not worth another round.
 			log.WarnContext(ctx, "record retrying", "err", err)
-		default:
-			r = w
 		}
 		s.emit(ctx, o.event, r)
 		_ = msg.NakWithDelay(o.after)
@@ -208,38 +205,50 @@ func (s settler) settle(ctx context.Context, msg acker, o outcome) {
 			_ = msg.NakWithDelay(s.retryDelay)
 			return
 		}
-		w, _, err := s.write(ctx, r, o.from)
-		switch {
-		case errors.Is(err, events.ErrInvalidTransition):
-			s.settledElsewhere(ctx, log, msg, w, err)
+		r, goOn, err := s.record(ctx, log, msg, r, o.from)
+		if !goOn {
 			return
-		case err != nil:
+		}
+		if err != nil {
 			// Not nak'ed: the dead letter is stored, and a redelivery
 			// would run the invocation again and dead-letter it twice.
 			log.WarnContext(ctx, "record dead-lettered", "err", err)
-		default:
-			r = w
 		}
 		log.InfoContext(ctx, "invocation dead-lettered", "attempts", r.Attempts, "error", r.Error)
 		s.final(ctx, log, msg, o.event, r)
 
 	case outcomeDone:
-		w, _, err := s.write(ctx, r, o.from)
-		switch {
-		case errors.Is(err, events.ErrInvalidTransition):
-			s.settledElsewhere(ctx, log, msg, w, err)
+		r, goOn, err := s.record(ctx, log, msg, r, o.from)
+		if !goOn {
 			return
-		case err != nil:
+		}
+		if err != nil {
 			log.WarnContext(ctx, "record result; will retry", "err", err)
 			_ = msg.NakWithDelay(s.retryDelay)
 			return
 		}
-		s.final(ctx, log, msg, o.event, w)
+		s.final(ctx, log, msg, o.event, r)
 
 	default:
 		log.ErrorContext(ctx, "unknown invocation outcome; will retry", "kind", o.kind)
 		_ = msg.NakWithDelay(s.retryDelay)
 	}
+}
+
+// record writes r over from and returns what the outcome goes on with: the
+// record written, or r and the error of a failed write, for the caller to
+// weigh. A record another writer finished meanwhile settles msg here
+// (settledElsewhere), and goOn is false.
+func (s settler) record(ctx context.Context, log *invLog, msg acker, r events.StoredInvocation, from held) (_ events.StoredInvocation, goOn bool, _ error) {
+	w, _, err := s.write(ctx, r, from)
+	switch {
+	case errors.Is(err, events.ErrInvalidTransition):
+		s.settledElsewhere(ctx, log, msg, w, err)
+		return r, false, nil
+	case err != nil:
+		return r, true, err
+	}
+	return w, true, nil
 }
 
 // final finishes a recorded end: its event, its callback queued durably,

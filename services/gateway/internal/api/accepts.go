@@ -28,17 +28,18 @@ const (
 	// has sent and JetStream not yet stored.
 	recordWait = 5 * time.Second
 	// freshID is how young an id (by the time in it) must be for a GET
-	// that finds no record to look again: another gateway may have
-	// accepted it a moment ago and be writing its record.
-	freshID = 2 * time.Second
+	// that finds no record to look again, until the id is that old:
+	// another gateway may have accepted it a moment ago and be writing its
+	// record (a GET for an id nobody accepted waits that long for its 404).
+	freshID = 5 * time.Second
 	// maxRecordRetries bounds the retries of failed record writes running
 	// at once; past it, a failed write is left to the invoker.
 	maxRecordRetries = 64
 )
 
-// freshLooks are the waits before each second look for the record of a
-// fresh id (at most their sum, 215 ms, for an id nobody accepted).
-var freshLooks = []time.Duration{5 * time.Millisecond, 30 * time.Millisecond, 180 * time.Millisecond}
+// firstLook is the wait before a second look for the record of a fresh
+// id; each later wait doubles, until the id is freshID old.
+const firstLook = 5 * time.Millisecond
 
 // queuedRecords writes the queued records and events of accepted
 // invocations off the request path.
@@ -128,11 +129,20 @@ func (a *API) invocationRecord(ctx context.Context, tenant, id string) (events.I
 	if a.queued.wait(ctx, id) {
 		return a.Store.Invocation(ctx, tenant, id)
 	}
-	if !fresh(id, time.Now()) {
+	now := time.Now()
+	if !fresh(id, now) {
 		return r, err
 	}
-	for _, d := range freshLooks {
-		t := time.NewTimer(d)
+	// Another gateway accepted it a moment ago: its record is on the way.
+	// Look again, less and less often, until the id is freshID old (at
+	// most freshID from now, whatever the other host's clock says).
+	made, _ := events.InvocationIDTime(id)
+	deadline := made.Add(freshID)
+	if latest := now.Add(freshID); deadline.After(latest) {
+		deadline = latest
+	}
+	for wait := firstLook; time.Until(deadline) > 0; wait *= 2 {
+		t := time.NewTimer(min(wait, time.Until(deadline)))
 		select {
 		case <-ctx.Done():
 			t.Stop()

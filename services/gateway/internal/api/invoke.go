@@ -40,9 +40,7 @@ func (a *API) invoke(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	// Every id, also one an Idempotency-Key makes, is a new time-ordered
-	// one, so the history lists invocations in the order they were made.
-	id := events.NewInvocationID()
+	var id string
 	key := c.GetHeader("Idempotency-Key")
 	keyFound := false
 	if key != "" {
@@ -73,6 +71,15 @@ func (a *API) invoke(c *gin.Context) {
 	if !async && callback != "" {
 		abort(c, http.StatusBadRequest, CodeBadRequest, "X-Callback-Url is for async invocations: add ?async=true")
 		return
+	}
+	if id == "" {
+		// Every id, also one an Idempotency-Key makes, is a new
+		// time-ordered one, so the history lists invocations in the order
+		// they were made; made only now, once the request is found valid
+		// (a callback host's lookup may take seconds), its time is close to
+		// when the invocation is stored, which a GET for it relies on
+		// (invocationRecord).
+		id = events.NewInvocationID()
 	}
 	if key != "" && !keyFound {
 		// Only now, with the request found valid, is the key taken; a

@@ -28,9 +28,16 @@ import (
 // whole answer.
 func (f *streamFixture) doAs(t *testing.T, token, method, path, body string, hdr ...string) (int, string, http.Header) {
 	t.Helper()
+	return call(t, token, method, f.srv.URL+path, body, hdr...)
+}
+
+// call sends method url with body, the token and headers (name, value
+// pairs), and reads the whole answer within waitWithin.
+func call(t *testing.T, token, method, url, body string, hdr ...string) (int, string, http.Header) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitWithin)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, f.srv.URL+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
