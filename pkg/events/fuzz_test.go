@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"regexp"
 	"strings"
@@ -281,6 +282,31 @@ func FuzzInvocationFromMsg(f *testing.F) {
 		if back.ID != inv.ID || back.Tenant != inv.Tenant || back.Function != inv.Function || back.PriorAttempts != inv.PriorAttempts ||
 			back.ContentType != inv.ContentType || back.CallbackURL != inv.CallbackURL || !back.AcceptedAt.Equal(inv.AcceptedAt) || string(back.Payload) != string(payload) {
 			t.Fatalf("round trip of %+v gave %+v", inv, back)
+		}
+	})
+}
+
+// FuzzInvocationIDTime: an id's time is read only from ids of
+// NewInvocationID's shape, and is the time written in its first 12 hex
+// characters (so a GET's wait for a fresh id is bounded by what the id
+// says, not by anything else in it).
+func FuzzInvocationIDTime(f *testing.F) {
+	for _, s := range []string{events.NewInvocationID(), "", "zz", strings.Repeat("f", 32), strings.Repeat("0", 32), "0123456789abcdef0123456789ABCDEF"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		tm, ok := events.InvocationIDTime(id)
+		if ok != events.ValidInvocationID(id) {
+			t.Fatalf("InvocationIDTime(%q) ok=%v, ValidInvocationID %v", id, ok, !ok)
+		}
+		if !ok {
+			if !tm.IsZero() {
+				t.Fatalf("InvocationIDTime(%q) = %v for an invalid id", id, tm)
+			}
+			return
+		}
+		if got := fmt.Sprintf("%012x", tm.UnixMilli()); !strings.EqualFold(got, id[:12]) {
+			t.Fatalf("InvocationIDTime(%q) = %v, which writes as %s", id, tm, got)
 		}
 	})
 }
