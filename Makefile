@@ -81,7 +81,7 @@ FUZZTIME ?= 1m
 fuzz: ## run every Go fuzz target, one after another, FUZZTIME each (default 1m)
 	hack/fuzz.sh --fuzztime $(FUZZTIME)
 
-bench: build ## benchmarks: gateway against raw JetStream and direct calls (see docs/BENCHMARKS.md)
+bench: build ## benchmarks: the platform against raw JetStream and direct calls, each path against a minimal program (see docs/BENCHMARKS.md)
 	cd cmd/eventflow && EVENTFLOW_BIN=$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./internal/bench/
 
 k8s-build: ## build (or reuse) the test control plane: etcd, kube-*, kubectl, kwok (cached in ~/.cache/eventflow/k8s)
