@@ -157,8 +157,12 @@ type InvocationRecord struct {
 }
 
 // Done reports whether the invocation reached a final status.
-func (r InvocationRecord) Done() bool {
-	return r.Status == StatusSucceeded || r.Status == StatusFailed || r.Status == StatusDeadLettered
+func (r InvocationRecord) Done() bool { return FinalStatus(r.Status) }
+
+// FinalStatus reports whether an invocation in status has ended: only a
+// redrive moves it on (from dead_lettered).
+func FinalStatus(status string) bool {
+	return status == StatusSucceeded || status == StatusFailed || status == StatusDeadLettered
 }
 
 // StoredInvocation is what the invocations bucket keeps per invocation,
@@ -185,9 +189,7 @@ type StoredInvocation struct {
 }
 
 // Done reports whether the invocation reached a final status.
-func (r StoredInvocation) Done() bool {
-	return r.Status == StatusSucceeded || r.Status == StatusFailed || r.Status == StatusDeadLettered
-}
+func (r StoredInvocation) Done() bool { return FinalStatus(r.Status) }
 
 // View is the API's answer for the stored record: the same fields, with
 // the callback status copied (the view shares nothing with the record).
