@@ -135,6 +135,10 @@ const (
 	StatusDeadLettered = "dead_lettered"
 )
 
+// InvocationStatuses lists every invocation status, in the order an
+// invocation goes through them.
+var InvocationStatuses = []string{StatusQueued, StatusRunning, StatusRetrying, StatusSucceeded, StatusFailed, StatusDeadLettered}
+
 // InvocationRecord is an invocation as the API answers it
 // (GET /v1/invocations/{id}, the history, a callback's body, the data of
 // invocation events): the view of the stored record (StoredInvocation.View).

@@ -296,7 +296,7 @@ func (a *app) invocationsCmd() *cobra.Command {
 	}
 	list.Flags().StringVar(&status, "status", "", "only invocations of this status (queued, running, retrying, succeeded, failed, dead_lettered)")
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many (1 to 1000)")
-	_ = list.RegisterFlagCompletionFunc("status", cobra.FixedCompletions([]string{events.StatusQueued, events.StatusRunning, events.StatusRetrying, events.StatusSucceeded, events.StatusFailed, events.StatusDeadLettered}, cobra.ShellCompDirectiveNoFileComp))
+	_ = list.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(events.InvocationStatuses, cobra.ShellCompDirectiveNoFileComp))
 	a.addOutputFlag(list, outTable, outJSON, outYAML)
 	get := &cobra.Command{
 		Use:     "get ID",

@@ -50,11 +50,17 @@ type queuedRecords struct {
 	retries chan struct{}
 
 	mu      sync.Mutex
-	pending map[string]chan struct{} // id → closed once its record is settled
+	pending map[string]pendingRecord // by invocation id
+}
+
+// pendingRecord is a record sent and not yet settled.
+type pendingRecord struct {
+	function string // events.FunctionKey(tenant, name)
+	done     chan struct{}
 }
 
 func newQueuedRecords(st *store.Store, pub *bus.AsyncPublisher, log *slog.Logger) *queuedRecords {
-	return &queuedRecords{store: st, pub: pub, log: log, retries: make(chan struct{}, maxRecordRetries), pending: map[string]chan struct{}{}}
+	return &queuedRecords{store: st, pub: pub, log: log, retries: make(chan struct{}, maxRecordRetries), pending: map[string]pendingRecord{}}
 }
 
 // write sends the record of an accepted invocation, and its queued event
@@ -62,7 +68,7 @@ func newQueuedRecords(st *store.Store, pub *bus.AsyncPublisher, log *slog.Logger
 func (q *queuedRecords) write(rec events.StoredInvocation, ev *nats.Msg) {
 	done := make(chan struct{})
 	q.mu.Lock()
-	q.pending[rec.ID] = done
+	q.pending[rec.ID] = pendingRecord{function: events.FunctionKey(rec.Tenant, rec.Function), done: done}
 	q.mu.Unlock()
 	q.pub.PublishThen(store.QueuedMsg(rec), func(err error) {
 		if err == nil || store.IsRecordTaken(err) { // taken: the invoker's record is newer
@@ -92,7 +98,7 @@ func (q *queuedRecords) write(rec events.StoredInvocation, ev *nats.Msg) {
 
 func (q *queuedRecords) settle(id string, done chan struct{}) {
 	q.mu.Lock()
-	if q.pending[id] == done {
+	if q.pending[id].done == done {
 		delete(q.pending, id)
 	}
 	q.mu.Unlock()
@@ -103,19 +109,48 @@ func (q *queuedRecords) settle(id string, done chan struct{}) {
 // this gateway is writing it, is settled; it reports whether it was.
 func (q *queuedRecords) wait(ctx context.Context, id string) bool {
 	q.mu.Lock()
-	done := q.pending[id]
+	p, ok := q.pending[id]
 	q.mu.Unlock()
-	if done == nil {
+	if !ok {
 		return false
+	}
+	waitAll(ctx, []chan struct{}{p.done})
+	return true
+}
+
+// waitFunction waits (bounded as wait) until every record of the
+// function's invocations this gateway has sent is settled, so a listing
+// right after a 202 shows the invocation.
+func (q *queuedRecords) waitFunction(ctx context.Context, tenant, name string) {
+	fn := events.FunctionKey(tenant, name)
+	var dones []chan struct{}
+	q.mu.Lock()
+	for _, p := range q.pending {
+		if p.function == fn {
+			dones = append(dones, p.done)
+		}
+	}
+	q.mu.Unlock()
+	waitAll(ctx, dones)
+}
+
+// waitAll waits until every channel is closed, ctx ends or recordWait
+// passes.
+func waitAll(ctx context.Context, dones []chan struct{}) {
+	if len(dones) == 0 {
+		return
 	}
 	t := time.NewTimer(recordWait)
 	defer t.Stop()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	case <-t.C:
+	for _, d := range dones {
+		select {
+		case <-d:
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		}
 	}
-	return true
 }
 
 // invocationRecord reads the record of an invocation of the tenant's, as

@@ -108,9 +108,38 @@ func TestAcceptThenReadAtOnce(t *testing.T) {
 			t.Fatalf("GET %s: %s (%v)", acc.ID, body, err)
 		}
 	}
+	// A burst with no GET between, then at once the function's history on
+	// the gateway that accepted them: every one is listed.
+	for i := range 50 {
+		code, body := acceptCall(t, "POST", gws[0].url+"/v1/functions/echo:invoke?async=true", tok, fmt.Sprint("b", i))
+		if code != http.StatusAccepted {
+			t.Fatalf("burst accept %d: %d %s", i, code, body)
+		}
+		var acc struct{ ID string }
+		_ = json.Unmarshal([]byte(body), &acc)
+		ids = append(ids, acc.ID)
+	}
+	code, body := acceptCall(t, "GET", gws[0].url+"/v1/functions/echo/invocations?limit=1000", tok, "")
+	var page struct{ Items []events.InvocationRecord }
+	if err := json.Unmarshal([]byte(body), &page); code != http.StatusOK || err != nil {
+		t.Fatalf("history: %d %s", code, body)
+	}
+	listed := map[string]bool{}
+	for _, it := range page.Items {
+		listed[it.ID] = true
+	}
+	for _, id := range ids {
+		if !listed[id] {
+			t.Fatalf("history right after the accepts lacks %s (%d listed of %d accepted)", id, len(page.Items), len(ids))
+		}
+	}
+	if code, body := acceptCall(t, "GET", gws[0].url+"/v1/functions/echo/invocations?status=bogus", tok, ""); code != http.StatusBadRequest {
+		t.Fatalf("status=bogus: %d %s, want 400", code, body)
+	}
+
 	st := testkit.StreamState(t, js, events.StreamInvocations)
-	if st.Msgs != n {
-		t.Fatalf("work queue holds %d messages, want %d", st.Msgs, n)
+	if st.Msgs != uint64(len(ids)) {
+		t.Fatalf("work queue holds %d messages, want %d", st.Msgs, len(ids))
 	}
 	for _, id := range ids {
 		e, err := b.Invocations.Get(context.Background(), events.InvocationKey("acme", "echo", id))
@@ -154,7 +183,8 @@ func TestQueuedRecordNeverOverwrites(t *testing.T) {
 	testkit.WaitFor(t, 10*time.Second, "queued write settled", func() bool {
 		q.mu.Lock()
 		defer q.mu.Unlock()
-		return q.pending[id] == nil
+		_, ok := q.pending[id]
+		return !ok
 	})
 	e, err := b.Invocations.Get(context.Background(), key)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -315,9 +316,7 @@ func (a *API) listInvocations(c *gin.Context) {
 		return
 	}
 	status, before := c.Query("status"), c.Query("before")
-	switch status {
-	case "", events.StatusQueued, events.StatusRunning, events.StatusRetrying, events.StatusSucceeded, events.StatusFailed, events.StatusDeadLettered:
-	default:
+	if status != "" && !slices.Contains(events.InvocationStatuses, status) {
 		abort(c, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("status=%q is not an invocation status", status))
 		return
 	}
@@ -325,6 +324,7 @@ func (a *API) listInvocations(c *gin.Context) {
 		abort(c, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("before=%q is not an invocation id", before))
 		return
 	}
+	a.queued.waitFunction(c, tenant, name) // what this gateway accepted is listed
 	items, err := a.Store.Invocations(c, tenant, name, status, before, limit+1)
 	if err != nil {
 		a.fail(c, err)
