@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -21,7 +22,9 @@ const (
 // Cache is a Verifier that remembers the tokens its inner Verifier
 // accepted, each until it expires or for ttl, whichever is first; a
 // refused token is never remembered, so a flood of bad tokens costs a full
-// check each. Keys are whole token strings: only the same bytes hit.
+// check each. Keys are whole token strings: only the same bytes hit. The
+// price: a token signed with an OIDC key the provider has since withdrawn
+// is still accepted for up to ttl after it was last verified.
 type Cache struct {
 	v    Verifier
 	ttl  time.Duration
@@ -54,8 +57,7 @@ func (c *Cache) Verify(token string) (*Claims, error) {
 	e, ok := c.seen[token]
 	if ok && now.Before(e.until) {
 		c.mu.Unlock()
-		cl := e.claims // a copy: callers may not change what others get
-		return &cl, nil
+		return e.copy(), nil
 	}
 	if ok {
 		delete(c.seen, token)
@@ -79,7 +81,28 @@ func (c *Cache) Verify(token string) (*Claims, error) {
 			break
 		}
 	}
-	c.seen[token] = cached{claims: *cl, until: until}
+	c.seen[token] = cached{claims: *cached{claims: *cl}.copy(), until: until}
 	c.mu.Unlock()
 	return cl, nil
+}
+
+// copy is the claims for one caller, sharing nothing with the cache: no
+// caller can change what the next one gets.
+func (e cached) copy() *Claims {
+	cl := e.claims
+	cl.Scopes = slices.Clone(cl.Scopes)
+	cl.Audience = slices.Clone(cl.Audience)
+	if cl.ExpiresAt != nil {
+		exp := *cl.ExpiresAt
+		cl.ExpiresAt = &exp
+	}
+	if cl.IssuedAt != nil {
+		iat := *cl.IssuedAt
+		cl.IssuedAt = &iat
+	}
+	if cl.NotBefore != nil {
+		nbf := *cl.NotBefore
+		cl.NotBefore = &nbf
+	}
+	return &cl
 }

@@ -36,10 +36,11 @@ func TestCache(t *testing.T) {
 	}
 	for range 3 {
 		cl, err := c.Verify(tok)
-		if err != nil || cl.Tenant != "acme" {
+		if err != nil || cl.Tenant != "acme" || cl.Scopes[0] != ScopeRead {
 			t.Fatalf("verify: %v %+v", err, cl)
 		}
 		cl.Tenant = "changed by a caller" // must not reach the next caller
+		cl.Scopes[0] = "changed too"
 	}
 	if inner.calls != 1 {
 		t.Fatalf("inner verifier called %d times for one token, want 1", inner.calls)

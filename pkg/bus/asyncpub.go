@@ -1,9 +1,27 @@
 package bus
 
 import (
+	"errors"
+	"sync"
+	"time"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// PublishAsyncTimeout bounds the wait for an async publish's ack: one
+// that never comes (a stream leader lost mid-publish) fails then instead
+// of holding up every later outcome, which are settled in order. Pass
+// JetStreamOptions to jetstream.New.
+const PublishAsyncTimeout = 10 * time.Second
+
+// JetStreamOptions are the jetstream.New options every service uses.
+func JetStreamOptions() []jetstream.JetStreamOpt {
+	return []jetstream.JetStreamOpt{jetstream.WithPublishAsyncTimeout(PublishAsyncTimeout)}
+}
+
+// ErrPublisherClosed is reported for a message published after Close.
+var ErrPublisherClosed = errors.New("publisher closed")
 
 // AsyncPublisher publishes without waiting for each ack, for messages
 // nobody waits on (log lines, lifecycle events, the gateway's queued
@@ -15,6 +33,9 @@ type AsyncPublisher struct {
 	futures chan pending
 	done    chan struct{}
 	onAck   func(err error)
+
+	mu     sync.RWMutex // held to read closed and send on futures
+	closed bool
 }
 
 type pending struct {
@@ -48,6 +69,14 @@ func (p *AsyncPublisher) Publish(msg *nats.Msg) { p.PublishThen(msg, nil) }
 // outcome, from the settling goroutine, or at once if it could not be
 // sent. then must not block for long: acks after it wait for it.
 func (p *AsyncPublisher) PublishThen(msg *nats.Msg, then func(err error)) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		// A request still running after the server's shutdown gave up
+		// waiting for it.
+		p.report(then, ErrPublisherClosed)
+		return
+	}
 	f, err := p.js.PublishMsgAsync(msg)
 	if err != nil {
 		p.report(then, err)
@@ -65,9 +94,14 @@ func (p *AsyncPublisher) report(then func(error), err error) {
 	}
 }
 
-// Close waits until every published message is settled. No Publish may
-// follow.
+// Close waits until every published message is settled; a message
+// published after it is reported failed (ErrPublisherClosed).
 func (p *AsyncPublisher) Close() {
-	close(p.futures)
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.futures)
+	}
+	p.mu.Unlock()
 	<-p.done
 }

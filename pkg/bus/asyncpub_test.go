@@ -62,4 +62,12 @@ func TestPublishThen(t *testing.T) {
 	if len(plain) != 1 || plain[0] != nil {
 		t.Fatalf("onAck calls: %v, want one nil", plain)
 	}
+
+	// After Close a message is reported failed, not sent (nor a panic).
+	var late error
+	p.PublishThen(nats.NewMsg("t.c"), func(err error) { late = err })
+	if !errors.Is(late, bus.ErrPublisherClosed) {
+		t.Fatalf("publish after Close: %v", late)
+	}
+	p.Close() // twice is fine
 }

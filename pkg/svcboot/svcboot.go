@@ -123,7 +123,7 @@ func Start(ctx context.Context, name string, c Common) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, bus.JetStreamOptions()...)
 	if err != nil {
 		nc.Close()
 		return nil, err

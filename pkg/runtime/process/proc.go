@@ -46,8 +46,9 @@ const resolveTTL = time.Second
 
 // resolveCache remembers commands resolved for job runs.
 type resolveCache struct {
-	mu sync.Mutex
-	m  map[resolveKey]resolvedCmd
+	mu  sync.Mutex
+	m   map[resolveKey]resolvedCmd
+	now func() time.Time // nil: time.Now (tests set a clock)
 }
 
 type resolveKey struct{ argv0, path string } // path: $PATH, for a bare name
@@ -67,8 +68,11 @@ func (r *Runtime) resolveCached(argv0 string) (string, error) {
 	if !strings.ContainsRune(argv0, '/') {
 		k.path = os.Getenv("PATH")
 	}
-	now := time.Now()
 	c := &r.resolved
+	now := time.Now()
+	if c.now != nil {
+		now = c.now()
+	}
 	c.mu.Lock()
 	e, ok := c.m[k]
 	c.mu.Unlock()

@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 			return nil, nil, err
 		}
 		conns = append(conns, nc)
-		js, err := jetstream.New(nc)
+		js, err := jetstream.New(nc, bus.JetStreamOptions()...)
 		return nc, js, err
 	}
 	type svcConn struct {

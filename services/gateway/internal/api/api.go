@@ -72,7 +72,9 @@ type Deps struct {
 	Ready   func(context.Context) error
 	// Events publishes lifecycle events, and the queued records of
 	// accepted async invocations, without waiting for them; closing it
-	// (after the server stopped) waits until they are stored.
+	// (after the server stopped) waits until each is stored or failed (a
+	// failed record's one retry may still be running: the invoker writes
+	// the record when it runs the invocation anyway).
 	Events *bus.AsyncPublisher
 }
 

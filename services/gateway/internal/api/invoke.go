@@ -276,9 +276,10 @@ func (a *API) invokeAsync(c *gin.Context, tenant, name, id, callback string, pay
 	c.Header("Location", loc)
 	c.Header("X-Invocation-Id", id)
 	c.Header("Preference-Applied", "respond-async")
-	// The same bytes PureJSON makes of {"id","location","status"}, without
-	// a map and reflection on the hottest answer (an id is hex: no escaping).
-	c.Data(http.StatusAccepted, "application/json; charset=utf-8", []byte(`{"id":"`+id+`","location":"`+loc+`","status":"`+events.StatusQueued+`"}`))
+	// The same bytes PureJSON makes of {"id","location","status"} (its
+	// encoder ends with a newline), without a map and reflection on the
+	// hottest answer (an id is hex: nothing to escape).
+	c.Data(http.StatusAccepted, "application/json; charset=utf-8", []byte(`{"id":"`+id+`","location":"`+loc+`","status":"`+events.StatusQueued+`"}`+"\n"))
 }
 
 func (a *API) getInvocation(c *gin.Context) {
