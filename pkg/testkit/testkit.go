@@ -1,7 +1,7 @@
 // Package testkit holds the test fixtures that tests of several EventFlow
 // packages and modules share: waiting for a condition, a free loopback
-// address, HS256 signers and the tokens they mint, and the state of a
-// JetStream stream. The embedded NATS JetStream server those tests run
+// address, HS256 signers and the tokens they mint, an API call with a
+// bearer token, and the state of a JetStream stream. The embedded NATS JetStream server those tests run
 // against is natstest's (pkg/natsserver/natstest).
 //
 // It is for tests only: every helper fails the test it is given instead of
@@ -10,7 +10,9 @@ package testkit
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -106,4 +108,37 @@ func StreamState(tb testing.TB, js jetstream.JetStream, stream string) jetstream
 		tb.Fatalf("stream %s info: %v", stream, err)
 	}
 	return info.State
+}
+
+// callWithin bounds a Call: a response that never ends fails the test
+// instead of hanging it.
+const callWithin = 30 * time.Second
+
+// Call sends method url with body, "Authorization: Bearer token" (none
+// when token is empty) and headers (name, value pairs), and reads the whole
+// answer; the response's body is read and closed.
+func Call(tb testing.TB, method, url, token, body string, hdr ...string) (*http.Response, string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), callWithin)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("%s %s: the response did not end: %v (read so far: %q)", method, url, err, b)
+	}
+	return resp, string(b)
 }

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -78,23 +77,8 @@ type reply struct {
 
 func (g *oidcGateway) call(t *testing.T, token, method, path, body string) reply {
 	t.Helper()
-	req, err := http.NewRequest(method, g.srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reply{resp.StatusCode, resp.Header, string(b)}
+	resp, b := testkit.Call(t, method, g.srv.URL+path, token, body)
+	return reply{resp.StatusCode, resp.Header, b}
 }
 
 func functionNames(t *testing.T, r reply) []string {

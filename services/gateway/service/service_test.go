@@ -59,18 +59,7 @@ func startGateway(t *testing.T, cfg Config, v auth.Verifier) (*httptest.Server, 
 
 func (f *fixture) do(t *testing.T, method, path, body string, hdr ...string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+f.token)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return testkit.Call(t, method, f.srv.URL+path, f.token, body, hdr...)
 }
 
 // TestTraceContextCrossesIntoCommand: the caller's W3C traceparent reaches

@@ -292,7 +292,7 @@ export interface paths {
         };
         /**
          * Get an invocation
-         * @description The record of one invocation: `queued` until an invoker takes it, then `running`, then `succeeded` or `failed` with its output or error. Synchronous invocations get a record too, written after the answer. Another tenant's invocation, or an id of the wrong shape, answers 404.
+         * @description The record of one invocation: `queued` until an invoker takes it, `running` once its run has lasted 100 ms (a shorter run goes straight to its end), then `succeeded` or `failed` with its output or error (`retrying` between failed attempts, `dead_lettered` after the last). It is there as soon as the 202 of an asynchronous invocation has been answered. Synchronous invocations get a record too, written after the answer. Another tenant's invocation, or an id of the wrong shape, answers 404.
          *
          *     Requires a bearer token with scope `functions:read` or `functions:invoke`.
          */

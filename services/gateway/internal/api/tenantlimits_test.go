@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,30 +30,11 @@ func (f *streamFixture) doAs(t *testing.T, token, method, path, body string, hdr
 	return call(t, token, method, f.srv.URL+path, body, hdr...)
 }
 
-// call sends method url with body, the token and headers (name, value
-// pairs), and reads the whole answer within waitWithin.
+// call is testkit.Call answering status, body and header.
 func call(t *testing.T, token, method, url, body string, hdr ...string) (int, string, http.Header) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitWithin)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b), resp.Header
+	resp, b := testkit.Call(t, method, url, token, body, hdr...)
+	return resp.StatusCode, b, resp.Header
 }
 
 // metric reads one sample of the gateway's GET /metrics, by its name and

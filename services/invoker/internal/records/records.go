@@ -18,12 +18,6 @@ import (
 // Store writes and reads invocation records.
 type Store struct{ KV jetstream.KeyValue }
 
-// Get reads a record; ok is false when there is none.
-func (s Store) Get(ctx context.Context, tenant, fn, id string) (r events.StoredInvocation, ok bool, err error) {
-	r, rev, err := s.Read(ctx, tenant, fn, id)
-	return r, rev != 0, err
-}
-
 // Read reads a record and its revision (0 when there is none), for a
 // writer that goes on with UpdateFrom.
 func (s Store) Read(ctx context.Context, tenant, fn, id string) (r events.StoredInvocation, rev uint64, err error) {
