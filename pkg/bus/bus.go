@@ -106,6 +106,7 @@ type Buckets struct {
 	Functions   jetstream.KeyValue
 	Status      jetstream.KeyValue
 	Invocations jetstream.KeyValue
+	Triggers    jetstream.KeyValue
 }
 
 // OpenBuckets binds to the provisioned buckets.
@@ -120,6 +121,9 @@ func OpenBuckets(ctx context.Context, js jetstream.JetStream) (Buckets, error) {
 	}
 	if b.Invocations, err = js.KeyValue(ctx, events.BucketInvocations); err != nil {
 		return b, fmt.Errorf("open bucket %s: %w", events.BucketInvocations, err)
+	}
+	if b.Triggers, err = js.KeyValue(ctx, events.BucketTriggers); err != nil {
+		return b, fmt.Errorf("open bucket %s: %w", events.BucketTriggers, err)
 	}
 	return b, nil
 }

@@ -3,6 +3,7 @@ package busauth
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
@@ -21,7 +22,7 @@ var Services = []string{Gateway, Deployer, Invoker, Logstream}
 
 // SubjectTriggers is the root of the subjects a tenant's own producers
 // publish to for NATS triggers: eventflow.in.<tenant>.<subject...>.
-const SubjectTriggers = "eventflow.in"
+const SubjectTriggers = events.SubjectTriggers
 
 // Permissions is what one identity may publish and subscribe to. Anything
 // not listed is refused by the server.
@@ -49,14 +50,15 @@ func TenantInboxPrefix(tenant string) string { return "_INBOX_tenant_" + tenant 
 func ServicePermissions(service string) (Permissions, error) {
 	inbox := ServiceInboxPrefix(service)
 	p := Permissions{InboxPrefix: inbox, Subscribe: []string{inbox + ".>"}, Publish: []string{"$JS.API.INFO"}}
-	// Every service may see that the streams exist (bus.WaitProvisioned).
-	for _, n := range streamNames() {
-		p.Publish = append(p.Publish, "$JS.API.STREAM.INFO."+n)
-	}
+	// Every service may see that the streams exist (bus.WaitProvisioned):
+	// one wildcard rather than an entry per stream, which keeps the JWT
+	// within the server's 4 KiB control line. Info shows a stream's
+	// configuration and counts, never its messages.
+	p.Publish = append(p.Publish, streamInfoAll)
 	switch service {
 	case Gateway:
 		p.read(events.StreamCommands, events.StreamInvocations, events.StreamDeadLetters, events.StreamEvents, events.StreamLogs)
-		p.readBucket(events.BucketFunctions, events.BucketStatus, events.BucketInvocations)
+		p.readBucket(events.BucketFunctions, events.BucketStatus, events.BucketInvocations, events.BucketTriggers)
 		p.write(events.SubjectCommands, events.SubjectInvocations, events.SubjectEvents, events.SubjectSync)
 		p.writeBucket(events.BucketFunctions, events.BucketInvocations)
 		// Redrive removes a dead letter once it is queued again.
@@ -69,10 +71,11 @@ func ServicePermissions(service string) (Permissions, error) {
 		// It purges a function's spec once the function is gone.
 		p.writeBucket(events.BucketStatus, events.BucketFunctions)
 	case Invoker:
-		p.read(events.StreamInvocations, events.StreamDeadLetters, events.StreamCallbacks)
-		p.readBucket(events.BucketFunctions, events.BucketStatus, events.BucketInvocations)
+		// Triggers: messages of nats triggers, events of event triggers.
+		p.read(events.StreamInvocations, events.StreamDeadLetters, events.StreamCallbacks, events.StreamTriggers, events.StreamEvents)
+		p.readBucket(events.BucketFunctions, events.BucketStatus, events.BucketInvocations, events.BucketTriggers)
 		p.write(events.SubjectInvocations, events.SubjectDeadLetters, events.SubjectCallbacks, events.SubjectEvents, events.SubjectLogs)
-		p.writeBucket(events.BucketInvocations)
+		p.writeBucket(events.BucketInvocations, events.BucketTriggers)
 		p.Subscribe = append(p.Subscribe, events.SubjectSync+".>")
 		p.Reply = true
 	case Logstream:
@@ -81,10 +84,17 @@ func ServicePermissions(service string) (Permissions, error) {
 	default:
 		return Permissions{}, fmt.Errorf("unknown service %q (want one of %v)", service, Services)
 	}
+	p.Publish = slices.DeleteFunc(p.Publish, func(s string) bool {
+		return s != streamInfoAll && strings.HasPrefix(s, "$JS.API.STREAM.INFO.")
+	})
 	slices.Sort(p.Publish)
 	p.Publish = slices.Compact(p.Publish)
 	return p, nil
 }
+
+// streamInfoAll is every stream's info (it covers the per-stream entries
+// read adds, which are dropped from a service's list).
+const streamInfoAll = "$JS.API.STREAM.INFO.*"
 
 // TenantPermissions is what a tenant's own programs may do on the bus:
 // queue invocations of its functions, publish to its trigger subjects,

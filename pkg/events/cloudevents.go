@@ -66,6 +66,7 @@ var EventTypes = []string{
 	TypeFunctionDeploying, TypeFunctionReady, TypeFunctionFailed, TypeFunctionDeleted,
 	TypeInvocationQueued, TypeInvocationStarted, TypeInvocationSucceeded, TypeInvocationFailed,
 	TypeInvocationRetrying, TypeInvocationDeadLettered,
+	TypeTriggerFired, TypeTriggerFailed,
 }
 
 // EventTypeTokens is the part of a type after "io.eventflow.", used as the

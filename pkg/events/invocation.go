@@ -31,6 +31,12 @@ type Invocation struct {
 	// PriorAttempts is Eventflow-Prior-Attempts on a redriven invocation:
 	// the attempts it had made before it was dead-lettered.
 	PriorAttempts int
+	// Trigger is Eventflow-Trigger: the trigger that made the invocation
+	// (nil for an API call).
+	Trigger *TriggerRef
+	// Request is the HTTP request an /async-fn/ route call queued, for
+	// an http-mode function (nil otherwise).
+	Request *HTTPRequest
 }
 
 // Msg is the message that queues the invocation, de-duplicated by its id.
@@ -56,6 +62,12 @@ func (inv Invocation) setHeaders(h nats.Header) {
 	}
 	if inv.CallbackURL != "" {
 		h.Set(HeaderCallbackURL, inv.CallbackURL)
+	}
+	if inv.Trigger != nil {
+		h.Set(HeaderTrigger, inv.Trigger.header())
+	}
+	if inv.Request != nil {
+		inv.Request.setHeaders(h)
 	}
 }
 
@@ -116,6 +128,18 @@ func (inv *Invocation) parseHeaders(subject string, h nats.Header) error {
 		}
 		inv.CallbackURL = v
 	}
+	if v := h.Get(HeaderTrigger); v != "" {
+		t, err := ParseTriggerRef(v)
+		if err != nil {
+			return fmt.Errorf("invocation %s: %w", inv.ID, err)
+		}
+		inv.Trigger = &t
+	}
+	req, err := parseHTTPRequest(h)
+	if err != nil {
+		return fmt.Errorf("invocation %s: %w", inv.ID, err)
+	}
+	inv.Request = req
 	return nil
 }
 

@@ -158,6 +158,8 @@ type InvocationRecord struct {
 	DurationMs *int64     `json:"durationMs,omitempty"`
 	// Callback is set when the invocation asked for one (X-Callback-Url).
 	Callback *CallbackStatus `json:"callback,omitempty"`
+	// Trigger is set when a trigger made the invocation.
+	Trigger *TriggerRef `json:"trigger,omitempty"`
 }
 
 // Done reports whether the invocation reached a final status.
@@ -190,6 +192,8 @@ type StoredInvocation struct {
 	DurationMs *int64     `json:"durationMs,omitempty"`
 	// Callback is set when the invocation asked for one (X-Callback-Url).
 	Callback *CallbackStatus `json:"callback,omitempty"`
+	// Trigger is set when a trigger made the invocation.
+	Trigger *TriggerRef `json:"trigger,omitempty"`
 }
 
 // Done reports whether the invocation reached a final status.
@@ -202,6 +206,10 @@ func (r StoredInvocation) View() InvocationRecord {
 	if r.Callback != nil {
 		cb := *r.Callback
 		v.Callback = &cb
+	}
+	if r.Trigger != nil {
+		t := *r.Trigger
+		v.Trigger = &t
 	}
 	return v
 }

@@ -16,10 +16,17 @@ const (
 	StreamEvents      = "EVENTFLOW_EVENTS"
 	StreamLogs        = "EVENTFLOW_LOGS"
 	StreamCallbacks   = "EVENTFLOW_CALLBACKS"
+	// StreamTriggers holds the messages of nats triggers
+	// (eventflow.in.<tenant>.>) until each trigger's consumer has made
+	// them invocations.
+	StreamTriggers = "EVENTFLOW_TRIGGERS"
 
 	BucketFunctions   = "eventflow_functions"
 	BucketStatus      = "eventflow_function_status"
 	BucketInvocations = "eventflow_invocations"
+	// BucketTriggers keeps each trigger's state (function.TriggerStatus)
+	// under TriggerKey; the invoker writes it, the gateway reads it.
+	BucketTriggers = "eventflow_triggers"
 )
 
 // Durable consumer names.
@@ -38,6 +45,10 @@ type Options struct {
 	LogsMaxBytes   int64
 	InvocationsTTL time.Duration // how long invocation records are kept
 	DLQMaxAge      time.Duration
+	// TriggersMaxAge and TriggersMaxBytes bound StreamTriggers: messages
+	// no trigger took by then are dropped (oldest first).
+	TriggersMaxAge   time.Duration
+	TriggersMaxBytes int64
 	// MaxConsumers per stream. Set explicitly because nats-server (2.11+)
 	// otherwise caps a stream at 1,000 consumers, and the invocations
 	// stream has one per function (the others one per open log or event
@@ -70,7 +81,10 @@ func DefaultOptions() Options {
 		LogsMaxBytes:   512 << 20,
 		InvocationsTTL: 24 * time.Hour,
 		DLQMaxAge:      14 * 24 * time.Hour,
-		MaxConsumers:   100_000,
+
+		TriggersMaxAge:   24 * time.Hour,
+		TriggersMaxBytes: 1 << 30,
+		MaxConsumers:     100_000,
 
 		MaxQueuedPerFunction: DefaultMaxQueuedPerFunction,
 	}
@@ -151,6 +165,19 @@ func (o Options) Streams() []jetstream.StreamConfig {
 			MaxBytes:     o.LogsMaxBytes,
 			Discard:      jetstream.DiscardOld,
 		},
+		{
+			Name:         StreamTriggers,
+			Description:  "Messages for nats triggers, kept until their triggers made them invocations",
+			Subjects:     []string{SubjectTriggers + ".>"},
+			Retention:    jetstream.LimitsPolicy,
+			Storage:      o.Storage,
+			Replicas:     o.Replicas,
+			MaxConsumers: o.MaxConsumers,
+			MaxAge:       o.TriggersMaxAge,
+			MaxBytes:     o.TriggersMaxBytes,
+			Discard:      jetstream.DiscardOld,
+			Duplicates:   o.DedupeWindow,
+		},
 	}
 }
 
@@ -175,6 +202,7 @@ func (o Options) Buckets() []jetstream.KeyValueConfig {
 		{Bucket: BucketFunctions, Description: "Desired function specs", History: 1, Storage: o.Storage, Replicas: o.Replicas},
 		{Bucket: BucketStatus, Description: "Observed function status", History: 1, Storage: o.Storage, Replicas: o.Replicas},
 		{Bucket: BucketInvocations, Description: "Invocation records", History: 1, TTL: o.InvocationsTTL, Storage: o.Storage, Replicas: o.Replicas},
+		{Bucket: BucketTriggers, Description: "Trigger states", History: 1, Storage: o.Storage, Replicas: o.Replicas},
 	}
 }
 

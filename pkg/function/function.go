@@ -45,6 +45,11 @@ type Spec struct {
 	// Autoscaling (http mode) lets the replica count follow CPU use
 	// between bounds; replicas is then only the starting point.
 	Autoscaling *Autoscaling `json:"autoscaling,omitempty"`
+	// HTTP is the route of an http-mode function (/fn/<tenant>/<name>/).
+	HTTP *HTTP `json:"http,omitempty"`
+	// Triggers invoke the function asynchronously on a schedule, on
+	// messages of the tenant's NATS subjects, or on lifecycle events.
+	Triggers []Trigger `json:"triggers,omitempty"`
 }
 
 // Autoscaling bounds of an http-mode function (a HorizontalPodAutoscaler
@@ -82,6 +87,16 @@ type Status struct {
 	Message            string    `json:"message,omitempty"`
 	ObservedGeneration int64     `json:"observedGeneration"`
 	UpdatedAt          time.Time `json:"updatedAt,omitzero"`
+	// URL is the path of an http-mode function's route on the gateway
+	// (set when the API answers, not stored).
+	URL string `json:"url,omitempty"`
+	// Endpoints are where the runtime serves an http-mode function's ready
+	// instances (base URLs), for the gateway's route: stored by the
+	// deployer, never shown by the API.
+	Endpoints []string `json:"endpoints,omitempty"`
+	// Triggers is each trigger's state (set when the API answers from the
+	// invoker's trigger records, not stored here).
+	Triggers []TriggerStatus `json:"triggers,omitempty"`
 }
 
 // Function is the API representation: the spec plus read-only fields.
@@ -120,6 +135,10 @@ func View(rec Record, st *Status) Function {
 	if st != nil {
 		f.Status = *st
 	}
+	f.Status.Endpoints = nil
+	if rec.Spec.Mode() == ModeHTTP {
+		f.Status.URL = RoutePath(rec.Tenant, rec.Spec.Name)
+	}
 	switch {
 	case rec.Deleting:
 		f.Status.Phase = PhaseDeleting
@@ -128,6 +147,9 @@ func View(rec Record, st *Status) Function {
 	}
 	return f
 }
+
+// RoutePath is the gateway path of an http-mode function's route.
+func RoutePath(tenant, name string) string { return "/fn/" + tenant + "/" + name + "/" }
 
 // ReplicaCount returns the desired replicas with the default applied.
 func (s Spec) ReplicaCount() int32 {
@@ -165,5 +187,19 @@ func (s Spec) WithDefaults() Spec {
 	}
 	s.Invocation.Mode = s.Mode()
 	s.Invocation.Timeout = Duration(s.Timeout())
+	if s.Invocation.Mode == ModeHTTP {
+		s.HTTP = &HTTP{Auth: s.RouteAuth()}
+	}
+	if len(s.Triggers) > 0 {
+		ts := make([]Trigger, len(s.Triggers))
+		for i, t := range s.Triggers {
+			ts[i] = t.withDefaults()
+			if t.Filter != nil {
+				f := *t.Filter
+				ts[i].Filter = &f
+			}
+		}
+		s.Triggers = ts
+	}
 	return s
 }

@@ -136,6 +136,12 @@ func (s Spec) Validate() error {
 			}
 		}
 	}
+	if err := s.validateHTTP(); err != nil {
+		return err
+	}
+	if err := s.validateTriggers(); err != nil {
+		return err
+	}
 	if len(s.Labels) > MaxLabels {
 		return &FieldError{"labels", fmt.Sprintf("must have at most %d labels", MaxLabels)}
 	}

@@ -29,6 +29,10 @@ type Observed struct {
 	Phase         function.Phase // Deploying, Ready or Failed
 	ReadyReplicas int32
 	Message       string
+	// Endpoints are base URLs (http://host:port) where the ready
+	// instances of an http-mode function serve, for the gateway's route;
+	// one URL may stand for many (a Kubernetes Service).
+	Endpoints []string
 }
 
 // Deployments makes the runtime match desired specs. Apply and Remove are
@@ -54,6 +58,10 @@ type InvokeRequest struct {
 	Payload     []byte
 	ContentType string
 	Timeout     time.Duration
+	// Request, for an http-mode function, is the HTTP request to send
+	// (an /async-fn/ route call): its method, path and headers instead of
+	// a POST to "/" with ContentType.
+	Request *events.HTTPRequest
 }
 
 // InvokeResult is how a run ended. A function that fails (non-zero exit,
