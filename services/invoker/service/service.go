@@ -28,6 +28,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/runtime"
 	"github.com/eventflow/eventflow/pkg/telemetry"
 	"github.com/eventflow/eventflow/services/invoker/internal/records"
+	"github.com/eventflow/eventflow/services/invoker/internal/triggers"
 )
 
 // Config of the invoker.
@@ -86,6 +87,8 @@ type Invoker struct {
 	queues  *queues
 	cbs     jetstream.Consumer
 	events  *bus.AsyncPublisher
+	// triggers make invocations from the functions' triggers.
+	triggers *triggers.Triggers
 	// consume takes an async invocation message to its settlement:
 	// handleAsync decides, the settler carries the decision out.
 	consume msgHandler
@@ -161,8 +164,15 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 	iv.queues = newQueues(iv)
 	iv.consume = traced(d.Tracer, iv.settler().settled(iv.handleAsync))
 	iv.m = newMetrics(cfg, d)
+	iv.events = bus.NewAsyncPublisher(d.JS, func(err error) {
+		if err != nil {
+			d.Log.Warn("lifecycle event not stored", "err", err)
+		}
+	})
+	iv.triggers = triggers.New(triggers.Deps{JS: d.JS, State: b.Triggers, Events: iv.events, Log: d.Log, Source: Source})
 	onChange := func(ch catalog.Change) {
 		iv.queues.onChange(ch)
+		iv.triggers.OnChange(ch)
 		if ch.Deleted {
 			iv.m.forgetFunction(ch.Tenant, ch.Name)
 		}
@@ -173,11 +183,6 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 	if iv.cbs, err = iv.callbacksConsumer(ctx); err != nil {
 		return nil, fmt.Errorf("callbacks consumer: %w", err)
 	}
-	iv.events = bus.NewAsyncPublisher(d.JS, func(err error) {
-		if err != nil {
-			d.Log.Warn("lifecycle event not stored", "err", err)
-		}
-	})
 	d.Registerer.MustRegister(iv.m.invocations, iv.m.duration, iv.m.running, iv.m.queueDepth, iv.m.fnInvocations, iv.m.fnDuration)
 	return iv, nil
 }
@@ -259,6 +264,10 @@ func (iv *Invoker) Run(ctx context.Context) error {
 	}
 
 	iv.queues.start(ctx, runCtx, &wg)
+	tctx, stopTriggers := context.WithCancel(ctx)
+	defer stopTriggers()
+	trigDone := make(chan struct{})
+	go func() { defer close(trigDone); iv.triggers.Run(tctx) }()
 	cbSem := make(chan struct{}, 16)
 	cbc, err := iv.cbs.Consume(func(msg jetstream.Msg) {
 		cbSem <- struct{}{}
@@ -271,6 +280,8 @@ func (iv *Invoker) Run(ctx context.Context) error {
 	if err != nil {
 		_ = sub.Unsubscribe()
 		iv.queues.stop()
+		stopTriggers()
+		<-trigDone
 		return fmt.Errorf("consume callbacks: %w", err)
 	}
 	iv.d.Log.Info("invoker running", "maxConcurrent", iv.cfg.MaxConcurrent)
@@ -279,6 +290,7 @@ func (iv *Invoker) Run(ctx context.Context) error {
 	cbc.Drain()
 	iv.queues.stop()
 	<-cbc.Closed()
+	<-trigDone
 	wg.Wait()
 	iv.events.Close()
 	return nil
@@ -313,7 +325,7 @@ func (iv *Invoker) handleSync(ctx context.Context, msg *nats.Msg) {
 		return
 	}
 	created := time.Now().UTC()
-	res, runErr := iv.run(ctx, tenant, rec.Spec, id, msg.Data, msg.Header.Get(events.HeaderContentType), "sync")
+	res, runErr := iv.run(ctx, tenant, rec.Spec, runtime.InvokeRequest{ID: id, Payload: msg.Data, ContentType: msg.Header.Get(events.HeaderContentType)}, "sync")
 	reply.Header.Set(events.HeaderInvocationID, id)
 	reply.Header.Set(events.HeaderDurationMs, events.FormatInt(res.Duration.Milliseconds()))
 	switch {
@@ -394,6 +406,9 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) outcome {
 		}
 		r = newRecord(id, tenant, name, true, created.UTC())
 	}
+	if inv.Trigger != nil && r.Trigger == nil {
+		r.Trigger = inv.Trigger
+	}
 	if inv.CallbackURL != "" && r.Callback == nil {
 		r.Callback = &events.CallbackStatus{URL: inv.CallbackURL, Status: events.CallbackPending}
 	}
@@ -418,7 +433,7 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) outcome {
 	// queued (or retrying) to its end in one write.
 	mark := iv.markRunning(ctx, r, from)
 	stop := iv.heartbeat(msg)
-	res, runErr := iv.run(ctx, tenant, fnRec.Spec, id, inv.Payload, inv.ContentType, "async")
+	res, runErr := iv.run(ctx, tenant, fnRec.Spec, runtime.InvokeRequest{ID: id, Payload: inv.Payload, ContentType: inv.ContentType, Request: inv.Request}, "async")
 	stop()
 	from = mark.stop()
 	finish(&r, res, runErr)
@@ -556,10 +571,11 @@ func (m *runningMark) stop() held {
 	return m.from
 }
 
-func (iv *Invoker) run(ctx context.Context, tenant string, spec function.Spec, id string, payload []byte, ct, mode string) (runtime.InvokeResult, error) {
+func (iv *Invoker) run(ctx context.Context, tenant string, spec function.Spec, req runtime.InvokeRequest, mode string) (runtime.InvokeResult, error) {
 	iv.m.running.Inc()
 	defer iv.m.running.Dec()
-	res, err := iv.d.Runtime.Invoke(ctx, tenant, spec, runtime.InvokeRequest{ID: id, Payload: payload, ContentType: ct, Timeout: spec.Timeout()})
+	req.Timeout = spec.Timeout()
+	res, err := iv.d.Runtime.Invoke(ctx, tenant, spec, req)
 	outcome := "succeeded"
 	switch {
 	case err != nil:
