@@ -267,13 +267,15 @@ func TestNetworkPolicyAsDeployer(t *testing.T) {
 		}
 		s := p.Spec
 		if s.PodSelector.MatchLabels[kube.LabelManagedBy] != kube.ManagedBy || len(s.PolicyTypes) != 1 || s.PolicyTypes[0] != "Ingress" ||
-			len(s.Ingress) != 1 || len(s.Ingress[0].From) != 1 || len(s.Ingress[0].Ports) != 1 || s.Ingress[0].Ports[0].Port.IntValue() != kube.HTTPPort {
+			len(s.Ingress) != 1 || len(s.Ingress[0].From) != 2 || len(s.Ingress[0].Ports) != 1 || s.Ingress[0].Ports[0].Port.IntValue() != kube.HTTPPort {
 			t.Fatalf("%s: spec %+v", what, s)
 		}
-		peer := s.Ingress[0].From[0]
-		if peer.NamespaceSelector == nil || peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "ef-control" ||
-			peer.PodSelector == nil || peer.PodSelector.MatchLabels["app.kubernetes.io/component"] != "invoker" {
-			t.Fatalf("%s: peer %+v", what, peer)
+		for i, component := range []string{"invoker", "gateway"} {
+			peer := s.Ingress[0].From[i]
+			if peer.NamespaceSelector == nil || peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "ef-control" ||
+				peer.PodSelector == nil || peer.PodSelector.MatchLabels["app.kubernetes.io/component"] != component {
+				t.Fatalf("%s: peer %+v", what, peer)
+			}
 		}
 	}
 	check("after Apply")

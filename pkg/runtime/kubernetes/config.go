@@ -20,7 +20,7 @@ type Config struct {
 	// NamespacePrefix makes a tenant's namespace: <prefix><tenant>.
 	NamespacePrefix string
 	// ControlNamespace is where EventFlow's own services run: the tenant
-	// namespaces' NetworkPolicy lets in only its invoker pods. Default:
+	// namespaces' NetworkPolicy lets in only its invoker and gateway pods. Default:
 	// the namespace of this pod (PodNamespace), else "eventflow".
 	ControlNamespace string
 	// FieldManager owns the fields EventFlow applies (server-side apply).

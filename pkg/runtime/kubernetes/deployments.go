@@ -336,7 +336,13 @@ func (d *Deployments) Observe(_ context.Context, tenant, name string) (runtime.O
 		return runtime.Observed{}, false, err
 	}
 	pods, _ := d.pods.Pods(ns).List(labels.SelectorFromSet(ObjectLabels(tenant, name)))
-	return ObserveDeployment(dep, pods), true, nil
+	obs := ObserveDeployment(dep, pods)
+	if obs.ReadyReplicas > 0 {
+		// The gateway's route goes through the Service (kube-proxy
+		// balances across the ready pods), so one URL stands for all.
+		obs.Endpoints = []string{ServiceURL(ns, name)}
+	}
+	return obs, true, nil
 }
 
 // ObserveDeployment turns a Deployment's status (and its pods') into a

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -272,16 +274,33 @@ func (iv *Invoker) invokeHTTP(ctx context.Context, tenant string, spec function.
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	url := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(HTTPPort)) + "/"
-	hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, url, bytes.NewReader(req.Payload))
+	method, path := http.MethodPost, "/"
+	if r := req.Request; r != nil {
+		// An /async-fn/ route call: the request as the caller made it.
+		method, path = r.Method, r.Path
+	}
+	u, err := url.ParseRequestURI(path)
+	if err != nil || !strings.HasPrefix(path, "/") {
+		return runtime.InvokeResult{Error: fmt.Sprintf("request path %q is not an absolute path", path), Duration: time.Since(start)}, nil
+	}
+	u.Scheme, u.Host = "http", net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(HTTPPort))
+	hreq, err := http.NewRequestWithContext(cctx, method, u.String(), bytes.NewReader(req.Payload))
 	if err != nil {
 		return runtime.InvokeResult{}, err
 	}
+	if req.Request != nil {
+		hreq.Header = req.Request.Header.Clone()
+		if hreq.Header == nil {
+			hreq.Header = http.Header{}
+		}
+	}
 	ct := req.ContentType
-	if ct == "" {
+	if ct == "" && req.Request == nil {
 		ct = "application/octet-stream"
 	}
-	hreq.Header.Set("Content-Type", ct)
+	if ct != "" {
+		hreq.Header.Set("Content-Type", ct)
+	}
 	hreq.Header.Set("X-Invocation-Id", req.ID)
 	resp, err := iv.http.Do(hreq)
 	if err != nil {

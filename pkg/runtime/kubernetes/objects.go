@@ -79,22 +79,27 @@ const (
 
 // NewNetworkPolicy isolates a tenant's function pods (every pod EventFlow
 // makes in the namespace): they accept connections only on HTTPPort, and
-// only from EventFlow's invoker pods in controlNS, so neither other
-// tenants' pods nor anything else in the cluster reaches them. Job pods
-// listen on nothing and are covered too. Policies add up, so a cluster
-// operator may allow more with a policy of their own.
+// only from EventFlow's invoker pods (invocations) and gateway pods (the
+// /fn/ HTTP route) in controlNS, so neither other tenants' pods nor
+// anything else in the cluster reaches them. Job pods listen on nothing
+// and are covered too. Policies add up, so a cluster operator may allow
+// more with a policy of their own.
 func NewNetworkPolicy(ns, tenant, controlNS string) *networkingv1ac.NetworkPolicyApplyConfiguration {
+	// Each peer has both selectors: the component's pods AND in the
+	// control namespace (separate selectors would mean OR); the peers of
+	// the list are OR'ed.
+	peer := func(component string) *networkingv1ac.NetworkPolicyPeerApplyConfiguration {
+		return networkingv1ac.NetworkPolicyPeer().
+			WithNamespaceSelector(metav1ac.LabelSelector().
+				WithMatchLabels(map[string]string{corev1.LabelMetadataName: controlNS})).
+			WithPodSelector(metav1ac.LabelSelector().
+				WithMatchLabels(map[string]string{LabelPartOf: "eventflow", LabelComponent: component}))
+	}
 	spec := networkingv1ac.NetworkPolicySpec().
 		WithPodSelector(metav1ac.LabelSelector().WithMatchLabels(map[string]string{LabelManagedBy: ManagedBy})).
 		WithPolicyTypes(networkingv1.PolicyTypeIngress).
 		WithIngress(networkingv1ac.NetworkPolicyIngressRule().
-			WithFrom(networkingv1ac.NetworkPolicyPeer().
-				// One peer with both selectors: invoker pods AND in the
-				// control namespace (two peers would mean OR).
-				WithNamespaceSelector(metav1ac.LabelSelector().
-					WithMatchLabels(map[string]string{corev1.LabelMetadataName: controlNS})).
-				WithPodSelector(metav1ac.LabelSelector().
-					WithMatchLabels(map[string]string{LabelPartOf: "eventflow", LabelComponent: "invoker"}))).
+			WithFrom(peer("invoker"), peer("gateway")).
 			WithPorts(networkingv1ac.NetworkPolicyPort().
 				WithProtocol(corev1.ProtocolTCP).WithPort(intstr.FromInt32(HTTPPort))))
 	return networkingv1ac.NetworkPolicy(NetworkPolicyName, ns).
@@ -221,6 +226,12 @@ func NewDeployment(ns, tenant string, spec function.Spec) (*appsv1ac.DeploymentA
 			WithTemplate(corev1ac.PodTemplateSpec().
 				WithLabels(podLabels(tenant, spec)).
 				WithSpec(podSpec(c, corev1.RestartPolicyAlways)))), nil
+}
+
+// ServiceURL is the base URL of an http-mode function's Service, where
+// the gateway's HTTP route sends requests (cluster DNS).
+func ServiceURL(ns, name string) string {
+	return "http://" + name + "." + ns + ".svc:" + strconv.Itoa(HTTPPort)
 }
 
 // NewService routes to an http-mode function's ready instances.

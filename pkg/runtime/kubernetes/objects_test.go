@@ -90,10 +90,17 @@ func TestServiceGolden(t *testing.T) { golden(t, "service", NewService("ef-acme"
 func TestNetworkPolicyGolden(t *testing.T) {
 	p := NewNetworkPolicy("ef-acme", "acme", "eventflow-system")
 	golden(t, "networkpolicy", p)
-	// Both selectors in one peer: invoker pods of the control namespace
-	// only, not every pod there nor every invoker-labelled pod anywhere.
-	if n := len(p.Spec.Ingress); n != 1 || len(p.Spec.Ingress[0].From) != 1 {
-		t.Fatalf("want one rule with one peer: %+v", p.Spec.Ingress)
+	// Both selectors in each peer: invoker and gateway pods of the control
+	// namespace only, not every pod there nor every such pod anywhere.
+	if n := len(p.Spec.Ingress); n != 1 || len(p.Spec.Ingress[0].From) != 2 {
+		t.Fatalf("want one rule with two peers: %+v", p.Spec.Ingress)
+	}
+	for i, component := range []string{"invoker", "gateway"} {
+		peer := p.Spec.Ingress[0].From[i]
+		if peer.NamespaceSelector == nil || peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "eventflow-system" ||
+			peer.PodSelector == nil || peer.PodSelector.MatchLabels[LabelComponent] != component || peer.PodSelector.MatchLabels[LabelPartOf] != "eventflow" {
+			t.Errorf("peer %d: %+v", i, peer)
+		}
 	}
 	var cur networkingv1.NetworkPolicy
 	b, _ := json.Marshal(p)

@@ -200,8 +200,12 @@ func (r *Runtime) Observe(ctx context.Context, tenant, name string) (runtime.Obs
 	var crashing string
 	for _, in := range d.instances {
 		st := in.status()
-		if st.ready {
+		if ep := in.ep.Load(); ep != nil {
 			obs.ReadyReplicas++
+			// The gateway's route reaches the instance here; a change of
+			// readiness or port notifies Changes (runOnce, exited), so the
+			// deployer rewrites the status with it.
+			obs.Endpoints = append(obs.Endpoints, "http://"+ep.addr)
 		} else if crashing == "" && st.crashes >= crashLoopThreshold {
 			crashing = fmt.Sprintf("instance %s %s (restarted %d times)", in.name, st.lastExit, st.crashes)
 			if st.lastStderr != "" {

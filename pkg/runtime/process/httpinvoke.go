@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eventflow/eventflow/pkg/function"
@@ -66,7 +67,8 @@ func (r *Runtime) pick(tenant, name string) *endpoint {
 	return nil
 }
 
-// invokeHTTP POSTs the payload to a ready instance. The transport is used
+// invokeHTTP POSTs the payload to a ready instance (or sends the queued
+// route request, req.Request, as it was made). The transport is used
 // directly: no redirects to follow, and less per-call work than http.Client.
 func (r *Runtime) invokeHTTP(ctx context.Context, tenant string, spec function.Spec, req runtime.InvokeRequest) (runtime.InvokeResult, error) {
 	start := time.Now()
@@ -97,6 +99,23 @@ func (r *Runtime) invokeHTTP(ctx context.Context, tenant string, spec function.S
 		ProtoMinor: 1,
 		Header:     http.Header{"Content-Type": {ct}, "X-Invocation-Id": {req.ID}},
 		Host:       ep.addr,
+	}
+	if rq := req.Request; rq != nil {
+		// An /async-fn/ route call: the request as the caller made it.
+		u, err := routeURL(ep, rq.Path)
+		if err != nil {
+			res.Error, res.Duration = err.Error(), time.Since(start)
+			return res, nil
+		}
+		hreq.Method, hreq.URL = rq.Method, u
+		hreq.Header = rq.Header.Clone()
+		if hreq.Header == nil {
+			hreq.Header = http.Header{}
+		}
+		if req.ContentType != "" {
+			hreq.Header.Set("Content-Type", req.ContentType)
+		}
+		hreq.Header.Set("X-Invocation-Id", req.ID)
 	}
 	if len(req.Payload) > 0 {
 		body := &requestBody{}
@@ -141,6 +160,17 @@ func (r *Runtime) invokeHTTP(ctx context.Context, tenant string, spec function.S
 		return res, fmt.Errorf("function %s/%s: instance %s: reading response: %w", tenant, spec.Name, ep.instance, err)
 	}
 	return runtime.HTTPResult(resp.StatusCode, body, resp.Header.Get("Content-Type"), time.Since(start)), nil
+}
+
+// routeURL is the instance's URL for a queued route request's path (with
+// its query), which must be absolute: it is relative to the function.
+func routeURL(ep *endpoint, path string) (*url.URL, error) {
+	u, err := url.ParseRequestURI(path)
+	if err != nil || !strings.HasPrefix(path, "/") {
+		return nil, fmt.Errorf("request path %q is not an absolute path", path)
+	}
+	u.Scheme, u.Host = "http", ep.addr
+	return u, nil
 }
 
 // readCapped reads at most limit bytes of the body, in one allocation when

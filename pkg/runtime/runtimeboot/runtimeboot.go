@@ -46,7 +46,7 @@ func (r *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&r.Name, "runtime", svcboot.Env("EVENTFLOW_RUNTIME", Process), "where functions run: process or kubernetes [EVENTFLOW_RUNTIME]")
 	fs.StringVar(&r.Kubeconfig, "kubeconfig", svcboot.Env("KUBECONFIG", ""), "kubeconfig for the kubernetes runtime; empty: in-cluster config [KUBECONFIG]")
 	fs.StringVar(&r.NamespacePrefix, "namespace-prefix", svcboot.Env("EVENTFLOW_NAMESPACE_PREFIX", "eventflow-"), "kubernetes runtime: a tenant's namespace is <prefix><tenant> [EVENTFLOW_NAMESPACE_PREFIX]")
-	fs.StringVar(&r.ControlNamespace, "control-namespace", svcboot.Env("EVENTFLOW_CONTROL_NAMESPACE", kube.PodNamespace()), "kubernetes runtime: EventFlow's namespace; a NetworkPolicy in each tenant namespace lets only its invoker pods reach function pods; default: this pod's namespace [EVENTFLOW_CONTROL_NAMESPACE]")
+	fs.StringVar(&r.ControlNamespace, "control-namespace", svcboot.Env("EVENTFLOW_CONTROL_NAMESPACE", kube.PodNamespace()), "kubernetes runtime: EventFlow's namespace; a NetworkPolicy in each tenant namespace lets only its invoker and gateway pods reach function pods; default: this pod's namespace [EVENTFLOW_CONTROL_NAMESPACE]")
 	fs.StringVar(&r.FunctionUser, "function-user", svcboot.Env("EVENTFLOW_FUNCTION_USER", ""), "process runtime: the user functions run as, a name or uid, optionally :group (e.g. nobody, 65534:65534); default: nobody (65534:65534) when run as root, else this process's own user, which leaves functions able to read its secrets [EVENTFLOW_FUNCTION_USER]")
 }
 

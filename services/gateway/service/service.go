@@ -166,7 +166,7 @@ type Gateway struct {
 }
 
 // New binds the gateway to its buckets and builds its handler; it watches
-// the functions bucket until ctx ends.
+// the functions and status buckets until ctx ends.
 func New(ctx context.Context, cfg Config, d Deps) (*Gateway, error) {
 	if d.Auth == nil {
 		return nil, errors.New("gateway: no token verifier")
@@ -183,6 +183,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("watch functions: %w", err)
 	}
+	endpoints, err := store.NewEndpoints(ctx, b.Status)
+	if err != nil {
+		return nil, fmt.Errorf("watch function status: %w", err)
+	}
 	pub := bus.NewAsyncPublisher(d.JS, func(err error) {
 		if err != nil {
 			d.Log.Warn("lifecycle event not stored", "err", err)
@@ -196,7 +200,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Gateway, error) {
 		TenantRate: max(tenants.RequestsPerSecond, 0), TenantBurst: tenants.Burst,
 		MaxFunctionsPerTenant: max(tenants.MaxFunctions, 0), MaxStreamsPerTenant: tenants.MaxStreams,
 	}, api.Deps{
-		NC: d.NC, JS: d.JS, Store: st, Cache: cache, Auth: d.Auth, Log: d.Log, Tracer: d.Tracer,
+		NC: d.NC, JS: d.JS, Store: st, Cache: cache, Endpoints: endpoints, Auth: d.Auth, Log: d.Log, Tracer: d.Tracer,
 		Metrics: api.NewMetrics(d.Registerer, d.Gatherer),
 		Ready:   func(ctx context.Context) error { return bus.Ready(ctx, d.NC, d.JS) },
 		Events:  pub,

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,8 +55,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 		return err
 	}
 	if prev == nil || prev.ObservedGeneration < rec.Generation {
-		// A new generation: say so before the runtime starts on it.
-		if err := r.write(ctx, ref, prev, function.Status{Phase: function.PhaseDeploying, ObservedGeneration: rec.Generation}); err != nil {
+		// A new generation: say so before the runtime starts on it. The
+		// instances serving so far still do (the HTTP route keeps them
+		// until Observe says otherwise, right after Apply).
+		st := function.Status{Phase: function.PhaseDeploying, ObservedGeneration: rec.Generation}
+		if prev != nil {
+			st.Endpoints = prev.Endpoints
+		}
+		if err := r.write(ctx, ref, prev, st); err != nil {
 			return err
 		}
 		prev, _ = r.previous(ctx, ref)
@@ -71,6 +78,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 	st := function.Status{Phase: function.PhaseDeploying, ObservedGeneration: rec.Generation}
 	if found {
 		st.Phase, st.ReadyReplicas, st.Message = obs.Phase, obs.ReadyReplicas, obs.Message
+		// Where the gateway's HTTP route sends requests (it links no
+		// runtime, so it learns them from the status bucket).
+		st.Endpoints = obs.Endpoints
 	}
 	return r.write(ctx, ref, prev, st)
 }
@@ -139,7 +149,8 @@ func (r *Reconciler) remember(ref runtime.Ref, st function.Status) {
 // phase (or generation) changed.
 func (r *Reconciler) write(ctx context.Context, ref runtime.Ref, prev *function.Status, st function.Status) error {
 	if prev != nil && prev.Phase == st.Phase && prev.ReadyReplicas == st.ReadyReplicas &&
-		prev.Message == st.Message && prev.ObservedGeneration == st.ObservedGeneration {
+		prev.Message == st.Message && prev.ObservedGeneration == st.ObservedGeneration &&
+		slices.Equal(prev.Endpoints, st.Endpoints) {
 		return nil
 	}
 	st.UpdatedAt = time.Now().UTC()

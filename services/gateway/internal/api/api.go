@@ -70,6 +70,9 @@ type Deps struct {
 	Tracer  trace.Tracer
 	Metrics *Metrics
 	Ready   func(context.Context) error
+	// Endpoints are the http-mode functions' endpoints, for the HTTP
+	// route (nil: every route call answers 503).
+	Endpoints *store.Endpoints
 	// Events publishes lifecycle events, and the queued records of
 	// accepted async invocations, without waiting for them; closing it
 	// (after the server stopped) waits until each is stored or failed (a
@@ -87,6 +90,8 @@ type API struct {
 	writes  tenantLocks  // a tenant's function writes, one at a time
 	queued  *queuedRecords
 	tokens  auth.Verifier // Deps.Auth behind a cache of verified tokens
+	// routeTransport carries the HTTP route's requests to functions.
+	routeTransport *http.Transport
 }
 
 // New builds the gin engine with every route.
@@ -110,7 +115,7 @@ func newAPI(cfg Config, d Deps) (*gin.Engine, *API) {
 		cfg.MaxStreamsPerTenant = defaultMaxStreamsPerTenant
 	}
 	a := &API{Deps: d, cfg: cfg, streams: newStreamLimiter(cfg.MaxStreamsPerTenant), queued: newQueuedRecords(d.Store, d.Events, d.Log),
-		tokens: auth.NewCache(d.Auth, 0, 0)}
+		tokens: auth.NewCache(d.Auth, 0, 0), routeTransport: newRouteTransport()}
 	if cfg.TenantRate > 0 {
 		if cfg.TenantBurst < 1 {
 			cfg.TenantBurst = int(math.Ceil(cfg.TenantRate))
@@ -150,6 +155,10 @@ func newAPI(cfg Config, d Deps) (*gin.Engine, *API) {
 		r.POST("/auth/token", a.issueToken)
 	}
 
+	// /fn/ and /async-fn/: http-mode functions' routes (route.go), each
+	// authenticated as its function's spec.http.auth says.
+	a.registerRoutes(r)
+
 	v1 := r.Group("/v1", a.authenticate(), a.limitRate())
 	v1.POST("/functions", a.require(auth.ScopeWrite), a.createFunction)
 	v1.GET("/functions", a.require(auth.ScopeRead), a.listFunctions)
@@ -171,7 +180,7 @@ func newAPI(cfg Config, d Deps) (*gin.Engine, *API) {
 
 // isAPIPath tells the API's paths from the console's.
 func isAPIPath(p string) bool {
-	for _, prefix := range []string{"/v1/", "/auth/", "/schemas/"} {
+	for _, prefix := range []string{"/v1/", "/auth/", "/schemas/", RoutePrefix, AsyncRoutePrefix} {
 		if strings.HasPrefix(p, prefix) || p == strings.TrimSuffix(prefix, "/") {
 			return true
 		}

@@ -41,6 +41,15 @@ func (a *API) invoke(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	a.accept(c, tenant, rec.Spec, async, payload, nil)
+}
+
+// accept takes an invocation whose function was found and body read: the
+// Idempotency-Key and X-Callback-Url handling of POST …:invoke, then the
+// sync or async invocation. req is the HTTP request of an /async-fn/
+// route call (nil otherwise).
+func (a *API) accept(c *gin.Context, tenant string, spec function.Spec, async bool, payload []byte, req *events.HTTPRequest) {
+	name := spec.Name
 	var id string
 	key := c.GetHeader("Idempotency-Key")
 	keyFound := false
@@ -99,10 +108,10 @@ func (a *API) invoke(c *gin.Context) {
 		}
 	}
 	if async {
-		a.invokeAsync(c, tenant, name, id, callback, payload)
+		a.invokeAsync(c, tenant, name, id, callback, payload, req)
 		return
 	}
-	a.invokeSync(c, tenant, rec.Spec, id, payload)
+	a.invokeSync(c, tenant, spec, id, payload)
 }
 
 // checkIdempotencyKey accepts an Idempotency-Key of 1 to 255 printable
@@ -237,10 +246,10 @@ func (a *API) invokeSync(c *gin.Context, tenant string, spec function.Spec, id s
 // 202 once JetStream has acknowledged it: the accept's one durable write.
 // The "queued" record and event follow without being waited for
 // (queuedRecords); a GET right after the 202 still finds the record.
-func (a *API) invokeAsync(c *gin.Context, tenant, name, id, callback string, payload []byte) {
+func (a *API) invokeAsync(c *gin.Context, tenant, name, id, callback string, payload []byte, req *events.HTTPRequest) {
 	now := time.Now().UTC()
 	msg := events.Invocation{ID: id, Tenant: tenant, Function: name, Payload: payload,
-		ContentType: c.GetHeader("Content-Type"), CallbackURL: callback, AcceptedAt: now}.Msg()
+		ContentType: c.GetHeader("Content-Type"), CallbackURL: callback, AcceptedAt: now, Request: req}.Msg()
 	telemetry.Inject(c, msg)
 	ack, err := a.JS.PublishMsg(c, msg)
 	if err != nil {

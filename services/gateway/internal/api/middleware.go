@@ -22,6 +22,11 @@ func (a *API) recovery() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		defer func() {
 			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					// A proxied answer broke off midway (route.go): let
+					// net/http drop the connection, as it is meant to.
+					panic(r)
+				}
 				a.Log.ErrorContext(c.Request.Context(), "panic in handler", "route", c.FullPath(), "panic", fmt.Sprint(r))
 				abort(c, http.StatusInternalServerError, CodeInternal, "internal error; see the gateway's logs")
 			}
@@ -56,6 +61,12 @@ func (a *API) observe() gin.HandlerFunc {
 // the cap is refused before anything is read.
 func (a *API) limitBody() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if strings.HasPrefix(c.Request.URL.Path, RoutePrefix) {
+			// The HTTP route streams bodies to functions, whatever their
+			// size (/async-fn/ stores them, so keeps the cap).
+			c.Next()
+			return
+		}
 		if c.Request.ContentLength > a.cfg.MaxBodyBytes {
 			abort(c, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body is larger than %d bytes", a.cfg.MaxBodyBytes))
 			return

@@ -1,6 +1,7 @@
 // Command echoserver is the http-mode function used by the process runtime
-// tests: it listens on 127.0.0.1:$PORT, answers every request with its body
-// upper-cased and logs one line per request on stderr.
+// tests: it listens on 127.0.0.1:$PORT, answers every request to "/" with
+// its body upper-cased and logs one line per request on stderr; to another
+// path it answers the method, path, query and X-Custom header it got.
 package main
 
 import (
@@ -17,6 +18,11 @@ func main() {
 	fmt.Fprintf(os.Stderr, "listening on %s pid %d\n", addr, os.Getpid())
 	err := http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		if r.URL.Path != "/" {
+			// For route requests (InvokeRequest.Request): what arrived.
+			fmt.Fprintf(w, "%s %s %s %s", r.Method, r.URL.RequestURI(), r.Header.Get("X-Custom"), body)
+			return
+		}
 		if bytes.Equal(body, []byte("hang")) {
 			// For timeout tests: answer late, or never if the caller gives up.
 			select {

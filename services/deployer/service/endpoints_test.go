@@ -1,0 +1,97 @@
+package service
+
+import (
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
+	"github.com/eventflow/eventflow/pkg/testkit"
+)
+
+// exitServer listens on 127.0.0.1:$PORT, answers "ok", and exits on GET
+// /exit (so the runtime restarts it on another port).
+const exitServer = `package main
+
+import (
+	"net/http"
+	"os"
+)
+
+func main() {
+	http.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) { os.Exit(0) })
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), nil)
+}
+`
+
+// buildProgram builds a one-file Go program (standard library only) where
+// the function user can run it.
+func buildProgram(t *testing.T, src string) string {
+	t.Helper()
+	dir := proctest.SharedDir(t)
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "fn")
+	cmd := exec.Command("go", "build", "-o", bin, "main.go")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestStatusCarriesEndpoints: the status of an http-mode function lists
+// where its ready instances serve (the gateway's HTTP route reads it), and
+// is rewritten when an endpoint changes though the phase does not.
+func TestStatusCarriesEndpoints(t *testing.T) {
+	bin := buildProgram(t, exitServer)
+	f := start(t, time.Hour)
+	one := int32(1)
+	spec := function.Spec{Name: "web", Command: []string{bin}, Replicas: &one, Invocation: function.Invocation{Mode: function.ModeHTTP}}.WithDefaults()
+	f.putRecord(t, function.Record{Spec: spec, Tenant: "t1", Generation: 1})
+	f.command(t, "t1", "web", 1, events.ActionApply)
+	var first []string
+	testkit.WaitFor(t, 15*time.Second, "Ready with one endpoint", func() bool {
+		st := f.status(t, "t1", "web")
+		if st == nil || st.Phase != function.PhaseReady || len(st.Endpoints) != 1 {
+			return false
+		}
+		first = st.Endpoints
+		return true
+	})
+	resp, err := http.Get(first[0] + "/")
+	if err != nil {
+		t.Fatalf("endpoint %s: %v", first[0], err)
+	}
+	resp.Body.Close()
+
+	// The instance exits and comes back on another port: the status
+	// follows, Ready all along as far as the phase goes.
+	if resp, err := http.Get(first[0] + "/exit"); err == nil {
+		resp.Body.Close()
+	}
+	testkit.WaitFor(t, 15*time.Second, "a new endpoint in the status", func() bool {
+		st := f.status(t, "t1", "web")
+		return st != nil && st.Phase == function.PhaseReady && len(st.Endpoints) == 1 && !slices.Equal(st.Endpoints, first)
+	})
+
+	// A job-mode function has none.
+	f.putRecord(t, function.Record{Spec: jobSpec("job", 1), Tenant: "t1", Generation: 1})
+	f.command(t, "t1", "job", 1, events.ActionApply)
+	testkit.WaitFor(t, 10*time.Second, "job Ready", func() bool {
+		st := f.status(t, "t1", "job")
+		return st != nil && st.Phase == function.PhaseReady
+	})
+	if st := f.status(t, "t1", "job"); len(st.Endpoints) != 0 {
+		t.Fatalf("job endpoints %v", st.Endpoints)
+	}
+}

@@ -1,0 +1,329 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/textproto"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/eventflow/eventflow/pkg/auth"
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/telemetry"
+	"github.com/eventflow/eventflow/services/gateway/internal/store"
+)
+
+// The HTTP route of http-mode functions: /fn/<tenant>/<function>/<path...>
+// is proxied to one of the function's ready instances (their endpoints
+// come from the status bucket, store.Endpoints: the gateway links no
+// runtime), streamed both ways; /async-fn/<tenant>/<function>/<path...>
+// queues the request as an async invocation (invoke.go's accept).
+
+// Route prefixes.
+const (
+	RoutePrefix      = "/fn/"
+	AsyncRoutePrefix = "/async-fn/"
+)
+
+// routeSandbox is added to every answer of a function: functions are
+// served on the gateway's origin, where the web console keeps its token
+// in sessionStorage. A sandboxed document has an opaque origin, so a
+// function's page (say, a public one of another tenant) can run scripts
+// but cannot read the console's storage or call the API as the user.
+const routeSandbox = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
+
+// routeMethods are the methods the routes take (openapi.json): not
+// CONNECT or TRACE, which make no sense through a gateway (TRACE would
+// echo the caller's headers back).
+var routeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodHead, http.MethodOptions}
+
+// registerRoutes adds the HTTP routes. The function's URL ends with a
+// slash (function.RoutePath); without it the path is unknown (404), as a
+// trailing slash is elsewhere in the API.
+func (a *API) registerRoutes(r *gin.Engine) {
+	for _, prefix := range []string{RoutePrefix, AsyncRoutePrefix} {
+		async := prefix == AsyncRoutePrefix
+		h := func(c *gin.Context) { a.serveRoute(c, async) }
+		for _, m := range routeMethods {
+			r.Handle(m, prefix+":tenant/:function/*path", h)
+		}
+	}
+}
+
+// newRouteTransport is shared by every proxied request: keep-alive to the
+// functions' endpoints, never a proxy from the environment (HTTP_PROXY
+// must not see tenants' traffic), bodies passed through as they are.
+func newRouteTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+}
+
+// serveRoute authenticates and finds the function, then proxies (sync)
+// or queues (async) the request.
+func (a *API) serveRoute(c *gin.Context, async bool) {
+	tenant, name := c.Param("tenant"), c.Param("function")
+	if function.ValidateTenant(tenant) != nil || function.ValidateName(name) != nil {
+		abort(c, http.StatusNotFound, CodeNotFound, fmt.Sprintf("function %q of tenant %q: not found", truncate(name), truncate(tenant)))
+		return
+	}
+	claims, authErr := a.routeClaims(c)
+	rec, err := a.Cache.Lookup(c, tenant, name)
+	if err == nil && rec.Deleting {
+		err = store.ErrNotFound
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		a.fail(c, err)
+		return
+	}
+	found := err == nil
+	public := found && rec.Spec.Mode() == function.ModeHTTP && rec.Spec.RouteAuth() == function.HTTPAuthPublic
+	if !public {
+		// Whether the function exists is told only to its tenant: without
+		// a token every route but a public one answers 401.
+		switch {
+		case claims == nil && authErr == nil:
+			c.Header("WWW-Authenticate", `Bearer realm="eventflow"`)
+			abort(c, http.StatusUnauthorized, CodeUnauthenticated, "missing bearer token: this function's route needs Authorization: Bearer <token> of its tenant with scope "+auth.ScopeInvoke)
+			return
+		case claims == nil:
+			c.Header("WWW-Authenticate", `Bearer realm="eventflow", error="invalid_token"`)
+			abort(c, http.StatusUnauthorized, CodeUnauthenticated, authErr.Error())
+			return
+		case claims.Tenant != tenant:
+			// Another tenant's function: as if it did not exist, as the
+			// API answers (never 403, which would confirm it exists).
+			abort(c, http.StatusNotFound, CodeNotFound, fmt.Sprintf("function %q: not found", name))
+			return
+		case !claims.Has(auth.ScopeInvoke):
+			abort(c, http.StatusForbidden, CodeForbidden, "token lacks scope "+auth.ScopeInvoke)
+			return
+		}
+	}
+	if !found {
+		abort(c, http.StatusNotFound, CodeNotFound, fmt.Sprintf("function %q: not found", name))
+		return
+	}
+	if rec.Spec.Mode() != function.ModeHTTP {
+		// No such route (openapi.json: 404), said plainly.
+		abort(c, http.StatusNotFound, CodeNotFound, fmt.Sprintf(
+			"function %q is job mode: only http-mode functions have an HTTP route; invoke it with POST /v1/functions/%s:invoke", name, name))
+		return
+	}
+	if !a.takeRouteRate(c, tenant) {
+		return
+	}
+	fwd := forwardedPath(c.Param("path"))
+	// A platform token is never the function's: not on a token route, nor
+	// on a public one (a client that sends its token to every gateway URL
+	// must not hand it to another tenant's code). Anything else in
+	// Authorization is the function's business on a public route.
+	dropAuth := !public || claims != nil
+	if async {
+		a.queueRoute(c, tenant, rec.Spec, fwd, dropAuth)
+		return
+	}
+	a.proxyRoute(c, tenant, rec.Spec, fwd, dropAuth)
+}
+
+// routeClaims verifies the bearer token if there is one: (nil, nil)
+// without a token, (nil, err) with a bad one.
+func (a *API) routeClaims(c *gin.Context) (*auth.Claims, error) {
+	h := c.GetHeader("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		return nil, nil
+	}
+	return a.tokens.Verify(token)
+}
+
+// takeRouteRate spends one of the tenant's route requests, at the rate
+// limitRate allows for /v1, and answers 429 when there is none. Route
+// calls have a bucket of their own per tenant (a key no tenant name can
+// be): anonymous callers of a public function must not use up the
+// tenant's API budget.
+func (a *API) takeRouteRate(c *gin.Context, tenant string) bool {
+	if a.rates == nil {
+		return true
+	}
+	ok, wait := a.rates.take(tenant + " route")
+	if ok {
+		return true
+	}
+	a.refused(c, limitRate, tenant)
+	c.Header("Retry-After", retryAfter(wait))
+	abort(c, http.StatusTooManyRequests, CodeTooManyRequests, fmt.Sprintf("too many requests: the routes of tenant %q's functions may take %g requests per second on this gateway (bursts of %d); retry after %s s",
+		tenant, float64(a.rates.limit), a.rates.burst, retryAfter(wait)))
+	return false
+}
+
+// forwardedPath is the path the function sees: what follows its prefix,
+// "/" when nothing does, cleaned so that ".." cannot climb above the
+// function's root (the request only ever reaches the function, but its
+// code should not see a path above "/"); a trailing slash is kept.
+func forwardedPath(p string) string {
+	if p == "" || p == "/" {
+		return "/"
+	}
+	clean := path.Clean("/" + p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean
+}
+
+// routeDropHeaders are request headers never forwarded to a function,
+// besides the hop-by-hop ones: forwarding headers the client may have
+// forged (the gateway sets X-Forwarded-* itself) and the gateway's own.
+var routeDropHeaders = []string{"Forwarded", "X-Real-Ip", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Prefix"}
+
+// proxyRoute proxies the request to one ready instance, streaming the
+// body both ways; answers are flushed as they are written (SSE).
+func (a *API) proxyRoute(c *gin.Context, tenant string, spec function.Spec, fwd string, dropAuth bool) {
+	target, err := a.pickEndpoint(c, tenant, spec.Name)
+	if err != nil {
+		a.Log.WarnContext(c, "route: endpoints not readable", "tenant", tenant, "function", spec.Name, "err", err)
+	}
+	if target == nil {
+		c.Header("Retry-After", "1")
+		abort(c, http.StatusServiceUnavailable, CodeUnavailable, fmt.Sprintf("function %q has no ready instance; try again", spec.Name))
+		return
+	}
+	// The answer may outlast the server's write timeout (a stream, a slow
+	// function): the function's timeout bounds it instead, and the body
+	// (streamed, not buffered) may take as long to arrive.
+	timeout := spec.Timeout()
+	a.waitUpTo(c, timeout)
+	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(timeout + a.cfg.WriteTimeout))
+	ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
+	defer cancel()
+	prefix := strings.TrimSuffix(RoutePrefix, "/") + "/" + tenant + "/" + spec.Name
+	p := &httputil.ReverseProxy{
+		Transport:     a.routeTransport,
+		FlushInterval: -1,
+		ErrorLog:      slog.NewLogLogger(a.Log.Handler(), slog.LevelDebug),
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			// Hop-by-hop headers and those listed in Connection are
+			// already gone (ReverseProxy removes them).
+			for _, h := range routeDropHeaders {
+				pr.Out.Header.Del(h)
+			}
+			if dropAuth {
+				pr.Out.Header.Del("Authorization")
+			}
+			pr.Out.URL = &url.URL{Scheme: target.Scheme, Host: target.Host, Path: fwd, RawQuery: pr.In.URL.RawQuery}
+			pr.Out.Host = "" // the endpoint's; the caller's is X-Forwarded-Host
+			pr.SetXForwarded()
+			pr.Out.Header.Set("X-Forwarded-Prefix", prefix)
+			telemetry.Propagator.Inject(pr.Out.Context(), propagation.HeaderCarrier(pr.Out.Header))
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header.Add("Content-Security-Policy", routeSandbox)
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			switch {
+			case c.Request.Context().Err() != nil:
+				// The client left: nobody to answer.
+				c.Abort()
+			case errors.Is(ctx.Err(), context.DeadlineExceeded):
+				abort(c, http.StatusGatewayTimeout, CodeTimeout, fmt.Sprintf("function %q did not answer within its timeout (%s)", spec.Name, timeout))
+			default:
+				a.Log.WarnContext(c, "route: function not reached", "tenant", tenant, "function", spec.Name, "endpoint", target.Host, "err", err)
+				abort(c, http.StatusBadGateway, CodeFunctionFailed, fmt.Sprintf("function %q could not be reached: its instance refused or dropped the request; try again", spec.Name))
+			}
+		},
+	}
+	p.ServeHTTP(c.Writer, c.Request.WithContext(ctx))
+}
+
+// pickEndpoint is one endpoint of the function, or nil.
+func (a *API) pickEndpoint(ctx context.Context, tenant, name string) (*url.URL, error) {
+	if a.Endpoints == nil {
+		return nil, nil
+	}
+	return a.Endpoints.Pick(ctx, tenant, name)
+}
+
+// maxQueuedPath bounds the path and query of a queued request, as the
+// invocation's Eventflow-Http-Path header is read (pkg/events).
+const maxQueuedPath = 8192
+
+// queueRoute queues the request (method, path and query, headers, body
+// up to the body limit) as an async invocation, answered as POST
+// …:invoke?async=true is (202, Idempotency-Key, X-Callback-Url).
+func (a *API) queueRoute(c *gin.Context, tenant string, spec function.Spec, fwd string, dropAuth bool) {
+	p := queuedPath(fwd, c.Request.URL.RawQuery)
+	if len(p) > maxQueuedPath {
+		// The invoker would refuse the message (events.HTTPRequest).
+		abort(c, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("the path and query are %d bytes; a queued request's may have at most %d", len(p), maxQueuedPath))
+		return
+	}
+	payload, err := readBody(c.Request.Body)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	req := &events.HTTPRequest{Method: c.Request.Method, Path: p, Header: routeHeaders(c.Request, dropAuth)}
+	a.accept(c, tenant, spec, true, payload, req)
+}
+
+// queuedPath is the path and query a queued request carries, the path
+// escaped again: a "?" or "%" that arrived encoded in it must stay in the
+// path when the runtime parses it back.
+func queuedPath(fwd, rawQuery string) string {
+	return (&url.URL{Path: fwd, RawQuery: rawQuery}).RequestURI()
+}
+
+// routeHeaders are the request headers an /async-fn/ call forwards: as a
+// proxied request's (hop-by-hop, Connection-listed, forged forwarding
+// headers and, with dropAuth, Authorization removed; X-Forwarded-* set),
+// without those the gateway itself acts on.
+func routeHeaders(r *http.Request, dropAuth bool) http.Header {
+	h := r.Header.Clone()
+	for _, f := range h.Values("Connection") {
+		for _, name := range strings.Split(f, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
+		h.Del(name)
+	}
+	for _, name := range routeDropHeaders {
+		h.Del(name)
+	}
+	// The gateway's own: it made the invocation once, and calls back.
+	h.Del("Idempotency-Key")
+	h.Del("X-Callback-Url")
+	if dropAuth {
+		h.Del("Authorization")
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		h.Set("X-Forwarded-For", ip)
+	}
+	h.Set("X-Forwarded-Host", r.Host)
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	h.Set("X-Forwarded-Proto", proto)
+	return h
+}
