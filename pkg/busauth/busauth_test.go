@@ -220,11 +220,55 @@ func TestIdentities(t *testing.T) {
 		if _, err := acme.js.Publish(ctx(t), events.InvocationSubject("acme", "f"), []byte("mine")); err != nil {
 			t.Fatalf("acme queues its own invocation: %v", err)
 		}
-		if _, err := acme.js.Publish(ctx(t), busauth.SubjectTriggers+".acme.orders.new", nil); err != nil && !errors.Is(err, jetstream.ErrNoStreamResponse) {
-			t.Fatalf("acme publishes to its trigger subjects: %v", err)
+		// A producer of nats triggers: its own namespace is stored (the
+		// JetStream ack), another tenant's is refused and stores nothing.
+		if ack, err := acme.js.Publish(ctx(t), events.TriggerSubject("acme", "x"), []byte("mine")); err != nil || ack.Stream != events.StreamTriggers {
+			t.Fatalf("acme publishes to its trigger subjects: %+v %v", ack, err)
+		}
+		if ack, err := acme.js.Publish(ctx(t), busauth.SubjectTriggers+".acme.orders.new", nil); err != nil || ack.Stream != events.StreamTriggers {
+			t.Fatalf("acme publishes to its trigger subjects: %+v %v", ack, err)
+		}
+		short, cancel := context.WithTimeout(ctx(t), 500*time.Millisecond)
+		ack, err := acme.js.Publish(short, events.TriggerSubject("other", "x"), []byte("theirs"))
+		cancel()
+		if err == nil {
+			t.Fatalf("acme stored a message on another tenant's trigger subject: %+v", ack)
+		}
+		acme.refused(t, "publish to", events.TriggerSubject("other", "x"))
+		if st, err := svc[busauth.Invoker].js.Stream(ctx(t), events.StreamTriggers); err != nil {
+			t.Fatal(err)
+		} else if _, err := st.GetLastMsgForSubject(ctx(t), events.TriggerSubject("other", "x")); !errors.Is(err, jetstream.ErrMsgNotFound) {
+			t.Fatalf("another tenant's trigger subject holds a message: %v", err)
 		}
 		acme.refusePublish(t, events.InvocationSubject("other", "f"))
 		acme.refusePublish(t, busauth.SubjectTriggers+".other.orders")
+		acme.refusePublish(t, "$JS.API.CONSUMER.CREATE."+events.StreamTriggers+".x."+events.TriggerSubject("acme", ">"))
+
+		// The invoker runs the triggers: a durable consumer per trigger on
+		// the triggers stream and on the events stream, taken, acked and
+		// deleted.
+		for _, tc := range []struct{ stream, filter string }{
+			{events.StreamTriggers, events.TriggerSubject("acme", "x")},
+			{events.StreamEvents, events.EventFilter("acme", "", "io.eventflow.invocation.>")},
+		} {
+			name := "trigger_acme_f_k"
+			cons, err := iv.js.CreateConsumer(ctx(t), tc.stream, jetstream.ConsumerConfig{Durable: name, FilterSubject: tc.filter, AckPolicy: jetstream.AckExplicitPolicy})
+			if err != nil {
+				t.Fatalf("invoker makes a trigger consumer on %s: %v", tc.stream, err)
+			}
+			if tc.stream == events.StreamTriggers {
+				m, err := cons.Next(jetstream.FetchMaxWait(3 * time.Second))
+				if err != nil || string(m.Data()) != "mine" {
+					t.Fatalf("invoker takes acme's trigger message: %v", err)
+				}
+				if err := m.DoubleAck(ctx(t)); err != nil {
+					t.Fatalf("invoker acks it: %v", err)
+				}
+			}
+			if err := iv.js.DeleteConsumer(ctx(t), tc.stream, name); err != nil {
+				t.Fatalf("invoker deletes a trigger consumer on %s: %v", tc.stream, err)
+			}
+		}
 		acme.refusePublish(t, events.CommandSubject("acme", "f"))
 		acme.refusePublish(t, events.EventSubject("acme", "f", "io.eventflow.invocation.succeeded"))
 		acme.refusePublish(t, "$KV."+events.BucketFunctions+".acme.f")

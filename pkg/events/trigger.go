@@ -87,6 +87,11 @@ func ParseTriggerRef(v string) (TriggerRef, error) {
 	if !validToken(t.Key) || len(t.Key) > 64 || !validText(t.Subject) || !validText(t.Event) {
 		return TriggerRef{}, fmt.Errorf("%s has a malformed key, subject or event", HeaderTrigger)
 	}
+	// Written back (an invocation's Msg, its dead letter), escapes such as
+	// \u2028 can make it longer than it came: accept only what still fits.
+	if len(t.header()) > maxTriggerHeader {
+		return TriggerRef{}, fmt.Errorf("%s is longer than %d bytes once encoded", HeaderTrigger, maxTriggerHeader)
+	}
 	return t, nil
 }
 
@@ -159,6 +164,14 @@ func parseHTTPRequest(h nats.Header) (*HTTPRequest, error) {
 	r := &HTTPRequest{Method: m, Path: p, Header: http.Header{}}
 	for k, vs := range h {
 		if name, ok := strings.CutPrefix(k, HeaderHTTPPrefix); ok && httpToken(name) {
+			// A value the invoker's HTTP client would refuse to send
+			// (control characters but tab) fails here, once, rather than
+			// at every attempt.
+			for _, v := range vs {
+				if strings.ContainsFunc(v, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
+					return nil, fmt.Errorf("%s%s has a control character", HeaderHTTPPrefix, name)
+				}
+			}
 			r.Header[http.CanonicalHeaderKey(name)] = append(r.Header[http.CanonicalHeaderKey(name)], vs...)
 		}
 	}

@@ -124,9 +124,12 @@ type Schedule interface {
 // CronSchedule parses a cron trigger's schedule in its time zone.
 func (t Trigger) CronSchedule() (Schedule, error) {
 	t = t.withDefaults()
-	loc, err := time.LoadLocation(t.Timezone)
-	if err != nil || strings.ContainsAny(t.Schedule, "\n\r") {
-		return nil, fmt.Errorf("timezone %q is not an IANA time zone such as UTC or Europe/Paris", t.Timezone)
+	loc, err := loadZone(t.Timezone)
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(t.Schedule, "\n\r") {
+		return nil, fmt.Errorf("schedule %q is not one line", t.Schedule)
 	}
 	if strings.HasPrefix(t.Schedule, "CRON_TZ=") || strings.HasPrefix(t.Schedule, "TZ=") {
 		return nil, fmt.Errorf("schedule %q: give the zone in timezone, not in the schedule", t.Schedule)
@@ -135,10 +138,40 @@ func (t Trigger) CronSchedule() (Schedule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schedule %q is not a 5-field cron expression, a descriptor such as @hourly, or @every <duration>: %v", t.Schedule, err)
 	}
-	if every, ok := s.(cron.ConstantDelaySchedule); ok && every.Delay < MinCronInterval {
-		return nil, fmt.Errorf("schedule %q: @every must be at least %s", t.Schedule, MinCronInterval)
+	// The parser raises an @every under a second (zero and negative ones
+	// included) to a second, so the duration is checked as written.
+	if rest, ok := strings.CutPrefix(strings.TrimSpace(t.Schedule), "@every "); ok {
+		if d, err := time.ParseDuration(strings.TrimSpace(rest)); err != nil || d < MinCronInterval {
+			return nil, fmt.Errorf("schedule %q: @every must be at least %s", t.Schedule, MinCronInterval)
+		}
+	}
+	if every, ok := s.(cron.ConstantDelaySchedule); ok {
+		return anchoredEvery(every.Delay), nil
 	}
 	return s, nil
+}
+
+// anchoredEvery is an @every schedule whose ticks are multiples of the
+// interval since the zero time, not counted from the time asked: the cron
+// library's @every counts from the time given to Next, so two invoker
+// replicas (or one before and after a restart, or the gateway showing the
+// next fire times) would disagree on the ticks of, say, @every 7s.
+type anchoredEvery time.Duration
+
+func (e anchoredEvery) Next(t time.Time) time.Time {
+	d := time.Duration(e)
+	return t.Truncate(d).Add(d).In(t.Location())
+}
+
+// loadZone loads a cron trigger's IANA time zone. "Local" is refused: it
+// is whatever zone each process runs in, so the gateway's next fire times
+// and the invoker's ticks could disagree.
+func loadZone(name string) (*time.Location, error) {
+	loc, err := time.LoadLocation(name)
+	if err != nil || name == "Local" {
+		return nil, fmt.Errorf("timezone %q is not an IANA time zone such as UTC or Europe/Paris", name)
+	}
+	return loc, nil
 }
 
 // NextFires returns the next n ticks of a cron trigger after now (nil for
@@ -238,11 +271,22 @@ func (t Trigger) validate(field string) error {
 		}
 		return &FieldError{field + "." + name, fmt.Sprintf("does not apply to a %s trigger", t.Type)}
 	}
-	cronFields := t.Schedule == "" && t.Timezone == "" && t.Body == "" && t.Missed == ""
+	// noCron names the first cron-only field set on a trigger of another type.
+	noCron := func() error {
+		for _, f := range []struct{ name, v string }{{"schedule", t.Schedule}, {"timezone", t.Timezone}, {"body", t.Body}, {"missed", t.Missed}} {
+			if err := only(f.v == "", f.name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	switch t.Type {
 	case TriggerCron:
 		if t.Schedule == "" {
 			return &FieldError{field + ".schedule", "is required"}
+		}
+		if _, err := loadZone(t.withDefaults().Timezone); err != nil {
+			return &FieldError{field + ".timezone", err.Error()}
 		}
 		if _, err := t.CronSchedule(); err != nil {
 			return &FieldError{field + ".schedule", err.Error()}
@@ -263,7 +307,7 @@ func (t Trigger) validate(field string) error {
 		if err := ValidateTriggerSubject(t.Subject); err != nil {
 			return &FieldError{field + ".subject", err.Error()}
 		}
-		if err := only(cronFields, "schedule"); err != nil {
+		if err := noCron(); err != nil {
 			return err
 		}
 		return only(t.Filter == nil, "filter")
@@ -271,9 +315,10 @@ func (t Trigger) validate(field string) error {
 		if t.Filter == nil {
 			return &FieldError{field + ".filter", "is required"}
 		}
-		for name, v := range map[string]string{"type": t.Filter.Type, "function": t.Filter.Function, "source": t.Filter.Source} {
-			if len(v) > maxTriggerFilterLen || !printable(v) {
-				return &FieldError{field + ".filter." + name, fmt.Sprintf("must be at most %d printable characters", maxTriggerFilterLen)}
+		// In field order, so the same spec always names the same field.
+		for _, f := range []struct{ name, v string }{{"type", t.Filter.Type}, {"function", t.Filter.Function}, {"source", t.Filter.Source}} {
+			if len(f.v) > maxTriggerFilterLen || !printable(f.v) {
+				return &FieldError{field + ".filter." + f.name, fmt.Sprintf("must be at most %d printable characters", maxTriggerFilterLen)}
 			}
 		}
 		if f := t.Filter.Function; f != "" && f != "*" {
@@ -284,7 +329,7 @@ func (t Trigger) validate(field string) error {
 		if ty := t.Filter.Type; ty != "" && ty != "*" && !strings.HasPrefix(ty, "io.eventflow.") {
 			return &FieldError{field + ".filter.type", fmt.Sprintf("%q is not an EventFlow event type (io.eventflow.…)", ty)}
 		}
-		if err := only(cronFields, "schedule"); err != nil {
+		if err := noCron(); err != nil {
 			return err
 		}
 		return only(t.Subject == "", "subject")

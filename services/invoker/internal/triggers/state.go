@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,15 +88,33 @@ func (s *State) Flush(ctx context.Context) {
 	s.pending = map[string]*function.TriggerStatus{}
 	s.mu.Unlock()
 	for k, d := range pending {
-		if err := s.add(ctx, k, *d); err != nil {
-			s.log.Warn("trigger state not stored; kept for the next flush", "key", k, "err", err)
-			s.mu.Lock()
-			if cur := s.pending[k]; cur != nil {
-				merge(d, *cur)
-			}
-			s.pending[k] = d
-			s.mu.Unlock()
+		s.store(ctx, k, d)
+	}
+}
+
+// flushKey adds one trigger's pending delta to its stored state now (a
+// cron tick's, so that a restart right after it reads it).
+func (s *State) flushKey(ctx context.Context, k string) {
+	s.mu.Lock()
+	d := s.pending[k]
+	delete(s.pending, k)
+	s.mu.Unlock()
+	if d != nil {
+		s.store(ctx, k, d)
+	}
+}
+
+// store adds d to the stored state under k, or keeps it for the next
+// flush if it cannot.
+func (s *State) store(ctx context.Context, k string, d *function.TriggerStatus) {
+	if err := s.add(ctx, k, *d); err != nil {
+		s.log.Warn("trigger state not stored; kept for the next flush", "key", k, "err", err)
+		s.mu.Lock()
+		if cur := s.pending[k]; cur != nil {
+			merge(d, *cur)
 		}
+		s.pending[k] = d
+		s.mu.Unlock()
 	}
 }
 
@@ -160,4 +179,27 @@ func (s *State) Read(ctx context.Context, tenant, fn, key string) (function.Trig
 		return st, err
 	}
 	return st, json.Unmarshal(e.Value(), &st)
+}
+
+// forget deletes the stored states of a function's triggers (the function
+// is gone), and its pending deltas.
+func (s *State) forget(ctx context.Context, tenant, fn string) {
+	prefix := events.TriggerKey(tenant, fn, "")
+	s.mu.Lock()
+	for k := range s.pending {
+		if strings.HasPrefix(k, prefix) {
+			delete(s.pending, k)
+		}
+	}
+	s.mu.Unlock()
+	keys, err := s.kv.ListKeysFiltered(ctx, prefix+"*")
+	if err != nil {
+		s.log.Warn("trigger states of a deleted function not removed", "tenant", tenant, "function", fn, "err", err)
+		return
+	}
+	for k := range keys.Keys() {
+		if err := s.kv.Purge(ctx, k); err != nil {
+			s.log.Warn("trigger state of a deleted function not removed", "key", k, "err", err)
+		}
+	}
 }

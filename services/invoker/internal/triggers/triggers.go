@@ -12,6 +12,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -42,6 +43,8 @@ type Triggers struct {
 	firer *Firer
 	state *State
 	parts []component
+	// forgets are the state deletions of deleted functions under way.
+	forgets sync.WaitGroup
 }
 
 // New builds the trigger runners; OnChange must see every catalog change
@@ -56,6 +59,15 @@ func New(d Deps) *Triggers {
 func (t *Triggers) OnChange(ch catalog.Change) {
 	for _, p := range t.parts {
 		p.onChange(ch)
+	}
+	if ch.Deleted {
+		// A deleted function's trigger states go with it (every replica
+		// tries; deleting twice is harmless), off the catalog's goroutine.
+		t.forgets.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			t.state.forget(ctx, ch.Tenant, ch.Name)
+		})
 	}
 }
 
@@ -73,4 +85,5 @@ func (t *Triggers) Run(ctx context.Context) {
 		p.stop()
 	}
 	wg.Wait()
+	t.forgets.Wait()
 }
