@@ -14,6 +14,9 @@ export default defineConfig({
       "/v1": { target: gateway, changeOrigin: false },
       "/auth": { target: gateway, changeOrigin: false },
       "/openapi.json": { target: gateway, changeOrigin: false },
+      // Function routes, so the route URL the console shows works in development too.
+      "/fn/": { target: gateway, changeOrigin: false },
+      "/async-fn/": { target: gateway, changeOrigin: false },
     },
   },
   test: {

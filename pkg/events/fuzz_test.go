@@ -3,6 +3,8 @@ package events_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"reflect"
 	"regexp"
 	"strings"
@@ -242,20 +244,39 @@ func FuzzParseCommand(f *testing.F) {
 // the same invocation.
 func FuzzInvocationFromMsg(f *testing.F) {
 	const id = "01a24e6700000000000000000000aaaa"
-	f.Add("eventflow.invoke.acme.upper", id, "", "", "", "", []byte("hi"))
-	f.Add("eventflow.invoke.acme.upper", id, "application/json", "https://hooks.example.com/x", "2026-12-07T04:05:06.789Z", "3", []byte("{}"))
-	f.Add("eventflow.invoke.acme.upper", id, "", "/relative", "", "", []byte(nil))
-	f.Add("eventflow.invoke.*.upper", id, "", "", "", "", []byte(nil))
-	f.Add("eventflow.invoke.acme.upper", "acme.other.x", "", "", "", "-1", []byte(nil))
-	f.Add("eventflow.invoke.acme.upper", id, "", "", "yesterday", "+1", []byte(nil))
-	f.Add("eventflow.dlq.acme.upper", id, "", "", "", "", []byte(nil))
-	f.Fuzz(func(t *testing.T, subject, invID, contentType, callback, acceptedAt, prior string, payload []byte) {
+	f.Add("eventflow.invoke.acme.upper", id, "", "", "", "", "", "", "", "", []byte("hi"))
+	f.Add("eventflow.invoke.acme.upper", id, "application/json", "https://hooks.example.com/x", "2026-12-07T04:05:06.789Z", "3", "", "", "", "", []byte("{}"))
+	f.Add("eventflow.invoke.acme.upper", id, "", "/relative", "", "", "", "", "", "", []byte(nil))
+	f.Add("eventflow.invoke.*.upper", id, "", "", "", "", "", "", "", "", []byte(nil))
+	f.Add("eventflow.invoke.acme.upper", "acme.other.x", "", "", "", "-1", "", "", "", "", []byte(nil))
+	f.Add("eventflow.invoke.acme.upper", id, "", "", "yesterday", "+1", "", "", "", "", []byte(nil))
+	f.Add("eventflow.dlq.acme.upper", id, "", "", "", "", "", "", "", "", []byte(nil))
+	// Made by a trigger (Eventflow-Trigger), and queued by /async-fn/ (Eventflow-Http-*).
+	f.Add("eventflow.invoke.acme.upper", id, "", "", "", "", `{"type":"cron","key":"cron-0a1b2c3d4e5f","tick":"2026-12-07T04:05:00Z"}`, "", "", "", []byte("tick"))
+	f.Add("eventflow.invoke.acme.upper", id, "", "", "", "", `{"type":"nats","key":"nats-0a1b2c3d4e5f","subject":"orders.eu.created","seq":42}`, "", "", "", []byte("{}"))
+	f.Add("eventflow.invoke.acme.upper", id, "", "", "", "", `{"type":"event","key":"event-0a1b2c3d4e5f","event":"0193a5f0c2e14b6f9d2a7c1e5b3d8f40"}`, "", "", "", []byte("{}"))
+	f.Add("eventflow.invoke.acme.upper", id, "", "", "", "", `{"type":"webhook","key":"x"}`, "", "", "", []byte(nil))
+	f.Add("eventflow.invoke.acme.upper", id, "", "", "", "", `{"type":"cron","key":"a.b"}`, "", "", "", []byte(nil))
+	f.Add("eventflow.invoke.acme.upper", id, "", "", "", "", `{"type":"cron","key":"k","extra":1}`, "", "", "", []byte(nil))
+	f.Add("eventflow.invoke.acme.web", id, "text/plain", "", "", "", "", "POST", "/orders?id=7", "X-Request-Id: abc", []byte("body"))
+	f.Add("eventflow.invoke.acme.web", id, "", "", "", "", "", "GET", "/", "Accept: */*", []byte(nil))
+	f.Add("eventflow.invoke.acme.web", id, "", "", "", "", "", "GET", "relative", "", []byte(nil))
+	f.Add("eventflow.invoke.acme.web", id, "", "", "", "", "", "GE T", "/", "", []byte(nil))
+	f.Add("eventflow.invoke.acme.web", id, "", "", "", "", "", "", "/only-a-path", "", []byte(nil))
+	f.Add("eventflow.invoke.acme.web", id, "", "", "", "", "", "PUT", "/a\x00b", "Bad Name: v", []byte(nil))
+	f.Add("eventflow.invoke.acme.web", id, "", "", "", "", "", "POST", "/", "X-A: a\r\nInjected: 1", []byte(nil))
+	f.Add("eventflow.invoke.acme.web", id, "", "", "", "", "", "POST", "/", "X-A: tab\tok, obs-text \xe9", []byte(nil))
+	f.Fuzz(func(t *testing.T, subject, invID, contentType, callback, acceptedAt, prior, trigger, method, path, header string, payload []byte) {
 		h := nats.Header{}
 		for k, v := range map[string]string{events.HeaderInvocationID: invID, events.HeaderContentType: contentType,
-			events.HeaderCallbackURL: callback, events.HeaderAcceptedAt: acceptedAt, events.HeaderPriorAttempts: prior} {
+			events.HeaderCallbackURL: callback, events.HeaderAcceptedAt: acceptedAt, events.HeaderPriorAttempts: prior,
+			events.HeaderTrigger: trigger, events.HeaderHTTPMethod: method, events.HeaderHTTPPath: path} {
 			if v != "" {
 				h.Set(k, v)
 			}
+		}
+		if name, value, ok := strings.Cut(header, ": "); ok {
+			h.Add(events.HeaderHTTPPrefix+name, value)
 		}
 		inv, err := events.ParseInvocation(subject, h, payload)
 		if err != nil {
@@ -275,6 +296,29 @@ func FuzzInvocationFromMsg(f *testing.F) {
 		if inv.CallbackURL != "" && !strings.HasPrefix(inv.CallbackURL, "http://") && !strings.HasPrefix(inv.CallbackURL, "https://") {
 			t.Fatalf("callback %q accepted", inv.CallbackURL)
 		}
+		if (trigger != "") != (inv.Trigger != nil) {
+			t.Fatalf("trigger header %q read as %+v", trigger, inv.Trigger)
+		}
+		if r := inv.Request; r != nil {
+			if !strings.HasPrefix(r.Path, "/") || r.Method == "" || strings.ContainsAny(r.Method, " /") {
+				t.Fatalf("request %+v accepted", r)
+			}
+			// What the invoker sends must be a request net/http sends.
+			req, err := http.NewRequest(r.Method, "http://function.invalid"+r.Path, nil)
+			if err != nil {
+				t.Fatalf("request %+v accepted, which is no HTTP request: %v", r, err)
+			}
+			for name, vs := range r.Header {
+				for _, v := range vs {
+					req.Header.Add(name, v)
+				}
+			}
+			// net/http's client refuses such a request: header names are
+			// tokens, values have no control character but tab.
+			if err := req.Header.Write(io.Discard); err != nil || headerInvalid(req.Header) {
+				t.Fatalf("request headers %q accepted", r.Header)
+			}
+		}
 		back, err := events.InvocationFromMsg(inv.Msg())
 		if err != nil {
 			t.Fatalf("Msg of %+v is refused: %v", inv, err)
@@ -282,6 +326,90 @@ func FuzzInvocationFromMsg(f *testing.F) {
 		if back.ID != inv.ID || back.Tenant != inv.Tenant || back.Function != inv.Function || back.PriorAttempts != inv.PriorAttempts ||
 			back.ContentType != inv.ContentType || back.CallbackURL != inv.CallbackURL || !back.AcceptedAt.Equal(inv.AcceptedAt) || string(back.Payload) != string(payload) {
 			t.Fatalf("round trip of %+v gave %+v", inv, back)
+		}
+		if (back.Trigger == nil) != (inv.Trigger == nil) || (inv.Trigger != nil && !sameTriggerRef(*back.Trigger, *inv.Trigger)) {
+			t.Fatalf("trigger %+v came back as %+v", inv.Trigger, back.Trigger)
+		}
+		if (back.Request == nil) != (inv.Request == nil) || (inv.Request != nil && (back.Request.Method != inv.Request.Method ||
+			back.Request.Path != inv.Request.Path || !reflect.DeepEqual(back.Request.Header, inv.Request.Header))) {
+			t.Fatalf("request %+v came back as %+v", inv.Request, back.Request)
+		}
+	})
+}
+
+// headerInvalid reports a header net/http would not send.
+func headerInvalid(h http.Header) bool {
+	for name, vs := range h {
+		if name == "" || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) }) {
+			return true
+		}
+		for _, v := range vs {
+			if strings.ContainsFunc(v, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func sameTriggerRef(a, b events.TriggerRef) bool {
+	return a.Type == b.Type && a.Key == b.Key && a.Tick.Equal(b.Tick) && a.Subject == b.Subject && a.Seq == b.Seq && a.Event == b.Event
+}
+
+// FuzzTriggerRef: an Eventflow-Trigger header is accepted only as a
+// trigger of a known type with a key usable as a KV token, short printable
+// text, and within the header's bound; what is accepted is written back
+// (by an invocation's Msg) as a header that reads the same.
+func FuzzTriggerRef(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"cron","key":"cron-0a1b2c3d4e5f","tick":"2026-12-07T04:05:00Z"}`,
+		`{"type":"cron","key":"cron-0a1b2c3d4e5f","tick":"2026-12-07T04:05:00.123456789+02:00"}`,
+		`{"type":"nats","key":"nats-0a1b2c3d4e5f","subject":"orders.eu.created","seq":18446744073709551615}`,
+		`{"type":"event","key":"event-0a1b2c3d4e5f","event":"0193a5f0c2e14b6f9d2a7c1e5b3d8f40"}`,
+		`{"type":"nats","key":"k","subject":"<a&b>","event":"\u2028\u2029"}`,
+		`{"type":"cron","key":""}`, `{"type":"cron"}`, `{"key":"k"}`, `{"type":"CRON","key":"k"}`,
+		`{"type":"cron","key":"a.b"}`, `{"type":"cron","key":"a*"}`, `{"type":"cron","key":"` + strings.Repeat("k", 65) + `"}`,
+		`{"type":"cron","key":"k","subject":"a\nb"}`, `{"type":"cron","key":"k","tick":"yesterday"}`, `{"type":"cron","key":"k","seq":-1}`,
+		`{"type":"cron","key":"k"} {}`, `{"type":"cron","key":"k","key":"j"}`, `{"type":"cron","key":"k","x":1}`, `null`, `[]`, `""`, "",
+		`{"type":"nats","key":"k","subject":"` + strings.Repeat(" ", 85) + `","event":"` + strings.Repeat(" ", 85) + `"}`,
+		`{"type":"nats","key":"k","subject":"ÿþ"}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		ref, err := events.ParseTriggerRef(v)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an empty error")
+			}
+			return
+		}
+		switch ref.Type {
+		case function.TriggerCron, function.TriggerNATS, function.TriggerEvent:
+		default:
+			t.Fatalf("%q: type %q accepted", v, ref.Type)
+		}
+		checkToken(t, "key", ref.Key)
+		if len(ref.Key) > 64 || len(ref.Subject) > 256 || len(ref.Event) > 256 {
+			t.Fatalf("%q: %+v accepted", v, ref)
+		}
+		for _, s := range []string{ref.Subject, ref.Event} {
+			if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				t.Fatalf("%q: control characters in %q accepted", v, s)
+			}
+		}
+		const id = "01a24e6700000000000000000000aaaa"
+		m := events.Invocation{ID: id, Tenant: "acme", Function: "upper", Trigger: &ref}.Msg()
+		hv := m.Header.Get(events.HeaderTrigger)
+		if strings.ContainsAny(hv, "\r\n") {
+			t.Fatalf("%q: written as a header of several lines: %q", v, hv)
+		}
+		back, err := events.ParseTriggerRef(hv)
+		if err != nil {
+			t.Fatalf("%q: accepted as %+v, written as %q, which is refused: %v", v, ref, hv, err)
+		}
+		if !sameTriggerRef(back, ref) {
+			t.Fatalf("%q: %+v read back as %+v", v, ref, back)
 		}
 	})
 }

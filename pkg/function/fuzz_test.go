@@ -34,6 +34,26 @@ func FuzzSpec(f *testing.F) {
 		`{"name":"x","command":["x"],"resources":{"limits":{"cpu":"99999999999999999999999T"}}}`,
 		`{"name":"x","command":["x"],"env":{"PORT":"1"}}`,
 		`{"name":"x","image":" "}`, `{"name":"-x-","command":["x"]}`, `{}`, `null`,
+		// The route and triggers.
+		`{"name":"web","command":["serve"],"invocation":{"mode":"http"},"http":{"auth":"public"}}`,
+		`{"name":"web","command":["serve"],"invocation":{"mode":"http"},"http":{}}`,
+		`{"name":"job","command":["x"],"http":{"auth":"token"}}`,
+		`{"name":"web","command":["serve"],"invocation":{"mode":"http"},"http":{"auth":"basic"}}`,
+		`{"name":"t","command":["x"],"triggers":[{"type":"cron","schedule":"@every 1s","timezone":"UTC","body":"tick","missed":"skip"},
+		  {"type":"nats","subject":"orders.>"},{"type":"event","filter":{"type":"io.eventflow.invocation.dead_lettered","function":"*","source":""}}]}`,
+		`{"name":"t","command":["x"],"triggers":[{"type":"cron","schedule":"0 9 * * 1-5","timezone":"Europe/Paris","missed":"once"}]}`,
+		`{"name":"t","command":["x"],"triggers":[{"type":"cron","schedule":"@every 999ms"}]}`,
+		`{"name":"t","command":["x"],"triggers":[{"type":"cron","schedule":"@every 1500ms"}]}`,
+		`{"name":"t","command":["x"],"triggers":[{"type":"cron","schedule":"0 0 30 2 *"}]}`,
+		`{"name":"t","command":["x"],"triggers":[{"type":"cron","schedule":"@hourly","timezone":"Local"}]}`,
+		`{"name":"t","command":["x"],"triggers":[{"type":"cron","schedule":"@hourly"},{"type":"cron","schedule":"@hourly","timezone":"UTC"}]}`,
+		`{"name":"t","command":["x"],"triggers":[{"type":"nats","subject":"a.*.>"},{"type":"nats","subject":"a..b"}]}`,
+		`{"name":"t","command":["x"],"triggers":[{"type":"nats","subject":"a","body":"x"}]}`,
+		`{"name":"t","command":["x"],"triggers":[{"type":"event","filter":{"type":"io.eventflow.*","function":"up"}}]}`,
+		`{"name":"t","command":["x"],"triggers":[{"type":"event"}]}`,
+		`{"name":"t","command":["x"],"triggers":[{"type":"event","filter":null}]}`,
+		`{"name":"t","command":["x"],"triggers":[{}]}`,
+		`{"name":"t","command":["x"],"triggers":null}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -72,6 +92,7 @@ func FuzzSpec(f *testing.F) {
 				}
 			}
 		}
+		checkTriggers(t, data, s, d)
 		// Stored as JSON and read back (the functions bucket, the API).
 		b, err := json.Marshal(d)
 		if err != nil {
@@ -87,6 +108,65 @@ func FuzzSpec(f *testing.F) {
 			t.Fatalf("%s: stored as %s, read back differently (%v)", data, b, err)
 		}
 	})
+}
+
+// checkTriggers: the triggers of a valid spec are usable as they are and
+// once defaulted: the same keys (the state and invocation ids hang on
+// them), distinct keys, a cron schedule that parses with fire times after
+// now, a subject that makes a well-formed full subject, and a route only in
+// http mode.
+func checkTriggers(t *testing.T, data []byte, s, d Spec) {
+	t.Helper()
+	if s.HTTP != nil && s.Mode() != ModeHTTP {
+		t.Fatalf("%s: http on a %s function", data, s.Mode())
+	}
+	if a := d.RouteAuth(); a != HTTPAuthToken && a != HTTPAuthPublic {
+		t.Fatalf("%s: route auth %q", data, a)
+	}
+	if len(s.Triggers) > MaxTriggers {
+		t.Fatalf("%s: %d triggers", data, len(s.Triggers))
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	keys := map[string]bool{}
+	for i, tr := range s.Triggers {
+		k := tr.Key()
+		if d.Triggers[i].Key() != k {
+			t.Fatalf("%s: trigger %d has key %s, %s once defaulted", data, i, k, d.Triggers[i].Key())
+		}
+		if keys[k] {
+			t.Fatalf("%s: two triggers with key %s", data, k)
+		}
+		keys[k] = true
+		switch tr.Type {
+		case TriggerCron:
+			if _, err := tr.CronSchedule(); err != nil {
+				t.Fatalf("%s: cron trigger %d: %v", data, i, err)
+			}
+			prev := now
+			for _, f := range tr.NextFires(now, 3) {
+				if !f.After(prev) {
+					t.Fatalf("%s: cron trigger %d fires at %v, not after %v", data, i, f, prev)
+				}
+				if f.Sub(prev) < MinCronInterval && prev != now {
+					t.Fatalf("%s: cron trigger %d fires %v apart", data, i, f.Sub(prev))
+				}
+				prev = f
+			}
+		case TriggerNATS:
+			if err := ValidateTriggerSubject(tr.Subject); err != nil {
+				t.Fatalf("%s: nats trigger %d: %v", data, i, err)
+			}
+		case TriggerEvent:
+			if tr.Filter == nil {
+				t.Fatalf("%s: event trigger %d without a filter", data, i)
+			}
+		default:
+			t.Fatalf("%s: trigger %d of type %q", data, i, tr.Type)
+		}
+	}
+	if st := d.TriggerStatuses(nil, now); len(st) != len(s.Triggers) {
+		t.Fatalf("%s: %d statuses of %d triggers", data, len(st), len(s.Triggers))
+	}
 }
 
 // checkKubernetes fails unless Kubernetes' own validation accepts what a

@@ -39,6 +39,21 @@ func TestParse(t *testing.T) {
 			lines: []int{3},
 		},
 		{
+			name: "http route and triggers",
+			in: head + "metadata: {name: web}\nspec:\n  command: [serve]\n  invocation: {mode: http}\n  http: {auth: public}\n  triggers:\n" +
+				"    - type: cron\n      schedule: \"*/5 * * * *\"\n      timezone: Europe/Paris\n      body: tick\n      missed: once\n" +
+				"    - {type: nats, subject: \"orders.*.created\"}\n" +
+				"    - {type: event, filter: {type: io.eventflow.invocation.dead_lettered, function: \"*\"}}\n",
+			specs: []function.Spec{{Name: "web", Command: []string{"serve"}, Invocation: function.Invocation{Mode: "http"},
+				HTTP: &function.HTTP{Auth: "public"},
+				Triggers: []function.Trigger{
+					{Type: "cron", Schedule: "*/5 * * * *", Timezone: "Europe/Paris", Body: "tick", Missed: "once"},
+					{Type: "nats", Subject: "orders.*.created"},
+					{Type: "event", Filter: &function.EventFilter{Type: "io.eventflow.invocation.dead_lettered", Function: "*"}},
+				}}},
+			lines: []int{3},
+		},
+		{
 			name:  "command as one line",
 			in:    head + "metadata:\n  name: wc\nspec:\n  command: sh -c 'wc -w | tr -d \" \"'\n",
 			specs: []function.Spec{{Name: "wc", Command: []string{"sh", "-c", `wc -w | tr -d " "`}}},
@@ -176,6 +191,23 @@ func TestParseErrors(t *testing.T) {
 			name: "unknown field at depth",
 			in:   head + meta + "spec:\n  command: [x]\n  invocation:\n    mode: job\n    tiemout: 3s\n",
 			want: []string{"f.yaml:8:5: spec.invocation.tiemout: unknown field: expected one of mode, timeout, retry, maxConcurrency"},
+		},
+		{
+			name: "unknown field in a trigger",
+			in:   head + meta + "spec:\n  command: [x]\n  triggers:\n    - {type: cron, schedule: \"@every 1s\", subjekt: a}\n",
+			want: []string{"f.yaml:7:43: spec.triggers[0].subjekt: unknown field: expected one of type, schedule, timezone, body, missed, subject, filter"},
+		},
+		{
+			name:       "trigger validation is placed on the trigger's field",
+			in:         head + meta + "spec:\n  command: [x]\n  triggers:\n    - {type: nats, subject: a.b}\n    - type: cron\n      schedule: \"@every 10ms\"\n",
+			want:       []string{`f.yaml:9:17: spec.triggers[1].schedule: schedule "@every 10ms": @every must be at least 1s`},
+			validation: true,
+		},
+		{
+			name:       "http on a job function",
+			in:         head + meta + "spec:\n  command: [x]\n  http: {auth: public}\n",
+			want:       []string{"f.yaml:6:3: spec.http: applies to http mode only: a job-mode function has no route"},
+			validation: true,
 		},
 		{
 			name: "unknown field, wrong case",

@@ -23,6 +23,10 @@ func FuzzParse(f *testing.F) {
 			head + "metadata: {<<: *m, name: b}\nspec: {<<: *s, replicas: 2}\n",
 		head + "metadata: {name: a}\nspec: {command: [x], resources: {limits: {cpu: 1}}, autoscaling: {minReplicas: 1, maxReplicas: 2}}\n",
 		"---\n---\n",
+		head + "metadata: {name: web}\nspec:\n  command: [serve]\n  invocation: {mode: http}\n  http: {auth: public}\n  triggers:\n" +
+			"    - {type: cron, schedule: \"*/5 * * * *\", timezone: Europe/Paris, body: tick, missed: once}\n" +
+			"    - {type: nats, subject: orders.>}\n    - {type: event, filter: {type: io.eventflow.invocation.*, function: \"*\"}}\n",
+		head + "metadata: {name: t}\nspec: {command: [x], triggers: [{type: cron, schedule: \"@every 500ms\"}, {type: nats, subject: a..b}]}\n",
 	} {
 		f.Add([]byte(s))
 	}

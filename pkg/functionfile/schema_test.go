@@ -54,6 +54,12 @@ func TestSchemaCoversTypes(t *testing.T) {
 		for typ.Kind() == reflect.Pointer {
 			typ = typ.Elem()
 		}
+		if typ.Kind() == reflect.Slice { // a list of objects (spec.triggers)
+			if items, ok := s["items"].(map[string]any); ok {
+				check(items, typ.Elem(), path+"[]")
+			}
+			return
+		}
 		if typ.Kind() != reflect.Struct || typ == durationType {
 			return
 		}
@@ -111,8 +117,12 @@ func generated(t *testing.T) map[string]any {
 
 func lookupSchema(s map[string]any, path string) map[string]any {
 	for _, name := range strings.Split(path, ".") {
+		name, list := strings.CutSuffix(name, "[]")
 		props, _ := s["properties"].(map[string]any)
 		s, _ = props[name].(map[string]any)
+		if list && s != nil {
+			s, _ = s["items"].(map[string]any)
+		}
 		if s == nil {
 			return nil
 		}
@@ -146,6 +156,11 @@ spec:
     retry: {maxAttempts: 5, initialDelay: 500ms, maxDelay: 90, retryOn: [timeout, http5xx]}
   resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {cpu: 1, memory: 128Mi}}
   autoscaling: {minReplicas: 1, maxReplicas: 4, targetCPUUtilization: 70}
+  http: {auth: public}
+  triggers:
+    - {type: cron, schedule: "@every 1m", timezone: Europe/Paris, body: tick, missed: once}
+    - {type: nats, subject: orders.>}
+    - {type: event, filter: {type: io.eventflow.invocation.*, function: "*", source: ""}}
 `))...)
 	for i, d := range docs {
 		if err := validate(root, d, ""); err != nil {
@@ -161,6 +176,11 @@ spec:
 		head + "metadata: {name: a}\nspec: {command: [x], resources: {limits: {gpu: \"1\"}}}\n",
 		head + "metadata: {name: a}\nspec: {command: {a: b}}\n",
 		head + "spec: {command: [x]}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], triggers: [{type: webhook}]}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], triggers: [{schedule: \"@hourly\"}]}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], triggers: [{type: cron, schedule: \"@hourly\", when: now}]}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], triggers: [{type: event, filter: {kind: x}}]}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], invocation: {mode: http}, http: {auth: basic}}\n",
 		"apiVersion: v2\nkind: Function\nmetadata: {name: a}\nspec: {}\n",
 	} {
 		if err := validate(root, yamlDocs(t, []byte(bad))[0], ""); err == nil {

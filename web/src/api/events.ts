@@ -108,6 +108,8 @@ export function useFunctionEvents(name: string): { state: StreamState; events: L
       } else {
         invalidate(keys.invocations(name));
         invalidate(keys.deadLetters(name));
+        // A trigger's outcome changes its state in status.triggers.
+        if (e.type.startsWith("io.eventflow.trigger.")) invalidate(keys.fn(name));
       }
     },
     [invalidate, name],

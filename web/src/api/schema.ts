@@ -314,7 +314,7 @@ export interface paths {
         };
         /**
          * Stream the tenant's lifecycle events (SSE)
-         * @description Server-sent events of the caller's tenant: every function transition (`io.eventflow.function.deploying|ready|failed|deleted`) and every transition of an asynchronous invocation (`io.eventflow.invocation.queued|started|succeeded|failed`; synchronous invocations answer their caller directly and publish no events). Each SSE event has `id:` = the event's sequence in the events stream, `event:` = its CloudEvents type, and `data:` = the CloudEvents 1.0 JSON (structured mode; extension attribute `tenant`). Without `Last-Event-ID` the stream starts with new events; with it (or `?since=`) it resumes right after that event, so a client that reconnects misses nothing (events are kept 7 days). A comment line opens the stream and one is sent every 15 s to keep it alive.
+         * @description Server-sent events of the caller's tenant: every function transition (`io.eventflow.function.deploying|ready|failed|deleted`) and every transition of an asynchronous invocation (`io.eventflow.invocation.queued|started|succeeded|failed`; synchronous invocations answer their caller directly and publish no events), and every trigger's outcome (`io.eventflow.trigger.fired|failed`, data `TriggerEventData`). Each SSE event has `id:` = the event's sequence in the events stream, `event:` = its CloudEvents type, and `data:` = the CloudEvents 1.0 JSON (structured mode; extension attribute `tenant`). Without `Last-Event-ID` the stream starts with new events; with it (or `?since=`) it resumes right after that event, so a client that reconnects misses nothing (events are kept 7 days). A comment line opens the stream and one is sent every 15 s to keep it alive.
          *
          *     With `follow=false` the response sends the stored events that match instead (from the first one kept, or from after `Last-Event-ID` / `since`) and ends once it has sent those stored when the request came in; events stored meanwhile are not sent (resume from the last `id:` to get them).
          *
@@ -428,6 +428,136 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/fn/{tenant}/{function}/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Call an http-mode function (GET)
+         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         *
+         *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate. No invocation record is kept, as for a synchronous invoke.
+         */
+        get: operations["routeGet"];
+        /**
+         * Call an http-mode function (PUT)
+         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         *
+         *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate. No invocation record is kept, as for a synchronous invoke.
+         */
+        put: operations["routePut"];
+        /**
+         * Call an http-mode function (POST)
+         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         *
+         *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate. No invocation record is kept, as for a synchronous invoke.
+         */
+        post: operations["routePost"];
+        /**
+         * Call an http-mode function (DELETE)
+         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         *
+         *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate. No invocation record is kept, as for a synchronous invoke.
+         */
+        delete: operations["routeDelete"];
+        /**
+         * Call an http-mode function (OPTIONS)
+         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         *
+         *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate. No invocation record is kept, as for a synchronous invoke.
+         */
+        options: operations["routeOptions"];
+        /**
+         * Call an http-mode function (HEAD)
+         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         *
+         *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate. No invocation record is kept, as for a synchronous invoke.
+         */
+        head: operations["routeHead"];
+        /**
+         * Call an http-mode function (PATCH)
+         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         *
+         *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate. No invocation record is kept, as for a synchronous invoke.
+         */
+        patch: operations["routePatch"];
+        trace?: never;
+    };
+    "/async-fn/{tenant}/{function}/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Queue a request to an http-mode function (GET)
+         * @description Stores the request (method, the rest of the path and the query, the headers to pass on, the body) as an asynchronous invocation of the function and answers 202 once it is stored, as `POST /v1/functions/{name}:invoke?async=true` does, with the same `Idempotency-Key` and `X-Callback-Url` handling (those two headers are the gateway's and are not passed on). An invoker sends the request to an instance later, with the function's retry policy (a 5xx or 429 answer is a failed attempt), and the invocation record (`Location`) has the answer's body as its output. The body is limited as an invoke's (1 MiB by default), the path and query to 8,192 bytes. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         *
+         *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate.
+         */
+        get: operations["asyncRouteGet"];
+        /**
+         * Queue a request to an http-mode function (PUT)
+         * @description Stores the request (method, the rest of the path and the query, the headers to pass on, the body) as an asynchronous invocation of the function and answers 202 once it is stored, as `POST /v1/functions/{name}:invoke?async=true` does, with the same `Idempotency-Key` and `X-Callback-Url` handling (those two headers are the gateway's and are not passed on). An invoker sends the request to an instance later, with the function's retry policy (a 5xx or 429 answer is a failed attempt), and the invocation record (`Location`) has the answer's body as its output. The body is limited as an invoke's (1 MiB by default), the path and query to 8,192 bytes. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         *
+         *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate.
+         */
+        put: operations["asyncRoutePut"];
+        /**
+         * Queue a request to an http-mode function (POST)
+         * @description Stores the request (method, the rest of the path and the query, the headers to pass on, the body) as an asynchronous invocation of the function and answers 202 once it is stored, as `POST /v1/functions/{name}:invoke?async=true` does, with the same `Idempotency-Key` and `X-Callback-Url` handling (those two headers are the gateway's and are not passed on). An invoker sends the request to an instance later, with the function's retry policy (a 5xx or 429 answer is a failed attempt), and the invocation record (`Location`) has the answer's body as its output. The body is limited as an invoke's (1 MiB by default), the path and query to 8,192 bytes. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         *
+         *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate.
+         */
+        post: operations["asyncRoutePost"];
+        /**
+         * Queue a request to an http-mode function (DELETE)
+         * @description Stores the request (method, the rest of the path and the query, the headers to pass on, the body) as an asynchronous invocation of the function and answers 202 once it is stored, as `POST /v1/functions/{name}:invoke?async=true` does, with the same `Idempotency-Key` and `X-Callback-Url` handling (those two headers are the gateway's and are not passed on). An invoker sends the request to an instance later, with the function's retry policy (a 5xx or 429 answer is a failed attempt), and the invocation record (`Location`) has the answer's body as its output. The body is limited as an invoke's (1 MiB by default), the path and query to 8,192 bytes. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         *
+         *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate.
+         */
+        delete: operations["asyncRouteDelete"];
+        /**
+         * Queue a request to an http-mode function (OPTIONS)
+         * @description Stores the request (method, the rest of the path and the query, the headers to pass on, the body) as an asynchronous invocation of the function and answers 202 once it is stored, as `POST /v1/functions/{name}:invoke?async=true` does, with the same `Idempotency-Key` and `X-Callback-Url` handling (those two headers are the gateway's and are not passed on). An invoker sends the request to an instance later, with the function's retry policy (a 5xx or 429 answer is a failed attempt), and the invocation record (`Location`) has the answer's body as its output. The body is limited as an invoke's (1 MiB by default), the path and query to 8,192 bytes. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         *
+         *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate.
+         */
+        options: operations["asyncRouteOptions"];
+        /**
+         * Queue a request to an http-mode function (HEAD)
+         * @description Stores the request (method, the rest of the path and the query, the headers to pass on, the body) as an asynchronous invocation of the function and answers 202 once it is stored, as `POST /v1/functions/{name}:invoke?async=true` does, with the same `Idempotency-Key` and `X-Callback-Url` handling (those two headers are the gateway's and are not passed on). An invoker sends the request to an instance later, with the function's retry policy (a 5xx or 429 answer is a failed attempt), and the invocation record (`Location`) has the answer's body as its output. The body is limited as an invoke's (1 MiB by default), the path and query to 8,192 bytes. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         *
+         *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate.
+         */
+        head: operations["asyncRouteHead"];
+        /**
+         * Queue a request to an http-mode function (PATCH)
+         * @description Stores the request (method, the rest of the path and the query, the headers to pass on, the body) as an asynchronous invocation of the function and answers 202 once it is stored, as `POST /v1/functions/{name}:invoke?async=true` does, with the same `Idempotency-Key` and `X-Callback-Url` handling (those two headers are the gateway's and are not passed on). An invoker sends the request to an instance later, with the function's retry policy (a 5xx or 429 answer is a failed attempt), and the invocation record (`Location`) has the answer's body as its output. The body is limited as an invoke's (1 MiB by default), the path and query to 8,192 bytes. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         *
+         *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate.
+         */
+        patch: operations["asyncRoutePatch"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -520,10 +650,13 @@ export interface components {
                 [key: string]: string;
             };
             autoscaling?: components["schemas"]["Autoscaling"];
+            http?: components["schemas"]["FunctionHTTP"];
+            /** @description Invoke the function asynchronously on a schedule, on messages of the tenant's NATS subjects or on lifecycle events; at most 16, no two the same. Their state is in `status.triggers`. */
+            triggers?: components["schemas"]["Trigger"][];
         } | unknown | {
             command: unknown;
         };
-        /** @description A function as the API shows it: the spec, with defaults filled in (`replicas`, `invocation.mode`, `invocation.timeout`), plus read-only fields. Empty optional fields are left out. */
+        /** @description A function as the API shows it: the spec, with defaults filled in (`replicas`, `invocation.mode`, `invocation.timeout`, `http.auth` of an http-mode function, a cron trigger's `timezone` and `missed`), plus read-only fields. Empty optional fields are left out. */
         Function: {
             name: components["schemas"]["FunctionName"];
             /**
@@ -573,8 +706,11 @@ export interface components {
              */
             updatedAt: string;
             autoscaling?: components["schemas"]["Autoscaling"];
+            http?: components["schemas"]["FunctionHTTP"];
+            /** @description Invoke the function asynchronously on a schedule, on messages of the tenant's NATS subjects or on lifecycle events; at most 16, no two the same. Their state is in `status.triggers`. */
+            triggers?: components["schemas"]["Trigger"][];
         };
-        /** @description What EventFlow observed; only the deployer writes it. */
+        /** @description What EventFlow observed; the deployer writes the phase and replicas, the invoker the triggers' state; `url` is derived from the spec. */
         FunctionStatus: {
             /**
              * @description `Pending`: the current generation is not yet picked up. `Deploying`: being applied. `Ready`: running as specified. `Failed`: could not be applied (see `message`). `Deleting`: a delete was asked for.
@@ -595,6 +731,14 @@ export interface components {
              * @description Left out until the deployer has reported.
              */
             updatedAt?: string;
+            /**
+             * Format: uri-reference
+             * @description http mode: the path of the function's route on this gateway, `/fn/{tenant}/{name}/`; prefix it with the gateway's origin. `/async-fn/{tenant}/{name}/` queues requests instead.
+             * @example /fn/demo/echo/
+             */
+            url?: string;
+            /** @description Each of the spec's triggers' state, in the spec's order (`GET` and list answers only). Left out for a function without triggers. */
+            triggers?: components["schemas"]["TriggerStatus"][];
         };
         FunctionList: {
             items: components["schemas"]["Function"][];
@@ -635,6 +779,8 @@ export interface components {
             /** Format: int64 */
             durationMs?: number;
             callback?: components["schemas"]["CallbackStatus"];
+            /** @description The trigger that made the invocation, when one did. */
+            trigger?: components["schemas"]["TriggerRef"];
         };
         /** @description One line a function wrote, as sent in the `data` of a `log` server-sent event. */
         LogLine: {
@@ -728,6 +874,135 @@ export interface components {
             status: "pending" | "delivered" | "failed";
             attempts?: number;
             lastError?: string;
+        };
+        /** @description The public route of an http-mode function, `/fn/{tenant}/{function}/{path}` (and `/async-fn/…`, which queues the request as an asynchronous invocation). Only for `invocation.mode: http`: on a job-mode function it is refused (`validation_failed`, field `http`). Filled in with its default for every http-mode function. */
+        FunctionHTTP: {
+            /**
+             * @description `token`: the caller sends a bearer token of the function's tenant with scope `functions:invoke` (the default). `public`: anyone may call the route, without a token.
+             * @default token
+             * @enum {string}
+             */
+            auth?: "token" | "public";
+        };
+        /** @description Which of the tenant's lifecycle events an `event` trigger fires on. Each field left out, empty or `*` matches anything; each is at most 200 printable characters. */
+        EventFilter: {
+            /**
+             * @description A full event type (`io.eventflow.invocation.failed`) or a prefix ending in `.*` (`io.eventflow.invocation.*`); must start with `io.eventflow.`, unless `*`.
+             * @example io.eventflow.invocation.dead_lettered
+             */
+            type?: string;
+            /**
+             * @description A function name of the tenant, or `*`.
+             * @example *
+             */
+            function?: string;
+            /** @description The event's `source` (`/eventflow/deployer`, `/eventflow/invoker`, ...), or `*`. */
+            source?: string;
+        };
+        /**
+         * @description Makes asynchronous invocations of the function from something other than an API call, with the function's retry policy. Three types, each with fields of its own; a field of another type is refused (`validation_failed`, the message naming the field, e.g. `triggers[0].subject: does not apply to a cron trigger`), as is a trigger that is the same as an earlier one of the list (same type and fields, defaults applied).
+         *
+         *     - `cron`: `schedule` (required), `timezone`, `body`, `missed`.
+         *     - `nats`: `subject` (required).
+         *     - `event`: `filter` (required).
+         *
+         *     A trigger is identified by its type and fields (its `key` in `status.triggers`): changing a field makes it a new trigger, with new state.
+         */
+        Trigger: {
+            /**
+             * @description `cron`: on a schedule. `nats`: on each message published on a subject of the tenant's namespace `eventflow.in.<tenant>.`. `event`: on each of the tenant's lifecycle events a filter matches.
+             * @enum {string}
+             */
+            type: "cron" | "nats" | "event";
+            /**
+             * @description cron only, required: a 5-field cron expression (`*\/5 * * * *`), a descriptor (`@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`) or `@every <duration>` (at least `1s`).
+             * @example @every 1m
+             * @example 0 9 * * 1-5
+             */
+            schedule?: string;
+            /**
+             * @description cron only: the IANA time zone the schedule is read in (`Europe/Paris`).
+             * @default UTC
+             * @example UTC
+             */
+            timezone?: string;
+            /** @description cron only: the payload of every tick (at most 64 KiB). */
+            body?: string;
+            /**
+             * @description cron only: ticks that fell while the platform was down are skipped (`skip`), or the latest of them runs once (`once`).
+             * @default skip
+             * @enum {string}
+             */
+            missed?: "skip" | "once";
+            /**
+             * @description nats only, required: a subject relative to the tenant's namespace (`orders.>` listens on `eventflow.in.<tenant>.orders.>`): dot-separated tokens of printable characters without spaces; `*` matches one token, a last `>` the rest.
+             * @example orders.>
+             */
+            subject?: string;
+            /** @description event only, required: which lifecycle events fire the trigger. */
+            filter?: components["schemas"]["EventFilter"];
+        } & (unknown & unknown & unknown);
+        /** @description A trigger's state: its counts and last outcome, kept by the invoker, with a cron trigger's next fire times added when the API answers. A trigger that never fired has zero counts. */
+        TriggerStatus: {
+            /**
+             * @description The trigger's identity: its type and a hash of its fields. The same trigger keeps its key wherever it is in the list; a changed one gets a new key.
+             * @example cron-3f9a1c2b7d4e
+             */
+            key: string;
+            /** @enum {string} */
+            type: "cron" | "nats" | "event";
+            /**
+             * Format: int64
+             * @description Invocations the trigger made.
+             */
+            fires: number;
+            /**
+             * Format: int64
+             * @description Times it failed to make an invocation (never a failure of the function itself: that is the invocation's).
+             */
+            errors: number;
+            /**
+             * Format: date-time
+             * @description When it last made an invocation.
+             */
+            lastFire?: string;
+            /** @description The id of that invocation (`/v1/invocations/{id}`). */
+            lastInvocation?: string;
+            /** @description Why it last failed to make an invocation. */
+            lastError?: string;
+            /** Format: date-time */
+            lastErrorAt?: string;
+            /** @description cron: the next three ticks, in UTC. */
+            nextFires?: string[];
+        };
+        /** @description Which trigger made an invocation, and from what. */
+        TriggerRef: {
+            /** @enum {string} */
+            type: "cron" | "nats" | "event";
+            /** @description The trigger's key, as in the function's `status.triggers`. */
+            key: string;
+            /**
+             * Format: date-time
+             * @description cron: the scheduled time of the tick.
+             */
+            tick?: string;
+            /** @description nats: the message's subject, relative to the tenant's namespace. */
+            subject?: string;
+            /**
+             * Format: int64
+             * @description nats: the message's sequence in the triggers stream.
+             */
+            seq?: number;
+            /** @description event: the id of the CloudEvent that fired it. */
+            event?: string;
+        };
+        /** @description The `data` of `io.eventflow.trigger.fired` (a trigger made an invocation: `invocation` is its id) and `io.eventflow.trigger.failed` (it could not: `error` says why) events. */
+        TriggerEventData: {
+            tenant: string;
+            function: string;
+            trigger: components["schemas"]["TriggerRef"];
+            invocation?: string;
+            error?: string;
         };
     };
     responses: {
@@ -973,6 +1248,12 @@ export interface components {
     parameters: {
         /** @description The function's name. */
         FunctionName: components["schemas"]["FunctionName"];
+        /** @description The function's tenant. */
+        RouteTenant: string;
+        /** @description The function's name (an http-mode function). */
+        RouteFunction: components["schemas"]["FunctionName"];
+        /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+        RoutePath: string;
     };
     requestBodies: never;
     headers: {
@@ -1631,7 +1912,7 @@ export interface operations {
                 /** @description Only this function's events. */
                 function?: string;
                 /** @description Only events of this type. */
-                type?: "io.eventflow.function.deploying" | "io.eventflow.function.ready" | "io.eventflow.function.failed" | "io.eventflow.function.deleted" | "io.eventflow.invocation.queued" | "io.eventflow.invocation.started" | "io.eventflow.invocation.succeeded" | "io.eventflow.invocation.failed" | "io.eventflow.invocation.retrying" | "io.eventflow.invocation.dead_lettered";
+                type?: "io.eventflow.function.deploying" | "io.eventflow.function.ready" | "io.eventflow.function.failed" | "io.eventflow.function.deleted" | "io.eventflow.invocation.queued" | "io.eventflow.invocation.started" | "io.eventflow.invocation.succeeded" | "io.eventflow.invocation.failed" | "io.eventflow.invocation.retrying" | "io.eventflow.invocation.dead_lettered" | "io.eventflow.trigger.fired" | "io.eventflow.trigger.failed";
                 /** @description `true` (the default) keeps the stream open for new events; `false` sends the stored events and ends the response. Accepts `true`/`false`/`1`/`0`. */
                 follow?: boolean;
                 /** @description Resume after this event id (as `Last-Event-ID`); with `follow=false`, send the stored events after it. A whole number from 0 to 9223372036854775807 (2^63-1); anything else is answered 400. */
@@ -1865,6 +2146,1838 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
+        };
+    };
+    routeGet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A `token` route (or a function that does not exist) called without a bearer token, or with an invalid or expired one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="eventflow"`, with `error="invalid_token"` when a token was sent. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthenticated",
+                     *         "message": "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            /** @description No such function in that tenant, it is being deleted, it is a job-mode function (which has no route), or the token is another tenant's (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "function \"echo\": not found"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's functions' routes took more requests on this gateway than the rate allows (`too_many_requests`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "too_many_requests",
+                     *         "message": "too many requests: the routes of tenant \"demo\"'s functions may take 1000 requests per second on this gateway (bursts of 2000); retry after 1 s"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Internal"];
+            /** @description The function's instance refused or dropped the request (`function_failed`); safe to retry if the request is. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "function_failed",
+                     *         "message": "function \"echo\" could not be reached: its instance refused or dropped the request; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The function has no ready instance (`unavailable`); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "function \"echo\" has no ready instance; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No answer within the function's `invocation.timeout` (`timeout`). */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "timeout",
+                     *         "message": "function \"echo\" did not answer within its timeout (30s)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The function's answer, passed through: its status (any, not only 2xx), headers and body, with `Content-Security-Policy: sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads` added (a function's page runs on the gateway's origin, where the console keeps its token: sandboxed, it cannot read it). */
+            "2XX": {
+                headers: {
+                    /** @description Always added to a function's answer. */
+                    "Content-Security-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+        };
+    };
+    routePut: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        /** @description Any bytes, any media type (at most the gateway's body limit), passed to the function. */
+        requestBody?: {
+            content: {
+                "*/*": unknown;
+            };
+        };
+        responses: {
+            /** @description A `token` route (or a function that does not exist) called without a bearer token, or with an invalid or expired one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="eventflow"`, with `error="invalid_token"` when a token was sent. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthenticated",
+                     *         "message": "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            /** @description No such function in that tenant, it is being deleted, it is a job-mode function (which has no route), or the token is another tenant's (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "function \"echo\": not found"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's functions' routes took more requests on this gateway than the rate allows (`too_many_requests`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "too_many_requests",
+                     *         "message": "too many requests: the routes of tenant \"demo\"'s functions may take 1000 requests per second on this gateway (bursts of 2000); retry after 1 s"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Internal"];
+            /** @description The function's instance refused or dropped the request (`function_failed`); safe to retry if the request is. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "function_failed",
+                     *         "message": "function \"echo\" could not be reached: its instance refused or dropped the request; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The function has no ready instance (`unavailable`); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "function \"echo\" has no ready instance; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No answer within the function's `invocation.timeout` (`timeout`). */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "timeout",
+                     *         "message": "function \"echo\" did not answer within its timeout (30s)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The function's answer, passed through: its status (any, not only 2xx), headers and body, with `Content-Security-Policy: sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads` added (a function's page runs on the gateway's origin, where the console keeps its token: sandboxed, it cannot read it). */
+            "2XX": {
+                headers: {
+                    /** @description Always added to a function's answer. */
+                    "Content-Security-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+        };
+    };
+    routePost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        /** @description Any bytes, any media type (at most the gateway's body limit), passed to the function. */
+        requestBody?: {
+            content: {
+                "*/*": unknown;
+            };
+        };
+        responses: {
+            /** @description A `token` route (or a function that does not exist) called without a bearer token, or with an invalid or expired one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="eventflow"`, with `error="invalid_token"` when a token was sent. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthenticated",
+                     *         "message": "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            /** @description No such function in that tenant, it is being deleted, it is a job-mode function (which has no route), or the token is another tenant's (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "function \"echo\": not found"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's functions' routes took more requests on this gateway than the rate allows (`too_many_requests`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "too_many_requests",
+                     *         "message": "too many requests: the routes of tenant \"demo\"'s functions may take 1000 requests per second on this gateway (bursts of 2000); retry after 1 s"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Internal"];
+            /** @description The function's instance refused or dropped the request (`function_failed`); safe to retry if the request is. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "function_failed",
+                     *         "message": "function \"echo\" could not be reached: its instance refused or dropped the request; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The function has no ready instance (`unavailable`); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "function \"echo\" has no ready instance; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No answer within the function's `invocation.timeout` (`timeout`). */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "timeout",
+                     *         "message": "function \"echo\" did not answer within its timeout (30s)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The function's answer, passed through: its status (any, not only 2xx), headers and body, with `Content-Security-Policy: sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads` added (a function's page runs on the gateway's origin, where the console keeps its token: sandboxed, it cannot read it). */
+            "2XX": {
+                headers: {
+                    /** @description Always added to a function's answer. */
+                    "Content-Security-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+        };
+    };
+    routeDelete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        /** @description Any bytes, any media type (at most the gateway's body limit), passed to the function. */
+        requestBody?: {
+            content: {
+                "*/*": unknown;
+            };
+        };
+        responses: {
+            /** @description A `token` route (or a function that does not exist) called without a bearer token, or with an invalid or expired one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="eventflow"`, with `error="invalid_token"` when a token was sent. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthenticated",
+                     *         "message": "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            /** @description No such function in that tenant, it is being deleted, it is a job-mode function (which has no route), or the token is another tenant's (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "function \"echo\": not found"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's functions' routes took more requests on this gateway than the rate allows (`too_many_requests`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "too_many_requests",
+                     *         "message": "too many requests: the routes of tenant \"demo\"'s functions may take 1000 requests per second on this gateway (bursts of 2000); retry after 1 s"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Internal"];
+            /** @description The function's instance refused or dropped the request (`function_failed`); safe to retry if the request is. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "function_failed",
+                     *         "message": "function \"echo\" could not be reached: its instance refused or dropped the request; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The function has no ready instance (`unavailable`); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "function \"echo\" has no ready instance; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No answer within the function's `invocation.timeout` (`timeout`). */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "timeout",
+                     *         "message": "function \"echo\" did not answer within its timeout (30s)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The function's answer, passed through: its status (any, not only 2xx), headers and body, with `Content-Security-Policy: sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads` added (a function's page runs on the gateway's origin, where the console keeps its token: sandboxed, it cannot read it). */
+            "2XX": {
+                headers: {
+                    /** @description Always added to a function's answer. */
+                    "Content-Security-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+        };
+    };
+    routeOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A `token` route (or a function that does not exist) called without a bearer token, or with an invalid or expired one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="eventflow"`, with `error="invalid_token"` when a token was sent. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthenticated",
+                     *         "message": "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            /** @description No such function in that tenant, it is being deleted, it is a job-mode function (which has no route), or the token is another tenant's (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "function \"echo\": not found"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's functions' routes took more requests on this gateway than the rate allows (`too_many_requests`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "too_many_requests",
+                     *         "message": "too many requests: the routes of tenant \"demo\"'s functions may take 1000 requests per second on this gateway (bursts of 2000); retry after 1 s"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Internal"];
+            /** @description The function's instance refused or dropped the request (`function_failed`); safe to retry if the request is. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "function_failed",
+                     *         "message": "function \"echo\" could not be reached: its instance refused or dropped the request; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The function has no ready instance (`unavailable`); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "function \"echo\" has no ready instance; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No answer within the function's `invocation.timeout` (`timeout`). */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "timeout",
+                     *         "message": "function \"echo\" did not answer within its timeout (30s)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The function's answer, passed through: its status (any, not only 2xx), headers and body, with `Content-Security-Policy: sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads` added (a function's page runs on the gateway's origin, where the console keeps its token: sandboxed, it cannot read it). */
+            "2XX": {
+                headers: {
+                    /** @description Always added to a function's answer. */
+                    "Content-Security-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+        };
+    };
+    routeHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A `token` route (or a function that does not exist) called without a bearer token, or with an invalid or expired one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="eventflow"`, with `error="invalid_token"` when a token was sent. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthenticated",
+                     *         "message": "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            /** @description No such function in that tenant, it is being deleted, it is a job-mode function (which has no route), or the token is another tenant's (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "function \"echo\": not found"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's functions' routes took more requests on this gateway than the rate allows (`too_many_requests`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "too_many_requests",
+                     *         "message": "too many requests: the routes of tenant \"demo\"'s functions may take 1000 requests per second on this gateway (bursts of 2000); retry after 1 s"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Internal"];
+            /** @description The function's instance refused or dropped the request (`function_failed`); safe to retry if the request is. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "function_failed",
+                     *         "message": "function \"echo\" could not be reached: its instance refused or dropped the request; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The function has no ready instance (`unavailable`); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "function \"echo\" has no ready instance; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No answer within the function's `invocation.timeout` (`timeout`). */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "timeout",
+                     *         "message": "function \"echo\" did not answer within its timeout (30s)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The function's answer, passed through: its status (any, not only 2xx), headers and body, with `Content-Security-Policy: sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads` added (a function's page runs on the gateway's origin, where the console keeps its token: sandboxed, it cannot read it). */
+            "2XX": {
+                headers: {
+                    /** @description Always added to a function's answer. */
+                    "Content-Security-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+        };
+    };
+    routePatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        /** @description Any bytes, any media type (at most the gateway's body limit), passed to the function. */
+        requestBody?: {
+            content: {
+                "*/*": unknown;
+            };
+        };
+        responses: {
+            /** @description A `token` route (or a function that does not exist) called without a bearer token, or with an invalid or expired one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="eventflow"`, with `error="invalid_token"` when a token was sent. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthenticated",
+                     *         "message": "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            /** @description No such function in that tenant, it is being deleted, it is a job-mode function (which has no route), or the token is another tenant's (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "function \"echo\": not found"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's functions' routes took more requests on this gateway than the rate allows (`too_many_requests`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "too_many_requests",
+                     *         "message": "too many requests: the routes of tenant \"demo\"'s functions may take 1000 requests per second on this gateway (bursts of 2000); retry after 1 s"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Internal"];
+            /** @description The function's instance refused or dropped the request (`function_failed`); safe to retry if the request is. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "function_failed",
+                     *         "message": "function \"echo\" could not be reached: its instance refused or dropped the request; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The function has no ready instance (`unavailable`); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "function \"echo\" has no ready instance; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No answer within the function's `invocation.timeout` (`timeout`). */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "timeout",
+                     *         "message": "function \"echo\" did not answer within its timeout (30s)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The function's answer, passed through: its status (any, not only 2xx), headers and body, with `Content-Security-Policy: sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads` added (a function's page runs on the gateway's origin, where the console keeps its token: sandboxed, it cannot read it). */
+            "2XX": {
+                headers: {
+                    /** @description Always added to a function's answer. */
+                    "Content-Security-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+        };
+    };
+    asyncRouteGet: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a repeated request map to the same invocation (kept as long as invocation records, 24 h by default): async, the repeat answers 202 with the first one's id and status; sync, once the first has finished, the repeat answers its recorded result without running again. Either way with `Idempotent-Replayed: true`. 1 to 255 printable characters. */
+                "Idempotency-Key"?: string;
+                /** @description Async only: when the invocation ends (succeeded, failed or dead-lettered), its final record (the InvocationRecord JSON) is POSTed here, signed as Standard Webhooks are (https://www.standardwebhooks.com/): `webhook-id` (`<invocation id>-<attempts>`, the same on every delivery attempt), `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of {webhook-id}.{webhook-timestamp}.{body}>`), keyed with the tenant's callback key (`GET /v1/callback-key`, `secret`); also `X-Eventflow-Invocation-Id` and the deprecated `X-Eventflow-Signature: sha256=<hex HMAC-SHA256 of the body>`. A non-2xx answer (a redirect included: they are not followed) is retried 5 times in all, the waits doubling from 1 s; the record's `callback` says how it went. An absolute http or https URL to a public address: loopback, private, link-local (cloud metadata), shared, unspecified, multicast and other special-purpose addresses are refused unless the platform's callback allow-list permits them (`EVENTFLOW_CALLBACK_ALLOW_PRIVATE`, `EVENTFLOW_CALLBACK_ALLOW_CIDRS`), when the invocation is accepted (400) and again for the address the invoker connects to (the callback then fails without retries). */
+                "X-Callback-Url"?: string;
+            };
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Asynchronous: the invocation is stored on the work queue. Follow `Location` for its record. */
+            202: {
+                headers: {
+                    /** @description `/v1/invocations/{id}`. */
+                    Location?: string;
+                    "X-Invocation-Id": components["headers"]["X-Invocation-Id"];
+                    /** @description `true` when the answer is the earlier invocation of the same Idempotency-Key. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a5f0c2e14b6f9d2a7c1e5b3d8f40",
+                     *       "status": "queued",
+                     *       "location": "/v1/invocations/0193a5f0c2e14b6f9d2a7c1e5b3d8f40"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["InvocationAccepted"];
+                };
+            };
+            /** @description The path and query are longer than 8,192 bytes, the Idempotency-Key is malformed, or X-Callback-Url is not an absolute http(s) URL or points where callbacks may not go (`bad_request`). Nothing was stored. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "message": "the path and query are 9000 bytes; a queued request's may have at most 8192"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A `token` route (or a function that does not exist) called without a bearer token, or with an invalid or expired one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="eventflow"`, with `error="invalid_token"` when a token was sent. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthenticated",
+                     *         "message": "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            /** @description No such function in that tenant, it is being deleted, it is a job-mode function (which has no route), or the token is another tenant's (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "function \"echo\": not found"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyInvocations"];
+            500: components["responses"]["Internal"];
+            /** @description The invocation could not be queued; nothing was stored. Safe to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "could not queue the invocation; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    asyncRoutePut: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a repeated request map to the same invocation (kept as long as invocation records, 24 h by default): async, the repeat answers 202 with the first one's id and status; sync, once the first has finished, the repeat answers its recorded result without running again. Either way with `Idempotent-Replayed: true`. 1 to 255 printable characters. */
+                "Idempotency-Key"?: string;
+                /** @description Async only: when the invocation ends (succeeded, failed or dead-lettered), its final record (the InvocationRecord JSON) is POSTed here, signed as Standard Webhooks are (https://www.standardwebhooks.com/): `webhook-id` (`<invocation id>-<attempts>`, the same on every delivery attempt), `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of {webhook-id}.{webhook-timestamp}.{body}>`), keyed with the tenant's callback key (`GET /v1/callback-key`, `secret`); also `X-Eventflow-Invocation-Id` and the deprecated `X-Eventflow-Signature: sha256=<hex HMAC-SHA256 of the body>`. A non-2xx answer (a redirect included: they are not followed) is retried 5 times in all, the waits doubling from 1 s; the record's `callback` says how it went. An absolute http or https URL to a public address: loopback, private, link-local (cloud metadata), shared, unspecified, multicast and other special-purpose addresses are refused unless the platform's callback allow-list permits them (`EVENTFLOW_CALLBACK_ALLOW_PRIVATE`, `EVENTFLOW_CALLBACK_ALLOW_CIDRS`), when the invocation is accepted (400) and again for the address the invoker connects to (the callback then fails without retries). */
+                "X-Callback-Url"?: string;
+            };
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        /** @description Any bytes, any media type (at most the gateway's body limit), passed to the function. */
+        requestBody?: {
+            content: {
+                "*/*": unknown;
+            };
+        };
+        responses: {
+            /** @description Asynchronous: the invocation is stored on the work queue. Follow `Location` for its record. */
+            202: {
+                headers: {
+                    /** @description `/v1/invocations/{id}`. */
+                    Location?: string;
+                    "X-Invocation-Id": components["headers"]["X-Invocation-Id"];
+                    /** @description `true` when the answer is the earlier invocation of the same Idempotency-Key. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a5f0c2e14b6f9d2a7c1e5b3d8f40",
+                     *       "status": "queued",
+                     *       "location": "/v1/invocations/0193a5f0c2e14b6f9d2a7c1e5b3d8f40"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["InvocationAccepted"];
+                };
+            };
+            /** @description The path and query are longer than 8,192 bytes, the Idempotency-Key is malformed, or X-Callback-Url is not an absolute http(s) URL or points where callbacks may not go (`bad_request`). Nothing was stored. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "message": "the path and query are 9000 bytes; a queued request's may have at most 8192"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A `token` route (or a function that does not exist) called without a bearer token, or with an invalid or expired one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="eventflow"`, with `error="invalid_token"` when a token was sent. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthenticated",
+                     *         "message": "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            /** @description No such function in that tenant, it is being deleted, it is a job-mode function (which has no route), or the token is another tenant's (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "function \"echo\": not found"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyInvocations"];
+            500: components["responses"]["Internal"];
+            /** @description The invocation could not be queued; nothing was stored. Safe to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "could not queue the invocation; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    asyncRoutePost: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a repeated request map to the same invocation (kept as long as invocation records, 24 h by default): async, the repeat answers 202 with the first one's id and status; sync, once the first has finished, the repeat answers its recorded result without running again. Either way with `Idempotent-Replayed: true`. 1 to 255 printable characters. */
+                "Idempotency-Key"?: string;
+                /** @description Async only: when the invocation ends (succeeded, failed or dead-lettered), its final record (the InvocationRecord JSON) is POSTed here, signed as Standard Webhooks are (https://www.standardwebhooks.com/): `webhook-id` (`<invocation id>-<attempts>`, the same on every delivery attempt), `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of {webhook-id}.{webhook-timestamp}.{body}>`), keyed with the tenant's callback key (`GET /v1/callback-key`, `secret`); also `X-Eventflow-Invocation-Id` and the deprecated `X-Eventflow-Signature: sha256=<hex HMAC-SHA256 of the body>`. A non-2xx answer (a redirect included: they are not followed) is retried 5 times in all, the waits doubling from 1 s; the record's `callback` says how it went. An absolute http or https URL to a public address: loopback, private, link-local (cloud metadata), shared, unspecified, multicast and other special-purpose addresses are refused unless the platform's callback allow-list permits them (`EVENTFLOW_CALLBACK_ALLOW_PRIVATE`, `EVENTFLOW_CALLBACK_ALLOW_CIDRS`), when the invocation is accepted (400) and again for the address the invoker connects to (the callback then fails without retries). */
+                "X-Callback-Url"?: string;
+            };
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        /** @description Any bytes, any media type (at most the gateway's body limit), passed to the function. */
+        requestBody?: {
+            content: {
+                "*/*": unknown;
+            };
+        };
+        responses: {
+            /** @description Asynchronous: the invocation is stored on the work queue. Follow `Location` for its record. */
+            202: {
+                headers: {
+                    /** @description `/v1/invocations/{id}`. */
+                    Location?: string;
+                    "X-Invocation-Id": components["headers"]["X-Invocation-Id"];
+                    /** @description `true` when the answer is the earlier invocation of the same Idempotency-Key. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a5f0c2e14b6f9d2a7c1e5b3d8f40",
+                     *       "status": "queued",
+                     *       "location": "/v1/invocations/0193a5f0c2e14b6f9d2a7c1e5b3d8f40"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["InvocationAccepted"];
+                };
+            };
+            /** @description The path and query are longer than 8,192 bytes, the Idempotency-Key is malformed, or X-Callback-Url is not an absolute http(s) URL or points where callbacks may not go (`bad_request`). Nothing was stored. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "message": "the path and query are 9000 bytes; a queued request's may have at most 8192"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A `token` route (or a function that does not exist) called without a bearer token, or with an invalid or expired one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="eventflow"`, with `error="invalid_token"` when a token was sent. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthenticated",
+                     *         "message": "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            /** @description No such function in that tenant, it is being deleted, it is a job-mode function (which has no route), or the token is another tenant's (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "function \"echo\": not found"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyInvocations"];
+            500: components["responses"]["Internal"];
+            /** @description The invocation could not be queued; nothing was stored. Safe to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "could not queue the invocation; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    asyncRouteDelete: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a repeated request map to the same invocation (kept as long as invocation records, 24 h by default): async, the repeat answers 202 with the first one's id and status; sync, once the first has finished, the repeat answers its recorded result without running again. Either way with `Idempotent-Replayed: true`. 1 to 255 printable characters. */
+                "Idempotency-Key"?: string;
+                /** @description Async only: when the invocation ends (succeeded, failed or dead-lettered), its final record (the InvocationRecord JSON) is POSTed here, signed as Standard Webhooks are (https://www.standardwebhooks.com/): `webhook-id` (`<invocation id>-<attempts>`, the same on every delivery attempt), `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of {webhook-id}.{webhook-timestamp}.{body}>`), keyed with the tenant's callback key (`GET /v1/callback-key`, `secret`); also `X-Eventflow-Invocation-Id` and the deprecated `X-Eventflow-Signature: sha256=<hex HMAC-SHA256 of the body>`. A non-2xx answer (a redirect included: they are not followed) is retried 5 times in all, the waits doubling from 1 s; the record's `callback` says how it went. An absolute http or https URL to a public address: loopback, private, link-local (cloud metadata), shared, unspecified, multicast and other special-purpose addresses are refused unless the platform's callback allow-list permits them (`EVENTFLOW_CALLBACK_ALLOW_PRIVATE`, `EVENTFLOW_CALLBACK_ALLOW_CIDRS`), when the invocation is accepted (400) and again for the address the invoker connects to (the callback then fails without retries). */
+                "X-Callback-Url"?: string;
+            };
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        /** @description Any bytes, any media type (at most the gateway's body limit), passed to the function. */
+        requestBody?: {
+            content: {
+                "*/*": unknown;
+            };
+        };
+        responses: {
+            /** @description Asynchronous: the invocation is stored on the work queue. Follow `Location` for its record. */
+            202: {
+                headers: {
+                    /** @description `/v1/invocations/{id}`. */
+                    Location?: string;
+                    "X-Invocation-Id": components["headers"]["X-Invocation-Id"];
+                    /** @description `true` when the answer is the earlier invocation of the same Idempotency-Key. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a5f0c2e14b6f9d2a7c1e5b3d8f40",
+                     *       "status": "queued",
+                     *       "location": "/v1/invocations/0193a5f0c2e14b6f9d2a7c1e5b3d8f40"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["InvocationAccepted"];
+                };
+            };
+            /** @description The path and query are longer than 8,192 bytes, the Idempotency-Key is malformed, or X-Callback-Url is not an absolute http(s) URL or points where callbacks may not go (`bad_request`). Nothing was stored. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "message": "the path and query are 9000 bytes; a queued request's may have at most 8192"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A `token` route (or a function that does not exist) called without a bearer token, or with an invalid or expired one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="eventflow"`, with `error="invalid_token"` when a token was sent. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthenticated",
+                     *         "message": "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            /** @description No such function in that tenant, it is being deleted, it is a job-mode function (which has no route), or the token is another tenant's (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "function \"echo\": not found"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyInvocations"];
+            500: components["responses"]["Internal"];
+            /** @description The invocation could not be queued; nothing was stored. Safe to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "could not queue the invocation; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    asyncRouteOptions: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a repeated request map to the same invocation (kept as long as invocation records, 24 h by default): async, the repeat answers 202 with the first one's id and status; sync, once the first has finished, the repeat answers its recorded result without running again. Either way with `Idempotent-Replayed: true`. 1 to 255 printable characters. */
+                "Idempotency-Key"?: string;
+                /** @description Async only: when the invocation ends (succeeded, failed or dead-lettered), its final record (the InvocationRecord JSON) is POSTed here, signed as Standard Webhooks are (https://www.standardwebhooks.com/): `webhook-id` (`<invocation id>-<attempts>`, the same on every delivery attempt), `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of {webhook-id}.{webhook-timestamp}.{body}>`), keyed with the tenant's callback key (`GET /v1/callback-key`, `secret`); also `X-Eventflow-Invocation-Id` and the deprecated `X-Eventflow-Signature: sha256=<hex HMAC-SHA256 of the body>`. A non-2xx answer (a redirect included: they are not followed) is retried 5 times in all, the waits doubling from 1 s; the record's `callback` says how it went. An absolute http or https URL to a public address: loopback, private, link-local (cloud metadata), shared, unspecified, multicast and other special-purpose addresses are refused unless the platform's callback allow-list permits them (`EVENTFLOW_CALLBACK_ALLOW_PRIVATE`, `EVENTFLOW_CALLBACK_ALLOW_CIDRS`), when the invocation is accepted (400) and again for the address the invoker connects to (the callback then fails without retries). */
+                "X-Callback-Url"?: string;
+            };
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Asynchronous: the invocation is stored on the work queue. Follow `Location` for its record. */
+            202: {
+                headers: {
+                    /** @description `/v1/invocations/{id}`. */
+                    Location?: string;
+                    "X-Invocation-Id": components["headers"]["X-Invocation-Id"];
+                    /** @description `true` when the answer is the earlier invocation of the same Idempotency-Key. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a5f0c2e14b6f9d2a7c1e5b3d8f40",
+                     *       "status": "queued",
+                     *       "location": "/v1/invocations/0193a5f0c2e14b6f9d2a7c1e5b3d8f40"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["InvocationAccepted"];
+                };
+            };
+            /** @description The path and query are longer than 8,192 bytes, the Idempotency-Key is malformed, or X-Callback-Url is not an absolute http(s) URL or points where callbacks may not go (`bad_request`). Nothing was stored. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "message": "the path and query are 9000 bytes; a queued request's may have at most 8192"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A `token` route (or a function that does not exist) called without a bearer token, or with an invalid or expired one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="eventflow"`, with `error="invalid_token"` when a token was sent. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthenticated",
+                     *         "message": "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            /** @description No such function in that tenant, it is being deleted, it is a job-mode function (which has no route), or the token is another tenant's (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "function \"echo\": not found"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyInvocations"];
+            500: components["responses"]["Internal"];
+            /** @description The invocation could not be queued; nothing was stored. Safe to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "could not queue the invocation; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    asyncRouteHead: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a repeated request map to the same invocation (kept as long as invocation records, 24 h by default): async, the repeat answers 202 with the first one's id and status; sync, once the first has finished, the repeat answers its recorded result without running again. Either way with `Idempotent-Replayed: true`. 1 to 255 printable characters. */
+                "Idempotency-Key"?: string;
+                /** @description Async only: when the invocation ends (succeeded, failed or dead-lettered), its final record (the InvocationRecord JSON) is POSTed here, signed as Standard Webhooks are (https://www.standardwebhooks.com/): `webhook-id` (`<invocation id>-<attempts>`, the same on every delivery attempt), `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of {webhook-id}.{webhook-timestamp}.{body}>`), keyed with the tenant's callback key (`GET /v1/callback-key`, `secret`); also `X-Eventflow-Invocation-Id` and the deprecated `X-Eventflow-Signature: sha256=<hex HMAC-SHA256 of the body>`. A non-2xx answer (a redirect included: they are not followed) is retried 5 times in all, the waits doubling from 1 s; the record's `callback` says how it went. An absolute http or https URL to a public address: loopback, private, link-local (cloud metadata), shared, unspecified, multicast and other special-purpose addresses are refused unless the platform's callback allow-list permits them (`EVENTFLOW_CALLBACK_ALLOW_PRIVATE`, `EVENTFLOW_CALLBACK_ALLOW_CIDRS`), when the invocation is accepted (400) and again for the address the invoker connects to (the callback then fails without retries). */
+                "X-Callback-Url"?: string;
+            };
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Asynchronous: the invocation is stored on the work queue. Follow `Location` for its record. */
+            202: {
+                headers: {
+                    /** @description `/v1/invocations/{id}`. */
+                    Location?: string;
+                    "X-Invocation-Id": components["headers"]["X-Invocation-Id"];
+                    /** @description `true` when the answer is the earlier invocation of the same Idempotency-Key. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a5f0c2e14b6f9d2a7c1e5b3d8f40",
+                     *       "status": "queued",
+                     *       "location": "/v1/invocations/0193a5f0c2e14b6f9d2a7c1e5b3d8f40"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["InvocationAccepted"];
+                };
+            };
+            /** @description The path and query are longer than 8,192 bytes, the Idempotency-Key is malformed, or X-Callback-Url is not an absolute http(s) URL or points where callbacks may not go (`bad_request`). Nothing was stored. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "message": "the path and query are 9000 bytes; a queued request's may have at most 8192"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A `token` route (or a function that does not exist) called without a bearer token, or with an invalid or expired one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="eventflow"`, with `error="invalid_token"` when a token was sent. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthenticated",
+                     *         "message": "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            /** @description No such function in that tenant, it is being deleted, it is a job-mode function (which has no route), or the token is another tenant's (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "function \"echo\": not found"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyInvocations"];
+            500: components["responses"]["Internal"];
+            /** @description The invocation could not be queued; nothing was stored. Safe to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "could not queue the invocation; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    asyncRoutePatch: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a repeated request map to the same invocation (kept as long as invocation records, 24 h by default): async, the repeat answers 202 with the first one's id and status; sync, once the first has finished, the repeat answers its recorded result without running again. Either way with `Idempotent-Replayed: true`. 1 to 255 printable characters. */
+                "Idempotency-Key"?: string;
+                /** @description Async only: when the invocation ends (succeeded, failed or dead-lettered), its final record (the InvocationRecord JSON) is POSTed here, signed as Standard Webhooks are (https://www.standardwebhooks.com/): `webhook-id` (`<invocation id>-<attempts>`, the same on every delivery attempt), `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of {webhook-id}.{webhook-timestamp}.{body}>`), keyed with the tenant's callback key (`GET /v1/callback-key`, `secret`); also `X-Eventflow-Invocation-Id` and the deprecated `X-Eventflow-Signature: sha256=<hex HMAC-SHA256 of the body>`. A non-2xx answer (a redirect included: they are not followed) is retried 5 times in all, the waits doubling from 1 s; the record's `callback` says how it went. An absolute http or https URL to a public address: loopback, private, link-local (cloud metadata), shared, unspecified, multicast and other special-purpose addresses are refused unless the platform's callback allow-list permits them (`EVENTFLOW_CALLBACK_ALLOW_PRIVATE`, `EVENTFLOW_CALLBACK_ALLOW_CIDRS`), when the invocation is accepted (400) and again for the address the invoker connects to (the callback then fails without retries). */
+                "X-Callback-Url"?: string;
+            };
+            path: {
+                /** @description The function's tenant. */
+                tenant: components["parameters"]["RouteTenant"];
+                /** @description The function's name (an http-mode function). */
+                function: components["parameters"]["RouteFunction"];
+                /** @description The rest of the path, passed to the function: it may be empty (`/fn/demo/echo/`) and may hold slashes (`/fn/demo/echo/a/b`); the query string is passed along too. */
+                path: components["parameters"]["RoutePath"];
+            };
+            cookie?: never;
+        };
+        /** @description Any bytes, any media type (at most the gateway's body limit), passed to the function. */
+        requestBody?: {
+            content: {
+                "*/*": unknown;
+            };
+        };
+        responses: {
+            /** @description Asynchronous: the invocation is stored on the work queue. Follow `Location` for its record. */
+            202: {
+                headers: {
+                    /** @description `/v1/invocations/{id}`. */
+                    Location?: string;
+                    "X-Invocation-Id": components["headers"]["X-Invocation-Id"];
+                    /** @description `true` when the answer is the earlier invocation of the same Idempotency-Key. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a5f0c2e14b6f9d2a7c1e5b3d8f40",
+                     *       "status": "queued",
+                     *       "location": "/v1/invocations/0193a5f0c2e14b6f9d2a7c1e5b3d8f40"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["InvocationAccepted"];
+                };
+            };
+            /** @description The path and query are longer than 8,192 bytes, the Idempotency-Key is malformed, or X-Callback-Url is not an absolute http(s) URL or points where callbacks may not go (`bad_request`). Nothing was stored. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "message": "the path and query are 9000 bytes; a queued request's may have at most 8192"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A `token` route (or a function that does not exist) called without a bearer token, or with an invalid or expired one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="eventflow"`, with `error="invalid_token"` when a token was sent. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthenticated",
+                     *         "message": "missing bearer token: send Authorization: Bearer <token> (get one from POST /auth/token in development)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            /** @description No such function in that tenant, it is being deleted, it is a job-mode function (which has no route), or the token is another tenant's (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "function \"echo\": not found"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyInvocations"];
+            500: components["responses"]["Internal"];
+            /** @description The invocation could not be queued; nothing was stored. Safe to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "could not queue the invocation; try again"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
 }

@@ -14,6 +14,9 @@ export type InvocationStatus = InvocationRecord["status"];
 export type LogLine = Schemas["LogLine"];
 export type DeadLetter = Schemas["DeadLetter"];
 export type ErrorBody = Schemas["Error"];
+export type Trigger = Schemas["Trigger"];
+export type TriggerStatus = Schemas["TriggerStatus"];
+export type EventFilter = Schemas["EventFilter"];
 
 /**
  * What the app writes. Two quirks of the generated types are absorbed here,
@@ -23,7 +26,7 @@ export type ErrorBody = Schemas["Error"];
  * carries the same fields, so the spec is typed from it.
  */
 export type Argv = string[];
-export type SpecInput = Pick<FunctionView, "name" | "image" | "env" | "replicas" | "invocation" | "resources" | "labels" | "autoscaling"> & {
+export type SpecInput = Pick<FunctionView, "name" | "image" | "env" | "replicas" | "invocation" | "resources" | "labels" | "autoscaling" | "http" | "triggers"> & {
   command?: Argv;
 };
 

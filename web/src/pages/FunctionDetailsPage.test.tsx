@@ -81,4 +81,42 @@ describe("function details page", () => {
     expect(await screen.findByRole("alert")).toHaveTextContent("No function named gone");
     expect(screen.queryByText("Loading…")).toBeNull();
   });
+  it("shows an http function's route and its triggers' state", async () => {
+    setToken("t");
+    const web = functionView("web", {
+      invocation: { mode: "http", timeout: "30s" },
+      http: { auth: "public" },
+      triggers: [{ type: "cron", schedule: "@every 1m", timezone: "UTC", missed: "skip" }],
+      status: {
+        phase: "Ready",
+        readyReplicas: 1,
+        observedGeneration: 1,
+        url: "/fn/demo/web/",
+        triggers: [{ key: "cron-aaaaaaaaaaaa", type: "cron", fires: 3, errors: 0, nextFires: [new Date(Date.now() + 60_000).toISOString()] }],
+      },
+    });
+    fakeApi({
+      "GET /v1/functions/web": () => json(200, web),
+      "GET /v1/functions/web/invocations": () => json(200, { items: [] }),
+    });
+    renderApp("/functions/web");
+    const route = await screen.findByRole("region", { name: "HTTP route" });
+    expect(within(route).getByTestId("route-url")).toHaveTextContent(`${window.location.origin}/fn/demo/web/`);
+    expect(within(route).getByTestId("route-auth")).toHaveTextContent(/^public/);
+    const triggers = screen.getByRole("region", { name: "Triggers" });
+    const row = within(triggers).getAllByRole("row")[1]!;
+    expect(within(row).getAllByRole("cell")[1]).toHaveTextContent("3");
+  });
+
+  it("shows neither a route nor triggers for a plain job function", async () => {
+    setToken("t");
+    fakeApi({
+      "GET /v1/functions/shout": () => json(200, ready),
+      "GET /v1/functions/shout/invocations": () => json(200, { items: [] }),
+    });
+    renderApp("/functions/shout");
+    await screen.findByRole("region", { name: "Status" });
+    expect(screen.queryByRole("region", { name: "HTTP route" })).toBeNull();
+    expect(screen.queryByRole("region", { name: "Triggers" })).toBeNull();
+  });
 });

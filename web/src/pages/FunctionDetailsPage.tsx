@@ -13,6 +13,8 @@ import { HistoryTable } from "../components/details/HistoryTable";
 import { DeadLettersPanel } from "../components/details/DeadLettersPanel";
 import { Charts } from "../components/details/Charts";
 import { DeleteFunction } from "../components/details/DeleteFunction";
+import { RoutePanel } from "../components/details/RoutePanel";
+import { TriggersPanel } from "../components/details/TriggersPanel";
 import { BackLink, Card, ErrorAlert, LinkButton } from "../components/ui";
 import { useTitle } from "../lib/useTitle";
 import { useNow } from "../lib/useNow";
@@ -65,6 +67,8 @@ function FunctionDetails({ name }: { name: string }) {
             <StatusPanel fn={f} now={now} />
             <EventsTimeline events={events.events} since={f.createdAt} />
           </div>
+          {f.invocation.mode === "http" && f.status.url && <RoutePanel fn={f} />}
+          <TriggersPanel fn={f} now={now} />
           <div className="grid gap-4 lg:grid-cols-2">
             <InvokePanel name={name} disabled={deleting} />
             <LogsPanel name={name} />

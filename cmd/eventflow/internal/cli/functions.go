@@ -151,6 +151,10 @@ func (a *app) describeCmd() *cobra.Command {
 		Args:              args(cobra.ExactArgs(1)),
 		ValidArgsFunction: a.completeFunctions,
 		RunE: func(cmd *cobra.Command, names []string) error {
+			tgt, err := a.target()
+			if err != nil {
+				return err
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -168,7 +172,7 @@ func (a *app) describeCmd() *cobra.Command {
 			if err != nil && !errors.Is(err, client.ErrForbidden) {
 				return err
 			}
-			return describe(a.io.Out, f, evs, page.Items, time.Now())
+			return describe(a.io.Out, tgt.URL, f, evs, page.Items, time.Now())
 		},
 	}
 }
@@ -196,7 +200,9 @@ func recentEvents(ctx context.Context, c *client.Client, name string, n int) ([]
 	}
 }
 
-func describe(w io.Writer, f function.Function, evs []client.Event, invs []events.InvocationRecord, now time.Time) error {
+// describe prints a function; base is the gateway's URL, which an
+// http-mode function's route (status.url) is relative to.
+func describe(w io.Writer, base string, f function.Function, evs []client.Event, invs []events.InvocationRecord, now time.Time) error {
 	t := newTable(w, "Name:", f.Name)
 	t.row("Tenant:", f.Tenant)
 	t.row("Labels:", dash(pairs(f.Labels)))
@@ -209,6 +215,10 @@ func describe(w io.Writer, f function.Function, evs []client.Event, invs []event
 	t.row("Timeout:", f.Timeout().String())
 	if f.Mode() == function.ModeHTTP {
 		t.row("Replicas:", fmt.Sprintf("%d desired, %d ready", f.ReplicaCount(), f.Status.ReadyReplicas))
+		if f.Status.URL != "" {
+			t.row("URL:", strings.TrimSuffix(base, "/")+f.Status.URL)
+		}
+		t.row("Route auth:", f.RouteAuth())
 	}
 	t.row("Phase:", string(f.Status.Phase))
 	if f.Status.Message != "" {
@@ -219,6 +229,11 @@ func describe(w io.Writer, f function.Function, evs []client.Event, invs []event
 	t.row("Updated:", fmt.Sprintf("%s (%s ago)", f.UpdatedAt.UTC().Format(time.RFC3339), age(now, f.UpdatedAt)))
 	if err := t.flush(); err != nil {
 		return err
+	}
+	if len(f.Triggers) > 0 {
+		if err := describeTriggers(w, f, now); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(w, "\nRecent events:")
 	if len(evs) == 0 {
@@ -242,6 +257,75 @@ func describe(w io.Writer, f function.Function, evs []client.Event, invs []event
 		t.row("  "+r.ID, r.Status, strconv.FormatBool(r.Async), strconv.Itoa(r.Attempts), duration(r.DurationMs), age(now, r.CreatedAt))
 	}
 	return t.flush()
+}
+
+// describeTriggers prints each trigger with its state: status.triggers is
+// in the spec's order, so the two lists pair up by position.
+func describeTriggers(w io.Writer, f function.Function, now time.Time) error {
+	fmt.Fprintln(w, "\nTriggers:")
+	t := newTable(w, "  TYPE", "ON", "FIRES", "ERRORS", "LAST FIRE", "NEXT FIRE", "LAST ERROR")
+	for i, tr := range f.Triggers {
+		var st function.TriggerStatus
+		known := i < len(f.Status.Triggers) && f.Status.Triggers[i].Type == tr.Type
+		if known {
+			st = f.Status.Triggers[i]
+		}
+		fires, errs, last, next := "-", "-", "never", "-"
+		if known {
+			fires, errs = strconv.FormatInt(st.Fires, 10), strconv.FormatInt(st.Errors, 10)
+		}
+		if !st.LastFire.IsZero() {
+			last = age(now, st.LastFire) + " ago"
+			if st.LastInvocation != "" {
+				last += " (" + st.LastInvocation + ")"
+			}
+		}
+		if len(st.NextFires) > 0 {
+			next = st.NextFires[0].UTC().Format(time.RFC3339)
+		}
+		lastErr := "-"
+		if st.LastError != "" {
+			lastErr = truncate(st.LastError, 60)
+			if !st.LastErrorAt.IsZero() {
+				lastErr = age(now, st.LastErrorAt) + " ago: " + lastErr
+			}
+		}
+		t.row("  "+tr.Type, triggerOn(tr), fires, errs, last, next, lastErr)
+	}
+	return t.flush()
+}
+
+// triggerOn says in a few words what a trigger fires on.
+func triggerOn(t function.Trigger) string {
+	switch t.Type {
+	case function.TriggerCron:
+		s := t.Schedule
+		if t.Timezone != "" && t.Timezone != "UTC" {
+			s += " " + t.Timezone
+		}
+		if t.Missed == function.MissedOnce {
+			s += " (missed: once)"
+		}
+		return s
+	case function.TriggerNATS:
+		return "subject " + t.Subject
+	case function.TriggerEvent:
+		if t.Filter == nil {
+			return "events"
+		}
+		star := func(s string) string {
+			if s == "" {
+				return "*"
+			}
+			return s
+		}
+		s := "type " + star(t.Filter.Type) + " function " + star(t.Filter.Function)
+		if t.Filter.Source != "" && t.Filter.Source != "*" {
+			s += " source " + t.Filter.Source
+		}
+		return s
+	}
+	return t.Type
 }
 
 func pairs(m map[string]string) string {

@@ -71,10 +71,36 @@ func TestDescribe(t *testing.T) {
 		Data: json.RawMessage(`{"phase":"Ready","generation":3,"tenant":"demo"}`)}}}
 	invs := []events.InvocationRecord{{ID: "0193a1b2c3d4e5f60718293a4b5c", Status: events.StatusSucceeded, Attempts: 1, DurationMs: &ms, CreatedAt: now.Add(-30 * time.Second)}}
 	var b bytes.Buffer
-	if err := describe(&b, fixtures()[0], evs, invs, now); err != nil {
+	if err := describe(&b, "http://127.0.0.1:8080", fixtures()[0], evs, invs, now); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "describe", b.Bytes())
+}
+
+// TestDescribeTriggers: an http function's route URL and auth, and each
+// trigger with its state (a trigger the answer has no state for shows
+// unknown counts), and a trigger event's detail naming its trigger.
+func TestDescribeTriggers(t *testing.T) {
+	f := fixtures()[0]
+	f.HTTP = &function.HTTP{Auth: function.HTTPAuthPublic}
+	f.Status.URL = "/fn/demo/echo/"
+	f.Triggers = []function.Trigger{
+		{Type: "cron", Schedule: "*/5 * * * *", Timezone: "Europe/Paris", Missed: "once"},
+		{Type: "nats", Subject: "orders.>"},
+		{Type: "event", Filter: &function.EventFilter{Type: "io.eventflow.invocation.dead_lettered"}},
+	}
+	f.Status.Triggers = []function.TriggerStatus{
+		{Key: f.Triggers[0].Key(), Type: "cron", Fires: 12, Errors: 1, LastFire: now.Add(-2 * time.Minute), LastInvocation: "0193a1b2c3d4e5f60718293a4b5c6d7e",
+			LastError: "queue full", LastErrorAt: now.Add(-time.Hour), NextFires: []time.Time{now.Add(3 * time.Minute)}},
+		{Key: f.Triggers[1].Key(), Type: "nats"},
+	}
+	evs := []client.Event{{Seq: "42", CloudEvent: events.CloudEvent{Type: events.TypeTriggerFired, Time: now.Add(-2 * time.Minute),
+		Data: json.RawMessage(`{"tenant":"demo","function":"echo","trigger":{"type":"cron","key":"cron-0a1b2c3d4e5f","tick":"2026-12-07T11:58:00Z"},"invocation":"0193a1b2c3d4e5f60718293a4b5c6d7e"}`)}}}
+	var b bytes.Buffer
+	if err := describe(&b, "http://127.0.0.1:8080/", f, evs, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "describe-triggers", b.Bytes())
 }
 
 func TestPlanOutput(t *testing.T) {

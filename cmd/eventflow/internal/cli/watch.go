@@ -150,6 +150,12 @@ func eventDetail(ev client.Event) string {
 			}
 		case float64, bool:
 			out = append(out, fmt.Sprintf("%s=%v", k, v))
+		case map[string]any:
+			// A trigger event's trigger: which one, by type and key.
+			if ty, _ := v["type"].(string); k == "trigger" && ty != "" {
+				key, _ := v["key"].(string)
+				out = append(out, "trigger="+ty+"/"+key)
+			}
 		}
 	}
 	return strings.Join(out, " ")

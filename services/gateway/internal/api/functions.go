@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/nats-io/nats.go"
@@ -154,8 +155,13 @@ func (a *API) sendCommand(ctx context.Context, cmd events.Command) {
 }
 
 func (a *API) listFunctions(c *gin.Context) {
-	fns, err := a.Store.List(c, claimsOf(c).Tenant)
+	tenant := claimsOf(c).Tenant
+	fns, err := a.Store.List(c, tenant)
 	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if err := a.listTriggers(c, tenant, fns); err != nil {
 		a.fail(c, err)
 		return
 	}
@@ -169,7 +175,38 @@ func (a *API) getFunction(c *gin.Context) {
 		a.fail(c, notFound(name, err))
 		return
 	}
+	if len(f.Triggers) > 0 {
+		stored, err := a.Store.TriggerStates(c, f.Tenant, f.Spec)
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		f.Status.Triggers = f.TriggerStatuses(stored, time.Now())
+	}
 	c.PureJSON(http.StatusOK, f)
+}
+
+// listTriggers sets status.triggers of the listed functions that have
+// triggers, reading their states in one go (nothing if none has any).
+func (a *API) listTriggers(ctx context.Context, tenant string, fns []function.Function) error {
+	var specs []function.Spec
+	for _, f := range fns {
+		if len(f.Triggers) > 0 {
+			specs = append(specs, f.Spec)
+		}
+	}
+	if len(specs) == 0 {
+		return nil
+	}
+	stored, err := a.Store.FunctionsTriggerStates(ctx, tenant, specs)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for i := range fns {
+		fns[i].Status.Triggers = fns[i].TriggerStatuses(stored[fns[i].Name], now)
+	}
+	return nil
 }
 
 func (a *API) deleteFunction(c *gin.Context) {

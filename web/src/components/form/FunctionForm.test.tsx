@@ -124,6 +124,8 @@ describe("FunctionForm", () => {
       invocation: { mode: "http", timeout: "10s", maxConcurrency: 5 },
       labels: { team: "media" },
       resources: { limits: { memory: "128Mi" } },
+      http: { auth: "public" },
+      triggers: [{ type: "cron", schedule: "@every 1m", timezone: "UTC", missed: "skip" }],
       createdAt: "2026-01-01T00:00:00Z",
       updatedAt: "2026-01-01T00:00:00Z",
       status: { phase: "Ready", readyReplicas: 2, observedGeneration: 3 },
@@ -144,6 +146,8 @@ describe("FunctionForm", () => {
       invocation: { mode: "http", timeout: "10s", maxConcurrency: 5 },
       labels: { team: "media" },
       resources: { limits: { memory: "128Mi" } },
+      http: { auth: "public" },
+      triggers: [{ type: "cron", schedule: "@every 1m", timezone: "UTC", missed: "skip" }],
     });
   });
 });

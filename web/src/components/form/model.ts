@@ -94,6 +94,9 @@ export function toSpec(v: FormValues, existing: FunctionView | undefined): SpecI
   if (existing?.resources) spec.resources = existing.resources;
   if (existing?.labels) spec.labels = existing.labels;
   if (existing?.autoscaling) spec.autoscaling = existing.autoscaling;
+  if (existing?.triggers) spec.triggers = existing.triggers;
+  // The route's auth applies to http mode only: the API refuses it on a job function.
+  if (existing?.http && v.mode === "http") spec.http = existing.http;
   return spec;
 }
 
