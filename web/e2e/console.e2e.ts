@@ -248,4 +248,45 @@ describe("EventFlow console", () => {
     await history.getByRole("cell").nth(2).filter({ hasText: /^2$/ }).waitFor({ timeout: 20_000 });
     await row.getByRole("cell").first().filter({ hasText: /^2$/ }).waitFor({ timeout: 20_000 });
   });
+  it("shows an http function's route and a cron trigger firing, and the route answers without a token when public", async () => {
+    const { page, shot } = await start("triggers and route");
+    const tenant = freshTenant("e2e-tr");
+    await signInWithDevToken(page, tenant);
+    // Triggers and the route's auth mode are set through the API, with the console's token.
+    const created = await page.evaluate(async () => {
+      const res = await fetch("/v1/functions", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${sessionStorage.getItem("eventflow.token") ?? ""}`, "Content-Type": "application/json" },
+        body: JSON.stringify({
+          name: "ticker",
+          command: ["node", "-e", 'require("http").createServer((q,s)=>{q.resume();s.end("hi "+q.method+" "+q.url)}).listen(process.env.PORT)'],
+          invocation: { mode: "http" },
+          http: { auth: "public" },
+          triggers: [{ type: "cron", schedule: "@every 1s", body: "tick" }],
+        }),
+      });
+      return res.status;
+    });
+    expect(created).toBe(202);
+    await page.goto("/functions/ticker");
+    await page.getByRole("region", { name: "Status" }).getByTestId("phase").filter({ hasText: "Ready" }).waitFor({ timeout: 30_000 });
+
+    const route = page.getByRole("region", { name: "HTTP route" });
+    const url = (await route.getByTestId("route-url").textContent()) ?? "";
+    expect(url).toMatch(new RegExp(`/fn/${tenant}/ticker/$`));
+    expect(await route.getByTestId("route-auth").textContent()).toMatch(/public/i);
+    // Public: the route answers with no token at all.
+    const answer = await page.evaluate(async (u) => {
+      const res = await fetch(u + "hello?x=1", { method: "PUT", body: "x" });
+      return `${res.status} ${await res.text()}`;
+    }, url);
+    expect(answer).toBe("200 hi PUT /hello?x=1");
+
+    // The cron trigger's row: its fires count goes up as ticks are invoked, and its next fires are listed.
+    const row = page.getByRole("region", { name: "Triggers" }).locator("tbody tr").first();
+    await row.getByRole("cell").nth(1).filter({ hasText: /^[1-9][0-9]*$/ }).waitFor({ timeout: 30_000 });
+    await row.getByRole("list", { name: "Next fires" }).waitFor();
+    expect(await row.getByRole("rowheader").textContent()).toBe("cron");
+    await shot("triggers");
+  });
 });

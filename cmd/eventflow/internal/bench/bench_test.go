@@ -25,7 +25,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -34,7 +33,6 @@ import (
 
 	"github.com/eventflow/eventflow/cmd/eventflow/internal/benchkit"
 	"github.com/eventflow/eventflow/pkg/function"
-	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
 )
 
 // Workload sizes and bounds. A run takes well under a minute on two cores
@@ -122,31 +120,12 @@ func runAll(b *testing.B) (*report, error) {
 	defer cancel()
 	phase := r.phases.Add
 
+	s, err := startLoggedIn(ctx, b, &r.phases, asyncClients)
+	if err != nil {
+		return nil, err
+	}
+	p, a, echoBin := s.p, s.a, s.echoBin
 	t0 := time.Now()
-	tmp := b.TempDir()
-	bin, err := eventflowBinary(ctx, tmp)
-	if err != nil {
-		return nil, err
-	}
-	// The function may run as another user (as root, nobody): not in tmp.
-	echoBin := filepath.Join(proctest.SharedDir(b), "echo")
-	if err := goBuild(ctx, echoBin, "./testdata/echo"); err != nil {
-		return nil, err
-	}
-	phase("build", t0)
-
-	t0 = time.Now()
-	p, err := startPlatform(ctx, bin, filepath.Join(tmp, "data"))
-	if err != nil {
-		return nil, err
-	}
-	b.Cleanup(p.stop) // runs before TempDir's removal (cleanups run last first)
-	anon := benchkit.NewClient(p.apiURL, asyncClients, 30*time.Second)
-	defer anon.HC.CloseIdleConnections()
-	a, err := anon.Login(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
 	deployErr := make(chan error, 2)
 	go func() {
 		deployErr <- deploy(ctx, a, map[string]any{"name": asyncFunction, "command": []string{"cat"},
@@ -161,7 +140,7 @@ func runAll(b *testing.B) (*report, error) {
 			return nil, fmt.Errorf("%w\nplatform stderr tail:\n%s", err, p.logs.TailText())
 		}
 	}
-	phase("start platform, deploy 2 functions", t0)
+	phase("deploy 2 functions", t0)
 
 	// What the platform does while nobody calls it.
 	t0 = time.Now()

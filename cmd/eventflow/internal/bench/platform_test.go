@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,6 +20,7 @@ import (
 	"github.com/eventflow/eventflow/cmd/eventflow/internal/benchkit"
 	"github.com/eventflow/eventflow/pkg/busauth"
 	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
 )
 
 // Bounds of the platform's life cycle.
@@ -256,4 +258,47 @@ type cpuUse struct {
 
 func cpuBetween(a, b cpuSnap) cpuUse {
 	return cpuUse{wall: b.at.Sub(a.at), self: b.self - a.self, children: max(b.children-a.children, 0), bench: b.bench - a.bench, ok: a.ok && b.ok}
+}
+
+// loggedIn is where most benchmarks start: the eventflow binary and the
+// echo function built, `eventflow dev` running on them, a client logged in
+// as the bench tenant.
+type loggedIn struct {
+	p       *platform
+	a       *benchkit.Client
+	echoBin string
+}
+
+// startLoggedIn builds (the phase "build" in phases, if not nil), starts
+// the platform ("start platform"; stopped at b's cleanup) and logs in with a client of conns
+// connections (idle ones closed at b's cleanup too).
+func startLoggedIn(ctx context.Context, b *testing.B, phases *benchkit.Phases, conns int) (loggedIn, error) {
+	var s loggedIn
+	phase := func(name string, t0 time.Time) {
+		if phases != nil {
+			phases.Add(name, t0)
+		}
+	}
+	t0 := time.Now()
+	tmp := b.TempDir()
+	bin, err := eventflowBinary(ctx, tmp)
+	if err != nil {
+		return s, err
+	}
+	// The function may run as another user (as root, nobody): not in tmp.
+	s.echoBin = filepath.Join(proctest.SharedDir(b), "echo")
+	if err := goBuild(ctx, s.echoBin, "./testdata/echo"); err != nil {
+		return s, err
+	}
+	phase("build", t0)
+	t0 = time.Now()
+	if s.p, err = startPlatform(ctx, bin, filepath.Join(tmp, "data")); err != nil {
+		return s, err
+	}
+	b.Cleanup(s.p.stop) // runs before TempDir's removal (cleanups run last first)
+	anon := benchkit.NewClient(s.p.apiURL, conns, 30*time.Second)
+	b.Cleanup(anon.HC.CloseIdleConnections)
+	s.a, err = anon.Login(ctx, tenant)
+	phase("start platform", t0)
+	return s, err
 }

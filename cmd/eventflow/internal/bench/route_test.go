@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"github.com/eventflow/eventflow/cmd/eventflow/internal/benchkit"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
-	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
 )
 
 // Workload and target of BenchmarkRoute.
@@ -64,27 +62,11 @@ func runRoute(b *testing.B) (*routeReport, error) {
 	r := &routeReport{started: time.Now()}
 	ctx, cancel := context.WithTimeout(context.Background(), totalLimit)
 	defer cancel()
-	tmp := b.TempDir()
-	bin, err := eventflowBinary(ctx, tmp)
+	s, err := startLoggedIn(ctx, b, nil, 2)
 	if err != nil {
 		return nil, err
 	}
-	// The function may run as another user (as root, nobody): not in tmp.
-	echoBin := filepath.Join(proctest.SharedDir(b), "echo")
-	if err := goBuild(ctx, echoBin, "./testdata/echo"); err != nil {
-		return nil, err
-	}
-	p, err := startPlatform(ctx, bin, filepath.Join(tmp, "data"))
-	if err != nil {
-		return nil, err
-	}
-	b.Cleanup(p.stop)
-	anon := benchkit.NewClient(p.apiURL, 2, 30*time.Second)
-	defer anon.HC.CloseIdleConnections()
-	a, err := anon.Login(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
+	p, a, echoBin := s.p, s.a, s.echoBin
 	if err := deploy(ctx, a, map[string]any{"name": routeFunction, "command": []string{echoBin},
 		"replicas": 1, "invocation": map[string]any{"mode": function.ModeHTTP}}); err != nil {
 		return nil, fmt.Errorf("%w\nplatform stderr tail:\n%s", err, p.logs.TailText())

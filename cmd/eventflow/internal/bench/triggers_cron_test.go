@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -164,26 +163,12 @@ func runCron(b *testing.B) (*cronReport, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), cronLimit)
 	defer cancel()
 
+	s, err := startLoggedIn(ctx, b, &r.phases, 2)
+	if err != nil {
+		return nil, err
+	}
+	p, a := s.p, s.a
 	t0 := time.Now()
-	tmp := b.TempDir()
-	bin, err := eventflowBinary(ctx, tmp)
-	if err != nil {
-		return nil, err
-	}
-	r.phases.Add("build", t0)
-
-	t0 = time.Now()
-	p, err := startPlatform(ctx, bin, filepath.Join(tmp, "data"))
-	if err != nil {
-		return nil, err
-	}
-	b.Cleanup(p.stop)
-	anon := benchkit.NewClient(p.apiURL, 2, 30*time.Second)
-	defer anon.HC.CloseIdleConnections()
-	a, err := anon.Login(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
 	rw, err := cronWatch(ctx, p.natsURL, p.natsID)
 	if err != nil {
 		return nil, fmt.Errorf("watch records: %w", err)
@@ -198,7 +183,7 @@ func runCron(b *testing.B) (*cronReport, error) {
 		"triggers": []function.Trigger{trigger}}); err != nil {
 		return nil, err
 	}
-	r.phases.Add("start platform, deploy 2 functions", t0)
+	r.phases.Add("deploy 2 functions", t0)
 
 	// One accept half a second after each tick: cronWarmup of each first,
 	// then cronTicks measured.

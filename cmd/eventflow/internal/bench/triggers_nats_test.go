@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -21,7 +20,6 @@ import (
 	"github.com/eventflow/eventflow/cmd/eventflow/internal/benchkit"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
-	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
 )
 
 // ---------------------------------------------------------------------------
@@ -89,30 +87,12 @@ func runNATSTrigger(b *testing.B) (*natsTrigReport, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), natsTrigLimit)
 	defer cancel()
 
+	s, err := startLoggedIn(ctx, b, &r.phases, 2)
+	if err != nil {
+		return nil, err
+	}
+	p, a, echoBin := s.p, s.a, s.echoBin
 	t0 := time.Now()
-	tmp := b.TempDir()
-	bin, err := eventflowBinary(ctx, tmp)
-	if err != nil {
-		return nil, err
-	}
-	echoBin := filepath.Join(proctest.SharedDir(b), "echo")
-	if err := goBuild(ctx, echoBin, "./testdata/echo"); err != nil {
-		return nil, err
-	}
-	r.phases.Add("build", t0)
-
-	t0 = time.Now()
-	p, err := startPlatform(ctx, bin, filepath.Join(tmp, "data"))
-	if err != nil {
-		return nil, err
-	}
-	b.Cleanup(p.stop)
-	anon := benchkit.NewClient(p.apiURL, 2, 30*time.Second)
-	defer anon.HC.CloseIdleConnections()
-	a, err := anon.Login(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
 	trigger := function.Trigger{Type: function.TriggerNATS, Subject: "orders.>"}
 	http := map[string]any{"mode": function.ModeHTTP}
 	for _, spec := range []map[string]any{
@@ -139,7 +119,7 @@ func runNATSTrigger(b *testing.B) (*natsTrigReport, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("the trigger's consumer %s: %w", consumer, err)
 	}
-	r.phases.Add("start platform, deploy 2 functions", t0)
+	r.phases.Add("deploy 2 functions", t0)
 
 	// The baseline: the same messages, stored on the same stream, taken
 	// by no trigger.
