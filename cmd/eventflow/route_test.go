@@ -290,10 +290,11 @@ func TestRoute(t *testing.T) {
 			t.Errorf("public with the function's own key: %d %s", r.Status, r.Body)
 		}
 		// A platform token, of any tenant, is served but never handed to
-		// the function (here another tenant's code).
-		for _, tok := range []string{acmeTok, otherTok} {
-			if r := routeCall(t, "GET", p.URL+"/fn/acme/pub/", nil, bearer(tok)...); r.Status != http.StatusOK || r.echoed(t).Auth != "" {
-				t.Errorf("public with a platform token: %d %s", r.Status, r.Body)
+		// the function (here another tenant's code), nor is anything shaped
+		// like one that did not verify, whatever the scheme's case.
+		for _, auth := range []string{"Bearer " + acmeTok, "Bearer " + otherTok, "bearer " + acmeTok, "Bearer aaa.bbb.ccc"} {
+			if r := routeCall(t, "GET", p.URL+"/fn/acme/pub/", nil, "Authorization", auth); r.Status != http.StatusOK || r.echoed(t).Auth != "" {
+				t.Errorf("public with a platform token (%.20s): %d %s", auth, r.Status, r.Body)
 			}
 		}
 		for _, tc := range []struct {
@@ -374,6 +375,11 @@ func TestRoute(t *testing.T) {
 		}
 		if r := routeCall(t, "POST", p.URL+"/async-fn/acme/web/", nil); r.Status != http.StatusUnauthorized {
 			t.Errorf("async without a token: %d %s", r.Status, r.Body)
+		}
+		// Idempotency keys and callbacks are the tenant's own, also on a
+		// public route.
+		if r := routeCall(t, "POST", p.URL+"/async-fn/acme/pub/", nil, "Idempotency-Key", "k-1"); r.Status != http.StatusBadRequest || r.errorCode() != "bad_request" {
+			t.Errorf("anonymous Idempotency-Key on a public route: %d %s", r.Status, r.Body)
 		}
 	})
 }

@@ -95,13 +95,16 @@ type InvocationEventData struct {
 	Error      string `json:"error,omitempty"`
 	ExitCode   *int   `json:"exitCode,omitempty"`
 	DurationMs *int64 `json:"durationMs,omitempty"`
+	// Trigger is the trigger that made the invocation, if one did: event
+	// triggers read it to bound chains (TriggerRef.Depth).
+	Trigger *TriggerRef `json:"trigger,omitempty"`
 }
 
 // InvocationEvent is the event of an invocation record's transition.
 func InvocationEvent(eventType, source string, r InvocationRecord) (CloudEvent, error) {
 	return NewCloudEvent(eventType, source, r.Tenant, r.Function, InvocationEventData{
 		ID: r.ID, Tenant: r.Tenant, Function: r.Function, Status: r.Status, Attempts: r.Attempts,
-		Error: r.Error, ExitCode: r.ExitCode, DurationMs: r.DurationMs,
+		Error: r.Error, ExitCode: r.ExitCode, DurationMs: r.DurationMs, Trigger: r.Trigger,
 	})
 }
 

@@ -70,6 +70,11 @@ type Options struct {
 // at once.
 const DefaultMaxQueuedPerFunction = 100_000
 
+// TriggersDedupeWindow is StreamTriggers' de-duplication window, the
+// least the server allows: producers' Nats-Msg-Id does not de-duplicate
+// their retries there (see docs/TRIGGERS.md).
+const TriggersDedupeWindow = 100 * time.Millisecond
+
 // DefaultOptions are the settings for one machine.
 func DefaultOptions() Options {
 	return Options{
@@ -176,7 +181,11 @@ func (o Options) Streams() []jetstream.StreamConfig {
 			MaxAge:       o.TriggersMaxAge,
 			MaxBytes:     o.TriggersMaxBytes,
 			Discard:      jetstream.DiscardOld,
-			Duplicates:   o.DedupeWindow,
+			// The stream is every tenant's and de-duplicates Nats-Msg-Id
+			// across all of them: with a window of minutes a tenant could
+			// publish another's ids first and have that tenant's messages
+			// dropped as duplicates. So the window is the server's least.
+			Duplicates: TriggersDedupeWindow,
 		},
 	}
 }

@@ -57,9 +57,18 @@ type TriggerRef struct {
 	// tenant's namespace; Seq its sequence in StreamTriggers.
 	Subject string `json:"subject,omitempty"`
 	Seq     uint64 `json:"seq,omitempty"`
-	// Event is an event trigger's CloudEvent id.
+	// Event is an event trigger's CloudEvent id; Depth is how many event
+	// triggers led to the invocation (1: the event was about an invocation
+	// no event trigger made), which bounds chains (MaxEventChain).
 	Event string `json:"event,omitempty"`
+	Depth int    `json:"depth,omitempty"`
 }
+
+// MaxEventChain bounds chains of event triggers (A's events invoke B,
+// B's invoke C...): an event about an invocation already at this depth
+// fires no event trigger, so a cycle between functions, or a fan-out of
+// type-prefix filters (each invocation sends several events), ends.
+const MaxEventChain = 4
 
 // maxTriggerHeader bounds the Eventflow-Trigger header.
 const maxTriggerHeader = 1024
@@ -84,7 +93,7 @@ func ParseTriggerRef(v string) (TriggerRef, error) {
 	default:
 		return TriggerRef{}, fmt.Errorf("%s type %q is not cron, nats or event", HeaderTrigger, t.Type)
 	}
-	if !validToken(t.Key) || len(t.Key) > 64 || !validText(t.Subject) || !validText(t.Event) {
+	if !validToken(t.Key) || len(t.Key) > 64 || !validText(t.Subject) || !validText(t.Event) || t.Depth < 0 || t.Depth > MaxEventChain {
 		return TriggerRef{}, fmt.Errorf("%s has a malformed key, subject or event", HeaderTrigger)
 	}
 	// Written back (an invocation's Msg, its dead letter), escapes such as

@@ -102,13 +102,14 @@ type oidcFlags struct{ issuer, audience, tenantClaim, scopesClaim string }
 
 // tenantFlags are the per-tenant limits (docs/API.md, "Limits"); 0 turns
 // one off.
-type tenantFlags struct{ rate, burst, functions, streams int }
+type tenantFlags struct{ rate, burst, functions, streams, routeRequests int }
 
 func (f *tenantFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.rate, "tenant-rate", svcboot.EnvInt("EVENTFLOW_TENANT_RATE", service.DefaultRequestsPerSecond), "requests per second each tenant may make to this gateway (/v1; a stream counts once); more get 429 with Retry-After; 0: no limit [EVENTFLOW_TENANT_RATE]")
 	fs.IntVar(&f.burst, "tenant-burst", svcboot.EnvInt("EVENTFLOW_TENANT_BURST", 0), "requests a tenant may make at once before --tenant-rate applies; 0: twice the rate [EVENTFLOW_TENANT_BURST]")
 	fs.IntVar(&f.functions, "tenant-max-functions", svcboot.EnvInt("EVENTFLOW_TENANT_MAX_FUNCTIONS", service.DefaultMaxFunctions), "functions a tenant may have; creating more gets 403 quota_exceeded; 0: no limit [EVENTFLOW_TENANT_MAX_FUNCTIONS]")
 	fs.IntVar(&f.streams, "tenant-max-streams", svcboot.EnvInt("EVENTFLOW_TENANT_MAX_STREAMS", service.DefaultMaxStreams), "log and event streams a tenant may have open on this gateway; more get 429; 0: no limit [EVENTFLOW_TENANT_MAX_STREAMS]")
+	fs.IntVar(&f.routeRequests, "tenant-max-route-requests", svcboot.EnvInt("EVENTFLOW_TENANT_MAX_ROUTE_REQUESTS", service.DefaultMaxRouteRequests), "requests to a tenant's function routes (/fn/, /async-fn/) in flight at once on this gateway; more get 429; 0: no limit [EVENTFLOW_TENANT_MAX_ROUTE_REQUESTS]")
 }
 
 // limits are the flags in service.TenantLimits' terms, where 0 is the
@@ -122,7 +123,7 @@ func (f tenantFlags) limits() service.TenantLimits {
 	}
 	return service.TenantLimits{
 		RequestsPerSecond: float64(off(f.rate)), Burst: max(f.burst, 0),
-		MaxFunctions: off(f.functions), MaxStreams: off(f.streams),
+		MaxFunctions: off(f.functions), MaxStreams: off(f.streams), MaxRouteRequests: off(f.routeRequests),
 	}
 }
 

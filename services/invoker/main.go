@@ -41,7 +41,7 @@ func run() error {
 	maxConc := flag.Int("max-concurrent", svcboot.EnvInt("EVENTFLOW_INVOKER_MAX_CONCURRENT", 64), "invocations run at once, sync and async each [EVENTFLOW_INVOKER_MAX_CONCURRENT]")
 	maxFnSeries := flag.Int("max-function-series", svcboot.EnvInt("EVENTFLOW_INVOKER_MAX_FUNCTION_SERIES", service.DefaultMaxFunctionSeries), "distinct (tenant, function) label pairs of the per-function metrics; past it they count under function=\"_other\" [EVENTFLOW_INVOKER_MAX_FUNCTION_SERIES]")
 	ackWait := flag.Duration("ack-wait", svcboot.EnvDuration("EVENTFLOW_INVOKER_ACK_WAIT", 0), "redelivery timeout of an unacknowledged async invocation, default 30s [EVENTFLOW_INVOKER_ACK_WAIT]")
-	callbackSecret := svcboot.SecretString(flag.CommandLine, "callback-secret", "EVENTFLOW_CALLBACK_SECRET", "secret the tenants' callback signing keys derive from; the gateway's must match [EVENTFLOW_CALLBACK_SECRET]")
+	callbackSecret := svcboot.SecretString(flag.CommandLine, "callback-secret", "EVENTFLOW_CALLBACK_SECRET", "secret the tenants' callback signing keys derive from (the gateway's must match); it also keys the ids of trigger invocations and the names of trigger consumers, so every invoker replica needs the same [EVENTFLOW_CALLBACK_SECRET]")
 	callbackDelay := flag.Duration("callback-retry-delay", svcboot.EnvDuration("EVENTFLOW_CALLBACK_RETRY_DELAY", time.Second), "first wait before a failed callback is tried again, doubled each time (5 attempts) [EVENTFLOW_CALLBACK_RETRY_DELAY]")
 	// Callbacks go where tenants say: by default only to public addresses,
 	// never into the cluster (docs/API.md, Callbacks).

@@ -63,6 +63,9 @@ type TenantLimits struct {
 	// MaxStreams bounds the open log and event streams; more get 429
 	// too_many_requests with Retry-After: 1.
 	MaxStreams int
+	// MaxRouteRequests bounds the /fn/ and /async-fn/ requests in flight
+	// (a slow upload holds one for the function's timeout); more get 429.
+	MaxRouteRequests int
 }
 
 // Unlimited, in a TenantLimits field, turns that limit off.
@@ -76,10 +79,12 @@ const (
 	DefaultRequestsPerSecond = 1000
 	DefaultMaxFunctions      = 100
 	DefaultMaxStreams        = 32
+	DefaultMaxRouteRequests  = 256
 )
 
 // withDefaults fills in the defaults; then 0 or less means no limit (as
-// api.Config has it, but for MaxStreams, still negative).
+// api.Config has it, but for MaxStreams and MaxRouteRequests, still
+// negative).
 func (l TenantLimits) withDefaults() TenantLimits {
 	if l.RequestsPerSecond == 0 {
 		l.RequestsPerSecond = DefaultRequestsPerSecond
@@ -92,6 +97,9 @@ func (l TenantLimits) withDefaults() TenantLimits {
 	}
 	if l.MaxStreams == 0 {
 		l.MaxStreams = DefaultMaxStreams
+	}
+	if l.MaxRouteRequests == 0 {
+		l.MaxRouteRequests = DefaultMaxRouteRequests
 	}
 	return l
 }
@@ -199,6 +207,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Gateway, error) {
 		CallbackDestinations: cfg.CallbackDestinations, WriteTimeout: limits.WriteTimeout,
 		TenantRate: max(tenants.RequestsPerSecond, 0), TenantBurst: tenants.Burst,
 		MaxFunctionsPerTenant: max(tenants.MaxFunctions, 0), MaxStreamsPerTenant: tenants.MaxStreams,
+		MaxRouteRequestsPerTenant: tenants.MaxRouteRequests,
 	}, api.Deps{
 		NC: d.NC, JS: d.JS, Store: st, Cache: cache, Endpoints: endpoints, Auth: d.Auth, Log: d.Log, Tracer: d.Tracer,
 		Metrics: api.NewMetrics(d.Registerer, d.Gatherer),

@@ -12,11 +12,11 @@ func TestTenantLimitsDefaults(t *testing.T) {
 	for _, tc := range []struct {
 		in, want TenantLimits
 	}{
-		{TenantLimits{}, TenantLimits{RequestsPerSecond: 1000, Burst: 2000, MaxFunctions: 100, MaxStreams: 32}},
-		{TenantLimits{RequestsPerSecond: 50}, TenantLimits{RequestsPerSecond: 50, Burst: 100, MaxFunctions: 100, MaxStreams: 32}},
-		{TenantLimits{RequestsPerSecond: 0.5, Burst: 3}, TenantLimits{RequestsPerSecond: 0.5, Burst: 3, MaxFunctions: 100, MaxStreams: 32}},
-		{TenantLimits{RequestsPerSecond: Unlimited, MaxFunctions: Unlimited, MaxStreams: Unlimited},
-			TenantLimits{RequestsPerSecond: Unlimited, Burst: 0, MaxFunctions: Unlimited, MaxStreams: Unlimited}},
+		{TenantLimits{}, TenantLimits{RequestsPerSecond: 1000, Burst: 2000, MaxFunctions: 100, MaxStreams: 32, MaxRouteRequests: 256}},
+		{TenantLimits{RequestsPerSecond: 50}, TenantLimits{RequestsPerSecond: 50, Burst: 100, MaxFunctions: 100, MaxStreams: 32, MaxRouteRequests: 256}},
+		{TenantLimits{RequestsPerSecond: 0.5, Burst: 3, MaxRouteRequests: 7}, TenantLimits{RequestsPerSecond: 0.5, Burst: 3, MaxFunctions: 100, MaxStreams: 32, MaxRouteRequests: 7}},
+		{TenantLimits{RequestsPerSecond: Unlimited, MaxFunctions: Unlimited, MaxStreams: Unlimited, MaxRouteRequests: Unlimited},
+			TenantLimits{RequestsPerSecond: Unlimited, Burst: 0, MaxFunctions: Unlimited, MaxStreams: Unlimited, MaxRouteRequests: Unlimited}},
 	} {
 		if got := tc.in.withDefaults(); got != tc.want {
 			t.Errorf("%+v.withDefaults() = %+v, want %+v", tc.in, got, tc.want)

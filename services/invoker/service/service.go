@@ -44,7 +44,8 @@ type Config struct {
 	// Failed attempts of the function wait their retry policy's backoff.
 	RetryDelay time.Duration
 	// CallbackSecret derives the tenants' callback signing keys (the
-	// gateway's must match); without it callbacks go unsigned.
+	// gateway's must match); without it callbacks go unsigned. It also
+	// keys trigger invocation ids and consumer names (triggers.Deps).
 	CallbackSecret []byte
 	// CallbackAttempts bounds deliveries of a callback (default 5);
 	// CallbackRetryDelay is the first wait between them, doubled each time
@@ -169,7 +170,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 			d.Log.Warn("lifecycle event not stored", "err", err)
 		}
 	})
-	iv.triggers = triggers.New(triggers.Deps{JS: d.JS, State: b.Triggers, Events: iv.events, Log: d.Log, Source: Source})
+	iv.triggers = triggers.New(triggers.Deps{JS: d.JS, State: b.Triggers, Events: iv.events, Log: d.Log, Source: Source, Secret: cfg.CallbackSecret})
 	onChange := func(ch catalog.Change) {
 		iv.queues.onChange(ch)
 		iv.triggers.OnChange(ch)

@@ -428,3 +428,44 @@ func TestTriggerConsumerDeletedIsMadeAgain(t *testing.T) {
 		return false, "no record"
 	})
 }
+
+// TestEventTriggerChainsEnd: two functions each triggered by every
+// invocation event of any other function feed each other (each run sends
+// two events, started and succeeded, so each link doubles the work); the
+// chain stops at events.MaxEventChain links: one API invocation of ping
+// makes 2 of pong, 4 of ping, 8 of pong and 16 of ping, whose 32 events
+// fire nothing but the trigger's errors.
+func TestEventTriggerChainsEnd(t *testing.T) {
+	f := start(t)
+	anyInvocation := function.Trigger{Type: function.TriggerEvent, Filter: &function.EventFilter{Type: "io.eventflow.invocation.*", Function: "*"}}
+	for _, fn := range []string{"ping", "pong"} {
+		f.putTriggerSpec(t, "t", function.Spec{Name: fn, Command: []string{"cat"}, Triggers: []function.Trigger{anyInvocation}}, 1)
+		f.waitTriggerConsumer(t, events.StreamEvents, triggerConsumerName("t", fn, anyInvocation), false)
+	}
+	f.enqueue(t, "t", "ping", events.NewInvocationID(), "serve")
+	key := events.TriggerKey("t", "pong", anyInvocation.Key())
+	testkit.Eventually(t, 30*time.Second, "pong's trigger refuses the events past the chain's end", func() (bool, string) {
+		e, err := f.b.Triggers.Get(context.Background(), key)
+		if err != nil {
+			return false, err.Error()
+		}
+		var st function.TriggerStatus
+		_ = json.Unmarshal(e.Value(), &st)
+		return st.Errors == 32, fmt.Sprintf("pong's trigger: %d fires, %d errors", st.Fires, st.Errors)
+	})
+	testkit.Eventually(t, 30*time.Second, "every invocation of the chain done", func() (bool, string) {
+		count := map[string]int{}
+		for _, fn := range []string{"ping", "pong"} {
+			for _, r := range f.triggerFnRecords(t, "t", fn) {
+				if !r.Done() {
+					return false, fmt.Sprintf("%s %s is %s", fn, r.ID, r.Status)
+				}
+				if r.Trigger != nil && r.Trigger.Depth > events.MaxEventChain {
+					t.Fatalf("%s %s made at depth %d", fn, r.ID, r.Trigger.Depth)
+				}
+				count[fn]++
+			}
+		}
+		return count["ping"] == 1+4+16 && count["pong"] == 2+8, fmt.Sprint(count)
+	})
+}

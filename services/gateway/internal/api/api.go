@@ -48,6 +48,10 @@ type Config struct {
 	// gateway at once; past it they are answered 429. 0 means 32, a
 	// negative value no limit.
 	MaxStreamsPerTenant int
+	// MaxRouteRequestsPerTenant bounds the /fn/ and /async-fn/ requests
+	// in progress for one tenant's functions on this gateway; past it they
+	// are answered 429. 0 means 256, a negative value no limit.
+	MaxRouteRequestsPerTenant int
 	// TenantRate is how many /v1 requests per second each tenant may make
 	// to this gateway, in bursts of up to TenantBurst (a token bucket);
 	// past it they are answered 429. 0 means no limit; a TenantBurst
@@ -92,6 +96,8 @@ type API struct {
 	tokens  auth.Verifier // Deps.Auth behind a cache of verified tokens
 	// routeTransport carries the HTTP route's requests to functions.
 	routeTransport *http.Transport
+	// routeRequests counts each tenant's route requests in flight.
+	routeRequests *streamLimiter
 }
 
 // New builds the gin engine with every route.
@@ -111,10 +117,14 @@ func newAPI(cfg Config, d Deps) (*gin.Engine, *API) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = time.Minute
 	}
-	if cfg.MaxStreamsPerTenant <= 0 {
+	if cfg.MaxStreamsPerTenant == 0 { // negative: no limit
 		cfg.MaxStreamsPerTenant = defaultMaxStreamsPerTenant
 	}
-	a := &API{Deps: d, cfg: cfg, streams: newStreamLimiter(cfg.MaxStreamsPerTenant), queued: newQueuedRecords(d.Store, d.Events, d.Log),
+	if cfg.MaxRouteRequestsPerTenant == 0 {
+		cfg.MaxRouteRequestsPerTenant = defaultMaxRouteRequestsPerTenant
+	}
+	a := &API{Deps: d, cfg: cfg, streams: newStreamLimiter(cfg.MaxStreamsPerTenant), routeRequests: newStreamLimiter(cfg.MaxRouteRequestsPerTenant),
+		queued: newQueuedRecords(d.Store, d.Events, d.Log),
 		tokens: auth.NewCache(d.Auth, 0, 0), routeTransport: newRouteTransport()}
 	if cfg.TenantRate > 0 {
 		if cfg.TenantBurst < 1 {

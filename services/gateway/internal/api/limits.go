@@ -195,9 +195,14 @@ func (l *tenantLocks) lock(tenant string) (unlock func()) {
 // defaultMaxStreamsPerTenant is Config.MaxStreamsPerTenant's default.
 const defaultMaxStreamsPerTenant = 32
 
+// defaultMaxRouteRequestsPerTenant is Config.MaxRouteRequestsPerTenant's
+// default.
+const defaultMaxRouteRequestsPerTenant = 256
+
 // streamLimiter bounds how many streams (log and event reads, each holding
 // a JetStream consumer and a connection) each tenant has open on this
-// gateway at once.
+// gateway at once; another one bounds the tenant's route requests in
+// flight.
 type streamLimiter struct {
 	max  int
 	mu   sync.Mutex

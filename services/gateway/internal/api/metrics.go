@@ -21,10 +21,11 @@ type Metrics struct {
 // The per-tenant limits, the values of eventflow_gateway_limited_total's
 // label limit.
 const (
-	limitRate      = "rate"      // requests per second
-	limitFunctions = "functions" // functions per tenant
-	limitQueue     = "queue"     // queued invocations per function
-	limitStreams   = "streams"   // open log and event streams
+	limitRate      = "rate"           // requests per second
+	limitFunctions = "functions"      // functions per tenant
+	limitQueue     = "queue"          // queued invocations per function
+	limitStreams   = "streams"        // open log and event streams
+	limitRoute     = "route_requests" // /fn/ and /async-fn/ requests in flight
 )
 
 // NewMetrics registers the gateway's metrics with reg; g serves /metrics
@@ -51,11 +52,11 @@ func NewMetrics(reg prometheus.Registerer, g prometheus.Gatherer) *Metrics {
 		// gateway's debug log and in the client's 429 or 403.
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventflow_gateway_limited_total",
-			Help: "Requests the gateway refused for a per-tenant limit, by limit: rate (requests per second), functions (functions per tenant), queue (queued invocations per function), streams (open log and event streams).",
+			Help: "Requests the gateway refused for a per-tenant limit, by limit: rate (requests per second), functions (functions per tenant), queue (queued invocations per function), streams (open log and event streams), route_requests (/fn/ and /async-fn/ requests in flight).",
 		}, []string{"limit"}),
 		gatherer: g,
 	}
-	for _, l := range []string{limitRate, limitFunctions, limitQueue, limitStreams} {
+	for _, l := range []string{limitRate, limitFunctions, limitQueue, limitStreams, limitRoute} {
 		m.limited.WithLabelValues(l) // every series from 0
 	}
 	reg.MustRegister(m.requests, m.latency, m.invocations, m.limited)

@@ -11,6 +11,8 @@ import (
 	"net/textproto"
 	"net/url"
 	"path"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,7 +85,8 @@ func (a *API) serveRoute(c *gin.Context, async bool) {
 		abort(c, http.StatusNotFound, CodeNotFound, fmt.Sprintf("function %q of tenant %q: not found", truncate(name), truncate(tenant)))
 		return
 	}
-	claims, authErr := a.routeClaims(c)
+	token := bearerToken(c.GetHeader("Authorization"))
+	claims, authErr := a.routeClaims(token)
 	rec, err := a.Cache.Lookup(c, tenant, name)
 	if err == nil && rec.Deleting {
 		err = store.ErrNotFound
@@ -129,28 +132,91 @@ func (a *API) serveRoute(c *gin.Context, async bool) {
 	if !a.takeRouteRate(c, tenant) {
 		return
 	}
+	release, ok := a.acquireRouteRequest(c, tenant)
+	if !ok {
+		return
+	}
+	defer release()
 	fwd := forwardedPath(c.Param("path"))
 	// A platform token is never the function's: not on a token route, nor
 	// on a public one (a client that sends its token to every gateway URL
-	// must not hand it to another tenant's code). Anything else in
-	// Authorization is the function's business on a public route.
-	dropAuth := !public || claims != nil
+	// must not hand it to another tenant's code), whether or not it
+	// verified (expired, or the OIDC key set unreachable). Platform tokens
+	// are JWTs and only those are verified, so anything else in
+	// Authorization (the function's own keys) is its business on a public
+	// route. Every value is checked: a second header must not smuggle one.
+	dropAuth := !public || slices.ContainsFunc(c.Request.Header.Values("Authorization"), func(v string) bool { return jwtShaped(bearerToken(v)) })
 	if async {
+		// Idempotency keys and callbacks are the tenant's: an anonymous
+		// caller could claim the keys of the tenant's own calls, or have
+		// callbacks signed with the tenant's key sent anywhere.
+		tenantCall := claims != nil && claims.Tenant == tenant && claims.Has(auth.ScopeInvoke)
+		if !tenantCall && (c.GetHeader("Idempotency-Key") != "" || c.GetHeader("X-Callback-Url") != "") {
+			abort(c, http.StatusBadRequest, CodeBadRequest, "Idempotency-Key and X-Callback-Url need a bearer token of tenant "+strconv.Quote(tenant)+" with scope "+auth.ScopeInvoke+"; send the request without them, or with such a token")
+			return
+		}
 		a.queueRoute(c, tenant, rec.Spec, fwd, dropAuth)
 		return
 	}
 	a.proxyRoute(c, tenant, rec.Spec, fwd, dropAuth)
 }
 
-// routeClaims verifies the bearer token if there is one: (nil, nil)
-// without a token, (nil, err) with a bad one.
-func (a *API) routeClaims(c *gin.Context) (*auth.Claims, error) {
-	h := c.GetHeader("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || token == "" {
+// bearerToken is the token of an Authorization header with the Bearer
+// scheme (any case, RFC 9110), or "".
+func bearerToken(h string) string {
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimLeft(token, " ")
+}
+
+// jwtShaped reports whether token looks like a JWT: three dot-separated
+// parts of base64url, as every platform token (HS256 or OIDC) is.
+func jwtShaped(token string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || strings.ContainsFunc(p, func(r rune) bool {
+			return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '=')
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+// errNotJWT refuses a bearer token that cannot be a platform token.
+var errNotJWT = fmt.Errorf("%w: the bearer token is not a JWT", auth.ErrUnauthenticated)
+
+// routeClaims verifies a bearer token: (nil, nil) without one, (nil, err)
+// with a bad one. A token that is not JWT-shaped is not verified (it may
+// be a public function's own key).
+func (a *API) routeClaims(token string) (*auth.Claims, error) {
+	switch {
+	case token == "":
 		return nil, nil
+	case !jwtShaped(token):
+		return nil, errNotJWT
 	}
 	return a.tokens.Verify(token)
+}
+
+// acquireRouteRequest takes one of tenant's route requests in flight, or
+// answers 429 (with Retry-After) and returns false: anonymous callers of
+// a public function must not hold connections without bound (a slow
+// upload may last the function's timeout). The caller defers release.
+func (a *API) acquireRouteRequest(c *gin.Context, tenant string) (release func(), ok bool) {
+	if !a.routeRequests.acquire(tenant) {
+		a.refused(c, limitRoute, tenant)
+		c.Header("Retry-After", "1")
+		abort(c, http.StatusTooManyRequests, CodeTooManyRequests,
+			fmt.Sprintf("too many requests in flight: the routes of tenant %q's functions have %d requests in progress on this gateway, the most it allows; retry later", tenant, a.routeRequests.max))
+		return nil, false
+	}
+	return func() { a.routeRequests.release(tenant) }, true
 }
 
 // takeRouteRate spends one of the tenant's route requests, at the rate
@@ -235,6 +301,7 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, spec function.Spec, fwd 
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Add("Content-Security-Policy", routeSandbox)
+			scopeCookies(resp.Header, prefix)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -251,6 +318,33 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, spec function.Spec, fwd 
 		},
 	}
 	p.ServeHTTP(c.Writer, c.Request.WithContext(ctx))
+}
+
+// scopeCookies keeps a function's cookies to its own prefix: every
+// function shares the gateway's origin, so a cookie for "/" or another
+// domain would reach other tenants' functions. Each Path is moved under
+// prefix, Domain is dropped; a Set-Cookie that does not parse is dropped.
+func scopeCookies(h http.Header, prefix string) {
+	vals := h.Values("Set-Cookie")
+	if len(vals) == 0 {
+		return
+	}
+	h.Del("Set-Cookie")
+	for _, v := range vals {
+		ck, err := http.ParseSetCookie(v)
+		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(ck.Path, "/") {
+			ck.Path = prefix + ck.Path
+		} else {
+			ck.Path = prefix + "/"
+		}
+		ck.Domain = ""
+		if s := ck.String(); s != "" {
+			h.Add("Set-Cookie", s)
+		}
+	}
 }
 
 // pickEndpoint is one endpoint of the function, or nil.

@@ -3,7 +3,11 @@ package api
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -11,12 +15,14 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/catalog"
 	"github.com/eventflow/eventflow/pkg/events"
@@ -30,9 +36,11 @@ import (
 // endpoints fed by the status bucket's watch; the test writes desired
 // records and statuses as the gateway and the deployer would.
 type routeFixture struct {
-	url string
-	b   bus.Buckets
-	tok string
+	url        string
+	b          bus.Buckets
+	tok        string
+	signer     *auth.HS256
+	maxPayload int64 // the NATS server's max_payload
 }
 
 func startRouteGateway(t *testing.T, cfg Config) *routeFixture {
@@ -59,18 +67,30 @@ func startRouteGateway(t *testing.T, cfg Config) *routeFixture {
 		Ready: func(ctx context.Context) error { return bus.Ready(ctx, nc, js) },
 	})
 	// A real net/http server: the route moves its connection's deadlines.
-	srv := httptest.NewServer(h)
-	srv.Config.WriteTimeout = 2 * time.Second
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.WriteTimeout = 2 * time.Second // before it serves (a race otherwise)
+	srv.Start()
 	t.Cleanup(func() { srv.Close(); pub.Close() })
-	return &routeFixture{url: srv.URL, b: b, tok: testkit.Token(t, signer, "acme")}
+	return &routeFixture{url: srv.URL, b: b, tok: testkit.Token(t, signer, "acme"), signer: signer, maxPayload: nc.MaxPayload()}
 }
 
 // function stores an http-mode function of acme (timeout 1s) with its
 // status listing endpoints.
 func (f *routeFixture) function(t *testing.T, name string, endpoints ...string) {
 	t.Helper()
+	f.put(t, name, "", time.Second, endpoints...)
+}
+
+// put stores an http-mode function of acme with the route auth and
+// timeout given, and its status listing endpoints.
+func (f *routeFixture) put(t *testing.T, name, routeAuth string, timeout time.Duration, endpoints ...string) {
+	t.Helper()
 	spec := function.Spec{Name: name, Command: []string{"x"}, Invocation: function.Invocation{Mode: function.ModeHTTP,
-		Timeout: function.Duration(time.Second)}}.WithDefaults()
+		Timeout: function.Duration(timeout)}}
+	if routeAuth != "" {
+		spec.HTTP = &function.HTTP{Auth: routeAuth}
+	}
+	spec = spec.WithDefaults()
 	rec, _ := json.Marshal(function.Record{Spec: spec, Tenant: "acme", Generation: 1})
 	if _, err := f.b.Functions.Put(context.Background(), events.FunctionKey("acme", name), rec); err != nil {
 		t.Fatal(err)
@@ -341,4 +361,255 @@ func TestQueuedPathKeepsEncoding(t *testing.T) {
 			t.Errorf("%s -> %s -> %+v %v", raw, p, out, err)
 		}
 	}
+}
+
+// expiredToken is an HS256 token of tenant, signed with testkit's key,
+// that expired an hour ago: a platform token that no longer verifies.
+func expiredToken(tenant string) string {
+	enc := base64.RawURLEncoding
+	head := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+	claims := enc.EncodeToString(fmt.Appendf(nil, `{"iss":"eventflow","aud":"eventflow","exp":%d,"tenant":%q,"scopes":["functions:invoke"]}`,
+		time.Now().Add(-time.Hour).Unix(), tenant))
+	mac := hmac.New(sha256.New, testkit.SignerKey)
+	mac.Write([]byte(head + "." + claims))
+	return head + "." + claims + "." + enc.EncodeToString(mac.Sum(nil))
+}
+
+// TestRoutePlatformTokensNeverForwarded: a bearer token shaped like a
+// platform token (a JWT) never reaches a function, whether it verified or
+// not (expired, signed by another key, garbage) and whatever the case of
+// the scheme; the function's own credentials still reach a public one.
+func TestRoutePlatformTokensNeverForwarded(t *testing.T) {
+	f := startRouteGateway(t, Config{})
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "auth="+r.Header.Get("Authorization"))
+	}))
+	t.Cleanup(echo.Close)
+	f.put(t, "pub", function.HTTPAuthPublic, 5*time.Second, echo.URL)
+	f.put(t, "web", "", 5*time.Second, echo.URL)
+	testkit.Eventually(t, 10*time.Second, "pub answers", func() (bool, string) {
+		resp, body := testkit.Call(t, "GET", f.url+"/fn/acme/pub/", "", "")
+		return resp.StatusCode == http.StatusOK, body
+	})
+	expired := expiredToken("acme")
+	if _, err := f.signer.Verify(expired); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("the expired token verifies: %v", err)
+	}
+	otherKey, err := auth.NewHS256([]byte(strings.Repeat("o", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := testkit.Token(t, otherKey, "acme")
+	other := testkit.Token(t, f.signer, "other")
+	for hdr, want := range map[string]string{
+		"Bearer " + f.tok:     "",
+		"bearer " + f.tok:     "",
+		"BEARER  " + other:    "",
+		"Bearer " + expired:   "",
+		"Bearer " + forged:    "",
+		"Bearer aaa.bbb.ccc":  "",
+		"Basic dXNlcjpwdw==":  "Basic dXNlcjpwdw==",
+		"Bearer fn-own-key":   "Bearer fn-own-key",
+		"ApiKey k.e.y-1 more": "ApiKey k.e.y-1 more",
+	} {
+		resp, body := testkit.Call(t, "GET", f.url+"/fn/acme/pub/", "", "", "Authorization", hdr)
+		if resp.StatusCode != http.StatusOK || body != "auth="+want {
+			t.Errorf("public route, Authorization %.30q: %d %s, want the function to get %q", hdr, resp.StatusCode, body, want)
+		}
+	}
+	// Nor with a second Authorization header behind the function's own.
+	req, _ := http.NewRequest("GET", f.url+"/fn/acme/pub/", nil)
+	req.Header.Add("Authorization", "Basic dXNlcjpwdw==")
+	req.Header.Add("Authorization", "Bearer "+f.tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "auth=" {
+		t.Errorf("public route, two Authorization headers: %d %s", resp.StatusCode, b)
+	}
+	// A token route takes the scheme in any case, and never forwards it.
+	if resp, body := testkit.Call(t, "GET", f.url+"/fn/acme/web/", "", "", "Authorization", "bearer "+f.tok); resp.StatusCode != http.StatusOK || body != "auth=" {
+		t.Errorf("token route, lower-case scheme: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestRouteAsyncTenantHeaders: on a public /async-fn/ route only the
+// tenant (a valid token of its own with the invoke scope) may send
+// Idempotency-Key or X-Callback-Url; anyone else's is refused before the
+// key is taken, so the tenant's own call with it is not a replay.
+func TestRouteAsyncTenantHeaders(t *testing.T) {
+	f := startRouteGateway(t, Config{})
+	f.put(t, "pub", function.HTTPAuthPublic, 5*time.Second)
+	testkit.Eventually(t, 10*time.Second, "anonymous async call queued", func() (bool, string) {
+		resp, body := testkit.Call(t, "POST", f.url+"/async-fn/acme/pub/", "", "x")
+		return resp.StatusCode == http.StatusAccepted, body
+	})
+	readOnly := testkit.Token(t, f.signer, "acme", auth.ScopeRead)
+	other := testkit.Token(t, f.signer, "other")
+	for name, hdr := range map[string][]string{
+		"anonymous key":            {"Idempotency-Key", "k-1"},
+		"anonymous callback":       {"X-Callback-Url", "https://attacker.example/hook"},
+		"another tenant's token":   {"Authorization", "Bearer " + other, "Idempotency-Key", "k-1"},
+		"without the invoke scope": {"Authorization", "Bearer " + readOnly, "Idempotency-Key", "k-1"},
+		"an expired token":         {"Authorization", "Bearer " + expiredToken("acme"), "X-Callback-Url", "https://attacker.example/hook"},
+		"a function's own key":     {"Authorization", "Bearer fn-own-key", "Idempotency-Key", "k-1"},
+	} {
+		resp, body := testkit.Call(t, "POST", f.url+"/async-fn/acme/pub/", "", "x", hdr...)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `"code":"bad_request"`) || !strings.Contains(body, `bearer token of tenant \"acme\"`) {
+			t.Errorf("%s: %d %s", name, resp.StatusCode, body)
+		}
+	}
+	first, _ := testkit.Call(t, "POST", f.url+"/async-fn/acme/pub/", f.tok, "x", "Idempotency-Key", "k-1")
+	again, _ := testkit.Call(t, "POST", f.url+"/async-fn/acme/pub/", f.tok, "x", "Idempotency-Key", "k-1")
+	if first.StatusCode != http.StatusAccepted || first.Header.Get("Idempotent-Replayed") != "" ||
+		again.StatusCode != http.StatusAccepted || again.Header.Get("Idempotent-Replayed") != "true" ||
+		first.Header.Get("X-Invocation-Id") != again.Header.Get("X-Invocation-Id") {
+		t.Errorf("the tenant's own key: %d %v / %d %v", first.StatusCode, first.Header, again.StatusCode, again.Header)
+	}
+}
+
+// TestRouteQueuedTooLarge: an invocation the bus cannot carry (body and
+// headers over NATS max_payload) is 413 payload_too_large, not a 503 to
+// retry, on /async-fn/ and on :invoke?async=true alike.
+func TestRouteQueuedTooLarge(t *testing.T) {
+	f := startRouteGateway(t, Config{MaxBodyBytes: 16 << 20})
+	f.put(t, "web", "", 5*time.Second)
+	testkit.Eventually(t, 10*time.Second, "async call queued", func() (bool, string) {
+		resp, body := testkit.Call(t, "POST", f.url+"/async-fn/acme/web/", f.tok, "x")
+		return resp.StatusCode == http.StatusAccepted, body
+	})
+	// Under the body limit and under max_payload, but not with its
+	// forwarded headers.
+	body := strings.Repeat("b", int(f.maxPayload)-1024)
+	resp, out := testkit.Call(t, "POST", f.url+"/async-fn/acme/web/", f.tok, body, "X-Big", strings.Repeat("h", 4096))
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(out, `"code":"payload_too_large"`) {
+		t.Errorf("/async-fn/ over max_payload: %d %s", resp.StatusCode, out)
+	}
+	resp, out = testkit.Call(t, "POST", f.url+"/v1/functions/web:invoke?async=true", f.tok, strings.Repeat("b", int(f.maxPayload)))
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(out, `"code":"payload_too_large"`) {
+		t.Errorf(":invoke?async=true over max_payload: %d %s", resp.StatusCode, out)
+	}
+	if resp, out := testkit.Call(t, "POST", f.url+"/async-fn/acme/web/", f.tok, "x"); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("a small call afterwards: %d %s", resp.StatusCode, out)
+	}
+}
+
+// TestRouteScopesCookies: a function's cookies are kept to its own
+// prefix (Path moved under it, Domain dropped), so no function sets
+// cookies that the browser sends to another tenant's functions.
+func TestRouteScopesCookies(t *testing.T) {
+	f := startRouteGateway(t, Config{})
+	set := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, c := range []string{
+			"a=1; Path=/; Domain=example.com; HttpOnly; Secure; SameSite=Lax",
+			"b=2",
+			"c=3; Path=/sub/x",
+			"d=4; Path=relative",
+			"e=5; Domain=.other.test; Path=/fn/other/theirs/",
+			"f=; Max-Age=0; Path=/",
+			"=nameless",
+		} {
+			w.Header().Add("Set-Cookie", c)
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(set.Close)
+	f.function(t, "ck", set.URL)
+	var hdr http.Header
+	testkit.Eventually(t, 10*time.Second, "ck answers", func() (bool, string) {
+		code, body, h := f.get(t, "/fn/acme/ck/")
+		hdr = h
+		return code == http.StatusOK, body
+	})
+	want := map[string]string{"a": "/fn/acme/ck/", "b": "/fn/acme/ck/", "c": "/fn/acme/ck/sub/x", "d": "/fn/acme/ck/",
+		"e": "/fn/acme/ck/fn/other/theirs/", "f": "/fn/acme/ck/"}
+	got := hdr.Values("Set-Cookie")
+	if len(got) != len(want) {
+		t.Fatalf("Set-Cookie %q, want %d cookies", got, len(want))
+	}
+	for _, v := range got {
+		c, err := http.ParseSetCookie(v)
+		if err != nil {
+			t.Fatalf("Set-Cookie %q: %v", v, err)
+		}
+		if c.Path != want[c.Name] || c.Domain != "" || strings.Contains(strings.ToLower(v), "domain=") {
+			t.Errorf("Set-Cookie %q: path %q domain %q, want path %q and no domain", v, c.Path, c.Domain, want[c.Name])
+		}
+		if c.Name == "a" && (!c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode) {
+			t.Errorf("Set-Cookie %q lost its attributes", v)
+		}
+		if c.Name == "f" && c.MaxAge >= 0 {
+			t.Errorf("Set-Cookie %q no longer deletes the cookie", v)
+		}
+	}
+}
+
+// TestRouteInFlightLimit: a tenant's route requests in progress are
+// capped (here 2): past it /fn/ and /async-fn/ answer 429 with
+// Retry-After: 1, and a slot is free again once a request ends.
+func TestRouteInFlightLimit(t *testing.T) {
+	f := startRouteGateway(t, Config{MaxRouteRequestsPerTenant: 2})
+	arrived := make(chan struct{}, 8)
+	release := make(chan struct{})
+	hold := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			arrived <- struct{}{}
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(hold.Close)
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free) // before hold.Close, which waits for its handlers
+	f.put(t, "web", "", 30*time.Second, hold.URL)
+	testkit.Eventually(t, 10*time.Second, "web answers", func() (bool, string) {
+		code, body, _ := f.get(t, "/fn/acme/web/")
+		return code == http.StatusOK, body
+	})
+
+	done := make(chan string, 2)
+	for range 2 {
+		go func() {
+			req, _ := http.NewRequest("GET", f.url+"/fn/acme/web/hold", nil)
+			req.Header.Set("Authorization", "Bearer "+f.tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			done <- fmt.Sprint(resp.StatusCode, " ", string(b))
+		}()
+	}
+	for range 2 {
+		select {
+		case <-arrived:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the held requests did not reach the function")
+		}
+	}
+	for _, call := range [][2]string{{"GET", "/fn/acme/web/"}, {"POST", "/async-fn/acme/web/"}} {
+		resp, body := testkit.Call(t, call[0], f.url+call[1], f.tok, "")
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" || !strings.Contains(body, `"code":"too_many_requests"`) {
+			t.Errorf("%s %s with 2 in flight: %d %v %s", call[0], call[1], resp.StatusCode, resp.Header, body)
+		}
+	}
+	free()
+	for range 2 {
+		if got := <-done; got != "200 ok" {
+			t.Errorf("a held request: %s", got)
+		}
+	}
+	testkit.Eventually(t, 10*time.Second, "a slot is free again", func() (bool, string) {
+		code, body, _ := f.get(t, "/fn/acme/web/")
+		return code == http.StatusOK, body
+	})
 }

@@ -82,7 +82,7 @@ func newCron(f *Firer) *cronRunner {
 			if err != nil {
 				return false, fmt.Errorf("open %s: %w", events.BucketInvocations, err)
 			}
-			_, err = kv.Get(ctx, events.InvocationKey(tenant, fn, id))
+			_, err = kv.Get(ctx, events.InvocationKey(tenant, fn, f.keyedID(id)))
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
 				return false, nil
 			}

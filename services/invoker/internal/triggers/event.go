@@ -1,6 +1,8 @@
 package triggers
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -105,6 +107,11 @@ func (e *eventTrigger) handle(msg jetstream.Msg, md *jetstream.MsgMetadata) (Fir
 		(!anyValue(e.filter.Source) && ev.Source != e.filter.Source) {
 		return fire, true, nil
 	}
+	depth := chainDepth(ev) + 1
+	if depth > events.MaxEventChain {
+		return fire, false, fmt.Errorf("%w: event %s is about an invocation %d event triggers deep", errChainTooDeep, ev.ID, depth-1)
+	}
+	fire.Ref.Depth = depth
 	at := ev.Time
 	if at.IsZero() {
 		at = md.Timestamp
@@ -115,4 +122,19 @@ func (e *eventTrigger) handle(msg jetstream.Msg, md *jetstream.MsgMetadata) (Fir
 	fire.Payload = msg.Data()
 	fire.ContentType = cloudEventsJSON
 	return fire, false, nil
+}
+
+// errChainTooDeep: an event trigger's chain reached events.MaxEventChain.
+var errChainTooDeep = errors.New("event trigger chain too deep")
+
+// chainDepth is how many event triggers led to the invocation an event is
+// about (0 for any other event, or an invocation made otherwise).
+func chainDepth(ev events.CloudEvent) int {
+	var d struct {
+		Trigger *events.TriggerRef `json:"trigger"`
+	}
+	if json.Unmarshal(ev.Data, &d) != nil || d.Trigger == nil || d.Trigger.Type != function.TriggerEvent {
+		return 0
+	}
+	return max(d.Trigger.Depth, 1)
 }

@@ -2,6 +2,9 @@ package triggers
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"time"
@@ -20,6 +23,41 @@ type Firer struct {
 	state  *State
 	log    *slog.Logger
 	source string
+	// secret keys the invocation ids and consumer names (see keyedID).
+	secret []byte
+}
+
+// keyedID is the invocation id a fire publishes: the derived id with its
+// hash keyed by the platform's secret. The invocations stream
+// de-duplicates ids across every tenant, and a derived id is computable
+// from a trigger's content (a cron tick's all the more): unkeyed, a tenant
+// publishing on its own subjects with another's coming tick id as
+// Nats-Msg-Id would make that tick a "duplicate" that never runs. Every
+// replica has the secret, so they still agree. Without one (a test, a
+// platform with no callback secret) the id stays as derived.
+func (f *Firer) keyedID(id string) string {
+	if len(f.secret) == 0 || len(id) < 12 {
+		return id
+	}
+	return id[:12] + f.mac("invocation:" + id)[:20]
+}
+
+// consumerName names a nats or event trigger's consumer, with a keyed
+// suffix (when there is a secret): tenants may pull from consumers on the
+// events stream by name (their own replays), so an event trigger's
+// consumer must not have a name another tenant can work out.
+func (f *Firer) consumerName(tenant, fn, key string) string {
+	name := streamConsumerName(tenant, fn, key)
+	if len(f.secret) == 0 {
+		return name
+	}
+	return name + "_" + f.mac("consumer:" + name)[:16]
+}
+
+func (f *Firer) mac(s string) string {
+	m := hmac.New(sha256.New, f.secret)
+	m.Write([]byte(s))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // Fire is one fire of a trigger.
@@ -43,6 +81,7 @@ type Fire struct {
 // error (the invocation is not stored) is counted as the trigger's error;
 // the caller decides whether to fire again.
 func (f *Firer) Fire(ctx context.Context, fire Fire) (dup bool, err error) {
+	fire.ID = f.keyedID(fire.ID)
 	inv := events.Invocation{ID: fire.ID, Tenant: fire.Tenant, Function: fire.Function,
 		Payload: fire.Payload, ContentType: fire.ContentType, AcceptedAt: fire.At, Trigger: &fire.Ref}
 	ack, err := f.js.PublishMsg(ctx, inv.Msg())

@@ -203,3 +203,14 @@ func (s *State) forget(ctx context.Context, tenant, fn string) {
 		}
 	}
 }
+
+// forgetKey deletes one trigger's stored state and pending delta (the
+// trigger was removed).
+func (s *State) forgetKey(ctx context.Context, k string) {
+	s.mu.Lock()
+	delete(s.pending, k)
+	s.mu.Unlock()
+	if err := s.kv.Purge(ctx, k); err != nil {
+		s.log.Warn("state of a removed trigger not removed", "key", k, "err", err)
+	}
+}

@@ -249,7 +249,7 @@ func (s *streamRunner) reconcile(ctx context.Context, ft *fnTriggers) {
 			continue
 		}
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := s.f.js.DeleteConsumer(dctx, stream, streamConsumerName(ft.tenant, ft.fn, key))
+		err := s.f.js.DeleteConsumer(dctx, stream, s.f.consumerName(ft.tenant, ft.fn, key))
 		cancel()
 		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			// Another replica may delete it first: either way it goes.
@@ -298,7 +298,7 @@ func (s *streamRunner) startConsumer(ctx context.Context, ft *fnTriggers, key st
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errStreamUnusable, err)
 	}
-	cfg.Durable = streamConsumerName(ft.tenant, ft.fn, key)
+	cfg.Durable = s.f.consumerName(ft.tenant, ft.fn, key)
 	cfg.AckPolicy = jetstream.AckExplicitPolicy
 	cfg.AckWait = triggerAckWait
 	cfg.MaxDeliver = -1 // a message waits (nak'ed with a delay) until it is stored or ages out

@@ -151,3 +151,26 @@ func TestStreamConsumerTakenOver(t *testing.T) {
 		t.Fatalf("consumer config %+v", cfg)
 	}
 }
+
+// TestKeyedIDsAndNames: with the platform's secret, a fire's invocation id
+// and a trigger's consumer name are stable (every replica agrees) but not
+// what anyone can derive from the trigger alone; the id keeps its time.
+func TestKeyedIDsAndNames(t *testing.T) {
+	plain, keyed, other := &Firer{}, &Firer{secret: []byte("s1")}, &Firer{secret: []byte("s2")}
+	id := events.DerivedInvocationID(time.UnixMilli(1_700_000_000_000), "acme/f/cron-abc/1700000000000")
+	if plain.keyedID(id) != id {
+		t.Error("without a secret the id must stay as derived")
+	}
+	k := keyed.keyedID(id)
+	if k == id || k != keyed.keyedID(id) || k == other.keyedID(id) || !events.ValidInvocationID(k) || k[:12] != id[:12] {
+		t.Errorf("keyed id %q of %q", k, id)
+	}
+	name := plain.consumerName("acme", "f", "event-abc")
+	if name != streamConsumerName("acme", "f", "event-abc") {
+		t.Errorf("unkeyed name %q", name)
+	}
+	kn := keyed.consumerName("acme", "f", "event-abc")
+	if !strings.HasPrefix(kn, name+"_") || kn == other.consumerName("acme", "f", "event-abc") || kn != keyed.consumerName("acme", "f", "event-abc") {
+		t.Errorf("keyed name %q", kn)
+	}
+}
