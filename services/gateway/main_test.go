@@ -11,7 +11,7 @@ import (
 // TestTenantFlags: the flags' defaults are the service's, and 0 turns a
 // limit off (service.Unlimited) instead of meaning its default.
 func TestTenantFlags(t *testing.T) {
-	for _, v := range []string{"EVENTFLOW_TENANT_RATE", "EVENTFLOW_TENANT_BURST", "EVENTFLOW_TENANT_MAX_FUNCTIONS", "EVENTFLOW_TENANT_MAX_STREAMS"} {
+	for _, v := range []string{"EVENTFLOW_TENANT_RATE", "EVENTFLOW_TENANT_BURST", "EVENTFLOW_TENANT_MAX_FUNCTIONS", "EVENTFLOW_TENANT_MAX_STREAMS", "EVENTFLOW_TENANT_MAX_ROUTE_REQUESTS"} {
 		if _, ok := os.LookupEnv(v); ok {
 			t.Skipf("%s is set: the flags' defaults are not the service's", v)
 		}
@@ -20,11 +20,12 @@ func TestTenantFlags(t *testing.T) {
 		args []string
 		want service.TenantLimits
 	}{
-		{nil, service.TenantLimits{RequestsPerSecond: service.DefaultRequestsPerSecond, MaxFunctions: service.DefaultMaxFunctions, MaxStreams: service.DefaultMaxStreams}},
-		{[]string{"-tenant-rate", "500", "-tenant-burst", "50", "-tenant-max-functions", "7", "-tenant-max-streams", "3"},
-			service.TenantLimits{RequestsPerSecond: 500, Burst: 50, MaxFunctions: 7, MaxStreams: 3}},
-		{[]string{"-tenant-rate", "0", "-tenant-max-functions", "0", "-tenant-max-streams", "0"},
-			service.TenantLimits{RequestsPerSecond: service.Unlimited, MaxFunctions: service.Unlimited, MaxStreams: service.Unlimited}},
+		{nil, service.TenantLimits{RequestsPerSecond: service.DefaultRequestsPerSecond, MaxFunctions: service.DefaultMaxFunctions, MaxStreams: service.DefaultMaxStreams,
+			MaxRouteRequests: service.DefaultMaxRouteRequests}},
+		{[]string{"-tenant-rate", "500", "-tenant-burst", "50", "-tenant-max-functions", "7", "-tenant-max-streams", "3", "-tenant-max-route-requests", "9"},
+			service.TenantLimits{RequestsPerSecond: 500, Burst: 50, MaxFunctions: 7, MaxStreams: 3, MaxRouteRequests: 9}},
+		{[]string{"-tenant-rate", "0", "-tenant-max-functions", "0", "-tenant-max-streams", "0", "-tenant-max-route-requests", "0"},
+			service.TenantLimits{RequestsPerSecond: service.Unlimited, MaxFunctions: service.Unlimited, MaxStreams: service.Unlimited, MaxRouteRequests: service.Unlimited}},
 	} {
 		var f tenantFlags
 		fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
