@@ -141,9 +141,17 @@ func (s *Store) CountFunctions(ctx context.Context, tenant, name string) (n int,
 // one filtered watch instead of a round trip per key. opts are added to the
 // watch's (jetstream.MetaOnly: keys without values).
 func scan(ctx context.Context, kv jetstream.KeyValue, tenant string, fn func(name string, v []byte) error, opts ...jetstream.WatchOpt) error {
-	w, err := kv.WatchFiltered(ctx, []string{tenant + ".*"}, append([]jetstream.WatchOpt{jetstream.IgnoreDeletes()}, opts...)...)
+	return watchCurrent(ctx, kv, []string{tenant + ".*"}, func(key string, v []byte) error {
+		return fn(strings.TrimPrefix(key, tenant+"."), v)
+	}, opts...)
+}
+
+// watchCurrent calls fn for the current value of every key matching
+// filters, with one watch that ends once they are all delivered.
+func watchCurrent(ctx context.Context, kv jetstream.KeyValue, filters []string, fn func(key string, v []byte) error, opts ...jetstream.WatchOpt) error {
+	w, err := kv.WatchFiltered(ctx, filters, append([]jetstream.WatchOpt{jetstream.IgnoreDeletes()}, opts...)...)
 	if err != nil {
-		return fmt.Errorf("list %s: %w", kv.Bucket(), err)
+		return fmt.Errorf("read %s: %w", kv.Bucket(), err)
 	}
 	defer func() { _ = w.Stop() }()
 	for {
@@ -152,13 +160,12 @@ func scan(ctx context.Context, kv jetstream.KeyValue, tenant string, fn func(nam
 			return ctx.Err()
 		case e, ok := <-w.Updates():
 			if !ok {
-				return errors.New("list: watch closed")
+				return fmt.Errorf("read %s: watch closed", kv.Bucket())
 			}
 			if e == nil { // all current values delivered
 				return nil
 			}
-			name := strings.TrimPrefix(e.Key(), tenant+".")
-			if err := fn(name, e.Value()); err != nil {
+			if err := fn(e.Key(), e.Value()); err != nil {
 				return err
 			}
 		}

@@ -64,7 +64,7 @@ func (s *Store) FunctionsTriggerStates(ctx context.Context, tenant string, specs
 	out := map[string]map[string]function.TriggerStatus{}
 	for len(keys) > 0 {
 		n := min(len(keys), watchKeysMax)
-		if err := s.watchKeys(ctx, keys[:n], func(k string, v []byte) error {
+		if err := watchCurrent(ctx, s.b.Triggers, keys[:n], func(k string, v []byte) error {
 			r, ok := want[k]
 			if !ok {
 				return nil
@@ -84,30 +84,4 @@ func (s *Store) FunctionsTriggerStates(ctx context.Context, tenant string, specs
 		keys = keys[n:]
 	}
 	return out, nil
-}
-
-// watchKeys calls fn for the current value of each of keys that has one,
-// with one watch filtered on exactly those keys.
-func (s *Store) watchKeys(ctx context.Context, keys []string, fn func(key string, v []byte) error) error {
-	w, err := s.b.Triggers.WatchFiltered(ctx, keys, jetstream.IgnoreDeletes())
-	if err != nil {
-		return fmt.Errorf("read trigger states: %w", err)
-	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return errors.New("read trigger states: watch closed")
-			}
-			if e == nil { // all current values delivered
-				return nil
-			}
-			if err := fn(e.Key(), e.Value()); err != nil {
-				return err
-			}
-		}
-	}
 }
