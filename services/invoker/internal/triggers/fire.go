@@ -69,6 +69,9 @@ type Fire struct {
 	ID          string
 	Payload     []byte
 	ContentType string
+	// Request carries a nats message's own headers to an http-mode
+	// function (as a POST to "/" with them); nil for none.
+	Request *events.HTTPRequest
 	// At is when the fire happened (the tick, the message's or event's
 	// time); it is the invocation's acceptance time.
 	At time.Time
@@ -83,7 +86,7 @@ type Fire struct {
 func (f *Firer) Fire(ctx context.Context, fire Fire) (dup bool, err error) {
 	fire.ID = f.keyedID(fire.ID)
 	inv := events.Invocation{ID: fire.ID, Tenant: fire.Tenant, Function: fire.Function,
-		Payload: fire.Payload, ContentType: fire.ContentType, AcceptedAt: fire.At, Trigger: &fire.Ref}
+		Payload: fire.Payload, ContentType: fire.ContentType, AcceptedAt: fire.At, Trigger: &fire.Ref, Request: fire.Request}
 	ack, err := f.js.PublishMsg(ctx, inv.Msg())
 	if err != nil {
 		err = fmt.Errorf("queue the invocation: %w", err)

@@ -2,9 +2,11 @@ package triggers
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventflow/eventflow/pkg/events"
@@ -46,7 +48,8 @@ func (n *natsTrigger) config() (jetstream.ConsumerConfig, error) {
 // handle: the payload is the message's body, the content type its
 // Content-Type; the id is derived from where the message is stored (its
 // stream sequence and time), so every delivery of it is one invocation.
-// Other headers are not carried: an invocation has no free headers.
+// The producer's own headers go as the request headers of an http-mode
+// function (producerHeaders).
 func (n *natsTrigger) handle(msg jetstream.Msg, md *jetstream.MsgMetadata) (Fire, bool, error) {
 	seq := md.Sequence.Stream
 	rel := strings.TrimPrefix(msg.Subject(), events.TriggerSubject(n.tenant, ""))
@@ -61,7 +64,44 @@ func (n *natsTrigger) handle(msg jetstream.Msg, md *jetstream.MsgMetadata) (Fire
 		fire.ContentType = ct
 	}
 	fire.Payload = msg.Data()
+	if h := producerHeaders(msg.Headers()); len(h) > 0 {
+		fire.Request = &events.HTTPRequest{Method: http.MethodPost, Path: "/", Header: h}
+	}
 	return fire, false, nil
+}
+
+// producerHeaders are the message's headers an http-mode function gets
+// as request headers: the producer's own, not the bus's (Nats-*), not
+// EventFlow's (Eventflow-*), not Content-Type (carried as the content
+// type) nor what HTTP itself sets; names that are HTTP tokens and values
+// of one printable line only.
+func producerHeaders(h nats.Header) http.Header {
+	out := http.Header{}
+	for k, vs := range h {
+		name := http.CanonicalHeaderKey(k)
+		if skipProducerHeader(name) {
+			continue
+		}
+		for _, v := range vs {
+			if !strings.ContainsFunc(v, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
+				out[name] = append(out[name], v)
+			}
+		}
+	}
+	return out
+}
+
+func skipProducerHeader(name string) bool {
+	if strings.HasPrefix(name, "Nats-") || strings.HasPrefix(name, "Eventflow-") || strings.HasPrefix(name, "Proxy-") {
+		return true
+	}
+	switch name {
+	case "Content-Type", "Content-Length", "Host", "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "X-Invocation-Id":
+		return true
+	}
+	return name == "" || strings.ContainsFunc(name, func(r rune) bool {
+		return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r)
+	})
 }
 
 // maxRefText bounds a subject or event id carried in the trigger ref.

@@ -2,8 +2,10 @@ package triggers
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -96,7 +98,7 @@ func TestNATSTriggerFire(t *testing.T) {
 	md := &jetstream.MsgMetadata{Timestamp: now, Sequence: jetstream.SequencePair{Stream: 42}}
 	hdr := nats.Header{}
 	hdr.Set("Content-Type", "application/json")
-	hdr.Set("X-Other", "not carried")
+	hdr.Set("X-Other", "carried")
 	fire, skip, err := n.handle(streamFakeMsg{subject: "eventflow.in.acme.orders.eu.new", data: []byte("{}"), hdr: hdr}, md)
 	if skip || err != nil || fire.Ref.Subject != "orders.eu.new" || fire.Ref.Seq != 42 || fire.ContentType != "application/json" ||
 		string(fire.Payload) != "{}" || !fire.At.Equal(now) || !events.ValidInvocationID(fire.ID) {
@@ -172,5 +174,51 @@ func TestKeyedIDsAndNames(t *testing.T) {
 	kn := keyed.consumerName("acme", "f", "event-abc")
 	if !strings.HasPrefix(kn, name+"_") || kn == other.consumerName("acme", "f", "event-abc") || kn != keyed.consumerName("acme", "f", "event-abc") {
 		t.Errorf("keyed name %q", kn)
+	}
+}
+
+// TestNATSMessageHeadersReachTheInvocation: a producer's own headers go
+// with the invocation (as an http-mode function's request headers), the
+// bus's and EventFlow's do not, and they survive the invocation message.
+func TestNATSMessageHeadersReachTheInvocation(t *testing.T) {
+	_, _, js, _ := natstest.Provisioned(t)
+	ctx := context.Background()
+	m := nats.NewMsg(events.TriggerSubject("acme", "orders.new"))
+	m.Data = []byte(`{"order":42}`)
+	m.Header.Set("Content-Type", "application/json")
+	m.Header.Set("X-Order-Source", "shop")
+	m.Header.Add("X-Tag", "a")
+	m.Header.Add("X-Tag", "b")
+	m.Header.Set(nats.MsgIdHdr, "order-42")
+	m.Header.Set("Eventflow-Trigger", `{"type":"cron","key":"forged"}`)
+	if _, err := js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.CreateConsumer(ctx, events.StreamTriggers, jetstream.ConsumerConfig{FilterSubject: events.TriggerSubject("acme", ">")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := cons.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := msg.Metadata()
+	n := &natsTrigger{tenant: "acme", fn: "orders", key: "nats-abc", subject: "orders.>"}
+	fire, skip, err := n.handle(msg, md)
+	if err != nil || skip {
+		t.Fatalf("handle: %v %v", skip, err)
+	}
+	if fire.ContentType != "application/json" || fire.Request == nil || fire.Request.Method != "POST" || fire.Request.Path != "/" {
+		t.Fatalf("fire %+v", fire)
+	}
+	want := http.Header{"X-Order-Source": {"shop"}, "X-Tag": {"a", "b"}}
+	if fmt.Sprint(fire.Request.Header) != fmt.Sprint(want) {
+		t.Fatalf("headers %v, want %v", fire.Request.Header, want)
+	}
+	inv := events.Invocation{ID: events.NewInvocationID(), Tenant: "acme", Function: "orders", Payload: fire.Payload,
+		ContentType: fire.ContentType, Trigger: &fire.Ref, Request: fire.Request}
+	back, err := events.InvocationFromMsg(inv.Msg())
+	if err != nil || fmt.Sprint(back.Request.Header) != fmt.Sprint(want) || back.Trigger.Type != "nats" {
+		t.Fatalf("invocation message: %+v %v", back, err)
 	}
 }
