@@ -132,7 +132,7 @@ func UpdateInvocationFrom(ctx context.Context, kv jetstream.KeyValue, key string
 		if err == nil {
 			return next, nrev, nil
 		}
-		if !isRevisionMismatch(err) {
+		if !IsRevisionMismatch(err) {
 			return cur, rev, fmt.Errorf("write invocation record %s: %w", key, err)
 		}
 	}
@@ -156,9 +156,9 @@ func readInvocation(ctx context.Context, kv jetstream.KeyValue, key string) (Sto
 	return cur, e.Revision(), nil
 }
 
-// isRevisionMismatch reports a Create or Update that lost to another
+// IsRevisionMismatch reports a KV Create or Update that lost to another
 // writer.
-func isRevisionMismatch(err error) bool {
+func IsRevisionMismatch(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.Is(err, jetstream.ErrKeyExists) ||
 		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"golang.org/x/net/http/httpguts"
 )
 
 // Triggers (docs/TRIGGERS.md): a function's triggers make async
@@ -138,6 +139,9 @@ type HTTPRequest struct {
 	Header http.Header
 }
 
+// MaxHTTPPath bounds the path and query of a queued HTTP request.
+const MaxHTTPPath = 8192
+
 // HTTP request headers of an invocation queued by the /async-fn/ route.
 const (
 	HeaderHTTPMethod = "Eventflow-Http-Method"
@@ -163,21 +167,21 @@ func parseHTTPRequest(h nats.Header) (*HTTPRequest, error) {
 	if m == "" {
 		return nil, nil
 	}
-	if len(m) > 32 || !httpToken(m) {
+	if len(m) > 32 || !httpguts.ValidHeaderFieldName(m) {
 		return nil, fmt.Errorf("%s %q is not an HTTP method", HeaderHTTPMethod, m)
 	}
 	p := h.Get(HeaderHTTPPath)
-	if !strings.HasPrefix(p, "/") || len(p) > 8192 || strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if !strings.HasPrefix(p, "/") || len(p) > MaxHTTPPath || strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return nil, fmt.Errorf("%s %q is not an absolute path", HeaderHTTPPath, p)
 	}
 	r := &HTTPRequest{Method: m, Path: p, Header: http.Header{}}
 	for k, vs := range h {
-		if name, ok := strings.CutPrefix(k, HeaderHTTPPrefix); ok && httpToken(name) {
+		if name, ok := strings.CutPrefix(k, HeaderHTTPPrefix); ok && httpguts.ValidHeaderFieldName(name) {
 			// A value the invoker's HTTP client would refuse to send
 			// (control characters but tab) fails here, once, rather than
 			// at every attempt.
 			for _, v := range vs {
-				if strings.ContainsFunc(v, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
+				if !httpguts.ValidHeaderFieldValue(v) {
 					return nil, fmt.Errorf("%s%s has a control character", HeaderHTTPPrefix, name)
 				}
 			}
@@ -185,12 +189,4 @@ func parseHTTPRequest(h nats.Header) (*HTTPRequest, error) {
 		}
 	}
 	return r, nil
-}
-
-// httpToken reports whether s is an HTTP token (RFC 9110): a method or a
-// header name.
-func httpToken(s string) bool {
-	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
-		return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r)
-	})
 }

@@ -149,7 +149,10 @@ func View(rec Record, st *Status) Function {
 }
 
 // RoutePath is the gateway path of an http-mode function's route.
-func RoutePath(tenant, name string) string { return "/fn/" + tenant + "/" + name + "/" }
+func RoutePath(tenant, name string) string { return RoutePrefix + tenant + "/" + name + "/" }
+
+// RoutePrefix starts every function route's path on the gateway.
+const RoutePrefix = "/fn/"
 
 // ReplicaCount returns the desired replicas with the default applied.
 func (s Spec) ReplicaCount() int32 {

@@ -224,8 +224,9 @@ func (s Spec) TriggerStatuses(stored map[string]TriggerStatus, now time.Time) []
 	}
 	out := make([]TriggerStatus, 0, len(s.Triggers))
 	for _, t := range s.Triggers {
-		st := stored[t.Key()]
-		st.Key, st.Type = t.Key(), t.Type
+		k := t.Key()
+		st := stored[k]
+		st.Key, st.Type = k, t.Type
 		st.NextFires = t.NextFires(now, 3)
 		out = append(out, st)
 	}
@@ -256,10 +257,11 @@ func (s Spec) validateTriggers() error {
 		if err := t.validate(field); err != nil {
 			return err
 		}
-		if j, dup := seen[t.Key()]; dup {
+		k := t.Key()
+		if j, dup := seen[k]; dup {
 			return &FieldError{field, fmt.Sprintf("is the same trigger as triggers[%d]", j)}
 		}
-		seen[t.Key()] = i
+		seen[k] = i
 	}
 	return nil
 }

@@ -7,7 +7,11 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eventflow/eventflow/pkg/events"
@@ -77,6 +81,34 @@ type InvokeResult struct {
 	// HTTPStatus the function answered with (http mode).
 	HTTPStatus int
 	Duration   time.Duration
+}
+
+// HTTPTarget is what an http-mode invocation sends to an instance at host
+// (host:port): a POST to "/" with the payload's content type, or the
+// request an /async-fn/ route call queued (Request), with its own method,
+// path, query and headers; the invocation id goes in X-Invocation-Id
+// either way. A queued path that is not absolute is an error: no instance
+// would ever take it.
+func (req InvokeRequest) HTTPTarget(host string) (method string, u *url.URL, h http.Header, err error) {
+	method, path, ct := http.MethodPost, "/", req.ContentType
+	if r := req.Request; r != nil {
+		method, path, h = r.Method, r.Path, r.Header.Clone()
+	} else if ct == "" {
+		ct = "application/octet-stream"
+	}
+	if h == nil {
+		h = http.Header{}
+	}
+	u, err = url.ParseRequestURI(path)
+	if err != nil || !strings.HasPrefix(path, "/") {
+		return "", nil, nil, fmt.Errorf("request path %q is not an absolute path", path)
+	}
+	u.Scheme, u.Host = "http", host
+	if ct != "" {
+		h.Set("Content-Type", ct)
+	}
+	h.Set("X-Invocation-Id", req.ID)
+	return method, u, h, nil
 }
 
 // Invoker runs invocations. An error means the runtime could not run the

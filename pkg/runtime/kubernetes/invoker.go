@@ -8,9 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -274,34 +272,15 @@ func (iv *Invoker) invokeHTTP(ctx context.Context, tenant string, spec function.
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	method, path := http.MethodPost, "/"
-	if r := req.Request; r != nil {
-		// An /async-fn/ route call: the request as the caller made it.
-		method, path = r.Method, r.Path
+	method, u, h, err := req.HTTPTarget(net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(HTTPPort)))
+	if err != nil {
+		return runtime.InvokeResult{Error: err.Error(), Duration: time.Since(start)}, nil
 	}
-	u, err := url.ParseRequestURI(path)
-	if err != nil || !strings.HasPrefix(path, "/") {
-		return runtime.InvokeResult{Error: fmt.Sprintf("request path %q is not an absolute path", path), Duration: time.Since(start)}, nil
-	}
-	u.Scheme, u.Host = "http", net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(HTTPPort))
 	hreq, err := http.NewRequestWithContext(cctx, method, u.String(), bytes.NewReader(req.Payload))
 	if err != nil {
 		return runtime.InvokeResult{}, err
 	}
-	if req.Request != nil {
-		hreq.Header = req.Request.Header.Clone()
-		if hreq.Header == nil {
-			hreq.Header = http.Header{}
-		}
-	}
-	ct := req.ContentType
-	if ct == "" && req.Request == nil {
-		ct = "application/octet-stream"
-	}
-	if ct != "" {
-		hreq.Header.Set("Content-Type", ct)
-	}
-	hreq.Header.Set("X-Invocation-Id", req.ID)
+	hreq.Header = h
 	resp, err := iv.http.Do(hreq)
 	if err != nil {
 		if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/eventflow/eventflow/pkg/function"
@@ -102,20 +101,12 @@ func (r *Runtime) invokeHTTP(ctx context.Context, tenant string, spec function.S
 	}
 	if rq := req.Request; rq != nil {
 		// An /async-fn/ route call: the request as the caller made it.
-		u, err := routeURL(ep, rq.Path)
-		if err != nil {
+		// (A plain invocation keeps the prebuilt URL: no parsing per call.)
+		var err error
+		if hreq.Method, hreq.URL, hreq.Header, err = req.HTTPTarget(ep.addr); err != nil {
 			res.Error, res.Duration = err.Error(), time.Since(start)
 			return res, nil
 		}
-		hreq.Method, hreq.URL = rq.Method, u
-		hreq.Header = rq.Header.Clone()
-		if hreq.Header == nil {
-			hreq.Header = http.Header{}
-		}
-		if req.ContentType != "" {
-			hreq.Header.Set("Content-Type", req.ContentType)
-		}
-		hreq.Header.Set("X-Invocation-Id", req.ID)
 	}
 	if len(req.Payload) > 0 {
 		body := &requestBody{}
@@ -160,17 +151,6 @@ func (r *Runtime) invokeHTTP(ctx context.Context, tenant string, spec function.S
 		return res, fmt.Errorf("function %s/%s: instance %s: reading response: %w", tenant, spec.Name, ep.instance, err)
 	}
 	return runtime.HTTPResult(resp.StatusCode, body, resp.Header.Get("Content-Type"), time.Since(start)), nil
-}
-
-// routeURL is the instance's URL for a queued route request's path (with
-// its query), which must be absolute: it is relative to the function.
-func routeURL(ep *endpoint, path string) (*url.URL, error) {
-	u, err := url.ParseRequestURI(path)
-	if err != nil || !strings.HasPrefix(path, "/") {
-		return nil, fmt.Errorf("request path %q is not an absolute path", path)
-	}
-	u.Scheme, u.Host = "http", ep.addr
-	return u, nil
 }
 
 // readCapped reads at most limit bytes of the body, in one allocation when

@@ -49,7 +49,6 @@ type instance struct {
 }
 
 type instanceStatus struct {
-	ready      bool
 	running    bool
 	pid, port  int
 	crashes    int // bad exits in a row: never ready, or ran < stableRun
@@ -77,9 +76,7 @@ func (r *Runtime) newInstance(d *deployment, tenant string, index int) *instance
 func (in *instance) status() instanceStatus {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	st := in.st
-	st.ready = in.ep.Load() != nil
-	return st
+	return in.st
 }
 
 // stop asks the supervisor to stop the instance; it does not wait.

@@ -170,7 +170,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 			d.Log.Warn("lifecycle event not stored", "err", err)
 		}
 	})
-	iv.triggers = triggers.New(triggers.Deps{JS: d.JS, State: b.Triggers, Events: iv.events, Log: d.Log, Source: Source, Secret: cfg.CallbackSecret})
+	iv.triggers = triggers.New(triggers.Deps{JS: d.JS, State: b.Triggers, Invocations: b.Invocations, Events: iv.events, Log: d.Log, Source: Source, Secret: cfg.CallbackSecret})
 	onChange := func(ch catalog.Change) {
 		iv.queues.onChange(ch)
 		iv.triggers.OnChange(ch)

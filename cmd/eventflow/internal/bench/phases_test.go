@@ -545,29 +545,10 @@ func syncLatency(ctx context.Context, a *benchkit.Client, fn, directAddr string,
 	auth := "Bearer " + a.Token
 
 	call := func(c *http.Client, url string, withAuth bool) (time.Duration, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
-		if err != nil {
-			return 0, err
+		if !withAuth {
+			return timedEcho(ctx, c, url, "", payload)
 		}
-		req.Header.Set("Content-Type", "application/json")
-		if withAuth {
-			req.Header.Set("Authorization", auth)
-		}
-		t0 := time.Now()
-		resp, err := c.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		d := time.Since(t0)
-		if err != nil {
-			return 0, err
-		}
-		if resp.StatusCode != http.StatusOK || !bytes.Equal(body, payload) {
-			return 0, fmt.Errorf("HTTP %d %s", resp.StatusCode, benchkit.Truncate(string(body), 200))
-		}
-		return d, nil
+		return timedEcho(ctx, c, url, auth, payload)
 	}
 	sample := func(who string, err error) {
 		if len(res.samples) < 5 {
@@ -626,4 +607,33 @@ func warmUp(ctx context.Context, a *benchkit.Client, cw *completionWatcher, fn s
 		return fmt.Errorf("%s warm-up: %d of %d invocations completed in 60s", label, d, len(warm.ids))
 	}
 	return nil
+}
+
+// timedEcho POSTs payload to an echo function at url (with an
+// Authorization header when auth is not empty) and times the exchange;
+// an answer other than 200 with the payload echoed is an error.
+func timedEcho(ctx context.Context, c *http.Client, url, auth string, payload []byte) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	t0 := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	d := time.Since(t0)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, payload) {
+		return 0, fmt.Errorf("HTTP %d %s", resp.StatusCode, benchkit.Truncate(string(body), 200))
+	}
+	return d, nil
 }

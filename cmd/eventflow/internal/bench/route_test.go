@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -81,29 +80,11 @@ func runRoute(b *testing.B) (*routeReport, error) {
 	defer directC.CloseIdleConnections()
 	defer gwC.CloseIdleConnections()
 	call := func(c *http.Client, url string, withAuth bool) (time.Duration, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
-		if err != nil {
-			return 0, err
-		}
-		req.Header.Set("Content-Type", "application/json")
+		auth := ""
 		if withAuth {
-			req.Header.Set("Authorization", "Bearer "+a.Token)
+			auth = "Bearer " + a.Token
 		}
-		t0 := time.Now()
-		resp, err := c.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		d := time.Since(t0)
-		if err != nil {
-			return 0, err
-		}
-		if resp.StatusCode != http.StatusOK || !bytes.Equal(body, payload) {
-			return 0, fmt.Errorf("HTTP %d %s", resp.StatusCode, benchkit.Truncate(string(body), 200))
-		}
-		return d, nil
+		return timedEcho(ctx, c, url, auth, payload)
 	}
 	ways := []struct {
 		name string

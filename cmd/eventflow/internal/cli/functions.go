@@ -151,10 +151,6 @@ func (a *app) describeCmd() *cobra.Command {
 		Args:              args(cobra.ExactArgs(1)),
 		ValidArgsFunction: a.completeFunctions,
 		RunE: func(cmd *cobra.Command, names []string) error {
-			tgt, err := a.target()
-			if err != nil {
-				return err
-			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -172,7 +168,7 @@ func (a *app) describeCmd() *cobra.Command {
 			if err != nil && !errors.Is(err, client.ErrForbidden) {
 				return err
 			}
-			return describe(a.io.Out, tgt.URL, f, evs, page.Items, time.Now())
+			return describe(a.io.Out, c.DisplayURL(), f, evs, page.Items, time.Now())
 		},
 	}
 }

@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"log"
 	"log/slog"
 	"math"
 	"net/http"
@@ -96,6 +97,9 @@ type API struct {
 	tokens  auth.Verifier // Deps.Auth behind a cache of verified tokens
 	// routeTransport carries the HTTP route's requests to functions.
 	routeTransport *http.Transport
+	// routeErrorLog is the route proxy's log (a body copy that failed),
+	// at debug level: built once, not per request.
+	routeErrorLog *log.Logger
 	// routeRequests counts each tenant's route requests in flight.
 	routeRequests *streamLimiter
 }
@@ -126,6 +130,9 @@ func newAPI(cfg Config, d Deps) (*gin.Engine, *API) {
 	a := &API{Deps: d, cfg: cfg, streams: newStreamLimiter(cfg.MaxStreamsPerTenant), routeRequests: newStreamLimiter(cfg.MaxRouteRequestsPerTenant),
 		queued: newQueuedRecords(d.Store, d.Events, d.Log),
 		tokens: auth.NewCache(d.Auth, 0, 0), routeTransport: newRouteTransport()}
+	if d.Log != nil {
+		a.routeErrorLog = slog.NewLogLogger(d.Log.Handler(), slog.LevelDebug)
+	}
 	if cfg.TenantRate > 0 {
 		if cfg.TenantBurst < 1 {
 			cfg.TenantBurst = int(math.Ceil(cfg.TenantRate))

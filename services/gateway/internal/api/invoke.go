@@ -263,7 +263,7 @@ func (a *API) invokeAsync(c *gin.Context, tenant, name, id, callback string, pay
 			// exceed the bus's max_payload: no retry will change that.
 			a.Metrics.invocations.WithLabelValues("async", "too_large").Inc()
 			abort(c, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf(
-				"the invocation (a %d-byte body with %d bytes of headers) is larger than the message bus takes; nothing was stored; send a smaller body or fewer headers", len(msg.Data), msgHeaderBytes(msg)))
+				"the invocation (a %d-byte body with %d bytes of headers) is larger than the message bus takes; nothing was stored; send a smaller body or fewer headers", len(msg.Data), msg.Size()-len(msg.Subject)-len(msg.Reply)-len(msg.Data)))
 			return
 		}
 		a.Metrics.invocations.WithLabelValues("async", "unavailable").Inc()
@@ -297,17 +297,6 @@ func (a *API) invokeAsync(c *gin.Context, tenant, name, id, callback string, pay
 	// encoder ends with a newline), without a map and reflection on the
 	// hottest answer (an id is hex: nothing to escape).
 	c.Data(http.StatusAccepted, "application/json; charset=utf-8", []byte(`{"id":"`+id+`","location":"`+loc+`","status":"`+events.StatusQueued+`"}`+"\n"))
-}
-
-// msgHeaderBytes is about what msg's headers take on the wire.
-func msgHeaderBytes(msg *nats.Msg) int {
-	n := 0
-	for k, vs := range msg.Header {
-		for _, v := range vs {
-			n += len(k) + len(v) + 4
-		}
-	}
-	return n
 }
 
 func (a *API) getInvocation(c *gin.Context) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -34,7 +33,7 @@ import (
 
 // Route prefixes.
 const (
-	RoutePrefix      = "/fn/"
+	RoutePrefix      = function.RoutePrefix
 	AsyncRoutePrefix = "/async-fn/"
 )
 
@@ -279,11 +278,11 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, spec function.Spec, fwd 
 	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(timeout + a.cfg.WriteTimeout))
 	ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
 	defer cancel()
-	prefix := strings.TrimSuffix(RoutePrefix, "/") + "/" + tenant + "/" + spec.Name
+	prefix := strings.TrimSuffix(function.RoutePath(tenant, spec.Name), "/")
 	p := &httputil.ReverseProxy{
 		Transport:     a.routeTransport,
 		FlushInterval: -1,
-		ErrorLog:      slog.NewLogLogger(a.Log.Handler(), slog.LevelDebug),
+		ErrorLog:      a.routeErrorLog,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// Hop-by-hop headers and those listed in Connection are
 			// already gone (ReverseProxy removes them).
@@ -355,18 +354,14 @@ func (a *API) pickEndpoint(ctx context.Context, tenant, name string) (*url.URL, 
 	return a.Endpoints.Pick(ctx, tenant, name)
 }
 
-// maxQueuedPath bounds the path and query of a queued request, as the
-// invocation's Eventflow-Http-Path header is read (pkg/events).
-const maxQueuedPath = 8192
-
 // queueRoute queues the request (method, path and query, headers, body
 // up to the body limit) as an async invocation, answered as POST
 // …:invoke?async=true is (202, Idempotency-Key, X-Callback-Url).
 func (a *API) queueRoute(c *gin.Context, tenant string, spec function.Spec, fwd string, dropAuth bool) {
 	p := queuedPath(fwd, c.Request.URL.RawQuery)
-	if len(p) > maxQueuedPath {
+	if len(p) > events.MaxHTTPPath {
 		// The invoker would refuse the message (events.HTTPRequest).
-		abort(c, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("the path and query are %d bytes; a queued request's may have at most %d", len(p), maxQueuedPath))
+		abort(c, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("the path and query are %d bytes; a queued request's may have at most %d", len(p), events.MaxHTTPPath))
 		return
 	}
 	payload, err := readBody(c.Request.Body)

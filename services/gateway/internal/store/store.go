@@ -200,7 +200,7 @@ func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec) (
 		if err == nil {
 			return rec, true, nil
 		}
-		if !isCASConflict(err) {
+		if !events.IsRevisionMismatch(err) {
 			return rec, false, fmt.Errorf("write function %s/%s: %w", tenant, spec.Name, err)
 		}
 	}
@@ -249,7 +249,7 @@ func (s *Store) MarkDeleting(ctx context.Context, tenant, name string) (function
 		if _, err = s.b.Functions.Update(ctx, key, mustJSON(rec), rev); err == nil {
 			return rec, nil
 		}
-		if !isCASConflict(err) {
+		if !events.IsRevisionMismatch(err) {
 			return rec, fmt.Errorf("write function %s/%s: %w", tenant, name, err)
 		}
 	}
@@ -339,7 +339,7 @@ func QueuedMsg(r events.StoredInvocation) *nats.Msg {
 
 // IsRecordTaken reports whether a QueuedMsg was refused because the key
 // already has a record.
-func IsRecordTaken(err error) bool { return isCASConflict(err) }
+func IsRecordTaken(err error) bool { return events.IsRevisionMismatch(err) }
 
 // IdempotentID returns the id of the invocation an Idempotency-Key of the
 // function made; found is false if the key is new (or expired with the
@@ -389,12 +389,6 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, tenant, fn, key, id str
 		// It expired between the two steps: the key is new again.
 	}
 	return "", fmt.Errorf("%w: Idempotency-Key is being used concurrently; try again", ErrConflict)
-}
-
-func isCASConflict(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.Is(err, jetstream.ErrKeyExists) ||
-		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)
 }
 
 func mustJSON(v any) []byte {

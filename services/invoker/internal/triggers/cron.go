@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -71,18 +70,14 @@ type cronJob struct {
 	cancel          context.CancelFunc // nil until launched
 }
 
-func newCron(f *Firer) *cronRunner {
+func newCron(f *Firer, invocations jetstream.KeyValue) *cronRunner {
 	return &cronRunner{
 		clk: wallClock, log: f.log, fire: f.Fire, read: f.state.Read,
 		settle: func(ctx context.Context, tenant, fn, key string) {
 			f.state.flushKey(ctx, events.TriggerKey(tenant, fn, key))
 		},
 		invoked: func(ctx context.Context, tenant, fn, id string) (bool, error) {
-			kv, err := f.js.KeyValue(ctx, events.BucketInvocations)
-			if err != nil {
-				return false, fmt.Errorf("open %s: %w", events.BucketInvocations, err)
-			}
-			_, err = kv.Get(ctx, events.InvocationKey(tenant, fn, f.keyedID(id)))
+			_, err := invocations.Get(ctx, events.InvocationKey(tenant, fn, f.keyedID(id)))
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
 				return false, nil
 			}
@@ -116,7 +111,7 @@ func (c *cronRunner) onChange(ch catalog.Change) {
 		if _, ok := have[k]; ok {
 			continue
 		}
-		s, err := cronSchedule(tr)
+		s, err := tr.CronSchedule()
 		if err != nil { // validation refuses these; a record written around it is skipped
 			c.log.Warn("cron trigger not run", "tenant", ch.Tenant, "function", ch.Name, "trigger", k, "err", err)
 			continue

@@ -27,11 +27,6 @@ const (
 	maxRetryDelay = 2 * time.Second
 )
 
-// cronSchedule is the schedule a replica runs for a cron trigger: the
-// spec's, whose @every ticks are anchored (function.Trigger.CronSchedule),
-// so every replica agrees on them.
-func cronSchedule(t function.Trigger) (function.Schedule, error) { return t.CronSchedule() }
-
 // latestTick is the latest tick t of s with after < t <= now, if any. It
 // looks back over a span doubling from a minute, so a long outage costs a
 // few dozen Next calls, not one per tick missed.
@@ -81,12 +76,15 @@ func fireWindow(s function.Schedule, tick time.Time) time.Duration {
 }
 
 // retryDelay is the delay before try n+1 (n >= 1) of a tick.
-func retryDelay(n int) time.Duration {
-	d := firstRetry
-	for i := 1; i < n && d < maxRetryDelay; i++ {
+func retryDelay(n int) time.Duration { return doubling(firstRetry, maxRetryDelay, n) }
+
+// doubling is first, doubled for each n after the first, at most max.
+func doubling(first, max time.Duration, n int) time.Duration {
+	d := first
+	for i := 1; i < n && d < max; i++ {
 		d *= 2
 	}
-	return min(d, maxRetryDelay)
+	return min(d, max)
 }
 
 // tickID is the invocation id of a trigger's tick: every replica derives

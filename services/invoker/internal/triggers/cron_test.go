@@ -17,7 +17,7 @@ import (
 
 func mustSchedule(t *testing.T, tr function.Trigger) function.Schedule {
 	t.Helper()
-	s, err := cronSchedule(tr)
+	s, err := tr.CronSchedule()
 	if err != nil {
 		t.Fatal(err)
 	}

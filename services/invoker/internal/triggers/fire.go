@@ -36,7 +36,7 @@ type Firer struct {
 // replica has the secret, so they still agree. Without one (a test, a
 // platform with no callback secret) the id stays as derived.
 func (f *Firer) keyedID(id string) string {
-	if len(f.secret) == 0 || len(id) < 12 {
+	if len(f.secret) == 0 {
 		return id
 	}
 	return id[:12] + f.mac("invocation:" + id)[:20]
@@ -90,8 +90,7 @@ func (f *Firer) Fire(ctx context.Context, fire Fire) (dup bool, err error) {
 	ack, err := f.js.PublishMsg(ctx, inv.Msg())
 	if err != nil {
 		err = fmt.Errorf("queue the invocation: %w", err)
-		f.state.failed(fire, err)
-		f.emit(ctx, events.TypeTriggerFailed, fire, err)
+		f.Failed(ctx, fire, err)
 		return false, err
 	}
 	if ack.Duplicate {

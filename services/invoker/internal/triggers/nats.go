@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
@@ -83,7 +84,7 @@ func producerHeaders(h nats.Header) http.Header {
 			continue
 		}
 		for _, v := range vs {
-			if !strings.ContainsFunc(v, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
+			if httpguts.ValidHeaderFieldValue(v) {
 				out[name] = append(out[name], v)
 			}
 		}
@@ -99,9 +100,7 @@ func skipProducerHeader(name string) bool {
 	case "Content-Type", "Content-Length", "Host", "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "X-Invocation-Id":
 		return true
 	}
-	return name == "" || strings.ContainsFunc(name, func(r rune) bool {
-		return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r)
-	})
+	return !httpguts.ValidHeaderFieldName(name)
 }
 
 // maxRefText bounds a subject or event id carried in the trigger ref.

@@ -147,8 +147,7 @@ func (s *State) add(ctx context.Context, k string, d function.TriggerStatus) err
 		if err == nil {
 			return nil
 		}
-		var apiErr *jetstream.APIError
-		if !errors.Is(err, jetstream.ErrKeyExists) && !(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence) {
+		if !events.IsRevisionMismatch(err) {
 			return err
 		}
 	}

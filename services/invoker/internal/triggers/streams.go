@@ -112,9 +112,6 @@ func newStreams(f *Firer) *streamRunner {
 // function), the run goroutine acts on it, so a slow JetStream never holds
 // up the catalog's watch.
 func (s *streamRunner) onChange(ch catalog.Change) {
-	if !ch.Deleted && !ch.Record.Deleting && ch.Record.Spec.Name == "" {
-		return // a record that did not decode: keep what runs
-	}
 	s.mu.Lock()
 	s.changes[events.FunctionKey(ch.Tenant, ch.Name)] = ch
 	s.mu.Unlock()
@@ -401,11 +398,7 @@ func ackLogged(ctx context.Context, log *slog.Logger, msg jetstream.Msg) {
 
 // nakDelay: 500 ms doubling per delivery, at most 30 s.
 func nakDelay(delivered uint64) time.Duration {
-	d := 500 * time.Millisecond
-	for i := uint64(1); i < delivered && d < 30*time.Second; i++ {
-		d *= 2
-	}
-	return min(d, 30*time.Second)
+	return doubling(500*time.Millisecond, 30*time.Second, int(min(delivered, 64)))
 }
 
 // drainAll stops every consumer at shutdown: messages already pulled are

@@ -23,10 +23,13 @@ import (
 
 // Deps are what triggers need from the invoker.
 type Deps struct {
-	JS     jetstream.JetStream
-	State  jetstream.KeyValue // the triggers bucket
-	Events *bus.AsyncPublisher
-	Log    *slog.Logger
+	JS    jetstream.JetStream
+	State jetstream.KeyValue // the triggers bucket
+	// Invocations is the invocation records' bucket (a cron replica
+	// checks there whether an owed tick already ran).
+	Invocations jetstream.KeyValue
+	Events      *bus.AsyncPublisher
+	Log         *slog.Logger
 	// Source is the CloudEvents source of trigger events.
 	Source string
 	// Secret, the platform's (every invoker replica has the same), keys
@@ -61,11 +64,14 @@ type Triggers struct {
 func New(d Deps) *Triggers {
 	st := newState(d.State, d.Log)
 	f := &Firer{js: d.JS, events: d.Events, state: st, log: d.Log, source: d.Source, secret: d.Secret}
-	return &Triggers{firer: f, state: st, parts: []component{newCron(f), newStreams(f)}, seen: map[string]map[string]bool{}}
+	return &Triggers{firer: f, state: st, parts: []component{newCron(f, d.Invocations), newStreams(f)}, seen: map[string]map[string]bool{}}
 }
 
 // OnChange is the catalog cache's hook.
 func (t *Triggers) OnChange(ch catalog.Change) {
+	if !ch.Deleted && !ch.Record.Deleting && ch.Record.Spec.Name == "" {
+		return // a record that did not decode: every part keeps what runs
+	}
 	for _, p := range t.parts {
 		p.onChange(ch)
 	}
@@ -76,9 +82,6 @@ func (t *Triggers) OnChange(ch catalog.Change) {
 		// tries; deleting twice is harmless), off the catalog's goroutine.
 		t.forget(func(ctx context.Context) { t.state.forget(ctx, ch.Tenant, ch.Name) })
 		return
-	}
-	if !ch.Record.Deleting && ch.Record.Spec.Name == "" {
-		return // a record that did not decode: keep what was seen
 	}
 	now := map[string]bool{}
 	for _, tr := range ch.Record.Spec.Triggers {
