@@ -59,7 +59,7 @@ func ServicePermissions(service string) (Permissions, error) {
 	case Gateway:
 		p.read(events.StreamCommands, events.StreamInvocations, events.StreamDeadLetters, events.StreamEvents, events.StreamLogs)
 		p.readBucket(events.BucketFunctions, events.BucketStatus, events.BucketInvocations, events.BucketTriggers)
-		p.write(events.SubjectCommands, events.SubjectInvocations, events.SubjectEvents, events.SubjectSync)
+		p.write(events.SubjectCommands, events.SubjectInvocations, events.SubjectEvents, events.SubjectSync, events.SubjectScale)
 		p.writeBucket(events.BucketFunctions, events.BucketInvocations)
 		// Redrive removes a dead letter once it is queued again.
 		p.Publish = append(p.Publish, "$JS.API.STREAM.MSG.DELETE."+events.StreamDeadLetters)
@@ -70,11 +70,15 @@ func ServicePermissions(service string) (Permissions, error) {
 		p.write(events.SubjectCommands, events.SubjectEvents, events.SubjectLogs)
 		// It purges a function's spec once the function is gone.
 		p.writeBucket(events.BucketStatus, events.BucketFunctions)
+		// Its scaler hears load reports and reads the depth of functions'
+		// queues (consumer info only: it neither pulls nor acks there).
+		p.Subscribe = append(p.Subscribe, events.SubjectScale+".>")
+		p.Publish = append(p.Publish, "$JS.API.CONSUMER.INFO."+events.StreamInvocations+".*")
 	case Invoker:
 		// Triggers: messages of nats triggers, events of event triggers.
 		p.read(events.StreamInvocations, events.StreamDeadLetters, events.StreamCallbacks, events.StreamTriggers, events.StreamEvents)
 		p.readBucket(events.BucketFunctions, events.BucketStatus, events.BucketInvocations, events.BucketTriggers)
-		p.write(events.SubjectInvocations, events.SubjectDeadLetters, events.SubjectCallbacks, events.SubjectEvents, events.SubjectLogs)
+		p.write(events.SubjectInvocations, events.SubjectDeadLetters, events.SubjectCallbacks, events.SubjectEvents, events.SubjectLogs, events.SubjectScale)
 		p.writeBucket(events.BucketInvocations, events.BucketTriggers)
 		p.Subscribe = append(p.Subscribe, events.SubjectSync+".>")
 		p.Reply = true

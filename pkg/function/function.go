@@ -34,16 +34,21 @@ const (
 
 // Spec is what a user writes: the desired state of a function.
 type Spec struct {
-	Name       string            `json:"name"`
-	Image      string            `json:"image,omitempty"`
-	Command    []string          `json:"command,omitempty"`
-	Env        map[string]string `json:"env,omitempty"`
+	Name    string            `json:"name"`
+	Image   string            `json:"image,omitempty"`
+	Command []string          `json:"command,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	// Replicas is the older form of a fixed count: accepted and mapped to
+	// Scale {min: N, max: N}, never stored.
 	Replicas   *int32            `json:"replicas,omitempty"`
 	Invocation Invocation        `json:"invocation"`
 	Resources  *Resources        `json:"resources,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
-	// Autoscaling (http mode) lets the replica count follow CPU use
-	// between bounds; replicas is then only the starting point.
+	// Scale (http mode) is how many instances run: fixed, scaled to zero
+	// and back, or following load (scale.go).
+	Scale *Scale `json:"scale,omitempty"`
+	// Autoscaling is the older form of Scale with metric cpu: accepted and
+	// mapped, never stored.
 	Autoscaling *Autoscaling `json:"autoscaling,omitempty"`
 	// HTTP is the route of an http-mode function (/fn/<tenant>/<name>/).
 	HTTP *HTTP `json:"http,omitempty"`
@@ -82,8 +87,11 @@ type Resources struct {
 
 // Status is what EventFlow observed. Only the deployer writes it.
 type Status struct {
-	Phase              Phase     `json:"phase"`
+	Phase Phase `json:"phase"`
+	// ReadyReplicas are the instances ready to serve (0 when scaled to
+	// zero); Replicas the desired count (http mode).
 	ReadyReplicas      int32     `json:"readyReplicas"`
+	Replicas           int32     `json:"replicas"`
 	Message            string    `json:"message,omitempty"`
 	ObservedGeneration int64     `json:"observedGeneration"`
 	UpdatedAt          time.Time `json:"updatedAt,omitzero"`
@@ -94,6 +102,8 @@ type Status struct {
 	// instances (base URLs), for the gateway's route: stored by the
 	// deployer, never shown by the API.
 	Endpoints []string `json:"endpoints,omitempty"`
+	// LastScale is the scaler's last change of Replicas and why.
+	LastScale *ScaleDecision `json:"lastScale,omitempty"`
 	// Triggers is each trigger's state (set when the API answers from the
 	// invoker's trigger records, not stored here).
 	Triggers []TriggerStatus `json:"triggers,omitempty"`
@@ -154,13 +164,9 @@ func RoutePath(tenant, name string) string { return RoutePrefix + tenant + "/" +
 // RoutePrefix starts every function route's path on the gateway.
 const RoutePrefix = "/fn/"
 
-// ReplicaCount returns the desired replicas with the default applied.
-func (s Spec) ReplicaCount() int32 {
-	if s.Replicas == nil {
-		return DefaultReplicas
-	}
-	return *s.Replicas
-}
+// ReplicaCount is how many instances the function starts with: the
+// scale's initial count in http mode, 0 in job mode.
+func (s Spec) ReplicaCount() int32 { return s.ScaleSpec().Initial() }
 
 // Mode returns the invocation mode with the default applied.
 func (s Spec) Mode() string {
@@ -181,13 +187,10 @@ func (s Spec) Timeout() time.Duration {
 // WithDefaults returns the spec with every defaulted field filled in, so what
 // is stored and shown is explicit.
 func (s Spec) WithDefaults() Spec {
-	r := s.ReplicaCount()
-	s.Replicas = &r
-	if s.Autoscaling != nil && s.Autoscaling.TargetCPUUtilization == 0 {
-		a := *s.Autoscaling
-		a.TargetCPUUtilization = 80
-		s.Autoscaling = &a
-	}
+	// The older replicas and autoscaling are stored as the scale they
+	// map to: one source of truth for every reader.
+	s.Scale = s.ScaleSpec()
+	s.Replicas, s.Autoscaling = nil, nil
 	s.Invocation.Mode = s.Mode()
 	s.Invocation.Timeout = Duration(s.Timeout())
 	if s.Invocation.Mode == ModeHTTP {

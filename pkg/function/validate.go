@@ -124,6 +124,9 @@ func (s Spec) Validate() error {
 			return &FieldError{"autoscaling.targetCPUUtilization", "must be a percentage from 1 to 100"}
 		}
 	}
+	if err := s.validateScale(); err != nil {
+		return err
+	}
 	if s.Resources != nil {
 		for kind, m := range map[string]map[string]string{"requests": s.Resources.Requests, "limits": s.Resources.Limits} {
 			for res, q := range m {

@@ -32,7 +32,9 @@ type Ref struct {
 type Observed struct {
 	Phase         function.Phase // Deploying, Ready or Failed
 	ReadyReplicas int32
-	Message       string
+	// Replicas is the desired count the runtime is converging to.
+	Replicas int32
+	Message  string
 	// Endpoints are base URLs (http://host:port) where the ready
 	// instances of an http-mode function serve, for the gateway's route;
 	// one URL may stand for many (a Kubernetes Service).
@@ -54,6 +56,22 @@ type Deployments interface {
 	List(ctx context.Context) ([]Ref, error)
 	// Changes delivers a Ref whenever that function's runtime state changed.
 	Changes() <-chan Ref
+	// Scale sets how many instances of an applied http-mode function run
+	// (its scale.metric is not cpu: that count is left to Kubernetes'
+	// HorizontalPodAutoscaler). Apply never changes a count set by Scale;
+	// before the first Scale a function runs its scale's Initial count.
+	// Instances removed are drained first: taken out of the endpoints,
+	// then stopped once their requests have finished (or the function's
+	// timeout has passed).
+	Scale(ctx context.Context, tenant, name string, replicas int32) error
+}
+
+// ReadyWaiter is what an Invoker may also offer: WaitReady returns when
+// the function's instances may have changed (one became ready), or when
+// ctx ends (its error). Callers check again with Invoke; a runtime without
+// it is polled.
+type ReadyWaiter interface {
+	WaitReady(ctx context.Context, tenant, name string) error
 }
 
 // InvokeRequest is one run of a function.

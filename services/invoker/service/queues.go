@@ -30,10 +30,6 @@ import (
 // have their ack wait running.
 const pullBatch = 64
 
-// queueConsumer names a function's consumer: '_' cannot appear in tenant
-// or function names, so the name is unique.
-func queueConsumer(tenant, fn string) string { return "invoke_" + tenant + "_" + fn }
-
 type queue struct {
 	maxConc  int
 	cc       jetstream.ConsumeContext
@@ -94,7 +90,7 @@ func (q *queues) apply(ch catalog.Change) {
 	ctx, cancel := context.WithTimeout(q.runCtx, 30*time.Second)
 	defer cancel()
 	cons, err := q.iv.d.JS.CreateOrUpdateConsumer(ctx, events.StreamInvocations, jetstream.ConsumerConfig{
-		Durable:       queueConsumer(ch.Tenant, ch.Name),
+		Durable:       events.QueueConsumer(ch.Tenant, ch.Name),
 		Description:   "EventFlow invoker: async invocations of " + key,
 		FilterSubject: events.InvocationSubject(ch.Tenant, ch.Name),
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -174,7 +170,7 @@ func (q *queues) check(ctx context.Context) {
 	q.mu.Unlock()
 	for key, qu := range draining {
 		tenant, name, _ := cutKey(key)
-		cons, err := q.iv.d.JS.Consumer(ctx, events.StreamInvocations, queueConsumer(tenant, name))
+		cons, err := q.iv.d.JS.Consumer(ctx, events.StreamInvocations, events.QueueConsumer(tenant, name))
 		if err != nil {
 			continue
 		}
@@ -183,7 +179,7 @@ func (q *queues) check(ctx context.Context) {
 			continue
 		}
 		qu.cc.Stop()
-		if err := q.iv.d.JS.DeleteConsumer(ctx, events.StreamInvocations, queueConsumer(tenant, name)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if err := q.iv.d.JS.DeleteConsumer(ctx, events.StreamInvocations, events.QueueConsumer(tenant, name)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			continue
 		}
 		q.mu.Lock()

@@ -306,7 +306,7 @@ func TestFairnessAcrossFunctions(t *testing.T) {
 	for {
 		st, _ := f.js.Stream(ctx, events.StreamInvocations)
 		info, _ := st.Info(ctx)
-		c, err := f.js.Consumer(ctx, events.StreamInvocations, queueConsumer("t", "flood"))
+		c, err := f.js.Consumer(ctx, events.StreamInvocations, events.QueueConsumer("t", "flood"))
 		if err == nil {
 			if ci, err := c.Info(ctx); err == nil && ci.NumAckPending > 0 && info.State.Msgs > 4000 {
 				break

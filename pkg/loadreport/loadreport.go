@@ -1,0 +1,174 @@
+// Package loadreport counts the work a process (a gateway or an invoker
+// replica) does on each function's instances and reports it to the
+// deployer's scaler as events.Load messages: every interval while there is
+// work, once more when it ends, and at once when a request finds no ready
+// instance and is held (a wake).
+package loadreport
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/eventflow/eventflow/pkg/events"
+)
+
+// DefaultInterval is how often a function's load is reported while it has
+// work (and how often held requests repeat their wake).
+const DefaultInterval = time.Second
+
+// MaxFunctions bounds the functions tracked at once: past it, new
+// functions' work is run but not reported (the scaler then sees only the
+// others' load; the cap is far above what one process serves).
+const MaxFunctions = 10000
+
+type key struct{ tenant, fn string }
+
+type counts struct {
+	inFlight, held int
+	reported       bool // the last report sent was non-zero
+}
+
+// Reporter counts in-flight and held requests per function. Its methods
+// are safe for concurrent use; Run sends the periodic reports.
+type Reporter struct {
+	nc       *nats.Conn
+	source   string
+	interval time.Duration
+	log      *slog.Logger
+
+	mu sync.Mutex
+	fn map[key]*counts
+}
+
+// New makes a reporter publishing on nc as source (e.g. "gateway"; a random
+// suffix keeps replicas apart). interval 0 is DefaultInterval.
+func New(nc *nats.Conn, source string, interval time.Duration, log *slog.Logger) *Reporter {
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return &Reporter{nc: nc, source: source + "-" + hex.EncodeToString(b[:]), interval: interval, log: log, fn: map[key]*counts{}}
+}
+
+// Source is the name the reports carry.
+func (r *Reporter) Source() string { return r.source }
+
+// Interval is the report period.
+func (r *Reporter) Interval() time.Duration { return r.interval }
+
+// Begin counts one request running on the function's instances until the
+// returned func is called (once).
+func (r *Reporter) Begin(tenant, fn string) (end func()) {
+	return r.add(tenant, fn, 1, 0, false)
+}
+
+// Hold counts one request waiting for a ready instance of the function
+// and sends a wake at once; the returned func ends the hold. Callers that
+// keep waiting call Wake every Interval.
+func (r *Reporter) Hold(tenant, fn string) (release func()) {
+	return r.add(tenant, fn, 0, 1, true)
+}
+
+// Wake sends the function's current counts now.
+func (r *Reporter) Wake(tenant, fn string) {
+	r.mu.Lock()
+	c := r.fn[key{tenant, fn}]
+	var l events.Load
+	if c != nil {
+		l = events.Load{Source: r.source, InFlight: c.inFlight, Held: c.held}
+		c.reported = c.inFlight > 0 || c.held > 0
+	}
+	r.mu.Unlock()
+	if c != nil {
+		r.publish(tenant, fn, l)
+	}
+}
+
+func (r *Reporter) add(tenant, fn string, inFlight, held int, wake bool) func() {
+	k := key{tenant, fn}
+	r.mu.Lock()
+	c := r.fn[k]
+	if c == nil {
+		if len(r.fn) >= MaxFunctions {
+			r.mu.Unlock()
+			return func() {}
+		}
+		c = &counts{}
+		r.fn[k] = c
+	}
+	c.inFlight += inFlight
+	c.held += held
+	r.mu.Unlock()
+	if wake {
+		r.Wake(tenant, fn)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			c.inFlight -= inFlight
+			c.held -= held
+			r.mu.Unlock()
+		})
+	}
+}
+
+// Run sends the reports every interval until ctx ends: each function with
+// work, and once more each function whose work has ended (then forgotten).
+func (r *Reporter) Run(ctx context.Context) {
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.Flush()
+		}
+	}
+}
+
+// Flush sends one round of reports now.
+func (r *Reporter) Flush() {
+	type report struct {
+		k key
+		l events.Load
+	}
+	var out []report
+	r.mu.Lock()
+	for k, c := range r.fn {
+		busy := c.inFlight > 0 || c.held > 0
+		if busy || c.reported {
+			out = append(out, report{k, events.Load{Source: r.source, InFlight: c.inFlight, Held: c.held}})
+		}
+		c.reported = busy
+		if !busy {
+			delete(r.fn, k)
+		}
+	}
+	r.mu.Unlock()
+	for _, rp := range out {
+		r.publish(rp.k.tenant, rp.k.fn, rp.l)
+	}
+}
+
+func (r *Reporter) publish(tenant, fn string, l events.Load) {
+	if r.nc == nil {
+		return
+	}
+	// Core NATS, fire and forget: a lost report is repeated next interval,
+	// and a held request repeats its wake while it waits.
+	if err := r.nc.Publish(events.ScaleSubject(tenant, fn), l.Data()); err != nil {
+		r.log.Debug("load report not sent", "tenant", tenant, "function", fn, "err", err)
+	}
+}
