@@ -32,6 +32,8 @@ func run() error {
 	rtFlags.Register(flag.CommandLine)
 	workers := flag.Int("workers", svcboot.EnvInt("EVENTFLOW_DEPLOYER_WORKERS", 4), "concurrent reconciles [EVENTFLOW_DEPLOYER_WORKERS]")
 	resync := flag.Duration("resync", svcboot.EnvDuration("EVENTFLOW_RESYNC_INTERVAL", 0), "full resync period, default 30s [EVENTFLOW_RESYNC_INTERVAL]")
+	scaleInterval := flag.Duration("scale-interval", svcboot.EnvDuration("EVENTFLOW_SCALE_INTERVAL", 0), "how often the scaler evaluates every autoscaled function, default 1s (a request held while a function is cold wakes it at once) [EVENTFLOW_SCALE_INTERVAL]")
+	scaleTTL := flag.Duration("scale-report-ttl", svcboot.EnvDuration("EVENTFLOW_SCALE_REPORT_TTL", 0), "how long a gateway's or invoker's last load report counts, default 3s (keep it above their --scale-report-interval) [EVENTFLOW_SCALE_REPORT_TTL]")
 	flag.Parse()
 	if err := rtFlags.Validate(); err != nil {
 		return err
@@ -53,8 +55,9 @@ func run() error {
 	// On the process runtime the functions are this process's children:
 	// it publishes their log lines itself, the last ones before exiting.
 	defer runtimeboot.ShipLogs(ctx, svc, rtFlags, rt, closeRT)()
-	dp, err := service.New(ctx, service.Config{Workers: *workers, ResyncInterval: *resync}, service.Deps{
-		JS: svc.JS, Runtime: rt, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry,
+	dp, err := service.New(ctx, service.Config{Workers: *workers, ResyncInterval: *resync,
+		ScaleInterval: *scaleInterval, ScaleReportTTL: *scaleTTL}, service.Deps{
+		NC: svc.NC, JS: svc.JS, Runtime: rt, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry,
 	})
 	if err != nil {
 		return err

@@ -76,7 +76,7 @@ func TestHTTPLifecycle(t *testing.T) {
 	}
 
 	// Scale to 1: the second instance stops.
-	spec.Replicas = ptr(int32(1))
+	spec.Scale = &function.Scale{Min: 1, Max: 1}
 	apply(t, r, spec)
 	waitReady(t, r, "acme", "upper", 1)
 	waitPortClosed(t, insts[1].port)

@@ -32,6 +32,21 @@ type deployment struct {
 	// waits for them too.
 	retiring map[*instance]struct{}
 	rr       atomic.Uint32 // round-robin cursor for http invocations
+	// scaled is the count Scale set (scaledSet); before the first Scale,
+	// or with scale.metric cpu, the spec's own count.
+	scaled    int32
+	scaledSet bool
+}
+
+// desired is how many instances the function should run now.
+func (d *deployment) desired() int32 {
+	if d.failMsg != "" || d.spec.Mode() != function.ModeHTTP {
+		return 0
+	}
+	if d.scaledSet {
+		return d.scaled
+	}
+	return d.spec.ReplicaCount()
 }
 
 // specHash covers what a process sees (name, command, env), like a pod
@@ -104,21 +119,13 @@ func (r *Runtime) Apply(ctx context.Context, tenant string, spec function.Spec) 
 		}
 	}
 	d.spec, d.hash, d.path, d.failMsg = spec, hash, path, failMsg
-	want := 0
-	if failMsg == "" && spec.Mode() == function.ModeHTTP {
-		want = int(spec.ReplicaCount())
+	if sc := spec.ScaleSpec(); sc == nil || sc.Metric == function.MetricCPU {
+		// Not EventFlow's to scale here: CPU-based scaling is Kubernetes'
+		// HPA; this runtime runs min instances.
+		d.scaledSet = false
 	}
-	if len(d.instances) != want {
+	if r.converge(d) {
 		changed = true
-	}
-	for len(d.instances) > want {
-		d.retireLast()
-	}
-	for i := len(d.instances); i < want; i++ {
-		in := r.newInstance(d, tenant, i)
-		d.instances = append(d.instances, in)
-		r.wg.Add(1)
-		go in.supervise()
 	}
 	r.mu.Unlock()
 
@@ -131,14 +138,76 @@ func (r *Runtime) Apply(ctx context.Context, tenant string, spec function.Spec) 
 	return nil
 }
 
-// retireLast stops the highest-index instance without waiting for it.
+// converge starts or retires instances until the count is desired(), and
+// says whether it changed anything. r.mu must be held.
+func (r *Runtime) converge(d *deployment) bool {
+	want := int(d.desired())
+	changed := len(d.instances) != want
+	for len(d.instances) > want {
+		d.drainLast(r.cfg.DrainDelay)
+	}
+	for i := len(d.instances); i < want; i++ {
+		in := r.newInstance(d, d.ref.Tenant, i)
+		d.instances = append(d.instances, in)
+		r.wg.Add(1)
+		go in.supervise()
+	}
+	return changed
+}
+
+// Scale sets how many instances of the applied http-mode function run.
+// Instances removed are drained (drain.go): out of the endpoints at once,
+// stopped once their invocations have finished.
+func (r *Runtime) Scale(ctx context.Context, tenant, name string, replicas int32) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if replicas < 0 || replicas > function.MaxReplicas {
+		return fmt.Errorf("scale %s/%s: %d replicas is out of range (0 to %d)", tenant, name, replicas, function.MaxReplicas)
+	}
+	ref := runtime.Ref{Tenant: tenant, Name: name}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
+	d := r.fns[ref]
+	if d == nil {
+		r.mu.Unlock()
+		return fmt.Errorf("scale %s/%s: %w", tenant, name, ErrNotApplied)
+	}
+	if d.spec.Mode() != function.ModeHTTP {
+		r.mu.Unlock()
+		return fmt.Errorf("scale %s/%s: a job-mode function has no instances to scale", tenant, name)
+	}
+	changed := !d.scaledSet || d.scaled != replicas
+	d.scaled, d.scaledSet = replicas, true
+	if r.converge(d) {
+		changed = true
+	}
+	r.mu.Unlock()
+	if changed {
+		r.changes.notify(ref)
+	}
+	return nil
+}
+
+// retireLast stops the highest-index instance without waiting for it: a
+// replaced instance (its spec changed) stops at once, as a rolled pod.
 func (d *deployment) retireLast() {
+	in := d.detachLast()
+	in.stop()
+}
+
+// detachLast takes the highest-index instance out of the live ones into
+// retiring.
+func (d *deployment) detachLast() *instance {
 	n := len(d.instances) - 1
 	in := d.instances[n]
 	d.instances[n] = nil
 	d.instances = d.instances[:n]
 	d.retiring[in] = struct{}{}
-	in.stop()
+	return in
 }
 
 // stopAll detaches every instance and returns them, for Remove and Close.
@@ -213,7 +282,8 @@ func (r *Runtime) Observe(ctx context.Context, tenant, name string) (runtime.Obs
 			}
 		}
 	}
-	desired := d.spec.ReplicaCount()
+	desired := d.desired()
+	obs.Replicas = desired
 	switch {
 	case crashing != "":
 		obs.Phase, obs.Message = function.PhaseFailed, crashing

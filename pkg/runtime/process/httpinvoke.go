@@ -19,14 +19,15 @@ import (
 // endpoint is where a ready instance run serves; it is immutable and shared
 // by every invocation, so the hot path builds no URL.
 type endpoint struct {
+	in       *instance
 	instance string
 	addr     string // 127.0.0.1:port
 	url      *url.URL
 }
 
-func newEndpoint(instance string, port int) *endpoint {
+func newEndpoint(in *instance, port int) *endpoint {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	return &endpoint{instance: instance, addr: addr, url: &url.URL{Scheme: "http", Host: addr, Path: "/"}}
+	return &endpoint{in: in, instance: in.name, addr: addr, url: &url.URL{Scheme: "http", Host: addr, Path: "/"}}
 }
 
 // newTransport is shared by every http invocation: keep-alive to loopback
@@ -72,13 +73,22 @@ func (r *Runtime) pick(tenant, name string) *endpoint {
 func (r *Runtime) invokeHTTP(ctx context.Context, tenant string, spec function.Spec, req runtime.InvokeRequest) (runtime.InvokeResult, error) {
 	start := time.Now()
 	var res runtime.InvokeResult
-	ep := r.pick(tenant, spec.Name)
+	var ep *endpoint
+	// An instance drained between pick and acquire is skipped; a few
+	// tries, as each one only loses to a concurrent scale-down.
+	for range 4 {
+		if ep = r.pick(tenant, spec.Name); ep == nil || ep.acquire() {
+			break
+		}
+		ep = nil
+	}
 	if ep == nil {
 		if r.isClosed() {
 			return res, ErrClosed
 		}
 		return res, fmt.Errorf("function %s/%s: %w", tenant, spec.Name, runtime.ErrNoReadyInstance)
 	}
+	defer ep.release()
 	timeout := req.Timeout
 	if timeout <= 0 {
 		timeout = spec.Timeout()

@@ -15,8 +15,12 @@ const (
 	// stableRun is how long a run must last to count as healthy: it resets
 	// the restart backoff and the crash count.
 	stableRun = 10 * time.Second
-	// probeInterval is how often a starting instance's port is tried.
+	// probeInterval is how often a starting instance's port is tried at
+	// most: tries start probeFirst apart and double, so a server that
+	// listens within milliseconds (a cold start from zero) is found within
+	// milliseconds, and a slow one costs few dials.
 	probeInterval = 50 * time.Millisecond
+	probeFirst    = time.Millisecond
 )
 
 // instance is one supervised replica of an http function, restarted with
@@ -43,9 +47,14 @@ type instance struct {
 	// ep is where the instance serves while it is ready, else nil; the
 	// invoke path reads it without locks.
 	ep atomic.Pointer[endpoint]
+	// inflight counts invocations running on the instance (drain.go).
+	inflight atomic.Int64
 
 	mu sync.Mutex
 	st instanceStatus
+	// draining is set (under mu) once Scale removed the instance: it never
+	// becomes ready again.
+	draining bool
 }
 
 type instanceStatus struct {
@@ -165,10 +174,11 @@ func (in *instance) runOnce() (stopped bool) {
 	probeDone := make(chan struct{})
 	go func() {
 		defer close(probeDone)
-		if in.probe(p, newEndpoint(in.name, port)) {
+		if in.probe(p, newEndpoint(in, port)) {
 			becameReady.Store(true)
 			log.Info("instance ready", "pid", p.pid, "port", port)
 			in.r.changes.notify(in.ref)
+			in.r.readySignal()
 		}
 	}()
 
@@ -207,7 +217,8 @@ func (in *instance) exited(stopped, wasReady bool, started time.Time, how, lastS
 // probe tries the port until a TCP connect succeeds (then the instance is
 // ready) or the run ends.
 func (in *instance) probe(p *proc, ep *endpoint) bool {
-	t := time.NewTicker(probeInterval)
+	wait := probeFirst
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		if c, err := net.DialTimeout("tcp", ep.addr, 2*probeInterval); err == nil {
@@ -216,6 +227,11 @@ func (in *instance) probe(p *proc, ep *endpoint) bool {
 			case <-p.exited:
 				return false
 			default:
+			}
+			in.mu.Lock()
+			defer in.mu.Unlock()
+			if in.draining {
+				return false
 			}
 			in.ep.Store(ep)
 			return true
@@ -227,6 +243,8 @@ func (in *instance) probe(p *proc, ep *endpoint) bool {
 			return false
 		case <-t.C:
 		}
+		wait = min(wait*2, probeInterval)
+		t.Reset(wait)
 	}
 }
 

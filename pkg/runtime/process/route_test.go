@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
 	"github.com/eventflow/eventflow/pkg/runtime"
 )
 
@@ -53,7 +54,7 @@ func TestEndpointsFollowInstances(t *testing.T) {
 	})
 
 	// Scale down: one endpoint.
-	spec.Replicas = ptr(int32(1))
+	spec.Scale = &function.Scale{Min: 1, Max: 1}
 	apply(t, r, spec)
 	waitFor(t, r, "acme", "web", "one endpoint", func(o runtime.Observed, found bool) bool {
 		return found && len(o.Endpoints) == 1 && o.Endpoints[0] == want()[0]

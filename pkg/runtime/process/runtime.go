@@ -27,6 +27,7 @@ const (
 	DefaultLogBuffer         = 10000
 	DefaultLogFlushWait      = 5 * time.Second
 	DefaultStopGrace         = 5 * time.Second
+	DefaultDrainDelay        = time.Second
 	DefaultRestartBackoffMin = 100 * time.Millisecond
 	DefaultRestartBackoffMax = 10 * time.Second
 )
@@ -57,6 +58,11 @@ type Config struct {
 	LogFlushWait time.Duration
 	// StopGrace is how long a stopped instance has between SIGTERM and SIGKILL.
 	StopGrace time.Duration
+	// DrainDelay is how long an instance removed by Scale keeps running
+	// after it left the endpoints, for requests already on their way to
+	// it (the gateway's route learns of the change from the status); it
+	// is then stopped once its invocations have finished.
+	DrainDelay time.Duration
 	// RestartBackoffMin and RestartBackoffMax bound the delay before an exited
 	// instance is restarted; the delay doubles per restart.
 	RestartBackoffMin, RestartBackoffMax time.Duration
@@ -77,6 +83,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StopGrace <= 0 {
 		c.StopGrace = DefaultStopGrace
+	}
+	if c.DrainDelay <= 0 {
+		c.DrainDelay = DefaultDrainDelay
 	}
 	if c.RestartBackoffMin <= 0 {
 		c.RestartBackoffMin = DefaultRestartBackoffMin
@@ -115,6 +124,9 @@ type Runtime struct {
 	wg sync.WaitGroup
 
 	runSeq atomic.Uint64 // names job runs whose request has no ID
+
+	readyMu sync.Mutex
+	readyCh chan struct{} // closed when an instance becomes ready (readySignal)
 }
 
 var (
@@ -135,6 +147,7 @@ func New(cfg Config) *Runtime {
 		id:        newIdentity(cfg.User),
 		fns:       make(map[runtime.Ref]*deployment),
 		closing:   make(chan struct{}),
+		readyCh:   make(chan struct{}),
 	}
 	if r.id.separate() {
 		r.log.Info("functions run as their own user", "uid", r.id.UID, "gid", r.id.GID)
@@ -198,6 +211,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 		err = fmt.Errorf("process runtime: close: %w", ctx.Err())
 	}
 	r.changes.close()
+	r.readySignal()
 	r.transport.CloseIdleConnections()
 	return err
 }

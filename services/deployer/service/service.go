@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
@@ -22,16 +23,23 @@ import (
 	"github.com/eventflow/eventflow/pkg/runtime"
 	"github.com/eventflow/eventflow/pkg/telemetry"
 	"github.com/eventflow/eventflow/services/deployer/internal/reconcile"
+	"github.com/eventflow/eventflow/services/deployer/internal/scaler"
 )
 
 // Config of the deployer.
 type Config struct {
 	Workers        int           // concurrent reconciles (default 4)
 	ResyncInterval time.Duration // full resync period (default 30s)
+	// ScaleInterval and ScaleReportTTL tune the scaler of autoscaled
+	// functions (defaults 1s and 3s; see package scaler's Config).
+	ScaleInterval, ScaleReportTTL time.Duration
 }
 
 // Deps are what the deployer needs from its host.
 type Deps struct {
+	// NC carries load reports to the scaler; nil: no autoscaling (functions
+	// run their initial count).
+	NC         *nats.Conn
 	JS         jetstream.JetStream
 	Runtime    runtime.Deployments
 	Log        *slog.Logger
@@ -47,8 +55,9 @@ type Deployer struct {
 	rec     interface {
 		Reconcile(context.Context, runtime.Ref) error
 	} // a *reconcile.Reconciler; a fake in tests of the workers
-	queue *workQueue
-	m     metrics
+	queue  *workQueue
+	scaler *scaler.Scaler // nil without Deps.NC
+	m      metrics
 }
 
 type metrics struct {
@@ -70,11 +79,16 @@ func New(ctx context.Context, cfg Config, d Deps) (*Deployer, error) {
 	if err != nil {
 		return nil, err
 	}
-	dp := &Deployer{
-		cfg: cfg, d: d, buckets: b,
-		rec:   &reconcile.Reconciler{JS: d.JS, Buckets: b, Runtime: d.Runtime, Log: d.Log},
-		queue: newWorkQueue(nil),
+	dp := &Deployer{cfg: cfg, d: d, buckets: b, queue: newWorkQueue(nil)}
+	rec := &reconcile.Reconciler{JS: d.JS, Buckets: b, Runtime: d.Runtime, Log: d.Log, Metrics: reconcile.NewMetrics(d.Registerer)}
+	if d.NC != nil {
+		// A decision queues the function: its reconcile applies the count
+		// and records why, so the status has one writer.
+		dp.scaler = scaler.New(scaler.Config{Interval: cfg.ScaleInterval, ReportTTL: cfg.ScaleReportTTL}, scaler.Deps{NC: d.NC, JS: d.JS, Log: d.Log, Registerer: d.Registerer,
+			OnChange: func(ref runtime.Ref) { dp.queue.add(ref, trace.SpanContext{}) }})
+		rec.Scaler = dp.scaler
 	}
+	dp.rec = rec
 	dp.m = metrics{
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventflow_deployer_commands_total", Help: "Function commands consumed, by action.",
@@ -125,6 +139,15 @@ func (dp *Deployer) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); dp.watchRuntime(ctx) }()
 	go func() { defer wg.Done(); dp.resyncLoop(ctx) }()
+	if dp.scaler != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := dp.scaler.Run(ctx); err != nil {
+				dp.d.Log.Error("scaler stopped: autoscaled functions keep their count", "err", err)
+			}
+		}()
+	}
 	dp.d.Log.Info("deployer running", "workers", dp.cfg.Workers, "resync", dp.cfg.ResyncInterval.String())
 	<-ctx.Done()
 	cc.Drain()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -22,6 +23,7 @@ import (
 )
 
 type fixture struct {
+	nc *nats.Conn
 	js jetstream.JetStream
 	b  bus.Buckets
 	rt *process.Runtime
@@ -30,12 +32,16 @@ type fixture struct {
 // start runs a real JetStream server, provisions it and runs a deployer on
 // the real process runtime until the test ends.
 func start(t *testing.T, resync time.Duration) *fixture {
+	return startWith(t, Config{ResyncInterval: resync})
+}
+
+func startWith(t *testing.T, cfg Config) *fixture {
 	t.Helper()
-	_, _, js, b := natstest.Provisioned(t)
+	_, nc, js, b := natstest.Provisioned(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rt := process.New(process.Config{Logger: log})
-	dp, err := New(ctx, Config{ResyncInterval: resync}, Deps{JS: js, Runtime: rt, Log: log, Tracer: noop.NewTracerProvider().Tracer(""), Registerer: prometheus.NewRegistry()})
+	dp, err := New(ctx, cfg, Deps{NC: nc, JS: js, Runtime: rt, Log: log, Tracer: noop.NewTracerProvider().Tracer(""), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +54,7 @@ func start(t *testing.T, resync time.Duration) *fixture {
 		defer c()
 		_ = rt.Close(cctx)
 	})
-	return &fixture{js: js, b: b, rt: rt}
+	return &fixture{nc: nc, js: js, b: b, rt: rt}
 }
 
 func (f *fixture) putRecord(t *testing.T, rec function.Record) {

@@ -181,7 +181,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		return err
 	}
 	dp, err := deployer.New(ctx, deployer.Config{}, deployer.Deps{
-		JS: conn["deployer"].js, Runtime: rt.deployments, Log: log.With("service", "deployer"), Tracer: tp.Tracer("eventflow/deployer"), Registerer: reg,
+		NC: conn["deployer"].nc, JS: conn["deployer"].js, Runtime: rt.deployments, Log: log.With("service", "deployer"), Tracer: tp.Tracer("eventflow/deployer"), Registerer: reg,
 	})
 	if err != nil {
 		return err

@@ -33,6 +33,11 @@ type Reconciler struct {
 	Buckets bus.Buckets
 	Runtime runtime.Deployments
 	Log     *slog.Logger
+	// Scaler decides the count of autoscaled functions; nil runs them at
+	// their initial count.
+	Scaler Scaler
+	// Metrics, optional.
+	Metrics *Metrics
 
 	mu   sync.Mutex
 	last map[runtime.Ref]function.Status // what we last wrote, to skip no-op writes
@@ -71,17 +76,24 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 		_ = r.write(ctx, ref, prev, function.Status{Phase: function.PhaseFailed, Message: "apply: " + err.Error(), ObservedGeneration: rec.Generation})
 		return fmt.Errorf("apply %s/%s: %w", ref.Tenant, ref.Name, err)
 	}
+	if err := r.scale(ctx, ref, rec.Spec); err != nil {
+		return err
+	}
 	obs, found, err := r.Runtime.Observe(ctx, ref.Tenant, ref.Name)
 	if err != nil {
 		return fmt.Errorf("observe %s/%s: %w", ref.Tenant, ref.Name, err)
 	}
 	st := function.Status{Phase: function.PhaseDeploying, ObservedGeneration: rec.Generation}
 	if found {
-		st.Phase, st.ReadyReplicas, st.Message = obs.Phase, obs.ReadyReplicas, obs.Message
+		st.Phase, st.ReadyReplicas, st.Replicas, st.Message = obs.Phase, obs.ReadyReplicas, obs.Replicas, obs.Message
 		// Where the gateway's HTTP route sends requests (it links no
 		// runtime, so it learns them from the status bucket).
 		st.Endpoints = obs.Endpoints
 	}
+	if r.Scaler != nil {
+		st.LastScale = r.Scaler.Decision(ref)
+	}
+	r.Metrics.observe(ref, prev, st)
 	return r.write(ctx, ref, prev, st)
 }
 
@@ -105,6 +117,10 @@ func (r *Reconciler) remove(ctx context.Context, ref runtime.Ref, rec *function.
 	r.mu.Lock()
 	delete(r.last, ref)
 	r.mu.Unlock()
+	if r.Scaler != nil {
+		r.Scaler.Forget(ref)
+	}
+	r.Metrics.forget(ref)
 	if rec == nil {
 		return nil
 	}
@@ -148,9 +164,9 @@ func (r *Reconciler) remember(ref runtime.Ref, st function.Status) {
 // write stores st unless nothing changed, and publishes an event when the
 // phase (or generation) changed.
 func (r *Reconciler) write(ctx context.Context, ref runtime.Ref, prev *function.Status, st function.Status) error {
-	if prev != nil && prev.Phase == st.Phase && prev.ReadyReplicas == st.ReadyReplicas &&
+	if prev != nil && prev.Phase == st.Phase && prev.ReadyReplicas == st.ReadyReplicas && prev.Replicas == st.Replicas &&
 		prev.Message == st.Message && prev.ObservedGeneration == st.ObservedGeneration &&
-		slices.Equal(prev.Endpoints, st.Endpoints) {
+		slices.Equal(prev.Endpoints, st.Endpoints) && sameDecision(prev.LastScale, st.LastScale) {
 		return nil
 	}
 	st.UpdatedAt = time.Now().UTC()
@@ -159,6 +175,12 @@ func (r *Reconciler) write(ctx context.Context, ref runtime.Ref, prev *function.
 		return fmt.Errorf("write status: %w", err)
 	}
 	r.remember(ref, st)
+	if d := st.LastScale; d != nil && (prev == nil || !sameDecision(prev.LastScale, d)) {
+		r.Log.InfoContext(ctx, "function scaled", "tenant", ref.Tenant, "function", ref.Name, "from", d.From, "to", d.To, "reason", d.Reason)
+		if err := r.publishScaled(ctx, ref, *d); err != nil {
+			return err
+		}
+	}
 	if prev != nil && prev.Phase == st.Phase && prev.ObservedGeneration == st.ObservedGeneration {
 		return nil
 	}

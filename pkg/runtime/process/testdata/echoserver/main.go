@@ -31,6 +31,13 @@ func main() {
 			}
 			return
 		}
+		if bytes.Equal(body, []byte("slow")) {
+			// For drain tests: a request still running when the instance
+			// is scaled away (the server itself does not drain on SIGTERM).
+			time.Sleep(700 * time.Millisecond)
+			w.Write([]byte("SLOW"))
+			return
+		}
 		if bytes.Equal(body, []byte("fail")) {
 			http.Error(w, "function failed on purpose", http.StatusInternalServerError)
 			return

@@ -1,0 +1,99 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/eventflow/eventflow/pkg/runtime"
+)
+
+// ErrNotApplied is returned by Scale for a function that was never applied
+// (or was removed).
+var ErrNotApplied = errors.New("function is not applied")
+
+// drainPoll is how often a draining instance's in-flight count is read.
+const drainPoll = 5 * time.Millisecond
+
+// drainLast scales the deployment down by one instance, safely: the
+// highest-index instance leaves the endpoints at once (no new invocation
+// picks it, the gateway's route drops it with the next status), and is
+// stopped only after delay has passed (for route requests already sent
+// to it) and its invocations in flight have finished, or the function's
+// timeout has passed. r.mu must be held.
+func (d *deployment) drainLast(delay time.Duration) {
+	in := d.detachLast()
+	in.mu.Lock()
+	in.draining = true
+	in.ep.Store(nil)
+	in.mu.Unlock()
+	in.r.changes.notify(in.ref)
+	limit := delay + in.spec.Timeout()
+	go func() {
+		start := time.Now()
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-in.stopCh: // removed or closed meanwhile
+			return
+		case <-t.C:
+		}
+		tick := time.NewTicker(drainPoll)
+		defer tick.Stop()
+		for in.inflight.Load() > 0 && time.Since(start) < limit {
+			select {
+			case <-in.stopCh:
+				return
+			case <-tick.C:
+			}
+		}
+		in.stop()
+	}()
+}
+
+// acquire counts an invocation on the instance behind ep, unless the
+// instance stopped serving there meanwhile (drained or exited): then it
+// returns false and counts nothing. Counting first and checking after
+// means a drain (which clears ep, then reads the count) either sees this
+// invocation or makes it pick again.
+func (ep *endpoint) acquire() bool {
+	ep.in.inflight.Add(1)
+	if ep.in.ep.Load() != ep {
+		ep.in.inflight.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (ep *endpoint) release() { ep.in.inflight.Add(-1) }
+
+// readySignal wakes WaitReady callers whenever an instance becomes ready
+// (or a function goes away): a channel closed and replaced per change.
+func (r *Runtime) readySignal() {
+	r.readyMu.Lock()
+	close(r.readyCh)
+	r.readyCh = make(chan struct{})
+	r.readyMu.Unlock()
+}
+
+// WaitReady returns at once when the function has a ready instance, else
+// when one of the runtime's instances becomes ready, or ctx ends.
+func (r *Runtime) WaitReady(ctx context.Context, tenant, name string) error {
+	r.readyMu.Lock()
+	ch := r.readyCh
+	r.readyMu.Unlock()
+	if r.pick(tenant, name) != nil {
+		return nil
+	}
+	if r.isClosed() {
+		return ErrClosed
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+var _ runtime.ReadyWaiter = (*Runtime)(nil)
