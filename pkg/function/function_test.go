@@ -38,6 +38,17 @@ func TestValidate(t *testing.T) {
 		{"autoscaling max below min", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: ModeHTTP}, Autoscaling: &Autoscaling{MinReplicas: 3, MaxReplicas: 2}}, "autoscaling.maxReplicas"},
 		{"autoscaling min 0", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: ModeHTTP}, Autoscaling: &Autoscaling{MaxReplicas: 2}}, "autoscaling.minReplicas"},
 		{"bad label", Spec{Name: "a", Command: []string{"x"}, Labels: map[string]string{"a b": "c"}}, "labels"},
+		{"scale in job mode", Spec{Name: "a", Command: []string{"x"}, Scale: &Scale{Max: 2}}, "scale"},
+		{"scale and replicas", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: ModeHTTP}, Replicas: ptr[int32](1), Scale: &Scale{Max: 2}}, "scale"},
+		{"scale and autoscaling", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: ModeHTTP}, Autoscaling: &Autoscaling{MinReplicas: 1, MaxReplicas: 2}, Scale: &Scale{Max: 2}}, "scale"},
+		{"scale min negative", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: ModeHTTP}, Scale: &Scale{Min: -1, Max: 2}}, "scale.min"},
+		{"scale max below min", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: ModeHTTP}, Scale: &Scale{Min: 3, Max: 2}}, "scale.max"},
+		{"scale max too high", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: ModeHTTP}, Scale: &Scale{Max: 101}}, "scale.max"},
+		{"scale bad metric", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: ModeHTTP}, Scale: &Scale{Max: 2, Metric: "rps"}}, "scale.metric"},
+		{"scale negative target", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: ModeHTTP}, Scale: &Scale{Max: 2, Target: -1}}, "scale.target"},
+		{"scale cpu from zero", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: ModeHTTP}, Scale: &Scale{Max: 2, Metric: MetricCPU}}, "scale.min"},
+		{"scale cpu over 100%", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: ModeHTTP}, Scale: &Scale{Min: 1, Max: 2, Metric: MetricCPU, Target: 150}}, "scale.target"},
+		{"scale idleAfter too short", Spec{Name: "a", Command: []string{"x"}, Invocation: Invocation{Mode: ModeHTTP}, Scale: &Scale{Max: 2, IdleAfter: Duration(time.Millisecond)}}, "scale.idleAfter"},
 	} {
 		err := tc.spec.Validate()
 		var fe *FieldError
@@ -52,12 +63,39 @@ func TestValidate(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	s := Spec{Name: "a", Command: []string{"x"}}.WithDefaults()
-	if *s.Replicas != 1 || s.Invocation.Mode != ModeJob || time.Duration(s.Invocation.Timeout) != 30*time.Second {
+	if s.Replicas != nil || s.Scale != nil || s.Invocation.Mode != ModeJob || time.Duration(s.Invocation.Timeout) != 30*time.Second {
 		t.Fatalf("defaults: %+v", s)
 	}
-	z := Spec{Name: "a", Replicas: ptr[int32](0)}.WithDefaults()
-	if *z.Replicas != 0 {
-		t.Fatal("explicit 0 replicas must stay 0")
+	http := Invocation{Mode: ModeHTTP}
+	want := func(name string, got *Scale, w Scale) {
+		t.Helper()
+		if got == nil || *got != w {
+			t.Fatalf("%s: scale %+v, want %+v", name, got, w)
+		}
+	}
+	idle := Duration(DefaultIdleAfter)
+	d := Spec{Name: "a", Invocation: http}.WithDefaults()
+	want("default", d.Scale, Scale{Min: 1, Max: 1, Target: DefaultScaleTarget, Metric: MetricConcurrency, IdleAfter: idle})
+	z := Spec{Name: "a", Replicas: ptr[int32](0), Invocation: http}.WithDefaults()
+	want("replicas 0", z.Scale, Scale{Min: 0, Max: 0, Target: DefaultScaleTarget, Metric: MetricConcurrency, IdleAfter: idle})
+	if z.Replicas != nil || z.ReplicaCount() != 0 {
+		t.Fatalf("replicas 0 is mapped, not stored: %+v", z)
+	}
+	a := Spec{Name: "a", Invocation: http, Autoscaling: &Autoscaling{MinReplicas: 2, MaxReplicas: 5}}.WithDefaults()
+	want("autoscaling", a.Scale, Scale{Min: 2, Max: 5, Target: DefaultCPUTarget, Metric: MetricCPU, IdleAfter: idle})
+	if a.Autoscaling != nil || a.Scale.Autoscaled() || a.ReplicaCount() != 2 {
+		t.Fatalf("autoscaling maps to metric cpu, left to the HPA: %+v", a)
+	}
+	sz := Spec{Name: "a", Command: []string{"x"}, Invocation: http, Scale: &Scale{Max: 4, Metric: MetricQueue}}.WithDefaults()
+	want("scale to zero", sz.Scale, Scale{Min: 0, Max: 4, Target: DefaultScaleTarget, Metric: MetricQueue, IdleAfter: idle})
+	if !sz.Scale.Autoscaled() || sz.ReplicaCount() != 1 {
+		t.Fatalf("min 0 starts with one instance and is autoscaled: %+v", sz.Scale)
+	}
+	if fixed := (&Scale{Min: 3, Max: 3}); fixed.Autoscaled() || fixed.Initial() != 3 || fixed.Clamp(7) != 3 {
+		t.Fatal("min == max is a fixed count")
+	}
+	if err := sz.Validate(); err != nil {
+		t.Fatalf("defaults must validate: %v", err)
 	}
 }
 

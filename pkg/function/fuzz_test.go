@@ -54,6 +54,12 @@ func FuzzSpec(f *testing.F) {
 		`{"name":"t","command":["x"],"triggers":[{"type":"event","filter":null}]}`,
 		`{"name":"t","command":["x"],"triggers":[{}]}`,
 		`{"name":"t","command":["x"],"triggers":null}`,
+		// Scaling.
+		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"scale":{"min":0,"max":4,"target":10,"metric":"queue","idleAfter":"30s"}}`,
+		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"scale":{"min":2,"max":8,"metric":"cpu","target":70}}`,
+		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"scale":{"max":1},"replicas":1}`,
+		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"scale":{"min":0,"max":0}}`,
+		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"scale":{"min":0,"max":3,"idleAfter":0.5}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -80,6 +86,19 @@ func FuzzSpec(f *testing.F) {
 		}
 		if r := s.ReplicaCount(); r < 0 || r > MaxReplicas {
 			t.Fatalf("%s: %d replicas", data, r)
+		}
+		if sc := d.ScaleSpec(); sc != nil {
+			if sc.Min < 0 || sc.Max < sc.Min || sc.Max > MaxReplicas || sc.Target < 1 || sc.IdleAfter <= 0 {
+				t.Fatalf("%s: scale %+v out of its bounds", data, sc)
+			}
+			if i := sc.Initial(); i < sc.Min || i > sc.Max {
+				t.Fatalf("%s: initial %d outside [%d, %d]", data, i, sc.Min, sc.Max)
+			}
+			if d.Replicas != nil || d.Autoscaling != nil {
+				t.Fatalf("%s: older fields stored beside scale", data)
+			}
+		} else if d.Mode() == ModeHTTP {
+			t.Fatalf("%s: an http function without a scale", data)
 		}
 		p := s.Retry()
 		if p.MaxAttempts < 1 || p.MaxAttempts > MaxAttemptsLimit {

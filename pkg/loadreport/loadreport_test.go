@@ -1,0 +1,87 @@
+package loadreport
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
+)
+
+// TestReports: a hold is reported at once (the wake); a round reports
+// every function with work and, once more, one whose work ended; then it
+// is forgotten and no longer reported.
+func TestReports(t *testing.T) {
+	srv := natstest.Start(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync(events.SubjectScale + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+	next := func() (string, events.Load) {
+		t.Helper()
+		m, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatal("no report:", err)
+		}
+		l, err := events.ParseLoad(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Subject, l
+	}
+	none := func() {
+		t.Helper()
+		_ = nc.Flush()
+		if m, err := sub.NextMsg(100 * time.Millisecond); err == nil {
+			t.Fatalf("unexpected report on %s: %s", m.Subject, m.Data)
+		}
+	}
+
+	r := New(nc, "gateway", time.Hour, nil)
+	release := r.Hold("acme", "web")
+	if subj, l := next(); subj != events.ScaleSubject("acme", "web") || l.Held != 1 || l.InFlight != 0 || l.Source != r.Source() {
+		t.Fatalf("wake: %s %+v", subj, l)
+	}
+	end := r.Begin("acme", "web")
+	release()
+	release() // once only
+	end2 := r.Begin("acme", "api")
+	r.Flush()
+	got := map[string]events.Load{}
+	for range 2 {
+		subj, l := next()
+		got[subj] = l
+	}
+	if l := got[events.ScaleSubject("acme", "web")]; l.InFlight != 1 || l.Held != 0 {
+		t.Fatalf("web: %+v", l)
+	}
+	if l := got[events.ScaleSubject("acme", "api")]; l.InFlight != 1 {
+		t.Fatalf("api: %+v", l)
+	}
+	none()
+	end()
+	end2()
+	r.Flush() // the last report of each: zero
+	for range 2 {
+		if _, l := next(); l.InFlight != 0 || l.Held != 0 {
+			t.Fatalf("final report %+v", l)
+		}
+	}
+	none()
+	r.Flush() // both forgotten: nothing more
+	none()
+	r.mu.Lock()
+	n := len(r.fn)
+	r.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d functions still tracked", n)
+	}
+}
