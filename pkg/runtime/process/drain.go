@@ -20,7 +20,11 @@ const drainPoll = 5 * time.Millisecond
 // picks it, the gateway's route drops it with the next status), and is
 // stopped only after delay has passed (for route requests already sent
 // to it) and its invocations in flight have finished, or the function's
-// timeout has passed. r.mu must be held.
+// timeout has passed. Requests the gateway's route proxies to it do not
+// pass through here: the drain also waits until no connection to its port
+// is open (openConns), which the gateway's closing of idle connections to
+// a removed endpoint makes mean "no request in flight". r.mu must be
+// held.
 func (d *deployment) drainLast(delay time.Duration) {
 	in := d.detachLast()
 	in.mu.Lock()
@@ -40,7 +44,18 @@ func (d *deployment) drainLast(delay time.Duration) {
 		}
 		tick := time.NewTicker(drainPoll)
 		defer tick.Stop()
-		for in.inflight.Load() > 0 && time.Since(start) < limit {
+		// Our own idle keep-alive connections to it would look like
+		// requests in flight.
+		in.r.transport.CloseIdleConnections()
+		port := in.status().port
+		busy := func() bool {
+			if in.inflight.Load() > 0 {
+				return true
+			}
+			n, _ := openConns(port)
+			return port != 0 && n > 0
+		}
+		for busy() && time.Since(start) < limit {
 			select {
 			case <-in.stopCh:
 				return

@@ -3,11 +3,15 @@ package process
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/eventflow/eventflow/pkg/function"
 	"github.com/eventflow/eventflow/pkg/runtime"
+	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 func scaledSpec(name string, min, max int32) function.Spec {
@@ -119,4 +123,46 @@ func TestScaleDownDrains(t *testing.T) {
 	waitFor(t, r, "acme", "drain", "zero instances", func(o runtime.Observed, found bool) bool {
 		return found && o.Replicas == 0 && o.ReadyReplicas == 0 && o.Phase == function.PhaseReady
 	})
+}
+
+// TestScaleDownDrainsRouteRequests: a request sent straight to the
+// instance's endpoint (as the gateway's route proxies it, not through
+// this runtime) and still running when Scale removes the instance
+// finishes too: the drain waits for the connection.
+func TestScaleDownDrainsRouteRequests(t *testing.T) {
+	r := New(Config{StopGrace: 2 * time.Second, DrainDelay: 50 * time.Millisecond})
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	ctx := context.Background()
+	apply(t, r, scaledSpec("route", 0, 2))
+	obs := waitReady(t, r, "acme", "route", 1)
+	port := instances(r, "acme", "route")[0].port
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	type result struct {
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := client.Post(obs.Endpoints[0]+"/", "text/plain", strings.NewReader("slow"))
+		if err != nil {
+			done <- result{"", err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- result{string(b), err}
+	}()
+	testkit.WaitFor(t, 5*time.Second, "the request open on the instance", func() bool { n, _ := openConns(port); return n > 0 })
+	if err := r.Scale(ctx, "acme", "route", 0); err != nil {
+		t.Fatal(err)
+	}
+	got := <-done
+	if got.err != nil || got.body != "SLOW" {
+		t.Fatalf("the route request in flight during scale-down: %q %v", got.body, got.err)
+	}
+	// The gateway closes idle connections to an endpoint that left.
+	tr.CloseIdleConnections()
+	waitPortClosed(t, port)
 }
