@@ -49,6 +49,10 @@ type Function struct {
 	Spec function.Spec
 	File string
 	Line int // of its metadata.name, or of the document's start
+	// Warnings are what the file had better change though it is valid:
+	// the older replicas and autoscaling, which the API maps to scale.
+	// Their Err is nil.
+	Warnings []*Error
 }
 
 // Error is one problem of a file. Err is function.ErrInvalid (or a
@@ -370,7 +374,41 @@ func (p *parser) document(root *yaml.Node) {
 		return
 	}
 	p.names[spec.Name] = line
-	p.funcs = append(p.funcs, Function{Spec: spec, File: p.file, Line: line})
+	p.funcs = append(p.funcs, Function{Spec: spec, File: p.file, Line: line, Warnings: p.deprecated(spec)})
+}
+
+// deprecated warns of the older fields replicas and autoscaling, saying
+// which scale they stand for.
+func (p *parser) deprecated(s function.Spec) []*Error {
+	var ws []*Error
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"replicas", s.Replicas != nil}, {"autoscaling", s.Autoscaling != nil}} {
+		if !f.set {
+			continue
+		}
+		path := "spec." + f.name
+		at := p.keyPos[path]
+		msg := "is deprecated, mapped to scale"
+		switch sc := s.ScaleSpec(); {
+		case f.name == "replicas" && s.Autoscaling != nil:
+			msg = "is deprecated, and ignored as autoscaling is given too: remove it"
+		case sc != nil:
+			msg += ": write " + scaleYAML(sc, f.name == "autoscaling")
+		}
+		ws = append(ws, &Error{File: p.file, Line: at.line, Column: at.col, Field: path, Msg: msg})
+	}
+	return ws
+}
+
+// scaleYAML writes sc as a function file's flow mapping, the target and
+// metric only when they matter.
+func scaleYAML(sc *function.Scale, cpu bool) string {
+	if !cpu {
+		return fmt.Sprintf("scale: {min: %d, max: %d}", sc.Min, sc.Max)
+	}
+	return fmt.Sprintf("scale: {min: %d, max: %d, target: %d, metric: %s}", sc.Min, sc.Max, sc.Target, sc.Metric)
 }
 
 // nearest returns the position of path, or of its nearest ancestor there is.
@@ -463,6 +501,15 @@ func (p *parser) locate(s function.Spec, fe *function.FieldError) (string, posit
 				return path, p.nearest(path), e
 			}
 		}
+	case fe.Field == "scale" && s.Mode() == function.ModeHTTP && (s.Replicas != nil || s.Autoscaling != nil):
+		// Both the scale and the older form it replaces: name the older
+		// one, which is what to remove.
+		older := "replicas"
+		if s.Replicas == nil {
+			older = "autoscaling"
+		}
+		path := "spec." + older
+		return path, p.keyPos[path], &function.FieldError{Field: older, Reason: "give scale or the older " + older + ", not both: remove " + older + " (scale replaces it)"}
 	}
 	path := docPath(fe.Field)
 	return path, p.nearest(path), fe

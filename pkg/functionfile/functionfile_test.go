@@ -122,6 +122,21 @@ spec:
 			lines: []int{3},
 		},
 		{
+			name: "scale",
+			in: head + "metadata: {name: web}\nspec:\n  command: [serve]\n  invocation: {mode: http}\n" +
+				"  scale: {min: 0, max: 4, target: 25, metric: queue, idleAfter: 1m30s}\n---\n" +
+				head + "metadata: {name: fixed}\nspec:\n  command: [serve]\n  invocation: {mode: http}\n  scale:\n    min: 3\n    max: 3\n---\n" +
+				head + "metadata: {name: cpu}\nspec:\n  command: [serve]\n  invocation: {mode: http}\n  scale: {min: 1, max: 10, target: 70, metric: cpu, idleAfter: 45}\n",
+			specs: []function.Spec{
+				{Name: "web", Command: []string{"serve"}, Invocation: function.Invocation{Mode: "http"},
+					Scale: &function.Scale{Min: 0, Max: 4, Target: 25, Metric: "queue", IdleAfter: function.Duration(90 * time.Second)}},
+				{Name: "fixed", Command: []string{"serve"}, Invocation: function.Invocation{Mode: "http"}, Scale: &function.Scale{Min: 3, Max: 3}},
+				{Name: "cpu", Command: []string{"serve"}, Invocation: function.Invocation{Mode: "http"},
+					Scale: &function.Scale{Min: 1, Max: 10, Target: 70, Metric: "cpu", IdleAfter: function.Duration(45 * time.Second)}},
+			},
+			lines: []int{3, 11, 21},
+		},
+		{
 			name:  "nulls are left out",
 			in:    head + "metadata: {name: n, labels: ~}\nspec:\n  command: [x]\n  image:\n  replicas: null\n  invocation:\n",
 			specs: []function.Spec{{Name: "n", Command: []string{"x"}}},
@@ -326,6 +341,75 @@ func TestParseErrors(t *testing.T) {
 			in:         head + meta + "spec:\n  command: [x]\n  autoscaling:\n    minReplicas: 1\n    maxReplicas: 2\n",
 			want:       []string{"f.yaml:6:3: spec.autoscaling: applies to http mode only (job mode runs one pod per invocation)"},
 			validation: true,
+		},
+		{
+			name:       "scale and the older replicas",
+			in:         head + meta + "spec:\n  command: [x]\n  invocation: {mode: http}\n  replicas: 2\n  scale: {min: 0, max: 4}\n",
+			want:       []string{"f.yaml:7:3: spec.replicas: give scale or the older replicas, not both: remove replicas (scale replaces it)"},
+			validation: true,
+		},
+		{
+			name:       "scale and the older autoscaling",
+			in:         head + meta + "spec:\n  command: [x]\n  invocation: {mode: http}\n  scale: {min: 1, max: 4}\n  autoscaling: {minReplicas: 1, maxReplicas: 4}\n",
+			want:       []string{"f.yaml:8:3: spec.autoscaling: give scale or the older autoscaling, not both: remove autoscaling (scale replaces it)"},
+			validation: true,
+		},
+		{
+			name:       "scale on a job function",
+			in:         head + meta + "spec:\n  command: [x]\n  replicas: 1\n  scale: {min: 0, max: 4}\n",
+			want:       []string{"f.yaml:7:3: spec.scale: applies to http mode only (job mode runs a process or pod per invocation)"},
+			validation: true,
+		},
+		{
+			name:       "scale max below min",
+			in:         head + meta + "spec:\n  command: [x]\n  invocation: {mode: http}\n  scale:\n    min: 3\n    max: 2\n",
+			want:       []string{"f.yaml:9:10: spec.scale.max: must be between min (3) and 100"},
+			validation: true,
+		},
+		{
+			name:       "scale min out of range",
+			in:         head + meta + "spec:\n  command: [x]\n  invocation: {mode: http}\n  scale: {min: -1, max: 2}\n",
+			want:       []string{"f.yaml:7:16: spec.scale.min: must be between 0 and 100"},
+			validation: true,
+		},
+		{
+			name:       "scale max out of range",
+			in:         head + meta + "spec:\n  command: [x]\n  invocation: {mode: http}\n  scale: {min: 1, max: 101}\n",
+			want:       []string{"f.yaml:7:24: spec.scale.max: must be between min (1) and 100"},
+			validation: true,
+		},
+		{
+			name:       "scale metric unknown",
+			in:         head + meta + "spec:\n  command: [x]\n  invocation: {mode: http}\n  scale: {min: 0, max: 2, metric: rps}\n",
+			want:       []string{`f.yaml:7:35: spec.scale.metric: "rps" is not a metric: use "concurrency", "queue" or "cpu"`},
+			validation: true,
+		},
+		{
+			name:       "scale to zero on cpu",
+			in:         head + meta + "spec:\n  command: [x]\n  invocation: {mode: http}\n  scale: {min: 0, max: 2, metric: cpu}\n",
+			want:       []string{"f.yaml:7:16: spec.scale.min: must be at least 1 with metric cpu (Kubernetes' HorizontalPodAutoscaler does not scale to zero)"},
+			validation: true,
+		},
+		{
+			name:       "scale target too high",
+			in:         head + meta + "spec:\n  command: [x]\n  invocation: {mode: http}\n  scale: {min: 0, max: 2, target: 10001}\n",
+			want:       []string{"f.yaml:7:35: spec.scale.target: must be between 1 and 10000 (0: the default)"},
+			validation: true,
+		},
+		{
+			name:       "scale idleAfter out of range",
+			in:         head + meta + "spec:\n  command: [x]\n  invocation: {mode: http}\n  scale: {min: 0, max: 2, idleAfter: 10ms}\n",
+			want:       []string{"f.yaml:7:38: spec.scale.idleAfter: must be between 1s and 1h0m0s"},
+			validation: true,
+		},
+		{
+			name: "scale of the wrong types and fields",
+			in:   head + meta + "spec:\n  command: [x]\n  invocation: {mode: http}\n  scale: {min: none, max: 2, idleAfter: soon, minimum: 1}\n",
+			want: []string{
+				`f.yaml:7:16: spec.scale.min: must be an integer, not "none"`,
+				`f.yaml:7:41: spec.scale.idleAfter: invalid duration "soon": use a form like "30s" or "2m"`,
+				"f.yaml:7:47: spec.scale.minimum: unknown field: expected one of min, max, target, metric, idleAfter",
+			},
 		},
 		{
 			name:       "nothing to run",
@@ -557,5 +641,39 @@ func TestParseFile(t *testing.T) {
 	}
 	if _, err := ParseFile(big); err == nil || !strings.HasSuffix(err.Error(), "big.yaml: is larger than 4 MiB: split it into several files") {
 		t.Errorf("big file: %v", err)
+	}
+}
+
+// TestDeprecatedWarnings: the older replicas and autoscaling are accepted
+// with a warning on their line that says which scale to write instead.
+func TestDeprecatedWarnings(t *testing.T) {
+	in := head + "metadata: {name: a}\nspec:\n  command: [x]\n  invocation: {mode: http}\n  replicas: 2\n---\n" +
+		head + "metadata: {name: b}\nspec:\n  command: [x]\n  invocation: {mode: http}\n  autoscaling: {minReplicas: 1, maxReplicas: 4}\n---\n" +
+		head + "metadata: {name: c}\nspec:\n  command: [x]\n  invocation: {mode: http}\n  scale: {min: 0, max: 4}\n---\n" +
+		head + "metadata: {name: d}\nspec:\n  command: [x]\n  invocation: {mode: http}\n  replicas: 1\n  autoscaling: {minReplicas: 2, maxReplicas: 3, targetCPUUtilization: 50}\n"
+	fs, err := Parse("f.yaml", []byte(in), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"f.yaml:7:3: spec.replicas: is deprecated, mapped to scale: write scale: {min: 2, max: 2}"},
+		{"f.yaml:15:3: spec.autoscaling: is deprecated, mapped to scale: write scale: {min: 1, max: 4, target: 80, metric: cpu}"},
+		nil,
+		{
+			"f.yaml:31:3: spec.replicas: is deprecated, and ignored as autoscaling is given too: remove it",
+			"f.yaml:32:3: spec.autoscaling: is deprecated, mapped to scale: write scale: {min: 2, max: 3, target: 50, metric: cpu}",
+		},
+	}
+	for i, f := range fs {
+		var got []string
+		for _, w := range f.Warnings {
+			got = append(got, w.Error())
+			if w.Err != nil {
+				t.Errorf("%s: warning wraps %v", f.Spec.Name, w.Err)
+			}
+		}
+		if strings.Join(got, "\n") != strings.Join(want[i], "\n") {
+			t.Errorf("%s: warnings\n%s\nwant\n%s", f.Spec.Name, strings.Join(got, "\n"), strings.Join(want[i], "\n"))
+		}
 	}
 }

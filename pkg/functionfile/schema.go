@@ -28,6 +28,7 @@ type schema struct {
 	ID                   string     `json:"$id,omitempty"`
 	Title                string     `json:"title,omitempty"`
 	Description          string     `json:"description,omitempty"`
+	Deprecated           bool       `json:"deprecated,omitempty"`
 	Type                 any        `json:"type,omitempty"`
 	Const                string     `json:"const,omitempty"`
 	Enum                 []string   `json:"enum,omitempty"`
@@ -38,6 +39,8 @@ type schema struct {
 	Items                *schema    `json:"items,omitempty"`
 	MaxItems             int        `json:"maxItems,omitempty"`
 	OneOf                []*schema  `json:"oneOf,omitempty"`
+	AnyOf                []*schema  `json:"anyOf,omitempty"`
+	Not                  *schema    `json:"not,omitempty"`
 	Properties           properties `json:"properties,omitempty"`
 	Required             []string   `json:"required,omitempty"`
 	PropertyNames        *schema    `json:"propertyNames,omitempty"`
@@ -95,15 +98,28 @@ var fieldDocs = map[string]schema{
 	"metadata.name": {Description: "The function's name: lower case letters, digits and '-', starting and ending with a letter or digit.", Pattern: dns1123Pattern, MaxLength: function.MaxNameLen},
 	"metadata.labels": {Description: "Labels to select functions by (Kubernetes label keys and values).", MaxProperties: function.MaxLabels,
 		AdditionalProperties: &schema{Pattern: labelValuePattern, MaxLength: 63}},
-	"spec":             {Description: "The function's spec, as the API takes it (without name and labels, which are metadata's)."},
-	"spec.image":       {Description: "The container image (Kubernetes runtime); the process runtime records it only.", MaxLength: 512},
-	"spec.command":     {Description: "The command to run: a list of arguments, or one shell-like line split into arguments (quotes and backslashes as in sh; nothing is expanded)."},
-	"spec.env":         {Description: "Environment variables of the function. Values may use ${VAR} and ${VAR:-default} from the deploying shell's environment; $$ is a literal $.", MaxProperties: function.MaxEnvVars, PropertyNames: &schema{Pattern: envNamePattern}},
-	"spec.replicas":    {Description: "Http mode: the number of instances (default 1).", Minimum: bound(0), Maximum: bound(function.MaxReplicas)},
-	"spec.invocation":  {Description: "How the function is run when invoked."},
-	"spec.resources":   {Description: "Kubernetes-style resource quantities (\"100m\", \"128Mi\"); the process runtime records them only."},
-	"spec.autoscaling": {Description: "Http mode: let the replica count follow CPU use between bounds (Kubernetes)."},
-	"spec.invocation.mode": {Description: "job (default): each invocation runs the command, the body is its stdin; http: replicas serve HTTP on $PORT.",
+	"spec": {Description: "The function's spec, as the API takes it (without name and labels, which are metadata's).",
+		// scale, or the older replicas/autoscaling it replaces: not both.
+		Not: &schema{AnyOf: []*schema{{Required: []string{"scale", "replicas"}}, {Required: []string{"scale", "autoscaling"}}}}},
+	"spec.image":   {Description: "The container image (Kubernetes runtime); the process runtime records it only.", MaxLength: 512},
+	"spec.command": {Description: "The command to run: a list of arguments, or one shell-like line split into arguments (quotes and backslashes as in sh; nothing is expanded)."},
+	"spec.env":     {Description: "Environment variables of the function. Values may use ${VAR} and ${VAR:-default} from the deploying shell's environment; $$ is a literal $.", MaxProperties: function.MaxEnvVars, PropertyNames: &schema{Pattern: envNamePattern}},
+	"spec.replicas": {Description: "Deprecated, mapped to scale: the older form of a fixed count, read as scale {min: N, max: N}. Give scale or replicas/autoscaling, not both.",
+		Deprecated: true, Minimum: bound(0), Maximum: bound(function.MaxReplicas)},
+	"spec.invocation": {Description: "How the function is run when invoked."},
+	"spec.resources":  {Description: "Kubernetes-style resource quantities (\"100m\", \"128Mi\"); the process runtime records them only."},
+	"spec.autoscaling": {Description: "Deprecated, mapped to scale: the older form of scale with metric cpu, read as {min: minReplicas, max: maxReplicas, target: targetCPUUtilization, metric: cpu}. Give scale or replicas/autoscaling, not both.",
+		Deprecated: true},
+	"spec.scale": {Description: "Http mode only: how many instances run, between min and max, aiming at target units of metric per instance. min 0 scales the function to zero after idleAfter without work; the first request wakes it again. min equal to max is a fixed count. Left out: one instance (or what replicas/autoscaling map to)."},
+	"spec.scale.min": {Description: "The fewest instances; 0 allows scaling to zero (not with metric cpu, which needs at least 1).",
+		Minimum: bound(0), Maximum: bound(function.MaxReplicas)},
+	"spec.scale.max": {Description: "The most instances; at least min.", Minimum: bound(0), Maximum: bound(function.MaxReplicas)},
+	"spec.scale.target": {Description: "Units of metric per instance to aim at: requests in flight (concurrency, default 10), queued invocations (queue, default 10), or percent of the CPU request (cpu: 1 to 100, default 80). 0 takes the default.",
+		Minimum: bound(0), Maximum: bound(function.MaxScaleTarget)},
+	"spec.scale.metric": {Description: "concurrency (default): requests in flight per instance; queue: the function's queued async invocations per instance; cpu: CPU use, left to Kubernetes' HorizontalPodAutoscaler (the process runtime runs min instances).",
+		Enum: []string{function.MetricConcurrency, function.MetricQueue, function.MetricCPU}},
+	"spec.scale.idleAfter": {Description: "How long the load must stay below what the current count serves before instances are removed (default 30s, from 1s to 1h)."},
+	"spec.invocation.mode": {Description: "job (default): each invocation runs the command, the body is its stdin; http: instances (see scale) serve HTTP on $PORT.",
 		Enum: []string{function.ModeJob, function.ModeHTTP}},
 	"spec.invocation.timeout":               {Description: "The longest an invocation may run (default 30s, at most 15m)."},
 	"spec.invocation.retry":                 {Description: "Retries of failed async invocations (defaults: 3 attempts, 1s doubling to 1m, on every kind of failure)."},
@@ -114,9 +130,9 @@ var fieldDocs = map[string]schema{
 	"spec.invocation.retry.retryOn":         {Description: "The outcomes that are retried (default: all)."},
 	"spec.resources.requests":               {Description: "What the function is guaranteed.", PropertyNames: &schema{Enum: []string{"cpu", "memory"}}, AdditionalProperties: &schema{Pattern: quantityPattern}},
 	"spec.resources.limits":                 {Description: "The most the function may use.", PropertyNames: &schema{Enum: []string{"cpu", "memory"}}, AdditionalProperties: &schema{Pattern: quantityPattern}},
-	"spec.autoscaling.minReplicas":          {Description: "The fewest instances.", Minimum: bound(1), Maximum: bound(function.MaxReplicas)},
-	"spec.autoscaling.maxReplicas":          {Description: "The most instances.", Minimum: bound(1), Maximum: bound(function.MaxReplicas)},
-	"spec.autoscaling.targetCPUUtilization": {Description: "The CPU use to keep, in percent of the CPU request (default 80).", Minimum: bound(0), Maximum: bound(100)},
+	"spec.autoscaling.minReplicas":          {Description: "The fewest instances (scale.min).", Minimum: bound(1), Maximum: bound(function.MaxReplicas)},
+	"spec.autoscaling.maxReplicas":          {Description: "The most instances (scale.max).", Minimum: bound(1), Maximum: bound(function.MaxReplicas)},
+	"spec.autoscaling.targetCPUUtilization": {Description: "The CPU use to keep, in percent of the CPU request (default 80; scale.target).", Minimum: bound(0), Maximum: bound(100)},
 	"spec.invocation.retry.retryOn[]":       {Enum: function.RetryOnAll},
 	"spec.http":                             {Description: "Http mode only: the function's public route, /fn/<tenant>/<name>/ (and /async-fn/..., which queues the request)."},
 	"spec.http.auth": {Description: "token (default): callers send a bearer token of the tenant with scope functions:invoke; public: anyone may call the route.",

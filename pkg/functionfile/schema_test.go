@@ -162,6 +162,12 @@ spec:
     - {type: nats, subject: orders.>}
     - {type: event, filter: {type: io.eventflow.invocation.*, function: "*", source: ""}}
 `))...)
+	docs = append(docs, yamlDocs(t, []byte(head+`metadata: {name: scaled}
+spec:
+  command: serve
+  invocation: {mode: http}
+  scale: {min: 0, max: 4, target: 10, metric: queue, idleAfter: 30s}
+`))...)
 	for i, d := range docs {
 		if err := validate(root, d, ""); err != nil {
 			t.Errorf("document %d refused: %v", i, err)
@@ -182,6 +188,14 @@ spec:
 		head + "metadata: {name: a}\nspec: {command: [x], triggers: [{type: event, filter: {kind: x}}]}\n",
 		head + "metadata: {name: a}\nspec: {command: [x], invocation: {mode: http}, http: {auth: basic}}\n",
 		"apiVersion: v2\nkind: Function\nmetadata: {name: a}\nspec: {}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], invocation: {mode: http}, replicas: 1, scale: {min: 0, max: 1}}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], invocation: {mode: http}, autoscaling: {minReplicas: 1, maxReplicas: 2}, scale: {min: 1, max: 2}}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], invocation: {mode: http}, scale: {min: 0, max: 101}}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], invocation: {mode: http}, scale: {min: -1, max: 1}}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], invocation: {mode: http}, scale: {min: 0, max: 1, metric: rps}}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], invocation: {mode: http}, scale: {min: 0, max: 1, idleAfter: soon}}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], invocation: {mode: http}, scale: {max: 1}}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], invocation: {mode: http}, scale: {min: 0, max: 1, minimum: 0}}\n",
 	} {
 		if err := validate(root, yamlDocs(t, []byte(bad))[0], ""); err == nil {
 			t.Errorf("the schema accepts\n%s", bad)
@@ -260,6 +274,12 @@ func validate(s map[string]any, v any, path string) error {
 		if matched != 1 {
 			return fmt.Errorf("%s: matches %d of oneOf", path, matched)
 		}
+	}
+	if alts, ok := s["anyOf"].([]any); ok && !slices.ContainsFunc(alts, func(sub any) bool { return validate(sub.(map[string]any), v, path) == nil }) {
+		return fmt.Errorf("%s: matches none of anyOf", path)
+	}
+	if not, ok := s["not"].(map[string]any); ok && validate(not, v, path) == nil {
+		return fmt.Errorf("%s: matches what not refuses", path)
 	}
 	if arr, ok := v.([]any); ok {
 		if m, ok := s["maxItems"].(float64); ok && float64(len(arr)) > m {

@@ -150,6 +150,11 @@ func (a *app) readFunctionFiles(files []string) ([]functionfile.Function, error)
 			return nil, err
 		}
 		for _, fn := range fns {
+			// The older replicas and autoscaling still deploy; the
+			// warning says which scale to write instead.
+			for _, w := range fn.Warnings {
+				fmt.Fprintf(a.io.Err, "warning: %s\n", w)
+			}
 			if prev, ok := seen[fn.Spec.Name]; ok {
 				return nil, fmt.Errorf("%s:%d: metadata.name: function %q is also defined at %s:%d", fn.File, fn.Line, fn.Spec.Name, prev.File, prev.Line)
 			}

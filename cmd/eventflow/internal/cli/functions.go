@@ -92,13 +92,14 @@ func printFunctions(w io.Writer, format string, fns []function.Function, now tim
 	}
 	header := []string{"NAME", "PHASE", "READY", "MODE", "AGE"}
 	if format == outWide {
-		header = append(header, "GENERATION", "IMAGE", "COMMAND", "MESSAGE")
+		header = append(header, "SCALE", "LAST SCALE", "GENERATION", "IMAGE", "COMMAND", "MESSAGE")
 	}
 	t := newTable(w, header...)
 	for _, f := range fns {
 		row := []string{f.Name, string(f.Status.Phase), ready(f), f.Mode(), age(now, f.CreatedAt)}
 		if format == outWide {
-			row = append(row, strconv.FormatInt(f.Generation, 10), dash(f.Image), dash(truncate(shellJoin(f.Command), 40)), dash(truncate(f.Status.Message, 60)))
+			row = append(row, scaleShort(f.ScaleSpec()), lastScaleShort(f.Status.LastScale, now),
+				strconv.FormatInt(f.Generation, 10), dash(f.Image), dash(truncate(shellJoin(f.Command), 40)), dash(truncate(f.Status.Message, 60)))
 		}
 		t.row(row...)
 	}
@@ -111,7 +112,73 @@ func ready(f function.Function) string {
 	if f.Mode() != function.ModeHTTP {
 		return "-"
 	}
-	return fmt.Sprintf("%d/%d", f.Status.ReadyReplicas, f.ReplicaCount())
+	return fmt.Sprintf("%d/%d", f.Status.ReadyReplicas, desired(f))
+}
+
+// desired is the instances the function should run: status.replicas, or,
+// before the deployer has written any status, the count it starts with.
+func desired(f function.Function) int32 {
+	if f.Status.ObservedGeneration == 0 && f.Status.Replicas == 0 && f.Status.ReadyReplicas == 0 {
+		return f.ReplicaCount()
+	}
+	return f.Status.Replicas
+}
+
+// scaleText says how an http-mode function scales: "0–4, concurrency 10
+// per instance, idle after 30s", "fixed at 2", or with metric cpu
+// "1–4, cpu 80% of the request (HorizontalPodAutoscaler)".
+func scaleText(sc *function.Scale) string {
+	switch {
+	case sc == nil:
+		return "-"
+	case sc.Min == sc.Max:
+		return fmt.Sprintf("fixed at %d", sc.Min)
+	case sc.Metric == function.MetricCPU:
+		return fmt.Sprintf("%d–%d, cpu %d%% of the request (HorizontalPodAutoscaler)", sc.Min, sc.Max, sc.Target)
+	}
+	return fmt.Sprintf("%d–%d, %s %d per instance, idle after %s", sc.Min, sc.Max, sc.Metric, sc.Target, time.Duration(sc.IdleAfter))
+}
+
+// scaleShort is scaleText for a table's column: "0–4 concurrency 10",
+// "fixed 2", "1–4 cpu 80%".
+func scaleShort(sc *function.Scale) string {
+	switch {
+	case sc == nil:
+		return "-"
+	case sc.Min == sc.Max:
+		return fmt.Sprintf("fixed %d", sc.Min)
+	case sc.Metric == function.MetricCPU:
+		return fmt.Sprintf("%d–%d cpu %d%%", sc.Min, sc.Max, sc.Target)
+	}
+	return fmt.Sprintf("%d–%d %s %d", sc.Min, sc.Max, sc.Metric, sc.Target)
+}
+
+// lastScaleText is the scaler's last decision: "1 → 2, 2m ago
+// (2026-12-07T11:58:00Z): up: 14 in flight (target 10 per instance)".
+func lastScaleText(d *function.ScaleDecision, now time.Time) string {
+	if d == nil {
+		return "-"
+	}
+	s := fmt.Sprintf("%d → %d", d.From, d.To)
+	if !d.At.IsZero() {
+		s += fmt.Sprintf(", %s ago (%s)", age(now, d.At), d.At.UTC().Format(time.RFC3339))
+	}
+	if d.Reason != "" {
+		s += ": " + d.Reason
+	}
+	return s
+}
+
+// lastScaleShort is lastScaleText for a table's column: "1→2 2m ago".
+func lastScaleShort(d *function.ScaleDecision, now time.Time) string {
+	if d == nil {
+		return "-"
+	}
+	s := fmt.Sprintf("%d→%d", d.From, d.To)
+	if !d.At.IsZero() {
+		s += " " + age(now, d.At) + " ago"
+	}
+	return s
 }
 
 func dash(s string) string {
@@ -210,7 +277,9 @@ func describe(w io.Writer, base string, f function.Function, evs []client.Event,
 	t.row("Env:", dash(strings.Join(sortedKeys(f.Env), ", ")))
 	t.row("Timeout:", f.Timeout().String())
 	if f.Mode() == function.ModeHTTP {
-		t.row("Replicas:", fmt.Sprintf("%d desired, %d ready", f.ReplicaCount(), f.Status.ReadyReplicas))
+		t.row("Instances:", ready(f)+" (ready/desired)")
+		t.row("Scale:", scaleText(f.ScaleSpec()))
+		t.row("Last scale:", lastScaleText(f.Status.LastScale, now))
 		if f.Status.URL != "" {
 			t.row("URL:", strings.TrimSuffix(base, "/")+f.Status.URL)
 		}

@@ -132,6 +132,17 @@ pass the last one to --since to resume).`,
 // eventDetail summarises an event's data as key=value pairs of its scalar
 // fields.
 func eventDetail(ev client.Event) string {
+	if ev.Type == events.TypeFunctionScaled {
+		// "1 → 2: why", as describe's last scaling decision.
+		var d events.ScaledEventData
+		if json.Unmarshal(ev.Data, &d) == nil {
+			s := fmt.Sprintf("%d → %d", d.From, d.To)
+			if d.Reason != "" {
+				s += ": " + d.Reason
+			}
+			return s
+		}
+	}
 	var m map[string]any
 	if json.Unmarshal(ev.Data, &m) != nil {
 		return string(ev.Data)
