@@ -14,6 +14,7 @@ import (
 
 	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/egress"
+	"github.com/eventflow/eventflow/pkg/loadreport"
 	"github.com/eventflow/eventflow/pkg/svcboot"
 	"github.com/eventflow/eventflow/services/gateway/service"
 )
@@ -42,9 +43,13 @@ func run() error {
 	// never into the cluster (docs/API.md, Callbacks).
 	callbackAllowPrivate := flag.Bool("callback-allow-private", svcboot.Env("EVENTFLOW_CALLBACK_ALLOW_PRIVATE", "") == "true", "let callbacks reach loopback, private (RFC 1918, fc00::/7) and shared (100.64.0.0/10) addresses; default false: public addresses only. The invoker's should match [EVENTFLOW_CALLBACK_ALLOW_PRIVATE]")
 	callbackAllowCIDRs := flag.String("callback-allow-cidrs", svcboot.Env("EVENTFLOW_CALLBACK_ALLOW_CIDRS", ""), "comma-separated CIDRs and addresses callbacks may reach although they are not public, e.g. 10.20.0.0/16,169.254.10.1; default none. The invoker's should match [EVENTFLOW_CALLBACK_ALLOW_CIDRS]")
+	scaleReport := scaleReportFlag(flag.CommandLine)
 	var tenants tenantFlags
 	tenants.register(flag.CommandLine)
 	flag.Parse()
+	if *scaleReport <= 0 {
+		return fmt.Errorf("EVENTFLOW_SCALE_REPORT_INTERVAL (--scale-report-interval) is %s: it must be above zero", *scaleReport)
+	}
 	callbackAllow, err := egress.ParseAllowList(*callbackAllowCIDRs)
 	if err != nil {
 		return fmt.Errorf("EVENTFLOW_CALLBACK_ALLOW_CIDRS (--callback-allow-cidrs): %w", err)
@@ -84,7 +89,8 @@ func run() error {
 		return err
 	}
 	gw, err := service.New(ctx, service.Config{MaxBodyBytes: *maxBody, EnableTokenIssuer: *tokens, CallbackSecret: []byte(*callbackSecret),
-		CallbackDestinations: egress.Policy{AllowPrivate: *callbackAllowPrivate, Allow: callbackAllow}, Tenants: tenants.limits()}, service.Deps{
+		CallbackDestinations: egress.Policy{AllowPrivate: *callbackAllowPrivate, Allow: callbackAllow}, Tenants: tenants.limits(),
+		ScaleReportInterval: *scaleReport}, service.Deps{
 		NC: svc.NC, JS: svc.JS, Auth: verifier, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry, Gatherer: svc.Registry,
 	})
 	if err != nil {
@@ -96,6 +102,13 @@ func run() error {
 	}
 	svc.Log.Info("gateway listening", "addr", ln.Addr().String())
 	return gw.Serve(ctx, ln)
+}
+
+// scaleReportFlag registers --scale-report-interval (README.md, the
+// gateway's flags; docs/API.md, Scaling).
+func scaleReportFlag(fs *flag.FlagSet) *time.Duration {
+	return fs.Duration("scale-report-interval", svcboot.EnvDuration("EVENTFLOW_SCALE_REPORT_INTERVAL", loadreport.DefaultInterval),
+		"how often the gateway reports each function's route requests in flight and held (waiting for a ready instance) to the deployer's scaler, and repeats a held request's wake [EVENTFLOW_SCALE_REPORT_INTERVAL]")
 }
 
 type oidcFlags struct{ issuer, audience, tenantClaim, scopesClaim string }

@@ -3,7 +3,11 @@ package main
 import (
 	"flag"
 	"os"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/eventflow/eventflow/pkg/loadreport"
 
 	"github.com/eventflow/eventflow/services/gateway/service"
 )
@@ -35,6 +39,42 @@ func TestTenantFlags(t *testing.T) {
 		}
 		if got := f.limits(); got != tc.want {
 			t.Errorf("%v: %+v, want %+v", tc.args, got, tc.want)
+		}
+	}
+}
+
+// TestScaleReportIntervalFlag: --scale-report-interval defaults to the
+// reporter's interval, takes a duration, and is documented where the
+// gateway's flags are (README.md) and in docs/API.md.
+func TestScaleReportIntervalFlag(t *testing.T) {
+	if _, ok := os.LookupEnv("EVENTFLOW_SCALE_REPORT_INTERVAL"); ok {
+		t.Skip("EVENTFLOW_SCALE_REPORT_INTERVAL is set")
+	}
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, loadreport.DefaultInterval},
+		{[]string{"-scale-report-interval", "250ms"}, 250 * time.Millisecond},
+	} {
+		fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+		d := scaleReportFlag(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if *d != tc.want {
+			t.Errorf("%v: %s, want %s", tc.args, *d, tc.want)
+		}
+	}
+	for _, doc := range []string{"../../README.md", "../../docs/API.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{"--scale-report-interval", "EVENTFLOW_SCALE_REPORT_INTERVAL"} {
+			if !strings.Contains(string(b), s) {
+				t.Errorf("%s does not document %s", doc, s)
+			}
 		}
 	}
 }

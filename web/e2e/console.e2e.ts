@@ -289,4 +289,49 @@ describe("EventFlow console", () => {
     expect(await row.getByRole("rowheader").textContent()).toBe("cron");
     await shot("triggers");
   });
+
+  it("shows an http function's instances ready/desired, its scale bounds and the scaler's decisions, from one to zero and back", async () => {
+    const { page, shot } = await start("scaling");
+    const tenant = freshTenant("e2e-sc");
+    await signInWithDevToken(page, tenant);
+    // min 0 and a short idleAfter: it starts with one instance, idles down to zero, and a route request wakes it.
+    const created = await page.evaluate(async () => {
+      const res = await fetch("/v1/functions", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${sessionStorage.getItem("eventflow.token") ?? ""}`, "Content-Type": "application/json" },
+        body: JSON.stringify({
+          name: "sleepy",
+          command: ["node", "-e", 'require("http").createServer((q,s)=>{q.resume();s.end("awake "+q.url)}).listen(process.env.PORT)'],
+          invocation: { mode: "http", timeout: "30s" },
+          scale: { min: 0, max: 2, idleAfter: "3s" },
+        }),
+      });
+      return res.status;
+    });
+    expect(created).toBe(202);
+    await page.goto("/functions/sleepy");
+    const panel = page.getByRole("region", { name: "Scaling" });
+    await panel.waitFor();
+    expect(await panel.getByTestId("scale-bounds").textContent()).toBe("0–2 instances");
+    expect(await panel.getByTestId("scale-policy").textContent()).toMatch(/to zero after 3s idle/);
+
+    // Idle: the scaler takes it to zero, and says so with a reason and a time.
+    await panel.getByTestId("scale-last").filter({ hasText: /→ 0$/ }).waitFor({ timeout: 60_000 });
+    await panel.getByTestId("scale-instances").filter({ hasText: /^0\/0$/ }).waitFor({ timeout: 30_000 });
+    expect((await panel.getByTestId("scale-reason").textContent())?.trim()).not.toBe("");
+    expect(await panel.getByTestId("scale-at").getAttribute("datetime")).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+    await shot("scaled-to-zero");
+
+    // A request to the route is held while the function wakes, then answered.
+    const answer = await page.evaluate(async (t) => {
+      const res = await fetch(`/fn/${t}/sleepy/hi`, {
+        headers: { Authorization: `Bearer ${sessionStorage.getItem("eventflow.token") ?? ""}` },
+      });
+      return `${res.status} ${await res.text()}`;
+    }, tenant);
+    expect(answer).toBe("200 awake /hi");
+    await panel.getByTestId("scale-last").filter({ hasText: /^0 → [12]$/ }).waitFor({ timeout: 30_000 });
+    await panel.getByTestId("scale-instances").filter({ hasText: /^[12]\/[12]$/ }).waitFor({ timeout: 30_000 });
+    await shot("woken");
+  });
 });

@@ -21,6 +21,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/catalog"
 	"github.com/eventflow/eventflow/pkg/egress"
+	"github.com/eventflow/eventflow/pkg/loadreport"
 	"github.com/eventflow/eventflow/services/gateway/internal/api"
 	"github.com/eventflow/eventflow/services/gateway/internal/store"
 )
@@ -40,6 +41,10 @@ type Config struct {
 	// Tenants bounds what each tenant may use; zero fields take the
 	// defaults below.
 	Tenants TenantLimits
+	// ScaleReportInterval is how often the gateway reports each function's
+	// route requests in flight and held to the deployer's scaler (and
+	// repeats a held request's wake); 0: loadreport.DefaultInterval.
+	ScaleReportInterval time.Duration
 }
 
 // TenantLimits are the per-tenant limits (docs/API.md, "Limits"). A zero
@@ -200,6 +205,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Gateway, error) {
 			d.Log.Warn("lifecycle event not stored", "err", err)
 		}
 	})
+	// The route's load reports, for as long as the gateway runs.
+	reporter := loadreport.New(d.NC, api.ReportSource, cfg.ScaleReportInterval, d.Log)
+	go reporter.Run(ctx)
 	limits := cfg.HTTP.withDefaults()
 	tenants := cfg.Tenants.withDefaults()
 	h := api.New(api.Config{
@@ -209,7 +217,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Gateway, error) {
 		MaxFunctionsPerTenant: max(tenants.MaxFunctions, 0), MaxStreamsPerTenant: tenants.MaxStreams,
 		MaxRouteRequestsPerTenant: tenants.MaxRouteRequests,
 	}, api.Deps{
-		NC: d.NC, JS: d.JS, Store: st, Cache: cache, Endpoints: endpoints, Auth: d.Auth, Log: d.Log, Tracer: d.Tracer,
+		NC: d.NC, JS: d.JS, Store: st, Cache: cache, Endpoints: endpoints, Reporter: reporter, Auth: d.Auth, Log: d.Log, Tracer: d.Tracer,
 		Metrics: api.NewMetrics(d.Registerer, d.Gatherer),
 		Ready:   func(ctx context.Context) error { return bus.Ready(ctx, d.NC, d.JS) },
 		Events:  pub,

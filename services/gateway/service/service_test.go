@@ -129,8 +129,8 @@ func TestAsyncAcceptIsStoredAndSyncWithoutInvokerIs503(t *testing.T) {
 		t.Fatalf("status right after accept: %d %s", resp.StatusCode, body)
 	}
 	resp, body = f.do(t, "POST", "/v1/functions/q:invoke", "payload")
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"unavailable"`) {
-		t.Fatalf("sync with no invoker: %d %s", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"unavailable"`) || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("sync with no invoker: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 }
 

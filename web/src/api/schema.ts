@@ -237,7 +237,7 @@ export interface paths {
          * Invoke a function
          * @description Sends the request body, as is, to the function: on stdin of a new process for a `job` function, as the body of a POST to a running instance for an `http` function. The request's Content-Type is passed along.
          *
-         *     **Synchronous** (the default): the gateway waits for the answer, up to the function's `invocation.timeout` plus a few seconds of grace, and answers 200 with the function's output as the body, or an error. Nothing is written to disk on the way; the invocation record is written after the answer.
+         *     **Synchronous** (the default): the gateway waits for the answer, up to the function's `invocation.timeout` plus a few seconds of grace (an http-mode function's: twice its timeout plus the grace, for a wake from zero followed by a full run), and answers 200 with the function's output as the body, or an error. An http-mode function with no ready instance (scaled to zero with `scale.min: 0`, or starting) is woken by the request, which waits for its first ready instance up to the function's timeout and then runs with its full timeout; if none is ready by then the answer is 503 `unavailable` with `Retry-After`. Nothing is written to disk on the way; the invocation record is written after the answer.
          *
          *     **Asynchronous** (`?async=true` or `Prefer: respond-async`): the gateway stores the invocation on a durable work queue and answers 202 once it is stored; follow `Location` (`GET /v1/invocations/{id}`) for the outcome. A function may have a limited number of invocations queued, running or waiting for a retry (100,000 by default); past it the answer is 429 `queue_full` with `Retry-After`, and nothing is stored.
          *
@@ -314,7 +314,7 @@ export interface paths {
         };
         /**
          * Stream the tenant's lifecycle events (SSE)
-         * @description Server-sent events of the caller's tenant: every function transition (`io.eventflow.function.deploying|ready|failed|deleted`) and every transition of an asynchronous invocation (`io.eventflow.invocation.queued|started|succeeded|failed`; synchronous invocations answer their caller directly and publish no events), and every trigger's outcome (`io.eventflow.trigger.fired|failed`, data `TriggerEventData`). Each SSE event has `id:` = the event's sequence in the events stream, `event:` = its CloudEvents type, and `data:` = the CloudEvents 1.0 JSON (structured mode; extension attribute `tenant`). Without `Last-Event-ID` the stream starts with new events; with it (or `?since=`) it resumes right after that event, so a client that reconnects misses nothing (events are kept 7 days). A comment line opens the stream and one is sent every 15 s to keep it alive.
+         * @description Server-sent events of the caller's tenant: every function transition (`io.eventflow.function.deploying|ready|failed|deleted`) and change of its desired instances (`io.eventflow.function.scaled`, data `ScaledEventData`) and every transition of an asynchronous invocation (`io.eventflow.invocation.queued|started|succeeded|failed`; synchronous invocations answer their caller directly and publish no events), and every trigger's outcome (`io.eventflow.trigger.fired|failed`, data `TriggerEventData`). Each SSE event has `id:` = the event's sequence in the events stream, `event:` = its CloudEvents type, and `data:` = the CloudEvents 1.0 JSON (structured mode; extension attribute `tenant`). Without `Last-Event-ID` the stream starts with new events; with it (or `?since=`) it resumes right after that event, so a client that reconnects misses nothing (events are kept 7 days). A comment line opens the stream and one is sent every 15 s to keep it alive.
          *
          *     With `follow=false` the response sends the stored events that match instead (from the first one kept, or from after `Last-Event-ID` / `since`) and ends once it has sent those stored when the request came in; events stored meanwhile are not sent (resume from the last `id:` to get them).
          *
@@ -444,49 +444,49 @@ export interface paths {
         };
         /**
          * Call an http-mode function (GET)
-         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on but a bearer token that looks like a platform token (a JWT, whether or not it verifies), which is never passed to a function. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). When the function has no ready instance (scaled to zero, or starting), the request waits for the first one, up to the function's `invocation.timeout`, and wakes the function at once; a held request counts among the tenant's route requests in progress. The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on but a bearer token that looks like a platform token (a JWT, whether or not it verifies), which is never passed to a function. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
          *
          *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate, and at most 256 of them (`--tenant-max-route-requests`) are in progress at once per tenant on one gateway. A function's `Set-Cookie` answers are confined to its own path (`Path` under `/fn/{tenant}/{function}`, no `Domain`). No invocation record is kept, as for a synchronous invoke.
          */
         get: operations["routeGet"];
         /**
          * Call an http-mode function (PUT)
-         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on but a bearer token that looks like a platform token (a JWT, whether or not it verifies), which is never passed to a function. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). When the function has no ready instance (scaled to zero, or starting), the request waits for the first one, up to the function's `invocation.timeout`, and wakes the function at once; a held request counts among the tenant's route requests in progress. The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on but a bearer token that looks like a platform token (a JWT, whether or not it verifies), which is never passed to a function. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
          *
          *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate, and at most 256 of them (`--tenant-max-route-requests`) are in progress at once per tenant on one gateway. A function's `Set-Cookie` answers are confined to its own path (`Path` under `/fn/{tenant}/{function}`, no `Domain`). No invocation record is kept, as for a synchronous invoke.
          */
         put: operations["routePut"];
         /**
          * Call an http-mode function (POST)
-         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on but a bearer token that looks like a platform token (a JWT, whether or not it verifies), which is never passed to a function. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). When the function has no ready instance (scaled to zero, or starting), the request waits for the first one, up to the function's `invocation.timeout`, and wakes the function at once; a held request counts among the tenant's route requests in progress. The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on but a bearer token that looks like a platform token (a JWT, whether or not it verifies), which is never passed to a function. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
          *
          *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate, and at most 256 of them (`--tenant-max-route-requests`) are in progress at once per tenant on one gateway. A function's `Set-Cookie` answers are confined to its own path (`Path` under `/fn/{tenant}/{function}`, no `Domain`). No invocation record is kept, as for a synchronous invoke.
          */
         post: operations["routePost"];
         /**
          * Call an http-mode function (DELETE)
-         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on but a bearer token that looks like a platform token (a JWT, whether or not it verifies), which is never passed to a function. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). When the function has no ready instance (scaled to zero, or starting), the request waits for the first one, up to the function's `invocation.timeout`, and wakes the function at once; a held request counts among the tenant's route requests in progress. The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on but a bearer token that looks like a platform token (a JWT, whether or not it verifies), which is never passed to a function. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
          *
          *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate, and at most 256 of them (`--tenant-max-route-requests`) are in progress at once per tenant on one gateway. A function's `Set-Cookie` answers are confined to its own path (`Path` under `/fn/{tenant}/{function}`, no `Domain`). No invocation record is kept, as for a synchronous invoke.
          */
         delete: operations["routeDelete"];
         /**
          * Call an http-mode function (OPTIONS)
-         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on but a bearer token that looks like a platform token (a JWT, whether or not it verifies), which is never passed to a function. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). When the function has no ready instance (scaled to zero, or starting), the request waits for the first one, up to the function's `invocation.timeout`, and wakes the function at once; a held request counts among the tenant's route requests in progress. The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on but a bearer token that looks like a platform token (a JWT, whether or not it verifies), which is never passed to a function. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
          *
          *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate, and at most 256 of them (`--tenant-max-route-requests`) are in progress at once per tenant on one gateway. A function's `Set-Cookie` answers are confined to its own path (`Path` under `/fn/{tenant}/{function}`, no `Domain`). No invocation record is kept, as for a synchronous invoke.
          */
         options: operations["routeOptions"];
         /**
          * Call an http-mode function (HEAD)
-         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on but a bearer token that looks like a platform token (a JWT, whether or not it verifies), which is never passed to a function. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). When the function has no ready instance (scaled to zero, or starting), the request waits for the first one, up to the function's `invocation.timeout`, and wakes the function at once; a held request counts among the tenant's route requests in progress. The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on but a bearer token that looks like a platform token (a JWT, whether or not it verifies), which is never passed to a function. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
          *
          *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate, and at most 256 of them (`--tenant-max-route-requests`) are in progress at once per tenant on one gateway. A function's `Set-Cookie` answers are confined to its own path (`Path` under `/fn/{tenant}/{function}`, no `Domain`). No invocation record is kept, as for a synchronous invoke.
          */
         head: operations["routeHead"];
         /**
          * Call an http-mode function (PATCH)
-         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on but a bearer token that looks like a platform token (a JWT, whether or not it verifies), which is never passed to a function. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
+         * @description Proxies the request (method, the rest of the path and the query, headers, body, streamed both ways) to one of the function's ready instances and answers with the instance's response: status, headers and body, flushed as they come (server-sent events work). When the function has no ready instance (scaled to zero, or starting), the request waits for the first one, up to the function's `invocation.timeout`, and wakes the function at once; a held request counts among the tenant's route requests in progress. The path is the function's `status.url` plus the rest. The body is not limited by the gateway. Who may call it follows the function's `http.auth`. With `token` (the default) the caller sends a bearer token of the function's tenant with scope `functions:invoke`: without one, or with an invalid one, the answer is 401 whether or not the function exists (only its tenant learns that); a token of another tenant gets 404, one without the scope 403; the `Authorization` header is not passed to the function. With `public` anyone may call it, and every header is passed on but a bearer token that looks like a platform token (a JWT, whether or not it verifies), which is never passed to a function. Requires a bearer token with scope `functions:invoke` unless the function's `http.auth` is `public`.
          *
          *     The gateway's own errors are JSON (`{"error":{...}}`); the function's answers are passed through as they are, whatever their status. Forwarding headers a client sent (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`) are dropped; the gateway sets `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (`/fn/{tenant}/{function}`). The path the function sees is what follows `/fn/{tenant}/{function}`, cleaned (`..` cannot climb above `/`), with the query. Calls to a tenant's routes have a rate bucket of their own on each gateway, separate from the tenant's `/v1` requests, at the same rate, and at most 256 of them (`--tenant-max-route-requests`) are in progress at once per tenant on one gateway. A function's `Set-Cookie` answers are confined to its own path (`Path` under `/fn/{tenant}/{function}`, no `Domain`). No invocation record is kept, as for a synchronous invoke.
          */
@@ -639,8 +639,8 @@ export interface components {
             };
             /**
              * Format: int32
-             * @description Instances to keep running (http mode) or allowed to run at once (job mode). 0 stops the function without deleting it.
-             * @default 1
+             * @deprecated
+             * @description Deprecated: the older form of a fixed count, accepted and mapped to `scale` (`{"min": N, "max": N}`); not stored, so never shown. Give `scale` or `replicas`/`autoscaling`, not both.
              */
             replicas?: number;
             invocation?: components["schemas"]["Invocation"];
@@ -649,6 +649,11 @@ export interface components {
             labels?: {
                 [key: string]: string;
             };
+            scale?: components["schemas"]["Scale"];
+            /**
+             * @deprecated
+             * @description Deprecated: the older form of `scale` with metric `cpu`, accepted and mapped to `scale` (`{"min": minReplicas, "max": maxReplicas, "target": targetCPUUtilization, "metric": "cpu"}`); not stored, so never shown.
+             */
             autoscaling?: components["schemas"]["Autoscaling"];
             http?: components["schemas"]["FunctionHTTP"];
             /** @description Invoke the function asynchronously on a schedule, on messages of the tenant's NATS subjects or on lifecycle events; at most 16, no two the same. Their state is in `status.triggers`. */
@@ -656,7 +661,7 @@ export interface components {
         } | unknown | {
             command: unknown;
         };
-        /** @description A function as the API shows it: the spec, with defaults filled in (`replicas`, `invocation.mode`, `invocation.timeout`, `http.auth` of an http-mode function, a cron trigger's `timezone` and `missed`), plus read-only fields. Empty optional fields are left out. */
+        /** @description A function as the API shows it: the spec, with defaults filled in (`scale`, with `replicas` or `autoscaling` mapped to it, `invocation.mode`, `invocation.timeout`, `http.auth` of an http-mode function, a cron trigger's `timezone` and `missed`), plus read-only fields. Empty optional fields are left out. */
         Function: {
             name: components["schemas"]["FunctionName"];
             /**
@@ -679,7 +684,11 @@ export interface components {
             env?: {
                 [key: string]: string;
             };
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @deprecated
+             * @description Deprecated: the older form of a fixed count, accepted and mapped to `scale` (`{"min": N, "max": N}`); not stored, so never shown. Give `scale` or `replicas`/`autoscaling`, not both.
+             */
             replicas?: number;
             invocation: components["schemas"]["Invocation"];
             resources?: components["schemas"]["Resources"];
@@ -687,6 +696,7 @@ export interface components {
             labels?: {
                 [key: string]: string;
             };
+            scale?: components["schemas"]["Scale"];
             /**
              * @description The tenant, from the token that created it.
              * @example demo
@@ -705,20 +715,32 @@ export interface components {
              * @description When the spec last changed.
              */
             updatedAt: string;
+            /**
+             * @deprecated
+             * @description Deprecated: the older form of `scale` with metric `cpu`, accepted and mapped to `scale` (`{"min": minReplicas, "max": maxReplicas, "target": targetCPUUtilization, "metric": "cpu"}`); not stored, so never shown.
+             */
             autoscaling?: components["schemas"]["Autoscaling"];
             http?: components["schemas"]["FunctionHTTP"];
             /** @description Invoke the function asynchronously on a schedule, on messages of the tenant's NATS subjects or on lifecycle events; at most 16, no two the same. Their state is in `status.triggers`. */
             triggers?: components["schemas"]["Trigger"][];
         };
-        /** @description What EventFlow observed; the deployer writes the phase and replicas, the invoker the triggers' state; `url` is derived from the spec. */
+        /** @description What EventFlow observed; the deployer writes the phase, the instances and the last scaling decision, the invoker the triggers' state; `url` is derived from the spec. */
         FunctionStatus: {
             /**
              * @description `Pending`: the current generation is not yet picked up. `Deploying`: being applied. `Ready`: running as specified. `Failed`: could not be applied (see `message`). `Deleting`: a delete was asked for.
              * @enum {string}
              */
             phase: "Pending" | "Deploying" | "Ready" | "Failed" | "Deleting";
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description Instances ready to serve (0 when scaled to zero).
+             */
             readyReplicas: number;
+            /**
+             * Format: int32
+             * @description Desired instances (http mode): what the scaler last decided, between `scale.min` and `scale.max`; `readyReplicas` follows as instances come up. 0 when scaled to zero.
+             */
+            replicas?: number;
             /** @description Why the function is not ready, when it is not. */
             message?: string;
             /**
@@ -737,6 +759,8 @@ export interface components {
              * @example /fn/demo/echo/
              */
             url?: string;
+            /** @description The scaler's last change of `replicas` and why; left out until the first. */
+            lastScale?: components["schemas"]["ScaleDecision"];
             /** @description Each of the spec's triggers' state, in the spec's order (`GET` and list answers only). Left out for a function without triggers. */
             triggers?: components["schemas"]["TriggerStatus"][];
         };
@@ -824,7 +848,10 @@ export interface components {
             /** @description The Go release that built it, e.g. `go1.26.8`. */
             goVersion: string;
         };
-        /** @description http mode only: the replica count follows CPU use between the bounds (a HorizontalPodAutoscaler on Kubernetes; the process runtime keeps `replicas` fixed). `replicas` is then only the starting point. */
+        /**
+         * @deprecated
+         * @description Deprecated (use `scale` with metric `cpu`): http mode only, the replica count follows CPU use between the bounds (a HorizontalPodAutoscaler on Kubernetes; the process runtime runs `minReplicas`). Accepted and mapped to `scale`.
+         */
         Autoscaling: {
             minReplicas: number;
             /** @description At least minReplicas. */
@@ -834,6 +861,59 @@ export interface components {
              * @default 80
              */
             targetCPUUtilization?: number;
+        };
+        /**
+         * @description http mode only: how many instances run, between `min` and `max`, aiming at `target` units of `metric` per instance. `min: 0` scales the function to zero after `idleAfter` without work; the first request wakes it again (route requests and synchronous invocations wait for the first instance, up to the function's timeout; asynchronous ones wait in their queue). `min` equal to `max` is a fixed count. When left out, `replicas` or `autoscaling` (the older forms) are mapped to it, else one instance: the function as stored and shown always has `scale`.
+         * @example {
+         *       "min": 0,
+         *       "max": 4,
+         *       "target": 10,
+         *       "metric": "concurrency",
+         *       "idleAfter": "30s"
+         *     }
+         */
+        Scale: {
+            /**
+             * Format: int32
+             * @description Fewest instances; 0 allows scaling to zero (not with metric `cpu`, which needs at least 1).
+             */
+            min: number;
+            /**
+             * Format: int32
+             * @description Most instances; at least `min`.
+             */
+            max: number;
+            /**
+             * Format: int32
+             * @description Units of `metric` per instance the scaler aims at: requests in flight (`concurrency`), queued invocations (`queue`), or percent of the CPU request (`cpu`: 1 to 100, default 80). 0 takes the default.
+             * @default 10
+             */
+            target?: number;
+            /**
+             * @description `concurrency`: requests in flight per instance (synchronous invocations, route requests and running asynchronous invocations). `queue`: the function's queued asynchronous invocations per instance. `cpu`: CPU use, left to Kubernetes' HorizontalPodAutoscaler (the process runtime runs `min` instances).
+             * @default concurrency
+             * @enum {string}
+             */
+            metric?: "concurrency" | "queue" | "cpu";
+            /**
+             * @description How long the load must stay below what the current count serves before instances are removed (the stable window); between `1s` and `1h`. An instance is removed only once its requests in flight have finished.
+             * @default 30s
+             */
+            idleAfter?: components["schemas"]["Duration"];
+        };
+        /** @description The scaler's last change of the function's desired instances, and why. */
+        ScaleDecision: {
+            /** Format: int32 */
+            from: number;
+            /** Format: int32 */
+            to: number;
+            /**
+             * @description Why, for people (e.g. the load that asked for it, or idle for `idleAfter`).
+             * @example 12 requests in flight, target 10 per instance
+             */
+            reason: string;
+            /** Format: date-time */
+            at: string;
         };
         /** @description How a failed async invocation is tried again; after the last attempt it goes to the dead letters (status `dead_lettered`), from where it can be redriven. Sync invocations are not retried. */
         RetryPolicy: {
@@ -1005,6 +1085,16 @@ export interface components {
             trigger: components["schemas"]["TriggerRef"];
             invocation?: string;
             error?: string;
+        };
+        /** @description The `data` of `io.eventflow.function.scaled` events: the scaler changed the function's desired instances (`status.replicas`) from `from` to `to`. */
+        ScaledEventData: {
+            tenant: string;
+            name: components["schemas"]["FunctionName"];
+            /** Format: int32 */
+            from: number;
+            /** Format: int32 */
+            to: number;
+            reason: string;
         };
     };
     responses: {
@@ -1778,10 +1868,11 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Synchronous: no invoker is running, or the invoker could not run the function (e.g. no ready instance). Asynchronous: the invocation could not be queued; nothing was stored. Safe to retry. `X-Invocation-Id` is set on synchronous answers. */
+            /** @description Synchronous: no invoker is running, or no instance of the function became ready within its timeout (the invoker holds a synchronous invocation while the function scales from zero, and answers this only once the timeout has passed). Asynchronous: the invocation could not be queued; nothing was stored. Safe to retry; synchronous answers carry `Retry-After` and `X-Invocation-Id`. */
             503: {
                 headers: {
                     "X-Invocation-Id": components["headers"]["X-Invocation-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1914,7 +2005,7 @@ export interface operations {
                 /** @description Only this function's events. */
                 function?: string;
                 /** @description Only events of this type. */
-                type?: "io.eventflow.function.deploying" | "io.eventflow.function.ready" | "io.eventflow.function.failed" | "io.eventflow.function.deleted" | "io.eventflow.invocation.queued" | "io.eventflow.invocation.started" | "io.eventflow.invocation.succeeded" | "io.eventflow.invocation.failed" | "io.eventflow.invocation.retrying" | "io.eventflow.invocation.dead_lettered" | "io.eventflow.trigger.fired" | "io.eventflow.trigger.failed";
+                type?: "io.eventflow.function.deploying" | "io.eventflow.function.ready" | "io.eventflow.function.failed" | "io.eventflow.function.deleted" | "io.eventflow.function.scaled" | "io.eventflow.invocation.queued" | "io.eventflow.invocation.started" | "io.eventflow.invocation.succeeded" | "io.eventflow.invocation.failed" | "io.eventflow.invocation.retrying" | "io.eventflow.invocation.dead_lettered" | "io.eventflow.trigger.fired" | "io.eventflow.trigger.failed";
                 /** @description `true` (the default) keeps the stream open for new events; `false` sends the stored events and ends the response. Accepts `true`/`false`/`1`/`0`. */
                 follow?: boolean;
                 /** @description Resume after this event id (as `Last-Event-ID`); with `follow=false`, send the stored events after it. A whole number from 0 to 9223372036854775807 (2^63-1); anything else is answered 400. */
@@ -2239,7 +2330,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The function has no ready instance (`unavailable`); retry after `Retry-After` seconds. */
+            /** @description No instance of the function became ready within its timeout (`unavailable`); retry after `Retry-After` seconds. A request that finds no ready instance (the function scaled to zero, or starting) is held, not refused: it wakes the function and is proxied as soon as an instance is ready, waiting up to the function's `invocation.timeout`. */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -2250,7 +2341,7 @@ export interface operations {
                      * @example {
                      *       "error": {
                      *         "code": "unavailable",
-                     *         "message": "function \"echo\" has no ready instance; try again"
+                     *         "message": "function \"echo\" has no ready instance: none became ready within its timeout (30s); try again"
                      *       }
                      *     }
                      */
@@ -2381,7 +2472,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The function has no ready instance (`unavailable`); retry after `Retry-After` seconds. */
+            /** @description No instance of the function became ready within its timeout (`unavailable`); retry after `Retry-After` seconds. A request that finds no ready instance (the function scaled to zero, or starting) is held, not refused: it wakes the function and is proxied as soon as an instance is ready, waiting up to the function's `invocation.timeout`. */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -2392,7 +2483,7 @@ export interface operations {
                      * @example {
                      *       "error": {
                      *         "code": "unavailable",
-                     *         "message": "function \"echo\" has no ready instance; try again"
+                     *         "message": "function \"echo\" has no ready instance: none became ready within its timeout (30s); try again"
                      *       }
                      *     }
                      */
@@ -2523,7 +2614,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The function has no ready instance (`unavailable`); retry after `Retry-After` seconds. */
+            /** @description No instance of the function became ready within its timeout (`unavailable`); retry after `Retry-After` seconds. A request that finds no ready instance (the function scaled to zero, or starting) is held, not refused: it wakes the function and is proxied as soon as an instance is ready, waiting up to the function's `invocation.timeout`. */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -2534,7 +2625,7 @@ export interface operations {
                      * @example {
                      *       "error": {
                      *         "code": "unavailable",
-                     *         "message": "function \"echo\" has no ready instance; try again"
+                     *         "message": "function \"echo\" has no ready instance: none became ready within its timeout (30s); try again"
                      *       }
                      *     }
                      */
@@ -2665,7 +2756,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The function has no ready instance (`unavailable`); retry after `Retry-After` seconds. */
+            /** @description No instance of the function became ready within its timeout (`unavailable`); retry after `Retry-After` seconds. A request that finds no ready instance (the function scaled to zero, or starting) is held, not refused: it wakes the function and is proxied as soon as an instance is ready, waiting up to the function's `invocation.timeout`. */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -2676,7 +2767,7 @@ export interface operations {
                      * @example {
                      *       "error": {
                      *         "code": "unavailable",
-                     *         "message": "function \"echo\" has no ready instance; try again"
+                     *         "message": "function \"echo\" has no ready instance: none became ready within its timeout (30s); try again"
                      *       }
                      *     }
                      */
@@ -2802,7 +2893,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The function has no ready instance (`unavailable`); retry after `Retry-After` seconds. */
+            /** @description No instance of the function became ready within its timeout (`unavailable`); retry after `Retry-After` seconds. A request that finds no ready instance (the function scaled to zero, or starting) is held, not refused: it wakes the function and is proxied as soon as an instance is ready, waiting up to the function's `invocation.timeout`. */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -2813,7 +2904,7 @@ export interface operations {
                      * @example {
                      *       "error": {
                      *         "code": "unavailable",
-                     *         "message": "function \"echo\" has no ready instance; try again"
+                     *         "message": "function \"echo\" has no ready instance: none became ready within its timeout (30s); try again"
                      *       }
                      *     }
                      */
@@ -2939,7 +3030,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The function has no ready instance (`unavailable`); retry after `Retry-After` seconds. */
+            /** @description No instance of the function became ready within its timeout (`unavailable`); retry after `Retry-After` seconds. A request that finds no ready instance (the function scaled to zero, or starting) is held, not refused: it wakes the function and is proxied as soon as an instance is ready, waiting up to the function's `invocation.timeout`. */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -2950,7 +3041,7 @@ export interface operations {
                      * @example {
                      *       "error": {
                      *         "code": "unavailable",
-                     *         "message": "function \"echo\" has no ready instance; try again"
+                     *         "message": "function \"echo\" has no ready instance: none became ready within its timeout (30s); try again"
                      *       }
                      *     }
                      */
@@ -3081,7 +3172,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The function has no ready instance (`unavailable`); retry after `Retry-After` seconds. */
+            /** @description No instance of the function became ready within its timeout (`unavailable`); retry after `Retry-After` seconds. A request that finds no ready instance (the function scaled to zero, or starting) is held, not refused: it wakes the function and is proxied as soon as an instance is ready, waiting up to the function's `invocation.timeout`. */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -3092,7 +3183,7 @@ export interface operations {
                      * @example {
                      *       "error": {
                      *         "code": "unavailable",
-                     *         "message": "function \"echo\" has no ready instance; try again"
+                     *         "message": "function \"echo\" has no ready instance: none became ready within its timeout (30s); try again"
                      *       }
                      *     }
                      */

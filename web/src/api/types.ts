@@ -26,7 +26,11 @@ export type EventFilter = Schemas["EventFilter"];
  * carries the same fields, so the spec is typed from it.
  */
 export type Argv = string[];
-export type SpecInput = Pick<FunctionView, "name" | "image" | "env" | "replicas" | "invocation" | "resources" | "labels" | "autoscaling" | "http" | "triggers"> & {
+export type Scale = Schemas["Scale"];
+export type ScaleDecision = Schemas["ScaleDecision"];
+
+/** What the app writes: never the older `replicas` and `autoscaling`, which the API maps to `scale`. */
+export type SpecInput = Pick<FunctionView, "name" | "image" | "env" | "invocation" | "resources" | "labels" | "scale" | "http" | "triggers"> & {
   command?: Argv;
 };
 

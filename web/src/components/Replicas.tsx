@@ -1,8 +1,8 @@
 import type { FunctionView } from "../api/types";
+import { desiredOf } from "../lib/scale";
 
-/** Ready/desired replicas. http mode keeps instances running; job mode runs one per invocation, so "ready" does not apply. */
+/** Ready/desired instances. http mode keeps instances running (or none, scaled to zero); job mode runs one per invocation, so neither applies. */
 export function Replicas({ fn }: { fn: FunctionView }) {
-  const desired = fn.replicas ?? 1;
-  if (fn.invocation.mode === "http") return <>{`${fn.status.readyReplicas}/${desired}`}</>;
-  return <span title="job mode: one process per invocation, up to this many at once">{`–/${desired}`}</span>;
+  if (fn.invocation.mode === "http") return <>{`${fn.status.readyReplicas}/${desiredOf(fn)}`}</>;
+  return <span title="job mode: one process per invocation">–</span>;
 }

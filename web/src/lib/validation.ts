@@ -66,6 +66,13 @@ export function checkReplicas(v: string): Check {
   return undefined;
 }
 
+/** scale.max may not be below scale.min (both already checked as counts). */
+export function checkScaleBounds(min: string, max: string): Check {
+  if (min.trim() === "" || max.trim() === "") return undefined;
+  if (Number(max) < Number(min)) return "At least the minimum";
+  return undefined;
+}
+
 const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Parses a Go duration ("1m30s", "500ms"), or a bare number of seconds, into milliseconds. */

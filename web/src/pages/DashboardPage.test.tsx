@@ -9,7 +9,12 @@ import { functionView } from "../test/fixtures";
 
 /** A Ready http function with two replicas. */
 function fn(name: string, over: Partial<FunctionView> = {}): FunctionView {
-  return functionView(name, { replicas: 2, invocation: { mode: "http", timeout: "30s" }, status: { phase: "Ready", readyReplicas: 2, observedGeneration: 1 }, ...over });
+  return functionView(name, {
+    scale: { min: 2, max: 2 },
+    invocation: { mode: "http", timeout: "30s" },
+    status: { phase: "Ready", readyReplicas: 2, replicas: 2, observedGeneration: 1 },
+    ...over,
+  });
 }
 
 describe("dashboard", () => {
@@ -20,7 +25,7 @@ describe("dashboard", () => {
         json(200, {
           items: [
             fn("resize", { image: "ghcr.io/acme/resize:1" }),
-            fn("upper", { invocation: { mode: "job" }, replicas: 1, status: { phase: "Failed", readyReplicas: 0, observedGeneration: 1, message: "exec: no such file" } }),
+            fn("upper", { invocation: { mode: "job" }, scale: undefined, status: { phase: "Failed", readyReplicas: 0, observedGeneration: 1, message: "exec: no such file" } }),
           ],
         }),
     });

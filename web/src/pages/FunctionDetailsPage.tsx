@@ -14,6 +14,7 @@ import { DeadLettersPanel } from "../components/details/DeadLettersPanel";
 import { Charts } from "../components/details/Charts";
 import { DeleteFunction } from "../components/details/DeleteFunction";
 import { RoutePanel } from "../components/details/RoutePanel";
+import { ScalePanel } from "../components/details/ScalePanel";
 import { TriggersPanel } from "../components/details/TriggersPanel";
 import { BackLink, Card, ErrorAlert, LinkButton } from "../components/ui";
 import { useTitle } from "../lib/useTitle";
@@ -67,6 +68,7 @@ function FunctionDetails({ name }: { name: string }) {
             <StatusPanel fn={f} now={now} />
             <EventsTimeline events={events.events} since={f.createdAt} />
           </div>
+          <ScalePanel fn={f} now={now} />
           {f.invocation.mode === "http" && f.status.url && <RoutePanel fn={f} />}
           <TriggersPanel fn={f} now={now} />
           <div className="grid gap-4 lg:grid-cols-2">

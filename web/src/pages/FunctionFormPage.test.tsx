@@ -55,13 +55,13 @@ describe("function form page", () => {
     });
     renderApp("/functions/upper/edit");
     const user = userEvent.setup();
-    const replicas = await screen.findByLabelText("Replicas");
-    await user.clear(replicas);
-    await user.type(replicas, "2");
+    const timeout = await screen.findByLabelText("Timeout");
+    await user.clear(timeout);
+    await user.type(timeout, "2m");
     await user.click(screen.getByRole("button", { name: "Save changes" }));
     await waitFor(() => expect(calls.some((c) => c.method === "PUT")).toBe(true));
     const put = calls.find((c) => c.method === "PUT");
     expect(put?.headers.get("If-None-Match")).toBeNull();
-    expect(JSON.parse(put?.body ?? "{}")).toMatchObject({ name: "upper", replicas: 2 });
+    expect(JSON.parse(put?.body ?? "{}")).toMatchObject({ name: "upper", invocation: { timeout: "2m" } });
   });
 });

@@ -6,7 +6,6 @@ export function functionView(name: string, over: Partial<FunctionView> = {}): Fu
     name,
     tenant: "demo",
     generation: 1,
-    replicas: 1,
     command: ["cat"],
     invocation: { mode: "job", timeout: "30s" },
     createdAt: "2026-01-01T00:00:00Z",

@@ -21,6 +21,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/catalog"
 	"github.com/eventflow/eventflow/pkg/egress"
+	"github.com/eventflow/eventflow/pkg/loadreport"
 	"github.com/eventflow/eventflow/pkg/version"
 	"github.com/eventflow/eventflow/services/gateway/internal/console"
 	"github.com/eventflow/eventflow/services/gateway/internal/store"
@@ -78,6 +79,11 @@ type Deps struct {
 	// Endpoints are the http-mode functions' endpoints, for the HTTP
 	// route (nil: every route call answers 503).
 	Endpoints *store.Endpoints
+	// Reporter counts the route's requests on the functions' instances
+	// and the requests held while a function has none, and reports them to
+	// the deployer's scaler (a held request wakes the function at once).
+	// Nil: one that only sends wakes (nobody runs its periodic reports).
+	Reporter *loadreport.Reporter
 	// Events publishes lifecycle events, and the queued records of
 	// accepted async invocations, without waiting for them; closing it
 	// (after the server stopped) waits until each is stored or failed (a
@@ -130,6 +136,9 @@ func newAPI(cfg Config, d Deps) (*gin.Engine, *API) {
 	a := &API{Deps: d, cfg: cfg, streams: newStreamLimiter(cfg.MaxStreamsPerTenant), routeRequests: newStreamLimiter(cfg.MaxRouteRequestsPerTenant),
 		queued: newQueuedRecords(d.Store, d.Events, d.Log),
 		tokens: auth.NewCache(d.Auth, 0, 0), routeTransport: newRouteTransport()}
+	if a.Reporter == nil {
+		a.Reporter = loadreport.New(d.NC, ReportSource, 0, d.Log)
+	}
 	if d.Log != nil {
 		a.routeErrorLog = slog.NewLogLogger(d.Log.Handler(), slog.LevelDebug)
 	}

@@ -192,19 +192,20 @@ func (a *API) invokeSync(c *gin.Context, tenant string, spec function.Spec, id s
 	telemetry.Inject(c, msg)
 
 	// The wait may outlast the server's write timeout (a function may run
-	// 15 minutes); ctx bounds it instead.
-	a.waitUpTo(c, spec.Timeout()+a.cfg.SyncTimeoutGrace)
-	ctx, cancel := context.WithTimeout(c, spec.Timeout()+a.cfg.SyncTimeoutGrace)
+	// 15 minutes); ctx bounds it instead (syncWait).
+	wait := a.syncWait(spec)
+	a.waitUpTo(c, wait)
+	ctx, cancel := context.WithTimeout(c, wait)
 	defer cancel()
 	reply, err := a.NC.RequestMsgWithContext(ctx, msg)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		a.Metrics.invocations.WithLabelValues("sync", "unavailable").Inc()
-		abort(c, http.StatusServiceUnavailable, CodeUnavailable, "no invoker is running to serve the invocation; try again")
+		unavailable(c, "no invoker is running to serve the invocation; try again")
 		return
 	case errors.Is(err, context.DeadlineExceeded):
 		a.Metrics.invocations.WithLabelValues("sync", "timeout").Inc()
-		abort(c, http.StatusGatewayTimeout, CodeTimeout, fmt.Sprintf("no answer within %s", spec.Timeout()+a.cfg.SyncTimeoutGrace))
+		abort(c, http.StatusGatewayTimeout, CodeTimeout, fmt.Sprintf("no answer within %s", wait))
 		return
 	case err != nil:
 		a.fail(c, fmt.Errorf("sync invocation: %w", err))
@@ -234,12 +235,28 @@ func (a *API) invokeSync(c *gin.Context, tenant string, spec function.Spec, id s
 		a.Metrics.invocations.WithLabelValues("sync", "timeout").Inc()
 		abort(c, http.StatusGatewayTimeout, CodeTimeout, msgText)
 	case events.ErrorCodeUnavailable:
+		// No instance became ready within the function's timeout (the
+		// invoker held the request while it woke the function).
 		a.Metrics.invocations.WithLabelValues("sync", "unavailable").Inc()
-		abort(c, http.StatusServiceUnavailable, CodeUnavailable, msgText)
+		unavailable(c, msgText)
 	default:
 		a.Metrics.invocations.WithLabelValues("sync", "failed").Inc()
 		abort(c, http.StatusBadGateway, CodeFunctionFailed, msgText)
 	}
+}
+
+// syncWait is how long the gateway waits for a sync invocation's reply:
+// the function's timeout for its run, plus SyncTimeoutGrace for the trip
+// through NATS and the invoker. An http-mode function may also be cold
+// (scaled to zero): the invoker then holds the run for up to another
+// timeout while the function wakes, and the run that follows gets its full
+// timeout, so its wait is twice the timeout plus the grace.
+func (a *API) syncWait(spec function.Spec) time.Duration {
+	wait := spec.Timeout() + a.cfg.SyncTimeoutGrace
+	if spec.Mode() == function.ModeHTTP {
+		wait += spec.Timeout()
+	}
+	return wait
 }
 
 // invokeAsync stores the invocation on the JetStream work queue and answers

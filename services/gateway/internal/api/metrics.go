@@ -15,7 +15,11 @@ type Metrics struct {
 	latency     *prometheus.HistogramVec
 	invocations *prometheus.CounterVec
 	limited     *prometheus.CounterVec
-	gatherer    prometheus.Gatherer
+	// routeHeldSeconds is how long route requests were held for a
+	// function's first ready instance, by outcome: served, timeout (503),
+	// client_gone.
+	routeHeldSeconds *prometheus.HistogramVec
+	gatherer         prometheus.Gatherer
 }
 
 // The per-tenant limits, the values of eventflow_gateway_limited_total's
@@ -54,12 +58,17 @@ func NewMetrics(reg prometheus.Registerer, g prometheus.Gatherer) *Metrics {
 			Name: "eventflow_gateway_limited_total",
 			Help: "Requests the gateway refused for a per-tenant limit, by limit: rate (requests per second), functions (functions per tenant), queue (queued invocations per function), streams (open log and event streams), route_requests (/fn/ and /async-fn/ requests in flight).",
 		}, []string{"limit"}),
+		routeHeldSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "eventflow_gateway_route_held_seconds",
+			Help:    "How long /fn/ requests were held because their function had no ready instance (scaled to zero or starting), by outcome: served, timeout (answered 503), client_gone.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900},
+		}, []string{"outcome"}),
 		gatherer: g,
 	}
 	for _, l := range []string{limitRate, limitFunctions, limitQueue, limitStreams, limitRoute} {
 		m.limited.WithLabelValues(l) // every series from 0
 	}
-	reg.MustRegister(m.requests, m.latency, m.invocations, m.limited)
+	reg.MustRegister(m.requests, m.latency, m.invocations, m.limited, m.routeHeldSeconds)
 	return m
 }
 

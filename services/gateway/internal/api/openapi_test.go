@@ -445,6 +445,9 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"#/components/schemas/TriggerStatus", reflect.TypeFor[function.TriggerStatus]()},
 		{"#/components/schemas/TriggerRef", reflect.TypeFor[events.TriggerRef]()},
 		{"#/components/schemas/TriggerEventData", reflect.TypeFor[events.TriggerEventData]()},
+		{"#/components/schemas/Scale", reflect.TypeFor[function.Scale]()},
+		{"#/components/schemas/ScaleDecision", reflect.TypeFor[function.ScaleDecision]()},
+		{"#/components/schemas/ScaledEventData", reflect.TypeFor[events.ScaledEventData]()},
 	} {
 		props := schemaProperties(t, doc, tc.pointer)
 		fields := slices.DeleteFunc(jsonFieldNames(tc.typ), func(f string) bool {
@@ -463,7 +466,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	}
 
 	// Request bodies refuse unknown fields (decodeJSON does).
-	for _, p := range []string{"FunctionSpec", "Invocation", "Resources", "TokenRequest", "FunctionHTTP", "Trigger", "EventFilter"} {
+	for _, p := range []string{"FunctionSpec", "Invocation", "Resources", "TokenRequest", "FunctionHTTP", "Trigger", "EventFilter", "Scale"} {
 		s, _ := resolvePointer(doc, "#/components/schemas/"+p)
 		if s.(map[string]any)["additionalProperties"] != false {
 			t.Errorf("schema %s: want additionalProperties: false (the gateway refuses unknown fields)", p)
@@ -547,8 +550,29 @@ func TestOpenAPIEnumsAndLimits(t *testing.T) {
 	if got := number("#/components/schemas/FunctionSpec/properties/replicas/maximum"); got != function.MaxReplicas {
 		t.Errorf("replicas maximum = %v, want %d", got, function.MaxReplicas)
 	}
-	if got := number("#/components/schemas/FunctionSpec/properties/replicas/default"); got != function.DefaultReplicas {
-		t.Errorf("replicas default = %v, want %d", got, function.DefaultReplicas)
+	// replicas and autoscaling are the older forms of scale, mapped to it.
+	for _, f := range []string{"replicas", "autoscaling"} {
+		for _, s := range []string{"FunctionSpec", "Function"} {
+			v, _ := resolvePointer(doc, "#/components/schemas/"+s+"/properties/"+f)
+			if p, _ := v.(map[string]any); p["deprecated"] != true || !strings.Contains(fmt.Sprint(p["description"]), "mapped to `scale`") {
+				t.Errorf("%s.%s: want deprecated, mapped to `scale`: %v", s, f, v)
+			}
+		}
+	}
+	assertSameSet(t, "Scale.metric enum", enum("#/components/schemas/Scale/properties/metric"), []string{function.MetricConcurrency, function.MetricQueue, function.MetricCPU})
+	for ptr, want := range map[string]float64{
+		"Scale/properties/min/minimum":    0,
+		"Scale/properties/min/maximum":    function.MaxReplicas,
+		"Scale/properties/max/maximum":    function.MaxReplicas,
+		"Scale/properties/target/maximum": function.MaxScaleTarget,
+		"Scale/properties/target/default": function.DefaultScaleTarget,
+	} {
+		if got := number("#/components/schemas/" + ptr); got != want {
+			t.Errorf("%s = %v, want %v", ptr, got, want)
+		}
+	}
+	if v, _ := resolvePointer(doc, "#/components/schemas/Scale/properties/idleAfter/default"); v != function.DefaultIdleAfter.String() {
+		t.Errorf("Scale.idleAfter default = %v, want %s", v, function.DefaultIdleAfter)
 	}
 	if got := number("#/components/schemas/FunctionName/maxLength"); got != function.MaxNameLen {
 		t.Errorf("FunctionName maxLength = %v, want %d", got, function.MaxNameLen)

@@ -31,6 +31,10 @@ import (
 // runtime), streamed both ways; /async-fn/<tenant>/<function>/<path...>
 // queues the request as an async invocation (invoke.go's accept).
 
+// ReportSource names the gateway's load reports (events.Load.Source, with
+// a random suffix per gateway replica).
+const ReportSource = "gateway"
+
 // Route prefixes.
 const (
 	RoutePrefix      = function.RoutePrefix
@@ -261,19 +265,23 @@ var routeDropHeaders = []string{"Forwarded", "X-Real-Ip", "X-Forwarded-For", "X-
 // proxyRoute proxies the request to one ready instance, streaming the
 // body both ways; answers are flushed as they are written (SSE).
 func (a *API) proxyRoute(c *gin.Context, tenant string, spec function.Spec, fwd string, dropAuth bool) {
+	timeout := spec.Timeout()
 	target, err := a.pickEndpoint(c, tenant, spec.Name)
 	if err != nil {
 		a.Log.WarnContext(c, "route: endpoints not readable", "tenant", tenant, "function", spec.Name, "err", err)
 	}
 	if target == nil {
-		c.Header("Retry-After", "1")
-		abort(c, http.StatusServiceUnavailable, CodeUnavailable, fmt.Sprintf("function %q has no ready instance; try again", spec.Name))
-		return
+		// Scaled to zero, or not ready yet: hold the request until an
+		// instance is (the activator's part), waking the function.
+		if target = a.holdRoute(c, tenant, spec.Name, timeout); target == nil {
+			return
+		}
 	}
+	// Counted for the scaler while it runs on the instance.
+	defer a.Reporter.Begin(tenant, spec.Name)()
 	// The answer may outlast the server's write timeout (a stream, a slow
 	// function): the function's timeout bounds it instead, and the body
 	// (streamed, not buffered) may take as long to arrive.
-	timeout := spec.Timeout()
 	a.waitUpTo(c, timeout)
 	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(timeout + a.cfg.WriteTimeout))
 	ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
@@ -344,6 +352,72 @@ func scopeCookies(h http.Header, prefix string) {
 			h.Add("Set-Cookie", s)
 		}
 	}
+}
+
+// UnavailableRetryAfter is the Retry-After of a 503 for a function with
+// no ready instance (a route request held past its timeout, a sync
+// invocation the invoker could not serve).
+const UnavailableRetryAfter = "1"
+
+// holdRoute waits for the function's first ready instance and returns
+// its endpoint: the request counts as held (loadreport), which sends the
+// deployer's scaler a wake at once and again every report interval while
+// it waits; the endpoints' change notification ends the wait as soon as
+// the deployer stores an endpoint. The wait is bounded by the function's
+// timeout (then 503 with Retry-After) and by the client (then no
+// answer). The request keeps its place among the tenant's route requests
+// in flight, so held requests are bounded as running ones are. nil: the
+// request was answered.
+func (a *API) holdRoute(c *gin.Context, tenant, name string, timeout time.Duration) *url.URL {
+	if a.Endpoints == nil {
+		unavailable(c, fmt.Sprintf("function %q has no ready instance: this gateway does not see the functions' endpoints; try again", name))
+		return nil
+	}
+	// The 503 may come only after the timeout: the write deadline must
+	// not cut it off.
+	a.waitUpTo(c, timeout)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
+	defer cancel()
+	release := a.Reporter.Hold(tenant, name)
+	defer release()
+	start := time.Now()
+	tick := time.NewTicker(a.Reporter.Interval())
+	defer tick.Stop()
+	for {
+		changed, done := a.Endpoints.Changed(tenant, name)
+		target, err := a.Endpoints.Pick(ctx, tenant, name)
+		if err != nil && ctx.Err() == nil {
+			a.Log.WarnContext(c, "route: endpoints not readable", "tenant", tenant, "function", name, "err", err)
+		}
+		if target != nil {
+			done()
+			a.Metrics.routeHeldSeconds.WithLabelValues("served").Observe(time.Since(start).Seconds())
+			return target
+		}
+		select {
+		case <-changed:
+		case <-tick.C:
+			a.Reporter.Wake(tenant, name)
+		case <-ctx.Done():
+			done()
+			if c.Request.Context().Err() != nil {
+				// The client left: nobody to answer.
+				a.Metrics.routeHeldSeconds.WithLabelValues("client_gone").Observe(time.Since(start).Seconds())
+				c.Abort()
+				return nil
+			}
+			a.Metrics.routeHeldSeconds.WithLabelValues("timeout").Observe(time.Since(start).Seconds())
+			unavailable(c, fmt.Sprintf("function %q has no ready instance: none became ready within its timeout (%s); try again", name, timeout))
+			return nil
+		}
+		done()
+	}
+}
+
+// unavailable answers 503 unavailable with Retry-After.
+func unavailable(c *gin.Context, msg string) {
+	c.Header("Retry-After", UnavailableRetryAfter)
+	abort(c, http.StatusServiceUnavailable, CodeUnavailable, msg)
 }
 
 // pickEndpoint is one endpoint of the function, or nil.

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/catalog"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/loadreport"
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
 	"github.com/eventflow/eventflow/pkg/testkit"
 	"github.com/eventflow/eventflow/services/gateway/internal/store"
@@ -37,6 +39,7 @@ import (
 // records and statuses as the gateway and the deployer would.
 type routeFixture struct {
 	url        string
+	nc         *nats.Conn
 	b          bus.Buckets
 	tok        string
 	signer     *auth.HS256
@@ -44,6 +47,20 @@ type routeFixture struct {
 }
 
 func startRouteGateway(t *testing.T, cfg Config) *routeFixture {
+	t.Helper()
+	return startRouteGatewayWith(t, cfg, routeOptions{})
+}
+
+// routeOptions tune the fixture's gateway beyond Config.
+type routeOptions struct {
+	// reportInterval is the load reporter's (run for the test's
+	// lifetime); 0: loadreport.DefaultInterval.
+	reportInterval time.Duration
+	// readTimeout is the http.Server's (0: none).
+	readTimeout time.Duration
+}
+
+func startRouteGatewayWith(t *testing.T, cfg Config, opts routeOptions) *routeFixture {
 	t.Helper()
 	_, nc, js, b := natstest.Provisioned(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -60,8 +77,10 @@ func startRouteGateway(t *testing.T, cfg Config) *routeFixture {
 	pub := bus.NewAsyncPublisher(js, func(error) {})
 	reg := prometheus.NewRegistry()
 	cfg.WriteTimeout = 2 * time.Second
+	rep := loadreport.New(nc, ReportSource, opts.reportInterval, nil)
+	go rep.Run(ctx)
 	h, _ := newAPI(cfg, Deps{
-		NC: nc, JS: js, Store: store.New(js, b), Cache: cache, Endpoints: eps, Auth: signer,
+		NC: nc, JS: js, Store: store.New(js, b), Cache: cache, Endpoints: eps, Reporter: rep, Auth: signer,
 		Log: slog.New(slog.DiscardHandler), Tracer: noop.NewTracerProvider().Tracer(""),
 		Metrics: NewMetrics(reg, reg), Events: pub,
 		Ready: func(ctx context.Context) error { return bus.Ready(ctx, nc, js) },
@@ -69,9 +88,10 @@ func startRouteGateway(t *testing.T, cfg Config) *routeFixture {
 	// A real net/http server: the route moves its connection's deadlines.
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.WriteTimeout = 2 * time.Second // before it serves (a race otherwise)
+	srv.Config.ReadTimeout = opts.readTimeout
 	srv.Start()
 	t.Cleanup(func() { srv.Close(); pub.Close() })
-	return &routeFixture{url: srv.URL, b: b, tok: testkit.Token(t, signer, "acme"), signer: signer, maxPayload: nc.MaxPayload()}
+	return &routeFixture{url: srv.URL, nc: nc, b: b, tok: testkit.Token(t, signer, "acme"), signer: signer, maxPayload: nc.MaxPayload()}
 }
 
 // function stores an http-mode function of acme (timeout 1s) with its
@@ -126,7 +146,8 @@ func upstream(t *testing.T, name string) *httptest.Server {
 // TestRouteEndpointsAndFailures: the route follows the status bucket
 // (round robin over the endpoints, a change seen at once), and answers in
 // the gateway's error shape when the function cannot answer: 502
-// unreachable, 504 past its timeout, 503 without an endpoint.
+// unreachable, 504 past its timeout, 503 when no endpoint appeared within
+// its timeout (the request is held that long, scale_test.go).
 func TestRouteEndpointsAndFailures(t *testing.T) {
 	f := startRouteGateway(t, Config{})
 	one, two := upstream(t, "one"), upstream(t, "two")
@@ -189,13 +210,16 @@ func TestRouteEndpointsAndFailures(t *testing.T) {
 	})
 
 	// No endpoint, or none the gateway accepts (only plain http base URLs
-	// from the bus): 503 with Retry-After.
+	// from the bus): held for the function's timeout (1s), then 503 with
+	// Retry-After.
 	f.function(t, "none")
 	f.function(t, "odd", "file:///etc/passwd", "http://user:pw@127.0.0.1:1", "gopher://127.0.0.1:70")
 	for _, name := range []string{"none", "odd"} {
 		testkit.Eventually(t, 10*time.Second, name+": 503", func() (bool, string) {
+			start := time.Now()
 			code, body, hdr := f.get(t, "/fn/acme/"+name+"/")
-			return code == http.StatusServiceUnavailable && hdr.Get("Retry-After") != "" && strings.Contains(body, "no ready instance"), body
+			return code == http.StatusServiceUnavailable && hdr.Get("Retry-After") != "" && strings.Contains(body, "none became ready within its timeout") &&
+				time.Since(start) >= time.Second, body
 		})
 	}
 }

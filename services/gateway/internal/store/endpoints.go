@@ -25,6 +25,16 @@ type Endpoints struct {
 
 	mu  sync.RWMutex
 	fns map[string]*fnEndpoints // by events.FunctionKey
+	// waits are the change notifications of the functions someone waits
+	// on (Changed), by events.FunctionKey: closed at the function's next
+	// change, then forgotten.
+	waits map[string]*fnWait
+}
+
+// fnWait is one function's change notification and how many wait on it.
+type fnWait struct {
+	ch chan struct{}
+	n  int
 }
 
 // fnEndpoints is one status revision's endpoints, immutable but for the
@@ -41,7 +51,7 @@ func NewEndpoints(ctx context.Context, kv jetstream.KeyValue) (*Endpoints, error
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", kv.Bucket(), err)
 	}
-	e := &Endpoints{kv: kv, fns: map[string]*fnEndpoints{}}
+	e := &Endpoints{kv: kv, fns: map[string]*fnEndpoints{}, waits: map[string]*fnWait{}}
 	go func() {
 		defer func() { _ = w.Stop() }()
 		for entry := range w.Updates() {
@@ -62,6 +72,7 @@ func (e *Endpoints) apply(entry jetstream.KeyValueEntry) {
 		e.mu.Lock()
 		if cur := e.fns[key]; cur == nil || cur.rev < entry.Revision() {
 			delete(e.fns, key)
+			e.notify(key)
 		}
 		e.mu.Unlock()
 		return
@@ -90,7 +101,44 @@ func (e *Endpoints) store(key string, rev uint64, value []byte) *fnEndpoints {
 		return cur
 	}
 	e.fns[key] = fe
+	e.notify(key)
 	return fe
+}
+
+// notify wakes whoever waits for a change of key's endpoints; e.mu is held.
+func (e *Endpoints) notify(key string) {
+	if w := e.waits[key]; w != nil {
+		close(w.ch)
+		delete(e.waits, key)
+	}
+}
+
+// Changed returns a channel closed at the function's next change of
+// endpoints (a new status revision, or its deletion): a broadcast to every
+// request waiting for the function's first instance, without polling.
+// Take it before Pick, so a change between the two is not missed; call
+// done when no longer waiting (a notification nobody waits for is
+// forgotten, so the waits stay bounded by the functions waited on).
+func (e *Endpoints) Changed(tenant, name string) (changed <-chan struct{}, done func()) {
+	key := events.FunctionKey(tenant, name)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w := e.waits[key]
+	if w == nil {
+		w = &fnWait{ch: make(chan struct{})}
+		e.waits[key] = w
+	}
+	w.n++
+	var once sync.Once
+	return w.ch, func() {
+		once.Do(func() {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			if w.n--; w.n == 0 && e.waits[key] == w {
+				delete(e.waits, key)
+			}
+		})
+	}
 }
 
 // Pick returns one endpoint of the function, round robin, or nil when it

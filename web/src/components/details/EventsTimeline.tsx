@@ -10,6 +10,7 @@ const TONE: Record<string, string> = {
   deleted: "bg-slate-400",
   retrying: "bg-amber-400",
   deploying: "bg-amber-400",
+  scaled: "bg-sky-400",
 };
 
 function describe(e: LifecycleEvent): string {
@@ -17,6 +18,8 @@ function describe(e: LifecycleEvent): string {
   const parts: string[] = [];
   if (typeof d.generation === "number") parts.push(`generation ${d.generation}`);
   if (typeof d.readyReplicas === "number") parts.push(`${d.readyReplicas} ready`);
+  if (typeof d.from === "number" && typeof d.to === "number") parts.push(`${d.from} → ${d.to} instances`);
+  if (typeof d.reason === "string" && d.reason) parts.push(d.reason);
   if (typeof d.id === "string") parts.push(`invocation ${shortId(d.id)}`);
   if (typeof d.durationMs === "number") parts.push(`${d.durationMs} ms`);
   if (typeof d.message === "string" && d.message) parts.push(d.message);

@@ -4,6 +4,7 @@ import { timeAgo } from "../../lib/format";
 import { joinCommandLine } from "../../lib/argv";
 import { PhaseBadge } from "../PhaseBadge";
 import { Replicas } from "../Replicas";
+import { desiredOf } from "../../lib/scale";
 import { Card } from "../ui";
 
 interface Condition {
@@ -15,7 +16,7 @@ interface Condition {
 /** Conditions in the Kubernetes manner, derived from the status the API reports. */
 function conditionsOf(f: FunctionView): Condition[] {
   const s = f.status;
-  const desired = f.replicas ?? 1;
+  const desired = desiredOf(f);
   const applied = s.observedGeneration >= f.generation;
   return [
     { name: "Accepted", ok: true, detail: `generation ${f.generation} stored` },
@@ -30,9 +31,14 @@ function conditionsOf(f: FunctionView): Condition[] {
       detail: s.phase === "Ready" ? "running as specified" : (s.message ?? s.phase),
     },
     {
-      name: "Replicas",
+      name: "Instances",
       ok: f.invocation.mode !== "http" ? true : s.readyReplicas >= desired,
-      detail: f.invocation.mode === "http" ? `${s.readyReplicas} of ${desired} ready` : `job mode: up to ${desired} at once`,
+      detail:
+        f.invocation.mode !== "http"
+          ? "job mode: one process per invocation"
+          : desired === 0
+            ? "scaled to zero: the next request wakes the function"
+            : `${s.readyReplicas} of ${desired} ready`,
     },
   ];
 }

@@ -36,15 +36,17 @@ describe("FunctionForm", () => {
     await user.type(screen.getByLabelText("Name of variable 1"), "LANG");
     await user.type(screen.getByLabelText("Value of variable 1"), "C");
     await user.selectOptions(screen.getByLabelText("Mode"), "http");
-    await user.clear(screen.getByLabelText("Replicas"));
-    await user.type(screen.getByLabelText("Replicas"), "3");
+    await user.clear(screen.getByLabelText("Min instances"));
+    await user.type(screen.getByLabelText("Min instances"), "0");
+    await user.clear(screen.getByLabelText("Max instances"));
+    await user.type(screen.getByLabelText("Max instances"), "3");
     await user.click(screen.getByRole("button", { name: "Create function" }));
     await waitFor(() => expect(onSave).toHaveBeenCalledOnce());
     expect(onSave.mock.calls[0]?.[0]).toEqual({
       name: "shout",
       command: ["sh", "-c", "echo hi >&2; cat"],
       env: { LANG: "C" },
-      replicas: 3,
+      scale: { min: 0, max: 3 },
       invocation: { mode: "http", timeout: "30s" },
     });
   });
@@ -120,7 +122,7 @@ describe("FunctionForm", () => {
       image: "ghcr.io/acme/resize:1",
       command: ["resize", "--fast"],
       env: { A: "1" },
-      replicas: 2,
+      scale: { min: 0, max: 2, target: 5, metric: "queue", idleAfter: "1m" },
       invocation: { mode: "http", timeout: "10s", maxConcurrency: 5 },
       labels: { team: "media" },
       resources: { limits: { memory: "128Mi" } },
@@ -133,8 +135,9 @@ describe("FunctionForm", () => {
     const { onSave, user } = setup(existing);
     expect(screen.getByLabelText("Name")).toBeDisabled();
     expect(screen.getByLabelText("Program")).toHaveValue("resize");
-    await user.clear(screen.getByLabelText("Replicas"));
-    await user.type(screen.getByLabelText("Replicas"), "4");
+    expect(screen.getByLabelText("Min instances")).toHaveValue("0");
+    await user.clear(screen.getByLabelText("Max instances"));
+    await user.type(screen.getByLabelText("Max instances"), "4");
     await user.click(screen.getByRole("button", { name: "Save changes" }));
     await waitFor(() => expect(onSave).toHaveBeenCalledOnce());
     expect(onSave.mock.calls[0]?.[0]).toEqual({
@@ -142,7 +145,7 @@ describe("FunctionForm", () => {
       image: "ghcr.io/acme/resize:1",
       command: ["resize", "--fast"],
       env: { A: "1" },
-      replicas: 4,
+      scale: { min: 0, max: 4, target: 5, metric: "queue", idleAfter: "1m" },
       invocation: { mode: "http", timeout: "10s", maxConcurrency: 5 },
       labels: { team: "media" },
       resources: { limits: { memory: "128Mi" } },

@@ -27,7 +27,8 @@ export function FunctionForm({ existing, onSave }: Props) {
     resolver: resolver(creating),
     mode: "onTouched",
   });
-  const { register, handleSubmit, formState, setError } = methods;
+  const { register, handleSubmit, formState, setError, watch } = methods;
+  const http = watch("mode") === "http";
   const [refusal, setRefusal] = useState<string>();
   const errors = formState.errors;
 
@@ -61,13 +62,20 @@ export function FunctionForm({ existing, onSave }: Props) {
               <option value="http">http: long-running server on $PORT</option>
             </select>
           </Field>
-          <Field id="replicas" label="Replicas" error={errors.replicas?.message} hint="0 to 100">
-            <input id="replicas" inputMode="numeric" className={inputClass} {...describedBy("replicas", errors.replicas?.message, true)} {...register("replicas")} />
-          </Field>
           <Field id="timeout" label="Timeout" error={errors.timeout?.message} hint='e.g. "30s", "2m"; at most 15m'>
             <input id="timeout" className={inputClass} {...describedBy("timeout", errors.timeout?.message, true)} {...register("timeout")} />
           </Field>
         </div>
+        {http && (
+          <div className="grid gap-4 sm:grid-cols-3">
+            <Field id="minInstances" label="Min instances" error={errors.minInstances?.message} hint="0 to 100; 0 scales to zero when idle">
+              <input id="minInstances" inputMode="numeric" className={inputClass} {...describedBy("minInstances", errors.minInstances?.message, true)} {...register("minInstances")} />
+            </Field>
+            <Field id="maxInstances" label="Max instances" error={errors.maxInstances?.message} hint="Up to 100, at least the minimum">
+              <input id="maxInstances" inputMode="numeric" className={inputClass} {...describedBy("maxInstances", errors.maxInstances?.message, true)} {...register("maxInstances")} />
+            </Field>
+          </div>
+        )}
         <Button type="submit" variant="primary" disabled={formState.isSubmitting}>
           <Save aria-hidden className="size-4" /> {creating ? "Create function" : "Save changes"}
         </Button>

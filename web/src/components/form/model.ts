@@ -2,7 +2,7 @@
 import type { FieldError, FieldErrors, Resolver } from "react-hook-form";
 import type { FunctionView, Mode, SpecInput } from "../../api/types";
 import { joinCommandLine, splitCommandLine } from "../../lib/argv";
-import { checkCommand, checkEnvName, checkEnvNames, checkImage, checkName, checkReplicas, checkTimeout } from "../../lib/validation";
+import { checkCommand, checkEnvName, checkEnvNames, checkImage, checkName, checkReplicas, checkScaleBounds, checkTimeout } from "../../lib/validation";
 
 export interface FormValues {
   name: string;
@@ -12,7 +12,9 @@ export interface FormValues {
   args: { value: string }[];
   line: string;
   env: { key: string; value: string }[];
-  replicas: string;
+  /** http mode: scale.min and scale.max (blank: the API's default, one instance). */
+  minInstances: string;
+  maxInstances: string;
   mode: Mode;
   timeout: string;
 }
@@ -24,7 +26,8 @@ export const emptyForm: FormValues = {
   args: [{ value: "" }],
   line: "",
   env: [],
-  replicas: "1",
+  minInstances: "1",
+  maxInstances: "1",
   mode: "job",
   timeout: "30s",
 };
@@ -39,7 +42,8 @@ export function formFromFunction(f: FunctionView): FormValues {
     args: argv.length > 0 ? argv.map((value) => ({ value })) : [{ value: "" }],
     line: joinCommandLine(argv),
     env: Object.entries(f.env ?? {}).map(([key, value]) => ({ key, value })),
-    replicas: String(f.replicas ?? 1),
+    minInstances: String(f.scale?.min ?? 1),
+    maxInstances: String(f.scale?.max ?? 1),
     mode: f.invocation.mode ?? "job",
     timeout: timeout === undefined ? "" : typeof timeout === "number" ? `${timeout}s` : timeout,
   };
@@ -73,7 +77,10 @@ function validateForm(v: FormValues, opts: { creating: boolean }): Record<string
   put("root.command", error ?? checkCommand(argv, v.image));
   v.env.forEach((e, i) => put(`env.${i}.key`, checkEnvName(e.key)));
   put("root.envList", checkEnvNames(v.env.map((e) => e.key)));
-  put("replicas", checkReplicas(v.replicas));
+  if (v.mode === "http") {
+    put("minInstances", checkReplicas(v.minInstances));
+    put("maxInstances", checkReplicas(v.maxInstances) ?? checkScaleBounds(v.minInstances, v.maxInstances));
+  }
   put("timeout", checkTimeout(v.timeout));
   return errors;
 }
@@ -88,12 +95,16 @@ export function toSpec(v: FormValues, existing: FunctionView | undefined): SpecI
   if (v.image.trim() !== "") spec.image = v.image.trim();
   if (argv.length > 0) spec.command = argv;
   if (v.env.length > 0) spec.env = Object.fromEntries(v.env.map((e) => [e.key, e.value]));
-  if (v.replicas.trim() !== "") spec.replicas = Number(v.replicas);
+  // The scale's other fields (target, metric, idleAfter) are kept; job mode has none.
+  if (v.mode === "http" && (v.minInstances.trim() !== "" || v.maxInstances.trim() !== "")) {
+    const min = v.minInstances.trim() === "" ? undefined : Number(v.minInstances);
+    const max = v.maxInstances.trim() === "" ? undefined : Number(v.maxInstances);
+    spec.scale = { ...existing?.scale, min: min ?? max ?? 1, max: max ?? min ?? 1 };
+  }
   if (v.timeout.trim() === "") delete spec.invocation.timeout;
   else spec.invocation.timeout = v.timeout.trim();
   if (existing?.resources) spec.resources = existing.resources;
   if (existing?.labels) spec.labels = existing.labels;
-  if (existing?.autoscaling) spec.autoscaling = existing.autoscaling;
   if (existing?.triggers) spec.triggers = existing.triggers;
   // The route's auth applies to http mode only: the API refuses it on a job function.
   if (existing?.http && v.mode === "http") spec.http = existing.http;
@@ -126,9 +137,11 @@ export function resolver(creating: boolean): Resolver<FormValues> {
 }
 
 /** The form field a server's validation message belongs to ("invocation.timeout: …" → "timeout"). */
-export function formFieldOf(apiField: string | undefined): "name" | "image" | "root.command" | "root.envList" | "replicas" | "mode" | "timeout" | undefined {
+export function formFieldOf(apiField: string | undefined): "name" | "image" | "root.command" | "root.envList" | "minInstances" | "maxInstances" | "mode" | "timeout" | undefined {
   if (!apiField) return undefined;
-  if (apiField === "name" || apiField === "image" || apiField === "replicas") return apiField;
+  if (apiField === "name" || apiField === "image") return apiField;
+  if (apiField === "scale.min") return "minInstances";
+  if (apiField === "scale.max" || apiField === "scale") return "maxInstances";
   if (apiField.startsWith("command")) return "root.command";
   if (apiField.startsWith("env")) return "root.envList";
   if (apiField === "invocation.mode") return "mode";
