@@ -18,6 +18,7 @@ var WantRules = map[string][]string{
 	"deployer": expand(
 		"get,create,patch namespaces",
 		"get,list,watch,create,patch,delete deployments.apps",
+		"patch deployments.apps/scale",
 		"get,list,watch,create,patch,delete services",
 		"get,list,watch,create,patch,delete podtemplates",
 		"get,list,watch,create,patch,delete horizontalpodautoscalers.autoscaling",
@@ -129,11 +130,12 @@ func accessMatrix(svc, ns, tenant string) (allow, deny []Access) {
 		allow = append(allow,
 			access("create", "", "namespaces", "", ""), access("get", "", "namespaces", "", ""), access("patch", "", "namespaces", "", ""),
 			access("watch", "", "pods", "", ""), access("delete", "batch", "jobs", "", tenant),
-			access("patch", "networking.k8s.io", "networkpolicies", "", tenant), access("watch", "networking.k8s.io", "networkpolicies", "", ""))
+			access("patch", "networking.k8s.io", "networkpolicies", "", tenant), access("watch", "networking.k8s.io", "networkpolicies", "", ""),
+			access("patch", "apps", "deployments", "scale", tenant))
 		deny = append(deny,
 			access("create", "", "pods", "", tenant), access("delete", "", "pods", "", tenant),
 			access("create", "batch", "jobs", "", tenant), access("get", "", "pods", "log", tenant),
-			access("create", "", "secrets", "", tenant), access("update", "apps", "deployments", "", tenant),
+			access("create", "", "secrets", "", tenant), access("update", "apps", "deployments", "", tenant), access("update", "apps", "deployments", "scale", tenant),
 			access("delete", "networking.k8s.io", "networkpolicies", "", tenant))
 	case "invoker":
 		allow = append(allow,
@@ -144,6 +146,7 @@ func accessMatrix(svc, ns, tenant string) (allow, deny []Access) {
 		deny = append(deny,
 			access("delete", "apps", "deployments", "", tenant), access("delete", "apps", "deployments", "", ""),
 			access("create", "apps", "deployments", "", tenant), access("delete", "batch", "jobs", "", tenant),
+			access("patch", "apps", "deployments", "scale", tenant),
 			access("delete", "", "pods", "", tenant), access("create", "", "namespaces", "", ""),
 			access("delete", "", "secrets", "", tenant), access("create", "", "services", "", tenant))
 	case "logstream":

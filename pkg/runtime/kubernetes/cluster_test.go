@@ -2,15 +2,18 @@ package kubernetes_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	authzv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -80,10 +83,66 @@ func ready(t *testing.T, d *kube.Deployments, tenant, name string, replicas int3
 	})
 }
 
+// httpSpec is an http-mode function with a fixed count of instances.
 func httpSpec(name string, replicas int32) function.Spec {
+	return scaledSpec(name, function.Scale{Min: replicas, Max: replicas})
+}
+
+func scaledSpec(name string, sc function.Scale) function.Spec {
 	return function.Spec{Name: name, Image: "ghcr.io/acme/" + name + ":1", Command: []string{"/srv", "--port=$(PORT)"},
-		Env: map[string]string{"GREETING": "hi"}, Replicas: &replicas, Labels: map[string]string{"team": "search"},
+		Env: map[string]string{"GREETING": "hi"}, Scale: &sc, Labels: map[string]string{"team": "search"},
 		Invocation: function.Invocation{Mode: function.ModeHTTP}}.WithDefaults()
+}
+
+// replicasOwners are the field managers that own the Deployment's
+// spec.replicas, with the subresource they wrote it through
+// ("eventflow-scaler/scale").
+func replicasOwners(t *testing.T, env *k8stest.Env, ns, name string) []string {
+	t.Helper()
+	dep, err := env.Admin.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var owners []string
+	for _, e := range dep.ManagedFields {
+		var f struct {
+			Spec map[string]json.RawMessage `json:"f:spec"`
+		}
+		if e.FieldsV1 != nil && json.Unmarshal(e.FieldsV1.Raw, &f) == nil {
+			if _, ok := f.Spec["f:replicas"]; ok {
+				owners = append(owners, e.Manager+"/"+e.Subresource)
+			}
+		}
+	}
+	sort.Strings(owners)
+	return owners
+}
+
+func deploymentReplicas(t *testing.T, env *k8stest.Env, ns, name string) int32 {
+	t.Helper()
+	dep, err := env.Admin.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *dep.Spec.Replicas
+}
+
+// scaleAs sets the Deployment's replicas through its scale subresource as
+// another field manager would (an HPA, kubectl scale).
+func scaleAs(ctx context.Context, t *testing.T, env *k8stest.Env, ns, name, manager string, replicas int32) {
+	t.Helper()
+	// The controller updates the Deployment too: retry on conflict.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		scale, err := env.Admin.AppsV1().Deployments(ns).GetScale(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		scale.Spec.Replicas = replicas
+		_, err = env.Admin.AppsV1().Deployments(ns).UpdateScale(ctx, name, scale, metav1.UpdateOptions{FieldManager: manager})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestDeploymentsAsDeployer: with only the deployer's RBAC, functions
@@ -118,38 +177,66 @@ func TestDeploymentsAsDeployer(t *testing.T) {
 		t.Fatalf("service: %+v %v", svc, err)
 	}
 
-	// Update: the Deployment follows the spec.
+	// The Deployment was created with the count, under EventFlow's main
+	// field manager (as every EventFlow before the scaler applied it).
+	if o := replicasOwners(t, env, ns, "web"); strings.Join(o, ",") != "eventflow/" {
+		t.Fatalf("replicas owned by %v after the create", o)
+	}
+
+	// Update: the Deployment follows the spec, and its replicas stay: the
+	// apply that leaves them out first hands them to the scaler's field
+	// manager (else the API server would default them back to one).
+	spec.Image = "ghcr.io/acme/web:2"
+	if err := d.Apply(ctx, "dep", spec); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the new image", func() (bool, string) {
+		dep, _ := env.Admin.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		return dep.Spec.Template.Spec.Containers[0].Image == "ghcr.io/acme/web:2", "old image"
+	})
+	if n := deploymentReplicas(t, env, ns, "web"); n != 2 {
+		t.Fatalf("replicas %d after an update, want 2 (kept)", n)
+	}
+	ready(t, d, "dep", "web", 2)
+	if o := replicasOwners(t, env, ns, "web"); strings.Join(o, ",") != "eventflow-scaler/scale" {
+		t.Fatalf("replicas owned by %v after the update, want the scaler alone", o)
+	}
+	// A new fixed count is the scaler's to set (the deployer calls Scale
+	// after Apply); Apply alone leaves the count.
 	spec = httpSpec("web", 3)
 	spec.Image = "ghcr.io/acme/web:2"
 	if err := d.Apply(ctx, "dep", spec); err != nil {
 		t.Fatal(err)
 	}
-	ready(t, d, "dep", "web", 3)
-	if dep, _ := env.Admin.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); dep.Spec.Template.Spec.Containers[0].Image != "ghcr.io/acme/web:2" {
-		t.Fatal("update did not reach the Deployment")
+	if n := deploymentReplicas(t, env, ns, "web"); n != 2 {
+		t.Fatalf("Apply changed replicas to %d", n)
 	}
-
-	// Drift: scaled by hand, then deleted by hand; Apply puts it back.
-	// The controller updates the Deployment too: retry on conflict.
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		scale, err := env.Admin.AppsV1().Deployments(ns).GetScale(ctx, "web", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		scale.Spec.Replicas = 7
-		_, err = env.Admin.AppsV1().Deployments(ns).UpdateScale(ctx, "web", scale, metav1.UpdateOptions{})
-		return err
-	}); err != nil {
+	if err := d.Scale(ctx, "dep", "web", 3); err != nil {
 		t.Fatal(err)
 	}
+	ready(t, d, "dep", "web", 3)
+	if o, _, _ := d.Observe(ctx, "dep", "web"); o.Replicas != 3 {
+		t.Fatalf("Observed.Replicas %d, want 3", o.Replicas)
+	}
+
+	// Drift: scaled by hand. Apply leaves it (the count is not its
+	// field); Scale, comparing with the cache, puts it back.
+	scaleAs(ctx, t, env, ns, "web", "kubectl", 7)
 	testkit.Eventually(t, 10*time.Second, "the cache to see the scale", func() (bool, string) {
 		o, _, _ := d.Observe(ctx, "dep", "web")
-		return o.Phase != function.PhaseReady || o.ReadyReplicas == 7, string(o.Phase)
+		return o.Replicas == 7, fmt.Sprintf("%+v", o)
 	})
 	if err := d.Apply(ctx, "dep", spec); err != nil {
 		t.Fatal(err)
 	}
+	if n := deploymentReplicas(t, env, ns, "web"); n != 7 {
+		t.Fatalf("Apply changed a scale by hand to %d", n)
+	}
+	if err := d.Scale(ctx, "dep", "web", 3); err != nil {
+		t.Fatal(err)
+	}
 	ready(t, d, "dep", "web", 3)
+	// Deleted by hand: Apply puts it back with the spec's initial count.
 	if err := env.Admin.AppsV1().Deployments(ns).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +244,9 @@ func TestDeploymentsAsDeployer(t *testing.T) {
 		_, found, _ := d.Observe(ctx, "dep", "web")
 		return !found, "still found"
 	})
+	if err := d.Scale(ctx, "dep", "web", 3); !errors.Is(err, kube.ErrNotScalable) || !apierrors.IsNotFound(err) {
+		t.Fatalf("Scale of a missing Deployment: %v, want ErrNotScalable and NotFound", err)
+	}
 	if err := d.Apply(ctx, "dep", spec); err != nil {
 		t.Fatal(err)
 	}
@@ -193,43 +283,211 @@ func TestDeploymentsAsDeployer(t *testing.T) {
 	}
 }
 
-// TestAutoscalingAsDeployer: a spec with autoscaling gets an HPA that owns
-// the Deployment's replicas; without it, the HPA goes and replicas are the
-// spec's again.
+// TestAutoscalingAsDeployer: a spec with scale metric cpu gets an HPA
+// that owns the Deployment's replicas: Apply leaves them to it and Scale
+// refuses; without it, the HPA goes and the scaler sets the count again.
 func TestAutoscalingAsDeployer(t *testing.T) {
 	env := cluster(t)
 	ctx := testCtx(t)
 	d := deployerAs(ctx, t, env)
-	spec := httpSpec("auto", 1)
-	spec.Autoscaling = &function.Autoscaling{MinReplicas: 3, MaxReplicas: 6}
-	spec = spec.WithDefaults()
+	const ns = "rt-hpa"
+	spec := scaledSpec("auto", function.Scale{Min: 3, Max: 6, Metric: function.MetricCPU, Target: 60})
 	if err := d.Apply(ctx, "hpa", spec); err != nil {
 		t.Fatal(err)
 	}
-	hpa, err := env.Admin.AutoscalingV2().HorizontalPodAutoscalers("rt-hpa").Get(ctx, "auto", metav1.GetOptions{})
-	if err != nil || *hpa.Spec.MinReplicas != 3 || hpa.Spec.MaxReplicas != 6 || hpa.Spec.ScaleTargetRef.Name != "auto" {
+	hpa, err := env.Admin.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, "auto", metav1.GetOptions{})
+	if err != nil || *hpa.Spec.MinReplicas != 3 || hpa.Spec.MaxReplicas != 6 || hpa.Spec.ScaleTargetRef.Name != "auto" ||
+		len(hpa.Spec.Metrics) != 1 || *hpa.Spec.Metrics[0].Resource.Target.AverageUtilization != 60 {
 		t.Fatalf("hpa: %+v %v", hpa, err)
 	}
 	// The HPA controller raises the Deployment to its minimum.
 	ready(t, d, "hpa", "auto", 3)
-	spec.Autoscaling = nil
+	testkit.Eventually(t, 10*time.Second, "the cache to see the hpa", func() (bool, string) {
+		err := d.Scale(ctx, "hpa", "auto", 1)
+		return errors.Is(err, kube.ErrNotScalable), fmt.Sprint(err)
+	})
+
+	// The HPA scales (its own field manager, through the scale
+	// subresource); a changed spec's Apply leaves the count alone.
+	scaleAs(ctx, t, env, ns, "auto", "horizontal-pod-autoscaler", 5)
+	ready(t, d, "hpa", "auto", 5)
+	spec.Env = map[string]string{"GREETING": "hello"}
+	spec.Scale.Max = 7
+	if err := d.Apply(ctx, "hpa", spec); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the hpa's new max", func() (bool, string) {
+		hpa, err := env.Admin.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, "auto", metav1.GetOptions{})
+		return err == nil && hpa.Spec.MaxReplicas == 7, fmt.Sprint(err)
+	})
+	if n := deploymentReplicas(t, env, ns, "auto"); n != 5 {
+		t.Fatalf("replicas %d after Apply, want the HPA's 5", n)
+	}
+	ready(t, d, "hpa", "auto", 5)
+
+	// Back to EventFlow's scaler: the HPA goes, Scale sets the count.
+	spec = scaledSpec("auto", function.Scale{Min: 1, Max: 1})
 	if err := d.Apply(ctx, "hpa", spec); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 30*time.Second, "hpa deleted", func() (bool, string) {
-		_, err := env.Admin.AutoscalingV2().HorizontalPodAutoscalers("rt-hpa").Get(ctx, "auto", metav1.GetOptions{})
+		_, err := env.Admin.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, "auto", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
 	// The HPA controller may scale once more while its HPA goes; the
-	// deployer re-applies on every change, as this loop does.
-	testkit.Eventually(t, 30*time.Second, "back to the spec's replicas", func() (bool, string) {
-		if err := d.Apply(ctx, "hpa", spec); err != nil {
+	// deployer's scaler sets the count on every change, as this loop does.
+	testkit.Eventually(t, 30*time.Second, "back to the scaler's count", func() (bool, string) {
+		if err := d.Scale(ctx, "hpa", "auto", 1); err != nil {
 			return false, err.Error()
 		}
 		o, _, _ := d.Observe(ctx, "hpa", "auto")
 		return o.Phase == function.PhaseReady && o.ReadyReplicas == 1, fmt.Sprintf("%+v", o)
 	})
 	if err := d.Remove(ctx, "hpa", "auto"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestScaleToZeroAsDeployerAndInvoker: the from-zero journey with pods
+// coming Ready through kwok. A function with scale {min 0, max 4} starts
+// with one pod; Scale(0) leaves a Ready function with none; an invoker
+// waiting for it (WaitReady) is woken by the pods of Scale(2) and invokes
+// one; Scale(0) again removes the pods. The scaler's field manager owns
+// the replicas throughout, and Apply leaves them.
+func TestScaleToZeroAsDeployerAndInvoker(t *testing.T) {
+	env := cluster(t)
+	ctx := testCtx(t)
+	d := deployerAs(ctx, t, env)
+	const ns, tenant = "rt-zero", "zero"
+	spec := scaledSpec("cold", function.Scale{Min: 0, Max: 4})
+	if err := d.Apply(ctx, tenant, spec); err != nil {
+		t.Fatal(err)
+	}
+	ready(t, d, tenant, "cold", 1) // the initial count
+	pods := func() []corev1.Pod {
+		t.Helper()
+		l, err := env.Admin.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(kube.ObjectLabels(tenant, "cold")).String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Items
+	}
+	dep, err := env.Admin.AppsV1().Deployments(ns).Get(ctx, "cold", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps := dep.Spec.Template.Spec; ps.Containers[0].Lifecycle == nil || ps.Containers[0].Lifecycle.PreStop == nil ||
+		ps.Containers[0].Lifecycle.PreStop.Sleep == nil || *ps.TerminationGracePeriodSeconds != kube.TerminationGracePeriod(spec) {
+		t.Fatalf("no drain in the pod spec: %+v", ps)
+	}
+
+	toZero := func(what string) {
+		t.Helper()
+		if err := d.Scale(ctx, tenant, "cold", 0); err != nil {
+			t.Fatal(err)
+		}
+		if n := deploymentReplicas(t, env, ns, "cold"); n != 0 {
+			t.Fatalf("%s: replicas %d", what, n)
+		}
+		testkit.Eventually(t, 60*time.Second, what+": pods gone", func() (bool, string) {
+			ps := pods()
+			return len(ps) == 0, fmt.Sprintf("%d pods", len(ps))
+		})
+		testkit.Eventually(t, 10*time.Second, what+": Ready with none", func() (bool, string) {
+			o, found, err := d.Observe(ctx, tenant, "cold")
+			return found && err == nil && o.Phase == function.PhaseReady && o.ReadyReplicas == 0 && o.Replicas == 0 && len(o.Endpoints) == 0,
+				fmt.Sprintf("%+v %v", o, err)
+		})
+	}
+	toZero("scaled to zero")
+	// The hand-over of replicas in Apply is a compare-and-set: a scale
+	// with a resourceVersion that is not the Deployment's is refused.
+	if _, err := env.Admin.AppsV1().Deployments(ns).ApplyScale(ctx, "cold", kube.NewScale(ns, "cold", 3, "1"),
+		metav1.ApplyOptions{FieldManager: "eventflow-scaler", Force: true}); !apierrors.IsConflict(err) {
+		t.Fatalf("scale with a stale resourceVersion: %v, want a conflict", err)
+	}
+	if o := replicasOwners(t, env, ns, "cold"); strings.Join(o, ",") != "eventflow-scaler/scale" {
+		t.Fatalf("replicas owned by %v, want the scaler alone", o)
+	}
+	// A changed spec is applied; the count stays zero.
+	spec.Env = map[string]string{"GREETING": "hello"}
+	if err := d.Apply(ctx, tenant, spec); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the new env", func() (bool, string) {
+		dep, _ := env.Admin.AppsV1().Deployments(ns).Get(ctx, "cold", metav1.GetOptions{})
+		return dep.Spec.Template.Spec.Containers[0].Env[0].Value == "hello", "old env"
+	})
+	if n := deploymentReplicas(t, env, ns, "cold"); n != 0 {
+		t.Fatalf("Apply changed the count to %d", n)
+	}
+
+	iv, err := kube.NewInvoker(ctx, as(t, env, "invoker"), testConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iv.Invoke(ctx, tenant, spec, runtime.InvokeRequest{ID: events.NewInvocationID()}); !errors.Is(err, runtime.ErrNoReadyInstance) {
+		t.Fatalf("invoke at zero: %v, want ErrNoReadyInstance", err)
+	}
+	// With no pod, WaitReady waits, and ends with its context.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	if err := iv.WaitReady(short, tenant, "cold"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitReady with no pod: %v", err)
+	}
+	cancel()
+	woken := make(chan error, 1)
+	go func() { woken <- iv.WaitReady(ctx, tenant, "cold") }()
+	select {
+	case err := <-woken:
+		t.Fatalf("WaitReady returned before any pod: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	start := time.Now()
+	if err := d.Scale(ctx, tenant, "cold", 2); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-woken:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("WaitReady not woken by the pods of Scale(2)")
+	}
+	t.Logf("from zero to a ready pod in the invoker's cache: %v", time.Since(start).Round(time.Millisecond))
+	ready(t, d, tenant, "cold", 2)
+	if o := replicasOwners(t, env, ns, "cold"); strings.Join(o, ",") != "eventflow-scaler/scale" {
+		t.Fatalf("replicas owned by %v, want the scaler alone", o)
+	}
+	// Ready already: WaitReady returns at once.
+	if err := iv.WaitReady(ctx, tenant, "cold"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods() {
+		k8stest.ServeAsPod(t, p)
+	}
+	res, err := iv.Invoke(ctx, tenant, spec, runtime.InvokeRequest{ID: events.NewInvocationID(), Payload: []byte("wake")})
+	if err != nil || !res.Succeeded || !strings.HasPrefix(string(res.Output), "WAKE from cold-") {
+		t.Fatalf("invoke after the wake: %+v %v", res, err)
+	}
+	// Scaling to a count the cache shows is no write.
+	dep, _ = env.Admin.AppsV1().Deployments(ns).Get(ctx, "cold", metav1.GetOptions{})
+	testkit.Eventually(t, 10*time.Second, "the cache to see 2", func() (bool, string) {
+		o, _, _ := d.Observe(ctx, tenant, "cold")
+		return o.Replicas == 2, fmt.Sprintf("%+v", o)
+	})
+	if err := d.Scale(ctx, tenant, "cold", 2); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := env.Admin.AppsV1().Deployments(ns).Get(ctx, "cold", metav1.GetOptions{}); again.Generation != dep.Generation {
+		t.Fatalf("Scale to the current count wrote: generation %d → %d", dep.Generation, again.Generation)
+	}
+
+	toZero("scaled to zero again")
+	if _, err := iv.Invoke(ctx, tenant, spec, runtime.InvokeRequest{ID: events.NewInvocationID()}); !errors.Is(err, runtime.ErrNoReadyInstance) {
+		t.Fatalf("invoke at zero again: %v, want ErrNoReadyInstance", err)
+	}
+	if err := d.Remove(ctx, tenant, "cold"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -519,6 +777,9 @@ func TestRBACRefusesWhatIsNotNeeded(t *testing.T) {
 		{"gateway", "list", "", "pods", "", false},
 		{"gateway", "get", "apps", "deployments", "", false},
 		{"deployer", "patch", "apps", "deployments", "", true},
+		{"deployer", "patch", "apps", "deployments", "scale", true},
+		{"deployer", "update", "apps", "deployments", "scale", false},
+		{"invoker", "patch", "apps", "deployments", "scale", false},
 		{"deployer", "get", "", "pods", "log", false},
 		{"deployer", "create", "batch", "jobs", "", false},
 		{"deployer", "get", "", "secrets", "", false},

@@ -25,6 +25,11 @@ type Config struct {
 	ControlNamespace string
 	// FieldManager owns the fields EventFlow applies (server-side apply).
 	FieldManager string
+	// ScaleFieldManager owns an http-mode Deployment's spec.replicas,
+	// which Deployments.Scale sets through the scale subresource
+	// (server-side apply); FieldManager never applies it after creation.
+	// Default: "eventflow-scaler".
+	ScaleFieldManager string
 	// JobTTL is how long a finished invocation Job is kept.
 	JobTTL time.Duration
 	// OutputLimit caps the output read from a job's log, in bytes.
@@ -43,6 +48,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FieldManager == "" {
 		c.FieldManager = "eventflow"
+	}
+	if c.ScaleFieldManager == "" {
+		c.ScaleFieldManager = "eventflow-scaler"
 	}
 	if c.JobTTL <= 0 {
 		c.JobTTL = 10 * time.Minute

@@ -20,6 +20,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/eventflow/eventflow/pkg/function"
 	"github.com/eventflow/eventflow/pkg/runtime"
@@ -27,8 +28,9 @@ import (
 
 // Deployments is the deployer's side of the Kubernetes runtime. It reads
 // from informer caches (watches, not polling) and writes with server-side
-// apply. It needs: namespaces (get, create, patch), deployments, services
-// and podtemplates (get, list, watch, create, patch, delete), networkpolicies
+// apply. It needs: namespaces (get, create, patch), deployments, services,
+// podtemplates and horizontalpodautoscalers (get, list, watch, create,
+// patch, delete), deployments/scale (patch: Scale), networkpolicies
 // (get, list, watch, create, patch), pods (list, watch) and jobs (list,
 // delete: a deleted function's runs go too).
 type Deployments struct {
@@ -44,6 +46,9 @@ type Deployments struct {
 
 	nsMu sync.Mutex
 	ns   map[string]bool // namespaces known to exist
+
+	scaleMu sync.Mutex
+	scaled  map[string]int32 // "<ns>/<name>" → the count Scale last wrote
 }
 
 var _ runtime.Deployments = (*Deployments)(nil)
@@ -62,6 +67,7 @@ func NewDeployments(ctx context.Context, client kubernetes.Interface, cfg Config
 		pods:    f.Core().V1().Pods().Lister(),
 		changes: make(chan runtime.Ref, 1024),
 		ns:      map[string]bool{},
+		scaled:  map[string]int32{},
 	}
 	h := cache.ResourceEventHandlerFuncs{
 		AddFunc:    d.notify,
@@ -179,8 +185,10 @@ func (d *Deployments) namespace(ctx context.Context, tenant string) (string, err
 }
 
 // Apply converges the function's objects to spec. An object whose spec
-// hash and replicas already match is not written again; anything else
-// (missing, edited, scaled by hand) is applied, which repairs drift.
+// hash already matches is not written again; anything else (missing,
+// edited) is applied, which repairs drift. Apply never sets the replicas
+// of an existing http-mode Deployment: Scale owns them (or the HPA with
+// scale.metric cpu); a new Deployment starts with CreateReplicas.
 func (d *Deployments) Apply(ctx context.Context, tenant string, spec function.Spec) error {
 	ns, err := d.namespace(ctx, tenant)
 	if err != nil {
@@ -194,21 +202,15 @@ func (d *Deployments) Apply(ctx context.Context, tenant string, spec function.Sp
 		}
 		hpa := NewHPA(ns, tenant, spec)
 		if hpa == nil {
-			// Before the Deployment: an HPA left in place would scale it
-			// back between the two writes.
+			// Before the Deployment: an HPA left in place would go on
+			// scaling it while the scaler takes over.
 			if err := d.deleteIfExists(ctx, ns, spec.Name, kindHPA); err != nil {
 				return err
 			}
 		}
-		cur, err := d.deploys.Deployments(ns).Get(spec.Name)
-		scaledAway := spec.Autoscaling == nil && (err != nil || cur.Spec.Replicas == nil || *cur.Spec.Replicas != spec.ReplicaCount())
-		if err != nil || cur.Annotations[AnnotationSpecHash] != hash || scaledAway {
-			dep, err := NewDeployment(ns, tenant, spec)
-			if err != nil {
+		if cur, err := d.deploys.Deployments(ns).Get(spec.Name); err != nil || cur.Annotations[AnnotationSpecHash] != hash {
+			if err := d.applyDeployment(ctx, ns, tenant, spec); err != nil {
 				return err
-			}
-			if _, err := d.client.AppsV1().Deployments(ns).Apply(ctx, dep, opts); err != nil {
-				return fmt.Errorf("apply deployment %s/%s: %w", ns, spec.Name, err)
 			}
 		}
 		if _, err := d.svcs.Services(ns).Get(spec.Name); err != nil {
@@ -242,6 +244,96 @@ func (d *Deployments) Apply(ctx context.Context, tenant string, spec function.Sp
 	if _, err := d.client.CoreV1().PodTemplates(ns).Apply(ctx, pt, opts); err != nil {
 		return fmt.Errorf("apply podtemplate %s/%s: %w", ns, spec.Name, err)
 	}
+	return nil
+}
+
+// applyDeployment writes the function's Deployment. It reads the current
+// one from the API server (the cache has no managed fields, and may not
+// have seen a Deployment just made): a new one is created with
+// CreateReplicas; of an existing one whose spec.replicas the main field
+// manager still owns (it created the Deployment, or an EventFlow before
+// the scaler applied replicas itself), the replicas are first handed to
+// the scale field manager at their current count. Without that, an apply
+// leaving replicas out would drop the field, and the API server would
+// default it back to one pod.
+func (d *Deployments) applyDeployment(ctx context.Context, ns, tenant string, spec function.Spec) error {
+	dep, err := NewDeployment(ns, tenant, spec)
+	if err != nil {
+		return err
+	}
+	api := d.client.AppsV1().Deployments(ns)
+	// The resourceVersion makes the hand-over a compare-and-set: a count
+	// changed since the read (by Scale, by an HPA) is not written back.
+	// The controller's status writes change it too: read again and retry.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := api.Get(ctx, spec.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			if n := CreateReplicas(spec); n != nil {
+				dep.Spec.WithReplicas(*n)
+			}
+			return nil
+		case err != nil:
+			return fmt.Errorf("get deployment %s/%s: %w", ns, spec.Name, err)
+		case cur.Spec.Replicas == nil || !ownsReplicas(cur.ManagedFields, d.cfg.FieldManager):
+			return nil
+		}
+		sopts := metav1.ApplyOptions{FieldManager: d.cfg.ScaleFieldManager, Force: true}
+		_, err = api.ApplyScale(ctx, spec.Name, NewScale(ns, spec.Name, *cur.Spec.Replicas, cur.ResourceVersion), sopts)
+		return err
+	}); err != nil {
+		return fmt.Errorf("hand the replicas of deployment %s/%s to %s: %w", ns, spec.Name, d.cfg.ScaleFieldManager, err)
+	}
+	if _, err := api.Apply(ctx, dep, metav1.ApplyOptions{FieldManager: d.cfg.FieldManager, Force: true}); err != nil {
+		return fmt.Errorf("apply deployment %s/%s: %w", ns, spec.Name, err)
+	}
+	return nil
+}
+
+// ErrNotScalable is the error of Scale for a function that has no
+// Deployment (not applied yet, or in job mode) or whose count is left to
+// its HorizontalPodAutoscaler (scale.metric cpu).
+var ErrNotScalable = errors.New("function cannot be scaled")
+
+// Scale sets the function's Deployment's replicas through its scale
+// subresource, with server-side apply under the scale field manager,
+// which then owns the field (taken from whoever had it: a hand-made scale
+// is undone by the next Scale). No write when the cache already shows
+// the count. A function without a Deployment, or with an HPA, is an error
+// wrapping ErrNotScalable (and the API server's NotFound when it has no
+// Deployment): the deployer retries after its next Apply.
+func (d *Deployments) Scale(ctx context.Context, tenant, name string, replicas int32) error {
+	ns := NamespaceName(d.cfg.NamespacePrefix, tenant)
+	if replicas < 0 {
+		return fmt.Errorf("scale %s/%s to %d: a count is not negative", ns, name, replicas)
+	}
+	if h, err := d.hpas.HorizontalPodAutoscalers(ns).Get(name); err == nil && h.DeletionTimestamp == nil {
+		return fmt.Errorf("scale %s/%s: its replicas are left to its HorizontalPodAutoscaler (scale.metric cpu): %w", ns, name, ErrNotScalable)
+	}
+	key := ns + "/" + name
+	d.scaleMu.Lock()
+	last, wrote := d.scaled[key]
+	d.scaleMu.Unlock()
+	// The cache may not have seen this process's last write yet: when
+	// that write was another count, a cache agreeing with this one may be
+	// showing the count from before it.
+	if cur, err := d.deploys.Deployments(ns).Get(name); err == nil && cur.Spec.Replicas != nil && *cur.Spec.Replicas == replicas &&
+		(!wrote || last == replicas) {
+		return nil
+	}
+	opts := metav1.ApplyOptions{FieldManager: d.cfg.ScaleFieldManager, Force: true}
+	if _, err := d.client.AppsV1().Deployments(ns).ApplyScale(ctx, name, NewScale(ns, name, replicas, ""), opts); err != nil {
+		d.scaleMu.Lock()
+		delete(d.scaled, key)
+		d.scaleMu.Unlock()
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("scale %s/%s: no Deployment (the function is not applied yet, or runs in job mode): %w: %w", ns, name, ErrNotScalable, err)
+		}
+		return fmt.Errorf("scale deployment %s/%s to %d: %w", ns, name, replicas, err)
+	}
+	d.scaleMu.Lock()
+	d.scaled[key] = replicas
+	d.scaleMu.Unlock()
 	return nil
 }
 
@@ -296,6 +388,9 @@ func (d *Deployments) deleteIfExists(ctx context.Context, ns, name string, k kin
 // caches show no object and no pod of it left.
 func (d *Deployments) Remove(ctx context.Context, tenant, name string) error {
 	ns := NamespaceName(d.cfg.NamespacePrefix, tenant)
+	d.scaleMu.Lock()
+	delete(d.scaled, ns+"/"+name)
+	d.scaleMu.Unlock()
 	for _, k := range []kind{kindHPA, kindDeployment, kindService, kindPodTemplate} {
 		if err := d.deleteIfExists(ctx, ns, name, k); err != nil {
 			return err
@@ -346,16 +441,18 @@ func (d *Deployments) Observe(_ context.Context, tenant, name string) (runtime.O
 }
 
 // ObserveDeployment turns a Deployment's status (and its pods') into a
-// phase: Ready when every replica is updated and ready; Failed when the
-// rollout exceeded its progress deadline or a pod cannot run; else
-// Deploying. It is pure, so it is tested without a cluster.
+// phase: Ready when every replica is updated and ready (a function scaled
+// to zero is Ready with none, even while its last pods drain); Failed when
+// the rollout exceeded its progress deadline or a pod cannot run; else
+// Deploying. Replicas is the desired count, spec.replicas. It is pure, so
+// it is tested without a cluster.
 func ObserveDeployment(dep *appsv1.Deployment, pods []*corev1.Pod) runtime.Observed {
 	want := int32(1)
 	if dep.Spec.Replicas != nil {
 		want = *dep.Spec.Replicas
 	}
 	st := dep.Status
-	obs := runtime.Observed{Phase: function.PhaseDeploying, ReadyReplicas: st.ReadyReplicas}
+	obs := runtime.Observed{Phase: function.PhaseDeploying, ReadyReplicas: st.ReadyReplicas, Replicas: want}
 	for _, c := range st.Conditions {
 		if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded" {
 			obs.Phase, obs.Message = function.PhaseFailed, "ProgressDeadlineExceeded: "+c.Message

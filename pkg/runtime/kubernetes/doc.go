@@ -3,7 +3,12 @@
 // and applied with server-side apply under one field manager.
 //
 //   - http mode: a Deployment (replicas serving on $PORT=8080) and a
-//     ClusterIP Service; an invocation is a POST to a ready pod.
+//     ClusterIP Service; an invocation is a POST to a ready pod. The
+//     Deployment's replicas are not applied with the rest: Scale sets them
+//     through the scale subresource under a field manager of its own
+//     (Config.ScaleFieldManager), or, with scale.metric cpu, a
+//     HorizontalPodAutoscaler does. A pod removed drains first (a preStop
+//     sleep while the endpoints drop it, then the function's timeout).
 //   - job mode: a PodTemplate (validated by the API server at deploy time,
 //     no running pods); an invocation is a Job built from it.
 package kubernetes

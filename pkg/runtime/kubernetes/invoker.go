@@ -38,11 +38,20 @@ type Invoker struct {
 	http   *http.Client
 	rr     atomic.Uint64
 
-	mu      sync.Mutex
-	waiters map[string][]chan struct{} // "<ns>/<job>" → woken on every change
+	mu sync.Mutex
+	// waiters are woken on every change: "<ns>/<job>" by the Job's and its
+	// pods', functionKey by the function's pods'.
+	waiters map[string][]chan struct{}
 }
 
-var _ runtime.Invoker = (*Invoker)(nil)
+var (
+	_ runtime.Invoker     = (*Invoker)(nil)
+	_ runtime.ReadyWaiter = (*Invoker)(nil)
+)
+
+// functionKey is the waiter key of an http-mode function's pods (Job
+// names have no ':', so it is never a Job's).
+func functionKey(ns, name string) string { return ns + "/function:" + name }
 
 // NewInvoker starts the job and pod informers and waits for their caches.
 func NewInvoker(ctx context.Context, client kubernetes.Interface, cfg Config) (*Invoker, error) {
@@ -60,10 +69,13 @@ func NewInvoker(ctx context.Context, client kubernetes.Interface, cfg Config) (*
 		AddFunc:    iv.wake,
 		UpdateFunc: func(_, n any) { iv.wake(n) },
 	}
-	for _, inf := range []cache.SharedIndexInformer{f.Batch().V1().Jobs().Informer(), f.Core().V1().Pods().Informer()} {
-		if _, err := inf.AddEventHandler(wake); err != nil {
-			return nil, err
-		}
+	if _, err := f.Batch().V1().Jobs().Informer().AddEventHandler(wake); err != nil {
+		return nil, err
+	}
+	// A deleted pod wakes too: its function's waiters look again.
+	wake.DeleteFunc = iv.wake
+	if _, err := f.Core().V1().Pods().Informer().AddEventHandler(wake); err != nil {
+		return nil, err
 	}
 	if err := startAndSync(ctx, f); err != nil {
 		return nil, err
@@ -72,17 +84,27 @@ func NewInvoker(ctx context.Context, client kubernetes.Interface, cfg Config) (*
 }
 
 // wake signals whoever waits on the job an object belongs to (the Job
-// itself, or a pod with the job-name label).
+// itself, or a pod with the job-name label), or on the function a pod of
+// an http-mode function belongs to.
 func (iv *Invoker) wake(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
 	m, err := metaOf(obj)
 	if err != nil {
 		return
 	}
-	name := m.GetName()
+	key := m.GetNamespace() + "/" + m.GetName()
 	if _, isPod := obj.(*corev1.Pod); isPod {
-		name = m.GetLabels()[batchv1.JobNameLabel]
+		l := m.GetLabels()
+		if job := l[batchv1.JobNameLabel]; job != "" {
+			key = m.GetNamespace() + "/" + job
+		} else if fn := l[LabelFunction]; fn != "" && l[LabelInvocation] == "" {
+			key = functionKey(m.GetNamespace(), fn)
+		} else {
+			return
+		}
 	}
-	key := m.GetNamespace() + "/" + name
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
 	for _, ch := range iv.waiters[key] {
@@ -91,6 +113,41 @@ func (iv *Invoker) wake(obj any) {
 		default:
 		}
 	}
+}
+
+// WaitReady returns once the pod cache holds a pod of the http-mode
+// function that Invoke would send to (ready, with an address, not being
+// deleted): at once if it has one, else when the pod informer brings one
+// (each change of the function's pods is looked at, no polling). It
+// returns ctx's error when ctx ends first.
+func (iv *Invoker) WaitReady(ctx context.Context, tenant, name string) error {
+	ns := NamespaceName(iv.cfg.NamespacePrefix, tenant)
+	// Subscribed before the first look, so a pod becoming ready between
+	// the two is not missed.
+	woken, cancel := iv.subscribe(functionKey(ns, name))
+	defer cancel()
+	for {
+		if len(iv.readyPods(ns, tenant, name)) > 0 {
+			return nil
+		}
+		select {
+		case <-woken:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// readyPods are the function's pods an http-mode invocation may go to.
+func (iv *Invoker) readyPods(ns, tenant, name string) []*corev1.Pod {
+	pods, _ := iv.pods.Pods(ns).List(labels.SelectorFromSet(ObjectLabels(tenant, name)))
+	var ready []*corev1.Pod
+	for _, p := range pods {
+		if p.Labels[LabelInvocation] == "" && p.DeletionTimestamp == nil && p.Status.PodIP != "" && podReady(p) {
+			ready = append(ready, p)
+		}
+	}
+	return ready
 }
 
 func (iv *Invoker) subscribe(key string) (<-chan struct{}, func()) {
@@ -255,13 +312,7 @@ func (iv *Invoker) logs(ctx context.Context, ns, pod string) ([]byte, error) {
 func (iv *Invoker) invokeHTTP(ctx context.Context, tenant string, spec function.Spec, req runtime.InvokeRequest) (runtime.InvokeResult, error) {
 	start := time.Now()
 	ns := NamespaceName(iv.cfg.NamespacePrefix, tenant)
-	pods, _ := iv.pods.Pods(ns).List(labels.SelectorFromSet(ObjectLabels(tenant, spec.Name)))
-	var ready []*corev1.Pod
-	for _, p := range pods {
-		if p.Labels[LabelInvocation] == "" && p.DeletionTimestamp == nil && p.Status.PodIP != "" && podReady(p) {
-			ready = append(ready, p)
-		}
-	}
+	ready := iv.readyPods(ns, tenant, spec.Name)
 	if len(ready) == 0 {
 		return runtime.InvokeResult{}, fmt.Errorf("function %s/%s: %w", tenant, spec.Name, runtime.ErrNoReadyInstance)
 	}

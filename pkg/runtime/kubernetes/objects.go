@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -19,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	autoscalingv1ac "k8s.io/client-go/applyconfigurations/autoscaling/v1"
 	autoscalingv2ac "k8s.io/client-go/applyconfigurations/autoscaling/v2"
 	batchv1ac "k8s.io/client-go/applyconfigurations/batch/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -199,8 +201,35 @@ func podSpec(c *corev1ac.ContainerApplyConfiguration, restart corev1.RestartPoli
 			WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault)))
 }
 
+// DrainDelay is how long an http-mode pod keeps serving after it is told
+// to stop (its preStop hook sleeps), before its container gets SIGTERM:
+// time for the endpoints (the Service's, the invoker's pod cache) to drop
+// it, so no new request reaches a pod on its way out.
+const DrainDelay = 3 * time.Second
+
+// drainMargin is added to the grace period beyond the sleep and the
+// function's timeout: the last response's bytes and the process's exit.
+const drainMargin = 2 * time.Second
+
+// TerminationGracePeriod is how long Kubernetes lets a removed http-mode
+// pod finish before it is killed: DrainDelay, then the function's timeout
+// (a request that came in just before the pod left the endpoints has
+// that long to finish, once the function has had SIGTERM), and a margin;
+// whole seconds, rounded up.
+func TerminationGracePeriod(spec function.Spec) int64 {
+	d := DrainDelay + spec.Timeout() + drainMargin
+	return int64(math.Ceil(d.Seconds()))
+}
+
 // NewDeployment is an http-mode function's long-running instances: they
-// listen on $PORT (8080) and are ready once it accepts connections.
+// listen on $PORT (8080) and are ready once it accepts connections. It
+// sets no replicas: Deployments.Scale owns that field under its own field
+// manager (or the HorizontalPodAutoscaler with scale.metric cpu), so
+// applying the Deployment never changes how many pods run; Apply adds
+// CreateReplicas only when it creates the Deployment. A pod being removed
+// (scaled down, rolled) is drained: its preStop hook sleeps DrainDelay
+// while the endpoints drop it, then it gets SIGTERM and the rest of
+// TerminationGracePeriod to finish the requests it has.
 func NewDeployment(ns, tenant string, spec function.Spec) (*appsv1ac.DeploymentApplyConfiguration, error) {
 	c, err := container(spec, append(baseEnv(tenant, spec.Name),
 		corev1ac.EnvVar().WithName("PORT").WithValue(strconv.Itoa(HTTPPort)))...)
@@ -210,22 +239,66 @@ func NewDeployment(ns, tenant string, spec function.Spec) (*appsv1ac.DeploymentA
 	c.WithPorts(corev1ac.ContainerPort().WithName("http").WithContainerPort(HTTPPort).WithProtocol(corev1.ProtocolTCP)).
 		WithReadinessProbe(corev1ac.Probe().
 			WithTCPSocket(corev1ac.TCPSocketAction().WithPort(intstr.FromString("http"))).
-			WithPeriodSeconds(2).WithFailureThreshold(3))
+			WithPeriodSeconds(2).WithFailureThreshold(3)).
+		WithLifecycle(corev1ac.Lifecycle().
+			WithPreStop(corev1ac.LifecycleHandler().
+				WithSleep(corev1ac.SleepAction().WithSeconds(int64(DrainDelay / time.Second)))))
 	labels := ObjectLabels(tenant, spec.Name)
-	ds := appsv1ac.DeploymentSpec()
-	if spec.Autoscaling == nil {
-		// With autoscaling the HPA owns replicas: applying them would fight it.
-		ds.WithReplicas(spec.ReplicaCount())
-	}
 	return appsv1ac.Deployment(spec.Name, ns).
 		WithLabels(labels).
 		WithAnnotations(map[string]string{AnnotationSpecHash: SpecHash(spec)}).
-		WithSpec(ds.
+		WithSpec(appsv1ac.DeploymentSpec().
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(labels)).
 			WithProgressDeadlineSeconds(120).
 			WithTemplate(corev1ac.PodTemplateSpec().
 				WithLabels(podLabels(tenant, spec)).
-				WithSpec(podSpec(c, corev1.RestartPolicyAlways)))), nil
+				WithSpec(podSpec(c, corev1.RestartPolicyAlways).
+					WithTerminationGracePeriodSeconds(TerminationGracePeriod(spec))))), nil
+}
+
+// CreateReplicas is the count a new http-mode Deployment is created with:
+// the scale's Initial count; nil with scale.metric cpu, where the
+// HorizontalPodAutoscaler sets it (from the default of one).
+func CreateReplicas(spec function.Spec) *int32 {
+	sc := spec.ScaleSpec()
+	if sc == nil || sc.Metric == function.MetricCPU {
+		return nil
+	}
+	n := sc.Initial()
+	return &n
+}
+
+// NewScale sets an http-mode Deployment's replicas through its scale
+// subresource. A resourceVersion, when given, is a precondition: the
+// write fails with a conflict if the Deployment changed since.
+func NewScale(ns, name string, replicas int32, resourceVersion string) *autoscalingv1ac.ScaleApplyConfiguration {
+	s := autoscalingv1ac.Scale().WithName(name).WithNamespace(ns).
+		WithSpec(autoscalingv1ac.ScaleSpec().WithReplicas(replicas))
+	if resourceVersion != "" {
+		s.WithResourceVersion(resourceVersion)
+	}
+	return s
+}
+
+// ownsReplicas says whether manager owns a Deployment's spec.replicas
+// through server-side applies of the Deployment itself (not of its scale
+// subresource), as its managed fields record: an apply of manager's that
+// leaves replicas out would then remove them.
+func ownsReplicas(entries []metav1.ManagedFieldsEntry, manager string) bool {
+	for _, e := range entries {
+		if e.Manager != manager || e.Operation != metav1.ManagedFieldsOperationApply || e.Subresource != "" || e.FieldsV1 == nil {
+			continue
+		}
+		var f struct {
+			Spec map[string]json.RawMessage `json:"f:spec"`
+		}
+		if json.Unmarshal(e.FieldsV1.Raw, &f) == nil {
+			if _, ok := f.Spec["f:replicas"]; ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ServiceURL is the base URL of an http-mode function's Service, where
@@ -246,11 +319,13 @@ func NewService(ns, tenant string, spec function.Spec) *corev1ac.ServiceApplyCon
 				WithTargetPort(intstr.FromString("http")).WithProtocol(corev1.ProtocolTCP)))
 }
 
-// NewHPA scales an http-mode function's Deployment on CPU use between the
-// spec's bounds; nil when the spec asks for no autoscaling.
+// NewHPA scales an http-mode function's Deployment on CPU use (target:
+// percent of the CPU request) between its scale's bounds; nil unless the
+// spec's scale.metric is cpu (EventFlow's own scaler sets the count of the
+// other metrics).
 func NewHPA(ns, tenant string, spec function.Spec) *autoscalingv2ac.HorizontalPodAutoscalerApplyConfiguration {
-	a := spec.Autoscaling
-	if a == nil {
+	sc := spec.ScaleSpec()
+	if sc == nil || sc.Metric != function.MetricCPU {
 		return nil
 	}
 	return autoscalingv2ac.HorizontalPodAutoscaler(spec.Name, ns).
@@ -259,15 +334,15 @@ func NewHPA(ns, tenant string, spec function.Spec) *autoscalingv2ac.HorizontalPo
 		WithSpec(autoscalingv2ac.HorizontalPodAutoscalerSpec().
 			WithScaleTargetRef(autoscalingv2ac.CrossVersionObjectReference().
 				WithAPIVersion("apps/v1").WithKind("Deployment").WithName(spec.Name)).
-			WithMinReplicas(a.MinReplicas).
-			WithMaxReplicas(a.MaxReplicas).
+			WithMinReplicas(sc.Min).
+			WithMaxReplicas(sc.Max).
 			WithMetrics(autoscalingv2ac.MetricSpec().
 				WithType(autoscalingv2.ResourceMetricSourceType).
 				WithResource(autoscalingv2ac.ResourceMetricSource().
 					WithName(corev1.ResourceCPU).
 					WithTarget(autoscalingv2ac.MetricTarget().
 						WithType(autoscalingv2.UtilizationMetricType).
-						WithAverageUtilization(a.TargetCPUUtilization)))))
+						WithAverageUtilization(sc.Target)))))
 }
 
 // NewPodTemplate is a job-mode function's pod template: what each of its

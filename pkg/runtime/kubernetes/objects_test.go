@@ -41,10 +41,9 @@ func golden(t *testing.T, name string, v any) {
 }
 
 func httpSpec() function.Spec {
-	r := int32(3)
 	return function.Spec{
 		Name: "web", Image: "ghcr.io/acme/web:1.2", Command: []string{"/app", "--serve"},
-		Env: map[string]string{"Z_LAST": "z", "A_FIRST": "a"}, Replicas: &r,
+		Env: map[string]string{"Z_LAST": "z", "A_FIRST": "a"}, Scale: &function.Scale{Min: 0, Max: 3},
 		Invocation: function.Invocation{Mode: function.ModeHTTP, Timeout: function.Duration(10 * time.Second)},
 		Resources:  &function.Resources{Requests: map[string]string{"cpu": "100m"}, Limits: map[string]string{"memory": "128Mi"}},
 		Labels:     map[string]string{"team": "search", LabelTenant: "spoofed"},
@@ -66,22 +65,113 @@ func TestDeploymentGolden(t *testing.T) {
 	if got := d.Spec.Template.Labels[LabelTenant]; got != "acme" {
 		t.Fatalf("pod template tenant label %q, want acme", got)
 	}
+	// Replicas belong to the scaler's field manager (or the HPA): applying
+	// the Deployment must never carry them.
+	if d.Spec.Replicas != nil {
+		t.Fatalf("the Deployment sets replicas %d", *d.Spec.Replicas)
+	}
+	// Drain: the pod leaves the endpoints while its preStop hook sleeps,
+	// then has the function's timeout (10s) to finish, and a margin.
+	c := d.Spec.Template.Spec.Containers[0]
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || *c.Lifecycle.PreStop.Sleep.Seconds != 3 {
+		t.Fatalf("preStop: %+v", c.Lifecycle)
+	}
+	if g := *d.Spec.Template.Spec.TerminationGracePeriodSeconds; g != 3+10+2 {
+		t.Fatalf("terminationGracePeriodSeconds %d, want the sleep + the 10s timeout + 2", g)
+	}
+	long := httpSpec()
+	long.Invocation.Timeout = function.Duration(15*time.Minute + 500*time.Millisecond)
+	if g := TerminationGracePeriod(long); g != 3+901+2 {
+		t.Fatalf("grace for a 15m0.5s timeout: %d", g)
+	}
+}
+
+func TestCreateReplicas(t *testing.T) {
+	three := int32(3)
+	for _, tc := range []struct {
+		name string
+		spec function.Spec
+		want int32 // -1: none (nil)
+	}{
+		{"min 0 starts with one", httpSpec(), 1},
+		{"fixed count", function.Spec{Name: "f", Scale: &function.Scale{Min: 2, Max: 2}, Invocation: function.Invocation{Mode: function.ModeHTTP}}, 2},
+		{"older replicas", function.Spec{Name: "f", Replicas: &three, Invocation: function.Invocation{Mode: function.ModeHTTP}}, 3},
+		{"default", function.Spec{Name: "f", Invocation: function.Invocation{Mode: function.ModeHTTP}}, 1},
+		{"queue metric", function.Spec{Name: "f", Scale: &function.Scale{Min: 2, Max: 9, Metric: function.MetricQueue}, Invocation: function.Invocation{Mode: function.ModeHTTP}}, 2},
+		{"cpu: the HPA's", function.Spec{Name: "f", Scale: &function.Scale{Min: 2, Max: 9, Metric: function.MetricCPU}, Invocation: function.Invocation{Mode: function.ModeHTTP}}, -1},
+		{"job mode", jobSpec(), -1},
+	} {
+		got := CreateReplicas(tc.spec.WithDefaults())
+		if (got == nil) != (tc.want < 0) || (got != nil && *got != tc.want) {
+			t.Errorf("%s: %v, want %d", tc.name, got, tc.want)
+		}
+	}
 }
 
 func TestHPAGolden(t *testing.T) {
 	spec := httpSpec()
 	if NewHPA("ef-acme", "acme", spec) != nil {
-		t.Fatal("no autoscaling asked: no HPA")
+		t.Fatal("metric concurrency: the scaler's, no HPA")
 	}
-	spec.Autoscaling = &function.Autoscaling{MinReplicas: 2, MaxReplicas: 10}
+	spec.Scale = &function.Scale{Min: 2, Max: 10, Metric: function.MetricQueue}
+	if NewHPA("ef-acme", "acme", spec.WithDefaults()) != nil {
+		t.Fatal("metric queue: the scaler's, no HPA")
+	}
+	spec.Scale = &function.Scale{Min: 2, Max: 10, Metric: function.MetricCPU, Target: 70}
 	spec = spec.WithDefaults()
-	golden(t, "hpa", NewHPA("ef-acme", "acme", spec))
-	d, err := NewDeployment("ef-acme", "acme", spec)
-	if err != nil {
-		t.Fatal(err)
+	h := NewHPA("ef-acme", "acme", spec)
+	golden(t, "hpa", h)
+	if *h.Spec.MinReplicas != 2 || *h.Spec.MaxReplicas != 10 || *h.Spec.Metrics[0].Resource.Target.AverageUtilization != 70 {
+		t.Fatalf("hpa bounds and target: %+v", h.Spec)
 	}
-	if d.Spec.Replicas != nil {
-		t.Fatal("with an HPA the Deployment must leave replicas to it")
+	// The older autoscaling field maps to metric cpu, default target 80.
+	old := httpSpec()
+	old.Scale = nil
+	old.Autoscaling = &function.Autoscaling{MinReplicas: 2, MaxReplicas: 10}
+	if h := NewHPA("ef-acme", "acme", old.WithDefaults()); h == nil || *h.Spec.MinReplicas != 2 || *h.Spec.Metrics[0].Resource.Target.AverageUtilization != 80 {
+		t.Fatalf("older autoscaling: %+v", h)
+	}
+	if NewHPA("ef-acme", "acme", jobSpec()) != nil {
+		t.Fatal("job mode: no HPA")
+	}
+}
+
+func TestScaleObject(t *testing.T) {
+	s := NewScale("ef-acme", "web", 0, "")
+	if *s.Name != "web" || *s.Namespace != "ef-acme" || *s.Spec.Replicas != 0 || s.ResourceVersion != nil || *s.Kind != "Scale" {
+		t.Fatalf("scale: %+v", s)
+	}
+	if s := NewScale("ef-acme", "web", 2, "42"); *s.ResourceVersion != "42" {
+		t.Fatal("the resourceVersion precondition is lost")
+	}
+}
+
+func TestOwnsReplicas(t *testing.T) {
+	entry := func(manager, sub, fields string) metav1.ManagedFieldsEntry {
+		return metav1.ManagedFieldsEntry{Manager: manager, Subresource: sub, Operation: metav1.ManagedFieldsOperationApply,
+			FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
+	}
+	withReplicas := `{"f:metadata":{"f:labels":{}},"f:spec":{"f:replicas":{},"f:template":{}}}`
+	without := `{"f:metadata":{"f:labels":{}},"f:spec":{"f:template":{}}}`
+	for _, tc := range []struct {
+		name    string
+		entries []metav1.ManagedFieldsEntry
+		want    bool
+	}{
+		{"applied with replicas", []metav1.ManagedFieldsEntry{entry("eventflow", "", withReplicas)}, true},
+		{"applied without", []metav1.ManagedFieldsEntry{entry("eventflow", "", without), entry("eventflow-scaler", "scale", `{"f:spec":{"f:replicas":{}}}`)}, false},
+		{"another manager's", []metav1.ManagedFieldsEntry{entry("kubectl", "", withReplicas)}, false},
+		{"updated, not applied", []metav1.ManagedFieldsEntry{func() metav1.ManagedFieldsEntry {
+			e := entry("eventflow", "", withReplicas)
+			e.Operation = metav1.ManagedFieldsOperationUpdate
+			return e
+		}()}, false},
+		{"none", nil, false},
+		{"not JSON", []metav1.ManagedFieldsEntry{entry("eventflow", "", "{")}, false},
+	} {
+		if got := ownsReplicas(tc.entries, "eventflow"); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 

@@ -21,7 +21,7 @@ func dep(replicas, ready, updated int32, conds ...appsv1.DeploymentCondition) *a
 }
 
 func TestObserveDeployment(t *testing.T) {
-	if o := ObserveDeployment(dep(2, 2, 2), nil); o.Phase != function.PhaseReady || o.ReadyReplicas != 2 {
+	if o := ObserveDeployment(dep(2, 2, 2), nil); o.Phase != function.PhaseReady || o.ReadyReplicas != 2 || o.Replicas != 2 {
 		t.Errorf("all ready: %+v", o)
 	}
 	if o := ObserveDeployment(dep(2, 1, 2), nil); o.Phase != function.PhaseDeploying || o.Message != "1 of 2 replicas ready" {
@@ -32,8 +32,25 @@ func TestObserveDeployment(t *testing.T) {
 	if o := ObserveDeployment(stale, nil); o.Phase != function.PhaseDeploying {
 		t.Errorf("controller has not seen the new generation: %+v", o)
 	}
-	if o := ObserveDeployment(dep(0, 0, 0), nil); o.Phase != function.PhaseReady {
+	if o := ObserveDeployment(dep(0, 0, 0), nil); o.Phase != function.PhaseReady || o.ReadyReplicas != 0 || o.Replicas != 0 {
 		t.Errorf("zero replicas: %+v", o)
+	}
+	// Scaled to zero while the last pod drains (terminating pods are not
+	// in status.replicas): Ready with none, its pod not a failure.
+	draining := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1-xyz", DeletionTimestamp: &metav1.Time{}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	if o := ObserveDeployment(dep(0, 0, 0), []*corev1.Pod{draining}); o.Phase != function.PhaseReady || o.Replicas != 0 || o.Message != "" {
+		t.Errorf("scaled to zero, pod draining: %+v", o)
+	}
+	// Scaled up from zero: Deploying until the new pods are ready.
+	if o := ObserveDeployment(dep(2, 0, 2), nil); o.Phase != function.PhaseDeploying || o.Replicas != 2 || o.Message != "0 of 2 replicas ready" {
+		t.Errorf("from zero: %+v", o)
+	}
+	// With no replicas set (never here, but the API's default is one).
+	none := dep(1, 1, 1)
+	none.Spec.Replicas = nil
+	if o := ObserveDeployment(none, nil); o.Phase != function.PhaseReady || o.Replicas != 1 {
+		t.Errorf("replicas unset: %+v", o)
 	}
 	stuck := dep(1, 0, 1, appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse,
 		Reason: "ProgressDeadlineExceeded", Message: `ReplicaSet "web-1" has timed out progressing.`})
