@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/eventflow/eventflow/pkg/egress"
+	"github.com/eventflow/eventflow/pkg/loadreport"
 	"github.com/eventflow/eventflow/pkg/runtime"
 	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
 	"github.com/eventflow/eventflow/pkg/runtime/runtimeboot"
@@ -40,6 +41,7 @@ func run() error {
 	rtFlags.Register(flag.CommandLine)
 	maxConc := flag.Int("max-concurrent", svcboot.EnvInt("EVENTFLOW_INVOKER_MAX_CONCURRENT", 64), "invocations run at once, sync and async each [EVENTFLOW_INVOKER_MAX_CONCURRENT]")
 	maxFnSeries := flag.Int("max-function-series", svcboot.EnvInt("EVENTFLOW_INVOKER_MAX_FUNCTION_SERIES", service.DefaultMaxFunctionSeries), "distinct (tenant, function) label pairs of the per-function metrics; past it they count under function=\"_other\" [EVENTFLOW_INVOKER_MAX_FUNCTION_SERIES]")
+	scaleReport := flag.Duration("scale-report-interval", svcboot.EnvDuration("EVENTFLOW_SCALE_REPORT_INTERVAL", loadreport.DefaultInterval), "how often the invoker reports each function's invocations in flight and held (waiting for a ready instance) to the deployer's scaler, and repeats a held invocation's wake [EVENTFLOW_SCALE_REPORT_INTERVAL]")
 	ackWait := flag.Duration("ack-wait", svcboot.EnvDuration("EVENTFLOW_INVOKER_ACK_WAIT", 0), "redelivery timeout of an unacknowledged async invocation, default 30s [EVENTFLOW_INVOKER_ACK_WAIT]")
 	callbackSecret := svcboot.SecretString(flag.CommandLine, "callback-secret", "EVENTFLOW_CALLBACK_SECRET", "secret the tenants' callback signing keys derive from (the gateway's must match); it also keys the ids of trigger invocations and the names of trigger consumers, so every invoker replica needs the same [EVENTFLOW_CALLBACK_SECRET]")
 	callbackDelay := flag.Duration("callback-retry-delay", svcboot.EnvDuration("EVENTFLOW_CALLBACK_RETRY_DELAY", time.Second), "first wait before a failed callback is tried again, doubled each time (5 attempts) [EVENTFLOW_CALLBACK_RETRY_DELAY]")
@@ -75,7 +77,7 @@ func run() error {
 	// it publishes their log lines itself, the last ones before exiting.
 	defer runtimeboot.ShipLogs(ctx, svc, rtFlags, rt, closeRT)()
 	iv, err := service.New(ctx, service.Config{MaxConcurrent: *maxConc, MaxFunctionSeries: *maxFnSeries, AckWait: *ackWait, CallbackSecret: []byte(*callbackSecret), CallbackRetryDelay: *callbackDelay,
-		CallbackDestinations: egress.Policy{AllowPrivate: *callbackAllowPrivate, Allow: callbackAllow}}, service.Deps{
+		ScaleReportInterval: *scaleReport, CallbackDestinations: egress.Policy{AllowPrivate: *callbackAllowPrivate, Allow: callbackAllow}}, service.Deps{
 		NC: svc.NC, JS: svc.JS, Runtime: rt, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry,
 	})
 	if err != nil {

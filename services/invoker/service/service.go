@@ -25,6 +25,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/egress"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/loadreport"
 	"github.com/eventflow/eventflow/pkg/runtime"
 	"github.com/eventflow/eventflow/pkg/telemetry"
 	"github.com/eventflow/eventflow/services/invoker/internal/records"
@@ -66,6 +67,10 @@ type Config struct {
 	// the per-function metrics (default DefaultMaxFunctionSeries); past it,
 	// series go to function="_other" (docs/ARCHITECTURE.md, Observability).
 	MaxFunctionSeries int
+	// ScaleReportInterval is how often the invoker reports each
+	// function's runs in flight and held to the deployer's scaler, and
+	// repeats a held run's wake (0: loadreport.DefaultInterval).
+	ScaleReportInterval time.Duration
 }
 
 // Deps are what the invoker needs from its host.
@@ -76,6 +81,10 @@ type Deps struct {
 	Log        *slog.Logger
 	Tracer     trace.Tracer
 	Registerer prometheus.Registerer
+	// Load, when set, is the reporter of the functions' load (tests);
+	// else New makes one on NC with source "invoker" and
+	// Config.ScaleReportInterval. Run runs it.
+	Load *loadreport.Reporter
 }
 
 // Invoker runs invocations until its context ends.
@@ -95,6 +104,14 @@ type Invoker struct {
 	consume msgHandler
 
 	callbackClient *http.Client
+
+	// load reports runs in flight and held to the deployer's scaler
+	// (cold.go); cold bounds the async holds per function.
+	load *loadreport.Reporter
+	cold coldGate
+	// stopping ends when Run's context does: held async runs go back to
+	// their queue then (running ones finish).
+	stopping context.Context
 }
 
 // DefaultRunningAfter is Config.RunningAfter's default.
@@ -102,6 +119,10 @@ const DefaultRunningAfter = 100 * time.Millisecond
 
 // Source is the CloudEvents source of the invoker's events.
 const Source = "/eventflow/invoker"
+
+// ReportSource names the invoker's load reports (loadreport adds a
+// suffix per replica).
+const ReportSource = "invoker"
 
 // legacyConsumer is the one invocations consumer of earlier versions.
 const legacyConsumer = "invoker"
@@ -116,6 +137,11 @@ type metrics struct {
 	fnLabels      *fnLabels
 	fnInvocations *prometheus.CounterVec
 	fnDuration    *prometheus.HistogramVec
+	// coldHeld counts runs held for want of a ready instance (per
+	// function); coldWait is how long they were held, by how the hold
+	// ended.
+	coldHeld *prometheus.CounterVec
+	coldWait *prometheus.HistogramVec
 }
 
 // forgetFunction deletes the per-function series of a deleted function.
@@ -126,6 +152,7 @@ func (m *metrics) forgetFunction(tenant, name string) {
 	l := prometheus.Labels{"tenant": tenant, "function": name}
 	m.fnInvocations.DeletePartialMatch(l)
 	m.fnDuration.DeletePartialMatch(l)
+	m.coldHeld.DeletePartialMatch(l)
 }
 
 // New builds an invoker.
@@ -161,7 +188,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 		return nil, fmt.Errorf("remove the old invocations consumer: %w", err)
 	}
 	iv := &Invoker{cfg: cfg, d: d, records: records.Store{KV: b.Invocations},
-		callbackClient: cfg.CallbackDestinations.HTTPClient(15 * time.Second)}
+		callbackClient: cfg.CallbackDestinations.HTTPClient(15 * time.Second), load: d.Load, stopping: ctx}
+	if iv.load == nil {
+		iv.load = loadreport.New(d.NC, ReportSource, cfg.ScaleReportInterval, d.Log)
+	}
 	iv.queues = newQueues(iv)
 	iv.consume = traced(d.Tracer, iv.settler().settled(iv.handleAsync))
 	iv.m = newMetrics(cfg, d)
@@ -184,7 +214,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Invoker, error) {
 	if iv.cbs, err = iv.callbacksConsumer(ctx); err != nil {
 		return nil, fmt.Errorf("callbacks consumer: %w", err)
 	}
-	d.Registerer.MustRegister(iv.m.invocations, iv.m.duration, iv.m.running, iv.m.queueDepth, iv.m.fnInvocations, iv.m.fnDuration)
+	d.Registerer.MustRegister(iv.m.invocations, iv.m.duration, iv.m.running, iv.m.queueDepth, iv.m.fnInvocations, iv.m.fnDuration, iv.m.coldHeld, iv.m.coldWait)
 	return iv, nil
 }
 
@@ -240,6 +270,13 @@ func newMetrics(cfg Config, d Deps) metrics {
 			Name: "eventflow_function_invocation_duration_seconds", Help: "Run time of invocations per function, by mode (tenant/function bounded as for eventflow_function_invocations_total).",
 			Buckets: []float64{0.005, 0.025, 0.1, 0.5, 2.5, 10, 60},
 		}, []string{"tenant", "function", "mode"}),
+		coldHeld: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventflow_function_cold_held_total", Help: "Invocations held because their http-mode function had no ready instance (scale from zero), per function and mode (tenant/function bounded as for eventflow_function_invocations_total).",
+		}, []string{"tenant", "function", "mode"}),
+		coldWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "eventflow_function_cold_wait_seconds", Help: "How long invocations were held waiting for a ready instance, by mode and how the hold ended (served, timeout, stopped, cancelled).",
+			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"mode", "outcome"}),
 	}
 }
 
@@ -250,6 +287,18 @@ func (iv *Invoker) Run(ctx context.Context) error {
 	// Running invocations are not cancelled by shutdown: they finish (or
 	// time out) and are recorded and acked, so nothing is redone needlessly.
 	runCtx := context.WithoutCancel(ctx)
+	// Held async runs go back to their queue when the invoker stops.
+	iv.stopping = ctx
+	// The load reports, for as long as the invoker runs, and a last
+	// round once every run has ended (the counts back to zero).
+	loadCtx, stopLoad := context.WithCancel(context.Background())
+	loadDone := make(chan struct{})
+	go func() { defer close(loadDone); iv.load.Run(loadCtx) }()
+	defer func() {
+		stopLoad()
+		<-loadDone
+		iv.load.Flush()
+	}()
 
 	syncSem := make(chan struct{}, iv.cfg.MaxConcurrent)
 	sub, err := iv.d.NC.QueueSubscribe(events.SubjectSync+".>", events.SyncQueueGroup, func(msg *nats.Msg) {
@@ -326,7 +375,10 @@ func (iv *Invoker) handleSync(ctx context.Context, msg *nats.Msg) {
 		return
 	}
 	created := time.Now().UTC()
-	res, runErr := iv.run(ctx, tenant, rec.Spec, runtime.InvokeRequest{ID: id, Payload: msg.Data, ContentType: msg.Header.Get(events.HeaderContentType)}, "sync")
+	// The run is held while the function has no ready instance (up to
+	// its timeout), then gets its full timeout: hold and run together
+	// take up to twice the function's timeout.
+	res, runErr := iv.run(ctx, tenant, rec.Spec, runtime.InvokeRequest{ID: id, Payload: msg.Data, ContentType: msg.Header.Get(events.HeaderContentType)}, "sync", nil)
 	reply.Header.Set(events.HeaderInvocationID, id)
 	reply.Header.Set(events.HeaderDurationMs, events.FormatInt(res.Duration.Milliseconds()))
 	switch {
@@ -355,6 +407,11 @@ func (iv *Invoker) handleSync(ctx context.Context, msg *nats.Msg) {
 	r := newRecord(id, tenant, name, false, created)
 	finish(&r, res, runErr)
 	r.Attempts = 1
+	if errors.Is(runErr, runtime.ErrNoReadyInstance) {
+		// Held until its timeout, it never ran: no attempt (as an async
+		// invocation's hold is none, handleAsync).
+		r.Attempts = 0
+	}
 	// No read first: a sync invocation has no record yet (a Create, which
 	// falls back to a read if there is one after all).
 	if _, _, err := iv.write(ctx, r, held{}); err != nil {
@@ -387,13 +444,30 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) outcome {
 	if err != nil {
 		return redeliverLater(who, fmt.Errorf("invocation without metadata: %w", err))
 	}
-	// Attempts go on counting across a redrive from the dead letters.
-	attempt := inv.PriorAttempts + int(md.NumDelivered)
-
 	r, rev, err := iv.records.Read(ctx, tenant, name, id)
 	if err != nil {
 		return redeliverLater(who, fmt.Errorf("read record: %w", err))
 	}
+	// Attempts are the runs the invocation had, counted on across
+	// redeliveries and a redrive from the dead letters (PriorAttempts):
+	// the record's count (written with every retry, every end and the
+	// running mark of a run that lasts) plus this one. Not the message's
+	// deliveries (md.NumDelivered), of which there may be any number
+	// that never ran: a delivery sent back to the queue while the
+	// function was cold (outcomeCold) is no attempt, and neither is one
+	// the invoker could not handle (redeliverLater). The price of the
+	// choice: a run cut short by the invoker's own end before its record
+	// was written (one shorter than RunningAfter) is not counted, and
+	// may be followed by one attempt more than the policy's maxAttempts.
+	// The deliveries still bound the count.
+	recorded := inv.PriorAttempts
+	if rev != 0 {
+		recorded = max(recorded, r.Attempts)
+	}
+	attempt := min(recorded+1, inv.PriorAttempts+int(md.NumDelivered))
+	// cycle counts the attempts since the invocation was queued (or
+	// redriven): the retry policy's.
+	cycle := attempt - inv.PriorAttempts
 	from := held{rec: r, rev: rev}
 	if rev != 0 && r.Done() {
 		// Redelivered after the result was recorded but before the ack
@@ -425,18 +499,50 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) outcome {
 		finish(&r, runtime.InvokeResult{Error: fmt.Sprintf("function %q no longer exists", name)}, nil)
 		return done(r, from)
 	}
-	now := time.Now().UTC()
-	r.Status, r.Attempts, r.StartedAt = events.StatusRunning, attempt, &now
-	iv.emit(ctx, events.TypeInvocationStarted, r)
+	r.Status, r.Attempts = events.StatusRunning, attempt
+	readFrom := from
 
-	// The record says running only once the run has lasted
-	// RunningAfter: most runs end before, and their record goes from
-	// queued (or retrying) to its end in one write.
-	mark := iv.markRunning(ctx, r, from)
+	// Each call of the runtime (one, or more when the function is cold
+	// and the run held: cold.go) starts the run: the first sends the
+	// started event; each arms the running mark, which a call that
+	// finds no ready instance disarms, so a held invocation's record
+	// stays queued (or retrying) while it waits. The record says running
+	// only once the run has lasted RunningAfter: most runs end before,
+	// and their record goes from queued (or retrying) to its end in one
+	// write.
+	var mark *runningMark
+	started := false
+	hooks := &runHooks{
+		attempt: func() {
+			now := time.Now().UTC()
+			r.StartedAt = &now
+			if !started {
+				started = true
+				iv.emit(ctx, events.TypeInvocationStarted, r)
+			}
+			mark = iv.markRunning(ctx, r, from)
+		},
+		cold: func() {
+			from = mark.stop()
+			mark = nil
+		},
+		stop: iv.stopping.Done(),
+	}
 	stop := iv.heartbeat(msg)
-	res, runErr := iv.run(ctx, tenant, fnRec.Spec, runtime.InvokeRequest{ID: id, Payload: inv.Payload, ContentType: inv.ContentType, Request: inv.Request}, "async")
+	res, runErr := iv.run(ctx, tenant, fnRec.Spec, runtime.InvokeRequest{ID: id, Payload: inv.Payload, ContentType: inv.ContentType, Request: inv.Request}, "async", hooks)
 	stop()
-	from = mark.stop()
+	if mark != nil {
+		from = mark.stop()
+	}
+	var cold *errCold
+	if errors.As(runErr, &cold) {
+		// No ready instance within the hold: the invocation waits in its
+		// queue while the function is cold, without this delivery
+		// counted as an attempt (nor dead-lettered for it). A running
+		// mark written meanwhile is taken back.
+		r.Attempts = attempt - 1
+		return coldLater(r, from, from.rev != readFrom.rev, cold)
+	}
 	finish(&r, res, runErr)
 	if r.Status == events.StatusSucceeded {
 		return done(r, from)
@@ -445,8 +551,8 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) outcome {
 	// (the runtime failing to run it at all is always worth another try),
 	// else to the dead letters.
 	policy := fnRec.Spec.Retry()
-	if (runErr != nil || policy.Retries(failureKind(res))) && int(md.NumDelivered) < policy.MaxAttempts {
-		return retryAfter(r, from, policy.Delay(int(md.NumDelivered), rand.Float64()))
+	if (runErr != nil || policy.Retries(failureKind(res))) && cycle < policy.MaxAttempts {
+		return retryAfter(r, from, policy.Delay(cycle, rand.Float64()))
 	}
 	return deadLettered(inv, r, from)
 }
@@ -572,11 +678,20 @@ func (m *runningMark) stop() held {
 	return m.from
 }
 
-func (iv *Invoker) run(ctx context.Context, tenant string, spec function.Spec, req runtime.InvokeRequest, mode string) (runtime.InvokeResult, error) {
+// run is the invoker's one way to run an invocation, sync or async: an
+// http-mode run is counted in its function's load while it runs on an
+// instance, and held while the function has no ready instance (cold.go).
+// h is an async run's (nil for a sync one).
+func (iv *Invoker) run(ctx context.Context, tenant string, spec function.Spec, req runtime.InvokeRequest, mode string, h *runHooks) (runtime.InvokeResult, error) {
 	iv.m.running.Inc()
 	defer iv.m.running.Dec()
 	req.Timeout = spec.Timeout()
-	res, err := iv.d.Runtime.Invoke(ctx, tenant, spec, req)
+	res, err := iv.invoke(ctx, tenant, spec, req, mode, h)
+	var cold *errCold
+	if errors.As(err, &cold) {
+		// Back to its queue: nothing ran, nothing to count.
+		return res, err
+	}
 	outcome := "succeeded"
 	switch {
 	case err != nil:

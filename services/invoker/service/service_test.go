@@ -23,14 +23,18 @@ import (
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
+	"github.com/eventflow/eventflow/pkg/runtime"
 	"github.com/eventflow/eventflow/pkg/runtime/process"
 	"github.com/eventflow/eventflow/pkg/runtime/process/proctest"
 )
 
 type fixture struct {
-	nc *nats.Conn
-	js jetstream.JetStream
-	b  bus.Buckets
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	b   bus.Buckets
+	reg *prometheus.Registry
+	// stop stops the invoker and returns once Run has.
+	stop func()
 }
 
 func start(t *testing.T) *fixture { return startWith(t, Config{AckWait: 3 * time.Second}) }
@@ -41,11 +45,24 @@ func startWith(t *testing.T, cfg Config) *fixture { return startHooked(t, cfg, n
 // wrap its bucket) before it runs.
 func startHooked(t *testing.T, cfg Config, hook func(*Invoker)) *fixture {
 	t.Helper()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return startOn(t, cfg, process.New(process.Config{Logger: log}), hook)
+}
+
+// closer is a runtime the fixture closes when the test ends.
+type closer interface {
+	runtime.Invoker
+	Close(context.Context) error
+}
+
+// startOn is startHooked on the runtime given.
+func startOn(t *testing.T, cfg Config, rt closer, hook func(*Invoker)) *fixture {
+	t.Helper()
 	_, nc, js, b := natstest.Provisioned(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rt := process.New(process.Config{Logger: log})
-	iv, err := New(ctx, cfg, Deps{NC: nc, JS: js, Runtime: rt, Log: log, Tracer: noop.NewTracerProvider().Tracer(""), Registerer: prometheus.NewRegistry()})
+	reg := prometheus.NewRegistry()
+	iv, err := New(ctx, cfg, Deps{NC: nc, JS: js, Runtime: rt, Log: log, Tracer: noop.NewTracerProvider().Tracer(""), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,9 +71,10 @@ func startHooked(t *testing.T, cfg Config, hook func(*Invoker)) *fixture {
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = iv.Run(ctx) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(func() {
-		cancel()
-		<-done
+		stop()
 		cctx, c := context.WithTimeout(context.Background(), 10*time.Second)
 		defer c()
 		_ = rt.Close(cctx)
@@ -70,7 +88,7 @@ func startHooked(t *testing.T, cfg Config, hook func(*Invoker)) *fixture {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return &fixture{nc: nc, js: js, b: b}
+	return &fixture{nc: nc, js: js, b: b, reg: reg, stop: stop}
 }
 
 func (f *fixture) deploy(t *testing.T, tenant string, spec function.Spec) {

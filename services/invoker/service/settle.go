@@ -46,6 +46,12 @@ const (
 	// (a redelivery, or another delivery finished first): acked without
 	// running, after its callback is queued again if still pending.
 	outcomeAlreadySettled
+	// outcomeCold: the function had no ready instance (scale from zero)
+	// and the invocation's hold ended without one: back to its queue, a
+	// nak after RetryDelay, no attempt counted. Nothing is written,
+	// unless the record was written running while a call of the runtime
+	// was under way: then it is written back with the attempt taken off.
+	outcomeCold
 )
 
 func (k outcomeKind) String() string {
@@ -62,6 +68,8 @@ func (k outcomeKind) String() string {
 		return "drop"
 	case outcomeAlreadySettled:
 		return "alreadySettled"
+	case outcomeCold:
+		return "cold"
 	}
 	return "unknown"
 }
@@ -89,8 +97,12 @@ type outcome struct {
 	after time.Duration
 	// inv is the invocation, for its dead letter.
 	inv events.Invocation
-	// reason says why, for the log (redeliverLater, drop, alreadySettled).
+	// reason says why, for the log (redeliverLater, drop, alreadySettled,
+	// cold).
 	reason error
+	// restore: record is to be written over from before a cold
+	// outcome's nak.
+	restore bool
 }
 
 func done(r events.StoredInvocation, from held) outcome {
@@ -113,6 +125,13 @@ func deadLettered(inv events.Invocation, r events.StoredInvocation, from held) o
 
 func redeliverLater(who events.StoredInvocation, err error) outcome {
 	return outcome{kind: outcomeRedeliverLater, record: who, reason: err}
+}
+
+// coldLater sends an invocation that found no ready instance back to its
+// queue. restore says r (its attempt taken off) is to be written over
+// from: the running mark wrote the attempt in the meantime.
+func coldLater(r events.StoredInvocation, from held, restore bool, err error) outcome {
+	return outcome{kind: outcomeCold, record: r, from: from, restore: restore, reason: err}
 }
 
 func drop(err error) outcome { return outcome{kind: outcomeDrop, reason: err} }
@@ -181,6 +200,21 @@ func (s settler) settle(ctx context.Context, msg acker, o outcome) {
 
 	case outcomeAlreadySettled:
 		s.settledElsewhere(ctx, log, msg, r, o.reason)
+
+	case outcomeCold:
+		if o.restore {
+			_, goOn, err := s.record(ctx, log, msg, r, o.from)
+			if !goOn {
+				return
+			}
+			if err != nil {
+				// The nak below brings it back whatever the record says;
+				// its attempts then count one run too many.
+				log.WarnContext(ctx, "record attempts of an invocation back in its queue", "err", err)
+			}
+		}
+		log.DebugContext(ctx, "no ready instance: invocation back in its queue", "err", o.reason)
+		_ = msg.NakWithDelay(s.retryDelay)
 
 	case outcomeRetry:
 		r, goOn, err := s.record(ctx, log, msg, r, o.from)
@@ -304,6 +338,10 @@ func (l *invLog) get() *slog.Logger {
 
 func (l *invLog) InfoContext(ctx context.Context, msg string, args ...any) {
 	l.get().InfoContext(ctx, msg, args...)
+}
+
+func (l *invLog) DebugContext(ctx context.Context, msg string, args ...any) {
+	l.get().DebugContext(ctx, msg, args...)
 }
 
 func (l *invLog) WarnContext(ctx context.Context, msg string, args ...any) {

@@ -133,6 +133,15 @@ func TestSettleOutcomes(t *testing.T) {
 		{"redeliver later", redeliverLater(rec("", nil), down), fakeEffects{}, []string{"nak 7s"}},
 		{"drop", drop(errors.New("no id")), fakeEffects{}, []string{"term"}},
 
+		{"cold", coldLater(rec(events.StatusRunning, nil), from, false, down), fakeEffects{}, []string{"nak 7s"}},
+		{"cold, running mark taken back", coldLater(rec(events.StatusRunning, nil), from, true, down), fakeEffects{},
+			[]string{"write running from rev 5", "nak 7s"}},
+		{"cold, record not taken back", coldLater(rec(events.StatusRunning, nil), from, true, down), fakeEffects{fail: map[string]error{"write": down}},
+			[]string{"write running from rev 5", "nak 7s"}},
+		{"cold, finished elsewhere", coldLater(rec(events.StatusRunning, nil), from, true, down),
+			fakeEffects{fail: map[string]error{"write": refused}, stored: rec(events.StatusSucceeded, nil)},
+			[]string{"write running from rev 5", "ack"}},
+
 		{"already settled, callback pending", alreadySettled(rec(events.StatusSucceeded, cb(events.CallbackPending)), nil), fakeEffects{},
 			[]string{"callback succeeded", "ack"}},
 		{"already settled, callback not queued", alreadySettled(rec(events.StatusSucceeded, cb(events.CallbackPending)), nil), fakeEffects{fail: map[string]error{"callback": down}},

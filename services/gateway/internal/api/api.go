@@ -139,6 +139,11 @@ func newAPI(cfg Config, d Deps) (*gin.Engine, *API) {
 	if a.Reporter == nil {
 		a.Reporter = loadreport.New(d.NC, ReportSource, 0, d.Log)
 	}
+	if d.Endpoints != nil {
+		// A drained instance is stopped once no connection to it is
+		// open: ours that sit idle would hold it to its timeout.
+		d.Endpoints.OnRemoved(a.routeTransport.CloseIdleConnections)
+	}
 	if d.Log != nil {
 		a.routeErrorLog = slog.NewLogLogger(d.Log.Handler(), slog.LevelDebug)
 	}

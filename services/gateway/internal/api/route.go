@@ -271,6 +271,11 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, spec function.Spec, fwd 
 		a.Log.WarnContext(c, "route: endpoints not readable", "tenant", tenant, "function", spec.Name, "err", err)
 	}
 	if target == nil {
+		if sc := spec.ScaleSpec(); sc != nil && sc.Max == 0 {
+			// Paused (max 0): no instance will come; say so at once.
+			unavailable(c, fmt.Sprintf("function %q runs no instance (scale.max is 0): raise scale.max to serve it", spec.Name))
+			return
+		}
 		// Scaled to zero, or not ready yet: hold the request until an
 		// instance is (the activator's part), waking the function.
 		if target = a.holdRoute(c, tenant, spec.Name, timeout); target == nil {

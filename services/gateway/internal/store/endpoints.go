@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,7 +30,16 @@ type Endpoints struct {
 	// on (Changed), by events.FunctionKey: closed at the function's next
 	// change, then forgotten.
 	waits map[string]*fnWait
+	// onRemoved is called when an endpoint of a function went away (a
+	// drained or stopped instance).
+	onRemoved atomic.Pointer[func()]
 }
+
+// OnRemoved sets what to call when an endpoint leaves a function's set:
+// the route closes its idle keep-alive connections then, so a draining
+// instance sees only connections with requests in flight (the process
+// runtime waits for those before stopping it).
+func (e *Endpoints) OnRemoved(f func()) { e.onRemoved.Store(&f) }
 
 // fnWait is one function's change notification and how many wait on it.
 type fnWait struct {
@@ -96,13 +106,30 @@ func (e *Endpoints) store(key string, rev uint64, value []byte) *fnEndpoints {
 		}
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if cur := e.fns[key]; cur != nil && cur.rev >= rev {
+	cur := e.fns[key]
+	if cur != nil && cur.rev >= rev {
+		e.mu.Unlock()
 		return cur
 	}
 	e.fns[key] = fe
 	e.notify(key)
+	e.mu.Unlock()
+	if cur != nil && removed(cur.urls, fe.urls) {
+		if f := e.onRemoved.Load(); f != nil {
+			(*f)()
+		}
+	}
 	return fe
+}
+
+// removed says whether a host of old is not in now.
+func removed(old, now []*url.URL) bool {
+	for _, o := range old {
+		if !slices.ContainsFunc(now, func(n *url.URL) bool { return n.Host == o.Host }) {
+			return true
+		}
+	}
+	return false
 }
 
 // notify wakes whoever waits for a change of key's endpoints; e.mu is held.
