@@ -18,8 +18,14 @@ type fnView struct {
 	Status     struct {
 		Phase              string
 		ReadyReplicas      int32
+		Replicas           int32
 		Message            string
 		ObservedGeneration int64
+		LastScale          *struct {
+			From, To int32
+			Reason   string
+			At       time.Time
+		}
 	}
 }
 
