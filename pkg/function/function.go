@@ -136,7 +136,7 @@ type Record struct {
 // so the phase is Pending (or Deleting), which gives read-your-writes.
 func View(rec Record, st *Status) Function {
 	f := Function{
-		Spec:       rec.Spec,
+		Spec:       rec.Spec.scaleMapped(),
 		Tenant:     rec.Tenant,
 		Generation: rec.Generation,
 		CreatedAt:  rec.CreatedAt,
@@ -156,6 +156,19 @@ func View(rec Record, st *Status) Function {
 		f.Status.Phase = PhasePending
 	}
 	return f
+}
+
+// scaleMapped is the spec with the older replicas and autoscaling shown as
+// the scale they map to, as WithDefaults stores them now: records stored
+// before scale existed answer (and are edited, e.g. by the console) in the
+// one form.
+func (s Spec) scaleMapped() Spec {
+	if s.Replicas == nil && s.Autoscaling == nil {
+		return s
+	}
+	s.Scale = s.ScaleSpec()
+	s.Replicas, s.Autoscaling = nil, nil
+	return s
 }
 
 // RoutePath is the gateway path of an http-mode function's route.

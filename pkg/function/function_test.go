@@ -132,3 +132,26 @@ func TestViewPhase(t *testing.T) {
 		t.Errorf("deleting: %s, want Deleting", p)
 	}
 }
+
+// TestViewMapsOlderRecords: a record stored before scale existed (replicas
+// or autoscaling, as WithDefaults used to store them) answers with the
+// scale they map to, never the older fields.
+func TestViewMapsOlderRecords(t *testing.T) {
+	http := Invocation{Mode: ModeHTTP}
+	old := Record{Tenant: "t", Generation: 1, Spec: Spec{Name: "a", Command: []string{"x"}, Invocation: http, Replicas: ptr[int32](3)}}
+	if v := View(old, nil); v.Replicas != nil || v.Scale == nil || v.Scale.Min != 3 || v.Scale.Max != 3 {
+		t.Fatalf("replicas 3 shown as %+v / %+v", v.Replicas, v.Scale)
+	}
+	hpa := Record{Tenant: "t", Generation: 1, Spec: Spec{Name: "a", Command: []string{"x"}, Invocation: http,
+		Replicas: ptr[int32](1), Autoscaling: &Autoscaling{MinReplicas: 2, MaxReplicas: 6, TargetCPUUtilization: 70}}}
+	if v := View(hpa, nil); v.Autoscaling != nil || v.Replicas != nil || v.Scale == nil || *v.Scale != (Scale{Min: 2, Max: 6, Target: 70, Metric: MetricCPU, IdleAfter: Duration(DefaultIdleAfter)}) {
+		t.Fatalf("autoscaling shown as %+v", v.Scale)
+	}
+	job := Record{Tenant: "t", Generation: 1, Spec: Spec{Name: "a", Command: []string{"x"}, Replicas: ptr[int32](1)}}
+	if v := View(job, nil); v.Replicas != nil || v.Scale != nil {
+		t.Fatalf("a job's stored replicas shown: %+v %+v", v.Replicas, v.Scale)
+	}
+	if err := View(hpa, nil).Spec.Validate(); err != nil {
+		t.Fatalf("what the API shows must be valid to send back: %v", err)
+	}
+}

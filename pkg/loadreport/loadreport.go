@@ -31,7 +31,11 @@ type key struct{ tenant, fn string }
 
 type counts struct {
 	inFlight, held int
-	reported       bool // the last report sent was non-zero
+	// peak is the most in flight since the last report: a request that
+	// began and ended between two reports still counts (else a function
+	// with short, sparse requests would look idle and scale to zero).
+	peak     int
+	reported bool // the last report sent was non-zero
 }
 
 // Reporter counts in-flight and held requests per function. Its methods
@@ -108,6 +112,7 @@ func (r *Reporter) add(tenant, fn string, inFlight, held int, wake bool) func() 
 	}
 	c.inFlight += inFlight
 	c.held += held
+	c.peak = max(c.peak, c.inFlight)
 	r.mu.Unlock()
 	if wake {
 		r.Wake(tenant, fn)
@@ -124,7 +129,9 @@ func (r *Reporter) add(tenant, fn string, inFlight, held int, wake bool) func() 
 }
 
 // Run sends the reports every interval until ctx ends: each function with
-// work, and once more each function whose work has ended (then forgotten).
+// work in the interval (the most in flight at once, so short requests
+// count), and once more each function whose work has ended (then
+// forgotten).
 func (r *Reporter) Run(ctx context.Context) {
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
@@ -139,7 +146,13 @@ func (r *Reporter) Run(ctx context.Context) {
 }
 
 // Flush sends one round of reports now.
-func (r *Reporter) Flush() {
+func (r *Reporter) Flush() { r.flush(false) }
+
+// Final sends what is still running now, without the interval's peak:
+// the last round of a process that stops taking work.
+func (r *Reporter) Final() { r.flush(true) }
+
+func (r *Reporter) flush(final bool) {
 	type report struct {
 		k key
 		l events.Load
@@ -147,11 +160,16 @@ func (r *Reporter) Flush() {
 	var out []report
 	r.mu.Lock()
 	for k, c := range r.fn {
-		busy := c.inFlight > 0 || c.held > 0
+		if final {
+			c.peak = c.inFlight
+		}
+		inFlight := max(c.inFlight, c.peak)
+		busy := inFlight > 0 || c.held > 0
 		if busy || c.reported {
-			out = append(out, report{k, events.Load{Source: r.source, InFlight: c.inFlight, Held: c.held}})
+			out = append(out, report{k, events.Load{Source: r.source, InFlight: inFlight, Held: c.held}})
 		}
 		c.reported = busy
+		c.peak = c.inFlight
 		if !busy {
 			delete(r.fn, k)
 		}

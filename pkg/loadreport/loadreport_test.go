@@ -69,6 +69,12 @@ func TestReports(t *testing.T) {
 	none()
 	end()
 	end2()
+	r.Flush() // each ended within the interval: it still ran in it
+	for range 2 {
+		if _, l := next(); l.InFlight != 1 || l.Held != 0 {
+			t.Fatalf("report of an interval whose request ended: %+v", l)
+		}
+	}
 	r.Flush() // the last report of each: zero
 	for range 2 {
 		if _, l := next(); l.InFlight != 0 || l.Held != 0 {
@@ -78,6 +84,18 @@ func TestReports(t *testing.T) {
 	none()
 	r.Flush() // both forgotten: nothing more
 	none()
+
+	// A request that begins and ends between two reports is reported.
+	r.Begin("acme", "short")()
+	r.Flush()
+	if subj, l := next(); subj != events.ScaleSubject("acme", "short") || l.InFlight != 1 {
+		t.Fatalf("a short request: %s %+v", subj, l)
+	}
+	r.Flush() // its zero report
+	if _, l := next(); l.InFlight != 0 {
+		t.Fatalf("after a short request: %+v", l)
+	}
+	r.Flush() // forgotten
 	r.mu.Lock()
 	n := len(r.fn)
 	r.mu.Unlock()

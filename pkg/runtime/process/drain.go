@@ -12,8 +12,9 @@ import (
 // (or was removed).
 var ErrNotApplied = errors.New("function is not applied")
 
-// drainPoll is how often a draining instance's in-flight count is read.
-const drainPoll = 5 * time.Millisecond
+// drainPoll is how often a draining instance's in-flight count and open
+// connections are read.
+const drainPoll = 20 * time.Millisecond
 
 // drainLast scales the deployment down by one instance, safely: the
 // highest-index instance leaves the endpoints at once (no new invocation

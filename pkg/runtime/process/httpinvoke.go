@@ -153,6 +153,11 @@ func (r *Runtime) invokeHTTP(ctx context.Context, tenant string, spec function.S
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	}
 	resp.Body.Close()
+	if ep.in.ep.Load() != ep {
+		// The instance was drained (or exited) meanwhile: its connection
+		// must not sit idle in our pool, holding the drain to its limit.
+		r.transport.CloseIdleConnections()
+	}
 	if err != nil {
 		if cctx.Err() != nil {
 			return timedOut()

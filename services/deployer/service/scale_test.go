@@ -82,6 +82,21 @@ func TestScalerJourney(t *testing.T) {
 	// lost): after the report TTL and idleAfter, back to zero.
 	waitStatus("back to zero", func(st *function.Status) bool { return st.Replicas == 0 && st.ReadyReplicas == 0 })
 
+	// A new generation is no scaling decision: no second event for the last
+	// one, and the status keeps it.
+	drained := len(scaled)
+	spec.Env = map[string]string{"V": "2"}
+	f.putRecord(t, function.Record{Spec: spec, Tenant: "t1", Generation: 2})
+	f.command(t, "t1", "web", 2, events.ActionApply)
+	st = waitStatus("generation 2", func(st *function.Status) bool { return st.ObservedGeneration == 2 && st.Phase == function.PhaseReady })
+	if st.LastScale == nil || st.LastScale.To != 0 {
+		t.Fatalf("lastScale lost by an update: %+v", st.LastScale)
+	}
+	time.Sleep(300 * time.Millisecond) // six ticks: time for a wrong event to show
+	if n := len(scaled); n != drained {
+		t.Fatalf("an update published %d function.scaled events: %+v", n-drained, nextScaled(t, scaled))
+	}
+
 	// Malformed reports change nothing.
 	if err := f.nc.Publish(events.ScaleSubject("t1", "web"), []byte(`{"source":"x","held":-5}`)); err != nil {
 		t.Fatal(err)

@@ -123,6 +123,15 @@ func (iv *Invoker) invoke(ctx context.Context, tenant string, spec function.Spec
 	}
 	name := spec.Name
 	async := h != nil
+	if sc := spec.ScaleSpec(); sc != nil && sc.Max == 0 {
+		// Paused (max 0): no instance will come, nothing to hold for, and
+		// no attempt is started (nor its event sent).
+		var err error = fmt.Errorf("function %s/%s: %w: it runs no instance (scale.max is 0)", tenant, name, runtime.ErrNoReadyInstance)
+		if async {
+			err = &errCold{err}
+		}
+		return runtime.InvokeResult{}, err
+	}
 	if async && iv.cold.full(tenant, name) {
 		// Another of the function's invocations is held: the function
 		// is cold, and this one waits in its queue, not started.
@@ -137,14 +146,6 @@ func (iv *Invoker) invoke(ctx context.Context, tenant string, spec function.Spec
 		if !errors.Is(err, runtime.ErrNoReadyInstance) {
 			if hd != nil {
 				hd.end("served")
-			}
-			return res, err
-		}
-		if sc := spec.ScaleSpec(); hd == nil && sc != nil && sc.Max == 0 {
-			// Paused (max 0): no instance will come, nothing to hold for.
-			err = fmt.Errorf("%w: the function runs no instance (scale.max is 0)", err)
-			if async {
-				err = &errCold{err}
 			}
 			return res, err
 		}

@@ -297,7 +297,7 @@ func (iv *Invoker) Run(ctx context.Context) error {
 	defer func() {
 		stopLoad()
 		<-loadDone
-		iv.load.Flush()
+		iv.load.Final()
 	}()
 
 	syncSem := make(chan struct{}, iv.cfg.MaxConcurrent)

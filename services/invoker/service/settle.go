@@ -127,6 +127,32 @@ func redeliverLater(who events.StoredInvocation, err error) outcome {
 	return outcome{kind: outcomeRedeliverLater, record: who, reason: err}
 }
 
+// maxColdDelay bounds the wait of an invocation sent back to its queue
+// because its function had no ready instance.
+const maxColdDelay = time.Minute
+
+// coldDelay is how long an invocation that found no ready instance waits
+// before it is delivered again: the retry delay, doubled with each
+// delivery up to maxColdDelay, so the invocations of a function that stays
+// cold (paused with scale.max 0, or failing to start) are redelivered
+// ever more rarely instead of once a second each. A function that wakes
+// in a second costs one retry delay.
+func coldDelay(base time.Duration, msg acker) time.Duration {
+	n := uint64(1)
+	if m, ok := msg.(interface {
+		Metadata() (*jetstream.MsgMetadata, error)
+	}); ok {
+		if md, err := m.Metadata(); err == nil && md.NumDelivered > 0 {
+			n = md.NumDelivered
+		}
+	}
+	d := base
+	for i := uint64(1); i < n && d < maxColdDelay; i++ {
+		d *= 2
+	}
+	return min(d, maxColdDelay)
+}
+
 // coldLater sends an invocation that found no ready instance back to its
 // queue. restore says r (its attempt taken off) is to be written over
 // from: the running mark wrote the attempt in the meantime.
@@ -214,7 +240,7 @@ func (s settler) settle(ctx context.Context, msg acker, o outcome) {
 			}
 		}
 		log.DebugContext(ctx, "no ready instance: invocation back in its queue", "err", o.reason)
-		_ = msg.NakWithDelay(s.retryDelay)
+		_ = msg.NakWithDelay(coldDelay(s.retryDelay, msg))
 
 	case outcomeRetry:
 		r, goOn, err := s.record(ctx, log, msg, r, o.from)

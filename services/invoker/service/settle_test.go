@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/nats-io/nats.go/jetstream"
 	"io"
 	"log/slog"
 	"slices"
@@ -164,5 +165,30 @@ func TestSettleOutcomes(t *testing.T) {
 				t.Fatalf("%q after the settlement", last)
 			}
 		})
+	}
+}
+
+type deliveredMsg struct {
+	acker
+	n uint64
+}
+
+func (m deliveredMsg) Metadata() (*jetstream.MsgMetadata, error) {
+	return &jetstream.MsgMetadata{NumDelivered: m.n}, nil
+}
+
+// TestColdDelayBacksOff: an invocation that keeps finding no instance
+// waits longer each time, up to a minute.
+func TestColdDelayBacksOff(t *testing.T) {
+	for _, c := range []struct {
+		n    uint64
+		want time.Duration
+	}{{1, time.Second}, {2, 2 * time.Second}, {4, 8 * time.Second}, {7, time.Minute}, {1000, time.Minute}} {
+		if got := coldDelay(time.Second, deliveredMsg{n: c.n}); got != c.want {
+			t.Errorf("delivery %d: %s, want %s", c.n, got, c.want)
+		}
+	}
+	if got := coldDelay(time.Second, nil); got != time.Second {
+		t.Errorf("without metadata: %s", got)
 	}
 }

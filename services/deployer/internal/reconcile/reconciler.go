@@ -64,16 +64,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 		// instances serving so far still do (the HTTP route keeps them
 		// until Observe says otherwise, right after Apply).
 		st := function.Status{Phase: function.PhaseDeploying, ObservedGeneration: rec.Generation}
-		if prev != nil {
-			st.Endpoints = prev.Endpoints
-		}
+		carry(&st, prev)
 		if err := r.write(ctx, ref, prev, st); err != nil {
 			return err
 		}
 		prev, _ = r.previous(ctx, ref)
 	}
 	if err := r.Runtime.Apply(ctx, ref.Tenant, rec.Spec); err != nil {
-		_ = r.write(ctx, ref, prev, function.Status{Phase: function.PhaseFailed, Message: "apply: " + err.Error(), ObservedGeneration: rec.Generation})
+		failed := function.Status{Phase: function.PhaseFailed, Message: "apply: " + err.Error(), ObservedGeneration: rec.Generation}
+		carry(&failed, prev)
+		_ = r.write(ctx, ref, prev, failed)
 		return fmt.Errorf("apply %s/%s: %w", ref.Tenant, ref.Name, err)
 	}
 	if err := r.scale(ctx, ref, rec.Spec); err != nil {
@@ -95,6 +95,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 	}
 	r.Metrics.observe(ref, prev, st)
 	return r.write(ctx, ref, prev, st)
+}
+
+// carry keeps in st what the runtime still runs from prev: the instances
+// serving so far (the HTTP route keeps them until Observe says otherwise)
+// and the scaling state, so an interim status neither hides them nor makes
+// the next write look like a new scaling decision.
+func carry(st *function.Status, prev *function.Status) {
+	if prev == nil {
+		return
+	}
+	st.Endpoints, st.ReadyReplicas, st.Replicas, st.LastScale = prev.Endpoints, prev.ReadyReplicas, prev.Replicas, prev.LastScale
 }
 
 // remove tears the function down. With a record marked Deleting, it then

@@ -113,6 +113,11 @@ func (s *Scaler) Track(ref runtime.Ref, sc function.Scale, observed int32) int32
 	if st == nil {
 		st = &fnState{sources: map[string]report{}}
 		st.win.current = sc.Clamp(observed)
+		// The count found is where the window starts: it stands for a full
+		// IdleAfter, as if just recommended, so a restarted deployer (whose
+		// first reports are a second away) or a function that just became
+		// autoscaled is not scaled down on its first tick.
+		st.win.samples = []sample{{s.now(), st.win.current}}
 		s.fns[ref] = st
 	}
 	st.sc = sc

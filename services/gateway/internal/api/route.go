@@ -330,6 +330,11 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, spec function.Spec, fwd 
 		},
 	}
 	p.ServeHTTP(c.Writer, c.Request.WithContext(ctx))
+	if a.Endpoints != nil && !a.Endpoints.Has(tenant, spec.Name, target.Host) {
+		// The instance left while this request ran (a drain): the
+		// connection it leaves idle would hold the drain to its limit.
+		a.routeTransport.CloseIdleConnections()
+	}
 }
 
 // scopeCookies keeps a function's cookies to its own prefix: every

@@ -168,6 +168,14 @@ func (e *Endpoints) Changed(tenant, name string) (changed <-chan struct{}, done 
 	}
 }
 
+// Has says whether host is still one of the function's endpoints.
+func (e *Endpoints) Has(tenant, name, host string) bool {
+	e.mu.RLock()
+	fe := e.fns[events.FunctionKey(tenant, name)]
+	e.mu.RUnlock()
+	return fe != nil && slices.ContainsFunc(fe.urls, func(u *url.URL) bool { return u.Host == host })
+}
+
 // Pick returns one endpoint of the function, round robin, or nil when it
 // has none ready. A function the watch has not delivered yet (just
 // deployed) is read from KV.
