@@ -12,9 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -87,21 +84,7 @@ type echoed struct {
 
 // buildRouteFunction builds routeFunction where the function user (nobody
 // when the test runs as root) can run it.
-func buildRouteFunction(t *testing.T) string {
-	t.Helper()
-	dir := proctest.SharedDir(t)
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(routeFunction), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "routefn")
-	cmd := exec.Command("go", "build", "-o", bin, "main.go")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildRouteFunction(t *testing.T) string { return proctest.BuildProgram(t, routeFunction) }
 
 // routeCall makes one request with a body and headers as given (a token
 // only if the headers have one).

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,21 +43,7 @@ func main() {
 }
 `
 
-func buildSleepFunction(t *testing.T) string {
-	t.Helper()
-	dir := proctest.SharedDir(t)
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(sleepFunction), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "sleepfn")
-	cmd := exec.Command("go", "build", "-o", bin, "main.go")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildSleepFunction(t *testing.T) string { return proctest.BuildProgram(t, sleepFunction) }
 
 // replicaWatch polls a function's status until stopped, keeping the most
 // desired and ready instances seen.

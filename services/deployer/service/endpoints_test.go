@@ -2,9 +2,6 @@ package service
 
 import (
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -31,23 +28,9 @@ func main() {
 }
 `
 
-// buildProgram builds a one-file Go program (standard library only) where
-// the function user can run it.
-func buildProgram(t *testing.T, src string) string {
-	t.Helper()
-	dir := proctest.SharedDir(t)
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "fn")
-	cmd := exec.Command("go", "build", "-o", bin, "main.go")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+// buildProgram builds a one-file Go program where the function user can
+// run it.
+func buildProgram(t *testing.T, src string) string { return proctest.BuildProgram(t, src) }
 
 // TestStatusCarriesEndpoints: the status of an http-mode function lists
 // where its ready instances serve (the gateway's HTTP route reads it), and

@@ -7,6 +7,8 @@ package proctest
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -25,4 +27,22 @@ func SharedDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// BuildProgram builds a one-file Go program (standard library only) into
+// a SharedDir, where the function user can run it, and returns its path.
+func BuildProgram(t testing.TB, src string) string {
+	t.Helper()
+	dir := SharedDir(t)
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "fn")
+	cmd := exec.Command("go", "build", "-o", bin, "main.go")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }

@@ -212,10 +212,16 @@ func eventType(p function.Phase) string {
 }
 
 func (r *Reconciler) publish(ctx context.Context, ref runtime.Ref, typ string, st function.Status) error {
-	ev, err := events.NewCloudEvent(typ, Source, ref.Tenant, ref.Name, events.FunctionEventData{
+	return r.publishEvent(ctx, ref, typ, events.FunctionEventData{
 		Tenant: ref.Tenant, Name: ref.Name, Generation: st.ObservedGeneration,
 		Phase: string(st.Phase), ReadyReplicas: st.ReadyReplicas, Message: st.Message,
 	})
+}
+
+// publishEvent publishes one lifecycle event of the function and waits for
+// it to be stored.
+func (r *Reconciler) publishEvent(ctx context.Context, ref runtime.Ref, typ string, data any) error {
+	ev, err := events.NewCloudEvent(typ, Source, ref.Tenant, ref.Name, data)
 	if err != nil {
 		return err
 	}

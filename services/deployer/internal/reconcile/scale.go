@@ -10,7 +10,6 @@ import (
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
 	"github.com/eventflow/eventflow/pkg/runtime"
-	"github.com/eventflow/eventflow/pkg/telemetry"
 )
 
 // Scaler is the deployer's scaler (package scaler), as the reconciler
@@ -60,21 +59,9 @@ func sameDecision(a, b *function.ScaleDecision) bool {
 }
 
 func (r *Reconciler) publishScaled(ctx context.Context, ref runtime.Ref, d function.ScaleDecision) error {
-	ev, err := events.NewCloudEvent(events.TypeFunctionScaled, Source, ref.Tenant, ref.Name, events.ScaledEventData{
+	return r.publishEvent(ctx, ref, events.TypeFunctionScaled, events.ScaledEventData{
 		Tenant: ref.Tenant, Name: ref.Name, From: d.From, To: d.To, Reason: d.Reason,
 	})
-	if err != nil {
-		return err
-	}
-	msg, err := ev.Msg()
-	if err != nil {
-		return err
-	}
-	telemetry.Inject(ctx, msg)
-	if _, err := r.JS.PublishMsg(ctx, msg); err != nil {
-		return fmt.Errorf("publish %s event: %w", events.TypeFunctionScaled, err)
-	}
-	return nil
 }
 
 // Metrics are the deployer's per-function scaling metrics: one series per
