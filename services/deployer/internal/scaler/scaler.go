@@ -96,6 +96,9 @@ func New(cfg Config, d Deps) *Scaler {
 			Name: "eventflow_scaler_reports_dropped_total", Help: "Load reports ignored: malformed, or past the per-function bound of reporting processes.",
 		}),
 	}
+	for _, dir := range []string{"up", "down", "from_zero", "to_zero", "bounds"} {
+		s.decisions.WithLabelValues(dir) // exported at 0 before the first decision
+	}
 	if d.Registerer != nil {
 		d.Registerer.MustRegister(s.decisions, s.dropped)
 	}
