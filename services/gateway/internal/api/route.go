@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -291,6 +293,55 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, spec function.Spec, fwd 
 	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(timeout + a.cfg.WriteTimeout))
 	ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
 	defer cancel()
+	body := &replayBody{ReadCloser: c.Request.Body}
+	if c.Request.Body != nil && c.Request.Body != http.NoBody {
+		c.Request.Body = body
+	}
+	if !a.proxyTo(c, ctx, tenant, spec, target, fwd, dropAuth, body) {
+		return
+	}
+	// The instance refused the connection before anything was sent: it
+	// was stopped (a drain) before this gateway learned it left. Wait
+	// (briefly) for the endpoints to drop it, then go to another, or hold
+	// for the next, as for a cold function.
+	if a.Endpoints == nil || !a.Endpoints.WaitGone(ctx, tenant, spec.Name, target.Host, routeStaleWait) {
+		abort(c, http.StatusBadGateway, CodeFunctionFailed, fmt.Sprintf("function %q could not be reached: its instance refused the request; try again", spec.Name))
+		return
+	}
+	next, _ := a.pickEndpoint(c, tenant, spec.Name)
+	if next == nil {
+		if next = a.holdRoute(c, tenant, spec.Name, timeout); next == nil {
+			return
+		}
+	}
+	a.proxyTo(c, ctx, tenant, spec, next, fwd, dropAuth, nil)
+}
+
+// routeStaleWait bounds how long a route request whose instance refused
+// it waits for the endpoints to drop that instance.
+const routeStaleWait = 2 * time.Second
+
+// replayBody is a request body the route can send again when the first
+// instance refused the connection: it counts what was read (nothing, for
+// a refused dial), and leaves closing to the server.
+type replayBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *replayBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+func (b *replayBody) Close() error { return nil }
+
+// proxyTo proxies the request to target and reports whether it may be
+// tried again elsewhere: only when retry is given, the connection was
+// refused and nothing of the body was read (then nothing was answered).
+func (a *API) proxyTo(c *gin.Context, ctx context.Context, tenant string, spec function.Spec, target *url.URL, fwd string, dropAuth bool, retry *replayBody) (refused bool) {
+	timeout := spec.Timeout()
 	prefix := strings.TrimSuffix(function.RoutePath(tenant, spec.Name), "/")
 	p := &httputil.ReverseProxy{
 		Transport:     a.routeTransport,
@@ -323,6 +374,8 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, spec function.Spec, fwd 
 				c.Abort()
 			case errors.Is(ctx.Err(), context.DeadlineExceeded):
 				abort(c, http.StatusGatewayTimeout, CodeTimeout, fmt.Sprintf("function %q did not answer within its timeout (%s)", spec.Name, timeout))
+			case retry != nil && retry.n == 0 && errors.Is(err, syscall.ECONNREFUSED):
+				refused = true
 			default:
 				a.Log.WarnContext(c, "route: function not reached", "tenant", tenant, "function", spec.Name, "endpoint", target.Host, "err", err)
 				abort(c, http.StatusBadGateway, CodeFunctionFailed, fmt.Sprintf("function %q could not be reached: its instance refused or dropped the request; try again", spec.Name))
@@ -335,6 +388,7 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, spec function.Spec, fwd 
 		// connection it leaves idle would hold the drain to its limit.
 		a.routeTransport.CloseIdleConnections()
 	}
+	return refused
 }
 
 // scopeCookies keeps a function's cookies to its own prefix: every

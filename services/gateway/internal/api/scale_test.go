@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -294,5 +295,32 @@ func TestSyncWaitCoversTheHold(t *testing.T) {
 		if got := a.syncWait(spec); got != tc.want {
 			t.Errorf("%s: wait %s, want %s", tc.mode, got, tc.want)
 		}
+	}
+}
+
+// TestRouteRefusedInstanceIsSkipped: the gateway still lists an instance a
+// drain has stopped (its status not yet here), so the connection is
+// refused: the request, body and all, waits for the endpoints to drop it
+// and goes to the instance that replaced it, instead of failing.
+func TestRouteRefusedInstanceIsSkipped(t *testing.T) {
+	f := startRouteGateway(t, Config{})
+	up := echoUpstream(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := "http://" + l.Addr().String()
+	l.Close() // nothing listens there any more: connections are refused
+	f.put(t, "drained", "", 30*time.Second, stopped)
+	done := f.callAsync(context.Background(), "POST", "/fn/acme/drained/x", "body")
+	time.Sleep(100 * time.Millisecond) // the request meets the refusal first
+	f.readyStatus(t, "drained", up.URL)
+	select {
+	case got := <-done:
+		if got != "200 POST /x body" {
+			t.Fatalf("request to a refused instance: %s", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -174,6 +175,31 @@ func (e *Endpoints) Has(tenant, name, host string) bool {
 	fe := e.fns[events.FunctionKey(tenant, name)]
 	e.mu.RUnlock()
 	return fe != nil && slices.ContainsFunc(fe.urls, func(u *url.URL) bool { return u.Host == host })
+}
+
+// WaitGone waits until host is no longer one of the function's endpoints
+// (a status without it arrived), for at most within or until ctx ends,
+// and says whether it went.
+func (e *Endpoints) WaitGone(ctx context.Context, tenant, name, host string, within time.Duration) bool {
+	t := time.NewTimer(within)
+	defer t.Stop()
+	for {
+		changed, done := e.Changed(tenant, name)
+		if !e.Has(tenant, name, host) {
+			done()
+			return true
+		}
+		select {
+		case <-changed:
+			done()
+		case <-t.C:
+			done()
+			return false
+		case <-ctx.Done():
+			done()
+			return false
+		}
+	}
 }
 
 // Pick returns one endpoint of the function, round robin, or nil when it
