@@ -349,9 +349,12 @@ func TestQueueFull(t *testing.T) {
 	if hdr.Get("X-Invocation-Id") != "" || hdr.Get("Location") != "" {
 		t.Errorf("a refused invocation has an id or location: %v", hdr)
 	}
-	if n := records("busy"); n != 3 {
-		t.Errorf("busy has %d invocation records, want 3 (none for the refused one)", n)
-	}
+	// The queued records are written after the 202 (one awaited write per
+	// accept): wait for the three, then check no fourth came.
+	testkit.Eventually(t, 5*time.Second, "busy's 3 queued records", func() (bool, string) {
+		n := records("busy")
+		return n == 3, fmt.Sprintf("%d records (want 3: none for the refused one)", n)
+	})
 	if n := queued("busy"); n != 3 {
 		t.Errorf("busy has %d queued, want 3", n)
 	}
