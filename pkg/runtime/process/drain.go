@@ -12,9 +12,13 @@ import (
 // (or was removed).
 var ErrNotApplied = errors.New("function is not applied")
 
-// drainPoll is how often a draining instance's in-flight count and open
-// connections are read.
-const drainPoll = 20 * time.Millisecond
+// drainPoll is how often a draining instance's in-flight count is read;
+// its open connections are read drainPoll apart at first, then ever more
+// rarely, up to maxDrainPoll.
+const (
+	drainPoll    = 20 * time.Millisecond
+	maxDrainPoll = 320 * time.Millisecond
+)
 
 // drainLast scales the deployment down by one instance, safely: the
 // highest-index instance leaves the endpoints at once (no new invocation
@@ -43,24 +47,28 @@ func (d *deployment) drainLast(delay time.Duration) {
 			return
 		case <-t.C:
 		}
-		tick := time.NewTicker(drainPoll)
-		defer tick.Stop()
 		// Our own idle keep-alive connections to it would look like
 		// requests in flight.
 		in.r.transport.CloseIdleConnections()
 		port := in.status().port
-		busy := func() bool {
-			if in.inflight.Load() > 0 {
-				return true
+		// The in-flight count is an atomic read; the connection table is
+		// a scan of the whole host's (costly with many connections), so
+		// while only connections remain it is read less and less often.
+		wait := drainPoll
+		for time.Since(start) < limit {
+			if in.inflight.Load() == 0 {
+				if n, _ := openConns(port); port == 0 || n == 0 {
+					break
+				}
+				wait = min(wait*2, maxDrainPoll)
+			} else {
+				wait = drainPoll
 			}
-			n, _ := openConns(port)
-			return port != 0 && n > 0
-		}
-		for busy() && time.Since(start) < limit {
+			t.Reset(wait)
 			select {
 			case <-in.stopCh:
 				return
-			case <-tick.C:
+			case <-t.C:
 			}
 		}
 		in.stop()
