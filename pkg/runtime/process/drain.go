@@ -49,7 +49,7 @@ func (d *deployment) drainLast(delay time.Duration) {
 		}
 		// Our own idle keep-alive connections to it would look like
 		// requests in flight.
-		in.r.transport.CloseIdleConnections()
+		in.transport.CloseIdleConnections()
 		port := in.status().port
 		// The in-flight count is an atomic read; the connection table is
 		// a scan of the whole host's (costly with many connections), so

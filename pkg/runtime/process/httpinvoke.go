@@ -30,9 +30,10 @@ func newEndpoint(in *instance, port int) *endpoint {
 	return &endpoint{in: in, instance: in.name, addr: addr, url: &url.URL{Scheme: "http", Host: addr, Path: "/"}}
 }
 
-// newTransport is shared by every http invocation: keep-alive to loopback
-// instances, many idle connections per instance for concurrent callers, no
-// proxy, no compression.
+// newTransport is an instance's, shared by every http invocation of it:
+// keep-alive, many idle connections for concurrent callers, no proxy, no
+// compression. One per instance, so a drain closes the idle connections
+// of that instance only.
 func newTransport() *http.Transport {
 	return &http.Transport{
 		Proxy:               nil,
@@ -137,7 +138,7 @@ func (r *Runtime) invokeHTTP(ctx context.Context, tenant string, spec function.S
 		return res, nil
 	}
 
-	resp, err := r.transport.RoundTrip(hreq)
+	resp, err := ep.in.transport.RoundTrip(hreq)
 	if err != nil {
 		if cctx.Err() != nil {
 			return timedOut()
@@ -155,8 +156,8 @@ func (r *Runtime) invokeHTTP(ctx context.Context, tenant string, spec function.S
 	resp.Body.Close()
 	if ep.in.ep.Load() != ep {
 		// The instance was drained (or exited) meanwhile: its connection
-		// must not sit idle in our pool, holding the drain to its limit.
-		r.transport.CloseIdleConnections()
+		// must not sit idle in the pool, holding the drain to its limit.
+		ep.in.transport.CloseIdleConnections()
 	}
 	if err != nil {
 		if cctx.Err() != nil {

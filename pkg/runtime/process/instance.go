@@ -2,6 +2,7 @@ package process
 
 import (
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,8 @@ type instance struct {
 	ep atomic.Pointer[endpoint]
 	// inflight counts invocations running on the instance (drain.go).
 	inflight atomic.Int64
+	// transport carries this instance's invocations (keep-alive).
+	transport *http.Transport
 
 	mu sync.Mutex
 	st instanceStatus
@@ -69,16 +72,17 @@ type instanceStatus struct {
 func (r *Runtime) newInstance(d *deployment, tenant string, index int) *instance {
 	name := d.spec.Name + "-" + d.hash + "-" + strconv.Itoa(index)
 	return &instance{
-		r:      r,
-		d:      d,
-		ref:    d.ref,
-		name:   name,
-		path:   d.path,
-		args:   d.spec.Command,
-		tenant: tenant,
-		spec:   d.spec,
-		stopCh: make(chan struct{}),
-		done:   make(chan struct{}),
+		r:         r,
+		d:         d,
+		ref:       d.ref,
+		name:      name,
+		path:      d.path,
+		args:      d.spec.Command,
+		tenant:    tenant,
+		spec:      d.spec,
+		stopCh:    make(chan struct{}),
+		done:      make(chan struct{}),
+		transport: newTransport(),
 	}
 }
 
@@ -105,6 +109,7 @@ func (in *instance) stopping() bool {
 func (in *instance) supervise() {
 	defer in.r.wg.Done()
 	defer func() {
+		in.transport.CloseIdleConnections()
 		in.r.removeDir(in.dir)
 		in.r.mu.Lock()
 		delete(in.d.retiring, in)

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,13 +100,12 @@ func (c Config) withDefaults() Config {
 
 // Runtime runs functions as local processes.
 type Runtime struct {
-	cfg       Config
-	log       *slog.Logger
-	logs      *logBuffer
-	changes   *notifier
-	transport *http.Transport
-	id        identity // who functions run as
-	resolved  resolveCache
+	cfg      Config
+	log      *slog.Logger
+	logs     *logBuffer
+	changes  *notifier
+	id       identity // who functions run as
+	resolved resolveCache
 
 	runDirOnce sync.Once
 	runDir     string // RunDir, once made
@@ -139,15 +137,14 @@ var (
 func New(cfg Config) *Runtime {
 	cfg = cfg.withDefaults()
 	r := &Runtime{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		logs:      newLogBuffer(cfg.LogBuffer, cfg.LogFlushWait),
-		changes:   newNotifier(),
-		transport: newTransport(),
-		id:        newIdentity(cfg.User),
-		fns:       make(map[runtime.Ref]*deployment),
-		closing:   make(chan struct{}),
-		readyCh:   make(chan struct{}),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		logs:    newLogBuffer(cfg.LogBuffer, cfg.LogFlushWait),
+		changes: newNotifier(),
+		id:      newIdentity(cfg.User),
+		fns:     make(map[runtime.Ref]*deployment),
+		closing: make(chan struct{}),
+		readyCh: make(chan struct{}),
 	}
 	if r.id.separate() {
 		r.log.Info("functions run as their own user", "uid", r.id.UID, "gid", r.id.GID)
@@ -212,7 +209,6 @@ func (r *Runtime) Close(ctx context.Context) error {
 	}
 	r.changes.close()
 	r.readySignal()
-	r.transport.CloseIdleConnections()
 	return err
 }
 

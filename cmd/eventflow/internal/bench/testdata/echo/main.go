@@ -1,7 +1,9 @@
 // Command echo is the trivial http-mode function of the benchmarks: it
 // listens on 127.0.0.1:$PORT and answers every request with its body (and
 // its Content-Type), logging nothing per request so that the benchmark
-// measures the platform, not log shipping.
+// measures the platform, not log shipping. ECHO_DELAY (a duration, unset
+// by default) makes it wait that long before each answer: work that takes
+// time, for the scaling benchmark's burst.
 package main
 
 import (
@@ -18,6 +20,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "echo: PORT is not set")
 		os.Exit(2)
 	}
+	var delay time.Duration
+	if v := os.Getenv("ECHO_DELAY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			fmt.Fprintln(os.Stderr, "echo: ECHO_DELAY:", v, "is not a duration")
+			os.Exit(2)
+		}
+		delay = d
+	}
 	srv := &http.Server{
 		Addr:              "127.0.0.1:" + port,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -26,6 +37,9 @@ func main() {
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
+			}
+			if delay > 0 {
+				time.Sleep(delay)
 			}
 			if ct := r.Header.Get("Content-Type"); ct != "" {
 				w.Header().Set("Content-Type", ct)
