@@ -263,7 +263,6 @@ type completionWatcher struct {
 	done    map[string]doneMark
 	updates atomic.Int64
 	stop    func()
-	stopped chan struct{}
 }
 
 type doneMark struct {
@@ -277,87 +276,49 @@ type doneMark struct {
 // watchCompletions follows fn's invocations; if timed, it also parses each
 // final record's createdAt, startedAt and finishedAt.
 func watchCompletions(ctx context.Context, natsURL string, id []nats.Option, fn string, timed bool) (*completionWatcher, error) {
-	nc, err := nats.Connect(natsURL, append(id, nats.Name("eventflow-bench-watch"), nats.Timeout(5*time.Second))...)
-	if err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	kv, err := js.KeyValue(ctx, events.BucketInvocations)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("bucket %s: %w", events.BucketInvocations, err)
-	}
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w, err := kv.WatchAll(wctx, jetstream.UpdatesOnly())
-	if err != nil {
-		cancel()
-		nc.Close()
-		return nil, err
-	}
-	cw := &completionWatcher{done: map[string]doneMark{}, stopped: make(chan struct{})}
-	cw.stop = func() {
-		cancel()
-		_ = w.Stop()
-		<-cw.stopped
-		nc.Close()
-	}
+	cw := &completionWatcher{done: map[string]doneMark{}}
 	fnMark := []byte(`"function":"` + fn + `"`)
 	okMark := []byte(`"status":"` + events.StatusSucceeded + `"`)
 	failMark := []byte(`"status":"` + events.StatusFailed + `"`)
-	go func() {
-		defer close(cw.stopped)
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
+	stop, err := watchPuts(ctx, natsURL, id, "eventflow-bench-watch", events.BucketInvocations, nil, true, func(e jetstream.KeyValueEntry) {
+		cw.updates.Add(1)
+		v := e.Value()
+		if !bytes.Contains(v, fnMark) {
+			return
+		}
+		succeeded := bytes.Contains(v, okMark)
+		if !succeeded && !bytes.Contains(v, failMark) {
+			return
+		}
+		m := doneMark{at: time.Now(), succeeded: succeeded}
+		if timed {
+			var rec struct {
+				CreatedAt  time.Time  `json:"createdAt"`
+				StartedAt  *time.Time `json:"startedAt"`
+				FinishedAt *time.Time `json:"finishedAt"`
+			}
+			if json.Unmarshal(v, &rec) == nil {
+				m.created = rec.CreatedAt
+				if rec.StartedAt != nil {
+					m.started = *rec.StartedAt
 				}
-				if e == nil || e.Operation() != jetstream.KeyValuePut {
-					continue
+				if rec.FinishedAt != nil {
+					m.finished = *rec.FinishedAt
 				}
-				cw.updates.Add(1)
-				v := e.Value()
-				if !bytes.Contains(v, fnMark) {
-					continue
-				}
-				succeeded := bytes.Contains(v, okMark)
-				if !succeeded && !bytes.Contains(v, failMark) {
-					continue
-				}
-				now := time.Now()
-				m := doneMark{at: now, succeeded: succeeded}
-				if timed {
-					var rec struct {
-						CreatedAt  time.Time  `json:"createdAt"`
-						StartedAt  *time.Time `json:"startedAt"`
-						FinishedAt *time.Time `json:"finishedAt"`
-					}
-					if json.Unmarshal(v, &rec) == nil {
-						m.created = rec.CreatedAt
-						if rec.StartedAt != nil {
-							m.started = *rec.StartedAt
-						}
-						if rec.FinishedAt != nil {
-							m.finished = *rec.FinishedAt
-						}
-					}
-				}
-				cw.mu.Lock()
-				// Keys are <tenant>.<function>.<id>.
-				id := e.Key()[strings.LastIndexByte(e.Key(), '.')+1:]
-				if _, seen := cw.done[id]; !seen {
-					cw.done[id] = m
-				}
-				cw.mu.Unlock()
 			}
 		}
-	}()
+		cw.mu.Lock()
+		// Keys are <tenant>.<function>.<id>.
+		id := e.Key()[strings.LastIndexByte(e.Key(), '.')+1:]
+		if _, seen := cw.done[id]; !seen {
+			cw.done[id] = m
+		}
+		cw.mu.Unlock()
+	})
+	if err != nil {
+		return nil, err
+	}
+	cw.stop = stop
 	return cw, nil
 }
 

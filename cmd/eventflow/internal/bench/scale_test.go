@@ -22,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventflow/eventflow/cmd/eventflow/internal/benchkit"
@@ -256,71 +255,30 @@ type statusWatcher struct {
 }
 
 func watchStatus(ctx context.Context, p *platform, fns ...string) (*statusWatcher, error) {
-	nc, err := nats.Connect(p.natsURL, append(p.natsID, nats.Name("eventflow-bench-status"), nats.Timeout(5*time.Second))...)
-	if err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	kv, err := js.KeyValue(ctx, events.BucketStatus)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("bucket %s: %w", events.BucketStatus, err)
-	}
 	keys := make([]string, len(fns))
 	byKey := map[string]string{}
 	for i, fn := range fns {
 		keys[i] = events.FunctionKey(tenant, fn)
 		byKey[keys[i]] = fn
 	}
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w, err := kv.WatchFiltered(wctx, keys)
+	sw := &statusWatcher{seen: map[string][]statusEntry{}, changed: make(chan struct{})}
+	stop, err := watchPuts(ctx, p.natsURL, p.natsID, "eventflow-bench-status", events.BucketStatus, keys, false, func(e jetstream.KeyValueEntry) {
+		var st function.Status
+		if json.Unmarshal(e.Value(), &st) != nil {
+			return
+		}
+		now := time.Now()
+		sw.mu.Lock()
+		fn := byKey[e.Key()]
+		sw.seen[fn] = append(sw.seen[fn], statusEntry{at: now, st: st})
+		close(sw.changed)
+		sw.changed = make(chan struct{})
+		sw.mu.Unlock()
+	})
 	if err != nil {
-		cancel()
-		nc.Close()
 		return nil, err
 	}
-	sw := &statusWatcher{seen: map[string][]statusEntry{}, changed: make(chan struct{})}
-	stopped := make(chan struct{})
-	var once sync.Once
-	sw.stop = func() {
-		once.Do(func() {
-			cancel()
-			_ = w.Stop()
-			<-stopped
-			nc.Close()
-		})
-	}
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil || e.Operation() != jetstream.KeyValuePut {
-					continue
-				}
-				var st function.Status
-				if json.Unmarshal(e.Value(), &st) != nil {
-					continue
-				}
-				now := time.Now()
-				sw.mu.Lock()
-				fn := byKey[e.Key()]
-				sw.seen[fn] = append(sw.seen[fn], statusEntry{at: now, st: st})
-				close(sw.changed)
-				sw.changed = make(chan struct{})
-				sw.mu.Unlock()
-			}
-		}
-	}()
+	sw.stop = stop
 	return sw, nil
 }
 

@@ -77,64 +77,27 @@ type cronWatcher struct {
 }
 
 func cronWatch(ctx context.Context, natsURL string, id []nats.Option) (*cronWatcher, error) {
-	nc, err := nats.Connect(natsURL, append(id, nats.Name("eventflow-bench-cron"), nats.Timeout(5*time.Second))...)
-	if err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	kv, err := js.KeyValue(ctx, events.BucketInvocations)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w, err := kv.WatchFiltered(wctx, []string{events.InvocationKey(tenant, cronFunction, "*"), events.InvocationKey(tenant, cronBaseline, "*")}, jetstream.UpdatesOnly())
-	if err != nil {
-		cancel()
-		nc.Close()
-		return nil, err
-	}
 	rw := &cronWatcher{recs: map[string]cronRecord{}}
-	stopped := make(chan struct{})
-	rw.stop = func() {
-		cancel()
-		_ = w.Stop()
-		<-stopped
-		nc.Close()
-	}
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil || e.Operation() != jetstream.KeyValuePut {
-					continue
-				}
-				var r events.InvocationRecord
-				if json.Unmarshal(e.Value(), &r) != nil || r.StartedAt == nil {
-					continue
-				}
-				c := cronRecord{created: r.CreatedAt, started: *r.StartedAt}
-				if r.Trigger != nil {
-					c.tick = r.Trigger.Tick
-				}
-				rw.mu.Lock()
-				if _, seen := rw.recs[r.ID]; !seen {
-					rw.recs[r.ID] = c
-				}
-				rw.mu.Unlock()
-			}
+	keys := []string{events.InvocationKey(tenant, cronFunction, "*"), events.InvocationKey(tenant, cronBaseline, "*")}
+	stop, err := watchPuts(ctx, natsURL, id, "eventflow-bench-cron", events.BucketInvocations, keys, true, func(e jetstream.KeyValueEntry) {
+		var r events.InvocationRecord
+		if json.Unmarshal(e.Value(), &r) != nil || r.StartedAt == nil {
+			return
 		}
-	}()
+		c := cronRecord{created: r.CreatedAt, started: *r.StartedAt}
+		if r.Trigger != nil {
+			c.tick = r.Trigger.Tick
+		}
+		rw.mu.Lock()
+		if _, seen := rw.recs[r.ID]; !seen {
+			rw.recs[r.ID] = c
+		}
+		rw.mu.Unlock()
+	})
+	if err != nil {
+		return nil, err
+	}
+	rw.stop = stop
 	return rw, nil
 }
 

@@ -112,12 +112,24 @@ func runNATSTrigger(b *testing.B) (*natsTrigReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	consumer := "trigger_" + tenant + "_" + natsTrigFunction + "_" + trigger.Key()
+	// The invoker names it with a keyed suffix (fire.go consumerName):
+	// found by its readable prefix.
+	prefix := "trigger_" + tenant + "_" + natsTrigFunction + "_" + trigger.Key()
+	var consumer string
 	if err := natsTrigWaitUntil(ctx, 30*time.Second, func() bool {
-		_, err := js.Consumer(ctx, events.StreamTriggers, consumer)
-		return err == nil
+		stream, err := js.Stream(ctx, events.StreamTriggers)
+		if err != nil {
+			return false
+		}
+		names := stream.ConsumerNames(ctx)
+		for name := range names.Name() {
+			if name == prefix || strings.HasPrefix(name, prefix+"_") {
+				consumer = name
+			}
+		}
+		return consumer != ""
 	}); err != nil {
-		return nil, fmt.Errorf("the trigger's consumer %s: %w", consumer, err)
+		return nil, fmt.Errorf("the trigger's consumer %s…: %w", prefix, err)
 	}
 	r.phases.Add("deploy 2 functions", t0)
 
