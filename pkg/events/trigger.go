@@ -139,6 +139,11 @@ type HTTPRequest struct {
 	Header http.Header
 }
 
+// HopByHopHeaders concern one connection (RFC 9110 7.6.1), never a
+// request carried further: neither a queued HTTP request nor a message's
+// headers made into one take them.
+var HopByHopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
 // MaxHTTPPath bounds the path and query of a queued HTTP request.
 const MaxHTTPPath = 8192
 

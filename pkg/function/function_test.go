@@ -155,3 +155,25 @@ func TestViewMapsOlderRecords(t *testing.T) {
 		t.Fatalf("what the API shows must be valid to send back: %v", err)
 	}
 }
+
+func TestPaused(t *testing.T) {
+	http := Invocation{Mode: ModeHTTP}
+	for _, c := range []struct {
+		spec Spec
+		want bool
+	}{
+		{Spec{Invocation: http, Scale: &Scale{Max: 0}}, true},
+		{Spec{Invocation: http, Scale: &Scale{Max: 2}}, false},
+		{Spec{Invocation: http, Replicas: ptr[int32](0)}, true},
+		{Spec{Invocation: http, Replicas: ptr[int32](1)}, false},
+		{Spec{Invocation: http}, false},
+		{Spec{Replicas: ptr[int32](0)}, false}, // job mode runs per invocation
+	} {
+		if got := c.spec.Paused(); got != c.want {
+			t.Errorf("%+v: Paused() = %v", c.spec, got)
+		}
+		if sc := c.spec.ScaleSpec(); c.spec.Mode() == ModeHTTP && (sc.Max == 0) != c.want {
+			t.Errorf("%+v: Paused disagrees with ScaleSpec %+v", c.spec, sc)
+		}
+	}
+}

@@ -97,6 +97,9 @@ func FuzzSpec(f *testing.F) {
 			if d.Replicas != nil || d.Autoscaling != nil {
 				t.Fatalf("%s: older fields stored beside scale", data)
 			}
+			if s.Paused() != (sc.Max == 0) || d.Paused() != s.Paused() {
+				t.Fatalf("%s: Paused %v disagrees with the scale %+v", data, s.Paused(), sc)
+			}
 		} else if d.Mode() == ModeHTTP {
 			t.Fatalf("%s: an http function without a scale", data)
 		}

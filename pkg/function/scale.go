@@ -108,6 +108,23 @@ func (sc *Scale) Initial() int32 {
 	return sc.Min
 }
 
+// Paused says whether the function may run no instance at all (http mode
+// with a max of 0, or the older replicas 0): nothing will ever serve it,
+// so no request should wait for one. It reads the spec without building
+// its scale (the invocation path asks on every call).
+func (s Spec) Paused() bool {
+	switch {
+	case s.Mode() != ModeHTTP:
+		return false
+	case s.Scale != nil:
+		return s.Scale.Max == 0
+	case s.Autoscaling != nil:
+		return s.Autoscaling.MaxReplicas == 0
+	default:
+		return s.Replicas != nil && *s.Replicas == 0
+	}
+}
+
 // Clamp bounds n to [min, max].
 func (sc *Scale) Clamp(n int32) int32 { return max(sc.Min, min(sc.Max, n)) }
 

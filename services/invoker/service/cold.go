@@ -123,7 +123,7 @@ func (iv *Invoker) invoke(ctx context.Context, tenant string, spec function.Spec
 	}
 	name := spec.Name
 	async := h != nil
-	if sc := spec.ScaleSpec(); sc != nil && sc.Max == 0 {
+	if spec.Paused() {
 		// Paused (max 0): no instance will come, nothing to hold for, and
 		// no attempt is started (nor its event sent).
 		var err error = fmt.Errorf("function %s/%s: %w: it runs no instance (scale.max is 0)", tenant, name, runtime.ErrNoReadyInstance)

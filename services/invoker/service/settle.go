@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
 	"github.com/eventflow/eventflow/pkg/telemetry"
 )
 
@@ -146,11 +147,9 @@ func coldDelay(base time.Duration, msg acker) time.Duration {
 			n = md.NumDelivered
 		}
 	}
-	d := base
-	for i := uint64(1); i < n && d < maxColdDelay; i++ {
-		d *= 2
-	}
-	return min(d, maxColdDelay)
+	// The retry policies' backoff, without its jitter (1: the whole delay).
+	p := function.RetryPolicy{InitialDelay: function.Duration(base), MaxDelay: function.Duration(maxColdDelay)}
+	return p.Delay(int(min(n, 64)), 1)
 }
 
 // coldLater sends an invocation that found no ready instance back to its

@@ -574,7 +574,13 @@ func warmUp(ctx context.Context, a *benchkit.Client, cw *completionWatcher, fn s
 // Authorization header when auth is not empty) and times the exchange;
 // an answer other than 200 with the payload echoed is an error.
 func timedEcho(ctx context.Context, c *http.Client, url, auth string, payload []byte) (time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+	return timedRequest(ctx, c, http.MethodPost, url, auth, payload)
+}
+
+// timedRequest is timedEcho with any method (a GET sends no body and gets
+// none back).
+func timedRequest(ctx context.Context, c *http.Client, method, url, auth string, payload []byte) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(payload))
 	if err != nil {
 		return 0, err
 	}

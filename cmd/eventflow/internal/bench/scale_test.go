@@ -388,7 +388,7 @@ func (r *scaleReport) coldStarts(ctx context.Context, a *benchkit.Client, sw *st
 			d, err = timedEcho(ctx, c, invokeURL, auth, payload)
 		} else {
 			way, out = "route GET", &r.coldRoute
-			d, err = timedGet(ctx, c, routeURL, auth)
+			d, err = timedRequest(ctx, c, http.MethodGet, routeURL, auth, nil)
 		}
 		if err != nil {
 			return fmt.Errorf("cycle %d: cold %s: %w", i+1, way, err)
@@ -414,31 +414,6 @@ func (r *scaleReport) coldStarts(ctx context.Context, a *benchkit.Client, sw *st
 		}
 	}
 	return nil
-}
-
-// timedGet GETs url with an Authorization header and times it to the end
-// of the answer, which must be 200.
-func timedGet(ctx context.Context, c *http.Client, url, auth string) (time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", auth)
-	t0 := time.Now()
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	resp.Body.Close()
-	d := time.Since(t0)
-	if err != nil {
-		return 0, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("HTTP %d %s", resp.StatusCode, benchkit.Truncate(string(body), 200))
-	}
-	return d, nil
 }
 
 // directStart starts the echo program as a child process on a free port

@@ -16,8 +16,9 @@ import (
 // uses it.
 type Scaler interface {
 	// Track registers an autoscaled function and returns the count it
-	// should run; observed is what the runtime runs now.
-	Track(ref runtime.Ref, sc function.Scale, observed int32) int32
+	// should run; observed, asked only for a function it does not know
+	// yet, is what the runtime runs now.
+	Track(ref runtime.Ref, sc function.Scale, observed func() int32) int32
 	Forget(ref runtime.Ref)
 	Decision(ref runtime.Ref) *function.ScaleDecision
 }
@@ -35,11 +36,12 @@ func (r *Reconciler) scale(ctx context.Context, ref runtime.Ref, spec function.S
 	want := sc.Min
 	switch {
 	case sc.Autoscaled() && r.Scaler != nil:
-		observed := sc.Initial()
-		if obs, found, err := r.Runtime.Observe(ctx, ref.Tenant, ref.Name); err == nil && found {
-			observed = obs.Replicas
-		}
-		want = r.Scaler.Track(ref, *sc, observed)
+		want = r.Scaler.Track(ref, *sc, func() int32 {
+			if obs, found, err := r.Runtime.Observe(ctx, ref.Tenant, ref.Name); err == nil && found {
+				return obs.Replicas
+			}
+			return sc.Initial()
+		})
 	case sc.Autoscaled():
 		want = sc.Initial()
 	case r.Scaler != nil:

@@ -107,15 +107,22 @@ func New(cfg Config, d Deps) *Scaler {
 
 // Track registers (or updates) an autoscaled function and returns the
 // count it should run. A function seen for the first time starts from
-// observed, the count the runtime has now (so a restarted deployer does
+// observed(), the count the runtime has now (so a restarted deployer does
 // not wake functions scaled to zero), within the bounds.
-func (s *Scaler) Track(ref runtime.Ref, sc function.Scale, observed int32) int32 {
+func (s *Scaler) Track(ref runtime.Ref, sc function.Scale, observed func() int32) int32 {
+	s.mu.Lock()
+	_, known := s.fns[ref]
+	s.mu.Unlock()
+	var found int32
+	if !known { // asked outside the lock: it reads the runtime
+		found = observed()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.fns[ref]
 	if st == nil {
 		st = &fnState{sources: map[string]report{}}
-		st.win.current = sc.Clamp(observed)
+		st.win.current = sc.Clamp(found)
 		// The count found is where the window starts: it stands for a full
 		// IdleAfter, as if just recommended, so a restarted deployer (whose
 		// first reports are a second away) or a function that just became

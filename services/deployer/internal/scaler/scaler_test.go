@@ -19,7 +19,7 @@ func TestTrackedCountHoldsForIdleAfter(t *testing.T) {
 	s.now = func() time.Time { return now }
 	ref := runtime.Ref{Tenant: "t", Name: "f"}
 	sc := function.Scale{Min: 0, Max: 5, Target: 10, Metric: function.MetricConcurrency, IdleAfter: function.Duration(30 * time.Second)}
-	if got := s.Track(ref, sc, 4); got != 4 {
+	if got := s.Track(ref, sc, func() int32 { return 4 }); got != 4 {
 		t.Fatalf("tracked at %d, want the 4 found", got)
 	}
 	for _, sec := range []int{1, 10, 29} {

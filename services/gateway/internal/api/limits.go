@@ -239,12 +239,20 @@ func (l *streamLimiter) release(tenant string) {
 // 429 (with Retry-After) and returns false. The caller defers the returned
 // release.
 func (a *API) acquireStream(c *gin.Context, tenant string) (release func(), ok bool) {
-	if !a.streams.acquire(tenant) {
-		a.refused(c, limitStreams, tenant)
+	return a.acquireSlot(c, a.streams, limitStreams, tenant, func() string {
+		return fmt.Sprintf("too many streams: tenant %q has %d log or event streams open on this gateway, the most it allows; close one or retry later", tenant, a.streams.max)
+	})
+}
+
+// acquireSlot takes one of tenant's slots of l, or counts the refusal
+// (limit), answers 429 with Retry-After and the message, and returns
+// false. The caller defers the returned release.
+func (a *API) acquireSlot(c *gin.Context, l *streamLimiter, limit, tenant string, message func() string) (release func(), ok bool) {
+	if !l.acquire(tenant) {
+		a.refused(c, limit, tenant)
 		c.Header("Retry-After", "1")
-		abort(c, http.StatusTooManyRequests, CodeTooManyRequests,
-			fmt.Sprintf("too many streams: tenant %q has %d log or event streams open on this gateway, the most it allows; close one or retry later", tenant, a.streams.max))
+		abort(c, http.StatusTooManyRequests, CodeTooManyRequests, message())
 		return nil, false
 	}
-	return func() { a.streams.release(tenant) }, true
+	return func() { l.release(tenant) }, true
 }

@@ -214,14 +214,9 @@ func (a *API) routeClaims(token string) (*auth.Claims, error) {
 // a public function must not hold connections without bound (a slow
 // upload may last the function's timeout). The caller defers release.
 func (a *API) acquireRouteRequest(c *gin.Context, tenant string) (release func(), ok bool) {
-	if !a.routeRequests.acquire(tenant) {
-		a.refused(c, limitRoute, tenant)
-		c.Header("Retry-After", "1")
-		abort(c, http.StatusTooManyRequests, CodeTooManyRequests,
-			fmt.Sprintf("too many requests in flight: the routes of tenant %q's functions have %d requests in progress on this gateway, the most it allows; retry later", tenant, a.routeRequests.max))
-		return nil, false
-	}
-	return func() { a.routeRequests.release(tenant) }, true
+	return a.acquireSlot(c, a.routeRequests, limitRoute, tenant, func() string {
+		return fmt.Sprintf("too many requests in flight: the routes of tenant %q's functions have %d requests in progress on this gateway, the most it allows; retry later", tenant, a.routeRequests.max)
+	})
 }
 
 // takeRouteRate spends one of the tenant's route requests, at the rate
@@ -273,7 +268,7 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, spec function.Spec, fwd 
 		a.Log.WarnContext(c, "route: endpoints not readable", "tenant", tenant, "function", spec.Name, "err", err)
 	}
 	if target == nil {
-		if sc := spec.ScaleSpec(); sc != nil && sc.Max == 0 {
+		if spec.Paused() {
 			// Paused (max 0): no instance will come; say so at once.
 			unavailable(c, fmt.Sprintf("function %q runs no instance (scale.max is 0): raise scale.max to serve it", spec.Name))
 			return
@@ -531,7 +526,7 @@ func routeHeaders(r *http.Request, dropAuth bool) http.Header {
 			}
 		}
 	}
-	for _, name := range []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
+	for _, name := range events.HopByHopHeaders {
 		h.Del(name)
 	}
 	for _, name := range routeDropHeaders {

@@ -3,6 +3,7 @@ package triggers
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -93,11 +94,11 @@ func producerHeaders(h nats.Header) http.Header {
 }
 
 func skipProducerHeader(name string) bool {
-	if strings.HasPrefix(name, "Nats-") || strings.HasPrefix(name, "Eventflow-") || strings.HasPrefix(name, "Proxy-") {
+	if strings.HasPrefix(name, "Nats-") || strings.HasPrefix(name, "Eventflow-") || strings.HasPrefix(name, "Proxy-") || slices.Contains(events.HopByHopHeaders, name) {
 		return true
 	}
 	switch name {
-	case "Content-Type", "Content-Length", "Host", "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "X-Invocation-Id":
+	case "Content-Type", "Content-Length", "Host", "X-Invocation-Id":
 		return true
 	}
 	return !httpguts.ValidHeaderFieldName(name)
