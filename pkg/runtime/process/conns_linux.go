@@ -13,8 +13,8 @@ import (
 // IPv4-mapped address): requests proxied by the gateway's route reach an
 // instance without passing through this runtime, so a drain waits for
 // their connections too. Idle keep-alive connections count as well; their
-// holders close them when the endpoint goes (the gateway, and this
-// runtime's own transport). ok is false when neither table can be read.
+// holders close them when the endpoint goes (the gateway, and the
+// instance's own transport here). ok is false when neither table can be read.
 func openConns(port int) (n int, ok bool) {
 	suffix := []byte(fmt.Sprintf(":%04X", port))
 	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
