@@ -21,10 +21,14 @@ const (
 	ScopeRead   = "functions:read"
 	ScopeWrite  = "functions:write"
 	ScopeInvoke = "functions:invoke"
+	// Secrets have scopes of their own: reading a function never lists
+	// them, and writing one never sets them.
+	ScopeSecretsRead  = "secrets:read"
+	ScopeSecretsWrite = "secrets:write"
 )
 
 // AllScopes is what a token gets when none are asked for.
-var AllScopes = []string{ScopeRead, ScopeWrite, ScopeInvoke}
+var AllScopes = []string{ScopeRead, ScopeWrite, ScopeInvoke, ScopeSecretsRead, ScopeSecretsWrite}
 
 const (
 	issuer     = "eventflow"

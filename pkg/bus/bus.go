@@ -107,6 +107,8 @@ type Buckets struct {
 	Status      jetstream.KeyValue
 	Invocations jetstream.KeyValue
 	Triggers    jetstream.KeyValue
+	Secrets     jetstream.KeyValue
+	Revisions   jetstream.KeyValue
 }
 
 // OpenBuckets binds to the provisioned buckets.
@@ -124,6 +126,12 @@ func OpenBuckets(ctx context.Context, js jetstream.JetStream) (Buckets, error) {
 	}
 	if b.Triggers, err = js.KeyValue(ctx, events.BucketTriggers); err != nil {
 		return b, fmt.Errorf("open bucket %s: %w", events.BucketTriggers, err)
+	}
+	if b.Secrets, err = js.KeyValue(ctx, events.BucketSecrets); err != nil {
+		return b, fmt.Errorf("open bucket %s: %w", events.BucketSecrets, err)
+	}
+	if b.Revisions, err = js.KeyValue(ctx, events.BucketRevisions); err != nil {
+		return b, fmt.Errorf("open bucket %s: %w", events.BucketRevisions, err)
 	}
 	return b, nil
 }

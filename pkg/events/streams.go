@@ -27,6 +27,13 @@ const (
 	// BucketTriggers keeps each trigger's state (function.TriggerStatus)
 	// under TriggerKey; the invoker writes it, the gateway reads it.
 	BucketTriggers = "eventflow_triggers"
+	// BucketSecrets keeps tenants' secrets sealed to the deployer's key
+	// (pkg/secrets) under SecretKey, and that public key under
+	// SecretsPublicKeyKey.
+	BucketSecrets = "eventflow_secrets"
+	// BucketRevisions keeps every revision of every function's spec under
+	// RevisionKey; a revision is never rewritten.
+	BucketRevisions = "eventflow_revisions"
 )
 
 // Durable consumer names.
@@ -212,6 +219,8 @@ func (o Options) Buckets() []jetstream.KeyValueConfig {
 		{Bucket: BucketStatus, Description: "Observed function status", History: 1, Storage: o.Storage, Replicas: o.Replicas},
 		{Bucket: BucketInvocations, Description: "Invocation records", History: 1, TTL: o.InvocationsTTL, Storage: o.Storage, Replicas: o.Replicas},
 		{Bucket: BucketTriggers, Description: "Trigger states", History: 1, Storage: o.Storage, Replicas: o.Replicas},
+		{Bucket: BucketSecrets, Description: "Tenants' secrets, sealed to the deployer's key", History: 1, Storage: o.Storage, Replicas: o.Replicas},
+		{Bucket: BucketRevisions, Description: "Function spec revisions", History: 1, Storage: o.Storage, Replicas: o.Replicas},
 	}
 }
 

@@ -5,6 +5,7 @@ package events
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -99,6 +100,19 @@ func IdempotencyKey(tenant, fn, key string) string {
 
 // FunctionKey is the key of a function in the functions and status buckets.
 func FunctionKey(tenant, fn string) string { return tenant + "." + fn }
+
+// SecretKey is a secret's key in BucketSecrets.
+func SecretKey(tenant, name string) string { return tenant + "." + name }
+
+// SecretsPublicKeyKey is where the deployer keeps the public key secrets
+// are sealed to, in BucketSecrets: one token, so no tenant's secret can
+// have that key (SecretKey has two).
+const SecretsPublicKeyKey = "_sealing-key"
+
+// RevisionKey is a function revision's key in BucketRevisions.
+func RevisionKey(tenant, fn string, revision int64) string {
+	return tenant + "." + fn + "." + strconv.FormatInt(revision, 10)
+}
 
 // SubjectToken makes s safe as one subject token: every character NATS
 // forbids inside a token (badTokenRune: '.', '*', '>', whitespace, NUL,

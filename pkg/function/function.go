@@ -55,6 +55,10 @@ type Spec struct {
 	// Triggers invoke the function asynchronously on a schedule, on
 	// messages of the tenant's NATS subjects, or on lifecycle events.
 	Triggers []Trigger `json:"triggers,omitempty"`
+	// Secrets names the tenant's secrets the function reads: one read-only
+	// file per secret, named as it, in the directory $EVENTFLOW_SECRETS_DIR
+	// (never in the environment).
+	Secrets []string `json:"secrets,omitempty"`
 }
 
 // Autoscaling bounds of an http-mode function (a HorizontalPodAutoscaler

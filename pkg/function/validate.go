@@ -40,11 +40,19 @@ const (
 	// MaxConcurrencyLimit bounds invocation.maxConcurrency (and is the
 	// bound of a function that sets none).
 	MaxConcurrencyLimit = 1000
+	// MaxSecrets bounds the secrets one function names.
+	MaxSecrets = 32
 )
 
 // ValidateName checks a function name: a DNS-1123 label of at most 63.
 func ValidateName(name string) error {
 	return validateLabel("name", name, MaxNameLen)
+}
+
+// ValidateSecretName checks a secret's name: a DNS-1123 label of at most
+// 63, which is also its file name in the function's secrets directory.
+func ValidateSecretName(name string) error {
+	return validateLabel("secret name", name, MaxNameLen)
 }
 
 // ValidateTenant checks a tenant id: a DNS-1123 label of at most 40, so that
@@ -145,6 +153,9 @@ func (s Spec) Validate() error {
 	if err := s.validateTriggers(); err != nil {
 		return err
 	}
+	if err := s.validateSecrets(); err != nil {
+		return err
+	}
 	if len(s.Labels) > MaxLabels {
 		return &FieldError{"labels", fmt.Sprintf("must have at most %d labels", MaxLabels)}
 	}
@@ -152,6 +163,24 @@ func (s Spec) Validate() error {
 		if err := validateLabelPair(k, v); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+func (s Spec) validateSecrets() error {
+	if len(s.Secrets) > MaxSecrets {
+		return &FieldError{"secrets", fmt.Sprintf("must name at most %d secrets", MaxSecrets)}
+	}
+	seen := make(map[string]bool, len(s.Secrets))
+	for i, name := range s.Secrets {
+		field := fmt.Sprintf("secrets[%d]", i)
+		if err := validateLabel(field, name, MaxNameLen); err != nil {
+			return err
+		}
+		if seen[name] {
+			return &FieldError{field, fmt.Sprintf("%q is named twice", name)}
+		}
+		seen[name] = true
 	}
 	return nil
 }
