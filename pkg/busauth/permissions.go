@@ -58,9 +58,11 @@ func ServicePermissions(service string) (Permissions, error) {
 	switch service {
 	case Gateway:
 		p.read(events.StreamCommands, events.StreamInvocations, events.StreamDeadLetters, events.StreamEvents, events.StreamLogs)
-		p.readBucket(events.BucketFunctions, events.BucketStatus, events.BucketInvocations, events.BucketTriggers)
+		p.readBucket(events.BucketFunctions, events.BucketStatus, events.BucketInvocations, events.BucketTriggers, events.BucketSecrets, events.BucketRevisions)
 		p.write(events.SubjectCommands, events.SubjectInvocations, events.SubjectEvents, events.SubjectSync, events.SubjectScale)
-		p.writeBucket(events.BucketFunctions, events.BucketInvocations)
+		// Secrets: it stores values sealed to the deployer's key, which it
+		// reads from the bucket and cannot open.
+		p.writeBucket(events.BucketFunctions, events.BucketInvocations, events.BucketSecrets, events.BucketRevisions)
 		// Redrive removes a dead letter once it is queued again.
 		p.Publish = append(p.Publish, "$JS.API.STREAM.MSG.DELETE."+events.StreamDeadLetters)
 	case Deployer:
@@ -70,6 +72,14 @@ func ServicePermissions(service string) (Permissions, error) {
 		p.write(events.SubjectCommands, events.SubjectEvents, events.SubjectLogs)
 		// It purges a function's spec once the function is gone.
 		p.writeBucket(events.BucketStatus, events.BucketFunctions)
+		// It records revisions the gateway did not (creates only), and
+		// lists and deletes a deleted function's: no reads of them.
+		p.writeBucket(events.BucketRevisions)
+		p.Publish = append(p.Publish, "$JS.API.CONSUMER.*.KV_"+events.BucketRevisions+".>")
+		// Secrets: it reads the sealed values (direct gets, no watches)
+		// and publishes the key they are sealed to, nothing else there.
+		p.Publish = append(p.Publish, "$JS.API.DIRECT.GET.KV_"+events.BucketSecrets+".>",
+			"$KV."+events.BucketSecrets+"."+events.SecretsPublicKeyKey)
 		// Its scaler hears load reports and reads the depth of functions'
 		// queues (consumer info only: it neither pulls nor acks there).
 		p.Subscribe = append(p.Subscribe, events.SubjectScale+".>")
@@ -78,6 +88,9 @@ func ServicePermissions(service string) (Permissions, error) {
 		// Triggers: messages of nats triggers, events of event triggers.
 		p.read(events.StreamInvocations, events.StreamDeadLetters, events.StreamCallbacks, events.StreamTriggers, events.StreamEvents)
 		p.readBucket(events.BucketFunctions, events.BucketStatus, events.BucketInvocations, events.BucketTriggers)
+		// Secrets: jobs on the process runtime read them (direct gets;
+		// opened only where it has the key).
+		p.Publish = append(p.Publish, "$JS.API.DIRECT.GET.KV_"+events.BucketSecrets+".>")
 		p.write(events.SubjectInvocations, events.SubjectDeadLetters, events.SubjectCallbacks, events.SubjectEvents, events.SubjectLogs, events.SubjectScale)
 		p.writeBucket(events.BucketInvocations, events.BucketTriggers)
 		p.Subscribe = append(p.Subscribe, events.SubjectSync+".>")
@@ -142,8 +155,9 @@ func (p *Permissions) read(streams ...string) {
 	}
 }
 
-// readBucket: a bucket's info, direct gets of keys, and watches (ordered
-// consumers, which need no acks).
+// readBucket: a bucket's info, direct gets of keys, and watches (KV
+// watches and key listings are ordered push consumers: no acks, and no
+// pulls, so no CONSUMER.MSG.NEXT).
 func (p *Permissions) readBucket(buckets ...string) {
 	for _, b := range buckets {
 		s := "KV_" + b
@@ -151,7 +165,6 @@ func (p *Permissions) readBucket(buckets ...string) {
 			"$JS.API.STREAM.INFO."+s,
 			"$JS.API.DIRECT.GET."+s+".>",
 			"$JS.API.CONSUMER.*."+s+".>",
-			"$JS.API.CONSUMER.MSG.NEXT."+s+".>",
 		)
 	}
 }

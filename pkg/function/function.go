@@ -133,6 +133,8 @@ type Record struct {
 	Deleting   bool      `json:"deleting,omitempty"`
 	CreatedAt  time.Time `json:"createdAt"`
 	UpdatedAt  time.Time `json:"updatedAt"`
+	// Change is why the generation last went up (its revision's cause).
+	Change Change `json:"change,omitzero"`
 }
 
 // View merges the desired record and the observed status into what the API

@@ -45,6 +45,15 @@ func run() error {
 		return err
 	}
 	defer svc.Close()
+	// The secrets key: the runtime opens functions' secrets with it, and
+	// the gateway seals new values to its public half.
+	secretsKey, err := rtFlags.OpenSecrets(svc.JS)
+	if err != nil {
+		return err
+	}
+	if secretsKey == nil {
+		svc.Log.Warn("no secrets key (EVENTFLOW_SECRETS_KEY_FILE): functions cannot use secrets")
+	}
 	rt, closeRT, err := runtimeboot.Build(ctx, rtFlags, svc.Log,
 		func(ctx context.Context, c kubernetes.Interface, k kube.Config) (runtime.Deployments, error) {
 			return kube.NewDeployments(ctx, c, k)
@@ -57,7 +66,7 @@ func run() error {
 	defer runtimeboot.ShipLogs(ctx, svc, rtFlags, rt, closeRT)()
 	dp, err := service.New(ctx, service.Config{Workers: *workers, ResyncInterval: *resync,
 		ScaleInterval: *scaleInterval, ScaleReportTTL: *scaleTTL}, service.Deps{
-		NC: svc.NC, JS: svc.JS, Runtime: rt, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry,
+		NC: svc.NC, JS: svc.JS, Runtime: rt, Log: svc.Log, Tracer: svc.Tracer, Registerer: svc.Registry, SecretsKey: secretsKey,
 	})
 	if err != nil {
 		return err

@@ -66,6 +66,11 @@ func run() error {
 	defer svc.Close()
 	// Standalone, the invoker runs job-mode functions as its own child
 	// processes; http-mode instances belong to the deployer's runtime.
+	// Job-mode functions on the process runtime run here and read their
+	// secrets with the deployer's key (Kubernetes mounts them instead).
+	if _, err := rtFlags.OpenSecrets(svc.JS); err != nil {
+		return err
+	}
 	rt, closeRT, err := runtimeboot.Build(ctx, rtFlags, svc.Log,
 		func(ctx context.Context, c kubernetes.Interface, k kube.Config) (runtime.Invoker, error) {
 			return kube.NewInvoker(ctx, c, k)

@@ -24,7 +24,8 @@ var WantRules = map[string][]string{
 		"get,list,watch,create,patch,delete horizontalpodautoscalers.autoscaling",
 		"get,list,watch,create,patch networkpolicies.networking.k8s.io",
 		"list,watch pods",
-		"list,delete,deletecollection jobs.batch"),
+		"list,delete,deletecollection jobs.batch",
+		"create,patch,delete secrets"),
 	"invoker": expand(
 		"get,list,watch,create,patch jobs.batch",
 		"create,patch secrets",
@@ -55,8 +56,9 @@ func access(verb, group, resource, sub, ns string) Access {
 // each, the rules it holds in a tenant's namespace are exactly WantRules,
 // and SubjectAccessReviews grant what it needs and refuse the rest (the
 // gateway nothing at all; the invoker no Deployment deletes; the deployer
-// no Secrets or pods; logstream pods and their logs, read-only; no
-// account reads a Secret anywhere).
+// no pods, and of Secrets only the writes of the functions' own;
+// logstream pods and their logs, read-only; no account reads a Secret
+// anywhere).
 func CheckRBACLive(t *testing.T, env *k8stest.Env, ns, prefix, tenantNS string) {
 	for _, svc := range ServiceNames {
 		sa := prefix + "-" + svc
@@ -131,11 +133,16 @@ func accessMatrix(svc, ns, tenant string) (allow, deny []Access) {
 			access("create", "", "namespaces", "", ""), access("get", "", "namespaces", "", ""), access("patch", "", "namespaces", "", ""),
 			access("watch", "", "pods", "", ""), access("delete", "batch", "jobs", "", tenant),
 			access("patch", "networking.k8s.io", "networkpolicies", "", tenant), access("watch", "networking.k8s.io", "networkpolicies", "", ""),
-			access("patch", "apps", "deployments", "scale", tenant))
+			access("patch", "apps", "deployments", "scale", tenant),
+			// The functions' Secrets: written (server-side apply) and
+			// deleted, never read.
+			access("create", "", "secrets", "", tenant), access("patch", "", "secrets", "", tenant),
+			access("delete", "", "secrets", "", tenant))
 		deny = append(deny,
 			access("create", "", "pods", "", tenant), access("delete", "", "pods", "", tenant),
 			access("create", "batch", "jobs", "", tenant), access("get", "", "pods", "log", tenant),
-			access("create", "", "secrets", "", tenant), access("update", "apps", "deployments", "", tenant), access("update", "apps", "deployments", "scale", tenant),
+			access("update", "", "secrets", "", tenant), access("deletecollection", "", "secrets", "", tenant),
+			access("update", "apps", "deployments", "", tenant), access("update", "apps", "deployments", "scale", tenant),
 			access("delete", "networking.k8s.io", "networkpolicies", "", tenant))
 	case "invoker":
 		allow = append(allow,

@@ -2,6 +2,7 @@ package kubernetes_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -783,6 +784,11 @@ func TestRBACRefusesWhatIsNotNeeded(t *testing.T) {
 		{"deployer", "get", "", "pods", "log", false},
 		{"deployer", "create", "batch", "jobs", "", false},
 		{"deployer", "get", "", "secrets", "", false},
+		{"deployer", "list", "", "secrets", "", false},
+		{"deployer", "watch", "", "secrets", "", false},
+		{"deployer", "create", "", "secrets", "", true},
+		{"deployer", "patch", "", "secrets", "", true},
+		{"deployer", "delete", "", "secrets", "", true},
 		{"deployer", "patch", "networking.k8s.io", "networkpolicies", "", true},
 		{"deployer", "delete", "networking.k8s.io", "networkpolicies", "", false},
 		{"invoker", "create", "batch", "jobs", "", true},
@@ -808,5 +814,246 @@ func TestRBACRefusesWhatIsNotNeeded(t *testing.T) {
 		if sar.Status.Allowed != tc.allowed {
 			t.Errorf("%s %s %s/%s %s: allowed=%v, want %v", tc.service, tc.verb, tc.group, tc.resource, tc.sub, sar.Status.Allowed, tc.allowed)
 		}
+	}
+}
+
+// mapSecrets is a SecretReader over a map (tenant → name → secret): the
+// test's input, as the deployer's reader of the secrets bucket would give.
+type mapSecrets struct {
+	mu sync.Mutex
+	m  map[string]map[string]runtime.Secret
+}
+
+func (r *mapSecrets) ReadSecrets(_ context.Context, tenant string, names []string) ([]runtime.Secret, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]runtime.Secret, 0, len(names))
+	for _, n := range names {
+		s, ok := r.m[tenant][n]
+		if !ok {
+			return nil, fmt.Errorf("secret %q of tenant %s: %w", n, tenant, runtime.ErrSecretNotFound)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (r *mapSecrets) put(tenant string, s runtime.Secret) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m[tenant] == nil {
+		r.m[tenant] = map[string]runtime.Secret{}
+	}
+	r.m[tenant][s.Name] = s
+}
+
+// noSecretValue fails if the JSON of v holds one of the values (plain or
+// base64, as a Secret's data would be).
+func noSecretValue(t *testing.T, what string, v any, values ...string) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, val := range values {
+		if strings.Contains(string(b), val) || strings.Contains(string(b), base64.StdEncoding.EncodeToString([]byte(val))) {
+			t.Errorf("%s holds a secret's value", what)
+		}
+	}
+}
+
+// secretsMount returns the secrets volume's Secret name and mode, whether
+// the function container mounts it read-only at the secrets path, and its
+// EVENTFLOW_SECRETS_DIR.
+func secretsMount(ps corev1.PodSpec) (secret string, mode int32, readOnly bool, dir string) {
+	for _, v := range ps.Volumes {
+		if v.Name == kube.SecretsVolume && v.Secret != nil {
+			secret = v.Secret.SecretName
+			if v.Secret.DefaultMode != nil {
+				mode = *v.Secret.DefaultMode
+			}
+		}
+	}
+	c := ps.Containers[0]
+	for _, m := range c.VolumeMounts {
+		if m.Name == kube.SecretsVolume && m.MountPath == runtime.SecretsMountPath {
+			readOnly = m.ReadOnly
+		}
+	}
+	for _, e := range c.Env {
+		if e.Name == runtime.EnvSecretsDir {
+			dir = e.Value
+		}
+	}
+	return secret, mode, readOnly, dir
+}
+
+// TestSecretsAsDeployer: a function naming secrets gets them in a Secret
+// of its own, mounted read-only in its pods; a rotated secret rolls the
+// Deployment; a missing one fails Apply; secrets no longer named, or the
+// function removed, take the Secret with them. Job mode too: the
+// PodTemplate and the invocation Jobs mount it.
+func TestSecretsAsDeployer(t *testing.T) {
+	env := cluster(t)
+	ctx := testCtx(t)
+	const dbValue, apiValue, dbRotated = "db-VALUE-one", "api-VALUE-one", "db-VALUE-two"
+	reader := &mapSecrets{m: map[string]map[string]runtime.Secret{}}
+	reader.put("sec", runtime.Secret{Name: "db-password", Version: 1, Value: []byte(dbValue)})
+	reader.put("sec", runtime.Secret{Name: "api-key", Version: 5, Value: []byte(apiValue)})
+	cfg := testConfig
+	cfg.Secrets = reader
+	d, err := kube.NewDeployments(ctx, as(t, env, "deployer"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := "rt-sec"
+	spec := httpSpec("vault", 1)
+	spec.Secrets = []string{"db-password", "api-key"}
+	if err := d.Apply(ctx, "sec", spec); err != nil {
+		t.Fatal(err)
+	}
+	sec, err := env.Admin.CoreV1().Secrets(ns).Get(ctx, "vault-secrets", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sec.Data) != 2 || string(sec.Data["db-password"]) != dbValue || string(sec.Data["api-key"]) != apiValue ||
+		sec.Type != corev1.SecretTypeOpaque || sec.Labels[kube.LabelFunction] != "vault" || sec.Labels[kube.LabelTenant] != "sec" ||
+		sec.Labels[kube.LabelManagedBy] != kube.ManagedBy {
+		t.Fatalf("the function's Secret: keys %d, type %s, labels %v", len(sec.Data), sec.Type, sec.Labels)
+	}
+	meta := sec.DeepCopy()
+	meta.Data, meta.ManagedFields = nil, nil
+	noSecretValue(t, "the Secret beside its data", meta, dbValue, apiValue)
+
+	dep, err := env.Admin.AppsV1().Deployments(ns).Get(ctx, "vault", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, mode, ro, dir := secretsMount(dep.Spec.Template.Spec); name != "vault-secrets" || mode != 0o444 || !ro || dir != runtime.SecretsMountPath {
+		t.Fatalf("deployment mounts %q mode %o readOnly %v, %s=%q", name, mode, ro, runtime.EnvSecretsDir, dir)
+	}
+	if v := dep.Spec.Template.Annotations[kube.AnnotationSecretsVersion]; v != "api-key@5,db-password@1" {
+		t.Fatalf("secrets version %q", v)
+	}
+	noSecretValue(t, "the Deployment", dep, dbValue, apiValue)
+	ready(t, d, "sec", "vault", 1)
+
+	// Rotation: a new version of one secret, the same spec. The Secret
+	// holds the new value and the template a new version: a roll.
+	gen := dep.Generation
+	reader.put("sec", runtime.Secret{Name: "db-password", Version: 2, Value: []byte(dbRotated)})
+	if err := d.Apply(ctx, "sec", spec); err != nil {
+		t.Fatal(err)
+	}
+	sec, err = env.Admin.CoreV1().Secrets(ns).Get(ctx, "vault-secrets", metav1.GetOptions{})
+	if err != nil || string(sec.Data["db-password"]) != dbRotated || string(sec.Data["api-key"]) != apiValue {
+		t.Fatalf("the Secret after the rotation: %v", err)
+	}
+	dep, err = env.Admin.AppsV1().Deployments(ns).Get(ctx, "vault", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := dep.Spec.Template.Annotations[kube.AnnotationSecretsVersion]; v != "api-key@5,db-password@2" || dep.Generation == gen {
+		t.Fatalf("after the rotation: secrets version %q, generation %d (was %d)", v, dep.Generation, gen)
+	}
+	noSecretValue(t, "the Deployment", dep, dbValue, apiValue, dbRotated)
+	ready(t, d, "sec", "vault", 1)
+
+	// A secret the tenant lacks: Apply fails, naming it.
+	missing := spec
+	missing.Secrets = []string{"db-password", "nope"}
+	err = d.Apply(ctx, "sec", missing)
+	if !errors.Is(err, runtime.ErrSecretNotFound) || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("Apply with a missing secret: %v", err)
+	}
+	noSecretValue(t, "the error", err.Error(), dbValue, apiValue, dbRotated)
+
+	// No secrets named any more: the volume goes, then the Secret.
+	none := spec
+	none.Secrets = nil
+	if err := d.Apply(ctx, "sec", none); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Admin.CoreV1().Secrets(ns).Get(ctx, "vault-secrets", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the Secret once no secret is named: %v", err)
+	}
+	dep, err = env.Admin.AppsV1().Deployments(ns).Get(ctx, "vault", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, _, _, dir := secretsMount(dep.Spec.Template.Spec); name != "" || dir != "" || len(dep.Spec.Template.Spec.Volumes) != 0 ||
+		dep.Spec.Template.Annotations[kube.AnnotationSecretsVersion] != "" {
+		t.Fatalf("deployment without secrets: volumes %+v, annotations %v", dep.Spec.Template.Spec.Volumes, dep.Spec.Template.Annotations)
+	}
+
+	// Named again, then removed: nothing of the function is left.
+	if err := d.Apply(ctx, "sec", spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Admin.CoreV1().Secrets(ns).Get(ctx, "vault-secrets", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the Secret once named again: %v", err)
+	}
+	if err := d.Remove(ctx, "sec", "vault"); err != nil {
+		t.Fatal(err)
+	}
+	sel := metav1.ListOptions{LabelSelector: labels.SelectorFromSet(kube.ObjectLabels("sec", "vault")).String()}
+	if s, err := env.Admin.CoreV1().Secrets(ns).List(ctx, sel); err != nil || len(s.Items) != 0 {
+		t.Fatalf("secrets after Remove: %d %v", len(s.Items), err)
+	}
+	if _, err := env.Admin.AppsV1().Deployments(ns).Get(ctx, "vault", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("deployment after Remove: %v", err)
+	}
+	if _, err := env.Admin.CoreV1().Services(ns).Get(ctx, "vault", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("service after Remove: %v", err)
+	}
+
+	// Job mode: the PodTemplate mounts the Secret, and so does an
+	// invocation's Job (the invoker builds it from the spec).
+	job := function.Spec{Name: "vault-job", Image: "busybox", Command: []string{"tr", "a-z", "A-Z"},
+		Secrets: []string{"api-key"}}.WithDefaults()
+	if err := d.Apply(ctx, "sec", job); err != nil {
+		t.Fatal(err)
+	}
+	pt, err := env.Admin.CoreV1().PodTemplates(ns).Get(ctx, "vault-job", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, mode, ro, dir := secretsMount(pt.Template.Spec); name != "vault-job-secrets" || mode != 0o444 || !ro || dir != runtime.SecretsMountPath {
+		t.Fatalf("pod template mounts %q mode %o readOnly %v, %s=%q", name, mode, ro, runtime.EnvSecretsDir, dir)
+	}
+	if v := pt.Template.Annotations[kube.AnnotationSecretsVersion]; v != "api-key@5" {
+		t.Fatalf("pod template secrets version %q", v)
+	}
+	sec, err = env.Admin.CoreV1().Secrets(ns).Get(ctx, "vault-job-secrets", metav1.GetOptions{})
+	if err != nil || len(sec.Data) != 1 || string(sec.Data["api-key"]) != apiValue {
+		t.Fatalf("the job function's Secret: %v", err)
+	}
+	env.ClusterLogs(t, ns, "HELLO")
+	iv, err := kube.NewInvoker(ctx, as(t, env, "invoker"), testConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := events.NewInvocationID()
+	if res, err := iv.Invoke(ctx, "sec", job, runtime.InvokeRequest{ID: id, Payload: []byte("hello")}); err != nil || !res.Succeeded {
+		t.Fatalf("invoke: %+v %v", res, err)
+	}
+	jobs, err := env.Admin.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelInvocation + "=" + id})
+	if err != nil || len(jobs.Items) != 1 {
+		t.Fatalf("jobs for the invocation: %v", err)
+	}
+	if name, _, ro, dir := secretsMount(jobs.Items[0].Spec.Template.Spec); name != "vault-job-secrets" || !ro || dir != runtime.SecretsMountPath {
+		t.Fatalf("the invocation's Job mounts %q readOnly %v, %s=%q", name, ro, runtime.EnvSecretsDir, dir)
+	}
+	if err := d.Remove(ctx, "sec", "vault-job"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Admin.CoreV1().Secrets(ns).Get(ctx, "vault-job-secrets", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the job function's Secret after Remove: %v", err)
+	}
+
+	// A runtime with no SecretReader refuses a function naming secrets.
+	plain := deployerAs(ctx, t, env)
+	if err := plain.Apply(ctx, "sec", spec); err == nil || !strings.Contains(err.Error(), "secrets are not configured") {
+		t.Fatalf("Apply without a SecretReader: %v", err)
 	}
 }

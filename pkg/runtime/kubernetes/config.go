@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/eventflow/eventflow/pkg/runtime"
 )
 
 // Config of the Kubernetes runtime.
@@ -36,7 +38,12 @@ type Config struct {
 	OutputLimit int64
 	// ResyncPeriod of the informers.
 	ResyncPeriod time.Duration
-	Logger       *slog.Logger
+	// Secrets reads the tenants' secrets for the functions that name some
+	// (function.Spec.Secrets): Deployments.Apply writes them to a Secret
+	// per function. Nil: Apply fails for such a function, saying secrets
+	// are not configured. The invoker does not use it.
+	Secrets runtime.SecretReader
+	Logger  *slog.Logger
 }
 
 func (c Config) withDefaults() Config {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,8 +32,9 @@ import (
 // apply. It needs: namespaces (get, create, patch), deployments, services,
 // podtemplates and horizontalpodautoscalers (get, list, watch, create,
 // patch, delete), deployments/scale (patch: Scale), networkpolicies
-// (get, list, watch, create, patch), pods (list, watch) and jobs (list,
-// delete: a deleted function's runs go too).
+// (get, list, watch, create, patch), pods (list, watch), jobs (list,
+// delete: a deleted function's runs go too) and secrets (create, patch,
+// delete: the functions' Secrets it writes; it never reads a Secret).
 type Deployments struct {
 	cfg     Config
 	client  kubernetes.Interface
@@ -49,7 +51,23 @@ type Deployments struct {
 
 	scaleMu sync.Mutex
 	scaled  map[string]int32 // "<ns>/<name>" → the count Scale last wrote
+
+	secMu   sync.Mutex
+	secrets map[string]appliedSecrets // "<ns>/<name>" → the function's Secret as last applied
 }
+
+// appliedSecrets is what Apply last wrote to a function's Secret: its
+// version summary (never a value), and when.
+type appliedSecrets struct {
+	version string
+	at      time.Time
+}
+
+// secretsRecheck is how long Apply trusts its record of a function's
+// Secret before applying it again: an unchanged Secret is not written on
+// every reconcile, and one edited or deleted by hand is repaired within
+// this long.
+const secretsRecheck = 10 * time.Minute
 
 var _ runtime.Deployments = (*Deployments)(nil)
 
@@ -68,6 +86,7 @@ func NewDeployments(ctx context.Context, client kubernetes.Interface, cfg Config
 		changes: make(chan runtime.Ref, 1024),
 		ns:      map[string]bool{},
 		scaled:  map[string]int32{},
+		secrets: map[string]appliedSecrets{},
 	}
 	h := cache.ResourceEventHandlerFuncs{
 		AddFunc:    d.notify,
@@ -189,11 +208,40 @@ func (d *Deployments) namespace(ctx context.Context, tenant string) (string, err
 // edited) is applied, which repairs drift. Apply never sets the replicas
 // of an existing http-mode Deployment: Scale owns them (or the HPA with
 // scale.metric cpu); a new Deployment starts with CreateReplicas.
+//
+// A function naming secrets gets them in a Secret of its own (SecretsName),
+// written before the objects that mount it; their version summary is in
+// the pod template, so a rotated secret rolls the pods. Once the spec
+// names none, the Secret is deleted after the objects stop mounting it. A
+// secret the tenant lacks fails Apply with an error wrapping
+// runtime.ErrSecretNotFound that names it.
 func (d *Deployments) Apply(ctx context.Context, tenant string, spec function.Spec) error {
+	if len(spec.Secrets) > 0 && d.cfg.Secrets == nil {
+		return fmt.Errorf("function %s/%s names secrets (%s), and secrets are not configured on this Kubernetes runtime (no SecretReader)",
+			tenant, spec.Name, strings.Join(spec.Secrets, ", "))
+	}
 	ns, err := d.namespace(ctx, tenant)
 	if err != nil {
 		return err
 	}
+	// Looked at before the objects change (a mode switch deletes one).
+	stale := len(spec.Secrets) == 0 && d.hasSecrets(ns, spec.Name)
+	version, err := d.applySecrets(ctx, ns, tenant, spec)
+	if err != nil {
+		return err
+	}
+	if err := d.applyObjects(ctx, ns, tenant, spec, version); err != nil {
+		return err
+	}
+	if stale {
+		return d.deleteSecrets(ctx, ns, spec.Name)
+	}
+	return nil
+}
+
+// applyObjects converges the function's Deployment, Service and HPA
+// (http mode) or PodTemplate (job mode); see Apply.
+func (d *Deployments) applyObjects(ctx context.Context, ns, tenant string, spec function.Spec, secretsVersion string) error {
 	opts := metav1.ApplyOptions{FieldManager: d.cfg.FieldManager, Force: true}
 	hash := SpecHash(spec)
 	if spec.Mode() == function.ModeHTTP {
@@ -208,8 +256,9 @@ func (d *Deployments) Apply(ctx context.Context, tenant string, spec function.Sp
 				return err
 			}
 		}
-		if cur, err := d.deploys.Deployments(ns).Get(spec.Name); err != nil || cur.Annotations[AnnotationSpecHash] != hash {
-			if err := d.applyDeployment(ctx, ns, tenant, spec); err != nil {
+		if cur, err := d.deploys.Deployments(ns).Get(spec.Name); err != nil || cur.Annotations[AnnotationSpecHash] != hash ||
+			cur.Spec.Template.Annotations[AnnotationSecretsVersion] != secretsVersion {
+			if err := d.applyDeployment(ctx, ns, tenant, spec, secretsVersion); err != nil {
 				return err
 			}
 		}
@@ -234,10 +283,11 @@ func (d *Deployments) Apply(ctx context.Context, tenant string, spec function.Sp
 			return err
 		}
 	}
-	if cur, err := d.temps.PodTemplates(ns).Get(spec.Name); err == nil && cur.Annotations[AnnotationSpecHash] == hash {
+	if cur, err := d.temps.PodTemplates(ns).Get(spec.Name); err == nil && cur.Annotations[AnnotationSpecHash] == hash &&
+		cur.Template.Annotations[AnnotationSecretsVersion] == secretsVersion {
 		return nil
 	}
-	pt, err := NewPodTemplate(ns, tenant, spec)
+	pt, err := NewPodTemplateWithSecrets(ns, tenant, spec, secretsVersion)
 	if err != nil {
 		return err
 	}
@@ -256,8 +306,8 @@ func (d *Deployments) Apply(ctx context.Context, tenant string, spec function.Sp
 // the scale field manager at their current count. Without that, an apply
 // leaving replicas out would drop the field, and the API server would
 // default it back to one pod.
-func (d *Deployments) applyDeployment(ctx context.Context, ns, tenant string, spec function.Spec) error {
-	dep, err := NewDeployment(ns, tenant, spec)
+func (d *Deployments) applyDeployment(ctx context.Context, ns, tenant string, spec function.Spec, secretsVersion string) error {
+	dep, err := NewDeploymentWithSecrets(ns, tenant, spec, secretsVersion)
 	if err != nil {
 		return err
 	}
@@ -286,6 +336,109 @@ func (d *Deployments) applyDeployment(ctx context.Context, ns, tenant string, sp
 	}
 	if _, err := api.Apply(ctx, dep, metav1.ApplyOptions{FieldManager: d.cfg.FieldManager, Force: true}); err != nil {
 		return fmt.Errorf("apply deployment %s/%s: %w", ns, spec.Name, err)
+	}
+	return nil
+}
+
+// applySecrets reads the secrets the spec names and writes them to the
+// function's Secret, unless this process wrote the same versions there
+// within secretsRecheck. It returns their version summary ("" when the
+// spec names none). Values go nowhere but the Secret's data: not in an
+// error, a log line, an annotation or a label.
+func (d *Deployments) applySecrets(ctx context.Context, ns, tenant string, spec function.Spec) (string, error) {
+	if len(spec.Secrets) == 0 {
+		return "", nil
+	}
+	secrets, err := d.cfg.Secrets.ReadSecrets(ctx, tenant, spec.Secrets)
+	if err != nil {
+		// The reader's error names a missing secret (and wraps
+		// runtime.ErrSecretNotFound); it never holds a value.
+		return "", fmt.Errorf("secrets of function %s/%s: %w", tenant, spec.Name, err)
+	}
+	if err := secretsMatch(spec.Secrets, secrets); err != nil {
+		return "", fmt.Errorf("secrets of function %s/%s: %w", tenant, spec.Name, err)
+	}
+	version := runtime.SecretsVersion(secrets)
+	key := ns + "/" + spec.Name
+	d.secMu.Lock()
+	last, ok := d.secrets[key]
+	d.secMu.Unlock()
+	if ok && last.version == version && time.Since(last.at) < secretsRecheck {
+		return version, nil
+	}
+	opts := metav1.ApplyOptions{FieldManager: d.cfg.FieldManager, Force: true}
+	if _, err := d.client.CoreV1().Secrets(ns).Apply(ctx, NewSecret(ns, tenant, spec.Name, secrets), opts); err != nil {
+		d.forgetSecrets(key)
+		// The API server's error is about the request (a status, a
+		// reason); the values are not echoed. Only the name is given.
+		return "", fmt.Errorf("apply secret %s/%s: %w", ns, SecretsName(spec.Name), err)
+	}
+	d.secMu.Lock()
+	d.secrets[key] = appliedSecrets{version: version, at: time.Now()}
+	d.secMu.Unlock()
+	return version, nil
+}
+
+// secretsMatch checks a reader's answer holds each name asked for, once:
+// the Secret's keys are then exactly the spec's names.
+func secretsMatch(names []string, secrets []runtime.Secret) error {
+	got := make(map[string]bool, len(secrets))
+	for _, s := range secrets {
+		if got[s.Name] {
+			return fmt.Errorf("the secrets reader returned %q twice", s.Name)
+		}
+		got[s.Name] = true
+	}
+	for _, n := range names {
+		if !got[n] {
+			return fmt.Errorf("secret %q: the secrets reader did not return it: %w", n, runtime.ErrSecretNotFound)
+		}
+	}
+	if len(got) != len(names) {
+		return fmt.Errorf("the secrets reader returned %d secrets for %d names", len(got), len(names))
+	}
+	return nil
+}
+
+// hasSecrets reports whether the function's Secret may exist: this process
+// wrote it, or the cached Deployment or PodTemplate mounts it.
+func (d *Deployments) hasSecrets(ns, name string) bool {
+	d.secMu.Lock()
+	_, ok := d.secrets[ns+"/"+name]
+	d.secMu.Unlock()
+	if ok {
+		return true
+	}
+	if dep, err := d.deploys.Deployments(ns).Get(name); err == nil && mountsSecrets(dep.Spec.Template.Spec) {
+		return true
+	}
+	if pt, err := d.temps.PodTemplates(ns).Get(name); err == nil && mountsSecrets(pt.Template.Spec) {
+		return true
+	}
+	return false
+}
+
+func mountsSecrets(ps corev1.PodSpec) bool {
+	for _, v := range ps.Volumes {
+		if v.Name == SecretsVolume {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Deployments) forgetSecrets(key string) {
+	d.secMu.Lock()
+	delete(d.secrets, key)
+	d.secMu.Unlock()
+}
+
+// deleteSecrets deletes the function's Secret; a missing one is no error.
+func (d *Deployments) deleteSecrets(ctx context.Context, ns, name string) error {
+	d.forgetSecrets(ns + "/" + name)
+	err := d.client.CoreV1().Secrets(ns).Delete(ctx, SecretsName(name), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete secret %s/%s: %w", ns, SecretsName(name), err)
 	}
 	return nil
 }
@@ -395,6 +548,11 @@ func (d *Deployments) Remove(ctx context.Context, tenant, name string) error {
 		if err := d.deleteIfExists(ctx, ns, name, k); err != nil {
 			return err
 		}
+	}
+	// After the objects that mount it. Deleted whether or not the spec
+	// named secrets (one request): Remove has no spec to go by.
+	if err := d.deleteSecrets(ctx, ns, name); err != nil {
+		return err
 	}
 	bg := metav1.DeletePropagationBackground
 	sel := labels.SelectorFromSet(ObjectLabels(tenant, name)).String()

@@ -11,4 +11,9 @@
 //     sleep while the endpoints drop it, then the function's timeout).
 //   - job mode: a PodTemplate (validated by the API server at deploy time,
 //     no running pods); an invocation is a Job built from it.
+//   - secrets (either mode): a Secret <function>-secrets with one key per
+//     secret the spec names (read through Config.Secrets), mounted
+//     read-only at runtime.SecretsMountPath ($EVENTFLOW_SECRETS_DIR); the
+//     pod template's eventflow.io/secrets-version annotation (names and
+//     versions, never values) rolls the pods when a secret is rotated.
 package kubernetes

@@ -28,6 +28,7 @@ import (
 	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
 
 	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/runtime"
 )
 
 // Labels and annotations on every object EventFlow makes.
@@ -46,7 +47,78 @@ const (
 	HTTPPort = 8080
 	// PayloadMountPath is where a large payload is mounted in a job pod.
 	PayloadMountPath = "/eventflow"
+
+	// AnnotationSecretsVersion is on the pod template of a function that
+	// names secrets (and on its Secret): runtime.SecretsVersion of what
+	// it runs with, names and versions only. A rotated secret changes
+	// it, which rolls the Deployment.
+	AnnotationSecretsVersion = "eventflow.io/secrets-version"
+	// SecretsVolume is the pod volume of the function's Secret, mounted
+	// read-only at runtime.SecretsMountPath.
+	SecretsVolume = "secrets"
 )
+
+// SecretsName is the Secret holding a function's secrets, in the tenant's
+// namespace: one data key per secret, named as it. (Payload Secrets end
+// in "-payload", so the two never collide.)
+func SecretsName(fn string) string { return fn + "-secrets" }
+
+// NewSecret holds the function's secrets, read through the runtime's
+// SecretReader. It is the one object a value goes into: the pods mount it
+// (see mountSecrets) and know only its name and the secrets' versions.
+func NewSecret(ns, tenant, fn string, secrets []runtime.Secret) *corev1ac.SecretApplyConfiguration {
+	data := make(map[string][]byte, len(secrets))
+	for _, s := range secrets {
+		data[s.Name] = s.Value
+	}
+	return corev1ac.Secret(SecretsName(fn), ns).
+		WithLabels(ObjectLabels(tenant, fn)).
+		WithAnnotations(map[string]string{AnnotationSecretsVersion: runtime.SecretsVersion(secrets)}).
+		WithType(corev1.SecretTypeOpaque).
+		WithData(data)
+}
+
+// secretsFileMode is the mode of the secrets' files. A function runs as
+// its image's (non-root) user, whose uid EventFlow does not know: without
+// an fsGroup the kubelet leaves the files root's, so only 0444 lets that
+// user read them; with an fsGroup the files get that group (the pod's
+// processes have it), and 0440 keeps them from other users.
+func secretsFileMode(ps *corev1ac.PodSpecApplyConfiguration) int32 {
+	if ps.SecurityContext != nil && ps.SecurityContext.FSGroup != nil {
+		return 0o440
+	}
+	return 0o444
+}
+
+// functionContainer is the function's container in ps. podSpec copies the
+// container it is given (WithContainers appends values), so whatever is
+// added after podSpec goes through this, not the container built before.
+func functionContainer(ps *corev1ac.PodSpecApplyConfiguration) *corev1ac.ContainerApplyConfiguration {
+	return &ps.Containers[0]
+}
+
+// mountSecrets gives a pod of the function its Secret when the spec names
+// secrets: a read-only volume at runtime.SecretsMountPath, and
+// $EVENTFLOW_SECRETS_DIR saying where. Values never go in the pod spec.
+func mountSecrets(ps *corev1ac.PodSpecApplyConfiguration, spec function.Spec) {
+	if len(spec.Secrets) == 0 {
+		return
+	}
+	functionContainer(ps).WithEnv(corev1ac.EnvVar().WithName(runtime.EnvSecretsDir).WithValue(runtime.SecretsMountPath)).
+		WithVolumeMounts(corev1ac.VolumeMount().WithName(SecretsVolume).WithMountPath(runtime.SecretsMountPath).WithReadOnly(true))
+	ps.WithVolumes(corev1ac.Volume().WithName(SecretsVolume).
+		WithSecret(corev1ac.SecretVolumeSource().WithSecretName(SecretsName(spec.Name)).
+			WithDefaultMode(secretsFileMode(ps))))
+}
+
+// templateAnnotations are a pod template's: the secrets' version when the
+// function names secrets, else none.
+func templateAnnotations(spec function.Spec, secretsVersion string) map[string]string {
+	if len(spec.Secrets) == 0 || secretsVersion == "" {
+		return nil
+	}
+	return map[string]string{AnnotationSecretsVersion: secretsVersion}
+}
 
 // NamespaceName is the tenant's namespace.
 func NamespaceName(prefix, tenant string) string { return prefix + tenant }
@@ -231,6 +303,14 @@ func TerminationGracePeriod(spec function.Spec) int64 {
 // while the endpoints drop it, then it gets SIGTERM and the rest of
 // TerminationGracePeriod to finish the requests it has.
 func NewDeployment(ns, tenant string, spec function.Spec) (*appsv1ac.DeploymentApplyConfiguration, error) {
+	return NewDeploymentWithSecrets(ns, tenant, spec, "")
+}
+
+// NewDeploymentWithSecrets is NewDeployment whose pod template carries
+// secretsVersion (runtime.SecretsVersion of the secrets the function's
+// Secret holds) when the spec names secrets: a rotated secret changes the
+// template, and so rolls the pods, which read the files at start.
+func NewDeploymentWithSecrets(ns, tenant string, spec function.Spec, secretsVersion string) (*appsv1ac.DeploymentApplyConfiguration, error) {
 	c, err := container(spec, append(baseEnv(tenant, spec.Name),
 		corev1ac.EnvVar().WithName("PORT").WithValue(strconv.Itoa(HTTPPort)))...)
 	if err != nil {
@@ -243,6 +323,12 @@ func NewDeployment(ns, tenant string, spec function.Spec) (*appsv1ac.DeploymentA
 		WithLifecycle(corev1ac.Lifecycle().
 			WithPreStop(corev1ac.LifecycleHandler().
 				WithSleep(corev1ac.SleepAction().WithSeconds(int64(DrainDelay / time.Second)))))
+	ps := podSpec(c, corev1.RestartPolicyAlways).WithTerminationGracePeriodSeconds(TerminationGracePeriod(spec))
+	mountSecrets(ps, spec)
+	tmpl := corev1ac.PodTemplateSpec().WithLabels(podLabels(tenant, spec)).WithSpec(ps)
+	if a := templateAnnotations(spec, secretsVersion); a != nil {
+		tmpl.WithAnnotations(a)
+	}
 	labels := ObjectLabels(tenant, spec.Name)
 	return appsv1ac.Deployment(spec.Name, ns).
 		WithLabels(labels).
@@ -250,10 +336,7 @@ func NewDeployment(ns, tenant string, spec function.Spec) (*appsv1ac.DeploymentA
 		WithSpec(appsv1ac.DeploymentSpec().
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(labels)).
 			WithProgressDeadlineSeconds(120).
-			WithTemplate(corev1ac.PodTemplateSpec().
-				WithLabels(podLabels(tenant, spec)).
-				WithSpec(podSpec(c, corev1.RestartPolicyAlways).
-					WithTerminationGracePeriodSeconds(TerminationGracePeriod(spec))))), nil
+			WithTemplate(tmpl)), nil
 }
 
 // CreateReplicas is the count a new http-mode Deployment is created with:
@@ -349,16 +432,28 @@ func NewHPA(ns, tenant string, spec function.Spec) *autoscalingv2ac.HorizontalPo
 // invocation Jobs runs. It holds no running pods; storing it lets the API
 // server validate the spec when it is deployed, not at the first invocation.
 func NewPodTemplate(ns, tenant string, spec function.Spec) (*corev1ac.PodTemplateApplyConfiguration, error) {
+	return NewPodTemplateWithSecrets(ns, tenant, spec, "")
+}
+
+// NewPodTemplateWithSecrets is NewPodTemplate whose template carries
+// secretsVersion when the spec names secrets (as NewDeploymentWithSecrets).
+// The invocation Jobs mount the function's Secret as the template does
+// (NewJob); each reads the Secret as it is when its pod starts.
+func NewPodTemplateWithSecrets(ns, tenant string, spec function.Spec, secretsVersion string) (*corev1ac.PodTemplateApplyConfiguration, error) {
 	c, err := container(spec, baseEnv(tenant, spec.Name)...)
 	if err != nil {
 		return nil, err
 	}
+	ps := podSpec(c, corev1.RestartPolicyNever)
+	mountSecrets(ps, spec)
+	tmpl := corev1ac.PodTemplateSpec().WithLabels(podLabels(tenant, spec)).WithSpec(ps)
+	if a := templateAnnotations(spec, secretsVersion); a != nil {
+		tmpl.WithAnnotations(a)
+	}
 	return corev1ac.PodTemplate(spec.Name, ns).
 		WithLabels(ObjectLabels(tenant, spec.Name)).
 		WithAnnotations(map[string]string{AnnotationSpecHash: SpecHash(spec)}).
-		WithTemplate(corev1ac.PodTemplateSpec().
-			WithLabels(podLabels(tenant, spec)).
-			WithSpec(podSpec(c, corev1.RestartPolicyNever))), nil
+		WithTemplate(tmpl), nil
 }
 
 // JobRun is one job-mode invocation.
@@ -401,8 +496,9 @@ func NewJob(ns, tenant string, spec function.Spec, run JobRun) (*batchv1ac.JobAp
 		return nil, err
 	}
 	ps := podSpec(c, corev1.RestartPolicyNever)
+	mountSecrets(ps, spec)
 	if run.PayloadSecret != "" {
-		c.WithVolumeMounts(corev1ac.VolumeMount().WithName("payload").WithMountPath(PayloadMountPath).WithReadOnly(true))
+		functionContainer(ps).WithVolumeMounts(corev1ac.VolumeMount().WithName("payload").WithMountPath(PayloadMountPath).WithReadOnly(true))
 		ps.WithVolumes(corev1ac.Volume().WithName("payload").
 			WithSecret(corev1ac.SecretVolumeSource().WithSecretName(run.PayloadSecret)))
 	}

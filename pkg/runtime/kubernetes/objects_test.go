@@ -1,18 +1,26 @@
 package kubernetes
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 
 	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/runtime"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -232,6 +240,11 @@ func TestJobGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "job-secret-payload", j)
+	// The payload's file is there: the mount is on the pod's container
+	// (podSpec copies the container; a mount added to the original was lost).
+	if m := j.Spec.Template.Spec.Containers[0].VolumeMounts; len(m) != 1 || *m[0].Name != "payload" || *m[0].MountPath != PayloadMountPath {
+		t.Fatalf("payload mount: %+v", m)
+	}
 	s := NewPayloadSecret("ef-acme", "acme", "upper", id, []byte{0, 1, 2}, metav1.OwnerReference{APIVersion: "batch/v1", Kind: "Job", Name: *j.Name, UID: "uid-1"})
 	golden(t, "payload-secret", s)
 }
@@ -251,5 +264,184 @@ func TestHelpers(t *testing.T) {
 	}
 	if _, err := NewDeployment("ns", "t", function.Spec{Name: "x", Resources: &function.Resources{Limits: map[string]string{"cpu": "lots"}}}); err == nil {
 		t.Fatal("a bad quantity must be an error")
+	}
+}
+
+// secretsSpec is an http-mode function naming two secrets.
+func secretsSpec() function.Spec {
+	s := httpSpec()
+	s.Secrets = []string{"db-password", "api-key"}
+	return s
+}
+
+// Values no object but the Secret may hold, in any encoding.
+var secretValues = [][]byte{[]byte("s3cr3t-db-VALUE"), []byte("s3cr3t-api-VALUE")}
+
+func testSecrets() []runtime.Secret {
+	return []runtime.Secret{{Name: "db-password", Version: 3, Value: secretValues[0]}, {Name: "api-key", Version: 7, Value: secretValues[1]}}
+}
+
+// holdsNoValue fails if v's JSON holds a secret value, plain or base64.
+func holdsNoValue(t *testing.T, what string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, val := range secretValues {
+		if strings.Contains(string(b), string(val)) || strings.Contains(string(b), base64.StdEncoding.EncodeToString(val)) {
+			t.Errorf("%s holds the value of a secret: %s", what, b)
+		}
+	}
+}
+
+// checkSecretsMount checks a pod spec mounts the function's Secret and
+// says where, with nothing of the values.
+func checkSecretsMount(t *testing.T, what string, ps *corev1ac.PodSpecApplyConfiguration, fn string) {
+	t.Helper()
+	var vol *corev1ac.VolumeApplyConfiguration
+	for i := range ps.Volumes {
+		if *ps.Volumes[i].Name == SecretsVolume {
+			vol = &ps.Volumes[i]
+		}
+	}
+	if vol == nil || vol.Secret == nil || *vol.Secret.SecretName != SecretsName(fn) || *vol.Secret.DefaultMode != 0o444 || vol.Secret.Items != nil {
+		t.Fatalf("%s: secrets volume %+v", what, vol)
+	}
+	c := ps.Containers[0]
+	mounts := 0
+	for _, m := range c.VolumeMounts {
+		if *m.Name == SecretsVolume {
+			mounts++
+			if *m.MountPath != runtime.SecretsMountPath || m.ReadOnly == nil || !*m.ReadOnly {
+				t.Errorf("%s: mount %+v, want read-only at %s", what, m, runtime.SecretsMountPath)
+			}
+		}
+	}
+	if mounts != 1 {
+		t.Errorf("%s: %d mounts of the secrets volume", what, mounts)
+	}
+	env := 0
+	for _, e := range c.Env {
+		if *e.Name == runtime.EnvSecretsDir {
+			env++
+			if e.Value == nil || *e.Value != runtime.SecretsMountPath {
+				t.Errorf("%s: %s=%v", what, runtime.EnvSecretsDir, e.Value)
+			}
+		}
+	}
+	if env != 1 {
+		t.Errorf("%s: %d %s variables", what, env, runtime.EnvSecretsDir)
+	}
+}
+
+func TestSecretsObjects(t *testing.T) {
+	spec := secretsSpec()
+	secrets := testSecrets()
+	version := runtime.SecretsVersion(secrets)
+	if version != "api-key@7,db-password@3" {
+		t.Fatalf("version %q", version)
+	}
+
+	s := NewSecret("ef-acme", "acme", spec.Name, secrets)
+	if *s.Name != "web-secrets" || *s.Namespace != "ef-acme" || *s.Type != corev1.SecretTypeOpaque {
+		t.Fatalf("secret: %+v", s.ObjectMetaApplyConfiguration)
+	}
+	if len(s.Data) != 2 || string(s.Data["db-password"]) != string(secretValues[0]) || string(s.Data["api-key"]) != string(secretValues[1]) {
+		t.Fatalf("secret data keys %v", slices.Sorted(maps.Keys(s.Data)))
+	}
+	if !maps.Equal(s.Labels, ObjectLabels("acme", "web")) || s.Annotations[AnnotationSecretsVersion] != version {
+		t.Fatalf("secret labels %v, annotations %v", s.Labels, s.Annotations)
+	}
+	// The values are in the data alone: not in its labels or annotations.
+	meta := *s
+	meta.Data = nil
+	holdsNoValue(t, "the Secret beside its data", meta)
+
+	d, err := NewDeploymentWithSecrets("ef-acme", "acme", spec, version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSecretsMount(t, "deployment", d.Spec.Template.Spec, "web")
+	if got := d.Spec.Template.Annotations[AnnotationSecretsVersion]; got != version {
+		t.Fatalf("deployment template annotation %q, want %q", got, version)
+	}
+	holdsNoValue(t, "the Deployment", d)
+	// A rotated secret changes the template (a roll); the spec hash, the
+	// same spec's, does not.
+	rotated := testSecrets()
+	rotated[0].Version, rotated[0].Value = 4, []byte("s3cr3t-db-VALUE")
+	d2, _ := NewDeploymentWithSecrets("ef-acme", "acme", spec, runtime.SecretsVersion(rotated))
+	if d2.Spec.Template.Annotations[AnnotationSecretsVersion] == version || d2.Annotations[AnnotationSpecHash] != d.Annotations[AnnotationSpecHash] {
+		t.Fatalf("rotation: template %v, object %v", d2.Spec.Template.Annotations, d2.Annotations)
+	}
+
+	job := jobSpec()
+	job.Secrets = spec.Secrets
+	pt, err := NewPodTemplateWithSecrets("ef-acme", "acme", job, version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSecretsMount(t, "pod template", pt.Template.Spec, "upper")
+	if got := pt.Template.Annotations[AnnotationSecretsVersion]; got != version {
+		t.Fatalf("pod template annotation %q", got)
+	}
+	holdsNoValue(t, "the PodTemplate", pt)
+	// The invocation Jobs mount the Secret as the template does, beside a
+	// payload Secret's volume.
+	j, err := NewJob("ef-acme", "acme", job, JobRun{ID: "019ab3c4d5e6f70123456789abcdef01", PayloadSecret: "upper-019ab3c4d5e6-payload", TTL: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSecretsMount(t, "job", j.Spec.Template.Spec, "upper")
+	if len(j.Spec.Template.Spec.Volumes) != 2 {
+		t.Fatalf("job volumes %+v, want the secrets' and the payload's", j.Spec.Template.Spec.Volumes)
+	}
+	holdsNoValue(t, "the Job", j)
+
+	// No secrets named: no volume, mount, variable or annotation (whatever
+	// version is passed), so the objects are as before secrets existed.
+	plain, _ := NewDeploymentWithSecrets("ef-acme", "acme", httpSpec(), version)
+	base, _ := NewDeployment("ef-acme", "acme", httpSpec())
+	pb, _ := json.Marshal(plain)
+	bb, _ := json.Marshal(base)
+	if string(pb) != string(bb) || plain.Spec.Template.Annotations != nil || len(plain.Spec.Template.Spec.Volumes) != 0 {
+		t.Fatalf("a function without secrets: %s", pb)
+	}
+	if strings.Contains(string(pb), runtime.EnvSecretsDir) {
+		t.Fatal("a function without secrets gets " + runtime.EnvSecretsDir)
+	}
+}
+
+func TestSecretsFileMode(t *testing.T) {
+	if m := secretsFileMode(podSpec(corev1ac.Container(), corev1.RestartPolicyNever)); m != 0o444 {
+		t.Fatalf("no fsGroup: mode %o, want 444", m)
+	}
+	ps := corev1ac.PodSpec().WithSecurityContext(corev1ac.PodSecurityContext().WithFSGroup(2000))
+	if m := secretsFileMode(ps); m != 0o440 {
+		t.Fatalf("fsGroup: mode %o, want 440", m)
+	}
+}
+
+func TestSecretsMatch(t *testing.T) {
+	names := []string{"db-password", "api-key"}
+	if err := secretsMatch(names, testSecrets()); err != nil {
+		t.Fatal(err)
+	}
+	err := secretsMatch(names, testSecrets()[:1])
+	if !errors.Is(err, runtime.ErrSecretNotFound) || !strings.Contains(err.Error(), `"api-key"`) {
+		t.Fatalf("a secret left out: %v", err)
+	}
+	if err := secretsMatch(names, append(testSecrets(), testSecrets()[0])); err == nil {
+		t.Fatal("a secret returned twice must be an error")
+	}
+	holdsNoValue(t, "secretsMatch's error", err.Error())
+}
+
+func TestApplyWithoutSecretReader(t *testing.T) {
+	d := &Deployments{cfg: Config{}.withDefaults()}
+	err := d.Apply(context.Background(), "acme", secretsSpec())
+	if err == nil || !strings.Contains(err.Error(), "secrets are not configured") || !strings.Contains(err.Error(), "db-password") {
+		t.Fatalf("Apply of a function naming secrets, no reader: %v", err)
 	}
 }

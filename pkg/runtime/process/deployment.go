@@ -26,6 +26,9 @@ type deployment struct {
 	hash    string // of what the processes see; a new hash replaces them
 	path    string // resolved command
 	failMsg string // why the spec cannot run here, or ""
+	// secrets are what the instances get in their secrets directory, read
+	// by the last Apply (their versions are in hash); nil in job mode.
+	secrets []runtime.Secret
 	// instances are the current replicas; instances[i] is named ...-i.
 	instances []*instance
 	// retiring are replaced or scaled-down instances still stopping; Remove
@@ -52,7 +55,13 @@ func (d *deployment) desired() int32 {
 // specHash covers what a process sees (name, command, env), like a pod
 // template hash: replicas scale, other fields (timeout, labels, the ignored
 // image) update in place.
-func specHash(s function.Spec) string {
+func specHash(s function.Spec) string { return processHash(s, "") }
+
+// processHash is specHash with the secrets the processes get, as
+// runtime.SecretsVersion sums them up ("" for none, which leaves specHash
+// as it was): a rotated secret replaces the instances as a changed spec
+// does.
+func processHash(s function.Spec, secretsVersion string) string {
 	h := sha256.New()
 	write := func(s string) {
 		h.Write([]byte(strconv.Itoa(len(s))))
@@ -73,6 +82,10 @@ func specHash(s function.Spec) string {
 		write(k)
 		write(s.Env[k])
 	}
+	if secretsVersion != "" {
+		h.Write([]byte{'|'})
+		write(secretsVersion)
+	}
 	return hex.EncodeToString(h.Sum(nil)[:3])[:5]
 }
 
@@ -91,6 +104,12 @@ func (r *Runtime) check(spec function.Spec) (path, failMsg string) {
 // Apply converges the function to spec and returns without waiting for
 // readiness: http mode runs ReplicaCount supervised instances, job mode
 // only records the spec.
+//
+// The secrets spec names are read on every Apply: when their versions
+// differ from what the running instances got, the instances are replaced,
+// as on a spec change. A secret that cannot be read (a missing one wraps
+// runtime.ErrSecretNotFound) fails Apply and changes nothing: the
+// instances running keep running.
 func (r *Runtime) Apply(ctx context.Context, tenant string, spec function.Spec) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -98,7 +117,17 @@ func (r *Runtime) Apply(ctx context.Context, tenant string, spec function.Spec) 
 	spec = spec.WithDefaults()
 	ref := runtime.Ref{Tenant: tenant, Name: spec.Name}
 	path, failMsg := r.check(spec)
-	hash := specHash(spec)
+	var secrets []runtime.Secret
+	if failMsg == "" {
+		var err error
+		if secrets, err = r.readSecrets(ctx, tenant, spec); err != nil {
+			return err
+		}
+	}
+	hash := processHash(spec, runtime.SecretsVersion(secrets))
+	if spec.Mode() != function.ModeHTTP {
+		secrets = nil // read to check them; a job run reads its own
+	}
 
 	r.mu.Lock()
 	if r.closed {
@@ -118,7 +147,7 @@ func (r *Runtime) Apply(ctx context.Context, tenant string, spec function.Spec) 
 			d.retireLast()
 		}
 	}
-	d.spec, d.hash, d.path, d.failMsg = spec, hash, path, failMsg
+	d.spec, d.hash, d.path, d.failMsg, d.secrets = spec, hash, path, failMsg, secrets
 	if sc := spec.ScaleSpec(); sc == nil || sc.Metric == function.MetricCPU {
 		// Not EventFlow's to scale here: CPU-based scaling is Kubernetes'
 		// HPA; this runtime runs min instances.

@@ -40,6 +40,10 @@ type instance struct {
 	dir, tenant string
 	spec        function.Spec
 	env         []string
+	// secrets are written to a new secrets directory for every run of
+	// the process (what an earlier run did to its files is gone), removed
+	// when the run ends.
+	secrets []runtime.Secret
 
 	stopCh   chan struct{}
 	stopOnce sync.Once
@@ -80,6 +84,7 @@ func (r *Runtime) newInstance(d *deployment, tenant string, index int) *instance
 		args:      d.spec.Command,
 		tenant:    tenant,
 		spec:      d.spec,
+		secrets:   d.secrets,
 		stopCh:    make(chan struct{}),
 		done:      make(chan struct{}),
 		transport: newTransport(),
@@ -148,6 +153,14 @@ func (in *instance) runOnce() (stopped bool) {
 			in.env = buildEnv(in.spec, in.tenant, in.name, in.dir)
 		}
 	}
+	var secretsDir string
+	if err == nil && len(in.secrets) > 0 {
+		if secretsDir, err = in.r.secretsDir(in.tenant+"."+in.name+"-", in.secrets); err == nil {
+			// After the process is gone (finish): no secret stays on disk
+			// between runs, or once the instance stopped.
+			defer in.r.removeDir(secretsDir)
+		}
+	}
 	var port int
 	if err == nil {
 		port, err = freePort()
@@ -155,6 +168,9 @@ func (in *instance) runOnce() (stopped bool) {
 	var p *proc
 	if err == nil {
 		env := append(in.env[:len(in.env):len(in.env)], "PORT="+strconv.Itoa(port))
+		if secretsDir != "" {
+			env = append(env, runtime.EnvSecretsDir+"="+secretsDir)
+		}
 		p, err = in.r.startProc(procSpec{
 			path: in.path,
 			args: in.args,

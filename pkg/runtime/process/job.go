@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -11,7 +12,10 @@ import (
 
 // invokeJob runs one process for one invocation: payload on stdin, stdout
 // as output. A function that fails is a result, not an error; the error is
-// for ctx cancellation and a closed runtime.
+// for ctx cancellation, a closed runtime, and secrets that cannot be read
+// (a missing one wraps runtime.ErrSecretNotFound) or written: they are the
+// platform's to report, not the function's. The secrets are read for each
+// run, so a rotated one is seen by the next run.
 func (r *Runtime) invokeJob(ctx context.Context, tenant string, spec function.Spec, req runtime.InvokeRequest) (runtime.InvokeResult, error) {
 	start := time.Now()
 	var res runtime.InvokeResult
@@ -34,6 +38,10 @@ func (r *Runtime) invokeJob(ctx context.Context, tenant string, spec function.Sp
 		return res, ErrClosed
 	}
 	defer r.wg.Done()
+	secrets, err := r.readSecrets(ctx, tenant, spec)
+	if err != nil {
+		return res, err
+	}
 
 	id := req.ID
 	if id == "" {
@@ -46,11 +54,22 @@ func (r *Runtime) invokeJob(ctx context.Context, tenant string, spec function.Sp
 		return fail("cannot start " + spec.Command[0] + ": " + err.Error())
 	}
 	defer r.releaseJobDir(dir)
+	env := buildEnv(spec, tenant, name, dir, "EVENTFLOW_INVOCATION_ID", id)
+	if len(secrets) > 0 {
+		// Beside the working directory, removed when the run ends (after
+		// its processes are gone: the defers run after finish).
+		sdir, err := r.secretsDir(tenant+"."+spec.Name+"-", secrets)
+		if err != nil {
+			return res, fmt.Errorf("function %s/%s: %w", tenant, spec.Name, err)
+		}
+		defer r.removeDir(sdir)
+		env = append(env, runtime.EnvSecretsDir+"="+sdir)
+	}
 	out := &cappedBuffer{limit: r.cfg.OutputLimit}
 	p, err := r.startProc(procSpec{
 		path:   path,
 		args:   spec.Command,
-		env:    buildEnv(spec, tenant, name, dir, "EVENTFLOW_INVOCATION_ID", id),
+		env:    env,
 		dir:    dir,
 		stdin:  req.Payload,
 		meta:   logMeta{tenant: tenant, function: spec.Name, instance: name},

@@ -40,13 +40,20 @@ type Config struct {
 	WorkDir string
 	// RunDir holds the private working directories (mode 0700, owned by the
 	// function user; an instance's removed with it, a job run's emptied when
-	// the run ends and kept for later runs); "" is a new temporary
-	// directory. Close removes what it made.
+	// the run ends and kept for later runs), and beside them the secrets
+	// directories of instances and runs (secrets.go; removed when the run
+	// ends); "" is a new temporary directory. Close removes what it made.
 	RunDir string
 	// User is who functions run as. nil: DefaultUser when this process runs
 	// as root, else this process's own user (the weaker mode: functions can
 	// then read whatever it can, its memory and data dir included).
 	User *User
+	// Secrets reads the tenant's secrets a function names (Spec.Secrets):
+	// each http-mode instance and job run gets them as files in a private
+	// directory of its own, $EVENTFLOW_SECRETS_DIR (secrets.go), never in
+	// its environment. nil: a function naming secrets fails, Apply and
+	// Invoke with ErrSecretsNotConfigured.
+	Secrets runtime.SecretReader
 	// OutputLimit is the most bytes of output kept per invocation.
 	OutputLimit int
 	// LogBuffer is how many log lines wait for FollowLogs before new ones are dropped.

@@ -50,6 +50,9 @@ func (r *Runtime) baseDir() (string, error) {
 			r.runDirErr = fmt.Errorf("functions' run dir: %w", err)
 			return
 		}
+		if !r.ownRunDir {
+			r.sweepSecretsDirs(dir)
+		}
 		r.runDir = dir
 	})
 	return r.runDir, r.runDirErr

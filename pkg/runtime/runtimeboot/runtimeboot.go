@@ -15,10 +15,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/eventflow/eventflow/pkg/logship"
 	"github.com/eventflow/eventflow/pkg/runtime"
 	kube "github.com/eventflow/eventflow/pkg/runtime/kubernetes"
 	"github.com/eventflow/eventflow/pkg/runtime/process"
+	"github.com/eventflow/eventflow/pkg/secrets"
 	"github.com/eventflow/eventflow/pkg/svcboot"
 )
 
@@ -38,6 +41,12 @@ type Flags struct {
 	// FunctionUser is who the process runtime runs functions as: a user
 	// name or uid, optionally :group; "" is the runtime's default.
 	FunctionUser string
+	// SecretsKeyFile holds the key tenants' secrets are sealed to
+	// (pkg/secrets); the deployer publishes its public half.
+	SecretsKeyFile string
+	// Secrets reads the secrets functions name, for the runtime (set by
+	// OpenSecrets, or by the host).
+	Secrets runtime.SecretReader
 }
 
 // Register registers --runtime, --kubeconfig, --namespace-prefix,
@@ -47,6 +56,7 @@ func (r *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&r.Kubeconfig, "kubeconfig", svcboot.Env("KUBECONFIG", ""), "kubeconfig for the kubernetes runtime; empty: in-cluster config [KUBECONFIG]")
 	fs.StringVar(&r.NamespacePrefix, "namespace-prefix", svcboot.Env("EVENTFLOW_NAMESPACE_PREFIX", "eventflow-"), "kubernetes runtime: a tenant's namespace is <prefix><tenant> [EVENTFLOW_NAMESPACE_PREFIX]")
 	fs.StringVar(&r.ControlNamespace, "control-namespace", svcboot.Env("EVENTFLOW_CONTROL_NAMESPACE", kube.PodNamespace()), "kubernetes runtime: EventFlow's namespace; a NetworkPolicy in each tenant namespace lets only its invoker and gateway pods reach function pods; default: this pod's namespace [EVENTFLOW_CONTROL_NAMESPACE]")
+	fs.StringVar(&r.SecretsKeyFile, "secrets-key-file", svcboot.Env("EVENTFLOW_SECRETS_KEY_FILE", ""), "file holding the key tenants' secrets are sealed to (made, mode 0600, if missing); needed by the deployer for secrets to work, and by the invoker for job-mode functions with secrets on the process runtime; empty: functions cannot use secrets [EVENTFLOW_SECRETS_KEY_FILE]")
 	fs.StringVar(&r.FunctionUser, "function-user", svcboot.Env("EVENTFLOW_FUNCTION_USER", ""), "process runtime: the user functions run as, a name or uid, optionally :group (e.g. nobody, 65534:65534); default: nobody (65534:65534) when run as root, else this process's own user, which leaves functions able to read its secrets [EVENTFLOW_FUNCTION_USER]")
 }
 
@@ -70,7 +80,7 @@ func (r Flags) Validate() error {
 // ProcessConfig is the process runtime's configuration: the function user
 // (--function-user) and log.
 func (r Flags) ProcessConfig(log *slog.Logger) (process.Config, error) {
-	cfg := process.Config{Logger: log}
+	cfg := process.Config{Logger: log, Secrets: r.Secrets}
 	if r.FunctionUser != "" {
 		u, err := process.ParseUser(r.FunctionUser)
 		if err != nil {
@@ -92,13 +102,28 @@ func (r Flags) Kube(log *slog.Logger) (kubernetes.Interface, kube.Config, error)
 	if err != nil {
 		return nil, kube.Config{}, err
 	}
-	return client, kube.Config{NamespacePrefix: r.NamespacePrefix, ControlNamespace: r.ControlNamespace, Logger: log}, nil
+	return client, kube.Config{NamespacePrefix: r.NamespacePrefix, ControlNamespace: r.ControlNamespace, Logger: log, Secrets: r.Secrets}, nil
 }
 
 // Build returns the part T (runtime.Deployments, runtime.Invoker or
 // runtime.LogSource) a standalone service needs of the chosen runtime, and
 // how to close it. With the process runtime, functions run as children of
 // the service; fromKube builds the part on a Kubernetes client.
+// OpenSecrets loads (or makes) the secrets key named by SecretsKeyFile and
+// sets Secrets to read through js with it; without a key file it returns
+// nil and functions naming secrets fail with a clear error.
+func (r *Flags) OpenSecrets(js jetstream.JetStream) (*secrets.Key, error) {
+	if r.SecretsKeyFile == "" {
+		return nil, nil
+	}
+	key, err := secrets.LoadOrCreateKey(r.SecretsKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w (--secrets-key-file, EVENTFLOW_SECRETS_KEY_FILE)", err)
+	}
+	r.Secrets = secrets.NewReader(js, key)
+	return key, nil
+}
+
 func Build[T any](ctx context.Context, rf Flags, log *slog.Logger,
 	fromKube func(context.Context, kubernetes.Interface, kube.Config) (T, error)) (T, func(), error) {
 	var zero T

@@ -21,6 +21,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/bus"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/runtime"
+	"github.com/eventflow/eventflow/pkg/secrets"
 	"github.com/eventflow/eventflow/pkg/telemetry"
 	"github.com/eventflow/eventflow/services/deployer/internal/reconcile"
 	"github.com/eventflow/eventflow/services/deployer/internal/scaler"
@@ -45,6 +46,9 @@ type Deps struct {
 	Log        *slog.Logger
 	Tracer     trace.Tracer
 	Registerer prometheus.Registerer
+	// SecretsKey, when set, is published for the gateway to seal
+	// tenants' secrets to (the runtime opens them with it).
+	SecretsKey *secrets.Key
 }
 
 // Deployer reconciles functions until its context ends.
@@ -78,6 +82,11 @@ func New(ctx context.Context, cfg Config, d Deps) (*Deployer, error) {
 	b, err := bus.OpenBuckets(ctx, d.JS)
 	if err != nil {
 		return nil, err
+	}
+	if d.SecretsKey != nil {
+		if err := (&secrets.Store{KV: b.Secrets, Key: d.SecretsKey}).PublishKey(ctx); err != nil {
+			return nil, err
+		}
 	}
 	dp := &Deployer{cfg: cfg, d: d, buckets: b, queue: newWorkQueue(nil)}
 	rec := &reconcile.Reconciler{JS: d.JS, Buckets: b, Runtime: d.Runtime, Log: d.Log, Metrics: reconcile.NewMetrics(d.Registerer)}

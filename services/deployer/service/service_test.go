@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"reflect"
 	"testing"
 	"time"
 
@@ -204,3 +205,48 @@ func TestDeleteRemovesEverythingAndPublishesEvents(t *testing.T) {
 }
 
 var _ runtime.Deployments = (*process.Runtime)(nil)
+
+// TestRevisionsRecordedAndForgotten: the deployer records the revision of
+// a generation the gateway did not (it writes it after the record, once),
+// never rewrites one the gateway did, and forgets a deleted function's
+// revisions so a new function of the name starts its own history.
+func TestRevisionsRecordedAndForgotten(t *testing.T) {
+	f := start(t, time.Hour)
+	ctx := context.Background()
+	rec := function.Record{Spec: jobSpec("hist", 1), Tenant: "t3", Generation: 1, Change: function.Change{Cause: function.CauseCreated, By: "alice"}}
+	f.putRecord(t, rec)
+	f.command(t, "t3", "hist", 1, events.ActionApply)
+	var got function.Revision
+	testkit.WaitFor(t, 10*time.Second, "revision 1 recorded", func() bool {
+		e, err := f.b.Revisions.Get(ctx, events.RevisionKey("t3", "hist", 1))
+		return err == nil && json.Unmarshal(e.Value(), &got) == nil
+	})
+	if want := function.RevisionOf(rec); !reflect.DeepEqual(got, want) {
+		t.Fatalf("revision 1 = %+v, want %+v", got, want)
+	}
+	// The gateway's revision 2 stays as it wrote it.
+	written := function.RevisionOf(function.Record{Spec: jobSpec("hist", 1), Tenant: "t3", Generation: 2, Change: function.Change{Cause: function.CauseUpdated, Message: "as the gateway wrote it"}})
+	raw, _ := json.Marshal(written)
+	if _, err := f.b.Revisions.Put(ctx, events.RevisionKey("t3", "hist", 2), raw); err != nil {
+		t.Fatal(err)
+	}
+	rec.Generation, rec.Spec.Command = 2, []string{"cat", "-"}
+	f.putRecord(t, rec)
+	f.command(t, "t3", "hist", 2, events.ActionApply)
+	testkit.WaitFor(t, 10*time.Second, "generation 2 observed", func() bool {
+		st := f.status(t, "t3", "hist")
+		return st != nil && st.ObservedGeneration == 2 && st.Phase == function.PhaseReady
+	})
+	if e, err := f.b.Revisions.Get(ctx, events.RevisionKey("t3", "hist", 2)); err != nil || string(e.Value()) != string(raw) {
+		t.Fatalf("revision 2 was rewritten: %s (%v)", e.Value(), err)
+	}
+	rec.Deleting, rec.Generation = true, 3
+	f.putRecord(t, rec)
+	f.command(t, "t3", "hist", 3, events.ActionDelete)
+	testkit.WaitFor(t, 10*time.Second, "revisions forgotten", func() bool {
+		_, err1 := f.b.Revisions.Get(ctx, events.RevisionKey("t3", "hist", 1))
+		_, err2 := f.b.Revisions.Get(ctx, events.RevisionKey("t3", "hist", 2))
+		_, errF := f.b.Functions.Get(ctx, events.FunctionKey("t3", "hist"))
+		return err1 != nil && err2 != nil && errF != nil
+	})
+}

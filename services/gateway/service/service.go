@@ -22,6 +22,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/catalog"
 	"github.com/eventflow/eventflow/pkg/egress"
 	"github.com/eventflow/eventflow/pkg/loadreport"
+	"github.com/eventflow/eventflow/pkg/secrets"
 	"github.com/eventflow/eventflow/services/gateway/internal/api"
 	"github.com/eventflow/eventflow/services/gateway/internal/store"
 )
@@ -221,6 +222,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Gateway, error) {
 		Metrics: api.NewMetrics(d.Registerer, d.Gatherer),
 		Ready:   func(ctx context.Context) error { return bus.Ready(ctx, d.NC, d.JS) },
 		Events:  pub,
+		Secrets: &secrets.Store{KV: b.Secrets},
 	})
 	return &Gateway{handler: h, log: d.Log, events: pub, limits: limits}, nil
 }

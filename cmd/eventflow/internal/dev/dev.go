@@ -160,6 +160,14 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// Tenants' secrets are sealed to a key kept in the data dir.
+	if cfg.Runtime.SecretsKeyFile == "" {
+		cfg.Runtime.SecretsKeyFile = filepath.Join(cfg.DataDir, "secrets.key")
+	}
+	secretsKey, err := cfg.Runtime.OpenSecrets(conn[busauth.Deployer].js)
+	if err != nil {
+		return err
+	}
 	rt, err := newRuntimes(ctx, cfg.Runtime, log.With("service", "runtime"))
 	if err != nil {
 		return err
@@ -182,6 +190,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	dp, err := deployer.New(ctx, deployer.Config{}, deployer.Deps{
 		NC: conn["deployer"].nc, JS: conn["deployer"].js, Runtime: rt.deployments, Log: log.With("service", "deployer"), Tracer: tp.Tracer("eventflow/deployer"), Registerer: reg,
+		SecretsKey: secretsKey,
 	})
 	if err != nil {
 		return err

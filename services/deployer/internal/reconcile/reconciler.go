@@ -69,6 +69,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 			return err
 		}
 		prev, _ = r.previous(ctx, ref)
+		if err := r.recordRevision(ctx, rec); err != nil {
+			return err
+		}
 	}
 	if err := r.Runtime.Apply(ctx, ref.Tenant, rec.Spec); err != nil {
 		failed := function.Status{Phase: function.PhaseFailed, Message: "apply: " + err.Error(), ObservedGeneration: rec.Generation}
@@ -135,11 +138,65 @@ func (r *Reconciler) remove(ctx context.Context, ref runtime.Ref, rec *function.
 	if rec == nil {
 		return nil
 	}
+	if err := r.forgetRevisions(ctx, ref); err != nil {
+		return err
+	}
 	if err := r.Buckets.Functions.Purge(ctx, key); err != nil {
 		return fmt.Errorf("delete function %s: %w", key, err)
 	}
 	r.Log.InfoContext(ctx, "function deleted", "tenant", ref.Tenant, "function", ref.Name)
 	return r.publish(ctx, ref, events.TypeFunctionDeleted, function.Status{Phase: function.PhaseDeleting, ObservedGeneration: rec.Generation})
+}
+
+// recordRevision keeps the revision of a generation the gateway may have
+// failed to record (it writes it right after the record, without
+// retrying). A revision is never rewritten here.
+func (r *Reconciler) recordRevision(ctx context.Context, rec function.Record) error {
+	if r.Buckets.Revisions == nil {
+		return nil
+	}
+	// Update from revision 0 writes only where the key never had a value:
+	// unlike Create it never reads (the deployer may not read revisions),
+	// and it leaves a revision forgotten on purpose forgotten.
+	_, err := r.Buckets.Revisions.Update(ctx, events.RevisionKey(rec.Tenant, rec.Spec.Name, rec.Generation), mustJSON(function.RevisionOf(rec)), 0)
+	if err != nil && !events.IsRevisionMismatch(err) {
+		return fmt.Errorf("record revision %d of %s/%s: %w", rec.Generation, rec.Tenant, rec.Spec.Name, err)
+	}
+	return nil
+}
+
+// forgetRevisions deletes a deleted function's revisions (before its
+// record: if this fails the delete is tried again), so a new function of
+// the name starts its own history.
+func (r *Reconciler) forgetRevisions(ctx context.Context, ref runtime.Ref) error {
+	if r.Buckets.Revisions == nil {
+		return nil
+	}
+	lister, err := r.Buckets.Revisions.ListKeysFiltered(ctx, events.FunctionKey(ref.Tenant, ref.Name)+".*")
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list revisions of %s/%s: %w", ref.Tenant, ref.Name, err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		if err := r.Buckets.Revisions.Purge(ctx, k); err != nil {
+			return fmt.Errorf("delete revision %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 func (r *Reconciler) previous(ctx context.Context, ref runtime.Ref) (*function.Status, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/catalog"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
+	"github.com/eventflow/eventflow/pkg/secrets"
 	"github.com/eventflow/eventflow/pkg/testkit"
 	"github.com/eventflow/eventflow/services/gateway/internal/store"
 )
@@ -48,7 +49,7 @@ func startAcceptGateways(t *testing.T, n int, signer *auth.HS256) ([]acceptGatew
 		d := Deps{
 			NC: nc, JS: js, Store: store.New(js, b), Cache: cache, Auth: signer,
 			Log: slog.New(slog.DiscardHandler), Tracer: noop.NewTracerProvider().Tracer(""),
-			Metrics: NewMetrics(reg, reg), Events: pub,
+			Metrics: NewMetrics(reg, reg), Events: pub, Secrets: &secrets.Store{KV: b.Secrets},
 			Ready: func(ctx context.Context) error { return bus.Ready(ctx, nc, js) },
 		}
 		h, a := newAPI(Config{}, d)

@@ -22,6 +22,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/catalog"
 	"github.com/eventflow/eventflow/pkg/egress"
 	"github.com/eventflow/eventflow/pkg/loadreport"
+	"github.com/eventflow/eventflow/pkg/secrets"
 	"github.com/eventflow/eventflow/pkg/version"
 	"github.com/eventflow/eventflow/services/gateway/internal/console"
 	"github.com/eventflow/eventflow/services/gateway/internal/store"
@@ -90,6 +91,10 @@ type Deps struct {
 	// failed record's one retry may still be running: the invoker writes
 	// the record when it runs the invocation anyway).
 	Events *bus.AsyncPublisher
+	// Secrets keeps the tenants' secrets (it seals; it cannot open). Nil:
+	// the secrets endpoints answer as if none existed, and a spec naming
+	// one is refused.
+	Secrets *secrets.Store
 }
 
 // API holds the handlers.
@@ -198,7 +203,13 @@ func newAPI(cfg Config, d Deps) (*gin.Engine, *API) {
 	v1.DELETE("/functions/:name", a.knownName, a.require(auth.ScopeWrite), a.deleteFunction)
 	// gin cannot route "{name}:invoke" as its own pattern; the handler
 	// dispatches on the suffix.
-	v1.POST("/functions/:name", a.knownName, a.require(auth.ScopeInvoke), a.invoke)
+	v1.POST("/functions/:name", a.knownName, a.functionAction)
+	v1.GET("/functions/:name/revisions", a.knownName, a.require(auth.ScopeRead), a.listRevisions)
+	v1.GET("/functions/:name/revisions/:revision", a.knownName, a.require(auth.ScopeRead), a.getRevision)
+	v1.GET("/secrets", a.require(auth.ScopeSecretsRead), a.listSecrets)
+	v1.GET("/secrets/:name", a.require(auth.ScopeSecretsRead), a.getSecret)
+	v1.PUT("/secrets/:name", a.require(auth.ScopeSecretsWrite), a.putSecret)
+	v1.DELETE("/secrets/:name", a.require(auth.ScopeSecretsWrite), a.deleteSecret)
 	v1.GET("/functions/:name/logs", a.knownName, a.require(auth.ScopeRead), a.logs)
 	v1.GET("/functions/:name/invocations", a.knownName, a.requireAny(auth.ScopeRead, auth.ScopeInvoke), a.listInvocations)
 	v1.GET("/functions/:name/dead-letters", a.knownName, a.require(auth.ScopeRead), a.listDeadLetters)

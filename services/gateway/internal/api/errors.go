@@ -60,6 +60,10 @@ func abort(c *gin.Context, status int, code, msg string) {
 // fail maps an error from the layers below to a status and code.
 func (a *API) fail(c *gin.Context, err error) {
 	var maxErr *http.MaxBytesError
+	if status, code, ok := secretError(err); ok {
+		abort(c, status, code, err.Error())
+		return
+	}
 	switch {
 	case errors.As(err, &maxErr):
 		abort(c, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body is larger than %d bytes", maxErr.Limit))

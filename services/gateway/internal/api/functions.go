@@ -29,7 +29,7 @@ func (a *API) createFunction(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	a.save(c, spec, createOnly)
+	a.save(c, spec, createOnly, function.Change{Cause: function.CauseUpdated, By: author(c)})
 }
 
 // ifNoneMatchAny reports whether the request carries If-None-Match: *, a
@@ -76,19 +76,34 @@ func (a *API) updateFunction(c *gin.Context) {
 		a.fail(c, fmt.Errorf("function %q: %w", name, err))
 		return
 	}
-	a.save(c, spec, false)
+	a.save(c, spec, false, function.Change{Cause: function.CauseUpdated, By: author(c)})
+}
+
+// author is who a change is recorded as made by: the token's subject, or
+// the tenant when the token has none.
+func author(c *gin.Context) string {
+	cl := claimsOf(c)
+	if cl.Subject != "" {
+		return cl.Subject
+	}
+	return "tenant " + cl.Tenant
 }
 
 // save stores the desired spec durably, then nudges the deployer. The
 // answer is 202 with phase Pending: the change is stored, not yet applied.
 // createOnly stores it only if the name is free (store.ErrExists, 412,
-// otherwise); else an existing function's spec is replaced.
-func (a *API) save(c *gin.Context, spec function.Spec, createOnly bool) {
+// otherwise); else an existing function's spec is replaced. A new
+// generation is a new revision, recorded as change.
+func (a *API) save(c *gin.Context, spec function.Spec, createOnly bool, change function.Change) {
 	if err := spec.Validate(); err != nil {
 		a.fail(c, err)
 		return
 	}
 	tenant := claimsOf(c).Tenant
+	if err := a.secretsExist(c, tenant, spec.Secrets); err != nil {
+		a.fail(c, err)
+		return
+	}
 	if limit := a.cfg.MaxFunctionsPerTenant; limit > 0 {
 		// Counted and written under the tenant's lock, so concurrent
 		// creates on this gateway cannot both take the last place. Across
@@ -124,9 +139,9 @@ func (a *API) save(c *gin.Context, spec function.Spec, createOnly bool) {
 		changed = true
 	)
 	if createOnly {
-		rec, err = a.Store.Create(c, tenant, spec.WithDefaults())
+		rec, err = a.Store.Create(c, tenant, spec.WithDefaults(), change.By)
 	} else {
-		rec, changed, err = a.Store.Upsert(c, tenant, spec.WithDefaults())
+		rec, changed, err = a.Store.Upsert(c, tenant, spec.WithDefaults(), change)
 	}
 	if err != nil {
 		a.fail(c, err)
@@ -137,7 +152,11 @@ func (a *API) save(c *gin.Context, spec function.Spec, createOnly bool) {
 	}
 	f := function.View(rec, prev)
 	c.Header("Location", "/v1/functions/"+spec.Name)
-	c.PureJSON(http.StatusAccepted, f)
+	status := http.StatusAccepted
+	if !changed && change.Cause == function.CauseRollback {
+		status = http.StatusOK // the revision asked for is what runs already
+	}
+	c.PureJSON(status, f)
 }
 
 // sendCommand publishes a command and waits for JetStream's ack. The

@@ -167,8 +167,10 @@ func (a *API) knownName(c *gin.Context) {
 	if c.Request.Method == http.MethodPost && c.FullPath() == "/v1/functions/:name" {
 		var ok bool
 		if name, ok = strings.CutSuffix(name, ":invoke"); !ok {
-			abort(c, http.StatusNotFound, CodeNotFound, "no such endpoint: POST "+c.Request.URL.Path+" (to invoke, POST "+c.Request.URL.Path+":invoke)")
-			return
+			if name, ok = strings.CutSuffix(c.Param("name"), ":rollback"); !ok {
+				abort(c, http.StatusNotFound, CodeNotFound, "no such endpoint: POST "+c.Request.URL.Path+" (to invoke, POST "+c.Request.URL.Path+":invoke; to roll back, …:rollback)")
+				return
+			}
 		}
 	}
 	if function.ValidateName(name) != nil {

@@ -91,17 +91,25 @@ func (s *Store) Status(ctx context.Context, tenant, name string) (*function.Stat
 	return &st, nil
 }
 
-// List returns a tenant's functions sorted by name.
-func (s *Store) List(ctx context.Context, tenant string) ([]function.Function, error) {
+// Records returns a tenant's desired records by name (those being deleted
+// included).
+func (s *Store) Records(ctx context.Context, tenant string) (map[string]function.Record, error) {
 	recs := map[string]function.Record{}
-	if err := scan(ctx, s.b.Functions, tenant, func(name string, v []byte) error {
+	err := scan(ctx, s.b.Functions, tenant, func(name string, v []byte) error {
 		var r function.Record
 		if err := json.Unmarshal(v, &r); err != nil {
 			return fmt.Errorf("decode function %s/%s: %w", tenant, name, err)
 		}
 		recs[name] = r
 		return nil
-	}); err != nil {
+	})
+	return recs, err
+}
+
+// List returns a tenant's functions sorted by name.
+func (s *Store) List(ctx context.Context, tenant string) ([]function.Function, error) {
+	recs, err := s.Records(ctx, tenant)
+	if err != nil {
 		return nil, err
 	}
 	sts := map[string]*function.Status{}
@@ -174,15 +182,20 @@ func watchCurrent(ctx context.Context, kv jetstream.KeyValue, filters []string, 
 
 // Upsert creates the function or updates its spec. The generation goes up
 // only when the spec changes (as in Kubernetes), so a repeated request is a
-// no-op. changed reports whether a new generation was written.
-func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec) (rec function.Record, changed bool, err error) {
+// no-op. changed reports whether a new generation was written; each new
+// generation is a new revision (writeRevision), made for change.
+func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec, change function.Change) (rec function.Record, changed bool, err error) {
 	key := events.FunctionKey(tenant, spec.Name)
 	for range casRetries {
 		cur, rev, err := s.Record(ctx, tenant, spec.Name)
 		now := s.now().UTC()
 		switch {
 		case errors.Is(err, ErrNotFound):
-			rec = function.Record{Spec: spec, Tenant: tenant, Generation: 1, CreatedAt: now, UpdatedAt: now}
+			c := change
+			if c.Cause == function.CauseUpdated {
+				c.Cause = function.CauseCreated
+			}
+			rec = function.Record{Spec: spec, Tenant: tenant, Generation: 1, CreatedAt: now, UpdatedAt: now, Change: c}
 			_, err = s.b.Functions.Create(ctx, key, mustJSON(rec))
 		case err != nil:
 			return rec, false, err
@@ -195,9 +208,11 @@ func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec) (
 			rec.Spec = spec
 			rec.Generation++
 			rec.UpdatedAt = now
+			rec.Change = change
 			_, err = s.b.Functions.Update(ctx, key, mustJSON(rec), rev)
 		}
 		if err == nil {
+			s.writeRevision(ctx, rec)
 			return rec, true, nil
 		}
 		if !events.IsRevisionMismatch(err) {
@@ -207,14 +222,42 @@ func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec) (
 	return rec, false, fmt.Errorf("%w: function %q is being changed concurrently; try again", ErrConflict, spec.Name)
 }
 
+// Roll makes a new generation of the function with its spec unchanged,
+// for change (a secret it uses was rotated): the deployer then rolls its
+// instances onto what changed outside the spec.
+func (s *Store) Roll(ctx context.Context, tenant, name string, change function.Change) (function.Record, error) {
+	key := events.FunctionKey(tenant, name)
+	for range casRetries {
+		rec, rev, err := s.Record(ctx, tenant, name)
+		if err != nil {
+			return rec, err
+		}
+		if rec.Deleting {
+			return rec, nil
+		}
+		rec.Generation++
+		rec.UpdatedAt = s.now().UTC()
+		rec.Change = change
+		if _, err = s.b.Functions.Update(ctx, key, mustJSON(rec), rev); err == nil {
+			s.writeRevision(ctx, rec)
+			return rec, nil
+		}
+		if !events.IsRevisionMismatch(err) {
+			return rec, fmt.Errorf("write function %s/%s: %w", tenant, name, err)
+		}
+	}
+	return function.Record{}, fmt.Errorf("%w: function %q is being changed concurrently; try again", ErrConflict, name)
+}
+
 // Create stores a new function, generation 1, and fails with ErrExists if
 // the tenant has a function of that name, including one being deleted.
 // JetStream KV's Create checks and writes in one step (the write expects
 // the key to have no value), so of concurrent creates exactly one wins and
 // nothing is written for the others.
-func (s *Store) Create(ctx context.Context, tenant string, spec function.Spec) (function.Record, error) {
+func (s *Store) Create(ctx context.Context, tenant string, spec function.Spec, by string) (function.Record, error) {
 	now := s.now().UTC()
-	rec := function.Record{Spec: spec, Tenant: tenant, Generation: 1, CreatedAt: now, UpdatedAt: now}
+	rec := function.Record{Spec: spec, Tenant: tenant, Generation: 1, CreatedAt: now, UpdatedAt: now,
+		Change: function.Change{Cause: function.CauseCreated, By: by}}
 	_, err := s.b.Functions.Create(ctx, events.FunctionKey(tenant, spec.Name), mustJSON(rec))
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		// The write is refused already; this read only words the message.
@@ -228,6 +271,7 @@ func (s *Store) Create(ctx context.Context, tenant string, spec function.Spec) (
 	if err != nil {
 		return function.Record{}, fmt.Errorf("write function %s/%s: %w", tenant, spec.Name, err)
 	}
+	s.writeRevision(ctx, rec)
 	return rec, nil
 }
 

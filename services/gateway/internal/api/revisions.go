@@ -1,0 +1,135 @@
+package api
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/eventflow/eventflow/pkg/auth"
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/services/gateway/internal/store"
+)
+
+// Revisions: every new generation of a function is an immutable revision
+// (store.writeRevision), listed here; a rollback makes a new revision
+// with an older one's spec.
+
+// functionAction serves POST /v1/functions/{name}:invoke and …:rollback
+// (gin cannot route "{name}:verb" as patterns of their own), each with its
+// own scope.
+func (a *API) functionAction(c *gin.Context) {
+	if strings.HasSuffix(c.Param("name"), ":rollback") {
+		a.require(auth.ScopeWrite)(c)
+		if !c.IsAborted() {
+			a.rollback(c)
+		}
+		return
+	}
+	a.require(auth.ScopeInvoke)(c)
+	if !c.IsAborted() {
+		a.invoke(c)
+	}
+}
+
+func (a *API) listRevisions(c *gin.Context) {
+	name := c.Param("name")
+	tenant := claimsOf(c).Tenant
+	if _, _, err := a.Store.Record(c, tenant, name); err != nil {
+		a.fail(c, notFound(name, err))
+		return
+	}
+	items, err := a.Store.Revisions(c, tenant, name)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, gin.H{"items": items})
+}
+
+func (a *API) getRevision(c *gin.Context) {
+	name := c.Param("name")
+	n, err := strconv.ParseInt(c.Param("revision"), 10, 64)
+	if err != nil || n < 1 {
+		abort(c, http.StatusNotFound, CodeNotFound, fmt.Sprintf("function %q has no revision %q: revisions are numbered from 1", name, c.Param("revision")))
+		return
+	}
+	r, err := a.Store.Revision(c, claimsOf(c).Tenant, name, n)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, r)
+}
+
+// rollbackRequest is POST …:rollback's body; without one (or without
+// revision), the revision before the current one.
+type rollbackRequest struct {
+	Revision *int64 `json:"revision"`
+}
+
+func (a *API) rollback(c *gin.Context) {
+	name := strings.TrimSuffix(c.Param("name"), ":rollback")
+	tenant := claimsOf(c).Tenant
+	var req rollbackRequest
+	body, err := readBody(c.Request.Body)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := jsonContentType(c.Request.Header); err != nil {
+			a.fail(c, err)
+			return
+		}
+		if err := decodeJSON(bytes.NewReader(body), &req); err != nil {
+			a.fail(c, err)
+			return
+		}
+	}
+	cur, _, err := a.Store.Record(c, tenant, name)
+	if err != nil {
+		a.fail(c, notFound(name, err))
+		return
+	}
+	if cur.Deleting {
+		abort(c, http.StatusConflict, CodeConflict, fmt.Sprintf("function %q is being deleted", name))
+		return
+	}
+	var target function.Revision
+	if req.Revision != nil {
+		if *req.Revision < 1 {
+			a.fail(c, &function.FieldError{Field: "revision", Reason: "revisions are numbered from 1"})
+			return
+		}
+		if target, err = a.Store.Revision(c, tenant, name, *req.Revision); err != nil {
+			a.fail(c, err)
+			return
+		}
+	} else {
+		// The previous revision: the newest one older than what runs.
+		revs, err := a.Store.Revisions(c, tenant, name)
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		found := false
+		for _, r := range revs {
+			if r.Revision < cur.Generation {
+				target, found = r, true
+				break
+			}
+		}
+		if !found {
+			a.fail(c, fmt.Errorf("%w: function %q has no revision before %d to roll back to", store.ErrConflict, name, cur.Generation))
+			return
+		}
+	}
+	spec := target.Spec
+	spec.Name = name
+	a.save(c, spec, false, function.Change{Cause: function.CauseRollback,
+		Message: fmt.Sprintf("rolled back to revision %d", target.Revision), By: author(c)})
+}

@@ -1,0 +1,149 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/eventflow/eventflow/pkg/auth"
+	"github.com/eventflow/eventflow/pkg/catalog"
+	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/secrets"
+	"github.com/eventflow/eventflow/pkg/testkit"
+)
+
+// TestSecretsAPI: a secret's value goes in with PUT and never comes out:
+// not in any answer, and not in the bucket in the clear (it is sealed to
+// the deployer's key, which opens it); names are checked, scopes are the
+// secrets' own, tenants are apart, a function may name only secrets that
+// exist, a new value rolls the functions naming it, and a secret in use
+// cannot be deleted.
+func TestSecretsAPI(t *testing.T) {
+	signer := testkit.Signer(t)
+	gws, _, b := startAcceptGateways(t, 1, signer)
+	url := gws[0].url
+	tok := testkit.Token(t, signer, "acme")
+	const value = "s3cr3t-VALUE-never-shown"
+	put := func(name, body string) (int, string) {
+		t.Helper()
+		return acceptCall(t, "PUT", url+"/v1/secrets/"+name, tok, body)
+	}
+
+	// No deployer has published its key: nothing could open a value.
+	if code, body := put("db-password", `{"value":"`+value+`"}`); code != http.StatusServiceUnavailable || !strings.Contains(body, "EVENTFLOW_SECRETS_KEY_FILE") {
+		t.Fatalf("PUT without a sealing key: %d %s", code, body)
+	}
+	key, err := secrets.NewKey(bytes.Repeat([]byte("k"), 40))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&secrets.Store{KV: b.Secrets, Key: key}).PublishKey(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	code, body := put("db-password", `{"value":"`+value+`"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	var view SecretView
+	if err := json.Unmarshal([]byte(body), &view); err != nil || view.Name != "db-password" || view.Version == 0 || view.Size != len(value) || len(view.UsedBy) != 0 {
+		t.Fatalf("PUT answer %s (%v)", body, err)
+	}
+	// Stored sealed: the bucket holds no plain text, and the key opens it.
+	e, err := b.Secrets.Get(context.Background(), events.SecretKey("acme", "db-password"))
+	if err != nil || bytes.Contains(e.Value(), []byte(value)) {
+		t.Fatalf("stored secret: %v; in the clear: %v", err, err == nil && bytes.Contains(e.Value(), []byte(value)))
+	}
+	got, err := (&secrets.Store{KV: b.Secrets, Key: key}).ReadSecrets(context.Background(), "acme", []string{"db-password"})
+	if err != nil || len(got) != 1 || string(got[0].Value) != value || got[0].Version != view.Version {
+		t.Fatalf("ReadSecrets = %v, %v", got, err)
+	}
+
+	// Refused, with nothing stored.
+	for _, c := range []struct{ name, body string }{
+		{"Bad_Name", `{"value":"x"}`},
+		{"ok-name", `{}`},
+		{"ok-name", `{"value":"x","extra":1}`},
+		{"ok-name", `{"value":"` + strings.Repeat("v", secrets.MaxValueBytes+1) + `"}`},
+		{"ok-name", `{"value":7}`},
+	} {
+		if code, body := put(c.name, c.body); code != http.StatusBadRequest || strings.Contains(body, "vvvv") {
+			t.Errorf("PUT %s %.40s: %d %.200s, want 400 without the value", c.name, c.body, code, body)
+		}
+	}
+	if code, _ := acceptCall(t, "GET", url+"/v1/secrets/ok-name", tok, ""); code != http.StatusNotFound {
+		t.Errorf("a refused PUT stored something: GET answered %d", code)
+	}
+
+	// Scopes: reading functions does not read secrets; invoking cannot
+	// write them.
+	readOnly := testkit.Token(t, signer, "acme", auth.ScopeRead)
+	if code, _ := acceptCall(t, "GET", url+"/v1/secrets", readOnly, ""); code != http.StatusForbidden {
+		t.Errorf("GET /v1/secrets with functions:read only: %d, want 403", code)
+	}
+	secretsRead := testkit.Token(t, signer, "acme", auth.ScopeSecretsRead)
+	if code, _ := acceptCall(t, "PUT", url+"/v1/secrets/x", secretsRead, `{"value":"v"}`); code != http.StatusForbidden {
+		t.Errorf("PUT with secrets:read only: %d, want 403", code)
+	}
+	// Another tenant sees nothing of it.
+	other := testkit.Token(t, signer, "other")
+	if code, _ := acceptCall(t, "GET", url+"/v1/secrets/db-password", other, ""); code != http.StatusNotFound {
+		t.Errorf("another tenant's GET: %d, want 404", code)
+	}
+	if code, body := acceptCall(t, "GET", url+"/v1/secrets", other, ""); code != http.StatusOK || strings.Contains(body, "db-password") {
+		t.Errorf("another tenant's list: %d %s", code, body)
+	}
+
+	// Functions name secrets that exist, or are refused with the name.
+	if code, body := acceptCall(t, "POST", url+"/v1/functions", tok, `{"name":"app","command":["cat"],"secrets":["db-password","api-key"]}`); code != http.StatusBadRequest || !strings.Contains(body, `"api-key`) {
+		t.Fatalf("create naming a missing secret: %d %s", code, body)
+	}
+	if _, _, err := gws[0].api.Store.Record(context.Background(), "acme", "app"); err == nil {
+		t.Fatal("a refused create stored the function")
+	}
+	if code, body := acceptCall(t, "POST", url+"/v1/functions", tok, `{"name":"app","command":["cat"],"secrets":["db-password"]}`); code != http.StatusAccepted {
+		t.Fatalf("create: %d %s", code, body)
+	}
+
+	// A new value rolls the function: a new generation, a revision saying why.
+	code, body = put("db-password", `{"value":"rotated-`+value+`"}`)
+	if code != http.StatusOK {
+		t.Fatalf("PUT again: %d %s", code, body)
+	}
+	var rotated SecretView
+	_ = json.Unmarshal([]byte(body), &rotated)
+	if rotated.Version <= view.Version || len(rotated.UsedBy) != 1 || rotated.UsedBy[0] != "app" || !rotated.CreatedAt.Equal(view.CreatedAt) {
+		t.Fatalf("PUT again answered %s (first %+v)", body, view)
+	}
+	rec, _, err := catalog.Get(context.Background(), b.Functions, "acme", "app")
+	if err != nil || rec.Generation != 2 || rec.Change.Cause != "secret-rotated" {
+		t.Fatalf("after the rotation the function is %+v (%v), want generation 2 for secret-rotated", rec, err)
+	}
+
+	// Listed and read: metadata only.
+	for _, path := range []string{"/v1/secrets", "/v1/secrets/db-password"} {
+		code, body := acceptCall(t, "GET", url+path, tok, "")
+		if code != http.StatusOK || strings.Contains(body, value) || strings.Contains(body, "sealed") || !strings.Contains(body, `"usedBy":["app"]`) {
+			t.Errorf("GET %s: %d %s", path, code, body)
+		}
+	}
+	// In use: not deleted, and the message names who uses it.
+	if code, body := acceptCall(t, "DELETE", url+"/v1/secrets/db-password", tok, ""); code != http.StatusConflict || !strings.Contains(body, `\"app\"`) {
+		t.Fatalf("DELETE in use: %d %s", code, body)
+	}
+	if code, body := acceptCall(t, "PUT", url+"/v1/functions/app", tok, `{"command":["cat"]}`); code != http.StatusAccepted {
+		t.Fatalf("update without secrets: %d %s", code, body)
+	}
+	if code, body := acceptCall(t, "DELETE", url+"/v1/secrets/db-password", tok, ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", code, body)
+	}
+	if code, _ := acceptCall(t, "GET", url+"/v1/secrets/db-password", tok, ""); code != http.StatusNotFound {
+		t.Errorf("GET after DELETE: %d, want 404", code)
+	}
+	if code, _ := acceptCall(t, "DELETE", url+"/v1/secrets/db-password", tok, ""); code != http.StatusNotFound {
+		t.Errorf("DELETE again: %d, want 404", code)
+	}
+}
