@@ -220,8 +220,13 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", r.method, r.path, err)
+	return decodeJSON(resp.Body, r.method, r.path, out)
+}
+
+// decodeJSON decodes a JSON answer into out.
+func decodeJSON(body io.Reader, method, path string, out any) error {
+	if err := json.NewDecoder(body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
 	return nil
 }

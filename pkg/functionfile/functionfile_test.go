@@ -137,6 +137,12 @@ spec:
 			lines: []int{3, 11, 21},
 		},
 		{
+			name:  "secrets",
+			in:    head + "metadata: {name: db}\nspec:\n  command: [serve]\n  secrets:\n    - db-password\n    - api-key\n---\n" + head + "metadata: {name: flow}\nspec: {command: [x], secrets: [token]}\n",
+			specs: []function.Spec{{Name: "db", Command: []string{"serve"}, Secrets: []string{"db-password", "api-key"}}, {Name: "flow", Command: []string{"x"}, Secrets: []string{"token"}}},
+			lines: []int{3, 12},
+		},
+		{
 			name:  "nulls are left out",
 			in:    head + "metadata: {name: n, labels: ~}\nspec:\n  command: [x]\n  image:\n  replicas: null\n  invocation:\n",
 			specs: []function.Spec{{Name: "n", Command: []string{"x"}}},
@@ -217,6 +223,23 @@ func TestParseErrors(t *testing.T) {
 			in:         head + meta + "spec:\n  command: [x]\n  triggers:\n    - {type: nats, subject: a.b}\n    - type: cron\n      schedule: \"@every 10ms\"\n",
 			want:       []string{`f.yaml:9:17: spec.triggers[1].schedule: schedule "@every 10ms": @every must be at least 1s`},
 			validation: true,
+		},
+		{
+			name:       "a secret named twice is placed on the second",
+			in:         head + meta + "spec:\n  command: [x]\n  secrets:\n    - db-password\n    - db-password\n",
+			want:       []string{`f.yaml:8:7: spec.secrets[1]: "db-password" is named twice`},
+			validation: true,
+		},
+		{
+			name:       "a secret's name is a DNS label",
+			in:         head + meta + "spec:\n  command: [x]\n  secrets: [ok, DB_PASSWORD]\n",
+			want:       []string{`f.yaml:6:17: spec.secrets[1]: "DB_PASSWORD" must consist of lower case letters, digits and '-', and start and end with a letter or digit`},
+			validation: true,
+		},
+		{
+			name: "secrets is a list of names",
+			in:   head + meta + "spec:\n  command: [x]\n  secrets: {db: password}\n",
+			want: []string{"f.yaml:6:12: spec.secrets: must be a list, not a mapping"},
 		},
 		{
 			name:       "http on a job function",

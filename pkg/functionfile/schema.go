@@ -152,6 +152,9 @@ var fieldDocs = map[string]schema{
 	"spec.triggers[].filter.type":     {Description: "An event type (io.eventflow.invocation.failed) or a prefix ending in .* (io.eventflow.invocation.*).", MaxLength: 200},
 	"spec.triggers[].filter.function": {Description: "A function name of the tenant, or *.", MaxLength: 200},
 	"spec.triggers[].filter.source":   {Description: "The event's source (/eventflow/invoker...), or *.", MaxLength: 200},
+	"spec.secrets": {Description: "The tenant's secrets the function reads (eventflow secret set NAME makes one): each is a read-only file named as the secret in the directory $EVENTFLOW_SECRETS_DIR, never an environment variable. Each must exist when the function is deployed; replacing a secret's value rolls the functions that name it.",
+		MaxItems: function.MaxSecrets},
+	"spec.secrets[]": {Pattern: dns1123Pattern, MaxLength: function.MaxNameLen},
 }
 
 // optional are fields without omitempty that a file may leave out all the

@@ -168,6 +168,11 @@ spec:
   invocation: {mode: http}
   scale: {min: 0, max: 4, target: 10, metric: queue, idleAfter: 30s}
 `))...)
+	docs = append(docs, yamlDocs(t, []byte(head+`metadata: {name: db}
+spec:
+  command: serve
+  secrets: [db-password, api-key]
+`))...)
 	for i, d := range docs {
 		if err := validate(root, d, ""); err != nil {
 			t.Errorf("document %d refused: %v", i, err)
@@ -196,6 +201,9 @@ spec:
 		head + "metadata: {name: a}\nspec: {command: [x], invocation: {mode: http}, scale: {min: 0, max: 1, idleAfter: soon}}\n",
 		head + "metadata: {name: a}\nspec: {command: [x], invocation: {mode: http}, scale: {max: 1}}\n",
 		head + "metadata: {name: a}\nspec: {command: [x], invocation: {mode: http}, scale: {min: 0, max: 1, minimum: 0}}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], secrets: [DB_PASSWORD]}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], secrets: {db: password}}\n",
+		head + "metadata: {name: a}\nspec: {command: [x], secrets: [1, 2]}\n",
 	} {
 		if err := validate(root, yamlDocs(t, []byte(bad))[0], ""); err == nil {
 			t.Errorf("the schema accepts\n%s", bad)

@@ -275,6 +275,9 @@ func describe(w io.Writer, base string, f function.Function, evs []client.Event,
 	}
 	t.row("Command:", dash(shellJoin(f.Command)))
 	t.row("Env:", dash(strings.Join(sortedKeys(f.Env), ", ")))
+	if len(f.Secrets) > 0 {
+		t.row("Secrets:", strings.Join(f.Secrets, ", ")+" (files in $EVENTFLOW_SECRETS_DIR)")
+	}
 	t.row("Timeout:", f.Timeout().String())
 	if f.Mode() == function.ModeHTTP {
 		t.row("Instances:", ready(f)+" (ready/desired)")

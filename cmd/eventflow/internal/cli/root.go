@@ -149,7 +149,8 @@ EVENTFLOW_URL and EVENTFLOW_TOKEN override the current context (for CI).`,
 		&cobra.Group{ID: "platform", Title: "Running the platform:"})
 	root.SetHelpCommandGroupID("config")
 	root.SetCompletionCommandGroupID("config")
-	for _, c := range []*cobra.Command{a.deployCmd(), a.listCmd(), a.getCmd(), a.describeCmd(), a.deleteCmd()} {
+	for _, c := range []*cobra.Command{a.deployCmd(), a.listCmd(), a.getCmd(), a.describeCmd(), a.deleteCmd(),
+		a.revisionsCmd(), a.rollbackCmd(), a.secretCmd()} {
 		c.GroupID = "basic"
 		root.AddCommand(c)
 	}

@@ -76,6 +76,13 @@ func TestClientCoversEveryOperation(t *testing.T) {
 		"GET /v1/functions/{name}/dead-letters":          func() error { _, err := c.DeadLetters(ctx, "f"); return err },
 		"POST /v1/functions/{name}/dead-letters/redrive": func() error { _, err := c.Redrive(ctx, "f", nil); return err },
 		"GET /v1/callback-key":                           func() error { _, err := c.CallbackKey(ctx); return err },
+		"GET /v1/secrets":                                func() error { _, err := c.ListSecrets(ctx); return err },
+		"GET /v1/secrets/{name}":                         func() error { _, err := c.GetSecret(ctx, "s"); return err },
+		"PUT /v1/secrets/{name}":                         func() error { _, _, err := c.SetSecret(ctx, "s", "v"); return err },
+		"DELETE /v1/secrets/{name}":                      func() error { return c.DeleteSecret(ctx, "s") },
+		"GET /v1/functions/{name}/revisions":             func() error { _, err := c.Revisions(ctx, "f"); return err },
+		"GET /v1/functions/{name}/revisions/{revision}":  func() error { _, err := c.Revision(ctx, "f", 1); return err },
+		"POST /v1/functions/{name}:rollback":             func() error { _, _, err := c.Rollback(ctx, "f", 0); return err },
 	}
 	documented := operations(t, doc)
 	for _, op := range sortedKeys(documented) {
