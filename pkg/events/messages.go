@@ -160,6 +160,9 @@ type InvocationRecord struct {
 	Callback *CallbackStatus `json:"callback,omitempty"`
 	// Trigger is set when a trigger made the invocation.
 	Trigger *TriggerRef `json:"trigger,omitempty"`
+	// Revision is the function revision that served the last run (http
+	// mode: its traffic split picks one per run).
+	Revision int64 `json:"revision,omitempty"`
 }
 
 // Done reports whether the invocation reached a final status.
@@ -194,6 +197,9 @@ type StoredInvocation struct {
 	Callback *CallbackStatus `json:"callback,omitempty"`
 	// Trigger is set when a trigger made the invocation.
 	Trigger *TriggerRef `json:"trigger,omitempty"`
+	// Revision is the function revision that served the last run (http
+	// mode: its traffic split picks one per run).
+	Revision int64 `json:"revision,omitempty"`
 }
 
 // Done reports whether the invocation reached a final status.

@@ -59,6 +59,10 @@ type Spec struct {
 	// file per secret, named as it, in the directory $EVENTFLOW_SECRETS_DIR
 	// (never in the environment).
 	Secrets []string `json:"secrets,omitempty"`
+	// Traffic splits an http-mode function's invocations between kept
+	// revisions and the latest by percent (traffic.go); none: all go to
+	// the latest.
+	Traffic []TrafficTarget `json:"traffic,omitempty"`
 }
 
 // Autoscaling bounds of an http-mode function (a HorizontalPodAutoscaler
@@ -135,6 +139,10 @@ type Record struct {
 	UpdatedAt  time.Time `json:"updatedAt"`
 	// Change is why the generation last went up (its revision's cause).
 	Change Change `json:"change,omitzero"`
+	// TrafficSpecs are the specs of the revisions spec.traffic names
+	// (other than the latest), copied when the spec was stored, so the
+	// deployer and the invoker need no other read to run and route them.
+	TrafficSpecs map[int64]Spec `json:"trafficSpecs,omitempty"`
 }
 
 // View merges the desired record and the observed status into what the API

@@ -155,6 +155,11 @@ var fieldDocs = map[string]schema{
 	"spec.secrets": {Description: "The tenant's secrets the function reads (eventflow secret set NAME makes one): each is a read-only file named as the secret in the directory $EVENTFLOW_SECRETS_DIR, never an environment variable. Each must exist when the function is deployed; replacing a secret's value rolls the functions that name it.",
 		MaxItems: function.MaxSecrets},
 	"spec.secrets[]": {Pattern: dns1123Pattern, MaxLength: function.MaxNameLen},
+	"spec.traffic": {Description: "http mode: split the invocations between kept revisions (eventflow revisions NAME) and the latest by percent, adding up to 100; each record names the revision that served it. A revision at 0 is drained and stopped.",
+		MaxItems: function.MaxTrafficTargets},
+	"spec.traffic[].revision": {Description: "A kept revision; it runs beside the latest at a fixed count. Give revision or tag, not both.", Minimum: bound(1), Maximum: bound(999999)},
+	"spec.traffic[].tag":      {Description: "latest: the function's current revision.", Enum: []string{function.TagLatest}},
+	"spec.traffic[].percent":  {Description: "Its share of the invocations, 0 to 100.", Minimum: bound(0), Maximum: bound(100)},
 }
 
 // optional are fields without omitempty that a file may leave out all the

@@ -95,3 +95,6 @@ func (w *workQueue) len() int { return w.q.Len() }
 // waiting are handed out until it is empty (workers drop them once their
 // context is done).
 func (w *workQueue) shutDown() { w.q.ShutDown() }
+
+// addAfter queues ref once delay has passed.
+func (w *workQueue) addAfter(ref runtime.Ref, delay time.Duration) { w.q.AddAfter(ref, delay) }

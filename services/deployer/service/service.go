@@ -89,7 +89,8 @@ func New(ctx context.Context, cfg Config, d Deps) (*Deployer, error) {
 		}
 	}
 	dp := &Deployer{cfg: cfg, d: d, buckets: b, queue: newWorkQueue(nil)}
-	rec := &reconcile.Reconciler{JS: d.JS, Buckets: b, Runtime: d.Runtime, Log: d.Log, Metrics: reconcile.NewMetrics(d.Registerer)}
+	rec := &reconcile.Reconciler{JS: d.JS, Buckets: b, Runtime: d.Runtime, Log: d.Log, Metrics: reconcile.NewMetrics(d.Registerer),
+		Requeue: func(ref runtime.Ref, after time.Duration) { dp.queue.addAfter(ref, after) }}
 	if d.NC != nil {
 		// A decision queues the function: its reconcile applies the count
 		// and records why, so the status has one writer.

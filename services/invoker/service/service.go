@@ -378,7 +378,7 @@ func (iv *Invoker) handleSync(ctx context.Context, msg *nats.Msg) {
 	// The run is held while the function has no ready instance (up to
 	// its timeout), then gets its full timeout: hold and run together
 	// take up to twice the function's timeout.
-	res, runErr := iv.run(ctx, tenant, rec.Spec, runtime.InvokeRequest{ID: id, Payload: msg.Data, ContentType: msg.Header.Get(events.HeaderContentType)}, "sync", nil)
+	res, revision, runErr := iv.run(ctx, tenant, rec, runtime.InvokeRequest{ID: id, Payload: msg.Data, ContentType: msg.Header.Get(events.HeaderContentType)}, "sync", nil)
 	reply.Header.Set(events.HeaderInvocationID, id)
 	reply.Header.Set(events.HeaderDurationMs, events.FormatInt(res.Duration.Milliseconds()))
 	switch {
@@ -406,6 +406,7 @@ func (iv *Invoker) handleSync(ctx context.Context, msg *nats.Msg) {
 	}
 	r := newRecord(id, tenant, name, false, created)
 	finish(&r, res, runErr)
+	r.Revision = revision
 	r.Attempts = 1
 	if errors.Is(runErr, runtime.ErrNoReadyInstance) {
 		// Held until its timeout, it never ran: no attempt (as an async
@@ -529,7 +530,7 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) outcome {
 		stop: iv.stopping.Done(),
 	}
 	stop := iv.heartbeat(msg)
-	res, runErr := iv.run(ctx, tenant, fnRec.Spec, runtime.InvokeRequest{ID: id, Payload: inv.Payload, ContentType: inv.ContentType, Request: inv.Request}, "async", hooks)
+	res, revision, runErr := iv.run(ctx, tenant, fnRec, runtime.InvokeRequest{ID: id, Payload: inv.Payload, ContentType: inv.ContentType, Request: inv.Request}, "async", hooks)
 	stop()
 	if mark != nil {
 		from = mark.stop()
@@ -544,6 +545,7 @@ func (iv *Invoker) handleAsync(ctx context.Context, msg jetstream.Msg) outcome {
 		return coldLater(r, from, from.rev != readFrom.rev, cold)
 	}
 	finish(&r, res, runErr)
+	r.Revision = revision
 	if r.Status == events.StatusSucceeded {
 		return done(r, from)
 	}
@@ -681,16 +683,18 @@ func (m *runningMark) stop() held {
 // run is the invoker's one way to run an invocation, sync or async: an
 // http-mode run is counted in its function's load while it runs on an
 // instance, and held while the function has no ready instance (cold.go).
-// h is an async run's (nil for a sync one).
-func (iv *Invoker) run(ctx context.Context, tenant string, spec function.Spec, req runtime.InvokeRequest, mode string, h *runHooks) (runtime.InvokeResult, error) {
+// h is an async run's (nil for a sync one). It returns the revision that
+// served: the function's traffic split picks one per run (route.go).
+func (iv *Invoker) run(ctx context.Context, tenant string, rec function.Record, req runtime.InvokeRequest, mode string, h *runHooks) (runtime.InvokeResult, int64, error) {
 	iv.m.running.Inc()
 	defer iv.m.running.Dec()
+	spec := rec.Spec
 	req.Timeout = spec.Timeout()
-	res, err := iv.invoke(ctx, tenant, spec, req, mode, h)
+	res, revision, err := iv.route(ctx, tenant, rec, req, mode, h)
 	var cold *errCold
 	if errors.As(err, &cold) {
 		// Back to its queue: nothing ran, nothing to count.
-		return res, err
+		return res, revision, err
 	}
 	outcome := "succeeded"
 	switch {
@@ -704,7 +708,7 @@ func (iv *Invoker) run(ctx context.Context, tenant string, spec function.Spec, r
 	ft, ff := iv.m.fnLabels.labels(tenant, spec.Name)
 	iv.m.fnInvocations.WithLabelValues(ft, ff, mode, outcome).Inc()
 	iv.m.fnDuration.WithLabelValues(ft, ff, mode).Observe(res.Duration.Seconds())
-	return res, err
+	return res, revision, err
 }
 
 func newRecord(id, tenant, name string, async bool, created time.Time) events.StoredInvocation {

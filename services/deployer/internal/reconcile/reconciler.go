@@ -38,9 +38,16 @@ type Reconciler struct {
 	Scaler Scaler
 	// Metrics, optional.
 	Metrics *Metrics
+	// Requeue reconciles ref again after a while (a drained revision is
+	// removed once its requests had their time; a revision's own change
+	// is its function's). Nil: not again.
+	Requeue func(ref runtime.Ref, after time.Duration)
 
 	mu   sync.Mutex
 	last map[runtime.Ref]function.Status // what we last wrote, to skip no-op writes
+	// retiring are the revisions running beside their functions that no
+	// traffic goes to any more, and since when they drain.
+	retiring map[runtime.Ref]time.Time
 }
 
 // Reconcile reads the latest desired record (whatever command asked) and
@@ -49,6 +56,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 	rec, _, err := catalog.Get(ctx, r.Buckets.Functions, ref.Tenant, ref.Name)
 	switch {
 	case errors.Is(err, catalog.ErrNotFound):
+		if base, ok := r.revisionOf(ctx, ref); ok {
+			// A revision running beside its function's latest: that
+			// function's reconcile keeps, drains or removes it.
+			r.requeue(base, 0)
+			return nil
+		}
 		return r.remove(ctx, ref, nil)
 	case err != nil:
 		return err
@@ -73,13 +86,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 			return err
 		}
 	}
-	if err := r.Runtime.Apply(ctx, ref.Tenant, rec.Spec); err != nil {
+	if err := r.Runtime.Apply(ctx, ref.Tenant, rec.Spec.ForRuntime()); err != nil {
 		failed := function.Status{Phase: function.PhaseFailed, Message: "apply: " + err.Error(), ObservedGeneration: rec.Generation}
 		carry(&failed, prev)
 		_ = r.write(ctx, ref, prev, failed)
 		return fmt.Errorf("apply %s/%s: %w", ref.Tenant, ref.Name, err)
 	}
 	if err := r.scale(ctx, ref, rec.Spec); err != nil {
+		return err
+	}
+	if err := r.revisions(ctx, ref, rec); err != nil {
 		return err
 	}
 	obs, found, err := r.Runtime.Observe(ctx, ref.Tenant, ref.Name)
@@ -117,6 +133,12 @@ func carry(st *function.Status, prev *function.Status) {
 func (r *Reconciler) remove(ctx context.Context, ref runtime.Ref, rec *function.Record) error {
 	if err := r.Runtime.Remove(ctx, ref.Tenant, ref.Name); err != nil {
 		return fmt.Errorf("remove %s/%s: %w", ref.Tenant, ref.Name, err)
+	}
+	if rec != nil {
+		// Its revisions running beside it go with it.
+		if err := r.removeRevisions(ctx, ref); err != nil {
+			return err
+		}
 	}
 	key := events.FunctionKey(ref.Tenant, ref.Name)
 	prev, err := r.previous(ctx, ref)

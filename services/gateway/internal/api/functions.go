@@ -104,6 +104,11 @@ func (a *API) save(c *gin.Context, spec function.Spec, createOnly bool, change f
 		a.fail(c, err)
 		return
 	}
+	traffic, err := a.trafficSpecs(c, tenant, spec)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
 	if limit := a.cfg.MaxFunctionsPerTenant; limit > 0 {
 		// Counted and written under the tenant's lock, so concurrent
 		// creates on this gateway cannot both take the last place. Across
@@ -138,10 +143,14 @@ func (a *API) save(c *gin.Context, spec function.Spec, createOnly bool, change f
 		rec     function.Record
 		changed = true
 	)
+	if createOnly && len(traffic) > 0 {
+		a.fail(c, &function.FieldError{Field: "traffic", Reason: "a new function has no revisions to split traffic with"})
+		return
+	}
 	if createOnly {
 		rec, err = a.Store.Create(c, tenant, spec.WithDefaults(), change.By)
 	} else {
-		rec, changed, err = a.Store.Upsert(c, tenant, spec.WithDefaults(), change)
+		rec, changed, err = a.Store.Upsert(c, tenant, spec.WithDefaults(), change, traffic)
 	}
 	if err != nil {
 		a.fail(c, err)

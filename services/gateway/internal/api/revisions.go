@@ -2,6 +2,8 @@ package api
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -110,21 +112,22 @@ func (a *API) rollback(c *gin.Context) {
 			return
 		}
 	} else {
-		// The previous revision: the newest one older than what runs.
+		// The previous revision: the newest older one whose spec is not
+		// what runs (a secret-rotated revision repeats its spec).
 		revs, err := a.Store.Revisions(c, tenant, name)
 		if err != nil {
 			a.fail(c, err)
 			return
 		}
-		found := false
+		current, found := function.Digest(cur.Spec), false
 		for _, r := range revs {
-			if r.Revision < cur.Generation {
+			if r.Revision < cur.Generation && r.Digest != current {
 				target, found = r, true
 				break
 			}
 		}
 		if !found {
-			a.fail(c, fmt.Errorf("%w: function %q has no revision before %d to roll back to", store.ErrConflict, name, cur.Generation))
+			a.fail(c, fmt.Errorf("%w: function %q has no earlier revision with another spec to roll back to", store.ErrConflict, name))
 			return
 		}
 	}
@@ -132,4 +135,29 @@ func (a *API) rollback(c *gin.Context) {
 	spec.Name = name
 	a.save(c, spec, false, function.Change{Cause: function.CauseRollback,
 		Message: fmt.Sprintf("rolled back to revision %d", target.Revision), By: author(c)})
+}
+
+// trafficSpecs reads the specs of the revisions spec.traffic sends a
+// share to, for the record (function.Record.TrafficSpecs): a revision
+// the function does not keep is refused by number.
+func (a *API) trafficSpecs(ctx context.Context, tenant string, spec function.Spec) (map[int64]function.Spec, error) {
+	revs := spec.TrafficRevisions()
+	if len(revs) == 0 {
+		return nil, nil
+	}
+	specs := make(map[int64]function.Spec, len(revs))
+	for _, n := range revs {
+		r, err := a.Store.Revision(ctx, tenant, spec.Name, n)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, &function.FieldError{Field: "traffic", Reason: fmt.Sprintf("function %q has no revision %d (GET /v1/functions/%s/revisions lists those kept)", spec.Name, n, spec.Name)}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if r.Spec.Mode() != function.ModeHTTP {
+			return nil, &function.FieldError{Field: "traffic", Reason: fmt.Sprintf("revision %d is job mode: only http-mode revisions take a share", n)}
+		}
+		specs[n] = r.Spec.ForRuntime()
+	}
+	return specs, nil
 }

@@ -123,6 +123,12 @@ func TestSecretsAPI(t *testing.T) {
 		t.Fatalf("after the rotation the function is %+v (%v), want generation 2 for secret-rotated", rec, err)
 	}
 
+	// A rollback without a revision skips the rotation's revision, whose
+	// spec is what runs: there is nothing earlier to go back to.
+	if code, body := acceptCall(t, "POST", url+"/v1/functions/app:rollback", tok, ""); code != http.StatusConflict {
+		t.Errorf("rollback over a rotation: %d %s, want 409", code, body)
+	}
+
 	// Listed and read: metadata only.
 	for _, path := range []string{"/v1/secrets", "/v1/secrets/db-password"} {
 		code, body := acceptCall(t, "GET", url+path, tok, "")

@@ -184,7 +184,9 @@ func watchCurrent(ctx context.Context, kv jetstream.KeyValue, filters []string, 
 // only when the spec changes (as in Kubernetes), so a repeated request is a
 // no-op. changed reports whether a new generation was written; each new
 // generation is a new revision (writeRevision), made for change.
-func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec, change function.Change) (rec function.Record, changed bool, err error) {
+//
+// traffic holds the specs of the revisions spec.traffic names (Record.TrafficSpecs).
+func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec, change function.Change, traffic map[int64]function.Spec) (rec function.Record, changed bool, err error) {
 	key := events.FunctionKey(tenant, spec.Name)
 	for range casRetries {
 		cur, rev, err := s.Record(ctx, tenant, spec.Name)
@@ -195,7 +197,7 @@ func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec, c
 			if c.Cause == function.CauseUpdated {
 				c.Cause = function.CauseCreated
 			}
-			rec = function.Record{Spec: spec, Tenant: tenant, Generation: 1, CreatedAt: now, UpdatedAt: now, Change: c}
+			rec = function.Record{Spec: spec, Tenant: tenant, Generation: 1, CreatedAt: now, UpdatedAt: now, Change: c, TrafficSpecs: traffic}
 			_, err = s.b.Functions.Create(ctx, key, mustJSON(rec))
 		case err != nil:
 			return rec, false, err
@@ -209,6 +211,7 @@ func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec, c
 			rec.Generation++
 			rec.UpdatedAt = now
 			rec.Change = change
+			rec.TrafficSpecs = traffic
 			_, err = s.b.Functions.Update(ctx, key, mustJSON(rec), rev)
 		}
 		if err == nil {

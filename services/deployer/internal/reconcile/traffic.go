@@ -1,0 +1,146 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/eventflow/eventflow/pkg/catalog"
+	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/runtime"
+)
+
+// Traffic splitting (function.TrafficTarget): a revision other than the
+// latest that takes a share runs beside it as a runtime deployment of its
+// own, named function.RevisionName, at a fixed count; the invoker routes
+// each run. A revision the split no longer sends anything to is scaled to
+// zero first, which drains its instances (their requests finish; the
+// invoker sends new ones to the latest), and removed once the function's
+// timeout has passed since.
+
+// drainGrace is added to a function's timeout before a drained revision
+// is removed.
+const drainGrace = 5 * time.Second
+
+func (r *Reconciler) requeue(ref runtime.Ref, after time.Duration) {
+	if r.Requeue != nil {
+		r.Requeue(ref, after)
+	}
+}
+
+// revisionOf tells whether ref is a revision running beside a function
+// that exists, and which.
+func (r *Reconciler) revisionOf(ctx context.Context, ref runtime.Ref) (runtime.Ref, bool) {
+	name, _, ok := function.ParseRevisionName(ref.Name)
+	if !ok {
+		return runtime.Ref{}, false
+	}
+	if _, _, err := catalog.Get(ctx, r.Buckets.Functions, ref.Tenant, name); err != nil {
+		return runtime.Ref{}, false
+	}
+	return runtime.Ref{Tenant: ref.Tenant, Name: name}, true
+}
+
+// revisions applies the revisions rec's traffic sends a share to, and
+// drains, then removes, those it no longer does.
+func (r *Reconciler) revisions(ctx context.Context, ref runtime.Ref, rec function.Record) error {
+	wanted := map[string]bool{}
+	for _, n := range rec.Spec.TrafficRevisions() {
+		spec, ok := rec.RevisionSpec(n)
+		if !ok {
+			continue
+		}
+		wanted[spec.Name] = true
+		if err := r.Runtime.Apply(ctx, ref.Tenant, spec); err != nil {
+			return fmt.Errorf("apply revision %d of %s/%s: %w", n, ref.Tenant, ref.Name, err)
+		}
+		// Its count, always: Apply never changes one set by Scale, and a
+		// revision taken back into the split may have been drained to 0.
+		if err := r.Runtime.Scale(ctx, ref.Tenant, spec.Name, spec.Scale.Min); err != nil {
+			return fmt.Errorf("scale revision %d of %s/%s: %w", n, ref.Tenant, ref.Name, err)
+		}
+		r.mu.Lock()
+		delete(r.retiring, runtime.Ref{Tenant: ref.Tenant, Name: spec.Name})
+		r.mu.Unlock()
+	}
+	running, err := r.running(ctx, ref)
+	if err != nil {
+		return err
+	}
+	for _, rr := range running {
+		if wanted[rr.Name] {
+			continue
+		}
+		if err := r.retire(ctx, rr, rec.Spec.Timeout()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// running lists the revisions of ref the runtime runs beside it.
+func (r *Reconciler) running(ctx context.Context, ref runtime.Ref) ([]runtime.Ref, error) {
+	refs, err := r.Runtime.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list runtime: %w", err)
+	}
+	var out []runtime.Ref
+	for _, rr := range refs {
+		if name, _, ok := function.ParseRevisionName(rr.Name); ok && rr.Tenant == ref.Tenant && name == ref.Name {
+			out = append(out, rr)
+		}
+	}
+	return out, nil
+}
+
+// retire drains a revision no traffic goes to, and removes it once its
+// requests had the function's timeout to finish.
+func (r *Reconciler) retire(ctx context.Context, rr runtime.Ref, timeout time.Duration) error {
+	r.mu.Lock()
+	since, ok := r.retiring[rr]
+	if !ok {
+		since = time.Now()
+		if r.retiring == nil {
+			r.retiring = map[runtime.Ref]time.Time{}
+		}
+		r.retiring[rr] = since
+	}
+	r.mu.Unlock()
+	bound := timeout + drainGrace
+	if !ok {
+		if err := r.Runtime.Scale(ctx, rr.Tenant, rr.Name, 0); err != nil {
+			return fmt.Errorf("drain %s/%s: %w", rr.Tenant, rr.Name, err)
+		}
+		r.Log.InfoContext(ctx, "revision drained: no traffic goes to it", "tenant", rr.Tenant, "deployment", rr.Name)
+		r.requeue(rr, bound)
+		return nil
+	}
+	if left := bound - time.Since(since); left > 0 {
+		r.requeue(rr, left)
+		return nil
+	}
+	if err := r.Runtime.Remove(ctx, rr.Tenant, rr.Name); err != nil {
+		return fmt.Errorf("remove %s/%s: %w", rr.Tenant, rr.Name, err)
+	}
+	r.mu.Lock()
+	delete(r.retiring, rr)
+	r.mu.Unlock()
+	return nil
+}
+
+// removeRevisions removes every revision of a deleted function.
+func (r *Reconciler) removeRevisions(ctx context.Context, ref runtime.Ref) error {
+	running, err := r.running(ctx, ref)
+	if err != nil {
+		return err
+	}
+	for _, rr := range running {
+		if err := r.Runtime.Remove(ctx, rr.Tenant, rr.Name); err != nil {
+			return fmt.Errorf("remove %s/%s: %w", rr.Tenant, rr.Name, err)
+		}
+		r.mu.Lock()
+		delete(r.retiring, rr)
+		r.mu.Unlock()
+	}
+	return nil
+}
