@@ -191,11 +191,11 @@ describe("EventFlow console", () => {
     await page.getByLabel("Search functions by name").fill("");
     await shot("dashboard");
 
-    // Keyboard: each of the page's six controls (skip link, home link, sign out, search, new function,
-    // the row's link) is reached with Tab and shows where the focus is.
+    // Keyboard: each of the page's eight controls (skip link, home link, the Functions and Secrets
+    // sections, sign out, search, new function, the row's link) is reached with Tab and shows where the focus is.
     await page.reload(); // the focus navigation starts at the top of the page
     await row.getByTestId("phase").waitFor();
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 8; i++) {
       const focus = await tabShowsFocus(page);
       expect(focus.outline, `focus on ${focus.element}`).not.toBe("none");
       if (i === 0) expect(focus.element).toContain('href="#main"');
@@ -212,6 +212,99 @@ describe("EventFlow console", () => {
     await page.getByRole("heading", { name: "No functions yet" }).waitFor({ timeout: 30_000 });
     expect(await page.getByRole("rowheader", { name: "shout" }).count()).toBe(0);
     await shot("dashboard-after-delete");
+  });
+
+  it("keeps a secret write-only, names it in a function, and rolls the function back to an earlier revision", async () => {
+    const { page, shot } = await start("secrets and revisions");
+    await signInWithDevToken(page, freshTenant("e2e-sr"));
+    // A value no page may ever contain: not as text, not in an attribute.
+    const VALUE = `e2e-secret-${Date.now().toString(36)}-never-shown`;
+    const neverShown = async (where: string) => expect((await page.content()).includes(VALUE), `the secret's value in the HTML of ${where}`).toBe(false);
+
+    // The Secrets page: create one from the password field, which is emptied once sent.
+    await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Secrets" }).click();
+    await page.getByRole("heading", { name: "Secrets", level: 1 }).waitFor();
+    await page.getByText("No secrets yet").waitFor();
+    await page.getByLabel("Secret name").fill("api-key");
+    const value = page.getByLabel("Value", { exact: true });
+    expect(await value.getAttribute("type")).toBe("password");
+    await value.fill(VALUE);
+    await neverShown("the secrets page while typing");
+    await page.getByRole("button", { name: "Create secret" }).click();
+    // Versions change whenever the value does; they need not start at 1.
+    const saved = page.getByTestId("secret-answer").filter({ hasText: /^Saved api-key: version \d+\.$/ });
+    await saved.waitFor();
+    const version = /version (\d+)/.exec((await saved.textContent()) ?? "")?.[1];
+    expect(await value.inputValue()).toBe("");
+    const secretRow = page.getByRole("table", { name: "Secrets, by name" }).getByRole("row").filter({ has: page.getByRole("rowheader", { name: "api-key" }) });
+    await secretRow.waitFor();
+    expect(await secretRow.getByTestId("secret-version").textContent()).toBe(version);
+    expect(await secretRow.getByRole("cell").nth(1).textContent()).toBe(`${VALUE.length} B`);
+    await neverShown("the secrets page");
+    await shot("secrets");
+
+    // A function naming it, picked in the form's Secrets; it reads the secret's file (and answers only its length).
+    await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Functions" }).click();
+    await page.getByRole("link", { name: "Create your first function" }).click();
+    await page.getByLabel("Name", { exact: true }).fill("reader");
+    await page.getByLabel("Command line").fill(`sh -c 'cat "$EVENTFLOW_SECRETS_DIR/api-key" | wc -c'`);
+    await page.getByLabel("Timeout").fill("20s");
+    await page.getByLabel("Add a secret").fill("api-key");
+    await page.getByRole("button", { name: "Add secret" }).click();
+    await page.getByRole("list", { name: "Secrets the function reads" }).getByRole("listitem").filter({ hasText: "api-key" }).waitFor();
+    await shot("create-form-with-secret");
+    await page.getByRole("button", { name: "Create function" }).click();
+    await page.getByRole("heading", { name: "reader", level: 1 }).waitFor();
+    const status = page.getByRole("region", { name: "Status" });
+    await status.getByTestId("phase").filter({ hasText: "Ready" }).waitFor({ timeout: 30_000 });
+    await page.getByRole("button", { name: "Invoke", exact: true }).click();
+    await page.getByTestId("invoke-output").filter({ hasText: new RegExp(`^\\s*${VALUE.length}\\s*$`) }).waitFor({ timeout: 30_000 });
+
+    // Update it: a new timeout is revision 2.
+    await page.getByRole("link", { name: "Edit" }).click();
+    await page.getByRole("heading", { name: "Edit reader" }).waitFor();
+    await page.getByRole("list", { name: "Secrets the function reads" }).getByRole("listitem").filter({ hasText: "api-key" }).waitFor();
+    await page.getByLabel("Timeout").fill("25s");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await page.getByRole("heading", { name: "reader", level: 1 }).waitFor();
+    await status.getByText("generation 2 observed").waitFor({ timeout: 30_000 });
+
+    // Its revisions: 2 (current) and 1, and the diff of their specs shows the timeout's change.
+    const panel = page.getByRole("region", { name: "Revisions" });
+    const revRows = panel.getByRole("table", { name: "Revisions, newest first" }).locator("tbody tr");
+    await revRows.nth(1).waitFor({ timeout: 20_000 });
+    expect(await revRows.count()).toBe(2);
+    expect(await revRows.nth(0).getByRole("rowheader").textContent()).toBe("2current");
+    expect(await revRows.nth(0).getByTestId("revision-cause").textContent()).toBe("updated");
+    expect(await revRows.nth(1).getByTestId("revision-cause").textContent()).toBe("created");
+    const diff = panel.getByRole("group", { name: "Spec of revision 1 against revision 2" });
+    await diff.locator('[data-diff="del"]').filter({ hasText: '"timeout": "20s"' }).waitFor();
+    await diff.locator('[data-diff="add"]').filter({ hasText: '"timeout": "25s"' }).waitFor();
+    expect(await panel.getByTestId("diff-stats").textContent()).toBe("1 line added, 1 removed");
+    await panel.scrollIntoViewIfNeeded();
+    await shot("revisions");
+
+    // Roll back to revision 1, confirmed: revision 3, caused by the rollback, is current, with the old timeout.
+    await revRows.nth(1).getByRole("button", { name: "Roll back to this revision: revision 1" }).click();
+    const dialog = page.getByRole("dialog", { name: "Roll back reader to revision 1?" });
+    await dialog.waitFor();
+    await shot("rollback-dialog");
+    await dialog.getByRole("button", { name: "Roll back" }).click();
+    await dialog.waitFor({ state: "detached" });
+    await panel.getByTestId("rollback-answer").filter({ hasText: "Rolled back to revision 1: the function is now at revision 3." }).waitFor();
+    await revRows.nth(2).waitFor({ timeout: 20_000 });
+    expect(await revRows.nth(0).getByRole("rowheader").textContent()).toBe("3current");
+    expect(await revRows.nth(0).getByTestId("revision-cause").textContent()).toBe("rolled back");
+    await status.getByTestId("timeout").filter({ hasText: "20s" }).waitFor();
+    await status.getByText("generation 3 observed").waitFor({ timeout: 30_000 });
+    await panel.getByRole("group", { name: "Spec of revision 2 against revision 3" }).locator('[data-diff="add"]').filter({ hasText: '"timeout": "20s"' }).waitFor();
+    await neverShown("the function's page");
+    await shot("rolled-back");
+
+    // The secret lists the function using it; its value is still nowhere.
+    await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Secrets" }).click();
+    await secretRow.getByTestId("secret-used-by").getByRole("link", { name: "reader" }).waitFor();
+    await neverShown("the secrets page at the end");
   });
 
   it("lists an async invocation that failed its only attempt under Dead letters, and redrives it", async () => {

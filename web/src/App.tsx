@@ -5,6 +5,7 @@ import { LoginPage } from "./pages/LoginPage";
 import { DashboardPage } from "./pages/DashboardPage";
 import { FunctionFormPage } from "./pages/FunctionFormPage";
 import { FunctionDetailsPage } from "./pages/FunctionDetailsPage";
+import { SecretsPage } from "./pages/SecretsPage";
 
 export function AppRoutes() {
   return (
@@ -16,6 +17,7 @@ export function AppRoutes() {
           <Route path="functions/new" element={<FunctionFormPage />} />
           <Route path="functions/:name" element={<FunctionDetailsPage />} />
           <Route path="functions/:name/edit" element={<FunctionFormPage />} />
+          <Route path="secrets" element={<SecretsPage />} />
         </Route>
       </Route>
       <Route path="*" element={<Navigate to="/" replace />} />

@@ -105,6 +105,8 @@ export function useFunctionEvents(name: string): { state: StreamState; events: L
       if (e.type.startsWith("io.eventflow.function.")) {
         invalidate(keys.fn(name));
         invalidate(keys.functions);
+        // An update (a rollback, a secret's rotation) is a new revision.
+        invalidate(keys.revisions(name));
       } else {
         invalidate(keys.invocations(name));
         invalidate(keys.deadLetters(name));

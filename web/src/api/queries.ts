@@ -3,7 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "./client";
 import { toApiError } from "./errors";
-import { toWireSpec, type DeadLetter, type FunctionView, type InvocationRecord, type SpecInput } from "./types";
+import { toWireSpec, type DeadLetter, type FunctionView, type InvocationRecord, type Revision, type SecretView, type SpecInput } from "./types";
 
 export const keys = {
   functions: ["functions"] as const,
@@ -11,6 +11,8 @@ export const keys = {
   invocations: (name: string) => ["functions", name, "invocations"] as const,
   invocation: (id: string) => ["invocations", id] as const,
   deadLetters: (name: string) => ["functions", name, "dead-letters"] as const,
+  revisions: (name: string) => ["functions", name, "revisions"] as const,
+  secrets: ["secrets"] as const,
 };
 
 /** openapi-fetch gives { data, error, response }: this keeps the data or throws an ApiError. */
@@ -103,6 +105,9 @@ export function useSaveFunction(existing: string | null) {
     onSuccess: (fn) => {
       qc.setQueryData(keys.fn(fn.name), fn);
       void qc.invalidateQueries({ queryKey: keys.functions, exact: true });
+      // A saved spec is a new revision, and changes which secrets are used.
+      void qc.invalidateQueries({ queryKey: keys.revisions(fn.name), exact: true });
+      void qc.invalidateQueries({ queryKey: keys.secrets, exact: true });
     },
   });
 }
@@ -114,6 +119,76 @@ export function useDeleteFunction() {
     onSuccess: (fn) => {
       qc.setQueryData<FunctionView[]>(keys.functions, (list) => list?.map((f) => (f.name === fn.name ? fn : f)));
       void qc.invalidateQueries({ queryKey: keys.functions, exact: true });
+    },
+  });
+}
+
+/** The tenant's secrets (names and metadata; values are never returned), by name. */
+export function useSecrets(opts: { enabled?: boolean } = {}) {
+  return useQuery({
+    queryKey: keys.secrets,
+    enabled: opts.enabled ?? true,
+    queryFn: async ({ signal }): Promise<SecretView[]> => unwrap(await api.GET("/v1/secrets", { signal })).items,
+    refetchInterval: 15_000,
+  });
+}
+
+/**
+ * Creates or replaces a secret's value (201 or 200). Replacing rolls every
+ * function that uses it, so their revisions are read again too.
+ */
+export function usePutSecret() {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: async ({ name, value }: { name: string; value: string }): Promise<SecretView> =>
+      unwrap(await api.PUT("/v1/secrets/{name}", { params: { path: { name } }, body: { value } })),
+    onSuccess: (s) => {
+      for (const fn of s.usedBy ?? []) {
+        void qc.invalidateQueries({ queryKey: keys.fn(fn) });
+      }
+    },
+    onSettled: () => void qc.invalidateQueries({ queryKey: keys.secrets, exact: true }),
+  });
+}
+
+/** Deletes a secret; the API refuses (409) while functions use it, naming them. */
+export function useDeleteSecret() {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: async (name: string): Promise<void> => {
+      // 204: no body to unwrap.
+      const r = await api.DELETE("/v1/secrets/{name}", { params: { path: { name } } });
+      if (!r.response.ok) throw toApiError(r.response.status, r.error);
+    },
+    onSuccess: (_, name) => qc.setQueryData<SecretView[]>(keys.secrets, (list) => list?.filter((s) => s.name !== name)),
+    onSettled: () => void qc.invalidateQueries({ queryKey: keys.secrets, exact: true }),
+  });
+}
+
+/** A function's revisions, newest first. */
+export function useRevisions(name: string, opts: { live: boolean; enabled?: boolean }) {
+  return useQuery({
+    queryKey: keys.revisions(name),
+    enabled: opts.enabled ?? true,
+    queryFn: async ({ signal }): Promise<Revision[]> =>
+      unwrap(await api.GET("/v1/functions/{name}/revisions", { params: { path: { name } }, signal })).items,
+    refetchInterval: opts.live ? 30_000 : 10_000,
+  });
+}
+
+/** Makes an earlier revision's spec current again, as a new revision (202), or nothing when it already is (200). */
+export function useRollback(name: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: async (revision: number): Promise<FunctionView> =>
+      unwrap(await api.POST("/v1/functions/{name}:rollback", { params: { path: { name } }, body: { revision } })),
+    onSuccess: (fn) => {
+      qc.setQueryData(keys.fn(name), fn);
+      void qc.invalidateQueries({ queryKey: keys.functions, exact: true });
+    },
+    onSettled: () => {
+      void qc.invalidateQueries({ queryKey: keys.revisions(name), exact: true });
+      void qc.invalidateQueries({ queryKey: keys.fn(name), exact: true });
     },
   });
 }

@@ -558,6 +558,140 @@ export interface paths {
         patch: operations["asyncRoutePatch"];
         trace?: never;
     };
+    "/v1/secrets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List secrets
+         * @description The tenant's secrets by name: metadata and the functions using each, never a value.
+         *
+         *     Requires a bearer token with scope `secrets:read`.
+         */
+        get: operations["listSecrets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/secrets/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret's name. */
+                name: components["schemas"]["SecretName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a secret's metadata
+         * @description Never its value.
+         *
+         *     Requires a bearer token with scope `secrets:read`.
+         */
+        get: operations["getSecret"];
+        /**
+         * Create or replace a secret
+         * @description Stores the value sealed (HPKE: X25519, HKDF-SHA256, AES-256-GCM) to the deployer's key: the gateway cannot read it back, and no endpoint returns it. Replacing a value rolls every function naming the secret: each gets a new revision (cause `secret-rotated`) and its instances are replaced by ones reading the new value. 201 when created, 200 when replaced; a tenant keeps at most 500 secrets (403 `quota_exceeded`).
+         *
+         *     Requires a bearer token with scope `secrets:write`.
+         */
+        put: operations["putSecret"];
+        post?: never;
+        /**
+         * Delete a secret
+         * @description Refused (409) while a function names it.
+         *
+         *     Requires a bearer token with scope `secrets:write`.
+         */
+        delete: operations["deleteSecret"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/revisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The function's name. */
+                name: components["parameters"]["FunctionName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a function's revisions
+         * @description Newest first, each with its spec, digest, cause, author and time.
+         *
+         *     Requires a bearer token with scope `functions:read`.
+         */
+        get: operations["listRevisions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/revisions/{revision}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The function's name. */
+                name: components["parameters"]["FunctionName"];
+                /** @description The revision number. */
+                revision: number;
+            };
+            cookie?: never;
+        };
+        /**
+         * Get one revision
+         * @description Requires a bearer token with scope `functions:read`.
+         */
+        get: operations["getRevision"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}:rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The function's name. */
+                name: components["parameters"]["FunctionName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Roll back to a revision
+         * @description Stores the spec of the revision asked for (default: the newest one older than the current) as a new revision (cause `rollback`): 202 like an update, or 200 when that spec is already what runs. The secrets it names must still exist.
+         *
+         *     Requires a bearer token with scope `functions:write`.
+         */
+        post: operations["rollbackFunction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -658,6 +792,10 @@ export interface components {
             http?: components["schemas"]["FunctionHTTP"];
             /** @description Invoke the function asynchronously on a schedule, on messages of the tenant's NATS subjects or on lifecycle events; at most 16, no two the same. Their state is in `status.triggers`. */
             triggers?: components["schemas"]["Trigger"][];
+            /** @description Names of the tenant's secrets (`PUT /v1/secrets/{name}`) the function reads: one read-only file per secret, named as it, in the directory `$EVENTFLOW_SECRETS_DIR` (`/var/eventflow/secrets` on Kubernetes), never in the environment. Each must exist when the spec is stored (400 naming the missing one). A new value of one rolls the function (a new revision). */
+            secrets?: string[];
+            /** @description Splits an http-mode function's invocations (sync and async, through the invoker) between kept revisions and the latest by percent; none: all go to the latest. The invoker picks a revision per run and the invocation record names it (`revision`); a revision with no ready instance (starting, or drained) hands its run to the latest, so a change of the split fails no request. `/fn/` routes go to the latest. Changing the split is a new revision and restarts no instance of the latest. A function split between revisions has a name of at most 54 characters. */
+            traffic?: components["schemas"]["TrafficTarget"][];
         } | unknown | {
             command: unknown;
         };
@@ -723,6 +861,10 @@ export interface components {
             http?: components["schemas"]["FunctionHTTP"];
             /** @description Invoke the function asynchronously on a schedule, on messages of the tenant's NATS subjects or on lifecycle events; at most 16, no two the same. Their state is in `status.triggers`. */
             triggers?: components["schemas"]["Trigger"][];
+            /** @description Names of the tenant's secrets (`PUT /v1/secrets/{name}`) the function reads: one read-only file per secret, named as it, in the directory `$EVENTFLOW_SECRETS_DIR` (`/var/eventflow/secrets` on Kubernetes), never in the environment. Each must exist when the spec is stored (400 naming the missing one). A new value of one rolls the function (a new revision). */
+            secrets?: string[];
+            /** @description Splits an http-mode function's invocations (sync and async, through the invoker) between kept revisions and the latest by percent; none: all go to the latest. The invoker picks a revision per run and the invocation record names it (`revision`); a revision with no ready instance (starting, or drained) hands its run to the latest, so a change of the split fails no request. `/fn/` routes go to the latest. Changing the split is a new revision and restarts no instance of the latest. A function split between revisions has a name of at most 54 characters. */
+            traffic?: components["schemas"]["TrafficTarget"][];
         };
         /** @description What EventFlow observed; the deployer writes the phase, the instances and the last scaling decision, the invoker the triggers' state; `url` is derived from the spec. */
         FunctionStatus: {
@@ -805,6 +947,11 @@ export interface components {
             callback?: components["schemas"]["CallbackStatus"];
             /** @description The trigger that made the invocation, when one did. */
             trigger?: components["schemas"]["TriggerRef"];
+            /**
+             * Format: int64
+             * @description The function revision that served the last run (http mode; see the function's `traffic`).
+             */
+            revision?: number;
         };
         /** @description One line a function wrote, as sent in the `data` of a `log` server-sent event. */
         LogLine: {
@@ -825,7 +972,7 @@ export interface components {
             /** @description The tenant the token acts for: a DNS-1123 label of at most 40 characters. */
             tenant: string;
             /** @description What the token may do; empty or absent means all three. */
-            scopes?: ("functions:read" | "functions:write" | "functions:invoke")[];
+            scopes?: ("functions:read" | "functions:write" | "functions:invoke" | "secrets:read" | "secrets:write")[];
             /**
              * @description How long the token is valid, as a Go duration, greater than 0 and at most `720h` (30 days).
              * @default 24h
@@ -1095,6 +1242,74 @@ export interface components {
             /** Format: int32 */
             to: number;
             reason: string;
+        };
+        /** @description A DNS-1123 label: lower case letters, digits and '-'; also the secret's file name. */
+        SecretName: string;
+        PutSecretRequest: {
+            /** @description The value (UTF-8 text, at most 64 KiB). It is sealed to the deployer's key before it is stored and never returned by any endpoint. */
+            value: string;
+        };
+        /** @description A secret's metadata; its value is never shown. */
+        Secret: {
+            name: components["schemas"]["SecretName"];
+            /**
+             * Format: int64
+             * @description Changes whenever the value does.
+             */
+            version: number;
+            /** @description The value's length in bytes. */
+            size: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description The tenant's functions naming the secret in `secrets`. */
+            usedBy: components["schemas"]["FunctionName"][];
+        };
+        SecretList: {
+            items: components["schemas"]["Secret"][];
+        };
+        /** @description One immutable revision of a function: the spec at a generation (a function's revision number is its `generation`). */
+        Revision: {
+            /** Format: int64 */
+            revision: number;
+            spec: components["schemas"]["FunctionSpec"];
+            /** @description SHA-256 of the spec's JSON: equal specs, equal digests. */
+            digest: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** @description The subject of the token that made the change. */
+            createdBy?: string;
+            /** @enum {string} */
+            cause: "created" | "updated" | "rollback" | "secret-rotated";
+            /** @description E.g. `rolled back to revision 3`, `secret "db-password" rotated (version 7)`. */
+            message?: string;
+        };
+        RevisionList: {
+            /** @description Newest first; the last 100 revisions are kept. */
+            items: components["schemas"]["Revision"][];
+        };
+        RollbackRequest: {
+            /**
+             * Format: int64
+             * @description The revision to roll back to; left out (or no body at all): the newest revision older than the current one.
+             */
+            revision?: number;
+        };
+        /** @description One share of an http-mode function's invocations: a kept revision, or the latest (`tag: latest`). */
+        TrafficTarget: {
+            /**
+             * Format: int64
+             * @description A kept revision (GET /v1/functions/{name}/revisions); it runs beside the latest as a deployment of its own, `<name>--r<revision>`, at a fixed count (its scale's initial count, at least 1).
+             */
+            revision?: number;
+            /**
+             * @description The function's current revision; give `revision` or `tag`, not both.
+             * @enum {string}
+             */
+            tag?: "latest";
+            /** @description Its share; the percents add up to 100. A revision at 0 is drained (its requests finish) and stopped. */
+            percent: number;
         };
     };
     responses: {
@@ -4071,6 +4286,298 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+        };
+    };
+    listSecrets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secrets. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretList"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    getSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret's name. */
+                name: components["schemas"]["SecretName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    putSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret's name. */
+                name: components["schemas"]["SecretName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "value": "correct horse battery staple"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PutSecretRequest"];
+            };
+        };
+        responses: {
+            /** @description Replaced; the functions in `usedBy` were rolled. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            /** @description Created. */
+            201: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            /** @description A bad name, no `value`, a value over 64 KiB, or an unknown field; nothing was stored. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "validation_failed",
+                     *         "message": "value: is 70000 bytes; a secret holds at most 65536"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            /** @description No deployer has published a secrets key (set `EVENTFLOW_SECRETS_KEY_FILE` on the deployer): nothing could open a stored value. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "secrets are not configured on this installation: the deployer has no secrets key (set EVENTFLOW_SECRETS_KEY_FILE on the deployer)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret's name. */
+                name: components["schemas"]["SecretName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description Functions use the secret; the message names them. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "conflict",
+                     *         "message": "secret \"db-password\" is used by \"app\"; remove it from their spec.secrets (or delete them) first"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    listRevisions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The function's name. */
+                name: components["parameters"]["FunctionName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The revisions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevisionList"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    getRevision: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The function's name. */
+                name: components["parameters"]["FunctionName"];
+                /** @description The revision number. */
+                revision: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The revision. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Revision"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    rollbackFunction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The function's name. */
+                name: components["parameters"]["FunctionName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "revision": 3
+                 *     }
+                 */
+                "application/json": components["schemas"]["RollbackRequest"];
+            };
+        };
+        responses: {
+            /** @description Nothing to do: the revision's spec is the current one. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Function"];
+                };
+            };
+            202: components["responses"]["FunctionAccepted"];
+            400: components["responses"]["BadSpec"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description No earlier revision to roll back to, or the function is being deleted. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "conflict",
+                     *         "message": "conflict: function \"app\" has no revision before 1 to roll back to"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
         };
     };
 }

@@ -30,8 +30,10 @@ export type Scale = Schemas["Scale"];
 export type ScaleDecision = Schemas["ScaleDecision"];
 
 /** What the app writes: never the older `replicas` and `autoscaling`, which the API maps to `scale`. */
-export type SpecInput = Pick<FunctionView, "name" | "image" | "env" | "invocation" | "resources" | "labels" | "scale" | "http" | "triggers"> & {
+export type SpecInput = Pick<FunctionView, "name" | "image" | "env" | "invocation" | "resources" | "labels" | "scale" | "http" | "triggers" | "traffic"> & {
   command?: Argv;
+  /** The tenant's secrets the function reads (one file each in $EVENTFLOW_SECRETS_DIR). */
+  secrets?: string[];
 };
 
 type CreateBody = NonNullable<operations["createFunction"]["requestBody"]>["content"]["application/json"];
@@ -40,3 +42,9 @@ type UpdateBody = NonNullable<operations["updateFunction"]["requestBody"]>["cont
 export function toWireSpec(s: SpecInput): CreateBody & UpdateBody {
   return s as CreateBody & UpdateBody;
 }
+
+/** A secret as the API shows it: never its value. */
+export type SecretView = Schemas["Secret"];
+/** One stored revision of a function's spec; revision is the function's generation. */
+export type Revision = Schemas["Revision"];
+export type RevisionCause = Revision["cause"];

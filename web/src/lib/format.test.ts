@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatMs, shortId, timeAgo } from "./format";
+import { formatBytes, formatMs, shortId, timeAgo } from "./format";
 
 describe("format", () => {
   it("keeps the end of a long id, where invocation ids differ", () => {
@@ -22,5 +22,15 @@ describe("format", () => {
     expect(formatMs(1500)).toBe("1.50 s");
     expect(formatMs(12_000)).toBe("12.0 s");
     expect(formatMs(undefined)).toBe("—");
+  });
+});
+
+describe("formatBytes", () => {
+  it("shows bytes, KiB and MiB", () => {
+    expect(formatBytes(0)).toBe("0 B");
+    expect(formatBytes(1023)).toBe("1023 B");
+    expect(formatBytes(1536)).toBe("1.5 KiB");
+    expect(formatBytes(2 * 1024 * 1024)).toBe("2.0 MiB");
+    expect(formatBytes(undefined)).toBe("—");
   });
 });

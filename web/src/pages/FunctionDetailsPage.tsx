@@ -16,6 +16,7 @@ import { DeleteFunction } from "../components/details/DeleteFunction";
 import { RoutePanel } from "../components/details/RoutePanel";
 import { ScalePanel } from "../components/details/ScalePanel";
 import { TriggersPanel } from "../components/details/TriggersPanel";
+import { RevisionsPanel } from "../components/details/RevisionsPanel";
 import { BackLink, Card, ErrorAlert, LinkButton } from "../components/ui";
 import { useTitle } from "../lib/useTitle";
 import { useNow } from "../lib/useNow";
@@ -87,6 +88,7 @@ function FunctionDetails({ name }: { name: string }) {
             )}
           </Card>
           <DeadLettersPanel name={name} live={live} enabled={!leaving} now={now} />
+          <RevisionsPanel name={name} current={f.generation} live={live} enabled={!leaving} now={now} />
         </>
       ) : (
         fn.isPending && <p className="text-slate-400">Loading…</p>

@@ -64,4 +64,24 @@ describe("function form page", () => {
     expect(put?.headers.get("If-None-Match")).toBeNull();
     expect(JSON.parse(put?.body ?? "{}")).toMatchObject({ name: "upper", invocation: { timeout: "2m" } });
   });
+
+  it("suggests the tenant's secrets in the form and sends the ones named", async () => {
+    setToken("t");
+    const { calls } = fakeApi({
+      "GET /v1/secrets": () => json(200, { items: [{ name: "api-key", version: 1, size: 3, createdAt: "2026-01-01T00:00:00Z", updatedAt: "2026-01-01T00:00:00Z", usedBy: [] }] }),
+      "POST /v1/functions": () => json(202, stored("fresh")),
+      "GET /v1/functions/fresh": () => json(200, stored("fresh")),
+    });
+    renderApp("/functions/new");
+    const user = userEvent.setup();
+    await user.type(await screen.findByLabelText("Name"), "fresh");
+    await user.type(screen.getByLabelText("Command line"), "cat");
+    const add = screen.getByLabelText("Add a secret");
+    await waitFor(() => expect(document.getElementById(add.getAttribute("list") ?? "")?.querySelector("option")).toHaveAttribute("value", "api-key"));
+    await user.type(add, "api-key{Enter}");
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    expect(await screen.findByRole("heading", { name: "fresh", level: 1 })).toBeInTheDocument();
+    const post = calls.find((c) => c.method === "POST" && c.path === "/v1/functions");
+    expect(JSON.parse(post!.body).secrets).toEqual(["api-key"]);
+  });
 });

@@ -128,6 +128,7 @@ describe("FunctionForm", () => {
       resources: { limits: { memory: "128Mi" } },
       http: { auth: "public" },
       triggers: [{ type: "cron", schedule: "@every 1m", timezone: "UTC", missed: "skip" }],
+      traffic: [{ revision: 2, percent: 90 }, { tag: "latest", percent: 10 }],
       createdAt: "2026-01-01T00:00:00Z",
       updatedAt: "2026-01-01T00:00:00Z",
       status: { phase: "Ready", readyReplicas: 2, observedGeneration: 3 },
@@ -151,6 +152,73 @@ describe("FunctionForm", () => {
       resources: { limits: { memory: "128Mi" } },
       http: { auth: "public" },
       triggers: [{ type: "cron", schedule: "@every 1m", timezone: "UTC", missed: "skip" }],
+      traffic: [{ revision: 2, percent: 90 }, { tag: "latest", percent: 10 }],
     });
+  });
+
+  it("names secrets as chips: suggested from the tenant's, added with Enter or the button, removed, and sent as spec.secrets", async () => {
+    const onSave = vi.fn<(s: SpecInput) => Promise<unknown>>(async () => undefined);
+    render(<FunctionForm onSave={onSave} secretNames={["api-key", "db-url"]} />);
+    const user = userEvent.setup();
+    await user.type(screen.getByLabelText("Name"), "shout");
+    await user.type(screen.getByLabelText("Command line"), "cat");
+    const add = screen.getByLabelText("Add a secret");
+    // The suggestions are the tenant's secrets not yet chosen.
+    const suggestions = () => Array.from(document.getElementById(add.getAttribute("list") ?? "")?.querySelectorAll("option") ?? []).map((o) => o.value);
+    expect(suggestions()).toEqual(["api-key", "db-url"]);
+    await user.type(add, "api-key{Enter}");
+    expect(suggestions()).toEqual(["db-url"]);
+    await user.type(add, "db-url");
+    await user.click(screen.getByRole("button", { name: "Add secret" }));
+    const chips = within(screen.getByRole("list", { name: "Secrets the function reads" })).getAllByRole("listitem");
+    expect(chips.map((c) => c.textContent)).toEqual(["api-key", "db-url"]);
+    // A name the tenant has no secret of is marked; a repeated or malformed one is refused beside the field.
+    await user.type(add, "missing{Enter}");
+    expect(screen.getByText("(no such secret)")).toBeInTheDocument();
+    await user.type(add, "api-key{Enter}");
+    expect(add).toHaveAccessibleDescription("api-key is already named");
+    await user.clear(add);
+    await user.type(add, "Bad_Name{Enter}");
+    expect(add).toHaveAttribute("aria-invalid", "true");
+    await user.clear(add);
+    await user.click(screen.getByRole("button", { name: "Remove secret missing" }));
+    expect(onSave).not.toHaveBeenCalled();
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    await waitFor(() => expect(onSave).toHaveBeenCalledOnce());
+    expect(onSave.mock.calls[0]?.[0]).toEqual({ name: "shout", command: ["cat"], invocation: { mode: "job", timeout: "30s" }, secrets: ["api-key", "db-url"] });
+  });
+
+  it("edits a function's secrets and sends none once all are removed", async () => {
+    const existing: FunctionView = {
+      name: "shout",
+      tenant: "demo",
+      generation: 2,
+      command: ["cat"],
+      invocation: { mode: "job", timeout: "30s" },
+      secrets: ["api-key"],
+      createdAt: "2026-01-01T00:00:00Z",
+      updatedAt: "2026-01-01T00:00:00Z",
+      status: { phase: "Ready", readyReplicas: 0, observedGeneration: 2 },
+    };
+    const { onSave, user } = setup(existing);
+    expect(within(screen.getByRole("list", { name: "Secrets the function reads" })).getByRole("listitem")).toHaveTextContent("api-key");
+    await user.click(screen.getByRole("button", { name: "Remove secret api-key" }));
+    expect(screen.queryByRole("list", { name: "Secrets the function reads" })).not.toBeInTheDocument();
+    await user.click(screen.getByRole("button", { name: "Save changes" }));
+    await waitFor(() => expect(onSave).toHaveBeenCalledOnce());
+    expect(onSave.mock.calls[0]?.[0]).not.toHaveProperty("secrets");
+  });
+
+  it("puts the API's refusal of spec.secrets beside the secrets", async () => {
+    const onSave = vi.fn<(s: SpecInput) => Promise<unknown>>(async () => {
+      throw new ApiError(400, "validation_failed", 'secrets[0]: no secret named "nope"');
+    });
+    render(<FunctionForm onSave={onSave} secretNames={[]} />);
+    const user = userEvent.setup();
+    await user.type(screen.getByLabelText("Name"), "shout");
+    await user.type(screen.getByLabelText("Command line"), "cat");
+    await user.type(screen.getByLabelText("Add a secret"), "nope{Enter}");
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    await waitFor(() => expect(screen.getByLabelText("Add a secret")).toHaveAccessibleDescription('secrets[0]: no secret named "nope"'));
   });
 });

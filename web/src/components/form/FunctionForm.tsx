@@ -6,6 +6,7 @@ import { ApiError, errorMessage } from "../../api/errors";
 import { Button, ErrorAlert, Field, describedBy, inputClass } from "../ui";
 import { CommandEditor } from "./CommandEditor";
 import { EnvEditor } from "./EnvEditor";
+import { SecretsPicker } from "./SecretsPicker";
 import { emptyForm, formFieldOf, formFromFunction, resolver, toSpec, type FormValues } from "./model";
 
 interface Props {
@@ -17,10 +18,12 @@ interface Props {
    * the name.
    */
   onSave: (spec: SpecInput) => Promise<unknown>;
+  /** The tenant's secrets' names, suggested in the Secrets field; undefined while unknown. */
+  secretNames?: string[] | undefined;
 }
 
 /** Create or edit a function, with the API's rules checked beside each field. */
-export function FunctionForm({ existing, onSave }: Props) {
+export function FunctionForm({ existing, onSave, secretNames }: Props) {
   const creating = existing === undefined;
   const methods = useForm<FormValues>({
     defaultValues: existing ? formFromFunction(existing) : emptyForm,
@@ -55,6 +58,7 @@ export function FunctionForm({ existing, onSave }: Props) {
         </Field>
         <CommandEditor />
         <EnvEditor />
+        <SecretsPicker available={secretNames} />
         <div className="grid gap-4 sm:grid-cols-3">
           <Field id="mode" label="Mode" error={errors.mode?.message}>
             <select id="mode" className={inputClass} {...describedBy("mode", errors.mode?.message, false)} {...register("mode")}>

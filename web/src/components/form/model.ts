@@ -17,6 +17,8 @@ export interface FormValues {
   maxInstances: string;
   mode: Mode;
   timeout: string;
+  /** spec.secrets: the names of the tenant's secrets the function reads. */
+  secrets: string[];
 }
 
 export const emptyForm: FormValues = {
@@ -30,6 +32,7 @@ export const emptyForm: FormValues = {
   maxInstances: "1",
   mode: "job",
   timeout: "30s",
+  secrets: [],
 };
 
 export function formFromFunction(f: FunctionView): FormValues {
@@ -46,6 +49,7 @@ export function formFromFunction(f: FunctionView): FormValues {
     maxInstances: String(f.scale?.max ?? 1),
     mode: f.invocation.mode ?? "job",
     timeout: timeout === undefined ? "" : typeof timeout === "number" ? `${timeout}s` : timeout,
+    secrets: [...(f.secrets ?? [])],
   };
 }
 
@@ -103,11 +107,13 @@ export function toSpec(v: FormValues, existing: FunctionView | undefined): SpecI
   }
   if (v.timeout.trim() === "") delete spec.invocation.timeout;
   else spec.invocation.timeout = v.timeout.trim();
+  if (v.secrets.length > 0) spec.secrets = [...v.secrets];
   if (existing?.resources) spec.resources = existing.resources;
   if (existing?.labels) spec.labels = existing.labels;
   if (existing?.triggers) spec.triggers = existing.triggers;
-  // The route's auth applies to http mode only: the API refuses it on a job function.
+  // The route's auth and the traffic split apply to http mode only: the API refuses them on a job function.
   if (existing?.http && v.mode === "http") spec.http = existing.http;
+  if (existing?.traffic && v.mode === "http") spec.traffic = existing.traffic;
   return spec;
 }
 
@@ -137,8 +143,11 @@ export function resolver(creating: boolean): Resolver<FormValues> {
 }
 
 /** The form field a server's validation message belongs to ("invocation.timeout: …" → "timeout"). */
-export function formFieldOf(apiField: string | undefined): "name" | "image" | "root.command" | "root.envList" | "minInstances" | "maxInstances" | "mode" | "timeout" | undefined {
+export function formFieldOf(
+  apiField: string | undefined,
+): "name" | "image" | "root.command" | "root.envList" | "root.secrets" | "minInstances" | "maxInstances" | "mode" | "timeout" | undefined {
   if (!apiField) return undefined;
+  if (apiField.startsWith("secrets")) return "root.secrets";
   if (apiField === "name" || apiField === "image") return apiField;
   if (apiField === "scale.min") return "minInstances";
   if (apiField === "scale.max" || apiField === "scale") return "maxInstances";
