@@ -257,3 +257,9 @@ func busRefusals(t *testing.T, who, log string) {
 		}
 	}
 }
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
+}
