@@ -60,6 +60,14 @@ func FuzzSpec(f *testing.F) {
 		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"scale":{"max":1},"replicas":1}`,
 		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"scale":{"min":0,"max":0}}`,
 		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"scale":{"min":0,"max":3,"idleAfter":0.5}}`,
+		// Secrets and traffic.
+		`{"name":"s","command":["x"],"secrets":["db-password","api-key"]}`,
+		`{"name":"s","command":["x"],"secrets":["db-password","db-password"]}`,
+		`{"name":"s","command":["x"],"secrets":["Bad"]}`,
+		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"traffic":[{"revision":1,"percent":90},{"tag":"latest","percent":10}]}`,
+		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"traffic":[{"revision":1,"percent":0},{"tag":"latest","percent":100}]}`,
+		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"traffic":[{"revision":3,"tag":"latest","percent":100}]}`,
+		`{"name":"w","command":["x"],"traffic":[{"tag":"latest","percent":100}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -103,6 +111,7 @@ func FuzzSpec(f *testing.F) {
 		} else if d.Mode() == ModeHTTP {
 			t.Fatalf("%s: an http function without a scale", data)
 		}
+		checkSecretsAndTraffic(t, data, d)
 		p := s.Retry()
 		if p.MaxAttempts < 1 || p.MaxAttempts > MaxAttemptsLimit {
 			t.Fatalf("%s: %d attempts", data, p.MaxAttempts)
@@ -263,6 +272,62 @@ func FuzzDuration(f *testing.F) {
 		var back Duration
 		if err := back.UnmarshalJSON(b); err != nil || back != d {
 			t.Fatalf("%s written as %s, read back as %s (%v)", data, b, time.Duration(back), err)
+		}
+	})
+}
+
+// checkSecretsAndTraffic: a valid spec names secrets that are file names,
+// and its traffic adds up to 100, runs its revisions under names that are
+// DNS labels and parse back, and routes every pick to one of them.
+func checkSecretsAndTraffic(t *testing.T, data []byte, s Spec) {
+	for _, n := range s.Secrets {
+		if ValidateSecretName(n) != nil || strings.ContainsAny(n, "/.") {
+			t.Fatalf("%s: secret name %q", data, n)
+		}
+	}
+	if len(s.Traffic) == 0 {
+		return
+	}
+	sum := 0
+	rec := Record{Spec: s, Generation: 1000000, TrafficSpecs: map[int64]Spec{}}
+	for _, tt := range s.Traffic {
+		sum += tt.Percent
+		if tt.Tag == "" {
+			rec.TrafficSpecs[tt.Revision] = s
+			rn := RevisionName(s.Name, tt.Revision)
+			if ValidateName(rn) != nil {
+				t.Fatalf("%s: revision %d runs as %q, not a valid name", data, tt.Revision, rn)
+			}
+			if name, rev, ok := ParseRevisionName(rn); !ok || name != s.Name || rev != tt.Revision {
+				t.Fatalf("%s: %q parses as %q %d %v", data, rn, name, rev, ok)
+			}
+		}
+	}
+	if sum != 100 {
+		t.Fatalf("%s: traffic adds up to %d", data, sum)
+	}
+	for i := range 100 {
+		spec, rev, extra := rec.Route(float64(i) / 100)
+		if extra && (spec.Traffic != nil || spec.Scale == nil || spec.Scale.Min < 1 || spec.Scale.Min != spec.Scale.Max || rec.TrafficSpecs[rev].Name == "") {
+			t.Fatalf("%s: pick %d runs revision %d as %+v", data, i, rev, spec)
+		}
+		if !extra && rev != rec.Generation {
+			t.Fatalf("%s: pick %d runs the latest as revision %d", data, i, rev)
+		}
+	}
+}
+
+func FuzzRevisionName(f *testing.F) {
+	for _, s := range []string{"web--r3", "web", "--r1", "a--r01", "a--r-1", "a--r99999999999999999999", "a--r1--r2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, n string) {
+		name, rev, ok := ParseRevisionName(n)
+		if !ok {
+			return
+		}
+		if rev < 1 || name == "" || RevisionName(name, rev) != n {
+			t.Fatalf("%q parsed as %q %d, which names %q", n, name, rev, RevisionName(name, rev))
 		}
 	})
 }

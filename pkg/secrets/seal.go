@@ -6,6 +6,7 @@
 package secrets
 
 import (
+	"bytes"
 	"crypto/ecdh"
 	"crypto/hpke"
 	"crypto/rand"
@@ -102,7 +103,8 @@ func Seal(pub []byte, tenant, name string, value []byte) ([]byte, error) {
 
 // Open opens what Seal sealed to this key for tenant and name.
 func (k *Key) Open(tenant, name string, sealed []byte) ([]byte, error) {
-	v, err := hpke.Open(k.priv, kdf, aead, info(tenant, name), sealed)
+	// hpke.Open may decrypt in place: the caller's bytes stay as they were.
+	v, err := hpke.Open(k.priv, kdf, aead, info(tenant, name), bytes.Clone(sealed))
 	if err != nil {
 		return nil, ErrSealedElsewhere
 	}
