@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -86,9 +87,18 @@ func (r *Reconciler) running(ctx context.Context, ref runtime.Ref) ([]runtime.Re
 	}
 	var out []runtime.Ref
 	for _, rr := range refs {
-		if name, _, ok := function.ParseRevisionName(rr.Name); ok && rr.Tenant == ref.Tenant && name == ref.Name {
-			out = append(out, rr)
+		name, _, ok := function.ParseRevisionName(rr.Name)
+		if !ok || rr.Tenant != ref.Tenant || name != ref.Name {
+			continue
 		}
+		// A function of that very name (made before such names were
+		// kept for revisions) is its own, never a revision to retire.
+		if _, _, err := catalog.Get(ctx, r.Buckets.Functions, rr.Tenant, rr.Name); err == nil {
+			continue
+		} else if !errors.Is(err, catalog.ErrNotFound) {
+			return nil, err
+		}
+		out = append(out, rr)
 	}
 	return out, nil
 }

@@ -104,6 +104,10 @@ func (a *API) save(c *gin.Context, spec function.Spec, createOnly bool, change f
 		a.fail(c, err)
 		return
 	}
+	if err := a.revisionLikeName(c, tenant, spec.Name); err != nil {
+		a.fail(c, err)
+		return
+	}
 	traffic, err := a.trafficSpecs(c, tenant, spec)
 	if err != nil {
 		a.fail(c, err)

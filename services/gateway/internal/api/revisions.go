@@ -147,6 +147,13 @@ func (a *API) trafficSpecs(ctx context.Context, tenant string, spec function.Spe
 	}
 	specs := make(map[int64]function.Spec, len(revs))
 	for _, n := range revs {
+		// The revision runs as <name>--r<N>: a function of that name
+		// (made before such names were kept) would be taken over.
+		if _, _, err := a.Store.Record(ctx, tenant, function.RevisionName(spec.Name, n)); err == nil {
+			return nil, &function.FieldError{Field: "traffic", Reason: fmt.Sprintf("revision %d would run as %q, which is the name of another function of yours; rename that one first", n, function.RevisionName(spec.Name, n))}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
 		r, err := a.Store.Revision(ctx, tenant, spec.Name, n)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, &function.FieldError{Field: "traffic", Reason: fmt.Sprintf("function %q has no revision %d (GET /v1/functions/%s/revisions lists those kept)", spec.Name, n, spec.Name)}
@@ -160,4 +167,22 @@ func (a *API) trafficSpecs(ctx context.Context, tenant string, spec function.Spe
 		specs[n] = r.Spec.ForRuntime()
 	}
 	return specs, nil
+}
+
+// revisionLikeName refuses a new function named as a revision running
+// beside another (<name>--r<N>, function.RevisionName); one made before
+// such names were kept is still updated.
+func (a *API) revisionLikeName(ctx context.Context, tenant, name string) error {
+	base, rev, ok := function.ParseRevisionName(name)
+	if !ok {
+		return nil
+	}
+	_, _, err := a.Store.Record(ctx, tenant, name)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return &function.FieldError{Field: "name", Reason: fmt.Sprintf("%q is how revision %d of a function %q runs beside its latest: names ending in --r<number> are kept for revisions", name, rev, base)}
 }

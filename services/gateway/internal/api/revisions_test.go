@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/eventflow/eventflow/pkg/auth"
+	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
 	"github.com/eventflow/eventflow/pkg/testkit"
 )
@@ -21,7 +23,7 @@ import (
 // refused.
 func TestRevisions(t *testing.T) {
 	signer := testkit.Signer(t)
-	gws, _, _ := startAcceptGateways(t, 1, signer)
+	gws, _, b := startAcceptGateways(t, 1, signer)
 	url := gws[0].url
 	tok := testkit.Token(t, signer, "acme")
 	specOf := func(i int) string {
@@ -130,6 +132,8 @@ func TestRevisions(t *testing.T) {
 		{"GET", "/v1/functions/app/revisions/3", other, ``, http.StatusNotFound},
 		{"GET", "/v1/functions/app/revisions/x", tok, ``, http.StatusNotFound},
 		{"POST", "/v1/functions/app:undo", tok, ``, http.StatusNotFound},
+		// Names of revisions running beside a function are kept.
+		{"POST", "/v1/functions", tok, `{"name":"app--r3","command":["cat"]}`, http.StatusBadRequest},
 	} {
 		if code, body := acceptCall(t, c.method, url+c.path, c.token, c.body); code != c.want {
 			t.Errorf("%s %s %s: %d %s, want %d", c.method, c.path, c.body, code, body, c.want)
@@ -137,5 +141,25 @@ func TestRevisions(t *testing.T) {
 	}
 	if n := len(revisions()); n != 12 {
 		t.Errorf("refused rollbacks made revisions: %d, want 12", n)
+	}
+
+	// A function made before those names were kept: still updated, and
+	// a split that would run a revision under its name is refused.
+	legacy, _ := json.Marshal(function.Record{Spec: function.Spec{Name: "web--r1", Command: []string{"cat"}}.WithDefaults(), Tenant: "acme", Generation: 1})
+	if _, err := b.Functions.Put(context.Background(), events.FunctionKey("acme", "web--r1"), legacy); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := acceptCall(t, "PUT", url+"/v1/functions/web--r1", tok, `{"command":["cat","-"]}`); code != http.StatusAccepted {
+		t.Errorf("update of an older function named like a revision: %d %s", code, body)
+	}
+	web := `{"name":"web","command":["serve"],"invocation":{"mode":"http"}%s}`
+	for i, extra := range []string{``, `,"env":{"V":"2"}`} {
+		if code, body := acceptCall(t, "POST", url+"/v1/functions", tok, fmt.Sprintf(web, extra)); code != http.StatusAccepted {
+			t.Fatalf("web %d: %d %s", i, code, body)
+		}
+	}
+	split := fmt.Sprintf(web, `,"env":{"V":"2"},"traffic":[{"revision":1,"percent":50},{"tag":"latest","percent":50}]`)
+	if code, body := acceptCall(t, "POST", url+"/v1/functions", tok, split); code != http.StatusBadRequest || !strings.Contains(body, "web--r1") {
+		t.Errorf("a split onto another function's name: %d %s", code, body)
 	}
 }
