@@ -8,11 +8,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/eventflow/eventflow/deploy/internal/manifest"
@@ -26,8 +28,9 @@ type release struct {
 	name, release, namespace string
 	args                     []string
 	exp                      manifest.Expect
-	// operatorSecret is created before the release, as its values say.
-	operatorSecret string
+	// operatorSecret is created before the release, as its values say;
+	// operatorKeySecret too (secrets.existingSecret, the secrets key).
+	operatorSecret, operatorKeySecret string
 }
 
 // natsAuth is the Secret of the bus authentication each release expects
@@ -49,32 +52,39 @@ func releases(t *testing.T) []release {
 		{name: "defaults", release: "eventflow", namespace: "eventflow",
 			exp: manifest.Expect{Prefix: "eventflow", ImageTag: "0.1.0", NATSReplicas: 3, StreamReplicas: 3, MinGateway: 2,
 				NetworkPolicies: true, GatewayEnvAbsent: []string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT", "EVENTFLOW_OIDC_ISSUER"},
-				NATSAuthSecret: "eventflow-nats-auth", ExternalSecrets: natsAuth("eventflow-nats-auth")}},
+				NATSAuthSecret: "eventflow-nats-auth", ExternalSecrets: natsAuth("eventflow-nats-auth"),
+				SecretsKeySecret: "eventflow-secrets-key"}},
 		{name: "external-nats", release: "ext", namespace: "ef-ext",
 			args: []string{"--set", "nats.url=nats://nats.messaging.svc:4222", "--set", "streamReplicas=3"},
 			exp: manifest.Expect{Prefix: "ext-eventflow", ImageTag: "0.1.0", NATSURL: "nats://nats.messaging.svc:4222", StreamReplicas: 3,
 				MinGateway: 2, NetworkPolicies: true,
-				NATSAuthSecret: "ext-eventflow-nats-auth", ExternalSecrets: natsAuth("ext-eventflow-nats-auth")}},
+				NATSAuthSecret: "ext-eventflow-nats-auth", ExternalSecrets: natsAuth("ext-eventflow-nats-auth"),
+				SecretsKeySecret: "ext-eventflow-secrets-key"}},
 		{name: "oidc", release: "oidc", namespace: "ef-oidc",
 			args: []string{"--set", "auth.oidc.issuer=" + oidc["EVENTFLOW_OIDC_ISSUER"], "--set", "auth.oidc.audience=" + oidc["EVENTFLOW_OIDC_AUDIENCE"],
 				"--set", "auth.oidc.tenantClaim=" + oidc["EVENTFLOW_OIDC_TENANT_CLAIM"], "--set", "auth.oidc.scopesClaim=" + oidc["EVENTFLOW_OIDC_SCOPES_CLAIM"]},
 			exp: manifest.Expect{Prefix: "oidc-eventflow", ImageTag: "0.1.0", NATSReplicas: 3, StreamReplicas: 3, MinGateway: 2,
 				NetworkPolicies: true, GatewayEnv: oidc, GatewayEnvAbsent: []string{"EVENTFLOW_JWT_SECRET"},
-				NATSAuthSecret: "oidc-eventflow-nats-auth", ExternalSecrets: natsAuth("oidc-eventflow-nats-auth")}},
+				NATSAuthSecret: "oidc-eventflow-nats-auth", ExternalSecrets: natsAuth("oidc-eventflow-nats-auth"),
+				SecretsKeySecret: "oidc-eventflow-secrets-key"}},
 		{name: "production", release: "prod", namespace: "ef-prod",
 			args: []string{"-f", filepath.Join(manifest.Root(t), "deploy", "helm", "testdata", "production.yaml")},
 			exp: manifest.Expect{Prefix: "prod-eventflow", Registry: "registry.example.com/eventflow", ImageTag: "1.2.3", NATSReplicas: 3,
 				StreamReplicas: 3, MinGateway: 3, NetworkPolicies: true,
 				// nats.auth.secretName: prod-nats-auth
-				NATSAuthSecret:  "prod-nats-auth",
-				ExternalSecrets: map[string][]string{"prod-secrets": {"jwt-secret", "callback-secret"}, "prod-nats-auth": manifest.NATSAuthKeys()}},
-			operatorSecret: "prod-secrets"},
+				NATSAuthSecret: "prod-nats-auth",
+				// secrets.existingSecret: prod-secrets-key, existingSecretKey: sealing-key
+				SecretsKeySecret: "prod-secrets-key", SecretsKeyKey: "sealing-key",
+				ExternalSecrets: map[string][]string{"prod-secrets": {"jwt-secret", "callback-secret"}, "prod-nats-auth": manifest.NATSAuthKeys(),
+					"prod-secrets-key": {"sealing-key"}}},
+			operatorSecret: "prod-secrets", operatorKeySecret: "prod-secrets-key"},
 		{name: "dev", release: "dev", namespace: "ef-dev",
 			args: []string{"--set", "nats.replicas=1", "--set", "auth.enableTokenEndpoint=true", "--set", "networkPolicy.enabled=false",
 				"--set", "auth.jwtSecret=dev-only-change-me-0123456789abcdef", "--set", "logLevel=debug"},
 			exp: manifest.Expect{Prefix: "dev-eventflow", ImageTag: "0.1.0", NATSReplicas: 1, StreamReplicas: 1, MinGateway: 2,
 				GatewayEnv:     map[string]string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT": "true"},
-				NATSAuthSecret: "dev-eventflow-nats-auth", ExternalSecrets: natsAuth("dev-eventflow-nats-auth")}},
+				NATSAuthSecret: "dev-eventflow-nats-auth", ExternalSecrets: natsAuth("dev-eventflow-nats-auth"),
+				SecretsKeySecret: "dev-eventflow-secrets-key"}},
 	}
 }
 
@@ -100,12 +110,34 @@ func TestRendered(t *testing.T) {
 			r.exp.Namespace = r.namespace
 			objs := manifest.Parse(t, manifest.HelmTemplate(t, r.release, r.namespace, r.args...))
 			manifest.Check(t, objs, r.exp)
-			secrets := objs.Of("Secret")
-			if r.operatorSecret != "" && len(secrets) != 0 {
-				t.Errorf("auth.existingSecret set, and the chart still renders %d Secrets", len(secrets))
+			var secrets []string
+			for _, u := range objs.Of("Secret") {
+				secrets = append(secrets, u.GetName())
 			}
-			if r.operatorSecret == "" && len(secrets) != 1 {
-				t.Errorf("%d Secrets rendered, want the chart's one", len(secrets))
+			want := []string{}
+			if r.operatorSecret == "" {
+				want = append(want, r.exp.Prefix+"-secrets")
+			}
+			if r.operatorKeySecret == "" {
+				// The chart's secrets key, kept across upgrades and uninstalls.
+				want = append(want, r.exp.SecretsKeySecret)
+				u := objs.Get("Secret", r.exp.SecretsKeySecret)
+				if u == nil {
+					t.Fatalf("no Secret %s", r.exp.SecretsKeySecret)
+				}
+				if u.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+					t.Errorf("Secret %s: annotations %v, want helm.sh/resource-policy: keep (an uninstall would lose every stored secret)", u.GetName(), u.GetAnnotations())
+				}
+				var sec corev1.Secret
+				manifest.Into(t, u, &sec)
+				if len(sec.Data) != 1 || len(sec.Data["secrets.key"]) < 32 {
+					t.Errorf("Secret %s: %d keys, secrets.key of %d bytes; want only secrets.key, of 32 bytes or more", sec.Name, len(sec.Data), len(sec.Data["secrets.key"]))
+				}
+			}
+			slices.Sort(secrets)
+			slices.Sort(want)
+			if !slices.Equal(secrets, want) {
+				t.Errorf("Secrets rendered %v, want %v (none of the operator's)", secrets, want)
 			}
 		})
 	}
@@ -119,14 +151,16 @@ func TestBadValuesFail(t *testing.T) {
 		"short jwt secret":         {"auth.jwtSecret=too-short", "/auth/jwtSecret"},
 		"OIDC without an audience": {"auth.oidc.issuer=https://idp.example.com", "auth.oidc.issuer needs auth.oidc.audience"},
 		// values.schema.json
-		"an even NATS cluster":             {"nats.replicas=2", "/nats/replicas"},
-		"a misspelt value":                 {"gateway.autoscalling.enabled=false", "autoscalling"},
-		"an unknown Service type":          {"gateway.service.type=Ingress", "/gateway/service/type"},
-		"a prefix no namespace fits":       {"runtime.namespacePrefix=Tenant_", "/runtime/namespacePrefix"},
-		"HPA minimum above maximum":        {"invoker.autoscaling.minReplicas=12", "invoker.autoscaling.minReplicas (12) is above maxReplicas"},
-		"a PDB blocking drains":            {"gateway.autoscaling.enabled=false,gateway.replicas=1", "gateway.pdb.minAvailable (1) with 1 replica(s) would block"},
-		"bus auth not a boolean":           {"nats.auth.enabled=maybe", "/nats/auth/enabled"},
-		"a Secret name Kubernetes refuses": {"nats.auth.secretName=Bus_Auth", "/nats/auth/secretName"},
+		"an even NATS cluster":              {"nats.replicas=2", "/nats/replicas"},
+		"a misspelt value":                  {"gateway.autoscalling.enabled=false", "autoscalling"},
+		"an unknown Service type":           {"gateway.service.type=Ingress", "/gateway/service/type"},
+		"a prefix no namespace fits":        {"runtime.namespacePrefix=Tenant_", "/runtime/namespacePrefix"},
+		"HPA minimum above maximum":         {"invoker.autoscaling.minReplicas=12", "invoker.autoscaling.minReplicas (12) is above maxReplicas"},
+		"a PDB blocking drains":             {"gateway.autoscaling.enabled=false,gateway.replicas=1", "gateway.pdb.minAvailable (1) with 1 replica(s) would block"},
+		"bus auth not a boolean":            {"nats.auth.enabled=maybe", "/nats/auth/enabled"},
+		"a Secret name Kubernetes refuses":  {"nats.auth.secretName=Bus_Auth", "/nats/auth/secretName"},
+		"a secrets key Secret name refused": {"secrets.existingSecret=Sealing_Key", "/secrets/existingSecret"},
+		"a misspelt secrets value":          {"secrets.existingSecrets=x", "existingSecrets"},
 	} {
 		_, err := manifest.Run(t, time.Minute, nil, helm, "template", "x", chart(t), "--set", c.set)
 		if err == nil {
@@ -212,6 +246,9 @@ func TestAppliedToCluster(t *testing.T) {
 				manifest.CreateSecret(t, env, r.namespace, r.operatorSecret, map[string]string{
 					"jwt-secret": strings.Repeat("s", 40), "callback-secret": strings.Repeat("c", 40)})
 			}
+			if r.operatorKeySecret != "" {
+				manifest.CreateSecret(t, env, r.namespace, r.operatorKeySecret, map[string]string{r.exp.SecretsKeyKey: strings.Repeat("k", 64)})
+			}
 			// What NOTES.txt tells the operator to make first.
 			files, _ := manifest.NATSAuthBundle(t)
 			manifest.CreateNATSAuthSecret(t, env, r.namespace, r.exp.NATSAuthSecret, files)
@@ -247,22 +284,28 @@ func TestInstallUpgradeKeepsSecrets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	secret := func() map[string][]byte {
+	get := func(name string) map[string][]byte {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		s, err := env.Admin.CoreV1().Secrets(ns).Get(ctx, "keep-eventflow-secrets", metav1.GetOptions{})
+		s, err := env.Admin.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s.Data
 	}
+	secret := func() map[string][]byte { t.Helper(); return get("keep-eventflow-secrets") }
+	sealingKey := func() string { t.Helper(); return string(get("keep-eventflow-secrets-key")["secrets.key"]) }
 	// The bus authentication's Secret, made first as NOTES.txt says.
 	manifest.Namespace(t, env, ns)
 	files, _ := manifest.NATSAuthBundle(t)
 	manifest.CreateNATSAuthSecret(t, env, ns, "keep-eventflow-nats-auth", files)
 	install()
 	first := secret()
+	firstKey := sealingKey()
+	if len(firstKey) < 32 {
+		t.Fatalf("generated secrets key of %d bytes, want 32 or more", len(firstKey))
+	}
 	if len(first["jwt-secret"]) < 32 || len(first["callback-secret"]) < 32 {
 		t.Fatalf("generated secrets too short: %d and %d bytes", len(first["jwt-secret"]), len(first["callback-secret"]))
 	}
@@ -273,8 +316,35 @@ func TestInstallUpgradeKeepsSecrets(t *testing.T) {
 			t.Errorf("%s changed on upgrade", k)
 		}
 	}
-	if _, err := manifest.Run(t, 3*time.Minute, nil, helm, "uninstall", "keep", "--namespace", ns, "--kubeconfig", env.Kubeconfig, "--wait"); err != nil {
-		t.Fatal(err)
+	if sealingKey() != firstKey {
+		t.Error("the secrets key changed on upgrade: every stored secret would stop opening")
+	}
+	uninstall := func() {
+		t.Helper()
+		if _, err := manifest.Run(t, 3*time.Minute, nil, helm, "uninstall", "keep", "--namespace", ns, "--kubeconfig", env.Kubeconfig, "--wait"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The secrets key outlives the release (helm.sh/resource-policy: keep),
+	// as the sealed secrets in NATS's volumes do, and a reinstall of the
+	// same release adopts it unchanged.
+	uninstall()
+	if sealingKey() != firstKey {
+		t.Error("the secrets key changed on uninstall")
+	}
+	install()
+	if sealingKey() != firstKey {
+		t.Error("a reinstall replaced the kept secrets key: every stored secret would stop opening")
+	}
+	uninstall()
+	// Only the deployer mounts it.
+	for _, w := range manifest.Workloads(t, manifest.Parse(t, manifest.HelmTemplate(t, "keep", ns, "--set", "nats.url=nats://nats.example:4222"))) {
+		mounts := slices.ContainsFunc(w.Template.Spec.Volumes, func(v corev1.Volume) bool {
+			return v.Secret != nil && v.Secret.SecretName == "keep-eventflow-secrets-key"
+		})
+		if mounts != (w.Name == "keep-eventflow-deployer") {
+			t.Errorf("%s mounts the secrets key: %v", w.Name, mounts)
+		}
 	}
 }
 
@@ -308,13 +378,14 @@ func TestToggles(t *testing.T) {
 	// nats.auth: the documented insecure opt-out renders no credentials,
 	// no NATS_CREDS and no include; a Secret name of the operator's is
 	// the one every pod mounts.
-	exp := manifest.Expect{Namespace: "eventflow", Prefix: "eventflow", ImageTag: "0.1.0", NATSReplicas: 3, StreamReplicas: 3, MinGateway: 2, NetworkPolicies: true}
+	exp := manifest.Expect{Namespace: "eventflow", Prefix: "eventflow", ImageTag: "0.1.0", NATSReplicas: 3, StreamReplicas: 3, MinGateway: 2, NetworkPolicies: true,
+		SecretsKeySecret: "eventflow-secrets-key"}
 	t.Run("nats.auth.enabled=false", func(t *testing.T) {
 		objs := manifest.Parse(t, manifest.HelmTemplate(t, "eventflow", "eventflow", "--set", "nats.auth.enabled=false"))
 		manifest.Check(t, objs, exp)
 		for _, w := range manifest.Workloads(t, objs) {
 			for _, v := range w.Template.Spec.Volumes {
-				if v.Secret != nil {
+				if v.Secret != nil && v.Secret.SecretName != exp.SecretsKeySecret {
 					t.Errorf("%s mounts Secret %s without bus authentication", w.Name, v.Secret.SecretName)
 				}
 			}

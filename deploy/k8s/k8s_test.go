@@ -33,11 +33,16 @@ const ns = "eventflow"
 var operatorSecret = map[string][]string{
 	"eventflow-secrets":   {"jwt-secret", "callback-secret"},
 	"eventflow-nats-auth": manifest.NATSAuthKeys(),
+	secretsKeySecret:      {"secrets.key"},
 }
 
 // The bus authentication's Secret: the operator's, or the dev overlay's
 // generated one (eventflow-nats-auth-<hash>).
 const natsAuthSecret = "eventflow-nats-auth"
+
+// secretsKeySecret holds the key tenants' secrets are sealed to (key
+// secrets.key), the deployer's only.
+const secretsKeySecret = "eventflow-secrets-key"
 
 var renderings = []struct {
 	name, dir string
@@ -47,16 +52,19 @@ var renderings = []struct {
 		Namespace: ns, Prefix: "eventflow", ImageTag: "latest", NATSReplicas: 3, StreamReplicas: 3, MinGateway: 2,
 		ExternalSecrets: operatorSecret, NetworkPolicies: true,
 		GatewayEnvAbsent: []string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT"}, NATSAuthSecret: natsAuthSecret,
+		SecretsKeySecret: secretsKeySecret,
 	}},
 	{"dev", "overlays/dev", manifest.Expect{
 		Namespace: ns, Prefix: "eventflow", ImageTag: "dev", NATSReplicas: 1, StreamReplicas: 1, MinGateway: 2,
 		NetworkPolicies: true, GatewayEnv: map[string]string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT": "true"},
-		NATSAuthSecret: natsAuthSecret,
+		NATSAuthSecret:   natsAuthSecret,
+		SecretsKeySecret: secretsKeySecret,
 	}},
 	{"production", "overlays/production", manifest.Expect{
 		Namespace: ns, Prefix: "eventflow", ImageTag: "0.1.0", NATSReplicas: 3, StreamReplicas: 3, MinGateway: 3,
 		ExternalSecrets: operatorSecret, NetworkPolicies: true,
 		GatewayEnvAbsent: []string{"EVENTFLOW_ENABLE_TOKEN_ENDPOINT"}, NATSAuthSecret: natsAuthSecret,
+		SecretsKeySecret: secretsKeySecret,
 	}},
 }
 
@@ -78,10 +86,10 @@ func TestRendered(t *testing.T) {
 }
 
 // TestSecrets: dev generates its Secrets (marked as development values to
-// change): the service secrets and the bus authentication, whose Secret
-// holds exactly the secret/ files of its committed `eventflow nats-auth
-// init` bundle and none of its signing keys. Production and the base
-// render none and name the operator's.
+// change): the service secrets, the secrets key and the bus
+// authentication, whose Secret holds exactly the secret/ files of its
+// committed `eventflow nats-auth init` bundle and none of its signing
+// keys. Production and the base render none and name the operator's.
 func TestSecrets(t *testing.T) {
 	rendered := manifest.Kustomize(t, dir(t, "overlays/dev"))
 	dev := manifest.Parse(t, rendered)
@@ -89,15 +97,28 @@ func TestSecrets(t *testing.T) {
 	for _, u := range dev.Of("Secret") {
 		names = append(names, u.GetName())
 	}
-	if len(names) != 2 || !slices.ContainsFunc(names, hasPrefix("eventflow-secrets-")) || !slices.ContainsFunc(names, hasPrefix(natsAuthSecret+"-")) {
-		t.Fatalf("dev renders Secrets %v, want the generated eventflow-secrets-<hash> and %s-<hash>", names, natsAuthSecret)
+	if len(names) != 3 || !slices.ContainsFunc(names, manifest.GeneratedFrom("eventflow-secrets")) || !slices.ContainsFunc(names, manifest.GeneratedFrom(natsAuthSecret)) ||
+		!slices.ContainsFunc(names, manifest.GeneratedFrom(secretsKeySecret)) {
+		t.Fatalf("dev renders Secrets %v, want the generated eventflow-secrets-<hash>, %s-<hash> and %s-<hash>", names, natsAuthSecret, secretsKeySecret)
 	}
 	src, err := os.ReadFile(dir(t, "overlays/dev/kustomization.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(string(src), "CHANGE ME"); n < 2 {
+	if n := strings.Count(string(src), "CHANGE ME"); n < 3 {
 		t.Errorf("the dev overlay's generated secrets are not each marked CHANGE ME (%d marks, want one per generator)", n)
+	}
+	// The dev secrets key: key material the deployer accepts (32 bytes at
+	// least), under the key its mount maps.
+	for _, u := range dev.Of("Secret") {
+		if !manifest.GeneratedFrom(secretsKeySecret)(u.GetName()) {
+			continue
+		}
+		var sec corev1.Secret
+		manifest.Into(t, u, &sec)
+		if len(sec.Data) != 1 || len(strings.TrimSpace(string(sec.Data["secrets.key"]))) < 32 {
+			t.Errorf("%s: keys %d, secrets.key of %d bytes: want only secrets.key, of 32 bytes or more", sec.Name, len(sec.Data), len(sec.Data["secrets.key"]))
+		}
 	}
 	bundle := dir(t, "overlays/dev/nats-auth")
 	for _, u := range dev.Of("Secret") {
@@ -140,10 +161,6 @@ func TestSecrets(t *testing.T) {
 			t.Errorf("%s renders %d Secrets: secrets must not be in git", d, n)
 		}
 	}
-}
-
-func hasPrefix(p string) func(string) bool {
-	return func(s string) bool { return strings.HasPrefix(s, p) }
 }
 
 // TestNATSAuthConfig runs each rendering's NATS configuration in a real
@@ -210,6 +227,7 @@ func TestAppliedToCluster(t *testing.T) {
 					"jwt-secret": strings.Repeat("s", 40), "callback-secret": strings.Repeat("c", 40)})
 				files, _ := manifest.NATSAuthBundle(t)
 				manifest.CreateNATSAuthSecret(t, env, ns, natsAuthSecret, files)
+				manifest.CreateSecret(t, env, ns, secretsKeySecret, map[string]string{"secrets.key": strings.Repeat("k", 64)})
 			}
 			manifest.Apply(t, env, rendered)
 			pvs := manifest.WaitReady(t, env, ns, 4, 1, 2*time.Minute)

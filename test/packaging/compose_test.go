@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/url"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -250,6 +251,68 @@ func TestCompose(t *testing.T) {
 	})
 
 	t.Run("nats auth", func(t *testing.T) { checkComposeNATSAuth(t, p) })
+
+	t.Run("secrets key", func(t *testing.T) { checkComposeSecretsKey(t, p) })
+}
+
+// secretsKeyVolume holds the key tenants' secrets are sealed to.
+const secretsKeyVolume = "secrets-key"
+
+// secretsKeyMount is where a compose service mounts the secrets-key volume.
+func secretsKeyMount(s types.ServiceConfig) (types.ServiceVolumeConfig, bool) {
+	for _, v := range s.Volumes {
+		if v.Type == types.VolumeTypeVolume && v.Source == secretsKeyVolume {
+			return v, true
+		}
+	}
+	return types.ServiceVolumeConfig{}, false
+}
+
+// checkComposeSecretsKey: the deployer's EVENTFLOW_SECRETS_KEY_FILE is on
+// the secrets-key named volume (so the key survives restarts and
+// re-creations), mounted writable (it makes the key on the first start) on
+// a directory its image's user owns (a new volume takes that owner); the
+// invoker, which runs job-mode functions on the process runtime, has the
+// same file on a read-only mount of the same volume, and starts after the
+// deployer is healthy (the key then exists); no other service mounts the
+// volume or is given a key.
+func checkComposeSecretsKey(t *testing.T, p *types.Project) {
+	if _, ok := p.Volumes[secretsKeyVolume]; !ok {
+		t.Errorf("volume %s is not declared", secretsKeyVolume)
+	}
+	dep, iv := service(t, p, "deployer"), service(t, p, "invoker")
+	file := env(dep, "EVENTFLOW_SECRETS_KEY_FILE")
+	m, ok := secretsKeyMount(dep)
+	if !ok || m.ReadOnly || path.Dir(file) != m.Target {
+		t.Fatalf("deployer: EVENTFLOW_SECRETS_KEY_FILE=%q, mount %+v: want a file directly in a writable mount of the %s volume", file, m, secretsKeyVolume)
+	}
+	// The mount point is the home of the distroless nonroot user, 65532,
+	// the user the deployer runs as: mode 0700, owned by it.
+	if base := resolvedDockerfile(t, imageOf(t, dep)).final().BaseName; !strings.HasPrefix(base, "gcr.io/distroless/") || !strings.HasSuffix(base, ":nonroot") ||
+		m.Target != "/home/nonroot" || dep.User != "65532:65532" {
+		t.Errorf("deployer: the %s volume on %s, image FROM %s, user %s: want /home/nonroot of a distroless :nonroot image, as 65532:65532 (its owner), so the deployer can write the key",
+			secretsKeyVolume, m.Target, base, dep.User)
+	}
+	if got := env(iv, "EVENTFLOW_SECRETS_KEY_FILE"); got != file {
+		t.Errorf("invoker: EVENTFLOW_SECRETS_KEY_FILE=%q, want the deployer's %q (job-mode functions' secrets open with it)", got, file)
+	}
+	if im, ok := secretsKeyMount(iv); !ok || !im.ReadOnly || im.Target != m.Target {
+		t.Errorf("invoker: mount %+v: want the %s volume read-only on %s", im, secretsKeyVolume, m.Target)
+	}
+	dependsOn(t, iv, "deployer", types.ServiceConditionHealthy)
+	dependsOn(t, iv, "nats", types.ServiceConditionHealthy)
+	for _, name := range p.ServiceNames() {
+		if name == "deployer" || name == "invoker" {
+			continue
+		}
+		s := service(t, p, name)
+		if m, ok := secretsKeyMount(s); ok {
+			t.Errorf("%s mounts the %s volume on %s: only the deployer and the invoker may", name, secretsKeyVolume, m.Target)
+		}
+		if v := env(s, "EVENTFLOW_SECRETS_KEY_FILE"); v != "" && name != "eventflow" {
+			t.Errorf("%s: EVENTFLOW_SECRETS_KEY_FILE=%q: only the deployer and the invoker hold the key", name, v)
+		}
+	}
 }
 
 // checkHardened: read-only root, numeric non-root user, every capability

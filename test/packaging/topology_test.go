@@ -57,6 +57,15 @@ func TestComposeTopology(t *testing.T) {
 		}
 	}
 
+	// The secrets-key volume (the deployer makes the key in it, the
+	// invoker reads it): a temporary directory.
+	keyDir := t.TempDir()
+	for _, name := range eventflowServices {
+		if m, ok := secretsKeyMount(service(t, p, name)); ok && !slices.Contains(rw.from, m.Target+"/") {
+			rw.add(m.Target+"/", keyDir+"/")
+		}
+	}
+
 	// The bus authentication, made in the nats-auth volume (a temporary
 	// directory, wherever a service mounts it) by its one-shot services.
 	authDir := composeNATSAuth(t, p, bins)
@@ -115,6 +124,10 @@ func TestComposeTopology(t *testing.T) {
 	}
 	for _, r := range all {
 		waitReady(t, r.proc, "http://"+r.addr+"/readyz")
+	}
+	// The deployer made the secrets key, for it and the invoker.
+	if fi, err := os.Stat(filepath.Join(keyDir, "secrets.key")); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() < 32 {
+		t.Errorf("secrets key in the secrets-key volume: %v, %v: want a file of mode 0600 made by the deployer", fi, err)
 	}
 
 	// The compose health checks, as Docker would run them.

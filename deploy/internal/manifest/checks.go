@@ -52,6 +52,14 @@ type Expect struct {
 	// service only, NATS_CREDS); kustomize's generated <name>-<hash>
 	// counts. Empty: the rendering must have no bus authentication.
 	NATSAuthSecret string
+	// SecretsKeySecret is the Secret with the key tenants' secrets are
+	// sealed to (key SecretsKeyKey, "secrets.key" when empty): the
+	// deployer's EVENTFLOW_SECRETS_KEY_FILE is that key on a read-only
+	// mount, and no other pod mounts or references the Secret;
+	// kustomize's generated <name>-<hash> counts. Empty: no service may
+	// be given a secrets key.
+	SecretsKeySecret string
+	SecretsKeyKey    string
 }
 
 // Workload is a Deployment or StatefulSet's pod template.
@@ -96,6 +104,7 @@ func Check(t *testing.T, objs Objects, exp Expect) {
 	t.Run("gateway replicas, HPAs and PDBs", func(t *testing.T) { checkScaling(t, objs, exp) })
 	t.Run("NATS", func(t *testing.T) { checkNATS(t, objs, exp) })
 	t.Run("bus authentication: NATS includes auth.conf, each service mounts its own creds", func(t *testing.T) { checkNATSAuth(t, objs, exp) })
+	t.Run("secrets key: the deployer's only, read-only", func(t *testing.T) { checkSecretsKey(t, objs, exp) })
 	t.Run("ConfigMap and Secret references resolve", func(t *testing.T) { checkRefs(t, objs, exp) })
 	t.Run("env names are ones the services read", func(t *testing.T) { checkEnvNames(t, objs, exp) })
 	t.Run("RBAC: one ServiceAccount per service, no Secret reads, no wildcards", func(t *testing.T) { checkRBAC(t, objs, exp) })

@@ -65,6 +65,20 @@ service's <service>.creds); empty when bus authentication is off. */}}
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret with the key tenants' secrets are sealed to (the
+deployer's only), and its key holding the key material. */}}
+{{- define "eventflow.secretsKeySecret" -}}
+{{- .Values.secrets.existingSecret | default (printf "%s-secrets-key" (include "eventflow.fullname" .)) -}}
+{{- end -}}
+
+{{- define "eventflow.secretsKeyKey" -}}
+{{- if .Values.secrets.existingSecret -}}
+{{- .Values.secrets.existingSecretKey | default "secrets.key" -}}
+{{- else -}}
+secrets.key
+{{- end -}}
+{{- end -}}
+
 {{- define "eventflow.secretName" -}}
 {{- .Values.auth.existingSecret | default (printf "%s-secrets" (include "eventflow.fullname" .)) -}}
 {{- end -}}
