@@ -25,6 +25,7 @@ import (
 
 	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/secrets"
 	"github.com/eventflow/eventflow/pkg/testkit"
 	"github.com/eventflow/eventflow/services/gateway/internal/api"
 )
@@ -149,8 +150,24 @@ func newAttack(t *testing.T, seed uint64) *attack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	// A deployer's sealing key, so secrets can be put.
+	key, err := secrets.NewKey([]byte(strings.Repeat("s", 40)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(context.Background(), events.BucketSecrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&secrets.Store{KV: kv, Key: key}).PublishKey(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	return x
 }
+
+// attackSecretValue is the value of acme's secret gamma: no answer may
+// ever hold it.
+const attackSecretValue = "acme-secret-value-5e1d0b"
 
 // alphaSpec is acme's function: the valid body of POST and PUT, which
 // stores nothing new (the generation only goes up when the spec changes).
@@ -185,6 +202,7 @@ func (x *attack) seedData() {
 	x.invID = id(do(x.acme, "POST", "/v1/functions/alpha:invoke?async=true", "one"))
 	idem := id(do(x.acme, "POST", "/v1/functions/alpha:invoke?async=true", "two", "Idempotency-Key", "order-1"))
 	x.theirsID = id(do(x.other, "POST", "/v1/functions/theirs:invoke?async=true", "x"))
+	do(x.acme, "PUT", "/v1/secrets/gamma", `{"value":"`+attackSecretValue+`"}`)
 	var key struct{ Key string }
 	if _, b := do(x.acme, "GET", "/v1/callback-key", ""); json.Unmarshal(b, &key) != nil || key.Key == "" {
 		t.Fatalf("callback key: %s", b)
@@ -205,7 +223,7 @@ func (x *attack) seedData() {
 	if _, err := kv.Put(context.Background(), events.InvocationKey("acme", "alpha", x.deadID), rec); err != nil {
 		t.Fatal(err)
 	}
-	x.secrets = []string{attackSecret, x.invID, idem, x.deadID, key.Key}
+	x.secrets = []string{attackSecret, x.invID, idem, x.deadID, key.Key, attackSecretValue}
 }
 
 // attackOp is one operation of openapi.json.
@@ -221,7 +239,7 @@ type attackOp struct {
 
 func (o attackOp) String() string { return strings.ToUpper(o.method) + " " + o.path }
 
-var scopeRe = regexp.MustCompile("`(functions:[a-z]+)`")
+var scopeRe = regexp.MustCompile("`((?:functions|secrets):[a-z]+)`")
 
 func (x *attack) operations() []attackOp {
 	var ops []attackOp
@@ -335,6 +353,13 @@ func (r attackReq) clone() attackReq {
 	return c
 }
 
+// creates reports whether op makes what it names when the caller's tenant
+// has none (so another tenant's token, or a name not found, makes its own).
+func creates(op attackOp) bool {
+	return (op.method == "post" || op.method == "POST") && op.path == "/v1/functions" ||
+		(op.method == "put" || op.method == "PUT") && op.path == "/v1/secrets/{name}"
+}
+
 // baseline is the operation's valid request; destructive operations
 // (DELETE) get only malformed variations.
 func (x *attack) baseline(op attackOp) (r attackReq, destructive bool) {
@@ -368,6 +393,22 @@ func (x *attack) baseline(op attackOp) (r attackReq, destructive bool) {
 		r.path["name"], r.body = "alpha", []byte(`{"ids":["`+events.NewInvocationID()+`"]}`)
 	case "GET /v1/invocations/{id}":
 		r.path["id"] = x.invID
+	case "GET /v1/secrets":
+	case "GET /v1/secrets/{name}":
+		r.path["name"] = "gamma"
+	case "PUT /v1/secrets/{name}":
+		// The same value again: a new version, nothing else changes.
+		r.path["name"], r.body, r.header["Content-Type"] = "gamma", []byte(`{"value":"`+attackSecretValue+`"}`), []string{"application/json"}
+	case "DELETE /v1/secrets/{name}":
+		r.path["name"] = "gamma"
+		return r, true
+	case "GET /v1/functions/{name}/revisions":
+		r.path["name"] = "alpha"
+	case "GET /v1/functions/{name}/revisions/{revision}":
+		r.path["name"], r.path["revision"] = "alpha", "1"
+	case "POST /v1/functions/{name}:rollback":
+		// Revision 1 is what runs: 200, nothing written.
+		r.path["name"], r.body, r.header["Content-Type"] = "alpha", []byte(`{"revision":1}`), []string{"application/json"}
 	case "GET /v1/events":
 		r.query, r.stream = "follow=false&since=0", true
 	case "GET /async-fn/{tenant}/{function}/{path}", "POST /async-fn/{tenant}/{function}/{path}", "PUT /async-fn/{tenant}/{function}/{path}",
@@ -464,6 +505,9 @@ func (x *attack) requestsFor(op attackOp) []attackReq {
 			r.want = []int{404}
 			if op.method == "PUT" {
 				r.want = []int{400, 404} // the body's name is alpha's: they differ
+			}
+			if creates(op) {
+				r.refused, r.want = false, nil // a PUT of a secret makes it
 			}
 			add(r)
 		}
@@ -617,7 +661,7 @@ func (x *attack) requestsFor(op attackOp) []attackReq {
 		}
 		// Another tenant's token: acme's names and ids are not found;
 		// its own lists are its own. (No create: that would be its own.)
-		if op.method != "POST" || op.path != "/v1/functions" {
+		if !creates(op) {
 			r := base.clone()
 			r.what, r.auth, r.foreign = "another tenant's token", "Bearer "+x.other, true
 			if hasName || strings.Contains(op.path, "{id}") {
@@ -657,7 +701,7 @@ func (x *attack) requestsFor(op attackOp) []attackReq {
 			r.refused, r.want = true, nil
 			if validName.MatchString(n) && len(n) <= 63 {
 				r.want = []int{404} // none such
-				if n == "alpha" || n == "beta" {
+				if n == "alpha" || n == "beta" || creates(op) {
 					r.refused, r.want = false, nil
 				}
 			}
