@@ -25,6 +25,7 @@ import (
 )
 
 func main() {
+	fmt.Println("serving version", os.Getenv("V"))
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s %d", os.Getenv("V"), os.Getpid())
 	})
@@ -82,6 +83,12 @@ func TestTrafficSplit(t *testing.T) {
 			oldPID = pid
 		}
 		return r.Status == http.StatusOK && v == "1", fmt.Sprint(r.Status, " ", string(r.Body))
+	})
+
+	// The function's logs hold the revision's lines too.
+	testkit.Eventually(t, 10*time.Second, "revision 1's line in the function's logs", func() (bool, string) {
+		r := c.do("GET", "/v1/functions/web/logs?tail=50", nil)
+		return r.Status == http.StatusOK && strings.Contains(string(r.Body), "web--r1") && strings.Contains(string(r.Body), "serving version 1"), string(r.Body)
 	})
 
 	// 2,000 sync invocations, 16 at a time.

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func TestIssueAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Tenant != "acme" || c.Subject != "acme" || len(c.Scopes) != 3 || !c.Has(ScopeInvoke) {
+	if c.Tenant != "acme" || c.Subject != "acme" || !slices.Equal(c.Scopes, AllScopes) || !c.Has(ScopeSecretsWrite) {
 		t.Fatalf("claims %+v", c)
 	}
 }

@@ -62,7 +62,10 @@ func ServicePermissions(service string) (Permissions, error) {
 		p.write(events.SubjectCommands, events.SubjectInvocations, events.SubjectEvents, events.SubjectSync, events.SubjectScale)
 		// Secrets: it stores values sealed to the deployer's key, which it
 		// reads from the bucket and cannot open.
-		p.writeBucket(events.BucketFunctions, events.BucketInvocations, events.BucketSecrets, events.BucketRevisions)
+		p.writeBucket(events.BucketFunctions, events.BucketInvocations, events.BucketRevisions)
+		// Tenants' secrets only (<tenant>.<name>): never the sealing key,
+		// which is one token and the deployer's.
+		p.Publish = append(p.Publish, "$KV."+events.BucketSecrets+".*.*")
 		// Redrive removes a dead letter once it is queued again.
 		p.Publish = append(p.Publish, "$JS.API.STREAM.MSG.DELETE."+events.StreamDeadLetters)
 	case Deployer:

@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,10 @@ import (
 // Kubernetes Secret holds at most 1 MiB in all).
 const MaxValueBytes = 64 << 10
 
+// MaxBytesPerFunction caps the values of the secrets one function names,
+// together: on Kubernetes they are one Secret, which holds at most 1 MiB.
+const MaxBytesPerFunction = 512 << 10
+
 // MaxPerTenant caps how many secrets a tenant keeps.
 const MaxPerTenant = 500
 
@@ -29,8 +34,13 @@ var (
 	// ErrNotConfigured: no deployer has published a sealing key, so
 	// nothing could ever open a stored value.
 	ErrNotConfigured = errors.New("secrets are not configured on this installation: the deployer has no secrets key (set EVENTFLOW_SECRETS_KEY_FILE on the deployer)")
-	// ErrTooMany: the tenant has MaxPerTenant secrets.
+	// ErrTooMany: the tenant has MaxPerTenant secrets (counted before the
+	// write: creates racing on the last place may pass it by a few).
 	ErrTooMany = errors.New("too many secrets")
+	// ErrChanged: the secret was written while it was being deleted.
+	ErrChanged = errors.New("it was changed meanwhile; try again")
+	// ErrKeyTaken: another sealing key is published (PublishKey).
+	ErrKeyTaken = errors.New("another sealing key is published")
 )
 
 // record is a secret as stored: metadata and the sealed value.
@@ -74,16 +84,25 @@ func (s *Store) now() time.Time {
 }
 
 // PublishKey stores the public key of s.Key for sealers, unless it is
-// there already.
+// there already. It never replaces another one: the secrets sealed to it
+// would no longer open (a lost or different key file), and a second
+// deployer with its own key would take sealing over; it fails with
+// ErrKeyTaken instead, saying how to start over on purpose.
 func (s *Store) PublishKey(ctx context.Context) error {
 	e, err := s.KV.Get(ctx, events.SecretsPublicKeyKey)
-	if err == nil && string(e.Value()) == string(s.Key.Public()) {
+	switch {
+	case err == nil && bytes.Equal(e.Value(), s.Key.Public()):
 		return nil
-	}
-	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	case err == nil:
+		return fmt.Errorf("%w: secrets stored so far were sealed to a key this key file does not hold. Use the deployer's original key file; or, to start over and lose every stored secret, delete the entry %q of the KV bucket %s (nats kv del %s %s) and put the secrets again",
+			ErrKeyTaken, events.SecretsPublicKeyKey, events.BucketSecrets, events.BucketSecrets, events.SecretsPublicKeyKey)
+	case !errors.Is(err, jetstream.ErrKeyNotFound):
 		return fmt.Errorf("read the sealing key: %w", err)
 	}
-	if _, err := s.KV.Put(ctx, events.SecretsPublicKeyKey, s.Key.Public()); err != nil {
+	if _, err := s.KV.Create(ctx, events.SecretsPublicKeyKey, s.Key.Public()); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) { // published meanwhile: check it
+			return s.PublishKey(ctx)
+		}
 		return fmt.Errorf("publish the sealing key: %w", err)
 	}
 	return nil
@@ -170,19 +189,6 @@ func (s *Store) Get(ctx context.Context, tenant, name string) (Meta, error) {
 	return r.meta(rev), nil
 }
 
-// Missing returns which of names the tenant has no secret of.
-func (s *Store) Missing(ctx context.Context, tenant string, names []string) ([]string, error) {
-	var missing []string
-	for _, n := range names {
-		if _, _, err := s.get(ctx, tenant, n); errors.Is(err, ErrNotFound) {
-			missing = append(missing, n)
-		} else if err != nil {
-			return nil, err
-		}
-	}
-	return missing, nil
-}
-
 // List returns the tenant's secrets' metadata, by name.
 func (s *Store) List(ctx context.Context, tenant string) ([]Meta, error) {
 	lister, err := s.KV.ListKeysFiltered(ctx, tenant+".*")
@@ -225,12 +231,18 @@ func (s *Store) count(ctx context.Context, tenant string) (int, error) {
 	return n, nil
 }
 
-// Delete removes a secret (its value and history).
+// Delete removes a secret (its value and history): the version read, so
+// a value put meanwhile is not deleted unseen (ErrChanged).
 func (s *Store) Delete(ctx context.Context, tenant, name string) error {
-	if _, err := s.Get(ctx, tenant, name); err != nil {
+	m, err := s.Get(ctx, tenant, name)
+	if err != nil {
 		return err
 	}
-	if err := s.KV.Purge(ctx, events.SecretKey(tenant, name)); err != nil {
+	err = s.KV.Purge(ctx, events.SecretKey(tenant, name), jetstream.LastRevision(m.Version))
+	if events.IsRevisionMismatch(err) {
+		return fmt.Errorf("secret %q: %w", name, ErrChanged)
+	}
+	if err != nil {
 		return fmt.Errorf("delete secret %q: %w", name, err)
 	}
 	return nil

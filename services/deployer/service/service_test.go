@@ -3,9 +3,11 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -248,5 +250,35 @@ func TestRevisionsRecordedAndForgotten(t *testing.T) {
 		_, err2 := f.b.Revisions.Get(ctx, events.RevisionKey("t3", "hist", 2))
 		_, errF := f.b.Functions.Get(ctx, events.FunctionKey("t3", "hist"))
 		return err1 != nil && err2 != nil && errF != nil
+	})
+}
+
+// TestTrafficRevisionFailureKeepsTheStatus: a revision of the split that
+// cannot run (it names a secret, and this runtime has no way to read
+// one) does not stop the function's reconcile: its latest is applied and
+// observed, its status written (with the revision's error in the
+// message), and when the split no longer names the revision the message
+// no longer says so.
+func TestTrafficRevisionFailureKeepsTheStatus(t *testing.T) {
+	f := start(t, time.Hour)
+	web := func(secrets ...string) function.Spec {
+		return function.Spec{Name: "web", Command: []string{"sleep", "60"}, Invocation: function.Invocation{Mode: function.ModeHTTP},
+			Scale: &function.Scale{Min: 0, Max: 1}, Secrets: secrets}.WithDefaults()
+	}
+	rec := function.Record{Spec: web(), Tenant: "t4", Generation: 2,
+		TrafficSpecs: map[int64]function.Spec{1: web("db")}}
+	rec.Spec.Traffic = []function.TrafficTarget{{Revision: 1, Percent: 50}, {Tag: function.TagLatest, Percent: 50}}
+	f.putRecord(t, rec)
+	f.command(t, "t4", "web", 2, events.ActionApply)
+	testkit.Eventually(t, 10*time.Second, "status written with the revision's error", func() (bool, string) {
+		st := f.status(t, "t4", "web")
+		return st != nil && st.ObservedGeneration == 2 && st.Replicas == 1 && strings.Contains(st.Message, "traffic: revision 1"), fmt.Sprintf("%+v", st)
+	})
+	rec.Generation, rec.Spec.Traffic, rec.TrafficSpecs = 3, nil, nil
+	f.putRecord(t, rec)
+	f.command(t, "t4", "web", 3, events.ActionApply)
+	testkit.Eventually(t, 10*time.Second, "message cleared", func() (bool, string) {
+		st := f.status(t, "t4", "web")
+		return st != nil && st.ObservedGeneration == 3 && !strings.Contains(st.Message, "traffic"), fmt.Sprintf("%+v", st)
 	})
 }

@@ -20,7 +20,9 @@ import (
 func (iv *Invoker) route(ctx context.Context, tenant string, rec function.Record, req runtime.InvokeRequest, mode string, h *runHooks) (runtime.InvokeResult, int64, error) {
 	if spec, revision, extra := rec.Route(rand.Float64()); extra {
 		h.onAttempt()
-		res, err := iv.d.Runtime.Invoke(ctx, tenant, spec, req)
+		rq := req
+		rq.Timeout = spec.Timeout() // the revision's own
+		res, err := iv.d.Runtime.Invoke(ctx, tenant, spec, rq)
 		if !errors.Is(err, runtime.ErrNoReadyInstance) {
 			return res, revision, err
 		}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +49,9 @@ type Reconciler struct {
 	// retiring are the revisions running beside their functions that no
 	// traffic goes to any more, and since when they drain.
 	retiring map[runtime.Ref]time.Time
+	// revisionTimeouts are the timeouts of the revisions this deployer
+	// ran beside their functions: how long a drained one is given.
+	revisionTimeouts map[runtime.Ref]time.Duration
 }
 
 // Reconcile reads the latest desired record (whatever command asked) and
@@ -56,7 +60,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 	rec, _, err := catalog.Get(ctx, r.Buckets.Functions, ref.Tenant, ref.Name)
 	switch {
 	case errors.Is(err, catalog.ErrNotFound):
-		if base, ok := r.revisionOf(ctx, ref); ok {
+		base, ok, err := r.revisionOf(ctx, ref)
+		if err != nil {
+			return err
+		}
+		if ok {
 			// A revision running beside its function's latest: that
 			// function's reconcile keeps, drains or removes it.
 			r.requeue(base, 0)
@@ -95,9 +103,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 	if err := r.scale(ctx, ref, rec.Spec); err != nil {
 		return err
 	}
-	if err := r.revisions(ctx, ref, rec); err != nil {
-		return err
-	}
+	// A revision that cannot run beside the latest is the split's
+	// problem, not the latest's: the status is still observed and written
+	// (with the error in its message), and the reconcile tried again.
+	revErr := r.revisions(ctx, ref, rec)
 	obs, found, err := r.Runtime.Observe(ctx, ref.Tenant, ref.Name)
 	if err != nil {
 		return fmt.Errorf("observe %s/%s: %w", ref.Tenant, ref.Name, err)
@@ -112,8 +121,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 	if r.Scaler != nil {
 		st.LastScale = r.Scaler.Decision(ref)
 	}
+	if revErr != nil {
+		st.Message = strings.TrimPrefix(st.Message+"; traffic: "+revErr.Error(), "; ")
+	}
 	r.Metrics.observe(ref, prev, st)
-	return r.write(ctx, ref, prev, st)
+	return errors.Join(r.write(ctx, ref, prev, st), revErr)
 }
 
 // carry keeps in st what the runtime still runs from prev: the instances

@@ -30,21 +30,28 @@ func (r *Reconciler) requeue(ref runtime.Ref, after time.Duration) {
 }
 
 // revisionOf tells whether ref is a revision running beside a function
-// that exists, and which.
-func (r *Reconciler) revisionOf(ctx context.Context, ref runtime.Ref) (runtime.Ref, bool) {
+// that exists, and which. An error reading the function is returned: a
+// revision taking a share must not be removed for a failed read.
+func (r *Reconciler) revisionOf(ctx context.Context, ref runtime.Ref) (runtime.Ref, bool, error) {
 	name, _, ok := function.ParseRevisionName(ref.Name)
 	if !ok {
-		return runtime.Ref{}, false
+		return runtime.Ref{}, false, nil
 	}
-	if _, _, err := catalog.Get(ctx, r.Buckets.Functions, ref.Tenant, name); err != nil {
-		return runtime.Ref{}, false
+	_, _, err := catalog.Get(ctx, r.Buckets.Functions, ref.Tenant, name)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return runtime.Ref{}, false, nil
 	}
-	return runtime.Ref{Tenant: ref.Tenant, Name: name}, true
+	if err != nil {
+		return runtime.Ref{}, false, err
+	}
+	return runtime.Ref{Tenant: ref.Tenant, Name: name}, true, nil
 }
 
 // revisions applies the revisions rec's traffic sends a share to, and
-// drains, then removes, those it no longer does.
+// drains, then removes, those it no longer does. One that fails does not
+// stop the others: the errors are returned together.
 func (r *Reconciler) revisions(ctx context.Context, ref runtime.Ref, rec function.Record) error {
+	var errs []error
 	wanted := map[string]bool{}
 	for _, n := range rec.Spec.TrafficRevisions() {
 		spec, ok := rec.RevisionSpec(n)
@@ -52,31 +59,37 @@ func (r *Reconciler) revisions(ctx context.Context, ref runtime.Ref, rec functio
 			continue
 		}
 		wanted[spec.Name] = true
+		rr := runtime.Ref{Tenant: ref.Tenant, Name: spec.Name}
+		r.mu.Lock()
+		delete(r.retiring, rr)
+		if r.revisionTimeouts == nil {
+			r.revisionTimeouts = map[runtime.Ref]time.Duration{}
+		}
+		r.revisionTimeouts[rr] = spec.Timeout()
+		r.mu.Unlock()
 		if err := r.Runtime.Apply(ctx, ref.Tenant, spec); err != nil {
-			return fmt.Errorf("apply revision %d of %s/%s: %w", n, ref.Tenant, ref.Name, err)
+			errs = append(errs, fmt.Errorf("revision %d: %w", n, err))
+			continue
 		}
 		// Its count, always: Apply never changes one set by Scale, and a
 		// revision taken back into the split may have been drained to 0.
 		if err := r.Runtime.Scale(ctx, ref.Tenant, spec.Name, spec.Scale.Min); err != nil {
-			return fmt.Errorf("scale revision %d of %s/%s: %w", n, ref.Tenant, ref.Name, err)
+			errs = append(errs, fmt.Errorf("revision %d: %w", n, err))
 		}
-		r.mu.Lock()
-		delete(r.retiring, runtime.Ref{Tenant: ref.Tenant, Name: spec.Name})
-		r.mu.Unlock()
 	}
 	running, err := r.running(ctx, ref)
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
 	for _, rr := range running {
 		if wanted[rr.Name] {
 			continue
 		}
-		if err := r.retire(ctx, rr, rec.Spec.Timeout()); err != nil {
-			return err
+		if err := r.retire(ctx, rr); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // running lists the revisions of ref the runtime runs beside it.
@@ -104,9 +117,14 @@ func (r *Reconciler) running(ctx context.Context, ref runtime.Ref) ([]runtime.Re
 }
 
 // retire drains a revision no traffic goes to, and removes it once its
-// requests had the function's timeout to finish.
-func (r *Reconciler) retire(ctx context.Context, rr runtime.Ref, timeout time.Duration) error {
+// requests had its timeout to finish (the longest there is, when this
+// deployer never ran it: it was restarted since).
+func (r *Reconciler) retire(ctx context.Context, rr runtime.Ref) error {
 	r.mu.Lock()
+	timeout, known := r.revisionTimeouts[rr]
+	if !known {
+		timeout = function.MaxTimeout
+	}
 	since, ok := r.retiring[rr]
 	if !ok {
 		since = time.Now()
@@ -134,6 +152,7 @@ func (r *Reconciler) retire(ctx context.Context, rr runtime.Ref, timeout time.Du
 	}
 	r.mu.Lock()
 	delete(r.retiring, rr)
+	delete(r.revisionTimeouts, rr)
 	r.mu.Unlock()
 	return nil
 }
@@ -150,6 +169,7 @@ func (r *Reconciler) removeRevisions(ctx context.Context, ref runtime.Ref) error
 		}
 		r.mu.Lock()
 		delete(r.retiring, rr)
+		delete(r.revisionTimeouts, rr)
 		r.mu.Unlock()
 	}
 	return nil

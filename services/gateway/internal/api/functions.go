@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/nats-io/nats.go"
 
+	"github.com/eventflow/eventflow/pkg/auth"
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
 	"github.com/eventflow/eventflow/pkg/telemetry"
@@ -111,6 +112,12 @@ func (a *API) save(c *gin.Context, spec function.Spec, createOnly bool, change f
 	traffic, err := a.trafficSpecs(c, tenant, spec)
 	if err != nil {
 		a.fail(c, err)
+		return
+	}
+	// A function reads the secrets it names, and what it reads its
+	// author can have it print: naming secrets takes their read scope.
+	if len(namedSecrets(spec, traffic)) > 0 && !claimsOf(c).Has(auth.ScopeSecretsRead) {
+		abort(c, http.StatusForbidden, CodeForbidden, "the function names secrets, which it can read: storing it needs a token with scope "+auth.ScopeSecretsRead+" as well")
 		return
 	}
 	if limit := a.cfg.MaxFunctionsPerTenant; limit > 0 {

@@ -41,7 +41,19 @@ func (a *API) invoke(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	a.accept(c, tenant, rec.Spec, async, payload, nil)
+	a.accept(c, tenant, longestRun(rec), async, payload, nil)
+}
+
+// longestRun is the spec a sync invocation waits by: the function's, with
+// the longest timeout of the revisions its traffic may send a run to.
+func longestRun(rec function.Record) function.Spec {
+	spec := rec.Spec
+	for _, s := range rec.TrafficSpecs {
+		if s.Timeout() > spec.Timeout() {
+			spec.Invocation.Timeout = function.Duration(s.Timeout())
+		}
+	}
+	return spec
 }
 
 // accept takes an invocation whose function was found and body read: the

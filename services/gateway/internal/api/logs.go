@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventflow/eventflow/pkg/events"
+	"github.com/eventflow/eventflow/pkg/function"
 )
 
 const (
@@ -29,7 +30,8 @@ const (
 func (a *API) logs(c *gin.Context) {
 	name := c.Param("name")
 	tenant := claimsOf(c).Tenant
-	if _, _, err := a.Store.Record(c, tenant, name); err != nil {
+	rec, _, err := a.Store.Record(c, tenant, name)
+	if err != nil {
 		a.fail(c, notFound(name, err))
 		return
 	}
@@ -49,6 +51,12 @@ func (a *API) logs(c *gin.Context) {
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{events.LogFilter(tenant, name)},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	}
+	// The revisions its traffic runs beside it log under their own
+	// runtime names (<name>--r<N>, in the instance names too): theirs are
+	// the function's lines as well.
+	for _, n := range rec.Spec.TrafficRevisions() {
+		cfg.FilterSubjects = append(cfg.FilterSubjects, events.LogFilter(tenant, function.RevisionName(name, n)))
 	}
 	if v := c.Query("since"); v != "" {
 		start, err := parseSince(v, time.Now())

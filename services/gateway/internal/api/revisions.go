@@ -145,6 +145,14 @@ func (a *API) trafficSpecs(ctx context.Context, tenant string, spec function.Spe
 	if len(revs) == 0 {
 		return nil, nil
 	}
+	// A revision already in the split keeps the spec it was copied with
+	// (even once it is no longer kept in the history).
+	var current map[int64]function.Spec
+	if cur, _, err := a.Store.Record(ctx, tenant, spec.Name); err == nil {
+		current = cur.TrafficSpecs
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
 	specs := make(map[int64]function.Spec, len(revs))
 	for _, n := range revs {
 		// The revision runs as <name>--r<N>: a function of that name
@@ -153,6 +161,10 @@ func (a *API) trafficSpecs(ctx context.Context, tenant string, spec function.Spe
 			return nil, &function.FieldError{Field: "traffic", Reason: fmt.Sprintf("revision %d would run as %q, which is the name of another function of yours; rename that one first", n, function.RevisionName(spec.Name, n))}
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
+		}
+		if s, ok := current[n]; ok {
+			specs[n] = s
+			continue
 		}
 		r, err := a.Store.Revision(ctx, tenant, spec.Name, n)
 		if errors.Is(err, store.ErrNotFound) {
@@ -163,6 +175,9 @@ func (a *API) trafficSpecs(ctx context.Context, tenant string, spec function.Spe
 		}
 		if r.Spec.Mode() != function.ModeHTTP {
 			return nil, &function.FieldError{Field: "traffic", Reason: fmt.Sprintf("revision %d is job mode: only http-mode revisions take a share", n)}
+		}
+		if err := a.secretsExist(ctx, tenant, r.Spec.Secrets); err != nil {
+			return nil, fmt.Errorf("traffic: revision %d: %w", n, err)
 		}
 		specs[n] = r.Spec.ForRuntime()
 	}

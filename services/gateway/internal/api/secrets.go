@@ -12,6 +12,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
 	"github.com/eventflow/eventflow/pkg/secrets"
+	"github.com/eventflow/eventflow/services/gateway/internal/store"
 )
 
 // Secrets (docs/SECRETS.md): a value goes in with PUT and never comes out
@@ -62,13 +63,18 @@ func (a *API) putSecret(c *gin.Context) {
 	}
 	if !created {
 		// A new value: every function reading it gets a new revision,
-		// which rolls its instances onto the value.
+		// which rolls its instances onto the value. The value is stored
+		// whatever happens here: a function not rolled now (deleted
+		// meanwhile, or a failed write) still gets it at its next
+		// reconcile, which reads its secrets again.
 		for _, fn := range users {
 			rec, err := a.Store.Roll(c, tenant, fn, function.Change{Cause: function.CauseSecretRotated,
 				Message: fmt.Sprintf("secret %q rotated (version %d)", name, meta.Version), By: author(c)})
 			if err != nil {
-				a.fail(c, fmt.Errorf("the secret is stored, but function %q was not rolled onto it: %w", fn, err))
-				return
+				if !errors.Is(err, store.ErrNotFound) {
+					a.Log.WarnContext(c, "function not rolled onto a rotated secret; its next reconcile will", "tenant", tenant, "function", fn, "secret", name, "err", err)
+				}
+				continue
 			}
 			a.sendCommand(c, events.Command{Tenant: tenant, Function: fn, Generation: rec.Generation, Action: events.ActionApply})
 		}
@@ -164,7 +170,7 @@ func (a *API) secretsUsedBy(ctx context.Context, tenant string) (map[string][]st
 	}
 	m := map[string][]string{}
 	for _, r := range recs {
-		for _, s := range r.Spec.Secrets {
+		for _, s := range namedSecrets(r.Spec, r.TrafficSpecs) {
 			m[s] = append(m[s], r.Spec.Name)
 		}
 	}
@@ -172,6 +178,31 @@ func (a *API) secretsUsedBy(ctx context.Context, tenant string) (map[string][]st
 		slices.Sort(fns)
 	}
 	return m, nil
+}
+
+// namedSecrets are the secrets a function reads: its own and those of the
+// revisions its traffic runs beside it, each once.
+func namedSecrets(spec function.Spec, traffic map[int64]function.Spec) []string {
+	var names []string
+	seen := map[string]bool{}
+	add := func(ns []string) {
+		for _, n := range ns {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	add(spec.Secrets)
+	revs := make([]int64, 0, len(traffic))
+	for n := range traffic {
+		revs = append(revs, n)
+	}
+	slices.Sort(revs)
+	for _, n := range revs {
+		add(traffic[n].Secrets)
+	}
+	return names
 }
 
 // secretsExist refuses a spec naming secrets the tenant does not have.
@@ -182,13 +213,26 @@ func (a *API) secretsExist(ctx context.Context, tenant string, names []string) e
 	if a.Secrets == nil {
 		return &function.FieldError{Field: "secrets", Reason: "secrets are not configured on this installation (the deployer has no secrets key)"}
 	}
-	missing, err := a.Secrets.Missing(ctx, tenant, names)
-	if err != nil {
-		return err
+	var missing []string
+	total := 0
+	for _, n := range names {
+		m, err := a.Secrets.Get(ctx, tenant, n)
+		if errors.Is(err, secrets.ErrNotFound) {
+			missing = append(missing, n)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		total += m.Size
 	}
 	if len(missing) > 0 {
 		return &function.FieldError{Field: "secrets", Reason: fmt.Sprintf(
 			"%s not found; create it first with PUT /v1/secrets/%s (or `eventflow secret set %s`)", describeMissing(missing), missing[0], missing[0])}
+	}
+	if total > secrets.MaxBytesPerFunction {
+		return &function.FieldError{Field: "secrets", Reason: fmt.Sprintf(
+			"the secrets named hold %d bytes together; a function reads at most %d (on Kubernetes they are one Secret, of at most 1 MiB)", total, secrets.MaxBytesPerFunction)}
 	}
 	return nil
 }
@@ -227,6 +271,8 @@ func secretError(err error) (status int, code string, ok bool) {
 		return http.StatusNotFound, CodeNotFound, true
 	case errors.Is(err, secrets.ErrTooMany):
 		return http.StatusForbidden, CodeQuotaExceeded, true
+	case errors.Is(err, secrets.ErrChanged):
+		return http.StatusConflict, CodeConflict, true
 	}
 	return 0, "", false
 }

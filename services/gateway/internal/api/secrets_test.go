@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -104,8 +105,26 @@ func TestSecretsAPI(t *testing.T) {
 	if _, _, err := gws[0].api.Store.Record(context.Background(), "acme", "app"); err == nil {
 		t.Fatal("a refused create stored the function")
 	}
+	// A function reads what it names: storing one takes secrets:read.
+	writeOnly := testkit.Token(t, signer, "acme", auth.ScopeWrite, auth.ScopeInvoke, auth.ScopeRead)
+	if code, body := acceptCall(t, "POST", url+"/v1/functions", writeOnly, `{"name":"app","command":["cat"],"secrets":["db-password"]}`); code != http.StatusForbidden || !strings.Contains(body, "secrets:read") {
+		t.Fatalf("create naming a secret without secrets:read: %d %s", code, body)
+	}
 	if code, body := acceptCall(t, "POST", url+"/v1/functions", tok, `{"name":"app","command":["cat"],"secrets":["db-password"]}`); code != http.StatusAccepted {
 		t.Fatalf("create: %d %s", code, body)
+	}
+	// Together, the secrets a function names hold at most 512 KiB.
+	big := strings.Repeat("b", secrets.MaxValueBytes)
+	var bigNames []string
+	for i := range secrets.MaxBytesPerFunction/secrets.MaxValueBytes + 1 {
+		n := fmt.Sprintf("big-%d", i)
+		if code, body := put(n, `{"value":"`+big+`"}`); code != http.StatusCreated {
+			t.Fatalf("PUT %s: %d %.200s", n, code, body)
+		}
+		bigNames = append(bigNames, `"`+n+`"`)
+	}
+	if code, body := acceptCall(t, "POST", url+"/v1/functions", tok, `{"name":"heavy","command":["cat"],"secrets":[`+strings.Join(bigNames, ",")+`]}`); code != http.StatusBadRequest || !strings.Contains(body, "bytes together") {
+		t.Fatalf("a function naming %d KiB of secrets: %d %s", (len(bigNames)*secrets.MaxValueBytes)>>10, code, body)
 	}
 
 	// A new value rolls the function: a new generation, a revision saying why.
@@ -151,5 +170,36 @@ func TestSecretsAPI(t *testing.T) {
 	}
 	if code, _ := acceptCall(t, "DELETE", url+"/v1/secrets/db-password", tok, ""); code != http.StatusNotFound {
 		t.Errorf("DELETE again: %d, want 404", code)
+	}
+
+	// A revision the traffic runs beside the latest reads its own
+	// secrets: they are in use, and must exist when the split is stored.
+	for _, n := range []string{"canary-key", "gone-key"} {
+		if code, body := put(n, `{"value":"v"}`); code != http.StatusCreated {
+			t.Fatalf("PUT %s: %d %s", n, code, body)
+		}
+	}
+	web := func(extra string) string {
+		return `{"name":"web","command":["serve"],"invocation":{"mode":"http"}` + extra + `}`
+	}
+	for i, body := range []string{web(`,"secrets":["canary-key"]`), web(`,"secrets":["gone-key"]`), web(``)} {
+		if code, resp := acceptCall(t, "POST", url+"/v1/functions", tok, body); code != http.StatusAccepted {
+			t.Fatalf("web revision %d: %d %s", i+1, code, resp)
+		}
+	}
+	if code, body := acceptCall(t, "DELETE", url+"/v1/secrets/gone-key", tok, ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE gone-key (no longer named): %d %s", code, body)
+	}
+	split := func(rev int) string {
+		return web(fmt.Sprintf(`,"traffic":[{"revision":%d,"percent":50},{"tag":"latest","percent":50}]`, rev))
+	}
+	if code, body := acceptCall(t, "POST", url+"/v1/functions", tok, split(2)); code != http.StatusBadRequest || !strings.Contains(body, "gone-key") {
+		t.Fatalf("a split onto a revision whose secret is gone: %d %s", code, body)
+	}
+	if code, body := acceptCall(t, "POST", url+"/v1/functions", tok, split(1)); code != http.StatusAccepted {
+		t.Fatalf("split: %d %s", code, body)
+	}
+	if code, body := acceptCall(t, "DELETE", url+"/v1/secrets/canary-key", tok, ""); code != http.StatusConflict || !strings.Contains(body, `\"web\"`) {
+		t.Fatalf("DELETE of a secret the split's revision reads: %d %s", code, body)
 	}
 }

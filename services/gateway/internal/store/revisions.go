@@ -26,7 +26,8 @@ func (s *Store) writeRevision(ctx context.Context, rec function.Record) {
 		return
 	}
 	_, _ = s.b.Revisions.Put(ctx, events.RevisionKey(rec.Tenant, rec.Spec.Name, rec.Generation), mustJSON(function.RevisionOf(rec)))
-	if old := rec.Generation - function.MaxRevisions; old > 0 {
+	// A revision the split still runs stays listed.
+	if old := rec.Generation - function.MaxRevisions; old > 0 && !slices.Contains(rec.Spec.TrafficRevisions(), old) {
 		_ = s.b.Revisions.Purge(ctx, events.RevisionKey(rec.Tenant, rec.Spec.Name, old))
 	}
 }
