@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -124,26 +126,47 @@ func TestKubernetesSecretsAndTraffic(t *testing.T) {
 	// update; split 50/50 with revision 1.
 	do("PUT", "/v1/functions/vault", spec("2"), http.StatusAccepted)
 	do("PUT", "/v1/functions/vault", spec("2", map[string]any{"revision": 1, "percent": 50}, map[string]any{"tag": "latest", "percent": 50}), http.StatusAccepted)
-	served := map[string]bool{}
-	testkit.Eventually(t, 60*time.Second, "pods of the latest and of revision 1 serving", func() (bool, string) {
+	// kwok runs no container: a stand-in server answers on each pod IP,
+	// as the pod that has the IP when the request comes (rollouts make
+	// new pods as the test goes, and kwok gives a deleted pod's IP to the
+	// next one).
+	served := map[string]bool{} // pod names
+	ips := map[string]bool{}
+	serveNew := func() {
 		for _, fn := range []string{"vault", "vault--r1"} {
 			for _, p := range podsOf(t, env, nsS, "k8s-s", fn) {
-				if p.Status.PodIP != "" && p.DeletionTimestamp == nil && !served[p.Name] && p.Labels["pod-template-hash"] != "" {
-					if tp, _ := template(fn); tp.Spec.Containers[0].Image == p.Spec.Containers[0].Image {
-						k8stest.ServeAsPod(t, p)
-						served[p.Name] = true
-					}
+				if p.Status.PodIP == "" || p.DeletionTimestamp != nil {
+					continue
+				}
+				served[p.Name] = true
+				if !ips[p.Status.PodIP] {
+					ips[p.Status.PodIP] = true
+					servePodIP(t, env, nsS, p.Status.PodIP)
 				}
 			}
 		}
-		return len(served) >= 2, fmt.Sprint(served)
+	}
+	testkit.Eventually(t, 60*time.Second, "pods of the latest and of revision 1 serving", func() (bool, string) {
+		serveNew()
+		latest, old := false, false
+		for name := range served {
+			old = old || strings.HasPrefix(name, "vault--r1-")
+			latest = latest || !strings.HasPrefix(name, "vault--r1-")
+		}
+		return latest && old, fmt.Sprint(served)
 	})
 	if tp, err := template("vault--r1"); err != nil || tp.Spec.Containers[0].Image != "ghcr.io/acme/vault:1" {
 		t.Fatalf("revision 1's Deployment: %v %v", tp.Spec.Containers, err)
 	}
 	byRevision := map[int64]int{}
 	for range 60 {
-		r := do("POST", "/v1/functions/vault:invoke", "hi", http.StatusOK)
+		var r response
+		testkit.Eventually(t, 20*time.Second, "an invocation answered by a pod's stand-in", func() (bool, string) {
+			serveNew()
+			r = a.do("POST", "/v1/functions/vault:invoke", "hi")
+			return r.Status == http.StatusOK, fmt.Sprint(r.Status, " ", string(r.Body))
+		})
+		answers = append(answers, string(r.Body))
 		id := r.Header.Get("X-Invocation-Id")
 		var rec struct {
 			Status   string
@@ -187,4 +210,31 @@ func TestKubernetesSecretsAndTraffic(t *testing.T) {
 			}
 		}
 	}
+}
+
+// servePodIP answers on ip:8080 as the live pod that has the IP when a
+// request comes: "<BODY> from <pod name>".
+func servePodIP(t *testing.T, env *k8stest.Env, ns, ip string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "8080"))
+	if err != nil {
+		t.Fatalf("listen on pod IP %s: %v", ip, err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		pods, err := env.Admin.CoreV1().Pods(ns).List(r.Context(), metav1.ListOptions{})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		for _, p := range pods.Items {
+			if p.Status.PodIP == ip && p.DeletionTimestamp == nil {
+				_, _ = w.Write([]byte(strings.ToUpper(string(b)) + " from " + p.Name))
+				return
+			}
+		}
+		http.Error(w, "no pod has "+ip, http.StatusServiceUnavailable)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
 }
