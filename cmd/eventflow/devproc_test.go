@@ -263,3 +263,33 @@ func (l *lockedWriter) String() string {
 	defer l.mu.Unlock()
 	return l.w.String()
 }
+
+// recorder sends requests through c and keeps every answer's body, for
+// checks that a value never appears in one.
+type recorder struct {
+	c       *client
+	answers []string
+}
+
+// do sends a request, keeps the answer and fails the test unless its
+// status is want.
+func (r *recorder) do(method, path string, body any, want int) response {
+	r.c.t.Helper()
+	resp := r.c.do(method, path, body)
+	r.answers = append(r.answers, string(resp.Body))
+	if resp.Status != want {
+		r.c.t.Fatalf("%s %s: %d %s, want %d", method, path, resp.Status, resp.Body, want)
+	}
+	return resp
+}
+
+// holding returns the kept answers that contain v.
+func (r *recorder) holding(v string) []string {
+	var out []string
+	for _, a := range r.answers {
+		if strings.Contains(a, v) {
+			out = append(out, a)
+		}
+	}
+	return out
+}

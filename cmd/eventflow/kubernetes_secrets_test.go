@@ -53,16 +53,8 @@ func TestKubernetesSecretsAndTraffic(t *testing.T) {
 	a := newClient(t, base, token(t, base, "k8s-s"))
 	nsS := "ks-k8s-s"
 	const first, second = "k8s-first-VALUE-93ab", "k8s-second-VALUE-15fe"
-	var answers []string
-	do := func(method, path string, body any, want int) response {
-		t.Helper()
-		r := a.do(method, path, body)
-		answers = append(answers, string(r.Body))
-		if r.Status != want {
-			t.Fatalf("%s %s: %d %s, want %d", method, path, r.Status, r.Body, want)
-		}
-		return r
-	}
+	rec := &recorder{c: a}
+	do := rec.do
 	do("PUT", "/v1/secrets/db-password", map[string]any{"value": first}, http.StatusCreated)
 	spec := func(v string, traffic ...map[string]any) map[string]any {
 		s := map[string]any{"name": "vault", "image": "ghcr.io/acme/vault:" + v, "command": []string{"/srv"},
@@ -166,7 +158,7 @@ func TestKubernetesSecretsAndTraffic(t *testing.T) {
 			r = a.do("POST", "/v1/functions/vault:invoke", "hi")
 			return r.Status == http.StatusOK, fmt.Sprint(r.Status, " ", string(r.Body))
 		})
-		answers = append(answers, string(r.Body))
+		rec.answers = append(rec.answers, string(r.Body))
 		id := r.Header.Get("X-Invocation-Id")
 		var rec struct {
 			Status   string
@@ -198,11 +190,13 @@ func TestKubernetesSecretsAndTraffic(t *testing.T) {
 	do("GET", "/v1/secrets", nil, http.StatusOK)
 	do("GET", "/v1/functions/vault", nil, http.StatusOK)
 	do("GET", "/v1/functions/vault/revisions", nil, http.StatusOK)
+	events := collectEvents(t, base, a.token)
 	for _, v := range []string{first, second} {
-		for i, ans := range answers {
-			if strings.Contains(ans, v) {
-				t.Errorf("API answer %d holds the value: %s", i, ans)
-			}
+		if strings.Contains(events, v) {
+			t.Errorf("a lifecycle event holds the value %q", v)
+		}
+		for _, ans := range rec.holding(v) {
+			t.Errorf("an API answer holds the value: %s", ans)
 		}
 		for name, p := range procs {
 			if strings.Contains(p.out.String(), v) {

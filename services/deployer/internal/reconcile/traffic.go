@@ -150,11 +150,16 @@ func (r *Reconciler) retire(ctx context.Context, rr runtime.Ref) error {
 	if err := r.Runtime.Remove(ctx, rr.Tenant, rr.Name); err != nil {
 		return fmt.Errorf("remove %s/%s: %w", rr.Tenant, rr.Name, err)
 	}
+	r.forget(rr)
+	return nil
+}
+
+// forget drops what this deployer kept of a revision it removed.
+func (r *Reconciler) forget(rr runtime.Ref) {
 	r.mu.Lock()
 	delete(r.retiring, rr)
 	delete(r.revisionTimeouts, rr)
 	r.mu.Unlock()
-	return nil
 }
 
 // removeRevisions removes every revision of a deleted function.
@@ -167,10 +172,7 @@ func (r *Reconciler) removeRevisions(ctx context.Context, ref runtime.Ref) error
 		if err := r.Runtime.Remove(ctx, rr.Tenant, rr.Name); err != nil {
 			return fmt.Errorf("remove %s/%s: %w", rr.Tenant, rr.Name, err)
 		}
-		r.mu.Lock()
-		delete(r.retiring, rr)
-		delete(r.revisionTimeouts, rr)
-		r.mu.Unlock()
+		r.forget(rr)
 	}
 	return nil
 }

@@ -229,20 +229,27 @@ func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec, c
 // for change (a secret it uses was rotated): the deployer then rolls its
 // instances onto what changed outside the spec.
 func (s *Store) Roll(ctx context.Context, tenant, name string, change function.Change) (function.Record, error) {
+	rec, err := s.bump(ctx, tenant, name, func(rec *function.Record) { rec.Change = change })
+	if err == nil && !rec.Deleting {
+		s.writeRevision(ctx, rec)
+	}
+	return rec, err
+}
+
+// bump writes a new generation of an existing function with edit applied,
+// revision-checked (retried when another writer won); a function being
+// deleted is left as it is.
+func (s *Store) bump(ctx context.Context, tenant, name string, edit func(*function.Record)) (function.Record, error) {
 	key := events.FunctionKey(tenant, name)
 	for range casRetries {
 		rec, rev, err := s.Record(ctx, tenant, name)
-		if err != nil {
+		if err != nil || rec.Deleting {
 			return rec, err
 		}
-		if rec.Deleting {
-			return rec, nil
-		}
+		edit(&rec)
 		rec.Generation++
 		rec.UpdatedAt = s.now().UTC()
-		rec.Change = change
 		if _, err = s.b.Functions.Update(ctx, key, mustJSON(rec), rev); err == nil {
-			s.writeRevision(ctx, rec)
 			return rec, nil
 		}
 		if !events.IsRevisionMismatch(err) {
@@ -281,26 +288,7 @@ func (s *Store) Create(ctx context.Context, tenant string, spec function.Spec, b
 // MarkDeleting records the wish to delete. The deployer removes the record
 // once the runtime has let go.
 func (s *Store) MarkDeleting(ctx context.Context, tenant, name string) (function.Record, error) {
-	key := events.FunctionKey(tenant, name)
-	for range casRetries {
-		rec, rev, err := s.Record(ctx, tenant, name)
-		if err != nil {
-			return rec, err
-		}
-		if rec.Deleting {
-			return rec, nil
-		}
-		rec.Deleting = true
-		rec.Generation++
-		rec.UpdatedAt = s.now().UTC()
-		if _, err = s.b.Functions.Update(ctx, key, mustJSON(rec), rev); err == nil {
-			return rec, nil
-		}
-		if !events.IsRevisionMismatch(err) {
-			return rec, fmt.Errorf("write function %s/%s: %w", tenant, name, err)
-		}
-	}
-	return function.Record{}, fmt.Errorf("%w: function %q is being changed concurrently; try again", ErrConflict, name)
+	return s.bump(ctx, tenant, name, func(rec *function.Record) { rec.Deleting = true })
 }
 
 // Invocation reads an invocation record by id among the tenant's
