@@ -287,6 +287,9 @@ func describe(w io.Writer, base string, f function.Function, evs []client.Event,
 			t.row("URL:", strings.TrimSuffix(base, "/")+f.Status.URL)
 		}
 		t.row("Route auth:", f.RouteAuth())
+		if len(f.Traffic) > 0 {
+			t.row("Traffic:", trafficText(f))
+		}
 	}
 	t.row("Phase:", string(f.Status.Phase))
 	if f.Status.Message != "" {
@@ -518,4 +521,17 @@ func (a *app) completeFunctions(cmd *cobra.Command, _ []string, prefix string) (
 		}
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// trafficText is a split as "revision 1 90%, latest (3) 10%".
+func trafficText(f function.Function) string {
+	parts := make([]string, len(f.Traffic))
+	for i, t := range f.Traffic {
+		if t.Tag == function.TagLatest {
+			parts[i] = fmt.Sprintf("latest (%d) %d%%", f.Generation, t.Percent)
+		} else {
+			parts[i] = fmt.Sprintf("revision %d %d%%", t.Revision, t.Percent)
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -418,6 +418,16 @@ func TestDescribeNamesSecrets(t *testing.T) {
 	if !strings.Contains(b.String(), "Secrets:      db-password, api-key (files in $EVENTFLOW_SECRETS_DIR)\n") {
 		t.Errorf("describe:\n%s", b.String())
 	}
+	// An http-mode function's traffic split.
+	f.Invocation.Mode, f.Generation = function.ModeHTTP, 4
+	f.Traffic = []function.TrafficTarget{{Revision: 1, Percent: 90}, {Tag: function.TagLatest, Percent: 10}}
+	b.Reset()
+	if err := describe(&b, "http://gw", f, nil, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Traffic:      revision 1 90%, latest (4) 10%\n") {
+		t.Errorf("describe of a split:\n%s", b.String())
+	}
 }
 
 // TestSecretAndRevisionCompletion: secret names and revision numbers
