@@ -47,4 +47,6 @@ export function toWireSpec(s: SpecInput): CreateBody & UpdateBody {
 export type SecretView = Schemas["Secret"];
 /** One stored revision of a function's spec; revision is the function's generation. */
 export type Revision = Schemas["Revision"];
+/** One share of an http-mode function's traffic split. */
+export type TrafficTarget = Schemas["TrafficTarget"];
 export type RevisionCause = Revision["cause"];

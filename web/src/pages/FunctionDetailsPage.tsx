@@ -88,7 +88,7 @@ function FunctionDetails({ name }: { name: string }) {
             )}
           </Card>
           <DeadLettersPanel name={name} live={live} enabled={!leaving} now={now} />
-          <RevisionsPanel name={name} current={f.generation} live={live} enabled={!leaving} now={now} />
+          <RevisionsPanel name={name} current={f.generation} traffic={f.traffic} live={live} enabled={!leaving} now={now} />
         </>
       ) : (
         fn.isPending && <p className="text-slate-400">Loading…</p>

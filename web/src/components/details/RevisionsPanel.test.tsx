@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { RevisionsPanel, shortDigest } from "./RevisionsPanel";
+import { RevisionsPanel, shortDigest, trafficShare } from "./RevisionsPanel";
 import { renderWithProviders } from "../../test/render";
 import { apiError, fakeApi, json } from "../../test/fakeApi";
 import { functionView } from "../../test/fixtures";
@@ -30,6 +30,19 @@ const ROLLBACK = "POST /v1/functions/shout:rollback";
 function renderPanel(current = 3) {
   return renderWithProviders(<RevisionsPanel name="shout" current={current} live={false} enabled now={NOW} />);
 }
+
+describe("trafficShare", () => {
+  it("gives a revision its share of a split: by number, the current one by the tag latest", () => {
+    const split = [
+      { revision: 1, percent: 90 },
+      { tag: "latest" as const, percent: 10 },
+    ];
+    expect(trafficShare(split, 1, 4)).toBe(90);
+    expect(trafficShare(split, 4, 4)).toBe(10);
+    expect(trafficShare(split, 2, 4)).toBeUndefined();
+    expect(trafficShare(undefined, 4, 4)).toBeUndefined();
+  });
+});
 
 describe("RevisionsPanel", () => {
   it("lists the revisions newest first: number, cause, message, when, who, short digest; the current one marked", async () => {

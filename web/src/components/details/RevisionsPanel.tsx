@@ -2,7 +2,7 @@ import { useEffect, useId, useMemo, useRef, useState } from "react";
 import { History, Undo2 } from "lucide-react";
 import { useRevisions, useRollback } from "../../api/queries";
 import { errorMessage } from "../../api/errors";
-import type { Revision } from "../../api/types";
+import type { Revision, TrafficTarget } from "../../api/types";
 import { diffJson, diffStats, type DiffLine } from "../../lib/diff";
 import { timeAgo } from "../../lib/format";
 import { ConfirmDialog } from "../ConfirmDialog";
@@ -20,10 +20,20 @@ export function shortDigest(digest: string): string {
   return digest.replace(/^sha256:/, "").slice(0, 12);
 }
 
+/** The share of the invocations a revision takes under a traffic split (undefined: none named). */
+export function trafficShare(traffic: TrafficTarget[] | undefined, revision: number, current: number | undefined): number | undefined {
+  for (const t of traffic ?? []) {
+    if (t.tag === "latest" ? revision === current : t.revision === revision) return t.percent;
+  }
+  return undefined;
+}
+
 interface Props {
   name: string;
   /** The function's generation: the current revision. */
   current: number | undefined;
+  /** The function's traffic split (http mode), if any. */
+  traffic?: TrafficTarget[];
   live: boolean;
   enabled: boolean;
   now: number;
@@ -34,7 +44,7 @@ interface Props {
  * of two chosen revisions' specs, and a rollback per row, confirmed first;
  * the rollback is a new revision with the older spec.
  */
-export function RevisionsPanel({ name, current, live, enabled, now }: Props) {
+export function RevisionsPanel({ name, current, traffic, live, enabled, now }: Props) {
   const list = useRevisions(name, { live, enabled });
   const rollback = useRollback(name);
   const [confirming, setConfirming] = useState<Revision | null>(null);
@@ -86,6 +96,7 @@ export function RevisionsPanel({ name, current, live, enabled, now }: Props) {
           <ScrollTable caption="Revisions, newest first" columns={["Revision", "Cause", "Message", "When", "By", "Digest", <span className="sr-only">Actions</span>]}>
             {items.map((r) => {
               const isCurrent = r.revision === currentRev;
+              const share = trafficShare(traffic, r.revision, currentRev);
               return (
                 <tr key={r.revision} data-revision={r.revision} aria-current={isCurrent ? "true" : undefined} className={isCurrent ? "bg-sky-950/40" : undefined}>
                   <th scope="row" className="whitespace-nowrap px-2 py-1.5 font-normal tabular-nums">
@@ -93,6 +104,11 @@ export function RevisionsPanel({ name, current, live, enabled, now }: Props) {
                     {isCurrent && (
                       <span className="ml-2 rounded-full bg-sky-900 px-2 py-0.5 text-xs text-sky-200" data-testid="current-revision">
                         current
+                      </span>
+                    )}
+                    {share !== undefined && (
+                      <span className="ml-2 rounded-full bg-violet-900 px-2 py-0.5 text-xs text-violet-200" data-testid="traffic-share" title="Its share of the invocations (traffic)">
+                        {share}% of traffic
                       </span>
                     )}
                   </th>
