@@ -158,8 +158,11 @@ func readInvocation(ctx context.Context, kv jetstream.KeyValue, key string) (Sto
 
 // IsRevisionMismatch reports a KV Create or Update that lost to another
 // writer.
+// Replicated (R>1) streams answer a lost race with code 10164 rather than
+// 10071: both are a mismatch.
 func IsRevisionMismatch(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.Is(err, jetstream.ErrKeyExists) ||
-		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+		(errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant))
 }

@@ -231,14 +231,11 @@ func (s *Store) count(ctx context.Context, tenant string) (int, error) {
 	return n, nil
 }
 
-// Delete removes a secret (its value and history): the version read, so
-// a value put meanwhile is not deleted unseen (ErrChanged).
-func (s *Store) Delete(ctx context.Context, tenant, name string) error {
-	m, err := s.Get(ctx, tenant, name)
-	if err != nil {
-		return err
-	}
-	err = s.KV.Purge(ctx, events.SecretKey(tenant, name), jetstream.LastRevision(m.Version))
+// Delete removes a secret (its value and history) if it is still at
+// version (Meta.Version, as the caller read it before deciding to): a
+// value put since is not deleted unseen (ErrChanged).
+func (s *Store) Delete(ctx context.Context, tenant, name string, version uint64) error {
+	err := s.KV.Purge(ctx, events.SecretKey(tenant, name), jetstream.LastRevision(version))
 	if events.IsRevisionMismatch(err) {
 		return fmt.Errorf("secret %q: %w", name, ErrChanged)
 	}

@@ -146,6 +146,7 @@ func (r *Reconciler) remove(ctx context.Context, ref runtime.Ref, rec *function.
 	if err := r.Runtime.Remove(ctx, ref.Tenant, ref.Name); err != nil {
 		return fmt.Errorf("remove %s/%s: %w", ref.Tenant, ref.Name, err)
 	}
+	r.forget(ref) // in case it was a revision beside a function now gone
 	if rec != nil {
 		// Its revisions running beside it go with it.
 		if err := r.removeRevisions(ctx, ref); err != nil {

@@ -101,10 +101,6 @@ func (a *API) save(c *gin.Context, spec function.Spec, createOnly bool, change f
 		return
 	}
 	tenant := claimsOf(c).Tenant
-	if err := a.secretsExist(c, tenant, spec.Secrets); err != nil {
-		a.fail(c, err)
-		return
-	}
 	if err := a.revisionLikeName(c, tenant, spec.Name); err != nil {
 		a.fail(c, err)
 		return
@@ -115,10 +111,23 @@ func (a *API) save(c *gin.Context, spec function.Spec, createOnly bool, change f
 		return
 	}
 	// A function reads the secrets it names, and what it reads its
-	// author can have it print: naming secrets takes their read scope.
+	// author can have it print: naming secrets takes their read scope,
+	// checked before anything says whether they exist.
 	if len(namedSecrets(spec, traffic)) > 0 && !claimsOf(c).Has(auth.ScopeSecretsRead) {
 		abort(c, http.StatusForbidden, CodeForbidden, "the function names secrets, which it can read: storing it needs a token with scope "+auth.ScopeSecretsRead+" as well")
 		return
+	}
+	if err := a.secretsExist(c, tenant, spec.Secrets); err != nil {
+		a.fail(c, err)
+		return
+	}
+	for _, n := range spec.TrafficRevisions() {
+		if ts, ok := traffic[n]; ok {
+			if err := a.secretsExist(c, tenant, ts.Secrets); err != nil {
+				a.fail(c, fmt.Errorf("traffic: revision %d: %w", n, err))
+				return
+			}
+		}
 	}
 	if limit := a.cfg.MaxFunctionsPerTenant; limit > 0 {
 		// Counted and written under the tenant's lock, so concurrent

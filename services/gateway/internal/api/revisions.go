@@ -176,9 +176,6 @@ func (a *API) trafficSpecs(ctx context.Context, tenant string, spec function.Spe
 		if r.Spec.Mode() != function.ModeHTTP {
 			return nil, &function.FieldError{Field: "traffic", Reason: fmt.Sprintf("revision %d is job mode: only http-mode revisions take a share", n)}
 		}
-		if err := a.secretsExist(ctx, tenant, r.Spec.Secrets); err != nil {
-			return nil, fmt.Errorf("traffic: revision %d: %w", n, err)
-		}
 		specs[n] = r.Spec.ForRuntime()
 	}
 	return specs, nil

@@ -51,15 +51,22 @@ func (a *API) putSecret(c *gin.Context) {
 		return
 	}
 	tenant := claimsOf(c).Tenant
+	if len(*req.Value) <= secrets.MaxValueBytes { // Put words the larger ones
+		if err := a.fitsUsers(c, tenant, name, len(*req.Value)); err != nil {
+			a.fail(c, err)
+			return
+		}
+	}
 	meta, created, err := a.Secrets.Put(c, tenant, name, []byte(*req.Value))
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
+	// The value is stored: from here on the answer is a success.
 	users, err := a.secretUsers(c, tenant, name)
 	if err != nil {
-		a.fail(c, err)
-		return
+		a.Log.WarnContext(c, "secret stored, its functions not listed (they get the value at their next reconcile)", "tenant", tenant, "secret", name, "err", err)
+		users = []string{}
 	}
 	if !created {
 		// A new value: every function reading it gets a new revision,
@@ -127,7 +134,7 @@ func (a *API) deleteSecret(c *gin.Context) {
 			"secret %q is used by %s; remove it from their spec.secrets (or delete them) first", view.Name, quoteList(view.UsedBy)))
 		return
 	}
-	if err := a.Secrets.Delete(c, claimsOf(c).Tenant, view.Name); err != nil {
+	if err := a.Secrets.Delete(c, claimsOf(c).Tenant, view.Name, view.Version); err != nil {
 		a.fail(c, err)
 		return
 	}
@@ -205,8 +212,16 @@ func namedSecrets(spec function.Spec, traffic map[int64]function.Spec) []string 
 	return names
 }
 
-// secretsExist refuses a spec naming secrets the tenant does not have.
+// secretsExist refuses a spec naming secrets the tenant does not have, or
+// more of them than a function may read (checkSecrets).
 func (a *API) secretsExist(ctx context.Context, tenant string, names []string) error {
+	return a.checkSecrets(ctx, tenant, names, "", 0)
+}
+
+// checkSecrets checks that each of names exists and that together they
+// hold at most MaxBytesPerFunction, counting secret replaced (if any) at
+// size bytes: a value about to be put.
+func (a *API) checkSecrets(ctx context.Context, tenant string, names []string, replaced string, size int) error {
 	if len(names) == 0 {
 		return nil
 	}
@@ -216,6 +231,10 @@ func (a *API) secretsExist(ctx context.Context, tenant string, names []string) e
 	var missing []string
 	total := 0
 	for _, n := range names {
+		if n == replaced {
+			total += size
+			continue
+		}
 		m, err := a.Secrets.Get(ctx, tenant, n)
 		if errors.Is(err, secrets.ErrNotFound) {
 			missing = append(missing, n)
@@ -233,6 +252,34 @@ func (a *API) secretsExist(ctx context.Context, tenant string, names []string) e
 	if total > secrets.MaxBytesPerFunction {
 		return &function.FieldError{Field: "secrets", Reason: fmt.Sprintf(
 			"the secrets named hold %d bytes together; a function reads at most %d (on Kubernetes they are one Secret, of at most 1 MiB)", total, secrets.MaxBytesPerFunction)}
+	}
+	return nil
+}
+
+// fitsUsers refuses a new value of secret name that would take a function
+// (or a revision its traffic runs) naming it past MaxBytesPerFunction.
+func (a *API) fitsUsers(ctx context.Context, tenant, name string, size int) error {
+	recs, err := a.Store.Records(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		specs := []function.Spec{r.Spec}
+		for _, ts := range r.TrafficSpecs {
+			specs = append(specs, ts)
+		}
+		for _, sp := range specs {
+			if !slices.Contains(sp.Secrets, name) {
+				continue
+			}
+			if err := a.checkSecrets(ctx, tenant, sp.Secrets, name, size); err != nil {
+				var fe *function.FieldError
+				if errors.As(err, &fe) {
+					return &function.FieldError{Field: "value", Reason: fmt.Sprintf("function %q names this secret: %s", r.Spec.Name, fe.Reason)}
+				}
+				return err
+			}
+		}
 	}
 	return nil
 }

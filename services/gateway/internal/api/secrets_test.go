@@ -107,8 +107,10 @@ func TestSecretsAPI(t *testing.T) {
 	}
 	// A function reads what it names: storing one takes secrets:read.
 	writeOnly := testkit.Token(t, signer, "acme", auth.ScopeWrite, auth.ScopeInvoke, auth.ScopeRead)
-	if code, body := acceptCall(t, "POST", url+"/v1/functions", writeOnly, `{"name":"app","command":["cat"],"secrets":["db-password"]}`); code != http.StatusForbidden || !strings.Contains(body, "secrets:read") {
-		t.Fatalf("create naming a secret without secrets:read: %d %s", code, body)
+	for _, name := range []string{"db-password", "no-such-secret"} { // the same answer: nothing says which exist
+		if code, body := acceptCall(t, "POST", url+"/v1/functions", writeOnly, `{"name":"app","command":["cat"],"secrets":["`+name+`"]}`); code != http.StatusForbidden || !strings.Contains(body, "secrets:read") {
+			t.Fatalf("create naming secret %s without secrets:read: %d %s", name, code, body)
+		}
 	}
 	if code, body := acceptCall(t, "POST", url+"/v1/functions", tok, `{"name":"app","command":["cat"],"secrets":["db-password"]}`); code != http.StatusAccepted {
 		t.Fatalf("create: %d %s", code, body)
@@ -125,6 +127,27 @@ func TestSecretsAPI(t *testing.T) {
 	}
 	if code, body := acceptCall(t, "POST", url+"/v1/functions", tok, `{"name":"heavy","command":["cat"],"secrets":[`+strings.Join(bigNames, ",")+`]}`); code != http.StatusBadRequest || !strings.Contains(body, "bytes together") {
 		t.Fatalf("a function naming %d KiB of secrets: %d %s", (len(bigNames)*secrets.MaxValueBytes)>>10, code, body)
+	}
+	// Nor can a new value take a function that names the secret past it.
+	// 7 × 64 KiB + 1 KiB + 1 byte fit; with "small" at 64 KiB they do not.
+	if code, body := put("pad", `{"value":"`+strings.Repeat("p", 1024)+`"}`); code != http.StatusCreated {
+		t.Fatalf("PUT pad: %d %s", code, body)
+	}
+	fits := append(bigNames[:len(bigNames)-2:len(bigNames)-2], `"pad"`)
+	if code, body := acceptCall(t, "POST", url+"/v1/functions", tok, `{"name":"heavy","command":["cat"],"secrets":[`+strings.Join(append(fits, `"small"`), ",")+`]}`); code != http.StatusBadRequest {
+		t.Fatalf("naming a missing secret: %d %s", code, body)
+	}
+	if code, body := put("small", `{"value":"s"}`); code != http.StatusCreated {
+		t.Fatalf("PUT small: %d %s", code, body)
+	}
+	if code, body := acceptCall(t, "POST", url+"/v1/functions", tok, `{"name":"heavy","command":["cat"],"secrets":[`+strings.Join(append(fits, `"small"`), ",")+`]}`); code != http.StatusAccepted {
+		t.Fatalf("a function within the limit: %d %s", code, body)
+	}
+	if code, body := put("small", `{"value":"`+big+`"}`); code != http.StatusBadRequest || !strings.Contains(body, `\"heavy\"`) {
+		t.Fatalf("a new value taking heavy past the limit: %d %.300s", code, body)
+	}
+	if m, err := (&secrets.Store{KV: b.Secrets}).Get(context.Background(), "acme", "small"); err != nil || m.Size != 1 {
+		t.Fatalf("the refused value was stored: %+v %v", m, err)
 	}
 
 	// A new value rolls the function: a new generation, a revision saying why.
