@@ -25,7 +25,14 @@ func (s *Store) writeRevision(ctx context.Context, rec function.Record) {
 	if rec.Deleting {
 		return
 	}
-	_, _ = s.b.Revisions.Put(ctx, events.RevisionKey(rec.Tenant, rec.Spec.Name, rec.Generation), mustJSON(function.RevisionOf(rec)))
+	key := events.RevisionKey(rec.Tenant, rec.Spec.Name, rec.Generation)
+	_, _ = s.b.Revisions.Put(ctx, key, mustJSON(function.RevisionOf(rec)))
+	// The function may have been deleted (and its revisions forgotten)
+	// between its write and this one: then this one goes too, so a new
+	// function of the name does not inherit it.
+	if _, _, err := s.Record(ctx, rec.Tenant, rec.Spec.Name); errors.Is(err, ErrNotFound) {
+		_ = s.b.Revisions.Purge(ctx, key)
+	}
 	// A revision the split still runs stays listed.
 	if old := rec.Generation - function.MaxRevisions; old > 0 && !slices.Contains(rec.Spec.TrafficRevisions(), old) {
 		_ = s.b.Revisions.Purge(ctx, events.RevisionKey(rec.Tenant, rec.Spec.Name, old))
