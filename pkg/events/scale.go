@@ -1,9 +1,9 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 )
 
 // SubjectScale carries load reports (core NATS, not stored):
@@ -53,7 +53,7 @@ func ParseLoad(data []byte) (Load, error) {
 	if len(data) > MaxLoadSize {
 		return l, fmt.Errorf("load report longer than %d bytes", MaxLoadSize)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&l); err != nil || dec.More() {
 		return Load{}, fmt.Errorf("load report is not a JSON object of source, inFlight and held")

@@ -21,6 +21,8 @@ const MaxRevisions = 100
 // Change says why a record's generation went up, and who asked: it
 // becomes the revision's cause, message and author.
 type Change struct {
+	// Cause is set for a rollback or a rotation; none is an edit of the
+	// spec: created at generation 1, else updated (RevisionOf).
 	Cause   string `json:"cause,omitempty"`
 	Message string `json:"message,omitempty"`
 	By      string `json:"by,omitempty"`
@@ -42,7 +44,7 @@ type Revision struct {
 // RevisionOf is the revision a record's generation stands for.
 func RevisionOf(rec Record) Revision {
 	cause := rec.Change.Cause
-	if cause == "" { // records written before revisions existed
+	if cause == "" { // an edit (and every record written before revisions)
 		cause = CauseUpdated
 		if rec.Generation == 1 {
 			cause = CauseCreated

@@ -88,11 +88,13 @@ func (s Spec) ScaleSpec() *Scale {
 	return &sc
 }
 
+// Counted says whether EventFlow sets the function's count (http mode,
+// any metric but cpu, whose count Kubernetes' HPA sets).
+func (sc *Scale) Counted() bool { return sc != nil && sc.Metric != MetricCPU }
+
 // Autoscaled says whether EventFlow's scaler sets the function's count
 // (http mode, concurrency or queue metric, min below max).
-func (sc *Scale) Autoscaled() bool {
-	return sc != nil && sc.Metric != MetricCPU && sc.Min < sc.Max
-}
+func (sc *Scale) Autoscaled() bool { return sc.Counted() && sc.Min < sc.Max }
 
 // Initial is the count a function starts with before the scaler has seen
 // any load: min, but at least one instance when max allows, so a new

@@ -136,11 +136,11 @@ func (s *Store) Put(ctx context.Context, tenant, name string, value []byte) (m M
 		var ver uint64
 		switch {
 		case errors.Is(gerr, ErrNotFound):
-			n, err := s.count(ctx, tenant)
+			names, err := s.names(ctx, tenant)
 			if err != nil {
 				return m, false, err
 			}
-			if n >= MaxPerTenant {
+			if n := len(names); n >= MaxPerTenant {
 				return m, false, fmt.Errorf("%w: tenant %q has %d secrets, the most it may keep; delete one first", ErrTooMany, tenant, n)
 			}
 			ver, err = s.KV.Create(ctx, key, mustJSON(rec))
@@ -155,7 +155,7 @@ func (s *Store) Put(ctx context.Context, tenant, name string, value []byte) (m M
 		if err == nil {
 			return rec.meta(ver), created, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && !events.IsRevisionMismatch(err) {
+		if !events.IsRevisionMismatch(err) { // lost to another writer: again
 			return m, false, fmt.Errorf("store secret %q: %w", name, err)
 		}
 	}
@@ -189,19 +189,31 @@ func (s *Store) Get(ctx context.Context, tenant, name string) (Meta, error) {
 	return r.meta(rev), nil
 }
 
-// List returns the tenant's secrets' metadata, by name.
-func (s *Store) List(ctx context.Context, tenant string) ([]Meta, error) {
+// names lists the names of the tenant's secrets.
+func (s *Store) names(ctx context.Context, tenant string) ([]string, error) {
 	lister, err := s.KV.ListKeysFiltered(ctx, tenant+".*")
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return []Meta{}, nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list secrets: %w", err)
 	}
 	defer func() { _ = lister.Stop() }()
-	items := []Meta{}
+	var names []string
 	for key := range lister.Keys() {
-		name := strings.TrimPrefix(key, tenant+".")
+		names = append(names, strings.TrimPrefix(key, tenant+"."))
+	}
+	return names, nil
+}
+
+// List returns the tenant's secrets' metadata, by name.
+func (s *Store) List(ctx context.Context, tenant string) ([]Meta, error) {
+	names, err := s.names(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	items := []Meta{}
+	for _, name := range names {
 		r, rev, err := s.get(ctx, tenant, name)
 		if errors.Is(err, ErrNotFound) { // deleted meanwhile
 			continue
@@ -213,22 +225,6 @@ func (s *Store) List(ctx context.Context, tenant string) ([]Meta, error) {
 	}
 	slices.SortFunc(items, func(a, b Meta) int { return strings.Compare(a.Name, b.Name) })
 	return items, nil
-}
-
-func (s *Store) count(ctx context.Context, tenant string) (int, error) {
-	lister, err := s.KV.ListKeysFiltered(ctx, tenant+".*")
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("count secrets: %w", err)
-	}
-	defer func() { _ = lister.Stop() }()
-	n := 0
-	for range lister.Keys() {
-		n++
-	}
-	return n, nil
 }
 
 // Delete removes a secret (its value and history) if it is still at

@@ -344,7 +344,7 @@ func NewDeploymentWithSecrets(ns, tenant string, spec function.Spec, secretsVers
 // HorizontalPodAutoscaler sets it (from the default of one).
 func CreateReplicas(spec function.Spec) *int32 {
 	sc := spec.ScaleSpec()
-	if sc == nil || sc.Metric == function.MetricCPU {
+	if !sc.Counted() {
 		return nil
 	}
 	n := sc.Initial()
@@ -408,7 +408,7 @@ func NewService(ns, tenant string, spec function.Spec) *corev1ac.ServiceApplyCon
 // other metrics).
 func NewHPA(ns, tenant string, spec function.Spec) *autoscalingv2ac.HorizontalPodAutoscalerApplyConfiguration {
 	sc := spec.ScaleSpec()
-	if sc == nil || sc.Metric != function.MetricCPU {
+	if sc == nil || sc.Counted() {
 		return nil
 	}
 	return autoscalingv2ac.HorizontalPodAutoscaler(spec.Name, ns).

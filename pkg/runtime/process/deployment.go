@@ -148,7 +148,7 @@ func (r *Runtime) Apply(ctx context.Context, tenant string, spec function.Spec) 
 		}
 	}
 	d.spec, d.hash, d.path, d.failMsg, d.secrets = spec, hash, path, failMsg, secrets
-	if sc := spec.ScaleSpec(); sc == nil || sc.Metric == function.MetricCPU {
+	if !spec.ScaleSpec().Counted() {
 		// Not EventFlow's to scale here: CPU-based scaling is Kubernetes'
 		// HPA; this runtime runs min instances.
 		d.scaledSet = false

@@ -52,6 +52,9 @@ type Reconciler struct {
 	// revisionTimeouts are the timeouts of the revisions this deployer
 	// ran beside their functions: how long a drained one is given.
 	revisionTimeouts map[runtime.Ref]time.Duration
+	// besides are the functions a revision was seen running beside
+	// (running lists the runtime only for those, and those with a split).
+	besides map[runtime.Ref]bool
 }
 
 // Reconcile reads the latest desired record (whatever command asked) and
@@ -67,6 +70,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 		if ok {
 			// A revision running beside its function's latest: that
 			// function's reconcile keeps, drains or removes it.
+			r.sawRevision(base)
 			r.requeue(base, 0)
 			return nil
 		}
@@ -146,13 +150,13 @@ func (r *Reconciler) remove(ctx context.Context, ref runtime.Ref, rec *function.
 	if err := r.Runtime.Remove(ctx, ref.Tenant, ref.Name); err != nil {
 		return fmt.Errorf("remove %s/%s: %w", ref.Tenant, ref.Name, err)
 	}
-	r.forget(ref) // in case it was a revision beside a function now gone
 	if rec != nil {
 		// Its revisions running beside it go with it.
-		if err := r.removeRevisions(ctx, ref); err != nil {
+		if err := r.removeRevisions(ctx, ref, *rec); err != nil {
 			return err
 		}
 	}
+	r.forget(ref) // what was kept of it, as a function or as a revision
 	key := events.FunctionKey(ref.Tenant, ref.Name)
 	prev, err := r.previous(ctx, ref)
 	if err != nil {

@@ -27,25 +27,23 @@ type Scaler interface {
 // or the scaler's for an autoscaled one. Metric cpu is left to the HPA.
 func (r *Reconciler) scale(ctx context.Context, ref runtime.Ref, spec function.Spec) error {
 	sc := spec.ScaleSpec()
-	if sc == nil || sc.Metric == function.MetricCPU {
-		if r.Scaler != nil {
-			r.Scaler.Forget(ref)
-		}
+	if r.Scaler != nil && !sc.Autoscaled() {
+		r.Scaler.Forget(ref)
+	}
+	if !sc.Counted() {
 		return nil
 	}
 	want := sc.Min
-	switch {
-	case sc.Autoscaled() && r.Scaler != nil:
-		want = r.Scaler.Track(ref, *sc, func() int32 {
-			if obs, found, err := r.Runtime.Observe(ctx, ref.Tenant, ref.Name); err == nil && found {
-				return obs.Replicas
-			}
-			return sc.Initial()
-		})
-	case sc.Autoscaled():
+	if sc.Autoscaled() {
 		want = sc.Initial()
-	case r.Scaler != nil:
-		r.Scaler.Forget(ref)
+		if r.Scaler != nil {
+			want = r.Scaler.Track(ref, *sc, func() int32 {
+				if obs, found, err := r.Runtime.Observe(ctx, ref.Tenant, ref.Name); err == nil && found {
+					return obs.Replicas
+				}
+				return sc.Initial()
+			})
+		}
 	}
 	if err := r.Runtime.Scale(ctx, ref.Tenant, ref.Name, want); err != nil {
 		return fmt.Errorf("scale %s/%s to %d: %w", ref.Tenant, ref.Name, want, err)

@@ -77,7 +77,7 @@ func (r *Reconciler) revisions(ctx context.Context, ref runtime.Ref, rec functio
 			errs = append(errs, fmt.Errorf("revision %d: %w", n, err))
 		}
 	}
-	running, err := r.running(ctx, ref)
+	running, err := r.running(ctx, ref, len(rec.Spec.Traffic) > 0)
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
@@ -92,8 +92,21 @@ func (r *Reconciler) revisions(ctx context.Context, ref runtime.Ref, rec functio
 	return errors.Join(errs...)
 }
 
-// running lists the revisions of ref the runtime runs beside it.
-func (r *Reconciler) running(ctx context.Context, ref runtime.Ref) ([]runtime.Ref, error) {
+// running lists the revisions of ref the runtime runs beside it. The
+// runtime is listed only for a function with a split (split), or one a
+// revision was seen beside (sawRevision: a change of it, or the resync,
+// which lists the runtime anyway); the others, most functions, have none.
+func (r *Reconciler) running(ctx context.Context, ref runtime.Ref, split bool) ([]runtime.Ref, error) {
+	if split {
+		// Kept until a reconcile without a split finds none left.
+		r.sawRevision(ref)
+	}
+	r.mu.Lock()
+	seen := r.besides[ref]
+	r.mu.Unlock()
+	if !seen {
+		return nil, nil
+	}
 	refs, err := r.Runtime.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list runtime: %w", err)
@@ -113,7 +126,22 @@ func (r *Reconciler) running(ctx context.Context, ref runtime.Ref) ([]runtime.Re
 		}
 		out = append(out, rr)
 	}
+	if !split && len(out) == 0 {
+		r.mu.Lock()
+		delete(r.besides, ref)
+		r.mu.Unlock()
+	}
 	return out, nil
+}
+
+// sawRevision notes that ref has a revision running beside it.
+func (r *Reconciler) sawRevision(ref runtime.Ref) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.besides == nil {
+		r.besides = map[runtime.Ref]bool{}
+	}
+	r.besides[ref] = true
 }
 
 // retire drains a revision no traffic goes to, and removes it once its
@@ -147,6 +175,12 @@ func (r *Reconciler) retire(ctx context.Context, rr runtime.Ref) error {
 		r.requeue(rr, left)
 		return nil
 	}
+	return r.removeRevision(ctx, rr)
+}
+
+// removeRevision removes a revision running beside its function and
+// forgets it.
+func (r *Reconciler) removeRevision(ctx context.Context, rr runtime.Ref) error {
 	if err := r.Runtime.Remove(ctx, rr.Tenant, rr.Name); err != nil {
 		return fmt.Errorf("remove %s/%s: %w", rr.Tenant, rr.Name, err)
 	}
@@ -154,25 +188,26 @@ func (r *Reconciler) retire(ctx context.Context, rr runtime.Ref) error {
 	return nil
 }
 
-// forget drops what this deployer kept of a revision it removed.
+// forget drops what this deployer kept of a function, or of a revision,
+// it removed.
 func (r *Reconciler) forget(rr runtime.Ref) {
 	r.mu.Lock()
 	delete(r.retiring, rr)
 	delete(r.revisionTimeouts, rr)
+	delete(r.besides, rr)
 	r.mu.Unlock()
 }
 
 // removeRevisions removes every revision of a deleted function.
-func (r *Reconciler) removeRevisions(ctx context.Context, ref runtime.Ref) error {
-	running, err := r.running(ctx, ref)
+func (r *Reconciler) removeRevisions(ctx context.Context, ref runtime.Ref, rec function.Record) error {
+	running, err := r.running(ctx, ref, len(rec.Spec.Traffic) > 0)
 	if err != nil {
 		return err
 	}
 	for _, rr := range running {
-		if err := r.Runtime.Remove(ctx, rr.Tenant, rr.Name); err != nil {
-			return fmt.Errorf("remove %s/%s: %w", rr.Tenant, rr.Name, err)
+		if err := r.removeRevision(ctx, rr); err != nil {
+			return err
 		}
-		r.forget(rr)
 	}
 	return nil
 }

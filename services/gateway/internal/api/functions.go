@@ -30,7 +30,7 @@ func (a *API) createFunction(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	a.save(c, spec, createOnly, function.Change{Cause: function.CauseUpdated, By: author(c)})
+	a.save(c, spec, createOnly, function.Change{By: author(c)})
 }
 
 // ifNoneMatchAny reports whether the request carries If-None-Match: *, a
@@ -77,7 +77,7 @@ func (a *API) updateFunction(c *gin.Context) {
 		a.fail(c, fmt.Errorf("function %q: %w", name, err))
 		return
 	}
-	a.save(c, spec, false, function.Change{Cause: function.CauseUpdated, By: author(c)})
+	a.save(c, spec, false, function.Change{By: author(c)})
 }
 
 // author is who a change is recorded as made by: the token's subject, or
@@ -121,12 +121,10 @@ func (a *API) save(c *gin.Context, spec function.Spec, createOnly bool, change f
 		a.fail(c, err)
 		return
 	}
-	for _, n := range spec.TrafficRevisions() {
-		if ts, ok := traffic[n]; ok {
-			if err := a.secretsExist(c, tenant, ts.Secrets); err != nil {
-				a.fail(c, fmt.Errorf("traffic: revision %d: %w", n, err))
-				return
-			}
+	for _, n := range spec.TrafficRevisions() { // trafficSpecs has each
+		if err := a.secretsExist(c, tenant, traffic[n].Secrets); err != nil {
+			a.fail(c, fmt.Errorf("traffic: revision %d: %w", n, err))
+			return
 		}
 	}
 	if limit := a.cfg.MaxFunctionsPerTenant; limit > 0 {

@@ -193,11 +193,7 @@ func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec, c
 		now := s.now().UTC()
 		switch {
 		case errors.Is(err, ErrNotFound):
-			c := change
-			if c.Cause == function.CauseUpdated {
-				c.Cause = function.CauseCreated
-			}
-			rec = function.Record{Spec: spec, Tenant: tenant, Generation: 1, CreatedAt: now, UpdatedAt: now, Change: c, TrafficSpecs: traffic}
+			rec = function.Record{Spec: spec, Tenant: tenant, Generation: 1, CreatedAt: now, UpdatedAt: now, Change: change, TrafficSpecs: traffic}
 			_, err = s.b.Functions.Create(ctx, key, mustJSON(rec))
 		case err != nil:
 			return rec, false, err
@@ -230,8 +226,8 @@ func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec, c
 // instances onto what changed outside the spec.
 func (s *Store) Roll(ctx context.Context, tenant, name string, change function.Change) (function.Record, error) {
 	rec, err := s.bump(ctx, tenant, name, func(rec *function.Record) { rec.Change = change })
-	if err == nil && !rec.Deleting {
-		s.writeRevision(ctx, rec)
+	if err == nil {
+		s.writeRevision(ctx, rec) // none for a function being deleted
 	}
 	return rec, err
 }
@@ -267,7 +263,7 @@ func (s *Store) bump(ctx context.Context, tenant, name string, edit func(*functi
 func (s *Store) Create(ctx context.Context, tenant string, spec function.Spec, by string) (function.Record, error) {
 	now := s.now().UTC()
 	rec := function.Record{Spec: spec, Tenant: tenant, Generation: 1, CreatedAt: now, UpdatedAt: now,
-		Change: function.Change{Cause: function.CauseCreated, By: by}}
+		Change: function.Change{By: by}}
 	_, err := s.b.Functions.Create(ctx, events.FunctionKey(tenant, spec.Name), mustJSON(rec))
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		// The write is refused already; this read only words the message.
