@@ -35,9 +35,10 @@ func main() {
 
 // TestTrafficSplit: a 90/10 split between revision 1 and the latest over
 // 2,000 sync invocations lands within a few percent of 90/10, each
-// record naming the revision that served it; moving the split to 0/100
-// under load fails no request, and the old revision's instance is
-// drained and stopped.
+// record naming the revision that served it; the function's HTTP route
+// splits alike, each answer naming its revision; moving the split to
+// 0/100 under load (invocations and route requests) fails no request,
+// and the old revision's instance is drained and stopped.
 func TestTrafficSplit(t *testing.T) {
 	p := startDev(t, t.TempDir())
 	c := newClient(t, p.URL, token(t, p.URL, "split"))
@@ -142,11 +143,49 @@ func TestTrafficSplit(t *testing.T) {
 		}
 	}
 
-	// Move to 0/100 while 8 clients keep invoking: no request fails.
+	// The HTTP route splits as the invoker does: 1,000 requests, 8 at a
+	// time, each answer naming the revision that served it.
+	route := "/fn/split/web/"
+	testkit.Eventually(t, 20*time.Second, "the route reaching revision 1", func() (bool, string) {
+		r := c.do("GET", route, nil)
+		return r.Status == http.StatusOK && strings.HasPrefix(string(r.Body), "1 "), fmt.Sprint(r.Status, " ", string(r.Body))
+	})
+	const routed = 1000
+	routeCounts := make([]map[string]int, 8)
+	next.Store(0)
+	for i := range routeCounts {
+		routeCounts[i] = map[string]int{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= routed {
+				r := c.do("GET", route, nil)
+				v, _, _ := strings.Cut(string(r.Body), " ")
+				if got := r.Header.Get("X-Eventflow-Revision"); r.Status != http.StatusOK || got != strconv.FormatInt(want[v], 10) {
+					t.Errorf("route: %d %q answered by revision %q, want %d", r.Status, r.Body, got, want[v])
+				}
+				routeCounts[i][v]++
+			}
+		}()
+	}
+	wg.Wait()
+	clear(counts)
+	for _, m := range routeCounts {
+		for v, k := range m {
+			counts[v] += k
+		}
+	}
+	if old := counts["1"]; old < 850 || old > 950 || counts["1"]+counts["2"] != routed {
+		t.Fatalf("on the route revision 1 served %d and the latest %d of %d; want about 90/10", counts["1"], counts["2"], routed)
+	}
+	t.Logf("90/10 split on the route: revision 1 served %d, the latest %d of %d", counts["1"], counts["2"], routed)
+
+	// Move to 0/100 while 8 clients keep invoking, half of them through
+	// the route: no request fails.
 	stop := make(chan struct{})
 	var failed, sent atomic.Int64
 	var lwg sync.WaitGroup
-	for range 8 {
+	for i := range 8 {
 		lwg.Add(1)
 		go func() {
 			defer lwg.Done()
@@ -156,7 +195,12 @@ func TestTrafficSplit(t *testing.T) {
 					return
 				default:
 				}
-				r := c.do("POST", "/v1/functions/web:invoke", "")
+				var r response
+				if i%2 == 1 {
+					r = c.do("GET", route, nil)
+				} else {
+					r = c.do("POST", "/v1/functions/web:invoke", "")
+				}
 				sent.Add(1)
 				if r.Status != http.StatusOK {
 					failed.Add(1)

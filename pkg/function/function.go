@@ -110,6 +110,11 @@ type Status struct {
 	// instances (base URLs), for the gateway's route: stored by the
 	// deployer, never shown by the API.
 	Endpoints []string `json:"endpoints,omitempty"`
+	// RevisionEndpoints are where the revisions a traffic split runs
+	// beside the latest serve (by revision number), for the route to
+	// split as the invoker does: stored by the deployer, never shown by
+	// the API.
+	RevisionEndpoints map[int64][]string `json:"revisionEndpoints,omitempty"`
 	// LastScale is the scaler's last change of Replicas and why.
 	LastScale *ScaleDecision `json:"lastScale,omitempty"`
 	// Triggers is each trigger's state (set when the API answers from the
@@ -159,7 +164,7 @@ func View(rec Record, st *Status) Function {
 	if st != nil {
 		f.Status = *st
 	}
-	f.Status.Endpoints = nil
+	f.Status.Endpoints, f.Status.RevisionEndpoints = nil, nil
 	if rec.Spec.Mode() == ModeHTTP {
 		f.Status.URL = RoutePath(rec.Tenant, rec.Spec.Name)
 	}

@@ -291,10 +291,11 @@ func TestHTTPAndTriggerDefaults(t *testing.T) {
 }
 
 func TestViewRouteAndEndpoints(t *testing.T) {
-	st := &Status{Phase: PhaseReady, ObservedGeneration: 1, Endpoints: []string{"http://10.0.0.1:8080"}, URL: "/stale/"}
+	st := &Status{Phase: PhaseReady, ObservedGeneration: 1, Endpoints: []string{"http://10.0.0.1:8080"}, URL: "/stale/",
+		RevisionEndpoints: map[int64][]string{1: {"http://10.0.0.2:8080"}}}
 	web := View(Record{Spec: Spec{Name: "web", Invocation: Invocation{Mode: ModeHTTP}}, Tenant: "demo", Generation: 1}, st)
-	if web.Status.URL != "/fn/demo/web/" || web.Status.Endpoints != nil {
-		t.Errorf("http function: url %q, endpoints %v", web.Status.URL, web.Status.Endpoints)
+	if web.Status.URL != "/fn/demo/web/" || web.Status.Endpoints != nil || web.Status.RevisionEndpoints != nil {
+		t.Errorf("http function: url %q, endpoints %v %v", web.Status.URL, web.Status.Endpoints, web.Status.RevisionEndpoints)
 	}
 	if st.Endpoints == nil {
 		t.Error("View changed the stored status")

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -77,4 +78,40 @@ func TestStatusCarriesEndpoints(t *testing.T) {
 	if st := f.status(t, "t1", "job"); len(st.Endpoints) != 0 {
 		t.Fatalf("job endpoints %v", st.Endpoints)
 	}
+}
+
+// TestStatusCarriesRevisionEndpoints: a revision a traffic split runs
+// beside the latest has its endpoints in the function's status, by
+// revision (the gateway's route splits with them), and loses them when
+// the split no longer sends it anything.
+func TestStatusCarriesRevisionEndpoints(t *testing.T) {
+	bin := buildProgram(t, exitServer)
+	f := start(t, time.Hour)
+	one := int32(1)
+	web := function.Spec{Name: "web", Command: []string{bin}, Replicas: &one, Invocation: function.Invocation{Mode: function.ModeHTTP}}.WithDefaults()
+	rec := function.Record{Spec: web, Tenant: "t1", Generation: 2, TrafficSpecs: map[int64]function.Spec{1: web}}
+	rec.Spec.Traffic = []function.TrafficTarget{{Revision: 1, Percent: 50}, {Tag: function.TagLatest, Percent: 50}}
+	f.putRecord(t, rec)
+	f.command(t, "t1", "web", 2, events.ActionApply)
+	var st *function.Status
+	testkit.Eventually(t, 15*time.Second, "the revision's endpoint in the status", func() (bool, string) {
+		st = f.status(t, "t1", "web")
+		return st != nil && st.Phase == function.PhaseReady && len(st.Endpoints) == 1 && len(st.RevisionEndpoints[1]) == 1, fmt.Sprintf("%+v", st)
+	})
+	if slices.Equal(st.Endpoints, st.RevisionEndpoints[1]) {
+		t.Fatalf("the revision serves where the latest does: %v", st.Endpoints)
+	}
+	resp, err := http.Get(st.RevisionEndpoints[1][0] + "/")
+	if err != nil {
+		t.Fatalf("revision endpoint %s: %v", st.RevisionEndpoints[1][0], err)
+	}
+	resp.Body.Close()
+
+	rec.Generation, rec.Spec.Traffic = 3, []function.TrafficTarget{{Revision: 1, Percent: 0}, {Tag: function.TagLatest, Percent: 100}}
+	f.putRecord(t, rec)
+	f.command(t, "t1", "web", 3, events.ActionApply)
+	testkit.Eventually(t, 15*time.Second, "no revision endpoints once the split moved away", func() (bool, string) {
+		st = f.status(t, "t1", "web")
+		return st != nil && st.ObservedGeneration == 3 && len(st.Endpoints) == 1 && st.RevisionEndpoints == nil, fmt.Sprintf("%+v", st)
+	})
 }

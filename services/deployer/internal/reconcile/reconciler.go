@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -110,7 +111,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 	// A revision that cannot run beside the latest is the split's
 	// problem, not the latest's: the status is still observed and written
 	// (with the error in its message), and the reconcile tried again.
-	revErr := r.revisions(ctx, ref, rec)
+	revEndpoints, revErr := r.revisions(ctx, ref, rec)
 	obs, found, err := r.Runtime.Observe(ctx, ref.Tenant, ref.Name)
 	if err != nil {
 		return fmt.Errorf("observe %s/%s: %w", ref.Tenant, ref.Name, err)
@@ -122,6 +123,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 		// runtime, so it learns them from the status bucket).
 		st.Endpoints = obs.Endpoints
 	}
+	st.RevisionEndpoints = revEndpoints
 	if r.Scaler != nil {
 		st.LastScale = r.Scaler.Decision(ref)
 	}
@@ -140,7 +142,8 @@ func carry(st *function.Status, prev *function.Status) {
 	if prev == nil {
 		return
 	}
-	st.Endpoints, st.ReadyReplicas, st.Replicas, st.LastScale = prev.Endpoints, prev.ReadyReplicas, prev.Replicas, prev.LastScale
+	st.Endpoints, st.RevisionEndpoints = prev.Endpoints, prev.RevisionEndpoints
+	st.ReadyReplicas, st.Replicas, st.LastScale = prev.ReadyReplicas, prev.Replicas, prev.LastScale
 }
 
 // remove tears the function down. With a record marked Deleting, it then
@@ -273,7 +276,8 @@ func (r *Reconciler) remember(ref runtime.Ref, st function.Status) {
 func (r *Reconciler) write(ctx context.Context, ref runtime.Ref, prev *function.Status, st function.Status) error {
 	if prev != nil && prev.Phase == st.Phase && prev.ReadyReplicas == st.ReadyReplicas && prev.Replicas == st.Replicas &&
 		prev.Message == st.Message && prev.ObservedGeneration == st.ObservedGeneration &&
-		slices.Equal(prev.Endpoints, st.Endpoints) && sameDecision(prev.LastScale, st.LastScale) {
+		slices.Equal(prev.Endpoints, st.Endpoints) && maps.EqualFunc(prev.RevisionEndpoints, st.RevisionEndpoints, slices.Equal) &&
+		sameDecision(prev.LastScale, st.LastScale) {
 		return nil
 	}
 	st.UpdatedAt = time.Now().UTC()

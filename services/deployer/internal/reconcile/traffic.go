@@ -48,10 +48,13 @@ func (r *Reconciler) revisionOf(ctx context.Context, ref runtime.Ref) (runtime.R
 }
 
 // revisions applies the revisions rec's traffic sends a share to, and
-// drains, then removes, those it no longer does. One that fails does not
-// stop the others: the errors are returned together.
-func (r *Reconciler) revisions(ctx context.Context, ref runtime.Ref, rec function.Record) error {
+// drains, then removes, those it no longer does. It returns where the
+// ones it applied serve (function.Status.RevisionEndpoints: the gateway's
+// route splits with them). One that fails does not stop the others: the
+// errors are returned together.
+func (r *Reconciler) revisions(ctx context.Context, ref runtime.Ref, rec function.Record) (map[int64][]string, error) {
 	var errs []error
+	var endpoints map[int64][]string
 	wanted := map[string]bool{}
 	for _, n := range rec.Spec.TrafficRevisions() {
 		spec, ok := rec.RevisionSpec(n)
@@ -75,11 +78,23 @@ func (r *Reconciler) revisions(ctx context.Context, ref runtime.Ref, rec functio
 		// revision taken back into the split may have been drained to 0.
 		if err := r.Runtime.Scale(ctx, ref.Tenant, spec.Name, spec.Scale.Min); err != nil {
 			errs = append(errs, fmt.Errorf("revision %d: %w", n, err))
+			continue
+		}
+		obs, found, err := r.Runtime.Observe(ctx, ref.Tenant, spec.Name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("revision %d: observe: %w", n, err))
+			continue
+		}
+		if found && len(obs.Endpoints) > 0 {
+			if endpoints == nil {
+				endpoints = map[int64][]string{}
+			}
+			endpoints[n] = obs.Endpoints
 		}
 	}
 	running, err := r.running(ctx, ref, len(rec.Spec.Traffic) > 0)
 	if err != nil {
-		return errors.Join(append(errs, err)...)
+		return endpoints, errors.Join(append(errs, err)...)
 	}
 	for _, rr := range running {
 		if wanted[rr.Name] {
@@ -89,7 +104,7 @@ func (r *Reconciler) revisions(ctx context.Context, ref runtime.Ref, rec functio
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return endpoints, errors.Join(errs...)
 }
 
 // running lists the revisions of ref the runtime runs beside it. The

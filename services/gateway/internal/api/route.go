@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -163,7 +164,7 @@ func (a *API) serveRoute(c *gin.Context, async bool) {
 		a.queueRoute(c, tenant, rec.Spec, fwd, dropAuth)
 		return
 	}
-	a.proxyRoute(c, tenant, rec.Spec, fwd, dropAuth)
+	a.proxyRoute(c, tenant, rec, fwd, dropAuth)
 }
 
 // bearerToken is the token of an Authorization header with the Bearer
@@ -259,10 +260,53 @@ func forwardedPath(p string) string {
 // forged (the gateway sets X-Forwarded-* itself) and the gateway's own.
 var routeDropHeaders = []string{"Forwarded", "X-Real-Ip", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Prefix"}
 
+// HeaderRevision names, on a route's answer, the function revision that
+// served it (as the invocation record's revision does).
+const HeaderRevision = "X-Eventflow-Revision"
+
+// routeCall is one proxied route request: whose, where it goes and for
+// how long.
+type routeCall struct {
+	tenant string
+	name   string // the function's (a revision's instances serve its route too)
+	fwd    string
+	// timeout bounds the answer: the serving revision's.
+	timeout  time.Duration
+	revision int64
+	dropAuth bool
+}
+
 // proxyRoute proxies the request to one ready instance, streaming the
-// body both ways; answers are flushed as they are written (SSE).
-func (a *API) proxyRoute(c *gin.Context, tenant string, spec function.Spec, fwd string, dropAuth bool) {
-	timeout := spec.Timeout()
+// body both ways; answers are flushed as they are written (SSE). The
+// function's traffic split picks the revision (function.Record.Route), as
+// the invoker's does for invocations: another revision's share goes to
+// its own instances when one is ready, and to the latest's otherwise, so a
+// change of the split never fails a request.
+func (a *API) proxyRoute(c *gin.Context, tenant string, rec function.Record, fwd string, dropAuth bool) {
+	spec := rec.Spec
+	body := &replayBody{ReadCloser: c.Request.Body}
+	if c.Request.Body != nil && c.Request.Body != http.NoBody {
+		c.Request.Body = body
+	}
+	if rs, rev, extra := rec.Route(rand.Float64()); extra && a.Endpoints != nil {
+		target, err := a.Endpoints.PickRevision(c, tenant, spec.Name, rev)
+		if err != nil {
+			a.Log.WarnContext(c, "route: endpoints not readable", "tenant", tenant, "function", spec.Name, "err", err)
+		}
+		if target != nil {
+			call := routeCall{tenant: tenant, name: spec.Name, fwd: fwd, timeout: rs.Timeout(), revision: rev, dropAuth: dropAuth}
+			ctx, cancel := a.routeContext(c, call.timeout)
+			refused := a.proxyTo(c, ctx, call, target, body)
+			cancel()
+			if !refused {
+				return
+			}
+			// Refused before anything was sent (drained as the split
+			// moved): the latest serves it.
+		}
+	}
+	call := routeCall{tenant: tenant, name: spec.Name, fwd: fwd, timeout: spec.Timeout(), revision: rec.Generation, dropAuth: dropAuth}
+	timeout := call.timeout
 	target, err := a.pickEndpoint(c, tenant, spec.Name)
 	if err != nil {
 		a.Log.WarnContext(c, "route: endpoints not readable", "tenant", tenant, "function", spec.Name, "err", err)
@@ -279,20 +323,12 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, spec function.Spec, fwd 
 			return
 		}
 	}
-	// Counted for the scaler while it runs on the instance.
+	// Counted for the scaler while it runs on the instance (the latest's
+	// only: another revision runs at a fixed count).
 	defer a.Reporter.Begin(tenant, spec.Name)()
-	// The answer may outlast the server's write timeout (a stream, a slow
-	// function): the function's timeout bounds it instead, and the body
-	// (streamed, not buffered) may take as long to arrive.
-	a.waitUpTo(c, timeout)
-	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(timeout + a.cfg.WriteTimeout))
-	ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
+	ctx, cancel := a.routeContext(c, timeout)
 	defer cancel()
-	body := &replayBody{ReadCloser: c.Request.Body}
-	if c.Request.Body != nil && c.Request.Body != http.NoBody {
-		c.Request.Body = body
-	}
-	if !a.proxyTo(c, ctx, tenant, spec, target, fwd, dropAuth, body) {
+	if !a.proxyTo(c, ctx, call, target, body) {
 		return
 	}
 	// The instance refused the connection before anything was sent: it
@@ -309,7 +345,17 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, spec function.Spec, fwd 
 			return
 		}
 	}
-	a.proxyTo(c, ctx, tenant, spec, next, fwd, dropAuth, nil)
+	a.proxyTo(c, ctx, call, next, nil)
+}
+
+// routeContext bounds a proxied request by the serving revision's
+// timeout: the answer may outlast the server's write timeout (a stream, a
+// slow function), and the body (streamed, not buffered) may take as long
+// to arrive.
+func (a *API) routeContext(c *gin.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	a.waitUpTo(c, timeout)
+	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(timeout + a.cfg.WriteTimeout))
+	return context.WithTimeout(c.Request.Context(), timeout)
 }
 
 // routeStaleWait bounds how long a route request whose instance refused
@@ -335,9 +381,10 @@ func (b *replayBody) Close() error { return nil }
 // proxyTo proxies the request to target and reports whether it may be
 // tried again elsewhere: only when retry is given, the connection was
 // refused and nothing of the body was read (then nothing was answered).
-func (a *API) proxyTo(c *gin.Context, ctx context.Context, tenant string, spec function.Spec, target *url.URL, fwd string, dropAuth bool, retry *replayBody) (refused bool) {
-	timeout := spec.Timeout()
-	prefix := strings.TrimSuffix(function.RoutePath(tenant, spec.Name), "/")
+func (a *API) proxyTo(c *gin.Context, ctx context.Context, call routeCall, target *url.URL, retry *replayBody) (refused bool) {
+	tenant, fwd := call.tenant, call.fwd
+	prefix := strings.TrimSuffix(function.RoutePath(tenant, call.name), "/")
+	revision := strconv.FormatInt(call.revision, 10)
 	p := &httputil.ReverseProxy{
 		Transport:     a.routeTransport,
 		FlushInterval: -1,
@@ -348,7 +395,7 @@ func (a *API) proxyTo(c *gin.Context, ctx context.Context, tenant string, spec f
 			for _, h := range routeDropHeaders {
 				pr.Out.Header.Del(h)
 			}
-			if dropAuth {
+			if call.dropAuth {
 				pr.Out.Header.Del("Authorization")
 			}
 			pr.Out.URL = &url.URL{Scheme: target.Scheme, Host: target.Host, Path: fwd, RawQuery: pr.In.URL.RawQuery}
@@ -359,6 +406,7 @@ func (a *API) proxyTo(c *gin.Context, ctx context.Context, tenant string, spec f
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Add("Content-Security-Policy", routeSandbox)
+			resp.Header.Set(HeaderRevision, revision)
 			scopeCookies(resp.Header, prefix)
 			return nil
 		},
@@ -368,17 +416,17 @@ func (a *API) proxyTo(c *gin.Context, ctx context.Context, tenant string, spec f
 				// The client left: nobody to answer.
 				c.Abort()
 			case errors.Is(ctx.Err(), context.DeadlineExceeded):
-				abort(c, http.StatusGatewayTimeout, CodeTimeout, fmt.Sprintf("function %q did not answer within its timeout (%s)", spec.Name, timeout))
+				abort(c, http.StatusGatewayTimeout, CodeTimeout, fmt.Sprintf("function %q did not answer within its timeout (%s)", call.name, call.timeout))
 			case retry != nil && retry.n == 0 && errors.Is(err, syscall.ECONNREFUSED):
 				refused = true
 			default:
-				a.Log.WarnContext(c, "route: function not reached", "tenant", tenant, "function", spec.Name, "endpoint", target.Host, "err", err)
-				abort(c, http.StatusBadGateway, CodeFunctionFailed, fmt.Sprintf("function %q could not be reached: its instance refused or dropped the request; try again", spec.Name))
+				a.Log.WarnContext(c, "route: function not reached", "tenant", tenant, "function", call.name, "revision", call.revision, "endpoint", target.Host, "err", err)
+				abort(c, http.StatusBadGateway, CodeFunctionFailed, fmt.Sprintf("function %q could not be reached: its instance refused or dropped the request; try again", call.name))
 			}
 		},
 	}
 	p.ServeHTTP(c.Writer, c.Request.WithContext(ctx))
-	if a.Endpoints != nil && !a.Endpoints.Has(tenant, spec.Name, target.Host) {
+	if a.Endpoints != nil && !a.Endpoints.Has(tenant, call.name, target.Host) {
 		// The instance left while this request ran (a drain): the
 		// connection it leaves idle would hold the drain to its limit.
 		a.routeTransport.CloseIdleConnections()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,12 +47,60 @@ type fnWait struct {
 	n  int
 }
 
-// fnEndpoints is one status revision's endpoints, immutable but for the
-// round-robin counter.
+// fnEndpoints is one status revision's endpoints: the latest revision's
+// and those of the revisions a traffic split runs beside it, immutable
+// but for the round-robin counters.
 type fnEndpoints struct {
-	rev  uint64
+	rev       uint64
+	latest    endpointSet
+	revisions map[int64]*endpointSet
+}
+
+// endpointSet is one deployment's endpoints and its round-robin counter.
+type endpointSet struct {
 	urls []*url.URL
 	rr   atomic.Uint32
+}
+
+// pick is the next endpoint, round robin, or nil when there is none.
+func (s *endpointSet) pick() *url.URL {
+	if s == nil || len(s.urls) == 0 {
+		return nil
+	}
+	return s.urls[s.rr.Add(1)%uint32(len(s.urls))]
+}
+
+// anyHost calls f with every endpoint's host until it returns true, and
+// says whether it did.
+func (fe *fnEndpoints) anyHost(f func(host string) bool) bool {
+	if fe == nil {
+		return false
+	}
+	for _, u := range fe.latest.urls {
+		if f(u.Host) {
+			return true
+		}
+	}
+	for _, s := range fe.revisions {
+		for _, u := range s.urls {
+			if f(u.Host) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// httpBases keeps the plain http base URLs of raw: the values come from
+// the bus, and a malformed one must not send requests elsewhere.
+func httpBases(raw []string) []*url.URL {
+	var out []*url.URL
+	for _, s := range raw {
+		if u, err := url.Parse(s); err == nil && u.Scheme == "http" && u.Host != "" && u.User == nil {
+			out = append(out, &url.URL{Scheme: u.Scheme, Host: u.Host})
+		}
+	}
+	return out
 }
 
 // NewEndpoints starts watching the status bucket until ctx ends.
@@ -99,11 +146,13 @@ func (e *Endpoints) store(key string, rev uint64, value []byte) *fnEndpoints {
 		return nil
 	}
 	fe := &fnEndpoints{rev: rev}
-	for _, s := range st.Endpoints {
-		// Only plain http base URLs: the value comes from the bus, and a
-		// malformed one must not send requests elsewhere.
-		if u, err := url.Parse(s); err == nil && u.Scheme == "http" && u.Host != "" && u.User == nil {
-			fe.urls = append(fe.urls, &url.URL{Scheme: u.Scheme, Host: u.Host})
+	fe.latest.urls = httpBases(st.Endpoints)
+	for n, raw := range st.RevisionEndpoints {
+		if urls := httpBases(raw); len(urls) > 0 {
+			if fe.revisions == nil {
+				fe.revisions = map[int64]*endpointSet{}
+			}
+			fe.revisions[n] = &endpointSet{urls: urls}
 		}
 	}
 	e.mu.Lock()
@@ -115,7 +164,7 @@ func (e *Endpoints) store(key string, rev uint64, value []byte) *fnEndpoints {
 	e.fns[key] = fe
 	e.notify(key)
 	e.mu.Unlock()
-	if cur != nil && removed(cur.urls, fe.urls) {
+	if removed(cur, fe) {
 		if f := e.onRemoved.Load(); f != nil {
 			(*f)()
 		}
@@ -123,14 +172,12 @@ func (e *Endpoints) store(key string, rev uint64, value []byte) *fnEndpoints {
 	return fe
 }
 
-// removed says whether a host of old is not in now.
-func removed(old, now []*url.URL) bool {
-	for _, o := range old {
-		if !slices.ContainsFunc(now, func(n *url.URL) bool { return n.Host == o.Host }) {
-			return true
-		}
-	}
-	return false
+// removed says whether a host of old (of any revision) is in no
+// revision of now.
+func removed(old, now *fnEndpoints) bool {
+	return old.anyHost(func(o string) bool {
+		return !now.anyHost(func(n string) bool { return n == o })
+	})
 }
 
 // notify wakes whoever waits for a change of key's endpoints; e.mu is held.
@@ -169,12 +216,13 @@ func (e *Endpoints) Changed(tenant, name string) (changed <-chan struct{}, done 
 	}
 }
 
-// Has says whether host is still one of the function's endpoints.
+// Has says whether host is still one of the function's endpoints (of
+// its latest revision or of one running beside it).
 func (e *Endpoints) Has(tenant, name, host string) bool {
 	e.mu.RLock()
 	fe := e.fns[events.FunctionKey(tenant, name)]
 	e.mu.RUnlock()
-	return fe != nil && slices.ContainsFunc(fe.urls, func(u *url.URL) bool { return u.Host == host })
+	return fe.anyHost(func(h string) bool { return h == host })
 }
 
 // WaitGone waits until host is no longer one of the function's endpoints
@@ -202,10 +250,30 @@ func (e *Endpoints) WaitGone(ctx context.Context, tenant, name, host string, wit
 	}
 }
 
-// Pick returns one endpoint of the function, round robin, or nil when it
-// has none ready. A function the watch has not delivered yet (just
-// deployed) is read from KV.
+// Pick returns one endpoint of the function's latest revision, round
+// robin, or nil when it has none ready. A function the watch has not
+// delivered yet (just deployed) is read from KV.
 func (e *Endpoints) Pick(ctx context.Context, tenant, name string) (*url.URL, error) {
+	fe, err := e.lookup(ctx, tenant, name)
+	if fe == nil {
+		return nil, err
+	}
+	return fe.latest.pick(), nil
+}
+
+// PickRevision is Pick for revision rev running beside the latest (a
+// traffic split): nil when it has no ready instance.
+func (e *Endpoints) PickRevision(ctx context.Context, tenant, name string, rev int64) (*url.URL, error) {
+	fe, err := e.lookup(ctx, tenant, name)
+	if fe == nil {
+		return nil, err
+	}
+	return fe.revisions[rev].pick(), nil
+}
+
+// lookup is the function's endpoints as kept, or read from KV on a miss
+// (nil when it has no status).
+func (e *Endpoints) lookup(ctx context.Context, tenant, name string) (*fnEndpoints, error) {
 	key := events.FunctionKey(tenant, name)
 	e.mu.RLock()
 	fe := e.fns[key]
@@ -218,12 +286,7 @@ func (e *Endpoints) Pick(ctx context.Context, tenant, name string) (*url.URL, er
 		if err != nil {
 			return nil, fmt.Errorf("read status %s: %w", key, err)
 		}
-		if fe = e.store(key, entry.Revision(), entry.Value()); fe == nil {
-			return nil, nil
-		}
+		return e.store(key, entry.Revision(), entry.Value()), nil
 	}
-	if len(fe.urls) == 0 {
-		return nil, nil
-	}
-	return fe.urls[fe.rr.Add(1)%uint32(len(fe.urls))], nil
+	return fe, nil
 }
