@@ -63,7 +63,7 @@ func NewCloudEvent(eventType, source, tenant, fn string, data any) (CloudEvent, 
 
 // EventTypes lists every lifecycle event type: the catalogue.
 var EventTypes = []string{
-	TypeFunctionDeploying, TypeFunctionReady, TypeFunctionFailed, TypeFunctionDeleted, TypeFunctionScaled,
+	TypeFunctionDeploying, TypeFunctionReady, TypeFunctionFailed, TypeFunctionDeleted, TypeFunctionScaled, TypeFunctionRollout,
 	TypeInvocationQueued, TypeInvocationStarted, TypeInvocationSucceeded, TypeInvocationFailed,
 	TypeInvocationRetrying, TypeInvocationDeadLettered,
 	TypeTriggerFired, TypeTriggerFailed,

@@ -31,13 +31,28 @@ type Load struct {
 	Source   string `json:"source"`
 	InFlight int    `json:"inFlight"`
 	Held     int    `json:"held,omitempty"`
+	// Served counts the requests the process finished for each revision of
+	// the function since its last report, while the function rolls out
+	// (function.RolloutState): the deployer rolls back on their errors.
+	Served []Served `json:"served,omitempty"`
+}
+
+// Served is how many requests one revision served, and how many of them
+// failed (a failed run, a 5xx answer, a timeout; not a 4xx).
+type Served struct {
+	Revision int64 `json:"revision"`
+	Requests int   `json:"requests"`
+	Failed   int   `json:"failed,omitempty"`
 }
 
 // maxLoad bounds a report's counts: more than any one process runs.
 const maxLoad = 1 << 20
 
+// MaxServed bounds the revisions of one report.
+const MaxServed = 8
+
 // MaxLoadSize bounds an encoded report.
-const MaxLoadSize = 256
+const MaxLoadSize = 1024
 
 // Data encodes the report.
 func (l Load) Data() []byte {
@@ -47,7 +62,8 @@ func (l Load) Data() []byte {
 
 // ParseLoad reads a load report strictly: one JSON object of at most
 // MaxLoadSize bytes, no unknown fields, a source that is a subject token
-// of at most 64 bytes, counts from 0 to 2^20.
+// of at most 64 bytes, counts from 0 to 2^20, at most MaxServed revisions
+// served, each once, from 1 to 999999, with no more failed than served.
 func ParseLoad(data []byte) (Load, error) {
 	var l Load
 	if len(data) > MaxLoadSize {
@@ -64,7 +80,39 @@ func ParseLoad(data []byte) (Load, error) {
 	if l.InFlight < 0 || l.InFlight > maxLoad || l.Held < 0 || l.Held > maxLoad {
 		return Load{}, fmt.Errorf("load report counts out of range (0 to %d)", maxLoad)
 	}
+	if len(l.Served) == 0 {
+		l.Served = nil // as it encodes again
+	}
+	if len(l.Served) > MaxServed {
+		return Load{}, fmt.Errorf("load report names more than %d revisions", MaxServed)
+	}
+	for i, sv := range l.Served {
+		if sv.Revision < 1 || sv.Revision >= 1000000 || sv.Requests < 0 || sv.Requests > maxLoad || sv.Failed < 0 || sv.Failed > sv.Requests {
+			return Load{}, fmt.Errorf("load report served counts out of range")
+		}
+		for _, o := range l.Served[:i] {
+			if o.Revision == sv.Revision {
+				return Load{}, fmt.Errorf("load report names revision %d twice", sv.Revision)
+			}
+		}
+	}
 	return l, nil
+}
+
+// TypeFunctionRollout is the event of a step of a function's gradual
+// rollout: a new share, its end, or a rollback.
+const TypeFunctionRollout = "io.eventflow.function.rollout"
+
+// RolloutEventData is the data of io.eventflow.function.rollout events:
+// where the rollout of revision to replace from stands.
+type RolloutEventData struct {
+	Tenant   string `json:"tenant"`
+	Name     string `json:"name"`
+	Revision int64  `json:"revision"`
+	From     int64  `json:"from"`
+	Percent  int    `json:"percent"`
+	Phase    string `json:"phase"`
+	Message  string `json:"message,omitempty"`
 }
 
 // ScaledEventData is the data of io.eventflow.function.scaled events.

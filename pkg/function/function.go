@@ -63,6 +63,10 @@ type Spec struct {
 	// revisions and the latest by percent (traffic.go); none: all go to
 	// the latest.
 	Traffic []TrafficTarget `json:"traffic,omitempty"`
+	// Rollout moves an http-mode function's traffic to a new revision
+	// gradually, rolling back on errors (rollout.go); none: an update
+	// takes all traffic at once.
+	Rollout *Rollout `json:"rollout,omitempty"`
 }
 
 // Autoscaling bounds of an http-mode function (a HorizontalPodAutoscaler
@@ -120,6 +124,9 @@ type Status struct {
 	// Triggers is each trigger's state (set when the API answers from the
 	// invoker's trigger records, not stored here).
 	Triggers []TriggerStatus `json:"triggers,omitempty"`
+	// Rollout is where the function's gradual rollout stands (set when the
+	// API answers, from the record).
+	Rollout *RolloutState `json:"rollout,omitempty"`
 }
 
 // Function is the API representation: the spec plus read-only fields.
@@ -148,6 +155,10 @@ type Record struct {
 	// (other than the latest), copied when the spec was stored, so the
 	// deployer and the invoker need no other read to run and route them.
 	TrafficSpecs map[int64]Spec `json:"trafficSpecs,omitempty"`
+	// Rollout is the function's gradual rollout (rollout.go), kept until
+	// an update that starts none: while it splits, it is the traffic split
+	// (Traffic).
+	Rollout *RolloutState `json:"rollout,omitempty"`
 }
 
 // View merges the desired record and the observed status into what the API
@@ -165,6 +176,7 @@ func View(rec Record, st *Status) Function {
 		f.Status = *st
 	}
 	f.Status.Endpoints, f.Status.RevisionEndpoints = nil, nil
+	f.Status.Rollout = rec.Rollout
 	if rec.Spec.Mode() == ModeHTTP {
 		f.Status.URL = RoutePath(rec.Tenant, rec.Spec.Name)
 	}
@@ -238,6 +250,10 @@ func (s Spec) WithDefaults() Spec {
 			}
 		}
 		s.Triggers = ts
+	}
+	if s.Rollout != nil {
+		r := s.Rollout.WithDefaults()
+		s.Rollout = &r
 	}
 	return s
 }

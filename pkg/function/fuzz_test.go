@@ -68,6 +68,11 @@ func FuzzSpec(f *testing.F) {
 		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"traffic":[{"revision":1,"percent":0},{"tag":"latest","percent":100}]}`,
 		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"traffic":[{"revision":3,"tag":"latest","percent":100}]}`,
 		`{"name":"w","command":["x"],"traffic":[{"tag":"latest","percent":100}]}`,
+		// Gradual rollout.
+		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"rollout":{}}`,
+		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"rollout":{"stepPercent":10,"interval":"30s","maxErrorPercent":1,"minRequests":100}}`,
+		`{"name":"w","command":["x"],"invocation":{"mode":"http"},"rollout":{"interval":0.5}}`,
+		`{"name":"w","command":["x"],"rollout":{"stepPercent":101}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -88,6 +93,12 @@ func FuzzSpec(f *testing.F) {
 		}
 		if d2 := d.WithDefaults(); !sameJSON(t, d, d2) {
 			t.Fatalf("%s: WithDefaults is not idempotent", data)
+		}
+		if ro := d.Rollout; ro != nil {
+			if ro.StepPercent < 1 || ro.StepPercent > 100 || time.Duration(ro.Interval) < MinRolloutInterval || time.Duration(ro.Interval) > MaxRolloutInterval ||
+				ro.MaxErrorPercent < 1 || ro.MaxErrorPercent > 100 || ro.MinRequests < 1 || d.Mode() != ModeHTTP || len(d.Traffic) > 0 {
+				t.Fatalf("%s: rollout %+v out of its bounds", data, ro)
+			}
 		}
 		if to := s.Timeout(); to <= 0 || to > MaxTimeout {
 			t.Fatalf("%s: timeout %s", data, to)

@@ -81,10 +81,10 @@ func (s Spec) TrafficRevisions() []int64 {
 	return revs
 }
 
-// ForRuntime is the spec a runtime runs: traffic is the invoker's
-// routing, never the instances' (a new split must not restart them).
+// ForRuntime is the spec a runtime runs: traffic and rollout are the
+// routing's, never the instances' (a new split must not restart them).
 func (s Spec) ForRuntime() Spec {
-	s.Traffic = nil
+	s.Traffic, s.Rollout = nil, nil
 	return s
 }
 
@@ -123,12 +123,13 @@ func (r Record) RevisionSpec(rev int64) (Spec, bool) {
 	return s, true
 }
 
-// Route picks where one invocation goes by the traffic split, for pick in
+// Route picks where one invocation goes by the traffic split (Traffic: a
+// rollout's, or spec.traffic), for pick in
 // [0, 1): the latest revision's spec (extra false), or another revision's
 // (RevisionSpec, extra true), and the revision number either way.
 func (r Record) Route(pick float64) (spec Spec, revision int64, extra bool) {
 	at := int(pick * 100)
-	for _, t := range r.Spec.Traffic {
+	for _, t := range r.Traffic() {
 		if at >= t.Percent {
 			at -= t.Percent
 			continue

@@ -159,6 +159,9 @@ func (s Spec) Validate() error {
 	if err := s.validateTraffic(); err != nil {
 		return err
 	}
+	if err := s.validateRollout(); err != nil {
+		return err
+	}
 	if len(s.Labels) > MaxLabels {
 		return &FieldError{"labels", fmt.Sprintf("must have at most %d labels", MaxLabels)}
 	}

@@ -157,9 +157,14 @@ var fieldDocs = map[string]schema{
 	"spec.secrets[]": {Pattern: dns1123Pattern, MaxLength: function.MaxNameLen},
 	"spec.traffic": {Description: "http mode: split the invocations between kept revisions (eventflow revisions NAME) and the latest by percent, adding up to 100; each record names the revision that served it. A revision at 0 is drained and stopped.",
 		MaxItems: function.MaxTrafficTargets},
-	"spec.traffic[].revision": {Description: "A kept revision; it runs beside the latest at a fixed count. Give revision or tag, not both.", Minimum: bound(1), Maximum: bound(999999)},
-	"spec.traffic[].tag":      {Description: "latest: the function's current revision.", Enum: []string{function.TagLatest}},
-	"spec.traffic[].percent":  {Description: "Its share of the invocations, 0 to 100.", Minimum: bound(0), Maximum: bound(100)},
+	"spec.traffic[].revision":      {Description: "A kept revision; it runs beside the latest at a fixed count. Give revision or tag, not both.", Minimum: bound(1), Maximum: bound(999999)},
+	"spec.traffic[].tag":           {Description: "latest: the function's current revision.", Enum: []string{function.TagLatest}},
+	"spec.traffic[].percent":       {Description: "Its share of the invocations, 0 to 100.", Minimum: bound(0), Maximum: bound(100)},
+	"spec.rollout":                 {Description: "http mode, not with traffic: an update that changes what runs takes stepPercent of the traffic, then stepPercent more each interval, beside the revision that served everything so far; too many failures in an interval roll it back to that revision by itself."},
+	"spec.rollout.stepPercent":     {Description: "The share moved to the new revision each interval (default 20).", Minimum: bound(0), Maximum: bound(100)},
+	"spec.rollout.interval":        {Description: "The time between steps (default 1m, from 1s to 1h)."},
+	"spec.rollout.maxErrorPercent": {Description: "More of the new revision's requests failing in an interval (a failed run, a 5xx, a timeout) rolls it back (default 5).", Minimum: bound(0), Maximum: bound(100)},
+	"spec.rollout.minRequests":     {Description: "Fewer requests to the new revision in an interval are not judged: the rollout goes on by time (default 10).", Minimum: bound(0), Maximum: bound(1000000)},
 }
 
 // optional are fields without omitempty that a file may leave out all the

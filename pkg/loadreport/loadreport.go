@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,6 +37,9 @@ type counts struct {
 	// with short, sparse requests would look idle and scale to zero).
 	peak     int
 	reported bool // the last report sent was non-zero
+	// served counts the requests finished by revision since the last
+	// report (Served), at most events.MaxServed revisions.
+	served []events.Served
 }
 
 // Reporter counts in-flight and held requests per function. Its methods
@@ -98,17 +102,51 @@ func (r *Reporter) Wake(tenant, fn string) {
 	}
 }
 
-func (r *Reporter) add(tenant, fn string, inFlight, held int, wake bool) func() {
-	k := key{tenant, fn}
+// Served counts one request the function's revision finished, and
+// whether it failed, for the deployer to judge a rollout by (sent with
+// the next report). Callers count only while the function rolls out.
+func (r *Reporter) Served(tenant, fn string, revision int64, failed bool) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.counts(key{tenant, fn})
+	if c == nil {
+		return
+	}
+	i := slices.IndexFunc(c.served, func(s events.Served) bool { return s.Revision == revision })
+	if i < 0 {
+		if len(c.served) >= events.MaxServed {
+			return
+		}
+		c.served = append(c.served, events.Served{Revision: revision})
+		i = len(c.served) - 1
+	}
+	c.served[i].Requests++
+	if failed {
+		c.served[i].Failed++
+	}
+}
+
+// counts is k's counts, made if need be (nil past MaxFunctions). r.mu
+// held.
+func (r *Reporter) counts(k key) *counts {
 	c := r.fn[k]
 	if c == nil {
 		if len(r.fn) >= MaxFunctions {
-			r.mu.Unlock()
-			return func() {}
+			return nil
 		}
 		c = &counts{}
 		r.fn[k] = c
+	}
+	return c
+}
+
+func (r *Reporter) add(tenant, fn string, inFlight, held int, wake bool) func() {
+	k := key{tenant, fn}
+	r.mu.Lock()
+	c := r.counts(k)
+	if c == nil {
+		r.mu.Unlock()
+		return func() {}
 	}
 	c.inFlight += inFlight
 	c.held += held
@@ -164,10 +202,11 @@ func (r *Reporter) flush(final bool) {
 			c.peak = c.inFlight
 		}
 		inFlight := max(c.inFlight, c.peak)
-		busy := inFlight > 0 || c.held > 0
+		busy := inFlight > 0 || c.held > 0 || len(c.served) > 0
 		if busy || c.reported {
-			out = append(out, report{k, events.Load{Source: r.source, InFlight: inFlight, Held: c.held}})
+			out = append(out, report{k, events.Load{Source: r.source, InFlight: inFlight, Held: c.held, Served: c.served}})
 		}
+		c.served = nil
 		c.reported = busy
 		c.peak = c.inFlight
 		if !busy {

@@ -103,3 +103,52 @@ func TestReports(t *testing.T) {
 		t.Fatalf("%d functions still tracked", n)
 	}
 }
+
+// TestServed: requests served are counted by revision, failures apart,
+// sent with the next report and then reset; past events.MaxServed
+// revisions in one interval the others are not counted.
+func TestServed(t *testing.T) {
+	srv := natstest.Start(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync(events.ScaleSubject("acme", "web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+	next := func() events.Load {
+		t.Helper()
+		m, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatal("no report:", err)
+		}
+		l, err := events.ParseLoad(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	r := New(nc, "invoker", time.Hour, nil)
+	r.Served("acme", "web", 3, false)
+	r.Served("acme", "web", 4, true)
+	r.Served("acme", "web", 4, false)
+	r.Flush()
+	l := next()
+	if len(l.Served) != 2 || l.Served[0] != (events.Served{Revision: 3, Requests: 1}) || l.Served[1] != (events.Served{Revision: 4, Requests: 2, Failed: 1}) {
+		t.Fatalf("served: %+v", l.Served)
+	}
+	r.Flush() // reset: the zero report carries none
+	if l := next(); l.Served != nil || l.InFlight != 0 {
+		t.Fatalf("after the report: %+v", l)
+	}
+	for rev := range int64(events.MaxServed + 2) {
+		r.Served("acme", "web", rev+1, false)
+	}
+	r.Flush()
+	if l := next(); len(l.Served) != events.MaxServed {
+		t.Fatalf("%d revisions reported, want the first %d", len(l.Served), events.MaxServed)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/eventflow/eventflow/pkg/secrets"
 	"github.com/eventflow/eventflow/pkg/telemetry"
 	"github.com/eventflow/eventflow/services/deployer/internal/reconcile"
+	"github.com/eventflow/eventflow/services/deployer/internal/rollout"
 	"github.com/eventflow/eventflow/services/deployer/internal/scaler"
 )
 
@@ -61,6 +62,7 @@ type Deployer struct {
 	} // a *reconcile.Reconciler; a fake in tests of the workers
 	queue  *workQueue
 	scaler *scaler.Scaler // nil without Deps.NC
+	tally  *rollout.Tally // nil without Deps.NC
 	m      metrics
 }
 
@@ -97,6 +99,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Deployer, error) {
 		dp.scaler = scaler.New(scaler.Config{Interval: cfg.ScaleInterval, ReportTTL: cfg.ScaleReportTTL}, scaler.Deps{NC: d.NC, JS: d.JS, Log: d.Log, Registerer: d.Registerer,
 			OnChange: func(ref runtime.Ref) { dp.queue.add(ref, trace.SpanContext{}) }})
 		rec.Scaler = dp.scaler
+		// Rollouts are judged by what the gateways and invokers report
+		// their new revisions served.
+		dp.tally = rollout.New()
+		rec.Outcomes = dp.tally
 	}
 	dp.rec = rec
 	dp.m = metrics{
@@ -155,6 +161,13 @@ func (dp *Deployer) Run(ctx context.Context) error {
 			defer wg.Done()
 			if err := dp.scaler.Run(ctx); err != nil {
 				dp.d.Log.Error("scaler stopped: autoscaled functions keep their count", "err", err)
+			}
+		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := dp.tally.Run(ctx, dp.d.NC); err != nil {
+				dp.d.Log.Error("rollout outcomes not counted: rollouts go on by time alone", "err", err)
 			}
 		}()
 	}

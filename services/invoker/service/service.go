@@ -708,7 +708,17 @@ func (iv *Invoker) run(ctx context.Context, tenant string, rec function.Record, 
 	ft, ff := iv.m.fnLabels.labels(tenant, spec.Name)
 	iv.m.fnInvocations.WithLabelValues(ft, ff, mode, outcome).Inc()
 	iv.m.fnDuration.WithLabelValues(ft, ff, mode).Observe(res.Duration.Seconds())
+	if rec.Rollout.Progressing() {
+		// The deployer judges the rollout by these (loadreport.Served).
+		iv.load.Served(tenant, spec.Name, revision, servedFailed(res, err))
+	}
 	return res, revision, err
+}
+
+// servedFailed says whether a run counts against a rollout: it could not
+// run, or it crashed, timed out or answered 5xx (a 4xx is the caller's).
+func servedFailed(res runtime.InvokeResult, err error) bool {
+	return err != nil || !res.Succeeded && (res.HTTPStatus == 0 || res.HTTPStatus >= 500)
 }
 
 func newRecord(id, tenant, name string, async bool, created time.Time) events.StoredInvocation {

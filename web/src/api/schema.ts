@@ -314,7 +314,7 @@ export interface paths {
         };
         /**
          * Stream the tenant's lifecycle events (SSE)
-         * @description Server-sent events of the caller's tenant: every function transition (`io.eventflow.function.deploying|ready|failed|deleted`) and change of its desired instances (`io.eventflow.function.scaled`, data `ScaledEventData`) and every transition of an asynchronous invocation (`io.eventflow.invocation.queued|started|succeeded|failed`; synchronous invocations answer their caller directly and publish no events), and every trigger's outcome (`io.eventflow.trigger.fired|failed`, data `TriggerEventData`). Each SSE event has `id:` = the event's sequence in the events stream, `event:` = its CloudEvents type, and `data:` = the CloudEvents 1.0 JSON (structured mode; extension attribute `tenant`). Without `Last-Event-ID` the stream starts with new events; with it (or `?since=`) it resumes right after that event, so a client that reconnects misses nothing (events are kept 7 days). A comment line opens the stream and one is sent every 15 s to keep it alive.
+         * @description Server-sent events of the caller's tenant: every function transition (`io.eventflow.function.deploying|ready|failed|deleted`) and change of its desired instances (`io.eventflow.function.scaled`, data `ScaledEventData`), each step of its gradual rollout (`io.eventflow.function.rollout`, data `RolloutEventData`) and every transition of an asynchronous invocation (`io.eventflow.invocation.queued|started|succeeded|failed`; synchronous invocations answer their caller directly and publish no events), and every trigger's outcome (`io.eventflow.trigger.fired|failed`, data `TriggerEventData`). Each SSE event has `id:` = the event's sequence in the events stream, `event:` = its CloudEvents type, and `data:` = the CloudEvents 1.0 JSON (structured mode; extension attribute `tenant`). Without `Last-Event-ID` the stream starts with new events; with it (or `?since=`) it resumes right after that event, so a client that reconnects misses nothing (events are kept 7 days). A comment line opens the stream and one is sent every 15 s to keep it alive.
          *
          *     With `follow=false` the response sends the stored events that match instead (from the first one kept, or from after `Last-Event-ID` / `since`) and ends once it has sent those stored when the request came in; events stored meanwhile are not sent (resume from the last `id:` to get them).
          *
@@ -681,7 +681,7 @@ export interface paths {
         put?: never;
         /**
          * Roll back to a revision
-         * @description Stores the spec of the revision asked for (default: the newest one older than the current) as a new revision (cause `rollback`): 202 like an update, or 200 when that spec is already what runs. The secrets it names must still exist.
+         * @description Stores the spec of the revision asked for (default: the newest one older than the current with another spec; during a gradual rollout, the revision rolled out from) as a new revision (cause `rollback`): 202 like an update, or 200 when that spec is already what runs. The secrets it names must still exist.
          *
          *     Requires a bearer token with scope `functions:write`.
          */
@@ -794,12 +794,13 @@ export interface components {
             triggers?: components["schemas"]["Trigger"][];
             /** @description Names of the tenant's secrets (`PUT /v1/secrets/{name}`) the function reads: one read-only file per secret, named as it, in the directory `$EVENTFLOW_SECRETS_DIR` (`/var/eventflow/secrets` on Kubernetes), never in the environment. Each must exist when the spec is stored (400 naming the missing one), together at most 512 KiB; storing a spec that names secrets takes scope `secrets:read` as well (403 otherwise). A new value of one rolls the function (a new revision). */
             secrets?: string[];
-            /** @description Splits an http-mode function's invocations (sync and async, through the invoker) between kept revisions and the latest by percent; none: all go to the latest. The invoker picks a revision per run and the invocation record names it (`revision`); a revision with no ready instance (starting, or drained) hands its run to the latest, so a change of the split fails no request. `/fn/` routes go to the latest. Changing the split is a new revision and restarts no instance of the latest. A function split between revisions has a name of at most 54 characters. */
+            /** @description Splits an http-mode function's invocations (sync and async, through the invoker) between kept revisions and the latest by percent; none: all go to the latest. The invoker picks a revision per run and the invocation record names it (`revision`); a revision with no ready instance (starting, or drained) hands its run to the latest, so a change of the split fails no request. The `/fn/` route splits the same way (the answer names its revision in `X-Eventflow-Revision`). Changing the split is a new revision and restarts no instance of the latest. A function split between revisions has a name of at most 54 characters. Not together with `rollout` (400). */
             traffic?: components["schemas"]["TrafficTarget"][];
+            rollout?: components["schemas"]["Rollout"];
         } | unknown | {
             command: unknown;
         };
-        /** @description A function as the API shows it: the spec, with defaults filled in (`scale`, with `replicas` or `autoscaling` mapped to it, `invocation.mode`, `invocation.timeout`, `http.auth` of an http-mode function, a cron trigger's `timezone` and `missed`), plus read-only fields. Empty optional fields are left out. */
+        /** @description A function as the API shows it: the spec, with defaults filled in (`scale`, with `replicas` or `autoscaling` mapped to it, `invocation.mode`, `invocation.timeout`, `http.auth` of an http-mode function, a cron trigger's `timezone` and `missed`, `rollout`'s fields), plus read-only fields. Empty optional fields are left out. */
         Function: {
             name: components["schemas"]["FunctionName"];
             /**
@@ -863,10 +864,11 @@ export interface components {
             triggers?: components["schemas"]["Trigger"][];
             /** @description Names of the tenant's secrets (`PUT /v1/secrets/{name}`) the function reads: one read-only file per secret, named as it, in the directory `$EVENTFLOW_SECRETS_DIR` (`/var/eventflow/secrets` on Kubernetes), never in the environment. Each must exist when the spec is stored (400 naming the missing one), together at most 512 KiB; storing a spec that names secrets takes scope `secrets:read` as well (403 otherwise). A new value of one rolls the function (a new revision). */
             secrets?: string[];
-            /** @description Splits an http-mode function's invocations (sync and async, through the invoker) between kept revisions and the latest by percent; none: all go to the latest. The invoker picks a revision per run and the invocation record names it (`revision`); a revision with no ready instance (starting, or drained) hands its run to the latest, so a change of the split fails no request. `/fn/` routes go to the latest. Changing the split is a new revision and restarts no instance of the latest. A function split between revisions has a name of at most 54 characters. */
+            /** @description Splits an http-mode function's invocations (sync and async, through the invoker) between kept revisions and the latest by percent; none: all go to the latest. The invoker picks a revision per run and the invocation record names it (`revision`); a revision with no ready instance (starting, or drained) hands its run to the latest, so a change of the split fails no request. The `/fn/` route splits the same way (the answer names its revision in `X-Eventflow-Revision`). Changing the split is a new revision and restarts no instance of the latest. A function split between revisions has a name of at most 54 characters. Not together with `rollout` (400). */
             traffic?: components["schemas"]["TrafficTarget"][];
+            rollout?: components["schemas"]["Rollout"];
         };
-        /** @description What EventFlow observed; the deployer writes the phase, the instances and the last scaling decision, the invoker the triggers' state; `url` is derived from the spec. */
+        /** @description What EventFlow observed; the deployer writes the phase, the instances, the last scaling decision and the rollout's progress, the invoker the triggers' state; `url` is derived from the spec. */
         FunctionStatus: {
             /**
              * @description `Pending`: the current generation is not yet picked up. `Deploying`: being applied. `Ready`: running as specified. `Failed`: could not be applied (see `message`). `Deleting`: a delete was asked for.
@@ -905,6 +907,8 @@ export interface components {
             lastScale?: components["schemas"]["ScaleDecision"];
             /** @description Each of the spec's triggers' state, in the spec's order (`GET` and list answers only). Left out for a function without triggers. */
             triggers?: components["schemas"]["TriggerStatus"][];
+            /** @description Where the function's gradual rollout (`rollout`) stands: set when an update starts one, moved on by the deployer. Left out when the function's last update started none. */
+            rollout?: components["schemas"]["RolloutState"];
         };
         FunctionList: {
             items: components["schemas"]["Function"][];
@@ -1243,6 +1247,19 @@ export interface components {
             to: number;
             reason: string;
         };
+        /** @description The `data` of `io.eventflow.function.rollout` events: a step of the function's gradual rollout of `revision` to replace `from` (a new share, its end or a rollback), as `status.rollout` shows it. */
+        RolloutEventData: {
+            tenant: string;
+            name: components["schemas"]["FunctionName"];
+            /** Format: int64 */
+            revision: number;
+            /** Format: int64 */
+            from: number;
+            percent: number;
+            /** @enum {string} */
+            phase: "progressing" | "complete" | "rolled-back";
+            message?: string;
+        };
         /** @description A DNS-1123 label: lower case letters, digits and '-'; also the secret's file name. */
         SecretName: string;
         PutSecretRequest: {
@@ -1310,6 +1327,67 @@ export interface components {
             tag?: "latest";
             /** @description Its share; the percents add up to 100. A revision at 0 is drained (its requests finish) and stopped. */
             percent: number;
+        };
+        /**
+         * @description http mode only, not together with `traffic` (400): how an update that changes what the function runs (anything but `scale`, `triggers`, `traffic` and `rollout`) takes over. The new revision (the latest) gets `stepPercent` of the function's invocations (sync and async) and `/fn/` route requests; the revision that served everything so far keeps the rest and runs beside it as `<name>--r<revision>`, as in a `traffic` split. Every `interval` the deployer moves another `stepPercent` to the new revision; at 100 the rollout is `complete` and the previous revision is drained and stopped. When more than `maxErrorPercent` of the new revision's requests in an interval failed (a failed run, a 5xx answer or a timeout; not a 4xx), and it served at least `minRequests`, it rolls back: everything goes to the previous revision again (`rolled-back`) until the next update. A function's first revision, an update of a function with a fixed `traffic` split and a rollback (`POST /v1/functions/{name}:rollback`) take over at once; an update that changes nothing that runs (e.g. only `scale`) leaves a rollout under way where it is; another update during a rollout starts a new one from the revision that served everything. Its progress is `status.rollout`, each step an `io.eventflow.function.rollout` event. Zero or left-out fields take their defaults; the function as stored and shown has them filled in. A function rolled out gradually has a name of at most 54 characters.
+         * @example {
+         *       "stepPercent": 20,
+         *       "interval": "1m",
+         *       "maxErrorPercent": 5,
+         *       "minRequests": 10
+         *     }
+         */
+        Rollout: {
+            /**
+             * @description The share moved to the new revision each interval, 1 to 100; also its first share. 0 takes the default.
+             * @default 20
+             */
+            stepPercent?: number;
+            /**
+             * @description Time between steps; between `1s` and `1h`.
+             * @default 1m
+             */
+            interval?: components["schemas"]["Duration"];
+            /**
+             * @description More of the new revision's requests failing in an interval (in percent, 1 to 100) rolls it back. 0 takes the default.
+             * @default 5
+             */
+            maxErrorPercent?: number;
+            /**
+             * @description How many requests the new revision must have served in an interval for its errors to count, 1 to 1000000; with fewer it never rolls back, and the rollout goes on by time. 0 takes the default.
+             * @default 10
+             */
+            minRequests?: number;
+        };
+        /** @description Where a function's gradual rollout stands (`status.rollout`). */
+        RolloutState: {
+            /**
+             * Format: int64
+             * @description The revision rolled out: the first with its code (a later update of, say, only its scale goes on with the same rollout).
+             */
+            revision: number;
+            /**
+             * Format: int64
+             * @description The revision that served everything before; it keeps `100 - percent` and runs as `<name>--r<from>` until the rollout is complete.
+             */
+            from: number;
+            /** @description The new revision's share of the traffic; 0 once rolled back. */
+            percent: number;
+            /**
+             * @description `progressing`: the deployer moves `percent` on each interval. `complete`: the new revision takes all traffic. `rolled-back`: too many of its requests failed; all traffic is back on `from` until the next update.
+             * @enum {string}
+             */
+            phase: "progressing" | "complete" | "rolled-back";
+            /**
+             * @description What the last step did, for people.
+             * @example revision 4 takes 40%, revision 3 the rest (0 of its 57 requests failed in the last interval)
+             */
+            message?: string;
+            /**
+             * Format: date-time
+             * @description When `percent` or `phase` last changed; the next step is due an interval later.
+             */
+            updatedAt: string;
         };
     };
     responses: {
@@ -2222,7 +2300,7 @@ export interface operations {
                 /** @description Only this function's events. */
                 function?: string;
                 /** @description Only events of this type. */
-                type?: "io.eventflow.function.deploying" | "io.eventflow.function.ready" | "io.eventflow.function.failed" | "io.eventflow.function.deleted" | "io.eventflow.function.scaled" | "io.eventflow.invocation.queued" | "io.eventflow.invocation.started" | "io.eventflow.invocation.succeeded" | "io.eventflow.invocation.failed" | "io.eventflow.invocation.retrying" | "io.eventflow.invocation.dead_lettered" | "io.eventflow.trigger.fired" | "io.eventflow.trigger.failed";
+                type?: "io.eventflow.function.deploying" | "io.eventflow.function.ready" | "io.eventflow.function.failed" | "io.eventflow.function.deleted" | "io.eventflow.function.scaled" | "io.eventflow.function.rollout" | "io.eventflow.invocation.queued" | "io.eventflow.invocation.started" | "io.eventflow.invocation.succeeded" | "io.eventflow.invocation.failed" | "io.eventflow.invocation.retrying" | "io.eventflow.invocation.dead_lettered" | "io.eventflow.trigger.fired" | "io.eventflow.trigger.failed";
                 /** @description `true` (the default) keeps the stream open for new events; `false` sends the stored events and ends the response. Accepts `true`/`false`/`1`/`0`. */
                 follow?: boolean;
                 /** @description Resume after this event id (as `Last-Event-ID`); with `follow=false`, send the stored events after it. A whole number from 0 to 9223372036854775807 (2^63-1); anything else is answered 400. */

@@ -290,6 +290,12 @@ func describe(w io.Writer, base string, f function.Function, evs []client.Event,
 		if len(f.Traffic) > 0 {
 			t.row("Traffic:", trafficText(f))
 		}
+		if f.Rollout != nil {
+			t.row("Rollout by:", rolloutText(*f.Rollout))
+		}
+		if f.Status.Rollout != nil {
+			t.row("Rollout:", rolloutStateText(*f.Status.Rollout, f.Rollout, now))
+		}
 	}
 	t.row("Phase:", string(f.Status.Phase))
 	if f.Status.Message != "" {
@@ -534,4 +540,31 @@ func trafficText(f function.Function) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// rolloutText is how spec.rollout moves traffic: "20% every 1m0s, rolled
+// back on >5% errors (of at least 10 requests an interval)"; fields left
+// out show their defaults.
+func rolloutText(r function.Rollout) string {
+	r = r.WithDefaults()
+	return fmt.Sprintf("%d%% every %s, rolled back on >%d%% errors (of at least %d requests an interval)",
+		r.StepPercent, time.Duration(r.Interval), r.MaxErrorPercent, r.MinRequests)
+}
+
+// rolloutStateText is where status.rollout stands: "revision 3 at 40%
+// (from revision 2), progressing, next step in 20s: <message>". cfg
+// (spec.rollout, nil when the spec has none) dates the next step.
+func rolloutStateText(st function.RolloutState, cfg *function.Rollout, now time.Time) string {
+	s := fmt.Sprintf("revision %d at %d%% (from revision %d), %s", st.Revision, st.Percent, st.From, dash(st.Phase))
+	if st.Progressing() && cfg != nil && !st.UpdatedAt.IsZero() {
+		if due := st.Due(*cfg); due.After(now) {
+			s += ", next step in " + age(due, now)
+		} else {
+			s += ", next step due"
+		}
+	}
+	if st.Message != "" {
+		s += ": " + st.Message
+	}
+	return s
 }

@@ -44,6 +44,11 @@ type Reconciler struct {
 	// removed once its requests had their time; a revision's own change
 	// is its function's). Nil: not again.
 	Requeue func(ref runtime.Ref, after time.Duration)
+	// Outcomes counts what rolling-out functions' new revisions served;
+	// nil: a rollout goes on by time alone.
+	Outcomes Outcomes
+	// Now is the clock (tests); nil is time.Now.
+	Now func() time.Time
 
 	mu   sync.Mutex
 	last map[runtime.Ref]function.Status // what we last wrote, to skip no-op writes
@@ -61,7 +66,7 @@ type Reconciler struct {
 // Reconcile reads the latest desired record (whatever command asked) and
 // makes the runtime match it.
 func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
-	rec, _, err := catalog.Get(ctx, r.Buckets.Functions, ref.Tenant, ref.Name)
+	rec, kvRev, err := catalog.Get(ctx, r.Buckets.Functions, ref.Tenant, ref.Name)
 	switch {
 	case errors.Is(err, catalog.ErrNotFound):
 		base, ok, err := r.revisionOf(ctx, ref)
@@ -80,6 +85,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 		return err
 	case rec.Deleting:
 		return r.remove(ctx, ref, &rec)
+	}
+	if rec, err = r.stepRollout(ctx, ref, rec, kvRev); err != nil {
+		return err
 	}
 	prev, err := r.previous(ctx, ref)
 	if err != nil {

@@ -56,7 +56,7 @@ func (r *Reconciler) revisions(ctx context.Context, ref runtime.Ref, rec functio
 	var errs []error
 	var endpoints map[int64][]string
 	wanted := map[string]bool{}
-	for _, n := range rec.Spec.TrafficRevisions() {
+	for _, n := range rec.TrafficRevisions() {
 		spec, ok := rec.RevisionSpec(n)
 		if !ok {
 			continue
@@ -92,7 +92,7 @@ func (r *Reconciler) revisions(ctx context.Context, ref runtime.Ref, rec functio
 			endpoints[n] = obs.Endpoints
 		}
 	}
-	running, err := r.running(ctx, ref, len(rec.Spec.Traffic) > 0)
+	running, err := r.running(ctx, ref, len(rec.Traffic()) > 0)
 	if err != nil {
 		return endpoints, errors.Join(append(errs, err)...)
 	}
@@ -211,11 +211,14 @@ func (r *Reconciler) forget(rr runtime.Ref) {
 	delete(r.revisionTimeouts, rr)
 	delete(r.besides, rr)
 	r.mu.Unlock()
+	if r.Outcomes != nil {
+		r.Outcomes.Forget(rr)
+	}
 }
 
 // removeRevisions removes every revision of a deleted function.
 func (r *Reconciler) removeRevisions(ctx context.Context, ref runtime.Ref, rec function.Record) error {
-	running, err := r.running(ctx, ref, len(rec.Spec.Traffic) > 0)
+	running, err := r.running(ctx, ref, len(rec.Traffic()) > 0)
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ func (a *API) logs(c *gin.Context) {
 	// The revisions its traffic runs beside it log under their own
 	// runtime names (<name>--r<N>, in the instance names too): theirs are
 	// the function's lines as well.
-	for _, n := range rec.Spec.TrafficRevisions() {
+	for _, n := range rec.TrafficRevisions() {
 		cfg.FilterSubjects = append(cfg.FilterSubjects, events.LogFilter(tenant, function.RevisionName(name, n)))
 	}
 	if v := c.Query("since"); v != "" {

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -457,6 +458,9 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"#/components/schemas/Scale", reflect.TypeFor[function.Scale]()},
 		{"#/components/schemas/ScaleDecision", reflect.TypeFor[function.ScaleDecision]()},
 		{"#/components/schemas/ScaledEventData", reflect.TypeFor[events.ScaledEventData]()},
+		{"#/components/schemas/Rollout", reflect.TypeFor[function.Rollout]()},
+		{"#/components/schemas/RolloutState", reflect.TypeFor[function.RolloutState]()},
+		{"#/components/schemas/RolloutEventData", reflect.TypeFor[events.RolloutEventData]()},
 	} {
 		props := schemaProperties(t, doc, tc.pointer)
 		fields := slices.DeleteFunc(jsonFieldNames(tc.typ), func(f string) bool {
@@ -476,7 +480,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	}
 
 	// Request bodies refuse unknown fields (decodeJSON does).
-	for _, p := range []string{"FunctionSpec", "Invocation", "Resources", "TokenRequest", "FunctionHTTP", "Trigger", "EventFilter", "Scale"} {
+	for _, p := range []string{"FunctionSpec", "Invocation", "Resources", "TokenRequest", "FunctionHTTP", "Trigger", "EventFilter", "Scale", "Rollout"} {
 		s, _ := resolvePointer(doc, "#/components/schemas/"+p)
 		if s.(map[string]any)["additionalProperties"] != false {
 			t.Errorf("schema %s: want additionalProperties: false (the gateway refuses unknown fields)", p)
@@ -583,6 +587,25 @@ func TestOpenAPIEnumsAndLimits(t *testing.T) {
 	}
 	if v, _ := resolvePointer(doc, "#/components/schemas/Scale/properties/idleAfter/default"); v != function.DefaultIdleAfter.String() {
 		t.Errorf("Scale.idleAfter default = %v, want %s", v, function.DefaultIdleAfter)
+	}
+	rolloutPhases := []string{function.RolloutProgressing, function.RolloutComplete, function.RolloutRolledBack}
+	assertSameSet(t, "RolloutState.phase enum", enum("#/components/schemas/RolloutState/properties/phase"), rolloutPhases)
+	assertSameSet(t, "RolloutEventData.phase enum", enum("#/components/schemas/RolloutEventData/properties/phase"), rolloutPhases)
+	for ptr, want := range map[string]float64{
+		"Rollout/properties/stepPercent/maximum":     100,
+		"Rollout/properties/stepPercent/default":     function.DefaultRolloutStep,
+		"Rollout/properties/maxErrorPercent/maximum": 100,
+		"Rollout/properties/maxErrorPercent/default": function.DefaultRolloutMaxErrors,
+		"Rollout/properties/minRequests/maximum":     1000000,
+		"Rollout/properties/minRequests/default":     function.DefaultRolloutMinRequests,
+	} {
+		if got := number("#/components/schemas/" + ptr); got != want {
+			t.Errorf("%s = %v, want %v", ptr, got, want)
+		}
+	}
+	v, _ := resolvePointer(doc, "#/components/schemas/Rollout/properties/interval/default")
+	if d, err := time.ParseDuration(fmt.Sprint(v)); err != nil || d != function.DefaultRolloutInterval {
+		t.Errorf("Rollout.interval default = %v, want %s", v, function.DefaultRolloutInterval)
 	}
 	if got := number("#/components/schemas/FunctionName/maxLength"); got != function.MaxNameLen {
 		t.Errorf("FunctionName maxLength = %v, want %d", got, function.MaxNameLen)

@@ -111,6 +111,14 @@ func (a *API) rollback(c *gin.Context) {
 			a.fail(c, err)
 			return
 		}
+	} else if ro := cur.Rollout; ro.Splits() {
+		// During a rollout (or after one rolled back) the previous
+		// revision is the one rolled out from: an older revision of the
+		// new code (before a scale change, say) is no way back.
+		if target, err = a.Store.Revision(c, tenant, name, ro.From); err != nil {
+			a.fail(c, err)
+			return
+		}
 	} else {
 		// The previous revision: the newest older one whose spec is not
 		// what runs (a secret-rotated revision repeats its spec).

@@ -274,6 +274,9 @@ type routeCall struct {
 	timeout  time.Duration
 	revision int64
 	dropAuth bool
+	// rollout: the function rolls out, so the answer is counted for the
+	// deployer to judge it by (loadreport.Served).
+	rollout bool
 }
 
 // proxyRoute proxies the request to one ready instance, streaming the
@@ -294,7 +297,7 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, rec function.Record, fwd
 			a.Log.WarnContext(c, "route: endpoints not readable", "tenant", tenant, "function", spec.Name, "err", err)
 		}
 		if target != nil {
-			call := routeCall{tenant: tenant, name: spec.Name, fwd: fwd, timeout: rs.Timeout(), revision: rev, dropAuth: dropAuth}
+			call := routeCall{tenant: tenant, name: spec.Name, fwd: fwd, timeout: rs.Timeout(), revision: rev, dropAuth: dropAuth, rollout: rec.Rollout.Progressing()}
 			ctx, cancel := a.routeContext(c, call.timeout)
 			refused := a.proxyTo(c, ctx, call, target, body)
 			cancel()
@@ -305,7 +308,7 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, rec function.Record, fwd
 			// moved): the latest serves it.
 		}
 	}
-	call := routeCall{tenant: tenant, name: spec.Name, fwd: fwd, timeout: spec.Timeout(), revision: rec.Generation, dropAuth: dropAuth}
+	call := routeCall{tenant: tenant, name: spec.Name, fwd: fwd, timeout: spec.Timeout(), revision: rec.Generation, dropAuth: dropAuth, rollout: rec.Rollout.Progressing()}
 	timeout := call.timeout
 	target, err := a.pickEndpoint(c, tenant, spec.Name)
 	if err != nil {
@@ -426,6 +429,9 @@ func (a *API) proxyTo(c *gin.Context, ctx context.Context, call routeCall, targe
 		},
 	}
 	p.ServeHTTP(c.Writer, c.Request.WithContext(ctx))
+	if call.rollout && !refused {
+		a.Reporter.Served(tenant, call.name, call.revision, c.Writer.Status() >= http.StatusInternalServerError)
+	}
 	if a.Endpoints != nil && !a.Endpoints.Has(tenant, call.name, target.Host) {
 		// The instance left while this request ran (a drain): the
 		// connection it leaves idle would hold the drain to its limit.

@@ -34,7 +34,7 @@ func (s *Store) writeRevision(ctx context.Context, rec function.Record) {
 		_ = s.b.Revisions.Purge(ctx, key)
 	}
 	// A revision the split still runs stays listed.
-	if old := rec.Generation - function.MaxRevisions; old > 0 && !slices.Contains(rec.Spec.TrafficRevisions(), old) {
+	if old := rec.Generation - function.MaxRevisions; old > 0 && !slices.Contains(rec.TrafficRevisions(), old) {
 		_ = s.b.Revisions.Purge(ctx, events.RevisionKey(rec.Tenant, rec.Spec.Name, old))
 	}
 }

@@ -208,6 +208,12 @@ func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec, c
 			rec.UpdatedAt = now
 			rec.Change = change
 			rec.TrafficSpecs = traffic
+			// A change of code with spec.rollout rolls out gradually
+			// (the deployer steps it); any other change ends a rollout.
+			rec.Rollout = nil
+			if ro, specs, ok := function.PlanRollout(cur, rec, now); ok {
+				rec.Rollout, rec.TrafficSpecs = ro, specs
+			}
 			_, err = s.b.Functions.Update(ctx, key, mustJSON(rec), rev)
 		}
 		if err == nil {
