@@ -272,6 +272,9 @@ func TestIdentities(t *testing.T) {
 		acme.refusePublish(t, events.CommandSubject("acme", "f"))
 		acme.refusePublish(t, events.EventSubject("acme", "f", "io.eventflow.invocation.succeeded"))
 		acme.refusePublish(t, "$KV."+events.BucketFunctions+".acme.f")
+		// Load reports scale functions and judge rollouts: a tenant's own
+		// would forge them.
+		acme.refusePublish(t, events.ScaleSubject("acme", "f"))
 		acme.refusePublish(t, "$JS.API.STREAM.INFO."+events.StreamInvocations)
 		acme.refusePublish(t, "$JS.API.CONSUMER.CREATE."+events.StreamEvents+".x."+events.EventFilter("other", "", ""))
 		acme.refusePublish(t, "$JS.API.CONSUMER.CREATE."+events.StreamEvents+".x.>")

@@ -427,4 +427,45 @@ describe("EventFlow console", () => {
     await panel.getByTestId("scale-instances").filter({ hasText: /^[12]\/[12]$/ }).waitFor({ timeout: 30_000 });
     await shot("woken");
   });
+
+  it("follows an http function's gradual rollout on its page, from the update to complete at 100%", async () => {
+    const { page, shot } = await start("rollout");
+    const tenant = freshTenant("e2e-ro");
+    await signInWithDevToken(page, tenant);
+    const put = (method: "POST" | "PUT", v: string) =>
+      page.evaluate(
+        async ({ method, v }) => {
+          const res = await fetch(method === "POST" ? "/v1/functions" : "/v1/functions/canary", {
+            method,
+            headers: { Authorization: `Bearer ${sessionStorage.getItem("eventflow.token") ?? ""}`, "Content-Type": "application/json" },
+            body: JSON.stringify({
+              name: "canary",
+              command: ["node", "-e", 'require("http").createServer((q,s)=>{q.resume();s.end("v"+process.env.V)}).listen(process.env.PORT)'],
+              invocation: { mode: "http" },
+              env: { V: v },
+              rollout: { stepPercent: 50, interval: "1s" },
+            }),
+          });
+          return res.status;
+        },
+        { method, v },
+      );
+    // The first revision takes over at once: no rollout to show.
+    expect(await put("POST", "1")).toBe(202);
+    await page.goto("/functions/canary");
+    await page.getByRole("region", { name: "Status" }).getByTestId("phase").filter({ hasText: "Ready" }).waitFor({ timeout: 30_000 });
+    expect(await page.getByRole("region", { name: "Rollout" }).count()).toBe(0);
+
+    // An update of what runs (its env) is rolled out: 50%, then 100% a second later, and the page follows it live.
+    expect(await put("PUT", "2")).toBe(202);
+    const block = page.getByRole("region", { name: "Rollout" });
+    await block.waitFor({ timeout: 30_000 });
+    await block.getByTestId("rollout-phase").filter({ hasText: /^complete$/ }).waitFor({ timeout: 60_000 });
+    expect(await block.getByRole("progressbar").getAttribute("aria-valuenow")).toBe("100");
+    expect(await block.getByTestId("rollout-summary").textContent()).toBe("revision 2 at 100% (from revision 1)");
+    // Complete: the revisions no longer show a split.
+    await page.getByRole("region", { name: "Revisions" }).getByRole("table", { name: "Revisions, newest first" }).waitFor();
+    expect(await page.getByRole("region", { name: "Revisions" }).getByTestId("traffic-share").count()).toBe(0);
+    await shot("rollout-complete");
+  });
 });

@@ -216,6 +216,27 @@ func (f *fixture) report(t *testing.T, name string, l events.Load) {
 	}
 }
 
+// reportUntilOver sends loads every 50 ms (a report interval) until the
+// function's rollout is no longer in progress, for at most 20 s, and
+// returns the record then.
+func (f *fixture) reportUntilOver(t *testing.T, name string, loads ...events.Load) function.Record {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rec := f.record(t, "t1", name)
+		if ro := rec.Rollout; ro != nil && ro.Phase != function.RolloutProgressing {
+			return rec
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rollout still in progress after 20s: %+v", rec.Rollout)
+		}
+		for _, l := range loads {
+			f.report(t, name, l)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestRolloutRollsBackOnErrors: when more than maxErrorPercent of the new
 // revision's requests (at least minRequests) failed in an interval, the
 // rollout is rolled back: percent 0, a message saying why, an event, and
@@ -230,19 +251,7 @@ func TestRolloutRollsBackOnErrors(t *testing.T) {
 	f.putRecord(t, rolloutRecord(bin, "web", cfg, 10))
 	f.command(t, "t1", "web", 2, events.ActionApply)
 
-	var rec function.Record
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		rec = f.record(t, "t1", "web")
-		if ro := rec.Rollout; ro != nil && ro.Phase != function.RolloutProgressing {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not rolled back within 20s: %+v", rec.Rollout)
-		}
-		f.report(t, "web", events.Load{Source: "invoker-x", Served: []events.Served{{Revision: 2, Requests: 20, Failed: 10}}})
-		time.Sleep(50 * time.Millisecond) // a report interval
-	}
+	rec := f.reportUntilOver(t, "web", events.Load{Source: "invoker-x", Served: []events.Served{{Revision: 2, Requests: 20, Failed: 10}}})
 	ro := rec.Rollout
 	if ro.Phase != function.RolloutRolledBack || ro.Percent != 0 || ro.Revision != 2 || ro.From != 1 {
 		t.Fatalf("rollout after failures: %+v", ro)
@@ -296,22 +305,11 @@ func TestRolloutIgnoresFromFailures(t *testing.T) {
 	f.putRecord(t, rolloutRecord(bin, "web", cfg, 25))
 	f.command(t, "t1", "web", 2, events.ActionApply)
 
-	var rec function.Record
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		rec = f.record(t, "t1", "web")
-		if ro := rec.Rollout; ro != nil && ro.Phase != function.RolloutProgressing {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rollout not over within 20s: %+v", rec.Rollout)
-		}
-		// Revision 1 fails everything, revision 2 nothing (from two
-		// sources: the gateway's route and an invoker).
-		f.report(t, "web", events.Load{Source: "invoker-x", Served: []events.Served{{Revision: 1, Requests: 20, Failed: 20}, {Revision: 2, Requests: 10}}})
-		f.report(t, "web", events.Load{Source: "gateway-x", Served: []events.Served{{Revision: 1, Requests: 30, Failed: 30}}})
-		time.Sleep(50 * time.Millisecond) // a report interval
-	}
+	// Revision 1 fails everything, revision 2 nothing (from two sources:
+	// the gateway's route and an invoker).
+	rec := f.reportUntilOver(t, "web",
+		events.Load{Source: "invoker-x", Served: []events.Served{{Revision: 1, Requests: 20, Failed: 20}, {Revision: 2, Requests: 10}}},
+		events.Load{Source: "gateway-x", Served: []events.Served{{Revision: 1, Requests: 30, Failed: 30}}})
 	if ro := rec.Rollout; ro.Phase != function.RolloutComplete || ro.Percent != 100 {
 		t.Fatalf("revision 1's failures ended the rollout as %+v, want complete", ro)
 	}

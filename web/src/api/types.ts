@@ -30,7 +30,7 @@ export type Scale = Schemas["Scale"];
 export type ScaleDecision = Schemas["ScaleDecision"];
 
 /** What the app writes: never the older `replicas` and `autoscaling`, which the API maps to `scale`. */
-export type SpecInput = Pick<FunctionView, "name" | "image" | "env" | "invocation" | "resources" | "labels" | "scale" | "http" | "triggers" | "traffic"> & {
+export type SpecInput = Pick<FunctionView, "name" | "image" | "env" | "invocation" | "resources" | "labels" | "scale" | "http" | "triggers" | "traffic" | "rollout"> & {
   command?: Argv;
   /** The tenant's secrets the function reads (one file each in $EVENTFLOW_SECRETS_DIR). */
   secrets?: string[];
@@ -49,4 +49,6 @@ export type SecretView = Schemas["Secret"];
 export type Revision = Schemas["Revision"];
 /** One share of an http-mode function's traffic split. */
 export type TrafficTarget = Schemas["TrafficTarget"];
+/** Where an http-mode function's gradual rollout stands (status.rollout). */
+export type RolloutState = Schemas["RolloutState"];
 export type RevisionCause = Revision["cause"];

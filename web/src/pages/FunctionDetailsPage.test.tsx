@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { screen, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { renderApp } from "../test/render";
-import { apiError, fakeApi, json } from "../test/fakeApi";
+import { apiError, fakeApi, json, openSse } from "../test/fakeApi";
 import { functionView } from "../test/fixtures";
 import { setToken } from "../auth/session";
 
@@ -118,5 +118,57 @@ describe("function details page", () => {
     await screen.findByRole("region", { name: "Status" });
     expect(screen.queryByRole("region", { name: "HTTP route" })).toBeNull();
     expect(screen.queryByRole("region", { name: "Triggers" })).toBeNull();
+    expect(screen.queryByRole("region", { name: "Rollout" })).toBeNull();
+  });
+
+  it("shows a gradual rollout where it stands, its split in the revisions, and follows it as the function is refreshed", async () => {
+    setToken("t");
+    const at = (percent: number, phase: "progressing" | "complete") =>
+      functionView("web", {
+        generation: 2,
+        invocation: { mode: "http", timeout: "30s" },
+        rollout: { stepPercent: 50, interval: "1s", maxErrorPercent: 5, minRequests: 10 },
+        status: {
+          phase: "Ready",
+          readyReplicas: 1,
+          observedGeneration: 2,
+          rollout: { revision: 2, from: 1, percent, phase, message: `revision 2 takes ${percent}%`, updatedAt: new Date().toISOString() },
+        },
+      });
+    let fn = at(50, "progressing");
+    const streams: ((chunk: string) => void)[] = [];
+    const push = (chunk: string) => streams.forEach((p) => p(chunk));
+    const revSpec = { name: "web", command: ["cat"], invocation: { mode: "http" } };
+    fakeApi({
+      "GET /v1/functions/web": () => json(200, fn),
+      "GET /v1/functions/web/invocations": () => json(200, { items: [] }),
+      "GET /v1/events": (c) => {
+        const stream = openSse(c.signal);
+        streams.push(stream.push);
+        return stream.response;
+      },
+      "GET /v1/functions/web/revisions": () =>
+        json(200, {
+          items: [2, 1].map((n) => ({ revision: n, spec: revSpec, digest: `sha256:${n}`, createdAt: "2026-01-01T00:00:00Z", createdBy: "demo", cause: n === 1 ? "created" : "updated" })),
+        }),
+    });
+    renderApp("/functions/web");
+    const block = await screen.findByRole("region", { name: "Rollout" });
+    expect(within(block).getByTestId("rollout-phase")).toHaveTextContent("progressing");
+    expect(block).toHaveTextContent("revision 2 at 50% (from revision 1)");
+    expect(within(block).getByRole("progressbar")).toHaveAttribute("aria-valuenow", "50");
+    const revisions = screen.getByRole("region", { name: "Revisions" });
+    expect(await within(revisions).findAllByTestId("traffic-share")).toHaveLength(2);
+
+    // Each step is an io.eventflow.function.rollout event: it refreshes the function, and the block moves on.
+    // The page's own stream (beside its heading) is open.
+    expect(await within(screen.getByRole("heading", { level: 1, name: "web" }).parentElement!).findByText("Live")).toBeInTheDocument();
+    fn = at(100, "complete");
+    push(
+      'id: 7\nevent: io.eventflow.function.rollout\ndata: {"type":"io.eventflow.function.rollout","subject":"web","data":{"name":"web","revision":2,"from":1,"percent":100,"phase":"complete"}}\n\n',
+    );
+    await within(block).findByText("complete");
+    expect(within(block).getByRole("progressbar")).toHaveAttribute("aria-valuenow", "100");
+    await waitFor(() => expect(within(revisions).queryAllByTestId("traffic-share")).toHaveLength(0));
   });
 });

@@ -17,6 +17,7 @@ import { RoutePanel } from "../components/details/RoutePanel";
 import { ScalePanel } from "../components/details/ScalePanel";
 import { TriggersPanel } from "../components/details/TriggersPanel";
 import { RevisionsPanel } from "../components/details/RevisionsPanel";
+import { RolloutPanel } from "../components/details/RolloutPanel";
 import { BackLink, Card, ErrorAlert, LinkButton } from "../components/ui";
 import { useTitle } from "../lib/useTitle";
 import { useNow } from "../lib/useNow";
@@ -69,6 +70,7 @@ function FunctionDetails({ name }: { name: string }) {
             <StatusPanel fn={f} now={now} />
             <EventsTimeline events={events.events} since={f.createdAt} />
           </div>
+          {f.status.rollout && <RolloutPanel rollout={f.status.rollout} now={now} />}
           <ScalePanel fn={f} now={now} />
           {f.invocation.mode === "http" && f.status.url && <RoutePanel fn={f} />}
           <TriggersPanel fn={f} now={now} />
@@ -88,7 +90,7 @@ function FunctionDetails({ name }: { name: string }) {
             )}
           </Card>
           <DeadLettersPanel name={name} live={live} enabled={!leaving} now={now} />
-          <RevisionsPanel name={name} current={f.generation} traffic={f.traffic} live={live} enabled={!leaving} now={now} />
+          <RevisionsPanel name={name} current={f.generation} traffic={f.traffic} rollout={f.status.rollout} live={live} enabled={!leaving} now={now} />
         </>
       ) : (
         fn.isPending && <p className="text-slate-400">Loading…</p>

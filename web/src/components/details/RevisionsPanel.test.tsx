@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { RevisionsPanel, shortDigest, trafficShare } from "./RevisionsPanel";
+import { RevisionsPanel, rolloutShare, shortDigest, trafficShare } from "./RevisionsPanel";
 import { renderWithProviders } from "../../test/render";
 import { apiError, fakeApi, json } from "../../test/fakeApi";
 import { functionView } from "../../test/fixtures";
@@ -13,7 +13,7 @@ function WithFunction() {
   const fn = useFunction("shout", { live: false });
   return <RevisionsPanel name="shout" current={fn.data?.generation} live={false} enabled now={NOW} />;
 }
-import type { Revision } from "../../api/types";
+import type { Revision, RolloutState } from "../../api/types";
 
 const NOW = Date.parse("2026-01-01T00:10:00Z");
 const HEX = "0123456789abcdef".repeat(4);
@@ -41,6 +41,29 @@ describe("trafficShare", () => {
     expect(trafficShare(split, 4, 4)).toBe(10);
     expect(trafficShare(split, 2, 4)).toBeUndefined();
     expect(trafficShare(undefined, 4, 4)).toBeUndefined();
+  });
+});
+
+const rolloutOf = (over: Partial<RolloutState> = {}): RolloutState => ({ revision: 3, from: 2, percent: 40, phase: "progressing", updatedAt: "2026-01-01T00:09:00Z", ...over });
+
+describe("rolloutShare", () => {
+  it("splits between the revision rolled out from and the latest while progressing or rolled back", () => {
+    expect(rolloutShare(rolloutOf(), 3, 3)).toBe(40);
+    expect(rolloutShare(rolloutOf(), 2, 3)).toBe(60);
+    expect(rolloutShare(rolloutOf(), 1, 3)).toBeUndefined();
+    // A later update of, say, only the scale: the latest revision is the one that takes the share.
+    expect(rolloutShare(rolloutOf(), 4, 4)).toBe(40);
+    expect(rolloutShare(rolloutOf(), 3, 4)).toBeUndefined();
+    expect(rolloutShare(rolloutOf({ phase: "rolled-back", percent: 0 }), 3, 3)).toBe(0);
+    expect(rolloutShare(rolloutOf({ phase: "rolled-back", percent: 0 }), 2, 3)).toBe(100);
+  });
+
+  it("names no share when the rollout splits nothing", () => {
+    expect(rolloutShare(undefined, 3, 3)).toBeUndefined();
+    expect(rolloutShare(rolloutOf({ phase: "complete", percent: 100 }), 3, 3)).toBeUndefined();
+    expect(rolloutShare(rolloutOf({ phase: "complete", percent: 100 }), 2, 3)).toBeUndefined();
+    // Rolled back to from by hand: from is the latest again, nothing is split.
+    expect(rolloutShare(rolloutOf({ phase: "rolled-back", percent: 0 }), 2, 2)).toBeUndefined();
   });
 });
 
@@ -148,5 +171,47 @@ describe("RevisionsPanel", () => {
     const dialog = screen.getByRole("dialog");
     await user.click(within(dialog).getByRole("button", { name: "Roll back" }));
     expect(await within(dialog).findByRole("alert")).toHaveTextContent('no secret named "gone"');
+  });
+});
+
+describe("RevisionsPanel traffic shares", () => {
+  const items = () => ({ items: [rev(3, spec("25s")), rev(2, spec("20s")), rev(1, spec("20s"))] });
+  const shares = async () => {
+    const table = await screen.findByRole("table", { name: "Revisions, newest first" });
+    return within(table)
+      .getAllByRole("row")
+      .slice(1)
+      .map((r) => r.querySelector('[data-testid="traffic-share"]')?.textContent ?? null);
+  };
+
+  it("shows the shares of a fixed split (spec.traffic)", async () => {
+    setToken("t");
+    fakeApi({ [LIST]: () => json(200, items()) });
+    renderWithProviders(
+      <RevisionsPanel name="shout" current={3} traffic={[{ revision: 1, percent: 90 }, { tag: "latest", percent: 10 }]} live={false} enabled now={NOW} />,
+    );
+    expect(await shares()).toEqual(["10% of traffic", null, "90% of traffic"]);
+  });
+
+  it("shows a progressing rollout's split: the latest gets percent, from the rest", async () => {
+    setToken("t");
+    fakeApi({ [LIST]: () => json(200, items()) });
+    renderWithProviders(<RevisionsPanel name="shout" current={3} rollout={rolloutOf({ percent: 40 })} live={false} enabled now={NOW} />);
+    expect(await shares()).toEqual(["40% of traffic", "60% of traffic", null]);
+    expect(screen.getAllByTestId("traffic-share")[0]).toHaveAttribute("title", "Its share of the invocations (gradual rollout)");
+  });
+
+  it("shows a rolled-back rollout's split: everything back on from", async () => {
+    setToken("t");
+    fakeApi({ [LIST]: () => json(200, items()) });
+    renderWithProviders(<RevisionsPanel name="shout" current={3} rollout={rolloutOf({ phase: "rolled-back", percent: 0 })} live={false} enabled now={NOW} />);
+    expect(await shares()).toEqual(["0% of traffic", "100% of traffic", null]);
+  });
+
+  it("shows no share once the rollout is complete", async () => {
+    setToken("t");
+    fakeApi({ [LIST]: () => json(200, items()) });
+    renderWithProviders(<RevisionsPanel name="shout" current={3} rollout={rolloutOf({ phase: "complete", percent: 100 })} live={false} enabled now={NOW} />);
+    expect(await shares()).toEqual([null, null, null]);
   });
 });

@@ -2,7 +2,7 @@ import { useEffect, useId, useMemo, useRef, useState } from "react";
 import { History, Undo2 } from "lucide-react";
 import { useRevisions, useRollback } from "../../api/queries";
 import { errorMessage } from "../../api/errors";
-import type { Revision, TrafficTarget } from "../../api/types";
+import type { Revision, RolloutState, TrafficTarget } from "../../api/types";
 import { diffJson, diffStats, type DiffLine } from "../../lib/diff";
 import { timeAgo } from "../../lib/format";
 import { ConfirmDialog } from "../ConfirmDialog";
@@ -28,12 +28,31 @@ export function trafficShare(traffic: TrafficTarget[] | undefined, revision: num
   return undefined;
 }
 
+/**
+ * The share of the invocations a revision takes while a gradual rollout
+ * splits them (phase progressing or rolled-back): the latest revision (the
+ * current one) gets percent, the one rolled out from the rest. Undefined: the
+ * rollout splits nothing (none, complete) or does not name the revision.
+ */
+export function rolloutShare(rollout: RolloutState | undefined, revision: number, current: number | undefined): number | undefined {
+  if (!rollout || (rollout.phase !== "progressing" && rollout.phase !== "rolled-back")) return undefined;
+  const percent = Math.min(100, Math.max(0, rollout.percent));
+  // The latest revision, or the rollout's own while the current generation is not known yet.
+  const latest = current ?? rollout.revision;
+  if (latest === rollout.from) return undefined;
+  if (revision === latest) return percent;
+  if (revision === rollout.from) return 100 - percent;
+  return undefined;
+}
+
 interface Props {
   name: string;
   /** The function's generation: the current revision. */
   current: number | undefined;
   /** The function's traffic split (http mode), if any. */
   traffic?: TrafficTarget[];
+  /** The function's gradual rollout (status.rollout), if any: it splits the traffic while progressing or rolled back. */
+  rollout?: RolloutState | undefined;
   live: boolean;
   enabled: boolean;
   now: number;
@@ -44,7 +63,7 @@ interface Props {
  * of two chosen revisions' specs, and a rollback per row, confirmed first;
  * the rollback is a new revision with the older spec.
  */
-export function RevisionsPanel({ name, current, traffic, live, enabled, now }: Props) {
+export function RevisionsPanel({ name, current, traffic, rollout, live, enabled, now }: Props) {
   const list = useRevisions(name, { live, enabled });
   const rollback = useRollback(name);
   const [confirming, setConfirming] = useState<Revision | null>(null);
@@ -96,7 +115,9 @@ export function RevisionsPanel({ name, current, traffic, live, enabled, now }: P
           <ScrollTable caption="Revisions, newest first" columns={["Revision", "Cause", "Message", "When", "By", "Digest", <span className="sr-only">Actions</span>]}>
             {items.map((r) => {
               const isCurrent = r.revision === currentRev;
-              const share = trafficShare(traffic, r.revision, currentRev);
+              // A fixed split (spec.traffic) names the shares; without one, a rollout under way does.
+              const fixed = traffic !== undefined && traffic.length > 0;
+              const share = fixed ? trafficShare(traffic, r.revision, currentRev) : rolloutShare(rollout, r.revision, currentRev);
               return (
                 <tr key={r.revision} data-revision={r.revision} aria-current={isCurrent ? "true" : undefined} className={isCurrent ? "bg-sky-950/40" : undefined}>
                   <th scope="row" className="whitespace-nowrap px-2 py-1.5 font-normal tabular-nums">
@@ -107,7 +128,7 @@ export function RevisionsPanel({ name, current, traffic, live, enabled, now }: P
                       </span>
                     )}
                     {share !== undefined && (
-                      <span className="ml-2 rounded-full bg-violet-900 px-2 py-0.5 text-xs text-violet-200" data-testid="traffic-share" title="Its share of the invocations (traffic)">
+                      <span className="ml-2 rounded-full bg-violet-900 px-2 py-0.5 text-xs text-violet-200" data-testid="traffic-share" title={fixed ? "Its share of the invocations (traffic)" : "Its share of the invocations (gradual rollout)"}>
                         {share}% of traffic
                       </span>
                     )}

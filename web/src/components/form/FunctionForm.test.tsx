@@ -156,6 +156,38 @@ describe("FunctionForm", () => {
     });
   });
 
+  it("keeps an http function's gradual rollout when editing it, and drops it when the function becomes a job", async () => {
+    const rollout = { stepPercent: 50, interval: "1s", maxErrorPercent: 5, minRequests: 10 };
+    const existing: FunctionView = {
+      name: "web",
+      tenant: "demo",
+      generation: 4,
+      command: ["./web"],
+      env: { V: "1" },
+      invocation: { mode: "http", timeout: "30s" },
+      rollout,
+      createdAt: "2026-01-01T00:00:00Z",
+      updatedAt: "2026-01-01T00:00:00Z",
+      status: {
+        phase: "Ready",
+        readyReplicas: 1,
+        observedGeneration: 4,
+        rollout: { revision: 4, from: 3, percent: 50, phase: "progressing", updatedAt: "2026-01-01T00:00:00Z" },
+      },
+    };
+    const { onSave, user } = setup(existing);
+    await user.clear(screen.getByLabelText("Value of variable 1"));
+    await user.type(screen.getByLabelText("Value of variable 1"), "2");
+    await user.click(screen.getByRole("button", { name: "Save changes" }));
+    await waitFor(() => expect(onSave).toHaveBeenCalledOnce());
+    expect(onSave.mock.calls[0]?.[0]).toMatchObject({ env: { V: "2" }, rollout });
+
+    await user.selectOptions(screen.getByLabelText("Mode"), "job");
+    await user.click(screen.getByRole("button", { name: "Save changes" }));
+    await waitFor(() => expect(onSave).toHaveBeenCalledTimes(2));
+    expect(onSave.mock.calls[1]?.[0]).not.toHaveProperty("rollout");
+  });
+
   it("names secrets as chips: suggested from the tenant's, added with Enter or the button, removed, and sent as spec.secrets", async () => {
     const onSave = vi.fn<(s: SpecInput) => Promise<unknown>>(async () => undefined);
     render(<FunctionForm onSave={onSave} secretNames={["api-key", "db-url"]} />);

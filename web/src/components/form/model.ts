@@ -111,9 +111,10 @@ export function toSpec(v: FormValues, existing: FunctionView | undefined): SpecI
   if (existing?.resources) spec.resources = existing.resources;
   if (existing?.labels) spec.labels = existing.labels;
   if (existing?.triggers) spec.triggers = existing.triggers;
-  // The route's auth and the traffic split apply to http mode only: the API refuses them on a job function.
+  // The route's auth, the traffic split and the gradual rollout apply to http mode only: the API refuses them on a job function.
   if (existing?.http && v.mode === "http") spec.http = existing.http;
   if (existing?.traffic && v.mode === "http") spec.traffic = existing.traffic;
+  if (existing?.rollout && v.mode === "http") spec.rollout = existing.rollout;
   return spec;
 }
 
