@@ -46,7 +46,8 @@ type rolloutView struct {
 // traffic that grows each interval until it takes all, while the revision
 // that served so far runs beside it; an update whose requests fail is
 // rolled back to that revision by itself, which then serves every
-// request. Each step is in status.rollout and an
+// request; rolling back to it by hand keeps every request on it until the
+// latest runs its code again. Each step is in status.rollout and an
 // io.eventflow.function.rollout event.
 func TestGradualRollout(t *testing.T) {
 	p := startDev(t, t.TempDir())
@@ -124,13 +125,28 @@ func TestGradualRollout(t *testing.T) {
 	}
 
 	// A healthy update: 25, 50, 75 percent, then all.
+	reset()
 	if r := c.do("PUT", "/v1/functions/web", spec("2", false)); r.Status != http.StatusAccepted {
 		t.Fatalf("update: %d %s", r.Status, r.Body)
 	}
 	if ro := rollout(); ro == nil || ro.Phase != "progressing" || ro.Revision != 2 || ro.From != 1 || ro.Percent != 25 {
 		t.Fatalf("rollout started as %+v", ro)
 	}
+	// Until the first step the new code serves at most its share (about
+	// 25%; none until revision 1 runs beside it).
 	seen := map[int]bool{}
+	testkit.Eventually(t, 30*time.Second, "the first step", func() (bool, string) {
+		ro := rollout()
+		if ro != nil {
+			seen[ro.Percent] = true
+		}
+		return ro != nil && ro.Percent > 25, fmt.Sprintf("%+v", ro)
+	})
+	first := reset()
+	if n := first["1"] + first["2"]; n < 50 || first["2"]*100 > 30*n {
+		t.Fatalf("before the first step the new code served %d of %d requests; want at least 50 requests, at most 30%% of them", first["2"], n)
+	}
+	t.Logf("before the first step: revision 1 served %d, revision 2 %d", first["1"], first["2"])
 	testkit.Eventually(t, 30*time.Second, "rollout of revision 2 complete", func() (bool, string) {
 		ro := rollout()
 		if ro != nil {
@@ -138,8 +154,8 @@ func TestGradualRollout(t *testing.T) {
 		}
 		return ro != nil && ro.Phase == "complete" && ro.Percent == 100, fmt.Sprintf("%+v", ro)
 	})
-	if !seen[50] && !seen[75] {
-		t.Errorf("no step between 25%% and 100%% seen: %v", seen)
+	if !seen[50] || !seen[75] {
+		t.Errorf("not every step seen: %v", seen)
 	}
 	mid := reset()
 	if mid["1"] == 0 || mid["2"] == 0 {
@@ -184,6 +200,28 @@ func TestGradualRollout(t *testing.T) {
 		t.Fatalf("after the rollback: %v", got)
 	}
 
+	// Rolling back to revision 2's spec (no body: the revision rolled out
+	// from) keeps every request on revision 2 until the latest runs its
+	// code again: then the latest takes all, and no request failed.
+	failedAt = fails.Load()
+	if r := c.do("POST", "/v1/functions/web:rollback", nil); r.Status != http.StatusAccepted {
+		t.Fatalf("rollback: %d %s", r.Status, r.Body)
+	}
+	testkit.Eventually(t, 30*time.Second, "the latest back on revision 2's code", func() (bool, string) {
+		ro := rollout()
+		return ro != nil && ro.Phase == "complete" && ro.Percent == 100 && ro.Revision == 4 && ro.From == 2, fmt.Sprintf("%+v", ro)
+	})
+	sentAt = total.Load()
+	testkit.Eventually(t, 10*time.Second, "200 more requests", func() (bool, string) {
+		return total.Load()-sentAt >= 200, fmt.Sprint(total.Load() - sentAt)
+	})
+	if n := fails.Load() - failedAt; n != 0 {
+		t.Fatalf("%d requests failed after rolling back by hand", n)
+	}
+	if got := reset(); got["2"] == 0 || len(got) != 1 {
+		t.Fatalf("after rolling back by hand: %v", got)
+	}
+
 	// The steps are events.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
@@ -196,7 +234,7 @@ func TestGradualRollout(t *testing.T) {
 		phases = append(phases, fmt.Sprintf("%d:%s:%d", ce.Data.Revision, ce.Data.Phase, ce.Data.Percent))
 	}
 	joined := strings.Join(phases, " ")
-	if !strings.Contains(joined, "2:complete:100") || !strings.Contains(joined, "3:rolled-back:0") {
+	if !strings.Contains(joined, "2:complete:100") || !strings.Contains(joined, "3:rolled-back:0") || !strings.Contains(joined, "4:complete:100") {
 		t.Fatalf("rollout events: %s", joined)
 	}
 	t.Logf("rollout events: %s", joined)

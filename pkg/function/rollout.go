@@ -133,10 +133,10 @@ func (r Record) TrafficRevisions() []int64 {
 	return Spec{Traffic: r.Traffic()}.TrafficRevisions()
 }
 
-// sameCode says whether two specs run the same thing: equal but for how
+// SameCode says whether two specs run the same thing: equal but for how
 // many instances run, what invokes them, and how traffic reaches them (a
 // change of those alone is no new code to roll out).
-func sameCode(a, b Spec) bool {
+func SameCode(a, b Spec) bool {
 	strip := func(s Spec) Spec {
 		s = s.ForRuntime()
 		s.Scale, s.Replicas, s.Autoscaling, s.Triggers = nil, nil, nil, nil
@@ -151,9 +151,24 @@ func sameCode(a, b Spec) bool {
 // and ends any under way (no rollout in its spec, a traffic split, not
 // http mode, a rollback or a change of no code), and keeps its own
 // TrafficSpecs.
+//
+// Going back to the code of the revision a rollout is from (a rollback,
+// or an update) keeps everything on that revision until the latest runs
+// its code again: the deployer then completes the rollout (Return), so
+// the way back never sends requests to the code left behind.
 func PlanRollout(cur, next Record, now time.Time) (state *RolloutState, specs map[int64]Spec, ok bool) {
+	if next.Spec.Mode() != ModeHTTP || len(next.Spec.Traffic) > 0 {
+		return nil, nil, false
+	}
+	if ro := cur.Rollout; ro.Splits() {
+		if fromSpec, found := cur.TrafficSpecs[ro.From]; found && SameCode(next.Spec, fromSpec) {
+			return &RolloutState{Revision: next.Generation, From: ro.From, Percent: 0, Phase: RolloutRolledBack,
+				Message:   fmt.Sprintf("back to revision %d's code: revision %d serves everything until revision %d runs it", ro.From, ro.From, next.Generation),
+				UpdatedAt: now.UTC()}, map[int64]Spec{ro.From: fromSpec}, true
+		}
+	}
 	cfg := next.Spec.Rollout
-	if cfg == nil || next.Spec.Mode() != ModeHTTP || len(next.Spec.Traffic) > 0 || next.Change.Cause == CauseRollback {
+	if cfg == nil || next.Change.Cause == CauseRollback {
 		return nil, nil, false
 	}
 	var from int64
@@ -173,11 +188,11 @@ func PlanRollout(cur, next Record, now time.Time) (state *RolloutState, specs ma
 	default:
 		from, fromSpec = cur.Generation, cur.Spec.ForRuntime()
 	}
-	if sameCode(next.Spec, fromSpec) {
-		return nil, nil, false // back to what serves: nothing to roll out
+	if SameCode(next.Spec, fromSpec) {
+		return nil, nil, false // what serves already: nothing to roll out
 	}
 	specs = map[int64]Spec{from: fromSpec}
-	if cur.Rollout.Splits() && sameCode(next.Spec, cur.Spec) {
+	if cur.Rollout.Splits() && SameCode(next.Spec, cur.Spec) {
 		// The same new code (its scale, say, changed): the rollout goes
 		// on where it was.
 		st := *cur.Rollout
@@ -209,6 +224,27 @@ func (r RolloutState) Step(cfg Rollout, served, failed int, now time.Time) Rollo
 		return r
 	}
 	r.Message = fmt.Sprintf("revision %d takes %d%%, revision %d the rest (%d of its %d requests failed in the last interval)", r.Revision, r.Percent, r.From, failed, served)
+	return r
+}
+
+// Returning says whether the record goes back to the code of the revision
+// its rollout is from (PlanRollout), so that the deployer completes the
+// rollout once the latest runs that code (Return).
+func (r Record) Returning() bool {
+	ro := r.Rollout
+	if ro == nil || ro.Phase != RolloutRolledBack || ro.Revision != r.Generation {
+		return false
+	}
+	from, ok := r.TrafficSpecs[ro.From]
+	return ok && SameCode(r.Spec, from)
+}
+
+// Return completes the rollout of a record going back to the code of the
+// revision it was from, once the latest runs that code: the latest takes
+// everything again.
+func (r RolloutState) Return(now time.Time) RolloutState {
+	r.Phase, r.Percent, r.UpdatedAt = RolloutComplete, 100, now.UTC()
+	r.Message = fmt.Sprintf("revision %d runs revision %d's code again and takes all traffic", r.Revision, r.From)
 	return r
 }
 

@@ -99,7 +99,6 @@ func TestPlanRollout(t *testing.T) {
 	split.Spec.Traffic = []TrafficTarget{{Revision: 1, Percent: 50}, {Tag: TagLatest, Percent: 50}}
 	job := Record{Spec: Spec{Name: "web", Command: []string{"./job"}}.WithDefaults(), Generation: 1}
 	for name, c := range map[string][2]Record{
-		"back to what serves": {v2, next(v2, rolloutSpec("1", ro))},
 		"rollback":            {v2, rollback},
 		"no rollout":          {v1, next(v1, rolloutSpec("2", nil))},
 		"after a fixed split": {split, next(split, rolloutSpec("2", ro))},
@@ -109,6 +108,35 @@ func TestPlanRollout(t *testing.T) {
 		if st, _, ok := PlanRollout(c[0], c[1], now); ok || st != nil {
 			t.Errorf("%s: rollout %+v", name, st)
 		}
+	}
+
+	// Back to the code that served everything (an update, or a rollback,
+	// whatever its spec.rollout): everything stays on that revision until
+	// the latest runs its code again (Return).
+	for name, back := range map[string]Record{"update": next(v2, rolloutSpec("1", ro)), "rollback": next(v2, rolloutSpec("1", nil))} {
+		if name == "rollback" {
+			back.Change.Cause = CauseRollback
+		}
+		st, specs, ok = PlanRollout(v2, back, now)
+		if !ok || st.Phase != RolloutRolledBack || st.Percent != 0 || st.From != 3 || st.Revision != 5 || specs[3].Env["V"] != "1" {
+			t.Fatalf("%s back to revision 3's code: %v %+v", name, ok, st)
+		}
+		back.Rollout, back.TrafficSpecs = st, specs
+		if tr := back.Traffic(); tr[0] != (TrafficTarget{Revision: 3, Percent: 100}) {
+			t.Fatalf("%s back: split %+v", name, tr)
+		}
+		if !back.Returning() {
+			t.Fatalf("%s back: not returning", name)
+		}
+		if done := st.Return(now); done.Phase != RolloutComplete || done.Percent != 100 {
+			t.Fatalf("%s back, returned: %+v", name, done)
+		}
+	}
+	// An automatic rollback is not a return: the latest runs the new code.
+	failed := v2
+	failed.Rollout = &RolloutState{Revision: 4, From: 3, Phase: RolloutRolledBack}
+	if failed.Returning() {
+		t.Fatal("a rolled-back rollout whose latest runs the new code counts as returning")
 	}
 
 	// A complete rollout splits no more: the next starts from the latest.

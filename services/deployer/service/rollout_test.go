@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -364,4 +365,39 @@ func TestRolloutRestartForgetsReplacedRevision(t *testing.T) {
 		f.report(t, "web", events.Load{Source: "invoker-x", Served: []events.Served{{Revision: 3, Requests: 20}}})
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestRolloutWaitsForFrom: the latest takes the new code only once the
+// revision rolled out from serves beside it, so the new code never gets
+// more than its share: while that revision cannot run, the latest is not
+// started on the new code, and the status says why.
+func TestRolloutWaitsForFrom(t *testing.T) {
+	bin := buildProgram(t, exitServer)
+	f := startWith(t, Config{ResyncInterval: time.Hour})
+	cfg := function.Rollout{StepPercent: 10, Interval: function.Duration(time.Hour)}
+	rec := rolloutRecord(bin, "web", cfg, 10)
+	broken := rec.TrafficSpecs[1]
+	broken.Command = []string{filepath.Join(t.TempDir(), "missing")}
+	rec.TrafficSpecs[1] = broken
+	f.putRecord(t, rec)
+	f.command(t, "t1", "web", 2, events.ActionApply)
+	testkit.Eventually(t, 10*time.Second, "the status saying the rollout waits", func() (bool, string) {
+		st := f.status(t, "t1", "web")
+		return st != nil && st.ObservedGeneration == 2 && strings.Contains(st.Message, "revision 2 starts once revision 1 serves beside it"), fmt.Sprintf("%+v", st)
+	})
+	// Several reconciles later (it is tried again each second), the new
+	// code still runs nowhere.
+	time.Sleep(1500 * time.Millisecond)
+	if st := f.status(t, "t1", "web"); st.Phase != function.PhaseDeploying || len(st.Endpoints) != 0 || st.ReadyReplicas != 0 {
+		t.Fatalf("the latest started on the new code before revision 1 served: %+v", st)
+	}
+
+	// Revision 1 fixed (its spec as it should be): it starts, then the latest.
+	rec.TrafficSpecs[1] = rolloutRecord(bin, "web", cfg, 10).TrafficSpecs[1]
+	f.putRecord(t, rec)
+	f.command(t, "t1", "web", 2, events.ActionApply)
+	testkit.Eventually(t, 15*time.Second, "both running", func() (bool, string) {
+		st := f.status(t, "t1", "web")
+		return st != nil && st.Phase == function.PhaseReady && len(st.Endpoints) == 1 && len(st.RevisionEndpoints[1]) == 1, fmt.Sprintf("%+v", st)
+	})
 }

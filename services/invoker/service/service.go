@@ -708,8 +708,9 @@ func (iv *Invoker) run(ctx context.Context, tenant string, rec function.Record, 
 	ft, ff := iv.m.fnLabels.labels(tenant, spec.Name)
 	iv.m.fnInvocations.WithLabelValues(ft, ff, mode, outcome).Inc()
 	iv.m.fnDuration.WithLabelValues(ft, ff, mode).Observe(res.Duration.Seconds())
-	if rec.Rollout.Progressing() {
-		// The deployer judges the rollout by these (loadreport.Served).
+	if rec.Rollout.Progressing() && !errors.Is(err, context.Canceled) {
+		// The deployer judges the rollout by these (loadreport.Served); a
+		// caller that gave up says nothing of the function.
 		iv.load.Served(tenant, spec.Name, revision, servedFailed(res, err))
 	}
 	return res, revision, err

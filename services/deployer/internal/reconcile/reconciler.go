@@ -86,7 +86,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 	case rec.Deleting:
 		return r.remove(ctx, ref, &rec)
 	}
-	if rec, err = r.stepRollout(ctx, ref, rec, kvRev); err != nil {
+	if rec, kvRev, err = r.stepRollout(ctx, ref, rec, kvRev); err != nil {
 		return err
 	}
 	prev, err := r.previous(ctx, ref)
@@ -107,19 +107,39 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 			return err
 		}
 	}
-	if err := r.Runtime.Apply(ctx, ref.Tenant, rec.Spec.ForRuntime()); err != nil {
-		failed := function.Status{Phase: function.PhaseFailed, Message: "apply: " + err.Error(), ObservedGeneration: rec.Generation}
-		carry(&failed, prev)
-		_ = r.write(ctx, ref, prev, failed)
-		return fmt.Errorf("apply %s/%s: %w", ref.Tenant, ref.Name, err)
-	}
-	if err := r.scale(ctx, ref, rec.Spec); err != nil {
-		return err
-	}
 	// A revision that cannot run beside the latest is the split's
 	// problem, not the latest's: the status is still observed and written
 	// (with the error in its message), and the reconcile tried again.
-	revEndpoints, revErr := r.revisions(ctx, ref, rec)
+	var (
+		revEndpoints map[int64][]string
+		revErr       error
+		hold         bool
+	)
+	if ro := rec.Rollout; ro.Splits() {
+		// The revision a rollout is from serves beside the latest before
+		// the latest takes the new code: until then the latest keeps what
+		// it runs, so the new code never gets more than its share.
+		var latest int32
+		if prev != nil {
+			latest = prev.Replicas
+		}
+		revEndpoints, revErr = r.revisions(ctx, ref, rec, latest)
+		hold = len(revEndpoints[ro.From]) == 0
+	}
+	if !hold {
+		if err := r.Runtime.Apply(ctx, ref.Tenant, rec.Spec.ForRuntime()); err != nil {
+			failed := function.Status{Phase: function.PhaseFailed, Message: "apply: " + err.Error(), ObservedGeneration: rec.Generation}
+			carry(&failed, prev)
+			_ = r.write(ctx, ref, prev, failed)
+			return fmt.Errorf("apply %s/%s: %w", ref.Tenant, ref.Name, err)
+		}
+		if err := r.scale(ctx, ref, rec.Spec); err != nil {
+			return err
+		}
+		if !rec.Rollout.Splits() {
+			revEndpoints, revErr = r.revisions(ctx, ref, rec, 0)
+		}
+	}
 	obs, found, err := r.Runtime.Observe(ctx, ref.Tenant, ref.Name)
 	if err != nil {
 		return fmt.Errorf("observe %s/%s: %w", ref.Tenant, ref.Name, err)
@@ -137,6 +157,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 	}
 	if revErr != nil {
 		st.Message = strings.TrimPrefix(st.Message+"; traffic: "+revErr.Error(), "; ")
+	}
+	if hold {
+		st.Phase = function.PhaseDeploying
+		st.Message = strings.TrimPrefix(st.Message+fmt.Sprintf("; rollout: revision %d starts once revision %d serves beside it", rec.Generation, rec.Rollout.From), "; ")
+		r.requeue(ref, time.Second) // besides its instances' own change
+	} else if found {
+		if err := r.returned(ctx, ref, rec, kvRev, obs); err != nil {
+			revErr = errors.Join(revErr, err)
+		}
 	}
 	r.Metrics.observe(ref, prev, st)
 	return errors.Join(r.write(ctx, ref, prev, st), revErr)

@@ -51,8 +51,11 @@ func (r *Reconciler) revisionOf(ctx context.Context, ref runtime.Ref) (runtime.R
 // drains, then removes, those it no longer does. It returns where the
 // ones it applied serve (function.Status.RevisionEndpoints: the gateway's
 // route splits with them). One that fails does not stop the others: the
-// errors are returned together.
-func (r *Reconciler) revisions(ctx context.Context, ref runtime.Ref, rec function.Record) (map[int64][]string, error) {
+// errors are returned together. The revision a rollout is from runs at
+// least latest instances (the count the latest had), and never fewer than
+// it has: it takes most of the load at first, and all of it after a
+// rollback.
+func (r *Reconciler) revisions(ctx context.Context, ref runtime.Ref, rec function.Record, latest int32) (map[int64][]string, error) {
 	var errs []error
 	var endpoints map[int64][]string
 	wanted := map[string]bool{}
@@ -76,7 +79,14 @@ func (r *Reconciler) revisions(ctx context.Context, ref runtime.Ref, rec functio
 		}
 		// Its count, always: Apply never changes one set by Scale, and a
 		// revision taken back into the split may have been drained to 0.
-		if err := r.Runtime.Scale(ctx, ref.Tenant, spec.Name, spec.Scale.Min); err != nil {
+		count := spec.Scale.Min
+		if ro := rec.Rollout; ro.Splits() && ro.From == n {
+			count = max(count, min(latest, function.MaxReplicas))
+			if obs, found, err := r.Runtime.Observe(ctx, ref.Tenant, spec.Name); err == nil && found {
+				count = max(count, obs.Replicas)
+			}
+		}
+		if err := r.Runtime.Scale(ctx, ref.Tenant, spec.Name, count); err != nil {
 			errs = append(errs, fmt.Errorf("revision %d: %w", n, err))
 			continue
 		}

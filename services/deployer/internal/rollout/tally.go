@@ -8,6 +8,7 @@ package rollout
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -22,6 +23,9 @@ const MaxFunctions = 10000
 type counts struct {
 	// by revision, since the last Take
 	served map[int64]events.Served
+	// since is when counting began: a step due before it was not seen
+	// whole (a restarted deployer).
+	since time.Time
 }
 
 // Tally counts requests served by revision for the functions it watches.
@@ -37,6 +41,9 @@ func New() *Tally { return &Tally{fns: map[runtime.Ref]*counts{}} }
 // Run counts the load reports on nc until ctx ends.
 func (t *Tally) Run(ctx context.Context, nc *nats.Conn) error {
 	sub, err := nc.Subscribe(events.SubjectScale+".>", func(msg *nats.Msg) {
+		if t.idle() {
+			return // nothing rolls out: most of the time
+		}
 		tenant, name, err := events.TenantFunction(msg.Subject)
 		if err != nil {
 			return
@@ -55,13 +62,27 @@ func (t *Tally) Run(ctx context.Context, nc *nats.Conn) error {
 	return sub.Unsubscribe()
 }
 
-// Watch starts counting ref's reports (a no-op if it already is).
-func (t *Tally) Watch(ref runtime.Ref) {
+func (t *Tally) idle() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.fns[ref] == nil && len(t.fns) < MaxFunctions {
-		t.fns[ref] = &counts{served: map[int64]events.Served{}}
+	return len(t.fns) == 0
+}
+
+// Watch starts counting ref's reports (a no-op if it already is), and
+// returns since when they are counted (now when it began now; zero past
+// MaxFunctions).
+func (t *Tally) Watch(ref runtime.Ref) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.fns[ref]
+	if c == nil {
+		if len(t.fns) >= MaxFunctions {
+			return time.Time{}
+		}
+		c = &counts{served: map[int64]events.Served{}, since: time.Now()}
+		t.fns[ref] = c
 	}
+	return c.since
 }
 
 // Forget stops counting ref's reports.
@@ -109,4 +130,12 @@ func (t *Tally) Take(ref runtime.Ref, since int64) (served, failed int) {
 	}
 	clear(c.served)
 	return served, failed
+}
+
+// Restore gives back what a Take returned that could not be used (the
+// step was not written), counted as revision rev's.
+func (t *Tally) Restore(ref runtime.Ref, rev int64, served, failed int) {
+	if served > 0 || failed > 0 {
+		t.Add(ref, []events.Served{{Revision: rev, Requests: served, Failed: failed}})
+	}
 }

@@ -244,3 +244,22 @@ func TestRunCountsLoadReports(t *testing.T) {
 		t.Fatalf("Run left %d subscriptions", n)
 	}
 }
+
+// TestRestoreAndSince: what a Take returned but could not be used comes
+// back with the next Take (as the revision given); Watch tells since when
+// a function is counted, and a second Watch does not move it.
+func TestRestoreAndSince(t *testing.T) {
+	ta := New()
+	before := time.Now()
+	since := ta.Watch(web)
+	if since.Before(before) || !ta.Watch(web).Equal(since) {
+		t.Fatalf("since %s (watched after %s), then %s", since, before, ta.Watch(web))
+	}
+	ta.Add(web, []events.Served{{Revision: 2, Requests: 10, Failed: 4}})
+	s, f := ta.Take(web, 2)
+	ta.Restore(web, 2, s, f)
+	ta.Add(web, []events.Served{{Revision: 2, Requests: 1}})
+	if s, f := ta.Take(web, 2); s != 11 || f != 4 {
+		t.Fatalf("after a restore took served %d failed %d, want 11 and 4", s, f)
+	}
+}

@@ -26,10 +26,11 @@ func rolloutSpec(name, v string, n int, rollout string) string {
 
 // TestRolloutAPI: spec.rollout is stored with its defaults; an update of
 // what the function runs starts a rollout (status.rollout), an update of
-// its scale alone carries it on to the new generation, an update back to
-// the code rolled out from or without spec.rollout ends it, and a
-// rollback is immediate; rollout with traffic, on a job, or with an
-// interval out of bounds is refused naming the field.
+// its scale alone carries it on to the new generation, going back to the
+// code rolled out from (a rollback without a body, or an update) keeps
+// everything on that revision, a rollback to another revision or an
+// update without spec.rollout ends it at once; rollout with traffic, on a
+// job, or with an interval out of bounds is refused naming the field.
 func TestRolloutAPI(t *testing.T) {
 	signer := testkit.Signer(t)
 	gws, _, b := startAcceptGateways(t, 1, signer)
@@ -132,27 +133,39 @@ func TestRolloutAPI(t *testing.T) {
 	f, _ = get("web")
 	wantRollout("after refused updates", f, 3, 2, 1, 20)
 
-	// A rollback is immediate: no rollout, whatever spec it goes to.
+	// A rollback without a body goes to the code rolled out from, and
+	// keeps everything on that revision until the latest runs it again
+	// (the deployer then completes the rollout).
 	code, body := acceptCall(t, "POST", url+"/v1/functions/web:rollback", tok, "")
 	if code != http.StatusAccepted {
 		t.Fatalf("rollback: %d %s", code, body)
 	}
 	f, raw = get("web")
-	if f.Generation != 4 || f.Status.Rollout != nil {
+	if ro := f.Status.Rollout; f.Generation != 4 || f.Spec.Env["V"] != "1" || ro == nil || ro.Phase != function.RolloutRolledBack || ro.Percent != 0 || ro.From != 1 || ro.Revision != 4 {
 		t.Fatalf("after the rollback: generation %d, status.rollout %+v (%s)", f.Generation, f.Status.Rollout, raw)
 	}
 	rec, _, err = catalog.Get(context.Background(), b.Functions, "acme", "web")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Rollout != nil || len(rec.TrafficSpecs) != 0 || len(rec.Traffic()) != 0 || rec.Change.Cause != function.CauseRollback {
-		t.Fatalf("rolled-back record: rollout %+v, traffic specs %v, change %+v", rec.Rollout, rec.TrafficSpecs, rec.Change)
+	if tr := rec.Traffic(); !rec.Returning() || len(tr) != 2 || tr[0].Revision != 1 || tr[0].Percent != 100 || rec.Change.Cause != function.CauseRollback {
+		t.Fatalf("rolled-back record: rollout %+v, traffic %+v, change %+v", rec.Rollout, tr, rec.Change)
+	}
+	// A rollback to another revision than the one rolled out from is
+	// immediate.
+	code, body = acceptCall(t, "POST", url+"/v1/functions/web:rollback", tok, `{"revision":2}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("rollback to 2: %d %s", code, body)
+	}
+	if f, raw = get("web"); f.Generation != 5 || f.Spec.Env["V"] != "2" || f.Status.Rollout != nil {
+		t.Fatalf("after the rollback to 2: generation %d, status.rollout %+v (%s)", f.Generation, f.Status.Rollout, raw)
 	}
 
 	// A second function: an update of the scale alone with no rollout
 	// under way rolls nothing out; a new code during a rollout starts
-	// over from the same revision; going back to that revision's code,
-	// or dropping spec.rollout, ends it at once.
+	// over from the same revision; going back to that revision's code
+	// keeps everything on it (until the deployer sees the latest run it);
+	// dropping spec.rollout ends a rollout at once.
 	if code, body := acceptCall(t, "POST", url+"/v1/functions", tok, rolloutSpec("api", "1", 1, `{"stepPercent":30,"interval":"5s"}`)); code != http.StatusAccepted {
 		t.Fatalf("create api: %d %s", code, body)
 	}
@@ -164,14 +177,16 @@ func TestRolloutAPI(t *testing.T) {
 	wantRollout("api: new code", f, 3, 3, 2, 30)
 	f = put("api", rolloutSpec("api", "3", 2, cfg))
 	wantRollout("api: newer code during the rollout", f, 4, 4, 2, 30)
-	if f = put("api", rolloutSpec("api", "1", 2, cfg)); f.Generation != 5 || f.Status.Rollout != nil {
+	if f = put("api", rolloutSpec("api", "1", 2, cfg)); f.Generation != 5 || f.Status.Rollout == nil || f.Status.Rollout.Phase != function.RolloutRolledBack || f.Status.Rollout.From != 2 {
 		t.Fatalf("back to the code rolled out from: generation %d, %+v", f.Generation, f.Status.Rollout)
 	}
-	if rec, _, err = catalog.Get(context.Background(), b.Functions, "acme", "api"); err != nil || len(rec.TrafficSpecs) != 0 || len(rec.Traffic()) != 0 {
+	if rec, _, err = catalog.Get(context.Background(), b.Functions, "acme", "api"); err != nil || !rec.Returning() {
 		t.Fatalf("back to the code rolled out from: record %+v, %v", rec, err)
 	}
+	// Still on revision 2 (no deployer here completed the return): new
+	// code rolls out from it.
 	f = put("api", rolloutSpec("api", "4", 2, cfg))
-	wantRollout("api: new code again", f, 6, 6, 5, 30)
+	wantRollout("api: new code again", f, 6, 6, 2, 30)
 	if f = put("api", rolloutSpec("api", "4", 2, "")); f.Generation != 7 || f.Status.Rollout != nil || f.Spec.Rollout != nil {
 		t.Fatalf("spec.rollout dropped during a rollout: generation %d, %+v", f.Generation, f.Status.Rollout)
 	}
@@ -207,7 +222,7 @@ func TestRollbackDuringRolloutGoesToFrom(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &f); err != nil {
 		t.Fatal(err)
 	}
-	if f.Spec.Env["V"] != "1" || f.Status.Rollout != nil {
-		t.Fatalf("rollback during the rollout of V=2 from revision 1 went to env %v (%s), want revision 1's V=1", f.Spec.Env, body)
+	if f.Spec.Env["V"] != "1" || f.Status.Rollout == nil || f.Status.Rollout.Phase != function.RolloutRolledBack || f.Status.Rollout.From != 1 {
+		t.Fatalf("rollback during the rollout of V=2 from revision 1 went to env %v (%s), want revision 1's V=1, everything kept on revision 1", f.Spec.Env, body)
 	}
 }

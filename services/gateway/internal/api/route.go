@@ -277,6 +277,8 @@ type routeCall struct {
 	// rollout: the function rolls out, so the answer is counted for the
 	// deployer to judge it by (loadreport.Served).
 	rollout bool
+	// body is the request's body as read (nil without one).
+	body *replayBody
 }
 
 // proxyRoute proxies the request to one ready instance, streaming the
@@ -288,8 +290,9 @@ type routeCall struct {
 func (a *API) proxyRoute(c *gin.Context, tenant string, rec function.Record, fwd string, dropAuth bool) {
 	spec := rec.Spec
 	body := &replayBody{ReadCloser: c.Request.Body}
+	var sent *replayBody // the body the function is sent, if any
 	if c.Request.Body != nil && c.Request.Body != http.NoBody {
-		c.Request.Body = body
+		c.Request.Body, sent = body, body
 	}
 	if rs, rev, extra := rec.Route(rand.Float64()); extra && a.Endpoints != nil {
 		target, err := a.Endpoints.PickRevision(c, tenant, spec.Name, rev)
@@ -297,7 +300,7 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, rec function.Record, fwd
 			a.Log.WarnContext(c, "route: endpoints not readable", "tenant", tenant, "function", spec.Name, "err", err)
 		}
 		if target != nil {
-			call := routeCall{tenant: tenant, name: spec.Name, fwd: fwd, timeout: rs.Timeout(), revision: rev, dropAuth: dropAuth, rollout: rec.Rollout.Progressing()}
+			call := routeCall{tenant: tenant, name: spec.Name, fwd: fwd, timeout: rs.Timeout(), revision: rev, dropAuth: dropAuth, rollout: rec.Rollout.Progressing(), body: sent}
 			ctx, cancel := a.routeContext(c, call.timeout)
 			refused := a.proxyTo(c, ctx, call, target, body)
 			cancel()
@@ -308,7 +311,7 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, rec function.Record, fwd
 			// moved): the latest serves it.
 		}
 	}
-	call := routeCall{tenant: tenant, name: spec.Name, fwd: fwd, timeout: spec.Timeout(), revision: rec.Generation, dropAuth: dropAuth, rollout: rec.Rollout.Progressing()}
+	call := routeCall{tenant: tenant, name: spec.Name, fwd: fwd, timeout: spec.Timeout(), revision: rec.Generation, dropAuth: dropAuth, rollout: rec.Rollout.Progressing(), body: sent}
 	timeout := call.timeout
 	target, err := a.pickEndpoint(c, tenant, spec.Name)
 	if err != nil {
@@ -367,15 +370,18 @@ const routeStaleWait = 2 * time.Second
 
 // replayBody is a request body the route can send again when the first
 // instance refused the connection: it counts what was read (nothing, for
-// a refused dial), and leaves closing to the server.
+// a refused dial) and whether all of it was, and leaves closing to the
+// server.
 type replayBody struct {
 	io.ReadCloser
-	n int64
+	n   int64
+	eof bool
 }
 
 func (b *replayBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
+	b.eof = b.eof || err == io.EOF
 	return n, err
 }
 
@@ -388,6 +394,7 @@ func (a *API) proxyTo(c *gin.Context, ctx context.Context, call routeCall, targe
 	tenant, fwd := call.tenant, call.fwd
 	prefix := strings.TrimSuffix(function.RoutePath(tenant, call.name), "/")
 	revision := strconv.FormatInt(call.revision, 10)
+	answered := 0 // the function's status, once it answered
 	p := &httputil.ReverseProxy{
 		Transport:     a.routeTransport,
 		FlushInterval: -1,
@@ -410,6 +417,7 @@ func (a *API) proxyTo(c *gin.Context, ctx context.Context, call routeCall, targe
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Add("Content-Security-Policy", routeSandbox)
 			resp.Header.Set(HeaderRevision, revision)
+			answered = resp.StatusCode
 			scopeCookies(resp.Header, prefix)
 			return nil
 		},
@@ -430,7 +438,9 @@ func (a *API) proxyTo(c *gin.Context, ctx context.Context, call routeCall, targe
 	}
 	p.ServeHTTP(c.Writer, c.Request.WithContext(ctx))
 	if call.rollout && !refused {
-		a.Reporter.Served(tenant, call.name, call.revision, c.Writer.Status() >= http.StatusInternalServerError)
+		if failed, judged := routeOutcome(answered, call.body, c.Request.Context().Err() != nil); judged {
+			a.Reporter.Served(tenant, call.name, call.revision, failed)
+		}
 	}
 	if a.Endpoints != nil && !a.Endpoints.Has(tenant, call.name, target.Host) {
 		// The instance left while this request ran (a drain): the
@@ -438,6 +448,22 @@ func (a *API) proxyTo(c *gin.Context, ctx context.Context, call routeCall, targe
 		a.routeTransport.CloseIdleConnections()
 	}
 	return refused
+}
+
+// routeOutcome is how a proxied request counts for a rollout: the
+// function's own answer fails when 5xx; no answer (a timeout, an instance
+// that dropped it) fails only when the function had the whole request,
+// since a caller that left, or whose body never arrived whole (too slow,
+// malformed), says nothing of the function and could otherwise fail any
+// rollout at will. judged false: not counted.
+func routeOutcome(answered int, body *replayBody, clientGone bool) (failed, judged bool) {
+	switch {
+	case answered > 0:
+		return answered >= http.StatusInternalServerError, true
+	case clientGone, body != nil && !body.eof:
+		return false, false
+	}
+	return true, true
 }
 
 // scopeCookies keeps a function's cookies to its own prefix: every

@@ -637,3 +637,33 @@ func TestRouteInFlightLimit(t *testing.T) {
 		return code == http.StatusOK, body
 	})
 }
+
+// TestRouteOutcome: what a proxied request says of a rolling-out
+// revision. The function's own answer counts (5xx failed); no answer
+// counts as failed only when the function had the whole request: a slow
+// or broken upload, or a caller that left, is not the function's doing,
+// and must not let anyone fail a rollout.
+func TestRouteOutcome(t *testing.T) {
+	whole, partial := &replayBody{eof: true}, &replayBody{n: 10}
+	for _, c := range []struct {
+		answered       int
+		body           *replayBody
+		gone           bool
+		failed, judged bool
+	}{
+		{answered: 200, judged: true},
+		{answered: 404, body: whole, judged: true},
+		{answered: 500, failed: true, judged: true},
+		{answered: 503, body: partial, failed: true, judged: true}, // it answered: its doing
+		{answered: 0, failed: true, judged: true},                  // no body, no answer: timeout or dropped
+		{answered: 0, body: whole, failed: true, judged: true},
+		{answered: 0, body: partial},           // the upload never arrived whole
+		{answered: 0, gone: true},              // the caller left
+		{answered: 0, body: whole, gone: true}, // likewise
+	} {
+		failed, judged := routeOutcome(c.answered, c.body, c.gone)
+		if failed != c.failed || judged != c.judged {
+			t.Errorf("answered %d, body %+v, gone %v: failed %v judged %v, want %v %v", c.answered, c.body, c.gone, failed, judged, c.failed, c.judged)
+		}
+	}
+}
