@@ -85,37 +85,18 @@ func TestGradualRollout(t *testing.T) {
 		fails  atomic.Int64
 		total  atomic.Int64
 	)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var r response
-				if i%2 == 0 {
-					r = c.do("GET", "/fn/ro/web/", nil)
-				} else {
-					r = c.do("POST", "/v1/functions/web:invoke", "")
-				}
-				v, _, _ := strings.Cut(string(r.Body), " ")
-				if r.Status != http.StatusOK {
-					fails.Add(1)
-					v = "failed"
-				}
-				total.Add(1)
-				mu.Lock()
-				served[v]++
-				mu.Unlock()
-			}
-		}()
-	}
-	defer func() { close(stop); wg.Wait() }()
+	stop := keepCalling(c, 4, "/fn/ro/web/", "web", func(r response) {
+		v, _, _ := strings.Cut(string(r.Body), " ")
+		if r.Status != http.StatusOK {
+			fails.Add(1)
+			v = "failed"
+		}
+		total.Add(1)
+		mu.Lock()
+		served[v]++
+		mu.Unlock()
+	})
+	defer stop()
 	reset := func() map[string]int {
 		mu.Lock()
 		defer mu.Unlock()

@@ -182,33 +182,14 @@ func TestTrafficSplit(t *testing.T) {
 
 	// Move to 0/100 while 8 clients keep invoking, half of them through
 	// the route: no request fails.
-	stop := make(chan struct{})
 	var failed, sent atomic.Int64
-	var lwg sync.WaitGroup
-	for i := range 8 {
-		lwg.Add(1)
-		go func() {
-			defer lwg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var r response
-				if i%2 == 1 {
-					r = c.do("GET", route, nil)
-				} else {
-					r = c.do("POST", "/v1/functions/web:invoke", "")
-				}
-				sent.Add(1)
-				if r.Status != http.StatusOK {
-					failed.Add(1)
-					t.Errorf("invoke during the move: %d %s", r.Status, r.Body)
-				}
-			}
-		}()
-	}
+	stop := keepCalling(c, 8, route, "web", func(r response) {
+		sent.Add(1)
+		if r.Status != http.StatusOK {
+			failed.Add(1)
+			t.Errorf("invoke during the move: %d %s", r.Status, r.Body)
+		}
+	})
 	put(spec("2", map[string]any{"revision": 1, "percent": 0}, map[string]any{"tag": "latest", "percent": 100}), 4)
 	pid, err := strconv.Atoi(oldPID)
 	if err != nil {
@@ -218,8 +199,7 @@ func TestTrafficSplit(t *testing.T) {
 		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
 		return os.IsNotExist(err), fmt.Sprint(err)
 	})
-	close(stop)
-	lwg.Wait()
+	stop()
 	if failed.Load() != 0 || sent.Load() < 100 {
 		t.Fatalf("during the move %d of %d requests failed", failed.Load(), sent.Load())
 	}
@@ -228,4 +208,31 @@ func TestTrafficSplit(t *testing.T) {
 		t.Fatalf("after the move: %s", r.Body)
 	}
 	t.Logf("moved to 0/100 under load: %d requests, none failed", sent.Load())
+}
+
+// keepCalling has clients goroutines call function name until stop is
+// called (which waits for them): half through its route (routePath), half
+// with POST …:invoke; each answer goes to seen, from any goroutine.
+func keepCalling(c *client, clients int, routePath, name string, seen func(response)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if i%2 == 0 {
+					seen(c.do("GET", routePath, nil))
+				} else {
+					seen(c.do("POST", "/v1/functions/"+name+":invoke", ""))
+				}
+			}
+		}()
+	}
+	return func() { close(done); wg.Wait() }
 }

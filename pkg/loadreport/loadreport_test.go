@@ -10,22 +10,21 @@ import (
 	"github.com/eventflow/eventflow/pkg/natsserver/natstest"
 )
 
-// TestReports: a hold is reported at once (the wake); a round reports
-// every function with work and, once more, one whose work ended; then it
-// is forgotten and no longer reported.
-func TestReports(t *testing.T) {
+// listen connects to a new server and subscribes to the load reports on
+// subject; next returns the next one and its subject (failing after 5 s).
+func listen(t *testing.T, subject string) (nc *nats.Conn, sub *nats.Subscription, next func() (string, events.Load)) {
+	t.Helper()
 	srv := natstest.Start(t)
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	sub, err := nc.SubscribeSync(events.SubjectScale + ".>")
-	if err != nil {
+	t.Cleanup(nc.Close)
+	if sub, err = nc.SubscribeSync(subject); err != nil {
 		t.Fatal(err)
 	}
 	_ = nc.Flush()
-	next := func() (string, events.Load) {
+	return nc, sub, func() (string, events.Load) {
 		t.Helper()
 		m, err := sub.NextMsg(5 * time.Second)
 		if err != nil {
@@ -37,6 +36,13 @@ func TestReports(t *testing.T) {
 		}
 		return m.Subject, l
 	}
+}
+
+// TestReports: a hold is reported at once (the wake); a round reports
+// every function with work and, once more, one whose work ended; then it
+// is forgotten and no longer reported.
+func TestReports(t *testing.T) {
+	nc, sub, next := listen(t, events.SubjectScale+".>")
 	none := func() {
 		t.Helper()
 		_ = nc.Flush()
@@ -108,29 +114,8 @@ func TestReports(t *testing.T) {
 // sent with the next report and then reset; past events.MaxServed
 // revisions in one interval the others are not counted.
 func TestServed(t *testing.T) {
-	srv := natstest.Start(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	sub, err := nc.SubscribeSync(events.ScaleSubject("acme", "web"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = nc.Flush()
-	next := func() events.Load {
-		t.Helper()
-		m, err := sub.NextMsg(5 * time.Second)
-		if err != nil {
-			t.Fatal("no report:", err)
-		}
-		l, err := events.ParseLoad(m.Data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
+	nc, _, nextOn := listen(t, events.ScaleSubject("acme", "web"))
+	next := func() events.Load { t.Helper(); _, l := nextOn(); return l }
 	r := New(nc, "invoker", time.Hour, nil)
 	r.Served("acme", "web", 3, false)
 	r.Served("acme", "web", 4, true)
