@@ -370,11 +370,12 @@ func TestRolloutRestartForgetsReplacedRevision(t *testing.T) {
 // TestRolloutWaitsForFrom: the latest takes the new code only once the
 // revision rolled out from serves beside it, so the new code never gets
 // more than its share: while that revision cannot run, the latest is not
-// started on the new code, and the status says why.
+// started on the new code, the status says why, and the rollout does not
+// step (nothing of the new code could be judged).
 func TestRolloutWaitsForFrom(t *testing.T) {
 	bin := buildProgram(t, exitServer)
 	f := startWith(t, Config{ResyncInterval: time.Hour})
-	cfg := function.Rollout{StepPercent: 10, Interval: function.Duration(time.Hour)}
+	cfg := function.Rollout{StepPercent: 10, Interval: function.Duration(300 * time.Millisecond)}
 	rec := rolloutRecord(bin, "web", cfg, 10)
 	broken := rec.TrafficSpecs[1]
 	broken.Command = []string{filepath.Join(t.TempDir(), "missing")}
@@ -385,11 +386,14 @@ func TestRolloutWaitsForFrom(t *testing.T) {
 		st := f.status(t, "t1", "web")
 		return st != nil && st.ObservedGeneration == 2 && strings.Contains(st.Message, "revision 2 starts once revision 1 serves beside it"), fmt.Sprintf("%+v", st)
 	})
-	// Several reconciles later (it is tried again each second), the new
-	// code still runs nowhere.
+	// Several reconciles and intervals later (it is tried again each
+	// second), the new code still runs nowhere and the share has not moved.
 	time.Sleep(1500 * time.Millisecond)
 	if st := f.status(t, "t1", "web"); st.Phase != function.PhaseDeploying || len(st.Endpoints) != 0 || st.ReadyReplicas != 0 {
 		t.Fatalf("the latest started on the new code before revision 1 served: %+v", st)
+	}
+	if ro := f.record(t, "t1", "web").Rollout; ro.Percent != 10 || ro.Phase != function.RolloutProgressing {
+		t.Fatalf("the rollout stepped while the new code ran nowhere: %+v", ro)
 	}
 
 	// Revision 1 fixed (its spec as it should be): it starts, then the latest.

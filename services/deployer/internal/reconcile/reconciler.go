@@ -61,6 +61,15 @@ type Reconciler struct {
 	// besides are the functions a revision was seen running beside
 	// (running lists the runtime only for those, and those with a split).
 	besides map[runtime.Ref]bool
+	// applied is the generation this deployer last applied to each
+	// function's latest, and when: a rollout is judged, and a way back
+	// completed, only from then on.
+	applied map[runtime.Ref]appliedGen
+}
+
+type appliedGen struct {
+	gen int64
+	at  time.Time
 }
 
 // Reconcile reads the latest desired record (whatever command asked) and
@@ -118,13 +127,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 	if ro := rec.Rollout; ro.Splits() {
 		// The revision a rollout is from serves beside the latest before
 		// the latest takes the new code: until then the latest keeps what
-		// it runs, so the new code never gets more than its share.
+		// it runs, so the new code never gets more than its share (and
+		// the rollout does not step: stepRollout).
 		var latest int32
 		if prev != nil {
 			latest = prev.Replicas
 		}
 		revEndpoints, revErr = r.revisions(ctx, ref, rec, latest)
-		hold = len(revEndpoints[ro.From]) == 0
+		gen, _ := r.appliedGeneration(ref)
+		hold = ro.Progressing() && gen != rec.Generation && len(revEndpoints[ro.From]) == 0
 	}
 	if !hold {
 		if err := r.Runtime.Apply(ctx, ref.Tenant, rec.Spec.ForRuntime()); err != nil {
@@ -133,6 +144,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 			_ = r.write(ctx, ref, prev, failed)
 			return fmt.Errorf("apply %s/%s: %w", ref.Tenant, ref.Name, err)
 		}
+		r.noteApplied(ref, rec)
 		if err := r.scale(ctx, ref, rec.Spec); err != nil {
 			return err
 		}

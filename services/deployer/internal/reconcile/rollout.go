@@ -42,14 +42,22 @@ func (r *Reconciler) stepRollout(ctx context.Context, ref runtime.Ref, rec funct
 	if rec.Spec.Rollout != nil {
 		cfg = *rec.Spec.Rollout
 	}
+	interval := time.Duration(cfg.WithDefaults().Interval)
 	now := r.now()
-	due := ro.Due(cfg)
+	gen, at := r.appliedGeneration(ref)
+	if gen != rec.Generation {
+		// The latest does not run the new code yet (it waits for the
+		// revision rolled out from: Reconcile's hold): nothing to judge.
+		r.requeue(ref, interval)
+		return rec, kvRev, nil
+	}
+	due := later(ro.Due(cfg), at.Add(interval))
 	if r.Outcomes != nil {
 		// Counted only since now (this deployer just started, say): a
 		// step is judged on a whole interval of reports, so the first
 		// one waits for it.
 		if since := r.Outcomes.Watch(ref); since.After(ro.UpdatedAt) {
-			due = later(due, since.Add(time.Duration(cfg.WithDefaults().Interval)))
+			due = later(due, since.Add(interval))
 		}
 	}
 	if now.Before(due) {
@@ -90,12 +98,27 @@ func (r *Reconciler) stepRollout(ctx context.Context, ref runtime.Ref, rec funct
 	return out, newRev, nil
 }
 
+// returnSettle is how long after applying the way back the latest must
+// still be observed Ready before it takes everything again: a runtime
+// that observes from caches (Kubernetes informers) may still show the
+// instances of the code left behind, all ready, just after the Apply.
+const returnSettle = 2 * time.Second
+
 // returned completes the rollout of a record going back to the code of
-// the revision it was from (function.Record.Returning) once the latest's
-// instances run it (obs, observed after Apply), so everything goes to the
+// the revision it was from (function.Record.Returning) once the latest
+// runs it (obs, observed after Apply, returnSettle after it: Ready, or
+// scaled to zero, whose next instance runs it), so everything goes to the
 // latest again; the record is written revision-checked from kvRev.
 func (r *Reconciler) returned(ctx context.Context, ref runtime.Ref, rec function.Record, kvRev uint64, obs runtime.Observed) error {
-	if !rec.Returning() || obs.Phase != function.PhaseReady || obs.ReadyReplicas < 1 {
+	if !rec.Returning() || obs.Phase != function.PhaseReady {
+		return nil
+	}
+	gen, at := r.appliedGeneration(ref)
+	if gen != rec.Generation {
+		return nil
+	}
+	if wait := returnSettle - r.now().Sub(at); wait > 0 {
+		r.requeue(ref, wait)
 		return nil
 	}
 	done := rec.Rollout.Return(r.now())
@@ -114,6 +137,34 @@ func (r *Reconciler) returned(ctx context.Context, ref runtime.Ref, rec function
 		Tenant: ref.Tenant, Name: ref.Name, Revision: done.Revision, From: done.From,
 		Percent: done.Percent, Phase: done.Phase, Message: done.Message,
 	})
+}
+
+// noteApplied records that the latest now runs rec's generation; the
+// first time, what was counted for a rollout before (answered by the
+// code left behind, under the new revision's number) is dropped.
+func (r *Reconciler) noteApplied(ref runtime.Ref, rec function.Record) {
+	r.mu.Lock()
+	if r.applied == nil {
+		r.applied = map[runtime.Ref]appliedGen{}
+	}
+	first := r.applied[ref].gen != rec.Generation
+	if first {
+		r.applied[ref] = appliedGen{gen: rec.Generation, at: r.now()}
+	}
+	r.mu.Unlock()
+	if first && rec.Rollout.Progressing() && r.Outcomes != nil {
+		r.Outcomes.Watch(ref)
+		r.Outcomes.Take(ref, 0)
+	}
+}
+
+// appliedGeneration is the generation this deployer last applied to ref's
+// latest, and when (0 when none since it started).
+func (r *Reconciler) appliedGeneration(ref runtime.Ref) (int64, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.applied[ref]
+	return a.gen, a.at
 }
 
 func later(a, b time.Time) time.Time {

@@ -220,6 +220,7 @@ func (r *Reconciler) forget(rr runtime.Ref) {
 	delete(r.retiring, rr)
 	delete(r.revisionTimeouts, rr)
 	delete(r.besides, rr)
+	delete(r.applied, rr)
 	r.mu.Unlock()
 	if r.Outcomes != nil {
 		r.Outcomes.Forget(rr)
