@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { screen } from "@testing-library/react";
+import { render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { InvokePanel } from "./InvokePanel";
+import { QueryClient, QueryClientProvider, useQuery } from "@tanstack/react-query";
+import { InvokePanel, SYNC_RECORD_DELAY_MS } from "./InvokePanel";
+import { keys } from "../../api/queries";
 import { renderWithProviders } from "../../test/render";
 import { apiError, fakeApi, json } from "../../test/fakeApi";
 import { setToken } from "../../auth/session";
@@ -77,5 +79,36 @@ describe("InvokePanel", () => {
     expect(signal?.aborted).toBe(false);
     unmount();
     expect(signal?.aborted).toBe(true);
+  });
+});
+
+describe("InvokePanel and the history", () => {
+  it("reads the history again a moment after a sync answer, whose record is written just after it", async () => {
+    setToken("t");
+    let lists = 0;
+    fakeApi({
+      "POST /v1/functions/shout:invoke": () => new Response("OK", { status: 200, headers: { "X-Invocation-Id": "c".repeat(32) } }),
+      "GET /v1/invocations": () => {
+        lists++;
+        return json(200, { items: [] });
+      },
+    });
+    const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    function History() {
+      useQuery({ queryKey: keys.invocations("shout"), queryFn: () => fetch("/v1/invocations?function=shout").then((r) => r.json()) });
+      return null;
+    }
+    const user = userEvent.setup();
+    render(
+      <QueryClientProvider client={qc}>
+        <History />
+        <InvokePanel name="shout" disabled={false} />
+      </QueryClientProvider>,
+    );
+    await waitFor(() => expect(lists).toBe(1));
+    await user.click(screen.getByRole("button", { name: "Invoke" }));
+    await screen.findByTestId("invoke-output");
+    await waitFor(() => expect(lists).toBe(2)); // at once
+    await waitFor(() => expect(lists).toBe(3), { timeout: SYNC_RECORD_DELAY_MS + 2_000 }); // and a moment later
   });
 });

@@ -7,6 +7,9 @@ import { errorMessage } from "../../api/errors";
 import { formatMs } from "../../lib/format";
 import { Button, Card, ErrorAlert, inputClass } from "../ui";
 
+/** How long after a sync answer the history is read again (its record is written just after). */
+export const SYNC_RECORD_DELAY_MS = 1_000;
+
 /** Send a payload, sync or async, and see what came back and how long it took. */
 export function InvokePanel({ name, disabled }: { name: string; disabled: boolean }) {
   const qc = useQueryClient();
@@ -17,7 +20,17 @@ export function InvokePanel({ name, disabled }: { name: string; disabled: boolea
   const [failure, setFailure] = useState<string>();
   // A request still out when the panel goes away is abandoned.
   const inFlight = useRef<AbortController | null>(null);
-  useEffect(() => () => inFlight.current?.abort(), []);
+  // The invoker records a sync invocation just after it answers, and sync
+  // invocations publish no event: the history is read again a moment
+  // later, so the new row shows without waiting for the next poll.
+  const reread = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(
+    () => () => {
+      inFlight.current?.abort();
+      clearTimeout(reread.current);
+    },
+    [],
+  );
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -28,7 +41,10 @@ export function InvokePanel({ name, disabled }: { name: string; disabled: boolea
     setResult(undefined);
     try {
       setResult(await invokeFunction(name, payload, async, ctl.signal));
-      void qc.invalidateQueries({ queryKey: keys.invocations(name), exact: true });
+      const refresh = () => void qc.invalidateQueries({ queryKey: keys.invocations(name), exact: true });
+      refresh();
+      clearTimeout(reread.current);
+      reread.current = setTimeout(refresh, SYNC_RECORD_DELAY_MS);
     } catch (err) {
       if (!ctl.signal.aborted) setFailure(errorMessage(err));
     } finally {
