@@ -54,6 +54,9 @@ type Deployments struct {
 
 	secMu   sync.Mutex
 	secrets map[string]appliedSecrets // "<ns>/<name>" → the function's Secret as last applied
+
+	specMu sync.Mutex
+	specs  map[string]string // "<ns>/<name>" → the spec hash Apply last gave its Deployment
 }
 
 // appliedSecrets is what Apply last wrote to a function's Secret: its
@@ -87,6 +90,7 @@ func NewDeployments(ctx context.Context, client kubernetes.Interface, cfg Config
 		ns:      map[string]bool{},
 		scaled:  map[string]int32{},
 		secrets: map[string]appliedSecrets{},
+		specs:   map[string]string{},
 	}
 	h := cache.ResourceEventHandlerFuncs{
 		AddFunc:    d.notify,
@@ -262,6 +266,9 @@ func (d *Deployments) applyObjects(ctx context.Context, ns, tenant string, spec 
 				return err
 			}
 		}
+		d.specMu.Lock()
+		d.specs[ns+"/"+spec.Name] = hash
+		d.specMu.Unlock()
 		if _, err := d.svcs.Services(ns).Get(spec.Name); err != nil {
 			if _, err := d.client.CoreV1().Services(ns).Apply(ctx, NewService(ns, tenant, spec), opts); err != nil {
 				return fmt.Errorf("apply service %s/%s: %w", ns, spec.Name, err)
@@ -544,6 +551,9 @@ func (d *Deployments) Remove(ctx context.Context, tenant, name string) error {
 	d.scaleMu.Lock()
 	delete(d.scaled, ns+"/"+name)
 	d.scaleMu.Unlock()
+	d.specMu.Lock()
+	delete(d.specs, ns+"/"+name)
+	d.specMu.Unlock()
 	for _, k := range []kind{kindHPA, kindDeployment, kindService, kindPodTemplate} {
 		if err := d.deleteIfExists(ctx, ns, name, k); err != nil {
 			return err
@@ -590,6 +600,10 @@ func (d *Deployments) Observe(_ context.Context, tenant, name string) (runtime.O
 	}
 	pods, _ := d.pods.Pods(ns).List(labels.SelectorFromSet(ObjectLabels(tenant, name)))
 	obs := ObserveDeployment(dep, pods)
+	d.specMu.Lock()
+	applied := d.specs[ns+"/"+name]
+	d.specMu.Unlock()
+	obs = behindApply(obs, dep, applied)
 	if obs.ReadyReplicas > 0 {
 		// The gateway's route goes through the Service (kube-proxy
 		// balances across the ready pods), so one URL stands for all.
@@ -630,6 +644,19 @@ func ObserveDeployment(dep *appsv1.Deployment, pods []*corev1.Pod) runtime.Obser
 		return obs
 	}
 	obs.Message = fmt.Sprintf("%d of %d replicas ready", st.ReadyReplicas, want)
+	return obs
+}
+
+// behindApply keeps a Ready observation from a cached Deployment that
+// does not carry the spec Apply last gave it (applied, its hash; "" when
+// this runtime applied none since it started): the informer cache lags
+// the API a moment after an Apply, and its Deployment, all replicas ready,
+// is the one being replaced. Deploying until the cache catches up.
+func behindApply(obs runtime.Observed, dep *appsv1.Deployment, applied string) runtime.Observed {
+	if applied == "" || obs.Phase != function.PhaseReady || dep.Annotations[AnnotationSpecHash] == applied {
+		return obs
+	}
+	obs.Phase, obs.Message = function.PhaseDeploying, "the applied spec is not observed yet"
 	return obs
 }
 

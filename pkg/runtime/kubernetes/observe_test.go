@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/eventflow/eventflow/pkg/function"
+	"github.com/eventflow/eventflow/pkg/runtime"
 )
 
 func dep(replicas, ready, updated int32, conds ...appsv1.DeploymentCondition) *appsv1.Deployment {
@@ -76,5 +77,33 @@ func TestSplitTimestamp(t *testing.T) {
 	}
 	if _, line := splitTimestamp("no timestamp here"); line != "no timestamp here" {
 		t.Fatalf("%q", line)
+	}
+}
+
+// TestBehindApply: a Ready observation of a cached Deployment that does
+// not carry the spec hash Apply last gave it (the informer cache lagging
+// the API just after an Apply, its replicas those being replaced) is
+// Deploying; one that carries it, one this runtime never applied, and one
+// that is not Ready are left as they are.
+func TestBehindApply(t *testing.T) {
+	annotated := func(hash string) *appsv1.Deployment {
+		return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationSpecHash: hash}}}
+	}
+	ready := runtime.Observed{Phase: function.PhaseReady, ReadyReplicas: 2, Replicas: 2}
+	if got := behindApply(ready, annotated("old"), "new"); got.Phase != function.PhaseDeploying || got.Message == "" || got.ReadyReplicas != 2 {
+		t.Fatalf("stale cache: %+v", got)
+	}
+	for name, c := range map[string]struct {
+		obs     runtime.Observed
+		dep     *appsv1.Deployment
+		applied string
+	}{
+		"caught up":     {ready, annotated("new"), "new"},
+		"never applied": {ready, annotated("old"), ""},
+		"failed":        {runtime.Observed{Phase: function.PhaseFailed, Message: "ReplicaFailure"}, annotated("old"), "new"},
+	} {
+		if got := behindApply(c.obs, c.dep, c.applied); got.Phase != c.obs.Phase || got.Message != c.obs.Message {
+			t.Errorf("%s: %+v, want %+v", name, got, c.obs)
+		}
 	}
 }
