@@ -58,41 +58,12 @@ func (f *fixture) waitRollout(t *testing.T, name, what string, cond func(*functi
 // rolloutEvents delivers the function's io.eventflow.function.rollout
 // events as they are published.
 func (f *fixture) rolloutEvents(t *testing.T, tenant, name string) <-chan events.RolloutEventData {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	cons, err := f.js.OrderedConsumer(ctx, events.StreamEvents, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.EventSubject(tenant, name, events.TypeFunctionRollout)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan events.RolloutEventData, 64)
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		var ev struct {
-			Type string                  `json:"type"`
-			Data events.RolloutEventData `json:"data"`
-		}
-		if err := json.Unmarshal(m.Data(), &ev); err == nil && ev.Type == events.TypeFunctionRollout {
-			out <- ev.Data
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cc.Stop)
-	return out
+	return functionEvents[events.RolloutEventData](t, f, tenant, name, events.TypeFunctionRollout)
 }
 
 func nextRollout(t *testing.T, ch <-chan events.RolloutEventData) events.RolloutEventData {
 	t.Helper()
-	select {
-	case ev := <-ch:
-		return ev
-	case <-time.After(10 * time.Second):
-		t.Fatal("no function.rollout event")
-		return events.RolloutEventData{}
-	}
+	return nextEvent(t, ch, events.TypeFunctionRollout)
 }
 
 // statusHistory records every status the deployer writes for the

@@ -124,21 +124,33 @@ func TestScalerJourney(t *testing.T) {
 // scaledEvents delivers the function's io.eventflow.function.scaled
 // events as they are published.
 func (f *fixture) scaledEvents(t *testing.T, tenant, name string) <-chan events.ScaledEventData {
+	return functionEvents[events.ScaledEventData](t, f, tenant, name, events.TypeFunctionScaled)
+}
+
+func nextScaled(t *testing.T, ch <-chan events.ScaledEventData) events.ScaledEventData {
+	t.Helper()
+	return nextEvent(t, ch, events.TypeFunctionScaled)
+}
+
+// functionEvents delivers the data of the function's lifecycle events of
+// type typ as they are published.
+func functionEvents[T any](t *testing.T, f *fixture, tenant, name, typ string) <-chan T {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	cons, err := f.js.OrderedConsumer(ctx, events.StreamEvents, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.EventSubject(tenant, name, events.TypeFunctionScaled)},
+		FilterSubjects: []string{events.EventSubject(tenant, name, typ)},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan events.ScaledEventData, 64)
+	out := make(chan T, 64)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		var ev struct {
-			Data events.ScaledEventData `json:"data"`
+			Type string `json:"type"`
+			Data T      `json:"data"`
 		}
-		if err := json.Unmarshal(m.Data(), &ev); err == nil {
+		if err := json.Unmarshal(m.Data(), &ev); err == nil && ev.Type == typ {
 			out <- ev.Data
 		}
 	})
@@ -149,13 +161,15 @@ func (f *fixture) scaledEvents(t *testing.T, tenant, name string) <-chan events.
 	return out
 }
 
-func nextScaled(t *testing.T, ch <-chan events.ScaledEventData) events.ScaledEventData {
+// nextEvent is the next event of ch, failing after 10 s.
+func nextEvent[T any](t *testing.T, ch <-chan T, typ string) T {
 	t.Helper()
 	select {
 	case ev := <-ch:
 		return ev
 	case <-time.After(10 * time.Second):
-		t.Fatal("no function.scaled event")
-		return events.ScaledEventData{}
+		t.Fatalf("no %s event", typ)
+		var zero T
+		return zero
 	}
 }

@@ -31,6 +31,16 @@ type acceptGateway struct {
 	api *API
 }
 
+// oneGateway starts one gateway on a provisioned server and returns its
+// URL, a token of tenant with every scope, the signer for other tokens,
+// and the buckets.
+func oneGateway(t *testing.T, tenant string) (url, tok string, signer *auth.HS256, b bus.Buckets) {
+	t.Helper()
+	signer = testkit.Signer(t)
+	gws, _, b := startAcceptGateways(t, 1, signer)
+	return gws[0].url, testkit.Token(t, signer, tenant), signer, b
+}
+
 // startAcceptGateways serves n gateway APIs, as n replicas would, on one
 // real provisioned NATS server, all trusting signer.
 func startAcceptGateways(t *testing.T, n int, signer *auth.HS256) ([]acceptGateway, jetstream.JetStream, bus.Buckets) {

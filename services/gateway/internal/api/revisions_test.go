@@ -22,10 +22,7 @@ import (
 // revisions, a first revision, other tenants and the wrong scope are
 // refused.
 func TestRevisions(t *testing.T) {
-	signer := testkit.Signer(t)
-	gws, _, b := startAcceptGateways(t, 1, signer)
-	url := gws[0].url
-	tok := testkit.Token(t, signer, "acme")
+	url, tok, signer, b := oneGateway(t, "acme")
 	specOf := func(i int) string {
 		return fmt.Sprintf(`{"name":"app","command":["echo","v%d"],"env":{"N":"%d"}}`, i, i)
 	}

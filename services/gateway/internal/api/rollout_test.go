@@ -11,7 +11,6 @@ import (
 
 	"github.com/eventflow/eventflow/pkg/catalog"
 	"github.com/eventflow/eventflow/pkg/function"
-	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 // rolloutSpec is an http-mode function with spec.rollout (as JSON: "" for
@@ -32,10 +31,7 @@ func rolloutSpec(name, v string, n int, rollout string) string {
 // update without spec.rollout ends it at once; rollout with traffic, on a
 // job, or with an interval out of bounds is refused naming the field.
 func TestRolloutAPI(t *testing.T) {
-	signer := testkit.Signer(t)
-	gws, _, b := startAcceptGateways(t, 1, signer)
-	url := gws[0].url
-	tok := testkit.Token(t, signer, "acme")
+	url, tok, _, b := oneGateway(t, "acme")
 	get := func(name string) (function.Function, string) {
 		t.Helper()
 		code, body := acceptCall(t, "GET", url+"/v1/functions/"+name, tok, "")
@@ -201,10 +197,7 @@ func TestRolloutAPI(t *testing.T) {
 // rollout began (that makes a revision of the new code with another
 // digest, which is not what to roll back to).
 func TestRollbackDuringRolloutGoesToFrom(t *testing.T) {
-	signer := testkit.Signer(t)
-	gws, _, _ := startAcceptGateways(t, 1, signer)
-	url := gws[0].url
-	tok := testkit.Token(t, signer, "acme")
+	url, tok, _, _ := oneGateway(t, "acme")
 	for i, spec := range []string{rolloutSpec("web", "1", 1, `{}`), rolloutSpec("web", "2", 1, `{}`), rolloutSpec("web", "2", 2, `{}`)} {
 		method, path := "PUT", "/v1/functions/web"
 		if i == 0 {

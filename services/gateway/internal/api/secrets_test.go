@@ -23,10 +23,7 @@ import (
 // exist, a new value rolls the functions naming it, and a secret in use
 // cannot be deleted.
 func TestSecretsAPI(t *testing.T) {
-	signer := testkit.Signer(t)
-	gws, _, b := startAcceptGateways(t, 1, signer)
-	url := gws[0].url
-	tok := testkit.Token(t, signer, "acme")
+	url, tok, signer, b := oneGateway(t, "acme")
 	const value = "s3cr3t-VALUE-never-shown"
 	put := func(name, body string) (int, string) {
 		t.Helper()
@@ -102,7 +99,7 @@ func TestSecretsAPI(t *testing.T) {
 	if code, body := acceptCall(t, "POST", url+"/v1/functions", tok, `{"name":"app","command":["cat"],"secrets":["db-password","api-key"]}`); code != http.StatusBadRequest || !strings.Contains(body, `"api-key`) {
 		t.Fatalf("create naming a missing secret: %d %s", code, body)
 	}
-	if _, _, err := gws[0].api.Store.Record(context.Background(), "acme", "app"); err == nil {
+	if _, _, err := catalog.Get(context.Background(), b.Functions, "acme", "app"); err == nil {
 		t.Fatal("a refused create stored the function")
 	}
 	// A function reads what it names: storing one takes secrets:read.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/eventflow/eventflow/pkg/events"
 	"github.com/eventflow/eventflow/pkg/function"
-	"github.com/eventflow/eventflow/pkg/testkit"
 )
 
 // TestFunctionTriggerStatus: GET of a function and the list answer
@@ -19,10 +18,7 @@ import (
 // fire times of a cron trigger); a function without triggers has none,
 // and an http-mode function has its route in status.url.
 func TestFunctionTriggerStatus(t *testing.T) {
-	signer := testkit.Signer(t)
-	gws, _, b := startAcceptGateways(t, 1, signer)
-	url := gws[0].url
-	tok := testkit.Token(t, signer, "acme")
+	url, tok, _, b := oneGateway(t, "acme")
 	for _, body := range []string{
 		`{"name":"ticker","command":["cat"],"triggers":[{"type":"cron","schedule":"@every 1m"},{"type":"nats","subject":"orders.>"}]}`,
 		`{"name":"plain","command":["cat"]}`,
@@ -121,10 +117,7 @@ func containsKey(t *testing.T, body, key string) bool {
 // states that are not there), and the state of a trigger no longer in the
 // spec is not shown.
 func TestListTriggerStatusBounded(t *testing.T) {
-	signer := testkit.Signer(t)
-	gws, _, b := startAcceptGateways(t, 1, signer)
-	url := gws[0].url
-	tok := testkit.Token(t, signer, "big")
+	url, tok, _, b := oneGateway(t, "big")
 	const fns = 17 // 17*16 keys: two watches
 	var last function.Trigger
 	for i := range fns {
