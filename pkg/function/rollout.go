@@ -160,17 +160,6 @@ func PlanRollout(cur, next Record, now time.Time) (state *RolloutState, specs ma
 	if next.Spec.Mode() != ModeHTTP || len(next.Spec.Traffic) > 0 {
 		return nil, nil, false
 	}
-	if ro := cur.Rollout; ro.Splits() {
-		if fromSpec, found := cur.TrafficSpecs[ro.From]; found && SameCode(next.Spec, fromSpec) {
-			return &RolloutState{Revision: next.Generation, From: ro.From, Percent: 0, Phase: RolloutRolledBack,
-				Message:   fmt.Sprintf("back to revision %d's code: revision %d serves everything until revision %d runs it", ro.From, ro.From, next.Generation),
-				UpdatedAt: now.UTC()}, map[int64]Spec{ro.From: fromSpec}, true
-		}
-	}
-	cfg := next.Spec.Rollout
-	if cfg == nil || next.Change.Cause == CauseRollback {
-		return nil, nil, false
-	}
 	var from int64
 	var fromSpec Spec
 	switch {
@@ -181,12 +170,21 @@ func PlanRollout(cur, next Record, now time.Time) (state *RolloutState, specs ma
 			return nil, nil, false
 		}
 		fromSpec = s
+		if SameCode(next.Spec, fromSpec) {
+			return &RolloutState{Revision: next.Generation, From: from, Percent: 0, Phase: RolloutRolledBack,
+				Message:   fmt.Sprintf("back to revision %d's code: revision %d serves everything until revision %d runs it", from, from, next.Generation),
+				UpdatedAt: now.UTC()}, map[int64]Spec{from: fromSpec}, true
+		}
 	case len(cur.Spec.Traffic) > 0 || cur.Spec.Mode() != ModeHTTP:
 		// A fixed split (or a job until now) has no one revision that
 		// served everything: the update takes over at once.
 		return nil, nil, false
 	default:
 		from, fromSpec = cur.Generation, cur.Spec.ForRuntime()
+	}
+	cfg := next.Spec.Rollout
+	if cfg == nil || next.Change.Cause == CauseRollback {
+		return nil, nil, false
 	}
 	if SameCode(next.Spec, fromSpec) {
 		return nil, nil, false // what serves already: nothing to roll out

@@ -31,11 +31,9 @@ type Outcomes interface {
 // to go on with, and asks for the next reconcile when the next step is
 // due.
 func (r *Reconciler) stepRollout(ctx context.Context, ref runtime.Ref, rec function.Record, kvRev uint64) (function.Record, uint64, error) {
-	ro := rec.Rollout
+	ro, counts := rec.Rollout, r.outcomes()
 	if !ro.Progressing() {
-		if r.Outcomes != nil {
-			r.Outcomes.Forget(ref)
-		}
+		counts.Forget(ref)
 		return rec, kvRev, nil
 	}
 	var cfg function.Rollout
@@ -52,92 +50,89 @@ func (r *Reconciler) stepRollout(ctx context.Context, ref runtime.Ref, rec funct
 		return rec, kvRev, nil
 	}
 	due := later(ro.Due(cfg), at.Add(interval))
-	if r.Outcomes != nil {
-		// Counted only since now (this deployer just started, say): a
-		// step is judged on a whole interval of reports, so the first
-		// one waits for it.
-		if since := r.Outcomes.Watch(ref); since.After(ro.UpdatedAt) {
-			due = later(due, since.Add(interval))
-		}
+	// Counted only since now (this deployer just started, say): a step is
+	// judged on a whole interval of reports, so the first one waits for it.
+	if since := counts.Watch(ref); since.After(ro.UpdatedAt) {
+		due = later(due, since.Add(interval))
 	}
 	if now.Before(due) {
 		r.requeue(ref, due.Sub(now))
 		return rec, kvRev, nil
 	}
-	var served, failed int
-	if r.Outcomes != nil {
-		served, failed = r.Outcomes.Take(ref, ro.Revision)
-	}
+	served, failed := counts.Take(ref, ro.Revision)
 	next := ro.Step(cfg, served, failed, now)
-	out := rec
-	out.Rollout = &next
-	newRev, err := r.Buckets.Functions.Update(ctx, events.FunctionKey(ref.Tenant, ref.Name), mustJSON(out), kvRev)
-	if err != nil {
-		if r.Outcomes != nil {
-			r.Outcomes.Restore(ref, ro.Revision, served, failed) // for the step that is written
-		}
-		if events.IsRevisionMismatch(err) {
-			r.requeue(ref, 0) // changed meanwhile: judged again from the new record
-			return rec, kvRev, nil
-		}
-		return rec, kvRev, fmt.Errorf("write rollout of %s/%s: %w", ref.Tenant, ref.Name, err)
+	out, newRev, written, err := r.writeRollout(ctx, ref, rec, kvRev, next, "served", served, "failed", failed)
+	if !written {
+		counts.Restore(ref, ro.Revision, served, failed) // for the step that is written
+		return rec, kvRev, err
 	}
-	r.Log.InfoContext(ctx, "rollout", "tenant", ref.Tenant, "function", ref.Name, "revision", next.Revision, "from", next.From,
-		"percent", next.Percent, "phase", next.Phase, "served", served, "failed", failed)
 	if next.Progressing() {
 		r.requeue(ref, next.Due(cfg).Sub(now))
-	} else if r.Outcomes != nil {
-		r.Outcomes.Forget(ref)
+	} else {
+		counts.Forget(ref)
 	}
-	if err := r.publishEvent(ctx, ref, events.TypeFunctionRollout, events.RolloutEventData{
-		Tenant: ref.Tenant, Name: ref.Name, Revision: next.Revision, From: next.From,
-		Percent: next.Percent, Phase: next.Phase, Message: next.Message,
-	}); err != nil {
-		return out, newRev, err
-	}
-	return out, newRev, nil
+	return out, newRev, err
 }
-
-// returnSettle is how long after applying the way back the latest must
-// still be observed Ready before it takes everything again: a runtime
-// that observes from caches (Kubernetes informers) may still show the
-// instances of the code left behind, all ready, just after the Apply.
-const returnSettle = 2 * time.Second
 
 // returned completes the rollout of a record going back to the code of
 // the revision it was from (function.Record.Returning) once the latest
-// runs it (obs, observed after Apply, returnSettle after it: Ready, or
-// scaled to zero, whose next instance runs it), so everything goes to the
-// latest again; the record is written revision-checked from kvRev.
+// runs it (obs, observed after this deployer applied it: Ready, or scaled
+// to zero, whose next instance runs it), so everything goes to the latest
+// again; the record is written revision-checked from kvRev. (A runtime
+// observing from caches says Deploying until they carry what it applied:
+// the Kubernetes runtime's behindApply.)
 func (r *Reconciler) returned(ctx context.Context, ref runtime.Ref, rec function.Record, kvRev uint64, obs runtime.Observed) error {
 	if !rec.Returning() || obs.Phase != function.PhaseReady {
 		return nil
 	}
-	gen, at := r.appliedGeneration(ref)
-	if gen != rec.Generation {
+	if gen, _ := r.appliedGeneration(ref); gen != rec.Generation {
 		return nil
 	}
-	if wait := returnSettle - r.now().Sub(at); wait > 0 {
-		r.requeue(ref, wait)
-		return nil
+	_, _, written, err := r.writeRollout(ctx, ref, rec, kvRev, rec.Rollout.Return(r.now()))
+	if written {
+		r.requeue(ref, 0) // the revision beside it is retired by the next reconcile
 	}
-	done := rec.Rollout.Return(r.now())
-	out := rec
-	out.Rollout = &done
-	if _, err := r.Buckets.Functions.Update(ctx, events.FunctionKey(ref.Tenant, ref.Name), mustJSON(out), kvRev); err != nil {
-		if events.IsRevisionMismatch(err) {
-			r.requeue(ref, 0)
-			return nil
-		}
-		return fmt.Errorf("write rollout of %s/%s: %w", ref.Tenant, ref.Name, err)
+	return err
+}
+
+// writeRollout stores next as rec's rollout, revision-checked from kvRev
+// (a conflict asks for a reconcile from the new record, and is no
+// error), then logs it (with attrs) and publishes its event. written
+// says whether the record was stored.
+func (r *Reconciler) writeRollout(ctx context.Context, ref runtime.Ref, rec function.Record, kvRev uint64, next function.RolloutState, attrs ...any) (out function.Record, newRev uint64, written bool, err error) {
+	out = rec
+	out.Rollout = &next
+	newRev, err = r.Buckets.Functions.Update(ctx, events.FunctionKey(ref.Tenant, ref.Name), mustJSON(out), kvRev)
+	if events.IsRevisionMismatch(err) {
+		r.requeue(ref, 0)
+		return rec, kvRev, false, nil
 	}
-	r.Log.InfoContext(ctx, "rollout", "tenant", ref.Tenant, "function", ref.Name, "revision", done.Revision, "from", done.From, "phase", done.Phase)
-	r.requeue(ref, 0) // the revision beside it is retired by the next reconcile
-	return r.publishEvent(ctx, ref, events.TypeFunctionRollout, events.RolloutEventData{
-		Tenant: ref.Tenant, Name: ref.Name, Revision: done.Revision, From: done.From,
-		Percent: done.Percent, Phase: done.Phase, Message: done.Message,
+	if err != nil {
+		return rec, kvRev, false, fmt.Errorf("write rollout of %s/%s: %w", ref.Tenant, ref.Name, err)
+	}
+	r.Log.InfoContext(ctx, "rollout", append([]any{"tenant", ref.Tenant, "function", ref.Name, "revision", next.Revision, "from", next.From,
+		"percent", next.Percent, "phase", next.Phase}, attrs...)...)
+	return out, newRev, true, r.publishEvent(ctx, ref, events.TypeFunctionRollout, events.RolloutEventData{
+		Tenant: ref.Tenant, Name: ref.Name, Revision: next.Revision, From: next.From,
+		Percent: next.Percent, Phase: next.Phase, Message: next.Message,
 	})
 }
+
+// outcomes is Outcomes, or counts of nothing without one (a rollout then
+// goes on by time alone).
+func (r *Reconciler) outcomes() Outcomes {
+	if r.Outcomes == nil {
+		return noOutcomes{}
+	}
+	return r.Outcomes
+}
+
+type noOutcomes struct{}
+
+func (noOutcomes) Watch(runtime.Ref) time.Time          { return time.Time{} }
+func (noOutcomes) Forget(runtime.Ref)                   {}
+func (noOutcomes) Take(runtime.Ref, int64) (int, int)   { return 0, 0 }
+func (noOutcomes) Restore(runtime.Ref, int64, int, int) {}
 
 // noteApplied records that the latest now runs rec's generation; the
 // first time, what was counted for a rollout before (answered by the
@@ -152,9 +147,9 @@ func (r *Reconciler) noteApplied(ref runtime.Ref, rec function.Record) {
 		r.applied[ref] = appliedGen{gen: rec.Generation, at: r.now()}
 	}
 	r.mu.Unlock()
-	if first && rec.Rollout.Progressing() && r.Outcomes != nil {
-		r.Outcomes.Watch(ref)
-		r.Outcomes.Take(ref, 0)
+	if first && rec.Rollout.Progressing() {
+		r.outcomes().Watch(ref)
+		r.outcomes().Take(ref, 0)
 	}
 }
 

@@ -222,9 +222,7 @@ func (r *Reconciler) forget(rr runtime.Ref) {
 	delete(r.besides, rr)
 	delete(r.applied, rr)
 	r.mu.Unlock()
-	if r.Outcomes != nil {
-		r.Outcomes.Forget(rr)
-	}
+	r.outcomes().Forget(rr)
 }
 
 // removeRevisions removes every revision of a deleted function.

@@ -277,7 +277,7 @@ type routeCall struct {
 	// rollout: the function rolls out, so the answer is counted for the
 	// deployer to judge it by (loadreport.Served).
 	rollout bool
-	// body is the request's body as read (nil without one).
+	// body is the request's body as read (eof from the start without one).
 	body *replayBody
 }
 
@@ -289,20 +289,22 @@ type routeCall struct {
 // change of the split never fails a request.
 func (a *API) proxyRoute(c *gin.Context, tenant string, rec function.Record, fwd string, dropAuth bool) {
 	spec := rec.Spec
-	body := &replayBody{ReadCloser: c.Request.Body}
-	var sent *replayBody // the body the function is sent, if any
+	// Without a body, the function has the whole request from the start.
+	body := &replayBody{ReadCloser: c.Request.Body, eof: true}
 	if c.Request.Body != nil && c.Request.Body != http.NoBody {
-		c.Request.Body, sent = body, body
+		c.Request.Body, body.eof = body, false
 	}
+	call := routeCall{tenant: tenant, name: spec.Name, fwd: fwd, timeout: spec.Timeout(), revision: rec.Generation, dropAuth: dropAuth, rollout: rec.Rollout.Progressing(), body: body}
 	if rs, rev, extra := rec.Route(rand.Float64()); extra && a.Endpoints != nil {
 		target, err := a.Endpoints.PickRevision(c, tenant, spec.Name, rev)
 		if err != nil {
 			a.Log.WarnContext(c, "route: endpoints not readable", "tenant", tenant, "function", spec.Name, "err", err)
 		}
 		if target != nil {
-			call := routeCall{tenant: tenant, name: spec.Name, fwd: fwd, timeout: rs.Timeout(), revision: rev, dropAuth: dropAuth, rollout: rec.Rollout.Progressing(), body: sent}
-			ctx, cancel := a.routeContext(c, call.timeout)
-			refused := a.proxyTo(c, ctx, call, target, body)
+			other := call
+			other.timeout, other.revision = rs.Timeout(), rev
+			ctx, cancel := a.routeContext(c, other.timeout)
+			refused := a.proxyTo(c, ctx, other, target, body)
 			cancel()
 			if !refused {
 				return
@@ -311,7 +313,6 @@ func (a *API) proxyRoute(c *gin.Context, tenant string, rec function.Record, fwd
 			// moved): the latest serves it.
 		}
 	}
-	call := routeCall{tenant: tenant, name: spec.Name, fwd: fwd, timeout: spec.Timeout(), revision: rec.Generation, dropAuth: dropAuth, rollout: rec.Rollout.Progressing(), body: sent}
 	timeout := call.timeout
 	target, err := a.pickEndpoint(c, tenant, spec.Name)
 	if err != nil {
