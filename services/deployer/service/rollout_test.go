@@ -342,15 +342,17 @@ func TestRolloutRestartForgetsReplacedRevision(t *testing.T) {
 // revision rolled out from serves beside it, so the new code never gets
 // more than its share: while that revision cannot run, the latest is not
 // started on the new code, the status says why, and the rollout does not
-// step (nothing of the new code could be judged).
+// step (nothing of the new code could be judged). A revision rolled out
+// from that cannot run at all (Failed) is not waited for: the new code,
+// a fix say, goes ahead.
 func TestRolloutWaitsForFrom(t *testing.T) {
 	bin := buildProgram(t, exitServer)
 	f := startWith(t, Config{ResyncInterval: time.Hour})
 	cfg := function.Rollout{StepPercent: 10, Interval: function.Duration(300 * time.Millisecond)}
 	rec := rolloutRecord(bin, "web", cfg, 10)
-	broken := rec.TrafficSpecs[1]
-	broken.Command = []string{filepath.Join(t.TempDir(), "missing")}
-	rec.TrafficSpecs[1] = broken
+	slow := rec.TrafficSpecs[1] // runs, but never serves
+	slow.Command = []string{"sleep", "60"}
+	rec.TrafficSpecs[1] = slow
 	f.putRecord(t, rec)
 	f.command(t, "t1", "web", 2, events.ActionApply)
 	testkit.Eventually(t, 10*time.Second, "the status saying the rollout waits", func() (bool, string) {
@@ -374,5 +376,23 @@ func TestRolloutWaitsForFrom(t *testing.T) {
 	testkit.Eventually(t, 15*time.Second, "both running", func() (bool, string) {
 		st := f.status(t, "t1", "web")
 		return st != nil && st.Phase == function.PhaseReady && len(st.Endpoints) == 1 && len(st.RevisionEndpoints[1]) == 1, fmt.Sprintf("%+v", st)
+	})
+}
+
+// TestRolloutDoesNotWaitForAFailedFrom: the revision rolled out from
+// cannot run (its command is missing): the latest takes the new code at
+// once, or a broken function could never be fixed with a rollout.
+func TestRolloutDoesNotWaitForAFailedFrom(t *testing.T) {
+	bin := buildProgram(t, exitServer)
+	f := startWith(t, Config{ResyncInterval: time.Hour})
+	rec := rolloutRecord(bin, "web", function.Rollout{StepPercent: 10, Interval: function.Duration(time.Hour)}, 10)
+	broken := rec.TrafficSpecs[1]
+	broken.Command = []string{filepath.Join(t.TempDir(), "missing")}
+	rec.TrafficSpecs[1] = broken
+	f.putRecord(t, rec)
+	f.command(t, "t1", "web", 2, events.ActionApply)
+	testkit.Eventually(t, 15*time.Second, "the latest serving the new code", func() (bool, string) {
+		st := f.status(t, "t1", "web")
+		return st != nil && st.ObservedGeneration == 2 && st.Phase == function.PhaseReady && len(st.Endpoints) == 1 && !strings.Contains(st.Message, "starts once"), fmt.Sprintf("%+v", st)
 	})
 }

@@ -135,7 +135,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
 		}
 		revEndpoints, revErr = r.revisions(ctx, ref, rec, latest)
 		gen, _ := r.appliedGeneration(ref)
-		hold = ro.Progressing() && gen != rec.Generation && len(revEndpoints[ro.From]) == 0
+		hold = ro.Progressing() && gen != rec.Generation && len(revEndpoints[ro.From]) == 0 && !r.failed(ctx, ref.Tenant, function.RevisionName(ref.Name, ro.From))
 	}
 	if !hold {
 		if err := r.Runtime.Apply(ctx, ref.Tenant, rec.Spec.ForRuntime()); err != nil {

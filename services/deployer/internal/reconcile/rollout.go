@@ -74,6 +74,15 @@ func (r *Reconciler) stepRollout(ctx context.Context, ref runtime.Ref, rec funct
 	return out, newRev, err
 }
 
+// failed says whether the runtime observes deployment name as Failed: a
+// revision rolled out from that cannot run (its command missing, a crash
+// loop) serves nothing worth waiting for, and the latest takes the new
+// code at once (else a fix could never replace a broken revision).
+func (r *Reconciler) failed(ctx context.Context, tenant, name string) bool {
+	obs, found, err := r.Runtime.Observe(ctx, tenant, name)
+	return err == nil && found && obs.Phase == function.PhaseFailed
+}
+
 // returned completes the rollout of a record going back to the code of
 // the revision it was from (function.Record.Returning) once the latest
 // runs it (obs, observed after this deployer applied it: Ready, or scaled
