@@ -65,6 +65,8 @@ type Reconciler struct {
 	// function's latest, and when: a rollout is judged, and a way back
 	// completed, only from then on.
 	applied map[runtime.Ref]appliedGen
+	// unsent are lifecycle events kept to publish again.
+	unsent unsent
 }
 
 type appliedGen struct {
@@ -75,6 +77,7 @@ type appliedGen struct {
 // Reconcile reads the latest desired record (whatever command asked) and
 // makes the runtime match it.
 func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
+	r.resend(ctx, ref)
 	rec, kvRev, err := catalog.Get(ctx, r.Buckets.Functions, ref.Tenant, ref.Name)
 	switch {
 	case errors.Is(err, catalog.ErrNotFound):
@@ -368,7 +371,8 @@ func (r *Reconciler) publish(ctx context.Context, ref runtime.Ref, typ string, s
 }
 
 // publishEvent publishes one lifecycle event of the function and waits for
-// it to be stored.
+// it to be stored; one that cannot be stored now is kept and published
+// again (unsent.go), as the state it reports is stored already.
 func (r *Reconciler) publishEvent(ctx context.Context, ref runtime.Ref, typ string, data any) error {
 	ev, err := events.NewCloudEvent(typ, Source, ref.Tenant, ref.Name, data)
 	if err != nil {
@@ -379,8 +383,6 @@ func (r *Reconciler) publishEvent(ctx context.Context, ref runtime.Ref, typ stri
 		return err
 	}
 	telemetry.Inject(ctx, msg)
-	if _, err := r.JS.PublishMsg(ctx, msg); err != nil {
-		return fmt.Errorf("publish %s event: %w", typ, err)
-	}
+	r.sendEvent(ctx, ref, msg, typ)
 	return nil
 }
