@@ -71,6 +71,7 @@ type metrics struct {
 	reconciles *prometheus.CounterVec
 	duration   prometheus.Histogram
 	queueDepth prometheus.GaugeFunc
+	unsent     prometheus.GaugeFunc
 }
 
 // New builds a deployer.
@@ -119,8 +120,11 @@ func New(ctx context.Context, cfg Config, d Deps) (*Deployer, error) {
 		queueDepth: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "eventflow_deployer_queue_depth", Help: "Functions waiting to be reconciled.",
 		}, func() float64 { return float64(dp.queue.len()) }),
+		unsent: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "eventflow_deployer_events_unsent", Help: "Lifecycle events kept to publish again: their publish failed after the state they report was stored.",
+		}, func() float64 { return float64(rec.UnsentEvents()) }),
 	}
-	d.Registerer.MustRegister(dp.m.commands, dp.m.reconciles, dp.m.duration, dp.m.queueDepth)
+	d.Registerer.MustRegister(dp.m.commands, dp.m.reconciles, dp.m.duration, dp.m.queueDepth, dp.m.unsent)
 	return dp, nil
 }
 

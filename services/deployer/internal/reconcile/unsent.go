@@ -88,11 +88,16 @@ func refused(err error) bool {
 }
 
 // pending says whether some events wait to be published again.
-func (u *unsent) pending() bool {
+func (u *unsent) pending() bool { return u.len() > 0 }
+
+func (u *unsent) len() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(u.msgs) > 0
+	return len(u.msgs)
 }
+
+// UnsentEvents counts the lifecycle events kept to publish again.
+func (r *Reconciler) UnsentEvents() int { return r.unsent.len() }
 
 // resend publishes the events kept, if any; a failure asks for ref's
 // reconcile again after the backoff.
