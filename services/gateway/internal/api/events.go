@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -88,22 +87,11 @@ func (a *API) lifecycleEvents(c *gin.Context) {
 		}
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq+1
 	}
-	done, ok := a.acquireStream(c, tenant)
+	ctx, cons, end, ok := a.openStream(c, tenant, events.StreamEvents, "events", cfg)
 	if !ok {
 		return
 	}
-	defer done()
-	// A stream outlasts the server's write timeout; each write is bounded
-	// instead.
-	a.streaming(c)
-	ctx, cancel := context.WithCancel(c)
-	defer cancel()
-	cons, release, err := a.openOrdered(ctx, events.StreamEvents, cfg)
-	if err != nil {
-		a.fail(c, fmt.Errorf("open events: %w", err))
-		return
-	}
-	defer release()
+	defer end()
 	// Without follow the response ends after the events stored now: as many
 	// as the consumer has pending when it opens.
 	var pending uint64
@@ -117,6 +105,7 @@ func (a *API) lifecycleEvents(c *gin.Context) {
 	}
 	var it jetstream.MessagesContext
 	if follow || pending > 0 {
+		var err error
 		if it, err = cons.Messages(); err != nil {
 			a.fail(c, fmt.Errorf("open events: %w", err))
 			return

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -67,23 +66,11 @@ func (a *API) logs(c *gin.Context) {
 		// The server skips older lines; the time is when each was stored.
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
 	}
-	done, ok := a.acquireStream(c, tenant)
+	ctx, cons, end, ok := a.openStream(c, tenant, events.StreamLogs, "logs", cfg)
 	if !ok {
 		return
 	}
-	defer done()
-
-	// Replaying a long stream and following it outlast the server's write
-	// timeout; each write is bounded instead.
-	a.streaming(c)
-	ctx, cancel := context.WithCancel(c)
-	defer cancel()
-	cons, release, err := a.openOrdered(ctx, events.StreamLogs, cfg)
-	if err != nil {
-		a.fail(c, fmt.Errorf("open logs: %w", err))
-		return
-	}
-	defer release()
+	defer end()
 	info, err := cons.Info(ctx)
 	if err != nil {
 		a.fail(c, fmt.Errorf("open logs: %w", err))

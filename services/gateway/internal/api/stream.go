@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -45,6 +46,30 @@ func (a *API) openOrdered(ctx context.Context, stream string, cfg jetstream.Orde
 		}
 	}
 	return cons, release, nil
+}
+
+// openStream starts a log or event stream of the tenant's: it takes one
+// of the tenant's stream slots (429 past the limit), lifts the server's
+// write timeout (a stream outlasts it; each write is bounded instead, by
+// writeWithin) and opens an ordered consumer on stream. Unless ok, the
+// answer is written (what names the stream in an error). Otherwise the
+// caller defers end, which deletes the consumer and frees the slot, and
+// reads with ctx, which ends with the request.
+func (a *API) openStream(c *gin.Context, tenant, stream, what string, cfg jetstream.OrderedConsumerConfig) (ctx context.Context, cons jetstream.Consumer, end func(), ok bool) {
+	done, ok := a.acquireStream(c, tenant)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	a.streaming(c)
+	ctx, cancel := context.WithCancel(c)
+	cons, release, err := a.openOrdered(ctx, stream, cfg)
+	if err != nil {
+		cancel()
+		done()
+		a.fail(c, fmt.Errorf("open %s: %w", what, err))
+		return nil, nil, nil, false
+	}
+	return ctx, cons, func() { release(); cancel(); done() }, true
 }
 
 // replay hands onMsg the n messages the consumer had pending when its info
