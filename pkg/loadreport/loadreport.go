@@ -20,7 +20,7 @@ import (
 )
 
 // DefaultInterval is how often a function's load is reported while it has
-// work (and how often held requests repeat their wake).
+// work (held requests included: that repeats their wake).
 const DefaultInterval = time.Second
 
 // MaxFunctions bounds the functions tracked at once: past it, new
@@ -81,14 +81,16 @@ func (r *Reporter) Begin(tenant, fn string) (end func()) {
 }
 
 // Hold counts one request waiting for a ready instance of the function
-// and sends a wake at once; the returned func ends the hold. Callers that
-// keep waiting call Wake every Interval.
+// and sends a wake at once; the returned func ends the hold. While it
+// lasts, Run's rounds repeat the wake (a report with held requests is
+// one): one report a round for all of the function's holds, not one per
+// hold.
 func (r *Reporter) Hold(tenant, fn string) (release func()) {
 	return r.add(tenant, fn, 0, 1, true)
 }
 
-// Wake sends the function's current counts now.
-func (r *Reporter) Wake(tenant, fn string) {
+// wake sends the function's current counts now.
+func (r *Reporter) wake(tenant, fn string) {
 	r.mu.Lock()
 	c := r.fn[key{tenant, fn}]
 	var l events.Load
@@ -153,7 +155,7 @@ func (r *Reporter) add(tenant, fn string, inFlight, held int, wake bool) func() 
 	c.peak = max(c.peak, c.inFlight)
 	r.mu.Unlock()
 	if wake {
-		r.Wake(tenant, fn)
+		r.wake(tenant, fn)
 	}
 	var once sync.Once
 	return func() {
@@ -223,8 +225,8 @@ func (r *Reporter) publish(tenant, fn string, l events.Load) {
 	if r.nc == nil {
 		return
 	}
-	// Core NATS, fire and forget: a lost report is repeated next interval,
-	// and a held request repeats its wake while it waits.
+	// Core NATS, fire and forget: a lost report (a wake too) is repeated
+	// next interval.
 	if err := r.nc.Publish(events.ScaleSubject(tenant, fn), l.Data()); err != nil {
 		r.log.Debug("load report not sent", "tenant", tenant, "function", fn, "err", err)
 	}

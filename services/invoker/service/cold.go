@@ -15,8 +15,9 @@ import (
 // invocations): an http-mode run that finds no ready instance of its
 // function (runtime.ErrNoReadyInstance) is held. The hold counts in the
 // function's load reports (loadreport.Reporter.Hold), which sends the
-// deployer's scaler a wake at once and again every report interval while
-// the run waits; the run is tried again as soon as the runtime says an
+// deployer's scaler a wake at once; the reporter's rounds repeat it every
+// report interval while the run waits (one report a round, however many
+// runs wait); the run is tried again as soon as the runtime says an
 // instance may have become ready (runtime.ReadyWaiter), or every
 // coldPoll on a runtime that cannot say. A hold lasts at most the
 // function's timeout; the run that follows it gets its full timeout. A
@@ -181,7 +182,6 @@ type hold struct {
 	since        time.Time
 	release      func() // the load report's hold
 	deadline     *time.Timer
-	wake         *time.Ticker
 	// ctx ends the readiness wait (ready) with the hold.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -193,8 +193,7 @@ type hold struct {
 func (iv *Invoker) hold(ctx context.Context, tenant string, spec function.Spec, mode string, async bool) *hold {
 	hd := &hold{iv: iv, tenant: tenant, name: spec.Name, mode: mode, async: async, since: time.Now(),
 		release:  iv.load.Hold(tenant, spec.Name),
-		deadline: time.NewTimer(spec.Timeout()),
-		wake:     time.NewTicker(iv.load.Interval())}
+		deadline: time.NewTimer(spec.Timeout())}
 	hd.ctx, hd.cancel = context.WithCancel(ctx)
 	ft, ff := iv.m.fnLabels.labels(tenant, spec.Name)
 	iv.m.coldHeld.WithLabelValues(ft, ff, mode).Inc()
@@ -203,8 +202,7 @@ func (iv *Invoker) hold(ctx context.Context, tenant string, spec function.Spec, 
 
 // wait returns "" when an instance of the function may have become ready,
 // else why the hold is over: "timeout" (it lasted the function's
-// timeout), "cancelled" (ctx ended) or "stopped" (stop was closed). It
-// sends the wake again every report interval meanwhile.
+// timeout), "cancelled" (ctx ended) or "stopped" (stop was closed).
 func (hd *hold) wait(ctx context.Context, stop <-chan struct{}) string {
 	for {
 		if hd.ready == nil {
@@ -217,8 +215,6 @@ func (hd *hold) wait(ctx context.Context, stop <-chan struct{}) string {
 				return "cancelled"
 			}
 			return ""
-		case <-hd.wake.C:
-			hd.iv.load.Wake(hd.tenant, hd.name)
 		case <-hd.deadline.C:
 			return "timeout"
 		case <-ctx.Done():
@@ -235,7 +231,6 @@ func (hd *hold) end(how string) time.Duration {
 	waited := time.Since(hd.since)
 	hd.cancel()
 	hd.deadline.Stop()
-	hd.wake.Stop()
 	hd.release()
 	if hd.async {
 		hd.iv.cold.leave(hd.tenant, hd.name)

@@ -257,6 +257,43 @@ func TestColdSyncUnavailableAfterTimeout(t *testing.T) {
 	}
 }
 
+// TestColdHoldsShareTheirWakes: the wake of held runs is repeated by the
+// invoker's load reports, one a report interval for the function however
+// many runs wait (each run used to repeat its own as well: one report per
+// run and interval more).
+func TestColdHoldsShareTheirWakes(t *testing.T) {
+	const held, interval = 6, 100 * time.Millisecond
+	e := startCold(t, Config{AckWait: 3 * time.Second, ScaleReportInterval: interval}, function.Invocation{Timeout: function.Duration(time.Second)})
+	loads := e.loads(t, "t", "cold")
+	start := time.Now()
+	var replies []<-chan syncReply
+	for range held {
+		replies = append(replies, e.sendSync("t", "cold", "x"))
+	}
+	for _, reply := range replies {
+		if r := <-reply; r.err != nil || r.msg.Header.Get(events.HeaderErrorCode) != events.ErrorCodeUnavailable {
+			t.Fatalf("reply %+v", r)
+		}
+	}
+	rounds := int(time.Since(start)/interval) + 1
+	wakes, most := 0, 0
+	for len(loads) > 0 {
+		if l := <-loads; l.Held > 0 {
+			wakes++
+			most = max(most, l.Held)
+		}
+	}
+	t.Logf("%d wakes for %d runs held over %d report intervals", wakes, held, rounds)
+	if most != held {
+		t.Fatalf("the most held in one report is %d, want %d", most, held)
+	}
+	// One wake as each run is held, then about one a round; one a run
+	// and round would be held*(rounds+1).
+	if wakes < held+rounds/2 || wakes > held+2*rounds {
+		t.Fatalf("%d wakes for %d runs held over %d report intervals, want %d to %d", wakes, held, rounds, held+rounds/2, held+2*rounds)
+	}
+}
+
 // TestColdAsyncWaitsInQueue: async invocations of a function at zero are
 // held up to its timeout, then go back to their queue (again and again)
 // without an attempt counted: a retry policy of one attempt does not

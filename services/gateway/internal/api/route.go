@@ -521,8 +521,6 @@ func (a *API) holdRoute(c *gin.Context, tenant, name string, timeout time.Durati
 	release := a.Reporter.Hold(tenant, name)
 	defer release()
 	start := time.Now()
-	tick := time.NewTicker(a.Reporter.Interval())
-	defer tick.Stop()
 	for {
 		changed, done := a.Endpoints.Changed(tenant, name)
 		target, err := a.Endpoints.Pick(ctx, tenant, name)
@@ -536,8 +534,6 @@ func (a *API) holdRoute(c *gin.Context, tenant, name string, timeout time.Durati
 		}
 		select {
 		case <-changed:
-		case <-tick.C:
-			a.Reporter.Wake(tenant, name)
 		case <-ctx.Done():
 			done()
 			if c.Request.Context().Err() != nil {
