@@ -39,7 +39,8 @@ func TestLifecycleEventsOutliveAnEventsOutage(t *testing.T) {
 	}
 	want := []string{events.TypeFunctionDeploying, events.TypeFunctionReady}
 	var got []string
-	testkit.WaitFor(t, 15*time.Second, "the function's events stored", func() bool {
+	// The next try comes within the backoff, at most 30 s.
+	testkit.WaitFor(t, 45*time.Second, "the function's events stored", func() bool {
 		got = functionEventTypes(t, f, "t3", "outage")
 		return len(got) >= len(want)
 	})

@@ -77,7 +77,7 @@ type appliedGen struct {
 // Reconcile reads the latest desired record (whatever command asked) and
 // makes the runtime match it.
 func (r *Reconciler) Reconcile(ctx context.Context, ref runtime.Ref) error {
-	r.resend(ctx, ref)
+	r.resend(ctx)
 	rec, kvRev, err := catalog.Get(ctx, r.Buckets.Functions, ref.Tenant, ref.Name)
 	switch {
 	case errors.Is(err, catalog.ErrNotFound):
@@ -383,6 +383,6 @@ func (r *Reconciler) publishEvent(ctx context.Context, ref runtime.Ref, typ stri
 		return err
 	}
 	telemetry.Inject(ctx, msg)
-	r.sendEvent(ctx, ref, msg, typ)
+	r.sendEvent(ctx, ref, typ, msg)
 	return nil
 }

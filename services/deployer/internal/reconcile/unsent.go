@@ -15,108 +15,226 @@ import (
 // A lifecycle event is published after the state it reports is stored
 // (a status, a rollout step), so a publish that fails cannot be retried by
 // reconciling again: the next reconcile finds nothing changed and nothing
-// to report. Such events are kept (unsent) and published again, in their
-// order and before any newer event, on the next publish and on the next
-// reconcile, which the failing one asks for after a backoff. Each keeps
-// its CloudEvents id, the events stream's Nats-Msg-Id, so an event that
-// was stored although its ack was lost is not stored twice within the
-// stream's de-duplication window. They live in memory: a deployer that
-// stops with some loses them.
+// to report. Such events are kept (unsent) and published again, oldest
+// first and before any newer event, once a backoff has passed: by the
+// next reconcile of any function, and at the latest by the one the failed
+// try asked for (of the function whose event is oldest). Each keeps its
+// CloudEvents id, the events stream's Nats-Msg-Id, so an event that was
+// stored although its ack was lost is not stored twice within the
+// stream's de-duplication window. No lock is held while publishing, so a
+// stream that does not answer holds up one try, not every reconcile (nor
+// the metrics). They live in memory: a deployer that stops with some
+// loses them.
 
 const (
 	// maxUnsent bounds the events kept; past it the oldest are dropped
 	// (logged), so an events stream gone for long costs bounded memory.
 	maxUnsent = 10_000
-	// firstResend is the wait before the first try again; each failed try
-	// doubles it, up to maxResend.
+	// firstResend is the wait before the first try again; each try that
+	// publishes nothing doubles it, up to maxResend.
 	firstResend = 500 * time.Millisecond
 	maxResend   = 30 * time.Second
+	// publishTimeout bounds one publish's wait for its ack.
+	publishTimeout = 2 * time.Second
 )
 
-// unsent are the events whose publish failed, oldest first.
+// keptEvent is an event whose publish failed.
+type keptEvent struct {
+	seq uint64 // order of keeping
+	ref runtime.Ref
+	typ string
+	msg *nats.Msg
+}
+
+// unsent are the events kept, oldest first.
 type unsent struct {
 	limit int // of the events kept; 0: maxUnsent
 
-	mu   sync.Mutex // held across publishes, so events keep their order
-	msgs []*nats.Msg
-	wait time.Duration // before the next try, after a failed one
+	sending sync.Mutex // held by the one try that publishes them
+
+	mu      sync.Mutex // guards what follows; never held while publishing
+	events  []keptEvent
+	seq     uint64
+	wait    time.Duration // the backoff after the last failed try
+	nextTry time.Time
 }
 
-// send publishes msg after every event kept before it. On a failure it
-// keeps what is left and returns the error and how long to wait before
-// trying again; dropped counts the events let go: refused by the server,
-// or the oldest past the limit.
-func (u *unsent) send(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) (retryIn time.Duration, dropped int, err error) {
+// publisher is what unsent needs of JetStream.
+type publisher interface {
+	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+}
+
+// publishAcked sends msg and waits (bounded) for its ack.
+func publishAcked(ctx context.Context, js publisher, msg *nats.Msg) error {
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	_, err := js.PublishMsg(ctx, msg)
+	return err
+}
+
+// permanentCodes are the JetStream errors a publish of the same event
+// would meet again: too large, a stream that is not the one expected, or
+// sealed. Others (no space for now, too many requests, no leader) pass.
+var permanentCodes = map[jetstream.ErrorCode]bool{
+	10054: true, // JSStreamMessageExceedsMaximumErr
+	10097: true, // JSStreamHeaderExceedsMaximumErr
+	10060: true, // JSStreamNotMatchErr
+	10109: true, // JSStreamSealedErr
+}
+
+// refused says whether the server refused a publish for good, which no
+// retry changes.
+func refused(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return permanentCodes[apiErr.ErrorCode]
+	}
+	return errors.Is(err, nats.ErrMaxPayload)
+}
+
+// keep adds ev behind the events kept (if any, or if always) and says
+// whether it did; the oldest past the limit are dropped and counted.
+func (u *unsent) keep(ev keptEvent, always bool) (kept bool, first bool, dropped int) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if msg != nil {
-		u.msgs = append(u.msgs, msg)
+	if !always && len(u.events) == 0 {
+		return false, false, 0
 	}
-	for len(u.msgs) > 0 {
-		if _, err = js.PublishMsg(ctx, u.msgs[0]); err != nil && !refused(err) {
-			break
-		}
-		if err != nil {
-			// Refused by the server (too large, not permitted): trying
-			// again would refuse it again and hold up every later event.
-			dropped, err = dropped+1, nil
-		}
-		u.msgs[0] = nil
-		u.msgs = u.msgs[1:]
-	}
-	if err == nil {
-		u.msgs, u.wait = nil, 0
-		return 0, dropped, nil
-	}
+	first = len(u.events) == 0
+	u.seq++
+	ev.seq = u.seq
+	u.events = append(u.events, ev)
 	limit := u.limit
 	if limit <= 0 {
 		limit = maxUnsent
 	}
-	if over := len(u.msgs) - limit; over > 0 {
-		clear(u.msgs[:over])
-		u.msgs, dropped = u.msgs[over:], dropped+over
+	if over := len(u.events) - limit; over > 0 {
+		clear(u.events[:over])
+		u.events, dropped = u.events[over:], over
+	}
+	return true, first, dropped
+}
+
+// head is the oldest event kept.
+func (u *unsent) head() (keptEvent, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.events) == 0 {
+		return keptEvent{}, false
+	}
+	return u.events[0], true
+}
+
+// done removes the event seq if it is still the oldest (one dropped past
+// the limit meanwhile is gone already), and says how many are left.
+func (u *unsent) done(seq uint64) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.events) > 0 && u.events[0].seq == seq {
+		u.events[0] = keptEvent{}
+		u.events = u.events[1:]
+	}
+	if len(u.events) == 0 {
+		u.events, u.wait, u.nextTry = nil, 0, time.Time{}
+	}
+	return len(u.events)
+}
+
+// failed records a failed try at now (progress: it published some first)
+// and returns the wait before the next.
+func (u *unsent) failed(now time.Time, progress bool) time.Duration {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if progress {
+		u.wait = 0
 	}
 	u.wait = min(max(2*u.wait, firstResend), maxResend)
-	return u.wait, dropped, err
+	u.nextTry = now.Add(u.wait)
+	return u.wait
 }
 
-// refused says whether the server answered a publish with a refusal,
-// which no retry changes.
-func refused(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) || errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrPermissionViolation)
+// due says whether events are kept and their backoff has passed.
+func (u *unsent) due(now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.events) > 0 && !now.Before(u.nextTry)
 }
-
-// pending says whether some events wait to be published again.
-func (u *unsent) pending() bool { return u.len() > 0 }
 
 func (u *unsent) len() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(u.msgs)
+	return len(u.events)
 }
 
 // UnsentEvents counts the lifecycle events kept to publish again.
 func (r *Reconciler) UnsentEvents() int { return r.unsent.len() }
 
-// resend publishes the events kept, if any; a failure asks for ref's
-// reconcile again after the backoff.
-func (r *Reconciler) resend(ctx context.Context, ref runtime.Ref) {
-	if r.unsent.pending() {
-		r.sendEvent(ctx, ref, nil, "")
+// sendEvent publishes msg, the event typ of ref. While events are kept it
+// goes behind them (and they are tried, if due); one whose publish fails
+// is kept, and ref's reconcile asked for once the backoff has passed.
+func (r *Reconciler) sendEvent(ctx context.Context, ref runtime.Ref, typ string, msg *nats.Msg) {
+	ev := keptEvent{ref: ref, typ: typ, msg: msg}
+	if kept, _, dropped := r.unsent.keep(ev, false); kept {
+		r.logDropped(ctx, dropped)
+		r.resend(ctx)
+		return
+	}
+	err := publishAcked(ctx, r.JS, msg)
+	switch {
+	case err == nil:
+		return
+	case refused(err):
+		r.Log.ErrorContext(ctx, "lifecycle event refused by the events stream; dropped", "tenant", ref.Tenant, "function", ref.Name, "type", typ, "err", err)
+		return
+	}
+	_, first, dropped := r.unsent.keep(ev, true)
+	r.logDropped(ctx, dropped)
+	wait := r.unsent.failed(r.now(), false)
+	if first {
+		r.Log.WarnContext(ctx, "lifecycle events not stored; kept to publish again", "tenant", ref.Tenant, "function", ref.Name, "type", typ, "retryIn", wait.String(), "err", err)
+	}
+	r.requeue(ref, wait)
+}
+
+// resend publishes the events kept, oldest first, if their backoff has
+// passed and no other try is under way. A failed try asks for the
+// reconcile of the function whose event is oldest once the next backoff
+// has passed.
+func (r *Reconciler) resend(ctx context.Context) {
+	u := &r.unsent
+	if !u.due(r.now()) || !u.sending.TryLock() {
+		return
+	}
+	defer u.sending.Unlock()
+	sent := 0
+	for {
+		ev, ok := u.head()
+		if !ok {
+			break
+		}
+		err := publishAcked(ctx, r.JS, ev.msg)
+		if err != nil && !refused(err) {
+			wait := u.failed(r.now(), sent > 0)
+			r.Log.DebugContext(ctx, "kept lifecycle events still not stored", "kept", u.len(), "retryIn", wait.String(), "err", err)
+			r.requeue(ev.ref, wait)
+			return
+		}
+		if err != nil {
+			r.Log.ErrorContext(ctx, "lifecycle event refused by the events stream; dropped", "tenant", ev.ref.Tenant, "function", ev.ref.Name, "type", ev.typ, "err", err)
+		} else {
+			sent++
+		}
+		if u.done(ev.seq) == 0 {
+			break
+		}
+	}
+	if sent > 0 {
+		r.Log.InfoContext(ctx, "kept lifecycle events published", "events", sent)
 	}
 }
 
-// sendEvent publishes msg (an event of type typ; nil: only those kept)
-// after the events kept before it, keeping it if that fails.
-func (r *Reconciler) sendEvent(ctx context.Context, ref runtime.Ref, msg *nats.Msg, typ string) {
-	retryIn, dropped, err := r.unsent.send(ctx, r.JS, msg)
+func (r *Reconciler) logDropped(ctx context.Context, dropped int) {
 	if dropped > 0 {
-		r.Log.ErrorContext(ctx, "lifecycle events dropped: refused by the server, or too many could not be published", "dropped", dropped)
-	}
-	if err != nil {
-		r.Log.WarnContext(ctx, "lifecycle event not stored yet; kept to publish again", "tenant", ref.Tenant, "function", ref.Name,
-			"type", typ, "retryIn", retryIn.String(), "err", err)
-		r.requeue(ref, retryIn)
+		r.Log.ErrorContext(ctx, "lifecycle events dropped: too many could not be published", "dropped", dropped)
 	}
 }
