@@ -21,8 +21,8 @@ func scaledSpec(name string, min, max int32) function.Spec {
 }
 
 // TestScaleToZeroAndBack: a function with min 0 starts with one instance,
-// Scale(0) leaves none (Ready, 0 of 0), WaitReady blocks until Scale(2)
-// makes one ready, and invocations then succeed; Apply of the same spec
+// Scale(0) leaves none (Ready, 0 of 0), a wait on WaitReady lasts until
+// Scale(2) makes one ready, and invocations then succeed; Apply of the same spec
 // keeps the scaled count.
 func TestScaleToZeroAndBack(t *testing.T) {
 	r := newTestRuntime(t)
@@ -45,13 +45,27 @@ func TestScaleToZeroAndBack(t *testing.T) {
 		t.Fatalf("Apply after Scale(0) started %d instances", n)
 	}
 
+	// A caller waits as the invoker does: WaitReady returns when an
+	// instance may have become ready (any of the runtime's, and a wake
+	// of an earlier change may come late), so it checks again.
 	waited := make(chan error, 1)
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	go func() { waited <- r.WaitReady(wctx, "acme", "zero") }()
+	go func() {
+		for {
+			if err := r.WaitReady(wctx, "acme", "zero"); err != nil {
+				waited <- err
+				return
+			}
+			if o, found, err := r.Observe(wctx, "acme", "zero"); err == nil && found && o.ReadyReplicas > 0 {
+				waited <- nil
+				return
+			}
+		}
+	}()
 	select {
 	case err := <-waited:
-		t.Fatalf("WaitReady returned %v with no instance", err)
+		t.Fatalf("the wait ended (%v) with no instance", err)
 	case <-time.After(100 * time.Millisecond):
 	}
 	start := time.Now()
