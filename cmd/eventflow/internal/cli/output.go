@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -63,58 +62,70 @@ func printDoc(w io.Writer, format string, v any) error {
 	return err
 }
 
-// yamlSafeJSON escapes, as \uXXXX, the characters json.Marshal writes as
-// they are but a YAML parser does not read as themselves: those YAML does
-// not allow in a document (DEL, the C1 controls, U+FFFE, U+FFFF) and
-// those it takes for line breaks, which a quoted scalar folds into a
-// space (U+0085, U+2028, U+2029). In valid JSON they can only be inside
-// strings, where the escape means the same character.
-func yamlSafeJSON(b []byte) []byte {
-	unsafe := func(r rune) bool {
-		return r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0x2028 || r == 0x2029 || r == 0xfffe || r == 0xffff
-	}
-	if !bytes.ContainsFunc(b, unsafe) {
-		return b
-	}
-	var out bytes.Buffer
-	for len(b) > 0 {
-		r, n := utf8.DecodeRune(b)
-		if unsafe(r) {
-			fmt.Fprintf(&out, `\u%04x`, r)
-		} else {
-			out.Write(b[:n])
-		}
-		b = b[n:]
-	}
-	return out.Bytes()
-}
-
 // jsonToYAML re-renders a JSON document as block YAML, keeping key order.
+// It builds the YAML nodes from the JSON tokens rather than parsing the
+// JSON as YAML flow: YAML takes an implicit key of at most 1024
+// characters, and reads some characters JSON writes as they are (the C1
+// controls, U+2028) as line breaks.
 func jsonToYAML(b []byte) ([]byte, error) {
-	var n yaml.Node
-	if err := yaml.Unmarshal(yamlSafeJSON(b), &n); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	doc, err := jsonNode(dec)
+	if err != nil {
 		return nil, err
 	}
-	var block func(*yaml.Node)
-	block = func(n *yaml.Node) {
-		if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
-			n.Style = 0
-		}
-		if n.Kind == yaml.ScalarNode && n.Style == yaml.DoubleQuotedStyle && n.Tag == "!!str" {
-			n.Style = 0 // quoted again by the encoder only where YAML needs it
-		}
-		for _, c := range n.Content {
-			block(c)
-		}
-	}
-	block(&n)
 	var sb strings.Builder
 	enc := yaml.NewEncoder(&sb)
 	enc.SetIndent(2)
-	if err := enc.Encode(&n); err != nil {
+	if err := enc.Encode(doc); err != nil {
 		return nil, err
 	}
 	return []byte(sb.String()), enc.Close()
+}
+
+// jsonNode reads the next JSON value from dec as a YAML node: objects and
+// arrays in block style, strings tagged !!str (the encoder quotes one only
+// where YAML would read it as something else), numbers, booleans and null
+// as JSON writes them, which YAML reads the same.
+func jsonNode(dec *json.Decoder) (*yaml.Node, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		if t == '{' {
+			n.Kind, n.Tag = yaml.MappingNode, "!!map"
+		}
+		for dec.More() {
+			if n.Kind == yaml.MappingNode {
+				k, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k.(string)})
+			}
+			c, err := jsonNode(dec)
+			if err != nil {
+				return nil, err
+			}
+			n.Content = append(n.Content, c)
+		}
+		if _, err := dec.Token(); err != nil { // the closing delimiter
+			return nil, err
+		}
+		return n, nil
+	case string:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: t}, nil
+	case json.Number:
+		// Untagged: YAML reads the JSON number as the number it is.
+		return &yaml.Node{Kind: yaml.ScalarNode, Value: string(t)}, nil
+	case bool:
+		return &yaml.Node{Kind: yaml.ScalarNode, Value: fmt.Sprint(t)}, nil
+	default: // nil
+		return &yaml.Node{Kind: yaml.ScalarNode, Value: "null"}, nil
+	}
 }
 
 // table writes aligned columns.
