@@ -147,7 +147,7 @@ func SameCode(a, b Spec) bool {
 
 // PlanRollout is the rollout state of next, the record about to replace
 // cur (a new generation), and the specs of the revisions it splits with
-// (Record.TrafficSpecs), when it rolls out. ok false: next starts none
+// (Record.TrafficSpecs), when it rolls out. nil: next starts none
 // and ends any under way (no rollout in its spec, a traffic split, not
 // http mode, a rollback or a change of no code), and keeps its own
 // TrafficSpecs.
@@ -156,9 +156,9 @@ func SameCode(a, b Spec) bool {
 // or an update) keeps everything on that revision until the latest runs
 // its code again: the deployer then completes the rollout (Return), so
 // the way back never sends requests to the code left behind.
-func PlanRollout(cur, next Record, now time.Time) (state *RolloutState, specs map[int64]Spec, ok bool) {
+func PlanRollout(cur, next Record, now time.Time) (state *RolloutState, specs map[int64]Spec) {
 	if next.Spec.Mode() != ModeHTTP || len(next.Spec.Traffic) > 0 {
-		return nil, nil, false
+		return nil, nil
 	}
 	var from int64
 	var fromSpec Spec
@@ -167,39 +167,39 @@ func PlanRollout(cur, next Record, now time.Time) (state *RolloutState, specs ma
 		from = cur.Rollout.From
 		s, found := cur.TrafficSpecs[from]
 		if !found {
-			return nil, nil, false
+			return nil, nil
 		}
 		fromSpec = s
 		if SameCode(next.Spec, fromSpec) {
 			return &RolloutState{Revision: next.Generation, From: from, Percent: 0, Phase: RolloutRolledBack,
 				Message:   fmt.Sprintf("back to revision %d's code: revision %d serves everything until revision %d runs it", from, from, next.Generation),
-				UpdatedAt: now.UTC()}, map[int64]Spec{from: fromSpec}, true
+				UpdatedAt: now.UTC()}, map[int64]Spec{from: fromSpec}
 		}
 	case len(cur.Spec.Traffic) > 0 || cur.Spec.Mode() != ModeHTTP:
 		// A fixed split (or a job until now) has no one revision that
 		// served everything: the update takes over at once.
-		return nil, nil, false
+		return nil, nil
 	default:
 		from, fromSpec = cur.Generation, cur.Spec.ForRuntime()
 	}
 	cfg := next.Spec.Rollout
 	if cfg == nil || next.Change.Cause == CauseRollback {
-		return nil, nil, false
+		return nil, nil
 	}
 	if SameCode(next.Spec, fromSpec) {
-		return nil, nil, false // what serves already: nothing to roll out
+		return nil, nil // what serves already: nothing to roll out
 	}
 	specs = map[int64]Spec{from: fromSpec}
 	if cur.Rollout.Splits() && SameCode(next.Spec, cur.Spec) {
 		// The same new code (its scale, say, changed): the rollout goes
 		// on where it was.
 		st := *cur.Rollout
-		return &st, specs, true
+		return &st, specs
 	}
 	step := cfg.WithDefaults().StepPercent
 	return &RolloutState{Revision: next.Generation, From: from, Percent: step, Phase: RolloutProgressing,
 		Message:   fmt.Sprintf("revision %d takes %d%%, revision %d the rest", next.Generation, step, from),
-		UpdatedAt: now.UTC()}, specs, true
+		UpdatedAt: now.UTC()}, specs
 }
 
 // Step moves a rollout in progress on by one interval, given how many

@@ -58,9 +58,9 @@ func TestPlanRollout(t *testing.T) {
 
 	// New code: the latest takes a step, the revision serving so far the rest.
 	v2 := next(v1, rolloutSpec("2", ro))
-	st, specs, ok := PlanRollout(v1, v2, now)
-	if !ok || *st != (RolloutState{Revision: 4, From: 3, Percent: 25, Phase: RolloutProgressing, Message: st.Message, UpdatedAt: now}) {
-		t.Fatalf("start: %v %+v", ok, st)
+	st, specs := PlanRollout(v1, v2, now)
+	if st == nil || *st != (RolloutState{Revision: 4, From: 3, Percent: 25, Phase: RolloutProgressing, Message: st.Message, UpdatedAt: now}) {
+		t.Fatalf("start: %+v", st)
 	}
 	if s, found := specs[3]; !found || s.Env["V"] != "1" || s.Rollout != nil || len(specs) != 1 {
 		t.Fatalf("start specs: %+v", specs)
@@ -78,16 +78,16 @@ func TestPlanRollout(t *testing.T) {
 	scaled.Scale = &Scale{Min: 2, Max: 2}
 	v2.Rollout.Percent = 50
 	v3 := next(v2, scaled)
-	st, specs, ok = PlanRollout(v2, v3, now.Add(time.Minute))
-	if !ok || st.Revision != 4 || st.From != 3 || st.Percent != 50 || !st.UpdatedAt.Equal(now) || specs[3].Env["V"] != "1" {
-		t.Fatalf("scale change mid-rollout: %v %+v %+v", ok, st, specs)
+	st, specs = PlanRollout(v2, v3, now.Add(time.Minute))
+	if st == nil || st.Revision != 4 || st.From != 3 || st.Percent != 50 || !st.UpdatedAt.Equal(now) || specs[3].Env["V"] != "1" {
+		t.Fatalf("scale change mid-rollout: %+v %+v", st, specs)
 	}
 
 	// Newer code mid-rollout: a new rollout, still from the revision that
 	// served everything.
-	st, _, ok = PlanRollout(v2, next(v2, rolloutSpec("3", ro)), now)
-	if !ok || st.From != 3 || st.Percent != 25 || st.Revision != 5 {
-		t.Fatalf("new code mid-rollout: %v %+v", ok, st)
+	st, _ = PlanRollout(v2, next(v2, rolloutSpec("3", ro)), now)
+	if st == nil || st.From != 3 || st.Percent != 25 || st.Revision != 5 {
+		t.Fatalf("new code mid-rollout: %+v", st)
 	}
 
 	// Back to the code that serves everything, a rollback, no rollout in
@@ -105,7 +105,7 @@ func TestPlanRollout(t *testing.T) {
 		"after a job":         {job, next(job, rolloutSpec("2", ro))},
 		"only the scale":      {v1, next(v1, func() Spec { s := rolloutSpec("1", ro); s.Scale = &Scale{Min: 3, Max: 3}; return s }())},
 	} {
-		if st, _, ok := PlanRollout(c[0], c[1], now); ok || st != nil {
+		if st, _ := PlanRollout(c[0], c[1], now); st != nil {
 			t.Errorf("%s: rollout %+v", name, st)
 		}
 	}
@@ -117,9 +117,9 @@ func TestPlanRollout(t *testing.T) {
 		if name == "rollback" {
 			back.Change.Cause = CauseRollback
 		}
-		st, specs, ok = PlanRollout(v2, back, now)
-		if !ok || st.Phase != RolloutRolledBack || st.Percent != 0 || st.From != 3 || st.Revision != 5 || specs[3].Env["V"] != "1" {
-			t.Fatalf("%s back to revision 3's code: %v %+v", name, ok, st)
+		st, specs = PlanRollout(v2, back, now)
+		if st == nil || st.Phase != RolloutRolledBack || st.Percent != 0 || st.From != 3 || st.Revision != 5 || specs[3].Env["V"] != "1" {
+			t.Fatalf("%s back to revision 3's code: %+v", name, st)
 		}
 		back.Rollout, back.TrafficSpecs = st, specs
 		if tr := back.Traffic(); tr[0] != (TrafficTarget{Revision: 3, Percent: 100}) {
@@ -145,9 +145,9 @@ func TestPlanRollout(t *testing.T) {
 	if got := done.Traffic(); got != nil {
 		t.Fatalf("complete rollout still splits: %+v", got)
 	}
-	st, specs, ok = PlanRollout(done, next(done, rolloutSpec("3", ro)), now)
-	if !ok || st.From != 4 || specs[4].Env["V"] != "2" {
-		t.Fatalf("after a complete rollout: %v %+v", ok, st)
+	st, specs = PlanRollout(done, next(done, rolloutSpec("3", ro)), now)
+	if st == nil || st.From != 4 || specs[4].Env["V"] != "2" {
+		t.Fatalf("after a complete rollout: %+v", st)
 	}
 }
 

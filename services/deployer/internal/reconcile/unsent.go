@@ -92,15 +92,27 @@ func refused(err error) bool {
 	return errors.Is(err, nats.ErrMaxPayload)
 }
 
-// keep adds ev behind the events kept (if any, or if always) and says
-// whether it did; the oldest past the limit are dropped and counted.
-func (u *unsent) keep(ev keptEvent, always bool) (kept bool, first bool, dropped int) {
+// keepBehind keeps ev if events are kept already, so it goes out after
+// them, and says whether it did.
+func (u *unsent) keepBehind(ev keptEvent) (kept bool, dropped int) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if !always && len(u.events) == 0 {
-		return false, false, 0
+	if len(u.events) == 0 {
+		return false, 0
 	}
-	first = len(u.events) == 0
+	return true, u.appendLocked(ev)
+}
+
+// keep keeps ev, whose publish failed.
+func (u *unsent) keep(ev keptEvent) (dropped int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.appendLocked(ev)
+}
+
+// appendLocked adds ev last and drops the oldest past the limit,
+// counting them. u.mu held.
+func (u *unsent) appendLocked(ev keptEvent) (dropped int) {
 	u.seq++
 	ev.seq = u.seq
 	u.events = append(u.events, ev)
@@ -112,7 +124,7 @@ func (u *unsent) keep(ev keptEvent, always bool) (kept bool, first bool, dropped
 		clear(u.events[:over])
 		u.events, dropped = u.events[over:], over
 	}
-	return true, first, dropped
+	return dropped
 }
 
 // head is the oldest event kept.
@@ -141,16 +153,18 @@ func (u *unsent) done(seq uint64) int {
 }
 
 // failed records a failed try at now (progress: it published some first)
-// and returns the wait before the next.
-func (u *unsent) failed(now time.Time, progress bool) time.Duration {
+// and returns the wait before the next; first says whether it is the
+// first failure since events were last all published.
+func (u *unsent) failed(now time.Time, progress bool) (wait time.Duration, first bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	first = u.wait == 0
 	if progress {
 		u.wait = 0
 	}
 	u.wait = min(max(2*u.wait, firstResend), maxResend)
 	u.nextTry = now.Add(u.wait)
-	return u.wait
+	return u.wait, first
 }
 
 // due says whether events are kept and their backoff has passed.
@@ -174,7 +188,7 @@ func (r *Reconciler) UnsentEvents() int { return r.unsent.len() }
 // is kept, and ref's reconcile asked for once the backoff has passed.
 func (r *Reconciler) sendEvent(ctx context.Context, ref runtime.Ref, typ string, msg *nats.Msg) {
 	ev := keptEvent{ref: ref, typ: typ, msg: msg}
-	if kept, _, dropped := r.unsent.keep(ev, false); kept {
+	if kept, dropped := r.unsent.keepBehind(ev); kept {
 		r.logDropped(ctx, dropped)
 		r.resend(ctx)
 		return
@@ -184,12 +198,11 @@ func (r *Reconciler) sendEvent(ctx context.Context, ref runtime.Ref, typ string,
 	case err == nil:
 		return
 	case refused(err):
-		r.Log.ErrorContext(ctx, "lifecycle event refused by the events stream; dropped", "tenant", ref.Tenant, "function", ref.Name, "type", typ, "err", err)
+		r.logRefused(ctx, ev, err)
 		return
 	}
-	_, first, dropped := r.unsent.keep(ev, true)
-	r.logDropped(ctx, dropped)
-	wait := r.unsent.failed(r.now(), false)
+	r.logDropped(ctx, r.unsent.keep(ev))
+	wait, first := r.unsent.failed(r.now(), false)
 	if first {
 		r.Log.WarnContext(ctx, "lifecycle events not stored; kept to publish again", "tenant", ref.Tenant, "function", ref.Name, "type", typ, "retryIn", wait.String(), "err", err)
 	}
@@ -214,13 +227,13 @@ func (r *Reconciler) resend(ctx context.Context) {
 		}
 		err := publishAcked(ctx, r.JS, ev.msg)
 		if err != nil && !refused(err) {
-			wait := u.failed(r.now(), sent > 0)
+			wait, _ := u.failed(r.now(), sent > 0)
 			r.Log.DebugContext(ctx, "kept lifecycle events still not stored", "kept", u.len(), "retryIn", wait.String(), "err", err)
 			r.requeue(ev.ref, wait)
 			return
 		}
 		if err != nil {
-			r.Log.ErrorContext(ctx, "lifecycle event refused by the events stream; dropped", "tenant", ev.ref.Tenant, "function", ev.ref.Name, "type", ev.typ, "err", err)
+			r.logRefused(ctx, ev, err)
 		} else {
 			sent++
 		}
@@ -231,6 +244,10 @@ func (r *Reconciler) resend(ctx context.Context) {
 	if sent > 0 {
 		r.Log.InfoContext(ctx, "kept lifecycle events published", "events", sent)
 	}
+}
+
+func (r *Reconciler) logRefused(ctx context.Context, ev keptEvent, err error) {
+	r.Log.ErrorContext(ctx, "lifecycle event refused by the events stream; dropped", "tenant", ev.ref.Tenant, "function", ev.ref.Name, "type", ev.typ, "err", err)
 }
 
 func (r *Reconciler) logDropped(ctx context.Context, dropped int) {

@@ -211,7 +211,7 @@ func (s *Store) Upsert(ctx context.Context, tenant string, spec function.Spec, c
 			// A change of code with spec.rollout rolls out gradually
 			// (the deployer steps it); any other change ends a rollout.
 			rec.Rollout = nil
-			if ro, specs, ok := function.PlanRollout(cur, rec, now); ok {
+			if ro, specs := function.PlanRollout(cur, rec, now); ro != nil {
 				rec.Rollout, rec.TrafficSpecs = ro, specs
 			}
 			_, err = s.b.Functions.Update(ctx, key, mustJSON(rec), rev)
